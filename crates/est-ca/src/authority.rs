@@ -1,0 +1,359 @@
+//! The issuance pipeline: verify the request, authorize the names, apply the profile, pick a
+//! random serial, sign through the key backend, record durably, and only then return.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use der::referenced::OwnedToRef;
+use der::{Decode, Encode};
+use x509_cert::Certificate;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::name::Name;
+use x509_cert::spki::{DynSignatureAlgorithmIdentifier, EncodePublicKey, SubjectPublicKeyInfoOwned};
+use x509_cert::time::Validity;
+
+use crate::clock::unix_secs;
+use crate::csr::san_set;
+use crate::profile::{CertKind, TbsProfile, key_identifier};
+use crate::serial::serial_hex;
+use crate::{
+    CaError, CertFilter, CertRecord, CertStatus, Clock, NamePolicy, PasswordVerifier, Profile,
+    RequestedNames, SigningKey, Store, StoreError, VerifiedCsr, random_serial,
+};
+
+/// A CA certificate with its signing key and the rest of its chain.
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    pub cert: Certificate,
+    pub cert_der: Vec<u8>,
+    /// The certificates above `cert` up to and including the root, for /cacerts (EST-65).
+    pub chain: Vec<Certificate>,
+    pub key: Arc<dyn SigningKey>,
+}
+
+impl Issuer {
+    pub fn new(cert_der: Vec<u8>, chain: Vec<Certificate>, key: Arc<dyn SigningKey>) -> Result<Self, CaError> {
+        let cert = Certificate::from_der(&cert_der)?;
+        if cert.tbs_certificate().subject_public_key_info() != key.public_key_info() {
+            return Err(CaError::Internal("CA certificate does not match its key".into()));
+        }
+        Ok(Self { cert, cert_der, chain, key })
+    }
+
+    pub fn subject(&self) -> &Name {
+        self.cert.tbs_certificate().subject()
+    }
+
+    /// The issuing certificate followed by its chain.
+    pub fn full_chain(&self) -> Vec<Certificate> {
+        std::iter::once(self.cert.clone()).chain(self.chain.iter().cloned()).collect()
+    }
+
+    fn not_after(&self) -> SystemTime {
+        self.cert.tbs_certificate().validity().not_after.to_system_time()
+    }
+
+    pub(crate) fn sign(&self, profile: TbsProfile, serial: x509_cert::serial_number::SerialNumber, validity: Validity, spki: SubjectPublicKeyInfoOwned) -> Result<Certificate, CaError> {
+        sign_with_key(self.key.as_ref(), profile, serial, validity, spki)
+    }
+}
+
+/// Signs a TBS assembled by x509-cert's builder through the key backend: the builder never sees
+/// the key, so an HSM key works the same way.
+pub(crate) fn sign_with_key(key: &dyn SigningKey, profile: TbsProfile, serial: x509_cert::serial_number::SerialNumber, validity: Validity, spki: SubjectPublicKeyInfoOwned) -> Result<Certificate, CaError> {
+    let signer = BackendSigner(key);
+    let builder_err = |e: x509_cert::builder::Error| CaError::Internal(format!("certificate builder: {e}"));
+    let mut builder = CertificateBuilder::new(profile, serial, validity, spki).map_err(builder_err)?;
+    let tbs = builder.finalize(&signer).map_err(builder_err)?;
+    let sig = key.sign(&tbs)?;
+    let sig = der::asn1::BitString::from_bytes(&sig)?;
+    builder.assemble(sig, &signer).map_err(builder_err)
+}
+
+/// Adapter giving x509-cert's builder the public half and algorithm of a backend key.
+struct BackendSigner<'a>(&'a dyn SigningKey);
+
+#[derive(Clone)]
+pub(crate) struct SpkiKey(SubjectPublicKeyInfoOwned);
+
+impl EncodePublicKey for SpkiKey {
+    fn to_public_key_der(&self) -> spki::Result<der::Document> {
+        Ok(der::Document::try_from(self.0.to_der()?)?)
+    }
+}
+
+impl signature::Keypair for BackendSigner<'_> {
+    type VerifyingKey = SpkiKey;
+    fn verifying_key(&self) -> SpkiKey {
+        SpkiKey(self.0.public_key_info().clone())
+    }
+}
+
+impl DynSignatureAlgorithmIdentifier for BackendSigner<'_> {
+    fn signature_algorithm_identifier(&self) -> spki::Result<spki::AlgorithmIdentifierOwned> {
+        Ok(self.0.algorithm().algorithm_identifier())
+    }
+}
+
+/// One certificate-issuing domain: an issuer and the profile it applies. EST labels map onto
+/// domains in the server's configuration.
+#[derive(Debug, Clone)]
+pub struct CaDomain {
+    pub name: String,
+    pub issuer: Issuer,
+    pub profile: Profile,
+}
+
+/// Who is asking, as established by the front end.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// An HTTP-authenticated user and the names it may request.
+    User { name: String, names: NamePolicy },
+    /// A TLS client certificate that validated to one of our trust anchors. `record` is set when
+    /// this authority issued it (found in the store).
+    Certificate { cert: Box<Certificate>, record: Option<Box<CertRecord>> },
+}
+
+impl Identity {
+    /// The requester string recorded with each certificate.
+    pub fn requester(&self) -> String {
+        match self {
+            Identity::User { name, .. } => format!("user:{name}"),
+            Identity::Certificate { cert, .. } => {
+                format!("cert:{}", serial_hex(cert.tbs_certificate().serial_number()))
+            }
+        }
+    }
+}
+
+/// Which certificate a renewal/rekey replaces (EST-84).
+#[derive(Debug, Clone)]
+pub enum RenewalTarget {
+    /// The TLS client certificate of the connection.
+    ClientCertificate,
+    /// Find the requester's current certificate with the CSR's subject.
+    ByIdentity,
+}
+
+#[derive(Debug)]
+pub struct EnrollRequest<'a> {
+    pub domain: &'a str,
+    pub csr_der: &'a [u8],
+    pub identity: &'a Identity,
+    pub renewal: Option<RenewalTarget>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuedCert {
+    pub cert: Certificate,
+    pub der: Vec<u8>,
+    pub record: CertRecord,
+}
+
+/// The authority. Shared through `Arc`; no interior global lock on the issuance path.
+#[derive(Debug)]
+pub struct Authority {
+    domains: HashMap<String, Arc<CaDomain>>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    passwords: PasswordVerifier,
+}
+
+impl Authority {
+    pub fn new(domains: Vec<CaDomain>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, CaError> {
+        let domains = domains.into_iter().map(|d| (d.name.clone(), Arc::new(d))).collect();
+        Ok(Self { domains, store, clock, passwords: PasswordVerifier::new(Duration::from_secs(300))? })
+    }
+
+    pub fn domain(&self, name: &str) -> Option<&Arc<CaDomain>> {
+        self.domains.get(name)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Checks HTTP credentials. `Ok(None)` for an unknown user or a wrong password (the two are
+    /// indistinguishable to the caller and in timing, SEC-17).
+    pub async fn authenticate_user(&self, name: &str, password: &[u8]) -> Result<Option<Identity>, CaError> {
+        let user = self.store.get_user(name).await?;
+        let ok = self.passwords.verify(name, user.as_ref().map(|u| u.password_hash.as_str()), password)?;
+        Ok(match (ok, user) {
+            (true, Some(u)) => Some(Identity::User { name: u.name, names: NamePolicy::new(u.allowed_names) }),
+            _ => None,
+        })
+    }
+
+    /// Classifies a TLS client certificate that already validated to our trust anchors: if this
+    /// authority issued it, attaches the record (so revocation is seen).
+    pub async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError> {
+        let serial = serial_hex(cert.tbs_certificate().serial_number());
+        let record = self.store.certificate_by_serial(&serial).await?;
+        let der = cert.to_der()?;
+        let record = record.filter(|r| r.der == der).map(Box::new);
+        Ok(Identity::Certificate { cert: Box::new(cert), record })
+    }
+
+    /// The whole pipeline for /simpleenroll and /simplereenroll.
+    pub async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError> {
+        let domain = self
+            .domains
+            .get(req.domain)
+            .ok_or_else(|| CaError::Internal(format!("unknown CA domain {}", req.domain)))?
+            .clone();
+        let profile = &domain.profile;
+        let csr = VerifiedCsr::verify(req.csr_der, profile.allow_sha1_csr)?;
+        profile.keys.check(csr.key_kind)?;
+        let now = self.clock.now();
+
+        match &req.renewal {
+            None => self.authorize_initial(req.identity, &csr)?,
+            Some(target) => {
+                let old = self.renewal_target(req.identity, target, &csr, now).await?;
+                check_same_names(&old, &csr)?;
+                // EST-86: same SPKI = renew, different = rekey.
+                if old.tbs_certificate().subject_public_key_info() == &csr.spki && !profile.allow_key_reuse {
+                    return Err(CaError::KeyReuse);
+                }
+            }
+        }
+
+        let san = if profile.copy_san { csr.san.clone() } else { None };
+        let tbs_profile = TbsProfile {
+            issuer: Some(domain.issuer.subject().clone()),
+            subject: csr.subject().clone(),
+            kind: CertKind::EndEntity {
+                key_usage: profile.key_usages_for(csr.key_kind),
+                eku: profile.extended_key_usage.iter().map(|e| e.oid()).collect(),
+                san,
+            },
+        };
+        let not_before = now.checked_sub(profile.backdate).unwrap_or(now);
+        let not_after = std::cmp::min(now + profile.validity, domain.issuer.not_after());
+        if not_after <= now {
+            return Err(CaError::Internal("the issuing CA certificate has expired".into()));
+        }
+        let validity = Validity::new(
+            x509_cert::time::Time::try_from(not_before)?,
+            x509_cert::time::Time::try_from(not_after)?,
+        );
+        let ski = hex::encode(key_identifier(csr.spki.owned_to_ref())?);
+        let spki_sha256 = hex::encode(openssl::sha::sha256(&csr.spki_der));
+
+        // A serial collision is astronomically unlikely; the store's unique constraint is the
+        // arbiter and we draw again if it ever fires.
+        for _ in 0..3 {
+            let (serial, serial_hex) = random_serial()?;
+            let cert = domain.issuer.sign(tbs_profile.clone(), serial, validity.clone(), csr.spki.clone())?;
+            let der = cert.to_der()?;
+            let record = CertRecord {
+                serial: serial_hex,
+                ca: domain.name.clone(),
+                subject: cert.tbs_certificate().subject().to_string(),
+                issuer: cert.tbs_certificate().issuer().to_string(),
+                ski: ski.clone(),
+                spki_sha256: spki_sha256.clone(),
+                requester: req.identity.requester(),
+                not_before: unix_secs(not_before),
+                not_after: unix_secs(not_after),
+                issued_at: unix_secs(now),
+                status: CertStatus::Valid,
+                der: der.clone(),
+            };
+            match self.store.insert_certificate(&record).await {
+                Ok(()) => {
+                    tracing::info!(serial = %record.serial, subject = %record.subject, requester = %record.requester, ca = %record.ca, "certificate issued");
+                    return Ok(IssuedCert { cert, der, record });
+                }
+                Err(StoreError::DuplicateSerial) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CaError::Internal("could not allocate a unique serial number".into()))
+    }
+
+    fn authorize_initial(&self, identity: &Identity, csr: &VerifiedCsr) -> Result<(), CaError> {
+        match identity {
+            Identity::User { names, .. } => names.check(&RequestedNames::from_request(csr.subject(), csr.san.as_ref())?),
+            // EST-80: a certificate holder may ask for more certificates for its own identity.
+            Identity::Certificate { cert, record } => {
+                if record.as_ref().is_some_and(|r| r.status == CertStatus::Revoked) {
+                    return Err(CaError::NotAuthorized("the client certificate is revoked".into()));
+                }
+                if cert.tbs_certificate().subject() != csr.subject() {
+                    return Err(CaError::NotAuthorized(
+                        "a certificate-authenticated client may only request its own subject name".into(),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn renewal_target(&self, identity: &Identity, target: &RenewalTarget, csr: &VerifiedCsr, now: SystemTime) -> Result<Certificate, CaError> {
+        match (target, identity) {
+            (RenewalTarget::ClientCertificate, Identity::Certificate { cert, record }) => {
+                let record = record.as_ref().ok_or_else(|| {
+                    CaError::NoRenewalTarget("the client certificate was not issued by this CA".into())
+                })?;
+                if record.status != CertStatus::Valid {
+                    return Err(CaError::NoRenewalTarget("the certificate being renewed is revoked".into()));
+                }
+                if record.not_after < unix_secs(now) {
+                    return Err(CaError::NoRenewalTarget("the certificate being renewed has expired".into()));
+                }
+                Ok((**cert).clone())
+            }
+            (_, Identity::User { .. }) => {
+                let filter = CertFilter {
+                    requester: Some(identity.requester()),
+                    subject: Some(csr.subject().to_string()),
+                    valid_at: Some(unix_secs(now)),
+                    status: Some(CertStatus::Valid),
+                    limit: 2,
+                    ..Default::default()
+                };
+                let found = self.store.list_certificates(&filter).await?;
+                match found.as_slice() {
+                    [one] => Ok(Certificate::from_der(&one.der)?),
+                    [] => Err(CaError::NoRenewalTarget(
+                        "no current certificate with this subject was issued to you; use /simpleenroll".into(),
+                    )),
+                    _ => Err(CaError::NoRenewalTarget(
+                        "several current certificates match; authenticate with the certificate to renew".into(),
+                    )),
+                }
+            }
+            (RenewalTarget::ByIdentity, Identity::Certificate { .. }) => {
+                Box::pin(self.renewal_target(identity, &RenewalTarget::ClientCertificate, csr, now)).await
+            }
+        }
+    }
+}
+
+/// EST-82: subject DER-equal and the same set of SAN entries (absent on both sides is equal).
+fn check_same_names(old: &Certificate, csr: &VerifiedCsr) -> Result<(), CaError> {
+    if old.tbs_certificate().subject().to_der()? != csr.subject().to_der()? {
+        return Err(CaError::SubjectMismatch(format!(
+            "reenroll subject \"{}\" differs from the certificate being renewed (\"{}\")",
+            csr.subject(),
+            old.tbs_certificate().subject()
+        )));
+    }
+    let old_san = old
+        .tbs_certificate()
+        .get_extension::<SubjectAltName>()
+        .map_err(|e| CaError::Internal(format!("SAN of renewed certificate: {e}")))?
+        .map(|(_, s)| s);
+    if san_set(old_san.as_ref())? != san_set(csr.san.as_ref())? {
+        return Err(CaError::SubjectMismatch(
+            "reenroll SubjectAltName differs from the certificate being renewed".into(),
+        ));
+    }
+    Ok(())
+}

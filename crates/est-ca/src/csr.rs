@@ -1,0 +1,249 @@
+//! Parsing and verifying a PKCS#10 certification request: decoding yields a [`VerifiedCsr`]
+//! whose signature has been checked and whose public key has been classified and validated.
+use const_oid::ObjectIdentifier;
+use const_oid::db::{rfc5912, rfc8410};
+use der::{Decode, Encode};
+use openssl::pkey::{Id, PKey, Public};
+use openssl::x509::X509Req;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::name::Name;
+use x509_cert::request::CertReq;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
+
+use crate::CaError;
+
+/// Key algorithms the authority can certify and generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+    P256,
+    P384,
+    Ed25519,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rsa2048 => "rsa2048",
+            Self::Rsa3072 => "rsa3072",
+            Self::Rsa4096 => "rsa4096",
+            Self::P256 => "p256",
+            Self::P384 => "p384",
+            Self::Ed25519 => "ed25519",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Rsa2048, Self::Rsa3072, Self::Rsa4096, Self::P256, Self::P384, Self::Ed25519]
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// The public key of a request, classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicKeyKind {
+    Rsa { bits: u32 },
+    P256,
+    P384,
+    Ed25519,
+}
+
+impl PublicKeyKind {
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Self::Rsa { .. })
+    }
+    pub fn is_ec(self) -> bool {
+        matches!(self, Self::P256 | Self::P384)
+    }
+}
+
+impl std::fmt::Display for PublicKeyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rsa { bits } => write!(f, "RSA-{bits}"),
+            Self::P256 => f.write_str("EC P-256"),
+            Self::P384 => f.write_str("EC P-384"),
+            Self::Ed25519 => f.write_str("Ed25519"),
+        }
+    }
+}
+
+/// A PKCS#10 request whose self-signature verified (EST-75: it is the proof of possession) and
+/// whose public key passed the syntactic and weak-key checks of SEC-11 / CMC-34.
+#[derive(Debug, Clone)]
+pub struct VerifiedCsr {
+    pub req: CertReq,
+    pub spki: SubjectPublicKeyInfoOwned,
+    pub spki_der: Vec<u8>,
+    pub key_kind: PublicKeyKind,
+    /// The SubjectAltName requested through the extensionRequest attribute, if any.
+    pub san: Option<SubjectAltName>,
+}
+
+const EXTENSION_REQUEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
+
+impl VerifiedCsr {
+    /// Decodes and verifies `der`. `allow_sha1` admits SHA-1 signatures (SEC-22: off by default).
+    pub fn verify(der: &[u8], allow_sha1: bool) -> Result<Self, CaError> {
+        let req = CertReq::from_der(der).map_err(|e| CaError::MalformedRequest(format!("PKCS#10: {e}")))?;
+        check_signature_algorithm(req.algorithm.oid, allow_sha1)?;
+        let spki = req.info.public_key.clone();
+        let spki_der = spki.to_der()?;
+        let pkey = PKey::public_key_from_der(&spki_der)
+            .map_err(|_| CaError::KeyNotAllowed("the CSR public key cannot be decoded".into()))?;
+        let key_kind = classify_key(&spki, &pkey)?;
+        // OpenSSL verifies over the request's original encoding of CertificationRequestInfo.
+        let ossl = X509Req::from_der(der).map_err(|_| CaError::MalformedRequest("PKCS#10 rejected by parser".into()))?;
+        match ossl.verify(&pkey) {
+            Ok(true) => {}
+            _ => return Err(CaError::BadCsrSignature),
+        }
+        let san = requested_san(&req)?;
+        Ok(Self { req, spki, spki_der, key_kind, san })
+    }
+
+    pub fn subject(&self) -> &Name {
+        &self.req.info.subject
+    }
+
+    /// Raw bytes of the challengePassword attribute value (any DirectoryString choice, EST-58),
+    /// if the request carries one.
+    pub fn challenge_password(&self) -> Result<Option<Vec<u8>>, CaError> {
+        const CHALLENGE_PASSWORD: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
+        for attr in self.req.info.attributes.iter() {
+            if attr.oid != CHALLENGE_PASSWORD {
+                continue;
+            }
+            let value = attr
+                .values
+                .iter()
+                .next()
+                .ok_or_else(|| CaError::MalformedRequest("empty challengePassword attribute".into()))?;
+            return Ok(Some(value.value().to_vec()));
+        }
+        Ok(None)
+    }
+}
+
+fn check_signature_algorithm(oid: ObjectIdentifier, allow_sha1: bool) -> Result<(), CaError> {
+    let ok = [
+        rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+        rfc5912::SHA_384_WITH_RSA_ENCRYPTION,
+        rfc5912::SHA_512_WITH_RSA_ENCRYPTION,
+        rfc5912::ECDSA_WITH_SHA_256,
+        rfc5912::ECDSA_WITH_SHA_384,
+        rfc5912::ECDSA_WITH_SHA_512,
+        rfc8410::ID_ED_25519,
+    ];
+    if ok.contains(&oid) {
+        return Ok(());
+    }
+    let sha1 = [rfc5912::SHA_1_WITH_RSA_ENCRYPTION, ObjectIdentifier::new_unwrap("1.2.840.10045.4.1")];
+    if sha1.contains(&oid) {
+        if allow_sha1 {
+            return Ok(());
+        }
+        return Err(CaError::KeyNotAllowed(
+            "CSR signed with SHA-1; use SHA-256 or stronger".into(),
+        ));
+    }
+    Err(CaError::KeyNotAllowed(format!("unsupported CSR signature algorithm {oid}")))
+}
+
+fn classify_key(spki: &SubjectPublicKeyInfoOwned, pkey: &PKey<Public>) -> Result<PublicKeyKind, CaError> {
+    match pkey.id() {
+        Id::RSA => {
+            let rsa = pkey.rsa()?;
+            let e = rsa.e().to_vec();
+            // SEC-11: an even or tiny public exponent is a broken key.
+            let odd = e.last().is_some_and(|b| b & 1 == 1);
+            if !odd || rsa.e().num_bits() < 2 || rsa.e().num_bits() > 256 {
+                return Err(CaError::KeyNotAllowed("RSA public exponent is invalid".into()));
+            }
+            if rsa.n().num_bits() > 16384 {
+                return Err(CaError::KeyNotAllowed("RSA modulus too large".into()));
+            }
+            Ok(PublicKeyKind::Rsa { bits: u32::try_from(rsa.n().num_bits()).unwrap_or(0) })
+        }
+        Id::EC => {
+            let ec = pkey.ec_key()?;
+            // SEC-11: the point must be on the curve and not at infinity.
+            ec.check_key().map_err(|_| CaError::KeyNotAllowed("EC public key is not a valid curve point".into()))?;
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+            match curve {
+                Some(c) if c == const_oid::db::rfc5912::SECP_256_R_1 => Ok(PublicKeyKind::P256),
+                Some(c) if c == const_oid::db::rfc5912::SECP_384_R_1 => Ok(PublicKeyKind::P384),
+                _ => Err(CaError::KeyNotAllowed("unsupported elliptic curve (P-256 and P-384 are allowed)".into())),
+            }
+        }
+        Id::ED25519 => Ok(PublicKeyKind::Ed25519),
+        _ => Err(CaError::KeyNotAllowed(format!(
+            "unsupported public key algorithm {}",
+            spki.algorithm.oid
+        ))),
+    }
+}
+
+fn requested_san(req: &CertReq) -> Result<Option<SubjectAltName>, CaError> {
+    use const_oid::AssociatedOid;
+    for attr in req.info.attributes.iter() {
+        if attr.oid != EXTENSION_REQUEST {
+            continue;
+        }
+        for value in attr.values.iter() {
+            let exts: x509_cert::ext::Extensions = value
+                .decode_as()
+                .map_err(|e| CaError::MalformedRequest(format!("extensionRequest: {e}")))?;
+            for ext in exts {
+                if ext.extn_id == SubjectAltName::OID {
+                    let san = SubjectAltName::from_der(ext.extn_value.as_bytes())
+                        .map_err(|e| CaError::MalformedRequest(format!("SubjectAltName: {e}")))?;
+                    return Ok(Some(san));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The SAN entries as a sorted list of DER encodings, for set comparison (EST-82).
+pub(crate) fn san_set(san: Option<&SubjectAltName>) -> Result<Vec<Vec<u8>>, CaError> {
+    let mut v = Vec::new();
+    if let Some(san) = san {
+        for gn in san.0.iter() {
+            v.push(gn.to_der()?);
+        }
+    }
+    v.sort();
+    v.dedup();
+    Ok(v)
+}
+
+/// A printable form of a GeneralName for policy matching and messages.
+pub(crate) fn general_name_string(gn: &GeneralName) -> Option<String> {
+    match gn {
+        GeneralName::DnsName(s) => Some(s.to_string()),
+        GeneralName::Rfc822Name(s) => Some(s.to_string()),
+        GeneralName::UniformResourceIdentifier(s) => Some(s.to_string()),
+        GeneralName::IpAddress(o) => {
+            let b = o.as_bytes();
+            if let Ok(a) = <[u8; 4]>::try_from(b) {
+                Some(std::net::Ipv4Addr::from(a).to_string())
+            } else if let Ok(a) = <[u8; 16]>::try_from(b) {
+                Some(std::net::Ipv6Addr::from(a).to_string())
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}

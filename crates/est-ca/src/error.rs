@@ -1,0 +1,54 @@
+use crate::{KeyError, StoreError};
+
+/// Why the authority refused or failed a request. The mapping to an HTTP status or a CMC
+/// failure code happens at the edge (server), never here.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaError {
+    /// The request could not be parsed (DER, structure).
+    #[error("malformed certification request: {0}")]
+    MalformedRequest(String),
+    /// The CSR signature (its proof of possession) did not verify.
+    #[error("the CSR signature does not verify (proof of possession failed)")]
+    BadCsrSignature,
+    /// The public key or signature algorithm is not allowed by the profile.
+    #[error("{0}")]
+    KeyNotAllowed(String),
+    /// The requester may not ask for these names.
+    #[error("{0}")]
+    NameNotAllowed(String),
+    /// A renewal whose subject or SubjectAltName differs from the certificate being renewed
+    /// (EST-82).
+    #[error("{0}")]
+    SubjectMismatch(String),
+    /// Renewal target not found, expired, revoked or ambiguous (EST-84).
+    #[error("{0}")]
+    NoRenewalTarget(String),
+    /// Key reuse on renewal is forbidden by policy (EST-86).
+    #[error("key reuse not permitted")]
+    KeyReuse,
+    /// The identity is not authorized for this operation.
+    #[error("{0}")]
+    NotAuthorized(String),
+    /// The signing key failed.
+    #[error("CA signing failed")]
+    Key(#[from] KeyError),
+    /// The store failed; the certificate was not issued.
+    #[error("certificate store unavailable")]
+    Store(#[from] StoreError),
+    /// Any other internal failure (encoding of our own structures).
+    #[error("internal CA error: {0}")]
+    Internal(String),
+}
+
+impl From<der::Error> for CaError {
+    fn from(e: der::Error) -> Self {
+        CaError::Internal(format!("DER: {e}"))
+    }
+}
+
+impl From<openssl::error::ErrorStack> for CaError {
+    fn from(e: openssl::error::ErrorStack) -> Self {
+        CaError::Internal(format!("openssl: {e}"))
+    }
+}

@@ -1,0 +1,34 @@
+//! The Estuary certificate authority core, protocol-neutral.
+//!
+//! This crate knows how to verify a certification request, apply a certificate profile and a
+//! name policy, and issue a certificate durably. It knows nothing of HTTP, EST paths or TLS: the
+//! EST server (and later CMC) drive it through [`Authority`].
+//!
+//! It defines the three seams that backends implement:
+//! - [`Store`]: where issued certificates and users are recorded (SQLite, PostgreSQL);
+//! - [`KeyBackend`]: where CA keys live and sign (files, PKCS#11): callers only ever sign through
+//!   a handle and never see key bytes;
+//! - [`Clock`]: the time, so tests can move it.
+
+mod authority;
+mod clock;
+mod csr;
+mod error;
+mod keys;
+mod names;
+mod password;
+mod profile;
+mod serial;
+pub mod setup;
+mod store;
+
+pub use authority::{Authority, CaDomain, EnrollRequest, Identity, IssuedCert, Issuer, RenewalTarget};
+pub use clock::{Clock, SystemClock};
+pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
+pub use error::CaError;
+pub use keys::{KeyBackend, KeyError, KeyId, SignatureAlgorithm, SigningKey};
+pub use names::{NamePolicy, RequestedNames};
+pub use password::{PasswordHasher, PasswordVerifier};
+pub use profile::{ExtendedKeyUsage, KeyPolicy, KeyUsageBit, Profile, key_identifier};
+pub use serial::random_serial;
+pub use store::{CertFilter, CertRecord, CertStatus, Store, StoreError, UserRecord};

@@ -1,0 +1,218 @@
+//! Certificate profiles: what an issued certificate looks like, selected per CA domain.
+use std::time::Duration;
+
+use const_oid::{AssociatedOid, ObjectIdentifier};
+use der::Encode;
+use der::asn1::OctetString;
+use x509_cert::TbsCertificate;
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage as EkuExt, KeyUsage, KeyUsages,
+    SubjectAltName, SubjectKeyIdentifier,
+};
+use x509_cert::name::Name;
+use x509_cert::spki::SubjectPublicKeyInfoRef;
+
+use crate::CaError;
+use crate::csr::PublicKeyKind;
+
+/// Key usage bits a profile may grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KeyUsageBit {
+    DigitalSignature,
+    NonRepudiation,
+    KeyEncipherment,
+    DataEncipherment,
+    KeyAgreement,
+}
+
+/// Extended key usages a profile may grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ExtendedKeyUsage {
+    ServerAuth,
+    ClientAuth,
+    CodeSigning,
+    EmailProtection,
+    /// id-kp-cmcRA: marks an EST/CMC registration authority (EST-48).
+    CmcRa,
+}
+
+impl ExtendedKeyUsage {
+    pub fn oid(self) -> ObjectIdentifier {
+        use const_oid::db::rfc5280 as r;
+        match self {
+            Self::ServerAuth => r::ID_KP_SERVER_AUTH,
+            Self::ClientAuth => r::ID_KP_CLIENT_AUTH,
+            Self::CodeSigning => r::ID_KP_CODE_SIGNING,
+            Self::EmailProtection => r::ID_KP_EMAIL_PROTECTION,
+            Self::CmcRa => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.28"),
+        }
+    }
+}
+
+/// Which public keys a profile certifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPolicy {
+    pub rsa_min_bits: Option<u32>,
+    pub p256: bool,
+    pub p384: bool,
+    pub ed25519: bool,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        Self { rsa_min_bits: Some(2048), p256: true, p384: true, ed25519: true }
+    }
+}
+
+impl KeyPolicy {
+    pub fn check(&self, k: PublicKeyKind) -> Result<(), CaError> {
+        let ok = match k {
+            PublicKeyKind::Rsa { bits } => self.rsa_min_bits.is_some_and(|m| bits >= m && bits <= 8192),
+            PublicKeyKind::P256 => self.p256,
+            PublicKeyKind::P384 => self.p384,
+            PublicKeyKind::Ed25519 => self.ed25519,
+        };
+        if ok { Ok(()) } else { Err(CaError::KeyNotAllowed(format!("{k} keys are not allowed by this CA's profile"))) }
+    }
+}
+
+/// An end-entity certificate profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub validity: Duration,
+    /// Backdating of notBefore, for clients with slow clocks.
+    pub backdate: Duration,
+    pub key_usage: Vec<KeyUsageBit>,
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    pub keys: KeyPolicy,
+    /// Whether the CSR's SubjectAltName is copied into the certificate.
+    pub copy_san: bool,
+    /// Whether a renewal may certify the same public key again (EST-86).
+    pub allow_key_reuse: bool,
+    /// Admit SHA-1 CSR signatures (SEC-22).
+    pub allow_sha1_csr: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            validity: Duration::from_secs(365 * 86400),
+            backdate: Duration::from_secs(300),
+            key_usage: vec![KeyUsageBit::DigitalSignature, KeyUsageBit::KeyEncipherment, KeyUsageBit::KeyAgreement],
+            extended_key_usage: vec![ExtendedKeyUsage::ClientAuth],
+            keys: KeyPolicy::default(),
+            copy_san: true,
+            allow_key_reuse: true,
+            allow_sha1_csr: false,
+        }
+    }
+}
+
+impl Profile {
+    /// Key usage bits adapted to the key: keyEncipherment only for RSA, keyAgreement only for
+    /// EC keys (RFC 5480 §3, RFC 8410 §5), so one profile serves every key type correctly.
+    pub(crate) fn key_usages_for(&self, k: PublicKeyKind) -> KeyUsage {
+        let mut flags = flagset::FlagSet::<KeyUsages>::default();
+        for bit in &self.key_usage {
+            let f = match bit {
+                KeyUsageBit::DigitalSignature => Some(KeyUsages::DigitalSignature),
+                KeyUsageBit::NonRepudiation => Some(KeyUsages::NonRepudiation),
+                KeyUsageBit::KeyEncipherment if k.is_rsa() => Some(KeyUsages::KeyEncipherment),
+                KeyUsageBit::DataEncipherment if k.is_rsa() => Some(KeyUsages::DataEncipherment),
+                KeyUsageBit::KeyAgreement if k.is_ec() => Some(KeyUsages::KeyAgreement),
+                _ => None,
+            };
+            if let Some(f) = f {
+                flags |= f;
+            }
+        }
+        KeyUsage(flags)
+    }
+}
+
+/// RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING contents.
+pub fn key_identifier(spki: SubjectPublicKeyInfoRef<'_>) -> Result<Vec<u8>, CaError> {
+    let bits = spki.subject_public_key.raw_bytes();
+    Ok(openssl::hash::hash(openssl::hash::MessageDigest::sha1(), bits)?.to_vec())
+}
+
+pub(crate) fn extension<T: Encode + AssociatedOid>(critical: bool, v: &T) -> Result<Extension, CaError> {
+    Ok(Extension { extn_id: T::OID, critical, extn_value: OctetString::new(v.to_der()?)? })
+}
+
+/// What kind of certificate a [`TbsProfile`] builds.
+#[derive(Debug, Clone)]
+pub(crate) enum CertKind {
+    /// A CA certificate; `None` path length means unconstrained.
+    Ca { path_len: Option<u8> },
+    /// An end-entity certificate with these key usages, EKUs and SAN.
+    EndEntity { key_usage: KeyUsage, eku: Vec<ObjectIdentifier>, san: Option<SubjectAltName> },
+}
+
+/// The x509-cert [`BuilderProfile`] used for every certificate we sign.
+#[derive(Debug, Clone)]
+pub(crate) struct TbsProfile {
+    pub issuer: Option<Name>,
+    pub subject: Name,
+    pub kind: CertKind,
+}
+
+impl BuilderProfile for TbsProfile {
+    fn get_issuer(&self, subject: &Name) -> Name {
+        self.issuer.clone().unwrap_or_else(|| subject.clone())
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        self.extensions(spk, issuer_spk).map_err(|e| {
+            x509_cert::builder::Error::Signature(signature::Error::from_source(e.to_string()))
+        })
+    }
+}
+
+impl TbsProfile {
+    fn extensions(&self, spk: SubjectPublicKeyInfoRef<'_>, issuer_spk: SubjectPublicKeyInfoRef<'_>) -> Result<Vec<Extension>, CaError> {
+        let mut v = Vec::new();
+        let ski = key_identifier(spk)?;
+        let aki = key_identifier(issuer_spk)?;
+        match &self.kind {
+            CertKind::Ca { path_len } => {
+                v.push(extension(true, &BasicConstraints { ca: true, path_len_constraint: *path_len })?);
+                v.push(extension(true, &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature))?);
+            }
+            CertKind::EndEntity { key_usage, eku, san } => {
+                v.push(extension(true, &BasicConstraints { ca: false, path_len_constraint: None })?);
+                if !key_usage.0.is_empty() {
+                    v.push(extension(true, key_usage)?);
+                }
+                if !eku.is_empty() {
+                    v.push(extension(false, &EkuExt(eku.clone()))?);
+                }
+                if let Some(san) = san {
+                    // RFC 5280 §4.2.1.6: critical when the subject is empty.
+                    v.push(extension(self.subject.is_empty(), san)?);
+                }
+            }
+        }
+        v.push(extension(false, &SubjectKeyIdentifier(OctetString::new(ski)?))?);
+        if self.issuer.is_some() {
+            v.push(extension(
+                false,
+                &AuthorityKeyIdentifier { key_identifier: Some(OctetString::new(aki)?), ..Default::default() },
+            )?);
+        }
+        Ok(v)
+    }
+}

@@ -1,0 +1,110 @@
+//! The store seam: every issued certificate is recorded here before it is returned.
+use async_trait::async_trait;
+
+/// Lifecycle state of an issued certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertStatus {
+    Valid,
+    Revoked,
+}
+
+impl CertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Revoked => "revoked",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "valid" => Some(Self::Valid),
+            "revoked" => Some(Self::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// One issued certificate, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertRecord {
+    /// Serial number, lowercase hex of the DER INTEGER content (no leading sign byte).
+    pub serial: String,
+    /// The CA domain that issued it (its configured name).
+    pub ca: String,
+    /// RFC 4514 string of the subject.
+    pub subject: String,
+    /// RFC 4514 string of the issuer.
+    pub issuer: String,
+    /// Lowercase hex of the SubjectKeyIdentifier extension (empty if none).
+    pub ski: String,
+    /// Lowercase hex SHA-256 of the SubjectPublicKeyInfo DER.
+    pub spki_sha256: String,
+    /// Who asked for it: `user:<name>`, `cert:<serial>` ...
+    pub requester: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    pub issued_at: i64,
+    pub status: CertStatus,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+}
+
+/// An HTTP user (Basic, later Digest). The password is stored only as a PHC-format argon2id hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub name: String,
+    /// PHC string (`$argon2id$...`).
+    pub password_hash: String,
+    /// Name patterns this user may request (see [`crate::NamePolicy`]); empty means none.
+    pub allowed_names: Vec<String>,
+    pub created_at: i64,
+}
+
+/// Filter for listing certificates; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct CertFilter {
+    pub ca: Option<String>,
+    pub requester: Option<String>,
+    pub subject: Option<String>,
+    /// Only certificates with `not_after` >= this (unix seconds).
+    pub valid_at: Option<i64>,
+    pub status: Option<CertStatus>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A certificate with this serial already exists (uniqueness constraint).
+    #[error("duplicate serial number")]
+    DuplicateSerial,
+    /// A record with this key exists.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+/// Persistent state of the authority. Every method is a point lookup or an indexed range scan,
+/// so costs stay O(log n) in the number of stored certificates.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Records an issued certificate durably (committed and synced) before returning.
+    /// Implementations may group concurrent inserts into one transaction.
+    async fn insert_certificate(&self, record: &CertRecord) -> Result<(), StoreError>;
+    async fn certificate_by_serial(&self, serial: &str) -> Result<Option<CertRecord>, StoreError>;
+    /// Certificates with this SubjectKeyIdentifier (hex).
+    async fn certificates_by_ski(&self, ski: &str) -> Result<Vec<CertRecord>, StoreError>;
+    async fn list_certificates(&self, filter: &CertFilter) -> Result<Vec<CertRecord>, StoreError>;
+    async fn count_certificates(&self) -> Result<u64, StoreError>;
+    async fn set_certificate_status(&self, serial: &str, status: CertStatus) -> Result<bool, StoreError>;
+
+    /// Creates a user; `Conflict` if the name exists.
+    async fn add_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    async fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Returns whether a user was removed.
+    async fn remove_user(&self, name: &str) -> Result<bool, StoreError>;
+}

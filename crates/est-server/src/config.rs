@@ -1,0 +1,74 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use x509_cert::Certificate;
+
+/// Immutable server configuration, validated while it is built (by the binary) and shared.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub tls: TlsConfig,
+    pub limits: Limits,
+    pub labels: Vec<LabelConfig>,
+}
+
+/// TLS server identity and client-certificate trust.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM: the server certificate followed by its chain.
+    pub cert_chain_pem: Vec<u8>,
+    /// PEM private key of the server certificate.
+    pub key_pem: zeroize::Zeroizing<Vec<u8>>,
+    /// Explicit trust anchors for client certificates (EST-28): this server's CA roots.
+    pub client_trust_anchors: Vec<Certificate>,
+}
+
+/// Resource limits, in force from the first request (EST-18, SEC-16).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 256 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Which HTTP authentication methods a label accepts (TLS client certificates always count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthMethods {
+    pub basic: bool,
+    pub client_cert: bool,
+}
+
+impl Default for AuthMethods {
+    fn default() -> Self {
+        Self { basic: true, client_cert: true }
+    }
+}
+
+/// One EST CA label (`/.well-known/est/<label>/...`); the empty name is the label-less path.
+#[derive(Debug, Clone)]
+pub struct LabelConfig {
+    pub name: String,
+    /// The authority's CA domain that serves this label.
+    pub domain: String,
+    /// DER of the CsrAttrs to advertise; `None` answers 204 (EST-103).
+    pub csr_attrs: Option<Vec<u8>>,
+    pub auth: AuthMethods,
+    /// Reject CSRs without channel binding in challengePassword (EST-55).
+    pub require_pop_linking: bool,
+}

@@ -1,0 +1,256 @@
+//! Thin handlers: check the method, media type and size, authenticate, then call the authority.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use der::Decode;
+use est_ca::{Authority, CaError, EnrollRequest, Identity, IssuedCert, RenewalTarget};
+use est_proto::{Operation, PathError};
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use x509_cert::Certificate;
+
+use crate::auth::parse_basic;
+use crate::{ConnInfo, LabelConfig, Limits, ServerError};
+
+/// What the EST front end needs from a CA: authenticate, enroll, and the chain for /cacerts.
+/// The embedded [`Authority`] implements it; an RA forwarding to another CA will too.
+#[async_trait]
+pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
+    async fn authenticate_user(&self, user: &str, password: &[u8]) -> Result<Option<Identity>, CaError>;
+    async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError>;
+    async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError>;
+    /// The issuing CA certificate and every certificate up to the root (EST-65).
+    fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>>;
+}
+
+#[async_trait]
+impl EstCa for Authority {
+    async fn authenticate_user(&self, user: &str, password: &[u8]) -> Result<Option<Identity>, CaError> {
+        Authority::authenticate_user(self, user, password).await
+    }
+    async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError> {
+        Authority::certificate_identity(self, cert).await
+    }
+    async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError> {
+        Authority::enroll(self, req).await
+    }
+    fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>> {
+        self.domain(domain).map(|d| d.issuer.full_chain())
+    }
+}
+
+#[derive(Debug)]
+struct Label {
+    cfg: LabelConfig,
+    /// Precomputed /cacerts body (base64 certs-only), served as is.
+    cacerts_body: Bytes,
+    csrattrs_body: Option<Bytes>,
+}
+
+/// Shared, immutable state of the EST service.
+#[derive(Debug)]
+pub struct EstState {
+    ca: Arc<dyn EstCa>,
+    labels: HashMap<String, Label>,
+    limits: Limits,
+}
+
+impl EstState {
+    pub fn new(ca: Arc<dyn EstCa>, labels: Vec<LabelConfig>, limits: Limits) -> Result<Self, String> {
+        let mut map = HashMap::new();
+        for cfg in labels {
+            if !cfg.name.is_empty() {
+                est_proto::validate_label(&cfg.name).map_err(|e| format!("label {:?}: {e}", cfg.name))?;
+            }
+            let chain = ca.ca_chain(&cfg.domain).ok_or_else(|| format!("label {:?}: unknown CA {:?}", cfg.name, cfg.domain))?;
+            let p7 = est_proto::certs_only_encode(&chain).map_err(|e| format!("certs-only: {e}"))?;
+            let cacerts_body = Bytes::from(est_proto::encode_body(&p7));
+            let csrattrs_body = cfg.csr_attrs.as_ref().map(|d| Bytes::from(est_proto::encode_body(d)));
+            if map.insert(cfg.name.clone(), Label { cfg, cacerts_body, csrattrs_body }).is_some() {
+                return Err("duplicate label".into());
+            }
+        }
+        Ok(Self { ca, labels: map, limits })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+fn base64_response(content_type: &'static str, body: Bytes) -> Response {
+    let mut r = Response::new(Body::from(body));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // EST-11: harmless for RFC 8951 peers, needed by RFC 7030-era ones.
+    h.insert("content-transfer-encoding", HeaderValue::from_static("base64"));
+    r
+}
+
+const CERTS_ONLY: &str = "application/pkcs7-mime; smime-type=certs-only";
+
+/// The single entry point for every request.
+pub(crate) async fn dispatch(State(st): State<Arc<EstState>>, req: Request) -> Response {
+    match handle(&st, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
+    let conn = req
+        .extensions()
+        .get::<Arc<ConnInfo>>()
+        .cloned()
+        .ok_or_else(|| ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "no connection context"))?;
+    let path = est_proto::parse_path(req.uri().path()).map_err(|e| match e {
+        PathError::NotEst => ServerError::new(StatusCode::NOT_FOUND, "not found: EST is served under /.well-known/est/"),
+        other => ServerError::new(StatusCode::NOT_FOUND, other.to_string()),
+    })?;
+    let label_name = path.label.as_deref().unwrap_or("");
+    let label = st
+        .labels
+        .get(label_name)
+        .ok_or_else(|| ServerError::new(StatusCode::NOT_FOUND, format!("unknown CA label \"{label_name}\"")))?;
+    let op = path.operation;
+    // EST-7: GET for /cacerts and /csrattrs, POST for the rest; 405 with Allow otherwise.
+    let allowed = op.method();
+    let method_ok = req.method().as_str() == allowed || (allowed == "GET" && req.method() == Method::HEAD);
+    if !method_ok {
+        return Err(ServerError::new(StatusCode::METHOD_NOT_ALLOWED, format!("use {allowed} for /{}", op.as_str()))
+            .with_header(header::ALLOW, HeaderValue::from_static(allowed)));
+    }
+    match op {
+        Operation::CaCerts => Ok(base64_response("application/pkcs7-mime", label.cacerts_body.clone())),
+        Operation::CsrAttrs => Ok(match &label.csrattrs_body {
+            Some(b) => base64_response("application/csrattrs", b.clone()),
+            None => StatusCode::NO_CONTENT.into_response(),
+        }),
+        Operation::SimpleEnroll | Operation::SimpleReenroll => {
+            enroll(st, label, &conn, req, op == Operation::SimpleReenroll).await
+        }
+        Operation::FullCmc | Operation::ServerKeyGen => Err(ServerError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("/{} is not implemented by this server", op.as_str()),
+        )),
+        _ => Err(ServerError::new(StatusCode::NOT_FOUND, "unknown operation")),
+    }
+}
+
+/// Reads the whole body under the size limit (EST-18: 413 beyond it).
+async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
+    let limit = st.limits.max_body_bytes;
+    let too_big = || ServerError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {limit} bytes"));
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
+        let len: u64 = len.to_str().ok().and_then(|s| s.parse().ok()).ok_or_else(|| ServerError::bad_request("invalid Content-Length"))?;
+        if len > limit as u64 {
+            return Err(too_big());
+        }
+    }
+    let body = http_body_util::Limited::new(req.into_body(), limit);
+    match body.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_big()),
+        Err(_) => Err(ServerError::bad_request("could not read the request body")),
+    }
+}
+
+async fn authenticate(st: &EstState, label: &Label, conn: &ConnInfo, headers: &http::HeaderMap, reenroll: bool) -> Result<Identity, ServerError> {
+    let cert_identity = match (&conn.client_cert, label.cfg.auth.client_cert) {
+        (Some(der), true) => {
+            let cert = Certificate::from_der(der).map_err(|_| ServerError::bad_request("unreadable client certificate"))?;
+            Some(st.ca.certificate_identity(cert).await?)
+        }
+        _ => None,
+    };
+    let basic = headers.get(header::AUTHORIZATION).filter(|_| label.cfg.auth.basic);
+    // Re-enrollment renews the certificate the client authenticated with, when there is one
+    // (EST-84); initial enrollment prefers explicit HTTP credentials when both are present.
+    if reenroll {
+        if let Some(id) = cert_identity {
+            return Ok(id);
+        }
+    }
+    if let Some(value) = basic {
+        let (user, password) = parse_basic(value.as_bytes()).ok_or_else(|| unauthorized(label, "malformed Authorization header (Basic expected)"))?;
+        return match st.ca.authenticate_user(&user, &password).await? {
+            Some(id) => Ok(id),
+            None => {
+                tracing::warn!(user = %user, peer = %conn.peer, "authentication failed");
+                Err(unauthorized(label, "invalid user name or password"))
+            }
+        };
+    }
+    if let Some(id) = cert_identity {
+        return Ok(id);
+    }
+    let why = conn.client_cert_error.clone().unwrap_or_else(|| "authentication required".into());
+    Err(unauthorized(label, &why))
+}
+
+/// 401 with a challenge for every HTTP method the label accepts (EST-41).
+fn unauthorized(label: &Label, reason: &str) -> ServerError {
+    let mut e = ServerError::new(StatusCode::UNAUTHORIZED, reason.to_string());
+    if label.cfg.auth.basic {
+        e = e.with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"estuary\", charset=\"UTF-8\""));
+    }
+    e
+}
+
+async fn enroll(st: &EstState, label: &Label, conn: &ConnInfo, req: Request, reenroll: bool) -> Result<Response, ServerError> {
+    let op = if reenroll { Operation::SimpleReenroll } else { Operation::SimpleEnroll };
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !est_proto::content_type_matches(op, ct) {
+        return Err(ServerError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type must be application/pkcs10, got \"{ct}\""),
+        ));
+    }
+    // Authenticate before reading the body, so unauthenticated clients cannot make us buffer.
+    let identity = authenticate(st, label, conn, req.headers(), reenroll).await?;
+    let body = read_body(st, req).await?;
+    let der = est_proto::decode_body(&body).map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
+    let csr = x509_cert::request::CertReq::from_der(&der).map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
+    check_pop_linking(label, conn, &csr)?;
+    let issued = st
+        .ca
+        .enroll(EnrollRequest {
+            domain: &label.cfg.domain,
+            csr_der: &der,
+            identity: &identity,
+            renewal: reenroll.then_some(RenewalTarget::ByIdentity),
+        })
+        .await?;
+    let p7 = est_proto::certs_only_encode(std::slice::from_ref(&issued.cert))
+        .map_err(|e| ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding response: {e}")))?;
+    Ok(base64_response(CERTS_ONLY, Bytes::from(est_proto::encode_body(&p7))))
+}
+
+/// EST-54/EST-59: a challengePassword is the base64 channel binding of this connection.
+fn check_pop_linking(label: &Label, conn: &ConnInfo, csr: &x509_cert::request::CertReq) -> Result<(), ServerError> {
+    let cp = est_proto::challenge_password(csr).map_err(|e| ServerError::bad_request(format!("challengePassword: {e}")))?;
+    match (cp, &conn.binding) {
+        (None, _) if label.cfg.require_pop_linking => Err(ServerError::bad_request(
+            "linking of identity and POP required: put the base64 channel binding of this TLS connection in challengePassword",
+        )),
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(ServerError::bad_request(
+            "identity/POP linking failed: this TLS 1.2 connection has no extended master secret, so tls-unique cannot be used",
+        )),
+        (Some(cp), Some(b)) => {
+            if est_proto::binding_matches(&cp, b.value()) {
+                Ok(())
+            } else {
+                Err(ServerError::bad_request(format!(
+                    "identity/POP linking failed: challengePassword does not match the {} value of this TLS connection",
+                    b.name()
+                )))
+            }
+        }
+    }
+}

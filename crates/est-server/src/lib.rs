@@ -1,0 +1,17 @@
+//! The EST HTTP/TLS front end: our own TLS accept loop (so every request knows its
+//! connection's verified client chain and channel binding), limits on bodies, time and
+//! connections from the start, and thin handlers that call the authority through [`EstCa`].
+mod auth;
+mod config;
+mod conn;
+mod error;
+mod handlers;
+mod serve;
+mod tls;
+
+pub use config::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
+pub use conn::{ChannelBinding, ConnInfo};
+pub use error::ServerError;
+pub use handlers::{EstCa, EstState};
+pub use serve::{RunningServer, serve};
+pub use tls::build_acceptor;

@@ -1,0 +1,144 @@
+//! Which database we talk to, and how each of its connections is set up.
+//!
+//! The SQL is shared; what differs per backend is the URL handling, the session settings that
+//! make a commit durable, the pool sizes and the migrations folder.
+
+use std::time::Duration;
+
+use est_ca::StoreError;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
+
+use crate::error::backend_error;
+
+/// The database behind a [`crate::SqlStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A single SQLite file in WAL mode.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// How long a SQLite connection waits for another writer's lock before failing with
+/// `SQLITE_BUSY` (milliseconds). Other processes (an admin CLI) may hold the write lock briefly.
+const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
+
+/// Per-connection SQLite settings. `journal_mode` is not here: it is a property of the file,
+/// set once by [`prepare_sqlite_file`]. `synchronous = FULL` makes every commit fsync the WAL,
+/// which is what "recorded durably before it is returned" means.
+const SQLITE_SESSION: &[&str] = &[
+    "PRAGMA synchronous = FULL",
+    SQLITE_BUSY_TIMEOUT,
+    "PRAGMA foreign_keys = ON",
+];
+
+impl Backend {
+    /// Picks the backend from the URL scheme and returns the URL to hand to sqlx.
+    ///
+    /// A SQLite URL without a `mode` parameter gets `mode=rwc`, so a missing file is created
+    /// (sqlx's default is to fail).
+    pub(crate) fn from_url(url: &str) -> Result<(Backend, String), StoreError> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let has_mode = rest
+                .split_once('?')
+                .is_some_and(|(_, query)| query.split('&').any(|pair| pair.starts_with("mode=")));
+            let url = match (has_mode, rest.contains('?')) {
+                (true, _) => url.to_owned(),
+                (false, true) => format!("{url}&mode=rwc"),
+                (false, false) => format!("{url}?mode=rwc"),
+            };
+            Ok((Backend::Sqlite, url))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok((Backend::Postgres, url.to_owned()))
+        } else {
+            // Do not echo the URL: a PostgreSQL URL may carry a password.
+            Err(StoreError::Backend(
+                "unsupported store URL: expected sqlite://<path> or postgres://...".into(),
+            ))
+        }
+    }
+
+    /// Readers in the shared pool. SQLite in WAL mode lets readers run beside the one writer,
+    /// each on its own worker thread, so a handful is plenty on small machines; PostgreSQL
+    /// serves more, but every connection is a server process.
+    pub(crate) fn default_read_connections(self) -> u32 {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cores = u32::try_from(cores).unwrap_or(u32::MAX);
+        match self {
+            Backend::Sqlite => cores.clamp(4, 8),
+            Backend::Postgres => (cores * 2).clamp(4, 16),
+        }
+    }
+
+    /// Applies the per-connection session settings.
+    async fn init_session(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        match self {
+            Backend::Sqlite => {
+                for pragma in SQLITE_SESSION {
+                    sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
+                }
+            }
+            Backend::Postgres => {
+                // A server configured with synchronous_commit = off would acknowledge commits
+                // before they reach the disk; our contract is that an acknowledged certificate
+                // survives a crash. Stronger settings (remote_apply, ...) are left alone.
+                let row = sqlx::query("SHOW synchronous_commit")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let current: String = row.try_get(0)?;
+                if current == "off" {
+                    sqlx::raw_sql("SET synchronous_commit = on")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A pool whose every connection gets [`Backend::init_session`].
+    pub(crate) async fn pool(
+        self,
+        options: &AnyConnectOptions,
+        max_connections: u32,
+    ) -> Result<AnyPool, StoreError> {
+        AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| Box::pin(self.init_session(conn)))
+            .connect_with(options.clone())
+            .await
+            .map_err(backend_error)
+    }
+}
+
+/// Puts the SQLite file in WAL mode, once, before any pool exists.
+///
+/// WAL lets readers proceed while the writer commits, and with `synchronous = FULL` a commit is
+/// one append plus one fsync of the WAL. The mode is persistent in the file; switching needs an
+/// exclusive lock that `busy_timeout` cannot wait for, which is why it is done on a lone
+/// connection here rather than in every pooled connection. In-memory databases cannot use WAL
+/// and are refused: they would silently lose every "durable" certificate.
+pub(crate) async fn prepare_sqlite_file(options: &AnyConnectOptions) -> Result<(), StoreError> {
+    let mut conn = AnyConnection::connect_with(options)
+        .await
+        .map_err(backend_error)?;
+    sqlx::raw_sql(SQLITE_BUSY_TIMEOUT)
+        .execute(&mut conn)
+        .await
+        .map_err(backend_error)?;
+    let row = sqlx::query("PRAGMA journal_mode = WAL")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(backend_error)?;
+    let mode: String = row.try_get(0).map_err(backend_error)?;
+    conn.close().await.map_err(backend_error)?;
+    if mode.eq_ignore_ascii_case("wal") {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "SQLite store needs a file database in WAL mode, got journal mode {mode:?}"
+        )))
+    }
+}

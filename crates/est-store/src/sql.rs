@@ -1,0 +1,232 @@
+//! The SQL text and the mapping between rows and records, shared by both backends.
+//!
+//! Placeholders are written `$1, $2, ...`: PostgreSQL requires that form, and SQLite accepts it
+//! (sqlx binds `$N` to the N-th argument), so one string serves both through the Any driver.
+
+use est_ca::{CertRecord, CertStatus, StoreError, UserRecord};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Row};
+
+use crate::error::backend_error;
+
+macro_rules! cert_columns {
+    () => {
+        "serial, ca, subject, issuer, ski, spki_sha256, requester, \
+         not_before, not_after, issued_at, status, der"
+    };
+}
+
+/// Columns bound per certificate row in an INSERT.
+const CERT_COLUMN_COUNT: usize = 12;
+
+/// Rows per multi-row INSERT statement: 1,000 x 12 = 12,000 parameters, under SQLite's 32,766
+/// and PostgreSQL's 65,535 limits, and large enough that per-statement costs vanish.
+pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
+
+pub(crate) const SELECT_BY_SERIAL: &str = concat!(
+    "SELECT ",
+    cert_columns!(),
+    " FROM certificates WHERE serial = $1"
+);
+
+/// Newest first, like listings, read from the (ski, issued_at) index.
+pub(crate) const SELECT_BY_SKI: &str = concat!(
+    "SELECT ",
+    cert_columns!(),
+    " FROM certificates WHERE ski = $1 ORDER BY issued_at DESC, serial DESC"
+);
+
+pub(crate) const SELECT_COUNT: &str = "SELECT certificate_count FROM store_meta WHERE id = 1";
+
+pub(crate) const ADD_TO_COUNT: &str =
+    "UPDATE store_meta SET certificate_count = certificate_count + $1 WHERE id = 1";
+
+pub(crate) const UPDATE_STATUS: &str = "UPDATE certificates SET status = $1 WHERE serial = $2";
+
+pub(crate) const INSERT_USER: &str = "INSERT INTO users (name, password_hash, allowed_names, created_at) \
+     VALUES ($1, $2, $3, $4)";
+pub(crate) const SELECT_USER: &str =
+    "SELECT name, password_hash, allowed_names, created_at FROM users WHERE name = $1";
+pub(crate) const SELECT_USERS: &str =
+    "SELECT name, password_hash, allowed_names, created_at FROM users ORDER BY name";
+pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE name = $1";
+
+/// What a multi-row INSERT does when a serial is already taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnDuplicate {
+    /// Skip the row and report which rows went in (`RETURNING serial`): the group-commit writer
+    /// uses this so one caller's colliding serial neither aborts nor delays the others.
+    Skip,
+    /// Fail the statement with a unique violation: bulk loads want all-or-error.
+    Fail,
+}
+
+/// `INSERT INTO certificates ... VALUES (...), (...)` for `rows` rows.
+pub(crate) fn insert_certificates_sql(rows: usize, on_duplicate: OnDuplicate) -> String {
+    let mut sql = String::with_capacity(96 + rows * 64);
+    sql.push_str(concat!(
+        "INSERT INTO certificates (",
+        cert_columns!(),
+        ") VALUES "
+    ));
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for column in 0..CERT_COLUMN_COUNT {
+            if column > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(row * CERT_COLUMN_COUNT + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    if on_duplicate == OnDuplicate::Skip {
+        sql.push_str(" ON CONFLICT (serial) DO NOTHING RETURNING serial");
+    }
+    sql
+}
+
+/// The INSERT for `records`, with every row's values bound in column order.
+pub(crate) fn insert_certificates<'q>(
+    records: &[&'q CertRecord],
+    on_duplicate: OnDuplicate,
+) -> Query<'q, Any, AnyArguments> {
+    let sql = insert_certificates_sql(records.len(), on_duplicate);
+    // The text holds only our own column names and `$N` placeholders; values are bound.
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for record in records {
+        query = query
+            .bind(record.serial.as_str())
+            .bind(record.ca.as_str())
+            .bind(record.subject.as_str())
+            .bind(record.issuer.as_str())
+            .bind(record.ski.as_str())
+            .bind(record.spki_sha256.as_str())
+            .bind(record.requester.as_str())
+            .bind(record.not_before)
+            .bind(record.not_after)
+            .bind(record.issued_at)
+            .bind(record.status.as_str())
+            .bind(record.der.as_slice());
+    }
+    query
+}
+
+/// A value bound into a dynamically built query.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// SQL text plus the values for its `$N` placeholders, in order.
+#[derive(Debug, Clone)]
+pub(crate) struct DynamicQuery {
+    pub(crate) sql: String,
+    pub(crate) args: Vec<Arg>,
+}
+
+impl DynamicQuery {
+    /// `prefix` goes before the SQL text (`EXPLAIN ...` in the plan tests).
+    pub(crate) fn into_query(self, prefix: &str) -> Query<'static, Any, AnyArguments> {
+        // The text is built from literals only (column names, operators, `$N`); every value
+        // that came from a caller is bound, never spliced.
+        let mut query = sqlx::query(AssertSqlSafe(format!("{prefix}{}", self.sql)));
+        for arg in self.args {
+            query = match arg {
+                Arg::Text(text) => query.bind(text),
+                Arg::Int(int) => query.bind(int),
+            };
+        }
+        query
+    }
+}
+
+/// The listing query for `filter`: every condition is an equality or range on an indexed
+/// column, ordered newest first with a deterministic tie-break so LIMIT/OFFSET pages are stable.
+///
+/// `limit == 0` means "no limit" (the `Default` filter lists everything).
+pub(crate) fn list_certificates(filter: &est_ca::CertFilter) -> DynamicQuery {
+    let mut args = Vec::new();
+    let mut conditions = Vec::new();
+    let mut condition = |column: &str, op: &str, arg: Arg| {
+        args.push(arg);
+        conditions.push(format!("{column} {op} ${}", args.len()));
+    };
+    if let Some(ca) = &filter.ca {
+        condition("ca", "=", Arg::Text(ca.clone()));
+    }
+    if let Some(requester) = &filter.requester {
+        condition("requester", "=", Arg::Text(requester.clone()));
+    }
+    if let Some(subject) = &filter.subject {
+        condition("subject", "=", Arg::Text(subject.clone()));
+    }
+    if let Some(valid_at) = filter.valid_at {
+        condition("not_after", ">=", Arg::Int(valid_at));
+    }
+    if let Some(status) = filter.status {
+        condition("status", "=", Arg::Text(status.as_str().to_owned()));
+    }
+    let mut sql = String::from(concat!("SELECT ", cert_columns!(), " FROM certificates"));
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    let limit = match filter.limit {
+        0 => i64::MAX,
+        n => i64::from(n),
+    };
+    args.push(Arg::Int(limit));
+    args.push(Arg::Int(i64::from(filter.offset)));
+    sql.push_str(&format!(
+        " ORDER BY issued_at DESC, serial DESC LIMIT ${} OFFSET ${}",
+        args.len() - 1,
+        args.len()
+    ));
+    DynamicQuery { sql, args }
+}
+
+pub(crate) fn certificate_from_row(row: &AnyRow) -> Result<CertRecord, StoreError> {
+    let status: String = row.try_get("status").map_err(backend_error)?;
+    let status = CertStatus::parse(&status)
+        .ok_or_else(|| StoreError::Backend(format!("unknown certificate status {status:?}")))?;
+    Ok(CertRecord {
+        serial: row.try_get("serial").map_err(backend_error)?,
+        ca: row.try_get("ca").map_err(backend_error)?,
+        subject: row.try_get("subject").map_err(backend_error)?,
+        issuer: row.try_get("issuer").map_err(backend_error)?,
+        ski: row.try_get("ski").map_err(backend_error)?,
+        spki_sha256: row.try_get("spki_sha256").map_err(backend_error)?,
+        requester: row.try_get("requester").map_err(backend_error)?,
+        not_before: row.try_get("not_before").map_err(backend_error)?,
+        not_after: row.try_get("not_after").map_err(backend_error)?,
+        issued_at: row.try_get("issued_at").map_err(backend_error)?,
+        status,
+        der: row.try_get("der").map_err(backend_error)?,
+    })
+}
+
+/// `allowed_names` is a JSON array: name patterns may contain any character, so no separator
+/// would be safe, and JSON reads the same on both backends.
+pub(crate) fn encode_allowed_names(names: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(names)
+        .map_err(|e| StoreError::Backend(format!("encoding allowed names: {e}")))
+}
+
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
+    let allowed_names: String = row.try_get("allowed_names").map_err(backend_error)?;
+    let allowed_names = serde_json::from_str(&allowed_names).map_err(|e| {
+        StoreError::Backend(format!("stored allowed names are not a JSON array: {e}"))
+    })?;
+    Ok(UserRecord {
+        name: row.try_get("name").map_err(backend_error)?,
+        password_hash: row.try_get("password_hash").map_err(backend_error)?,
+        allowed_names,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
+    })
+}

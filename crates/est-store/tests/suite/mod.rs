@@ -1,0 +1,696 @@
+//! The store conformance suite: each function takes the URL of an empty store location and
+//! checks one part of the `est_ca::Store` contract, the same way on every backend.
+//!
+//! Operations go through `&dyn Store` wherever the trait offers them, so what is tested is what
+//! the authority sees; only `bulk_insert`, `stats` and reopening use `SqlStore` directly.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use est_ca::{CertFilter, CertRecord, CertStatus, Store, StoreError, UserRecord};
+use est_store::SqlStore;
+use tokio::task::JoinSet;
+
+/// A serial as the authority writes them: lowercase hex, 20 bytes.
+pub fn serial(i: u64) -> String {
+    format!("{:040x}", 0x7a00_0000_0000_0000_u64 + i)
+}
+
+/// A plausible record; tests change the fields they care about.
+pub fn record(serial: String) -> CertRecord {
+    CertRecord {
+        ski: format!("5c{}", &serial[2..]),
+        spki_sha256: format!("{:064x}", serial.len()),
+        serial,
+        ca: "default".into(),
+        subject: "CN=device-1,O=Example".into(),
+        issuer: "CN=Estuary Test CA,O=Example".into(),
+        requester: "user:alice".into(),
+        not_before: 1_700_000_000,
+        not_after: 1_731_536_000,
+        issued_at: 1_700_000_060,
+        status: CertStatus::Valid,
+        der: vec![0x30, 0x82, 0x01, 0x0a, 0x00, 0xff, 0x00],
+    }
+}
+
+async fn open(url: &str) -> SqlStore {
+    SqlStore::connect(url).await.expect("open the store")
+}
+
+pub async fn insert_and_get_round_trip(url: &str) {
+    let sql = open(url).await;
+    let store: &dyn Store = &sql;
+
+    let mut valid = record(serial(1));
+    valid.subject = "CN=Grüße\\, Ltd.+SN=42,O=Ex\"ample".into();
+    valid.der = (0..=255u8).cycle().take(1_500).collect();
+    valid.not_before = -1;
+    valid.not_after = i64::MAX;
+    valid.issued_at = 1_700_000_123;
+    let mut revoked = record(serial(2));
+    revoked.status = CertStatus::Revoked;
+    revoked.ski = String::new();
+    revoked.requester = "cert:0a1b".into();
+
+    store.insert_certificate(&valid).await.unwrap();
+    store.insert_certificate(&revoked).await.unwrap();
+
+    assert_eq!(
+        store.certificate_by_serial(&valid.serial).await.unwrap(),
+        Some(valid.clone())
+    );
+    assert_eq!(
+        store.certificate_by_serial(&revoked.serial).await.unwrap(),
+        Some(revoked)
+    );
+    assert_eq!(store.certificate_by_serial(&serial(3)).await.unwrap(), None);
+    // Lookups are exact: no case folding or prefix matching of serials.
+    assert_eq!(
+        store
+            .certificate_by_serial(&valid.serial.to_uppercase())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .certificate_by_serial(&valid.serial[..39])
+            .await
+            .unwrap(),
+        None
+    );
+    sql.close().await;
+}
+
+pub async fn duplicate_serial_rejected(url: &str) {
+    let sql = open(url).await;
+    let store: &dyn Store = &sql;
+    let original = record(serial(1));
+    store.insert_certificate(&original).await.unwrap();
+
+    let mut again = record(serial(1));
+    again.subject = "CN=someone-else".into();
+    let err = store.insert_certificate(&again).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateSerial), "got {err:?}");
+    assert_eq!(
+        store.certificate_by_serial(&original.serial).await.unwrap(),
+        Some(original)
+    );
+    assert_eq!(store.count_certificates().await.unwrap(), 1);
+
+    // bulk_insert detects it from the database's unique-violation code and keeps nothing of
+    // the failed transaction.
+    let fresh = record(serial(2));
+    let err = sql.bulk_insert(&[fresh.clone(), again]).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateSerial), "got {err:?}");
+    let err = sql
+        .bulk_insert(&[record(serial(3)), record(serial(3))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateSerial), "got {err:?}");
+    assert_eq!(
+        store.certificate_by_serial(&fresh.serial).await.unwrap(),
+        None
+    );
+    assert_eq!(store.count_certificates().await.unwrap(), 1);
+
+    // The writer still works after refusals.
+    store.insert_certificate(&fresh).await.unwrap();
+    assert_eq!(store.count_certificates().await.unwrap(), 2);
+    sql.close().await;
+}
+
+/// In a burst, only the callers whose serial is taken get `DuplicateSerial`; the others in the
+/// same group commit get their certificate, and for a serial asked twice the stored record is
+/// exactly the one whose caller was told `Ok`.
+pub async fn concurrent_duplicates_fail_only_offenders(url: &str) {
+    let sql = Arc::new(open(url).await);
+    let existing: Vec<CertRecord> = (0..10).map(|i| record(serial(i))).collect();
+    sql.bulk_insert(&existing).await.unwrap();
+
+    let mut attempts = Vec::new();
+    for i in 0..10 {
+        let mut r = record(serial(i));
+        r.requester = "user:late".into();
+        attempts.push(r);
+    }
+    for i in 100..140 {
+        for who in ["user:first", "user:second"] {
+            let mut r = record(serial(i));
+            r.requester = who.into();
+            attempts.push(r);
+        }
+    }
+    attempts.extend((200..250).map(|i| record(serial(i))));
+
+    let mut tasks = JoinSet::new();
+    for r in attempts {
+        let store = Arc::clone(&sql);
+        tasks.spawn(async move {
+            let result = store.insert_certificate(&r).await;
+            (r, result)
+        });
+    }
+    let mut winners: HashMap<String, CertRecord> = HashMap::new();
+    let mut refused: HashMap<String, usize> = HashMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (r, result) = joined.unwrap();
+        match result {
+            Ok(()) => assert!(
+                winners.insert(r.serial.clone(), r).is_none(),
+                "two callers won one serial"
+            ),
+            Err(StoreError::DuplicateSerial) => *refused.entry(r.serial).or_default() += 1,
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    for i in 0..10 {
+        assert_eq!(
+            refused.get(&serial(i)),
+            Some(&1),
+            "existing serial {i} must be refused"
+        );
+        assert!(!winners.contains_key(&serial(i)));
+    }
+    for i in 100..140 {
+        assert_eq!(
+            refused.get(&serial(i)),
+            Some(&1),
+            "exactly one of the pair for {i} is refused"
+        );
+        assert!(winners.contains_key(&serial(i)));
+    }
+    for i in 200..250 {
+        assert!(
+            winners.contains_key(&serial(i)),
+            "unique serial {i} must be accepted"
+        );
+    }
+    for (serial, winner) in &winners {
+        assert_eq!(
+            sql.certificate_by_serial(serial).await.unwrap().as_ref(),
+            Some(winner)
+        );
+    }
+    for r in &existing {
+        assert_eq!(
+            sql.certificate_by_serial(&r.serial).await.unwrap().as_ref(),
+            Some(r)
+        );
+    }
+    assert_eq!(sql.count_certificates().await.unwrap(), 10 + 40 + 50);
+    Arc::into_inner(sql).unwrap().close().await;
+}
+
+pub async fn certificates_by_ski(url: &str) {
+    let sql = open(url).await;
+    let store: &dyn Store = &sql;
+    let mut old = record(serial(1));
+    old.ski = "0102abcd".into();
+    old.issued_at = 1_000;
+    let mut new = record(serial(2));
+    new.ski = "0102abcd".into();
+    new.issued_at = 2_000;
+    let mut other = record(serial(3));
+    other.ski = "ffee".into();
+    let mut no_ski_a = record(serial(4));
+    no_ski_a.ski = String::new();
+    let mut no_ski_b = record(serial(5));
+    no_ski_b.ski = String::new();
+    for r in [&old, &new, &other, &no_ski_a, &no_ski_b] {
+        store.insert_certificate(r).await.unwrap();
+    }
+
+    assert_eq!(
+        store.certificates_by_ski("0102abcd").await.unwrap(),
+        vec![new, old]
+    );
+    assert_eq!(
+        store.certificates_by_ski("ffee").await.unwrap(),
+        vec![other]
+    );
+    assert_eq!(store.certificates_by_ski("0102").await.unwrap(), vec![]);
+    assert_eq!(store.certificates_by_ski("FFEE").await.unwrap(), vec![]);
+    // Certificates without the extension do not all share the "empty" key.
+    assert_eq!(store.certificates_by_ski("").await.unwrap(), vec![]);
+    sql.close().await;
+}
+
+/// What a listing must return, computed in memory from the same records.
+fn expected(all: &[CertRecord], filter: &CertFilter) -> Vec<CertRecord> {
+    let mut out: Vec<CertRecord> = all
+        .iter()
+        .filter(|r| filter.ca.as_ref().is_none_or(|ca| &r.ca == ca))
+        .filter(|r| filter.requester.as_ref().is_none_or(|q| &r.requester == q))
+        .filter(|r| filter.subject.as_ref().is_none_or(|s| &r.subject == s))
+        .filter(|r| filter.valid_at.is_none_or(|t| r.not_after >= t))
+        .filter(|r| filter.status.is_none_or(|s| r.status == s))
+        .cloned()
+        .collect();
+    out.sort_by(|a, b| {
+        b.issued_at
+            .cmp(&a.issued_at)
+            .then_with(|| b.serial.cmp(&a.serial))
+    });
+    let out = out.into_iter().skip(filter.offset as usize);
+    match filter.limit {
+        0 => out.collect(),
+        n => out.take(n as usize).collect(),
+    }
+}
+
+fn listing_fixture() -> Vec<CertRecord> {
+    (0..60u64)
+        .map(|i| {
+            let mut r = record(serial(i * 7919 % 1000));
+            r.ca = ["alpha", "beta"][(i % 2) as usize].into();
+            r.requester = ["user:alice", "user:bob", "cert:00ff"][(i % 3) as usize].into();
+            r.subject = format!("CN=dev-{}", i % 4);
+            // Pairs share issued_at, so the serial tie-break is exercised.
+            r.issued_at = 1_700_000_000 + (i / 2) as i64;
+            r.not_after = r.issued_at + if i % 5 == 0 { 10 } else { 1_000 };
+            r.status = if i % 7 == 0 {
+                CertStatus::Revoked
+            } else {
+                CertStatus::Valid
+            };
+            r
+        })
+        .collect()
+}
+
+pub async fn list_filters_limit_offset_newest_first(url: &str) {
+    let sql = Arc::new(open(url).await);
+    let all = listing_fixture();
+    // Half through the bulk path, half through the group-commit writer.
+    sql.bulk_insert(&all[..30]).await.unwrap();
+    let mut tasks = JoinSet::new();
+    for r in &all[30..] {
+        let (store, r) = (Arc::clone(&sql), r.clone());
+        tasks.spawn(async move { store.insert_certificate(&r).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.unwrap().unwrap();
+    }
+    let store: &dyn Store = &*sql;
+
+    let filters = [
+        CertFilter::default(),
+        CertFilter {
+            ca: Some("beta".into()),
+            ..Default::default()
+        },
+        CertFilter {
+            requester: Some("user:bob".into()),
+            ..Default::default()
+        },
+        CertFilter {
+            subject: Some("CN=dev-3".into()),
+            ..Default::default()
+        },
+        CertFilter {
+            valid_at: Some(1_700_000_020),
+            ..Default::default()
+        },
+        CertFilter {
+            status: Some(CertStatus::Revoked),
+            ..Default::default()
+        },
+        CertFilter {
+            status: Some(CertStatus::Valid),
+            ca: Some("alpha".into()),
+            ..Default::default()
+        },
+        // The renewal lookup the authority does.
+        CertFilter {
+            requester: Some("user:alice".into()),
+            subject: Some("CN=dev-0".into()),
+            valid_at: Some(1_700_000_015),
+            status: Some(CertStatus::Valid),
+            limit: 2,
+            ..Default::default()
+        },
+        CertFilter {
+            ca: Some("nobody".into()),
+            ..Default::default()
+        },
+        CertFilter {
+            limit: 5,
+            ..Default::default()
+        },
+        CertFilter {
+            limit: 5,
+            offset: 3,
+            ..Default::default()
+        },
+        CertFilter {
+            offset: 55,
+            ..Default::default()
+        },
+        CertFilter {
+            offset: 100,
+            limit: 10,
+            ..Default::default()
+        },
+        CertFilter {
+            requester: Some("cert:00ff".into()),
+            limit: 3,
+            offset: 4,
+            ..Default::default()
+        },
+    ];
+    for filter in &filters {
+        let got = store.list_certificates(filter).await.unwrap();
+        assert_eq!(got, expected(&all, filter), "filter {filter:?}");
+    }
+    let everything = store
+        .list_certificates(&CertFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(everything.len(), all.len());
+    assert!(
+        everything
+            .windows(2)
+            .all(|w| w[0].issued_at >= w[1].issued_at),
+        "newest first"
+    );
+
+    // Pages of 7 put back together are the full listing, with no gaps or repeats.
+    let mut paged = Vec::new();
+    for page in 0.. {
+        let filter = CertFilter {
+            limit: 7,
+            offset: page * 7,
+            ..Default::default()
+        };
+        let rows = store.list_certificates(&filter).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        paged.extend(rows);
+    }
+    assert_eq!(paged, everything);
+    Arc::into_inner(sql).unwrap().close().await;
+}
+
+pub async fn count_certificates(url: &str) {
+    let sql = open(url).await;
+    let store: &dyn Store = &sql;
+    assert_eq!(store.count_certificates().await.unwrap(), 0);
+    store.insert_certificate(&record(serial(1))).await.unwrap();
+    assert_eq!(store.count_certificates().await.unwrap(), 1);
+    assert!(store.insert_certificate(&record(serial(1))).await.is_err());
+    assert_eq!(
+        store.count_certificates().await.unwrap(),
+        1,
+        "a refused insert does not count"
+    );
+    let bulk: Vec<CertRecord> = (10..2_510).map(|i| record(serial(i))).collect();
+    sql.bulk_insert(&bulk).await.unwrap();
+    assert_eq!(store.count_certificates().await.unwrap(), 2_501);
+    store
+        .set_certificate_status(&serial(10), CertStatus::Revoked)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_certificates().await.unwrap(),
+        2_501,
+        "revoked still counts"
+    );
+    sql.close().await;
+    let sql = open(url).await;
+    assert_eq!(
+        sql.count_certificates().await.unwrap(),
+        2_501,
+        "the count survives reopening"
+    );
+    sql.close().await;
+}
+
+pub async fn set_certificate_status(url: &str) {
+    let sql = open(url).await;
+    let store: &dyn Store = &sql;
+    let r = record(serial(1));
+    store.insert_certificate(&r).await.unwrap();
+    store.insert_certificate(&record(serial(2))).await.unwrap();
+
+    assert!(
+        store
+            .set_certificate_status(&r.serial, CertStatus::Revoked)
+            .await
+            .unwrap()
+    );
+    let got = store
+        .certificate_by_serial(&r.serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got,
+        CertRecord {
+            status: CertStatus::Revoked,
+            ..r.clone()
+        }
+    );
+    let revoked = store
+        .list_certificates(&CertFilter {
+            status: Some(CertStatus::Revoked),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked
+            .iter()
+            .map(|c| c.serial.as_str())
+            .collect::<Vec<_>>(),
+        [r.serial.as_str()]
+    );
+    let other = store
+        .certificate_by_serial(&serial(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        other.status,
+        CertStatus::Valid,
+        "only the named certificate changes"
+    );
+
+    assert!(
+        store
+            .set_certificate_status(&r.serial, CertStatus::Valid)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.certificate_by_serial(&r.serial).await.unwrap(),
+        Some(r)
+    );
+    assert!(
+        !store
+            .set_certificate_status(&serial(99), CertStatus::Revoked)
+            .await
+            .unwrap()
+    );
+    sql.close().await;
+}
+
+pub async fn users_add_get_list_remove(url: &str) {
+    let sql = open(url).await;
+    let store: &dyn Store = &sql;
+    let bob = UserRecord {
+        name: "bob".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+        allowed_names: vec![
+            "*.devices.example.com".into(),
+            "weird, \"quoted\"\nname".into(),
+            "ünïcode.example".into(),
+            String::new(),
+        ],
+        created_at: 1_700_000_000,
+    };
+    let alice = UserRecord {
+        name: "alice".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$YWxpY2U$YWxpY2VoYXNo".into(),
+        allowed_names: vec![],
+        created_at: 1_700_000_100,
+    };
+    assert_eq!(store.list_users().await.unwrap(), vec![]);
+    store.add_user(&bob).await.unwrap();
+    store.add_user(&alice).await.unwrap();
+    assert_eq!(store.get_user("bob").await.unwrap(), Some(bob.clone()));
+    assert_eq!(store.get_user("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.get_user("Bob").await.unwrap(), None);
+    assert_eq!(store.get_user("carol").await.unwrap(), None);
+    assert_eq!(
+        store.list_users().await.unwrap(),
+        vec![alice.clone(), bob.clone()],
+        "sorted by name"
+    );
+
+    let imposter = UserRecord {
+        password_hash: "$argon2id$other".into(),
+        ..bob.clone()
+    };
+    let err = store.add_user(&imposter).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "got {err:?}");
+    assert!(
+        !format!("{err} {err:?}").contains("argon2id"),
+        "errors must not carry password hashes"
+    );
+    assert_eq!(
+        store.get_user("bob").await.unwrap(),
+        Some(bob.clone()),
+        "a conflict changes nothing"
+    );
+
+    assert!(store.remove_user("bob").await.unwrap());
+    assert!(!store.remove_user("bob").await.unwrap());
+    assert_eq!(store.get_user("bob").await.unwrap(), None);
+    assert_eq!(store.list_users().await.unwrap(), vec![alice.clone()]);
+    store.add_user(&bob).await.unwrap();
+    sql.close().await;
+
+    let sql = open(url).await;
+    assert_eq!(
+        sql.list_users().await.unwrap(),
+        vec![alice, bob],
+        "users survive reopening"
+    );
+    sql.close().await;
+}
+
+/// 500 callers at once: every insert is acknowledged, the writer grouped them into fewer
+/// transactions than rows, and every row is there after closing and reopening the store.
+pub async fn concurrent_inserts_group_commit_durable(url: &str) {
+    const N: u64 = 500;
+    let sql = Arc::new(open(url).await);
+    let mut tasks = JoinSet::new();
+    for i in 0..N {
+        let store = Arc::clone(&sql);
+        tasks.spawn(async move {
+            let mut r = record(serial(i));
+            r.issued_at += i as i64;
+            store.insert_certificate(&r).await
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.unwrap().unwrap();
+    }
+    let stats = sql.stats();
+    assert_eq!(stats.rows, N, "{stats:?}");
+    assert!(
+        stats.commits < stats.rows,
+        "inserts were not batched: {stats:?}"
+    );
+    assert!(stats.largest_batch > 1, "{stats:?}");
+    eprintln!("{N} concurrent inserts: {stats:?}");
+
+    let sql = Arc::into_inner(sql).expect("all tasks finished");
+    sql.close().await;
+
+    let sql = open(url).await;
+    let store: &dyn Store = &sql;
+    assert_eq!(store.count_certificates().await.unwrap(), N);
+    for i in 0..N {
+        let mut r = record(serial(i));
+        r.issued_at += i as i64;
+        assert_eq!(
+            store.certificate_by_serial(&r.serial).await.unwrap(),
+            Some(r)
+        );
+    }
+    let newest = store
+        .list_certificates(&CertFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest[0].serial, serial(N - 1));
+    assert_eq!(
+        sql.stats().commits,
+        0,
+        "stats count this store's commits only"
+    );
+    sql.close().await;
+}
+
+/// Dropping the store (without `close`) must not lose acknowledged inserts, and reopening the
+/// same location right away must work.
+pub async fn drop_then_reopen(url: &str) {
+    let sql = open(url).await;
+    for i in 0..20 {
+        sql.insert_certificate(&record(serial(i))).await.unwrap();
+    }
+    drop(sql);
+    let sql = open(url).await;
+    assert_eq!(sql.count_certificates().await.unwrap(), 20);
+    sql.insert_certificate(&record(serial(20))).await.unwrap();
+    assert_eq!(sql.count_certificates().await.unwrap(), 21);
+    sql.close().await;
+}
+
+pub async fn bulk_insert_then_lookups(url: &str) {
+    const N: u64 = 12_345;
+    let sql = open(url).await;
+    let records: Vec<CertRecord> = (0..N)
+        .map(|i| {
+            let mut r = record(serial(i));
+            r.issued_at = 1_600_000_000 + i as i64;
+            r.subject = format!("CN=bulk-{i}");
+            r
+        })
+        .collect();
+    sql.bulk_insert(&records).await.unwrap();
+    sql.bulk_insert(&[]).await.unwrap();
+    let store: &dyn Store = &sql;
+    assert_eq!(store.count_certificates().await.unwrap(), N);
+    for i in [0, 1, 999, 1_000, 1_001, N / 2, N - 1] {
+        assert_eq!(
+            store
+                .certificate_by_serial(&serial(i))
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(&records[i as usize])
+        );
+        assert_eq!(
+            store
+                .certificates_by_ski(&records[i as usize].ski)
+                .await
+                .unwrap(),
+            vec![records[i as usize].clone()]
+        );
+    }
+    let newest = store
+        .list_certificates(&CertFilter {
+            limit: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        newest,
+        records[(N - 3) as usize..]
+            .iter()
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    let by_subject = store
+        .list_certificates(&CertFilter {
+            subject: Some("CN=bulk-77".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_subject, vec![records[77].clone()]);
+    // The writer path still works next to bulk data.
+    store.insert_certificate(&record(serial(N))).await.unwrap();
+    assert_eq!(store.count_certificates().await.unwrap(), N + 1);
+    sql.close().await;
+}

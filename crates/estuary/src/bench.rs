@@ -1,0 +1,381 @@
+//! `estuary bench`: a load generator against a running server, printing throughput and
+//! latency beside the crypto ceiling of this machine measured in the same run.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+use openssl::ssl::{SslConnector, SslMethod, SslSessionCacheMode, SslVerifyMode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_openssl::SslStream;
+
+use crate::config::AnyError;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    cmd: BenchCmd,
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Drive a running server with enrollments or /cacerts requests.
+    Run(RunArgs),
+    /// Fill a data dir's store with N synthetic certificate records (for "1M stored" runs).
+    Prefill {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum Op {
+    Enroll,
+    Cacerts,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum Mode {
+    /// A new TCP + full TLS handshake for every request.
+    Fresh,
+    /// Requests over persistent HTTP/1.1 connections.
+    Keepalive,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Server base URL, e.g. https://127.0.0.1:8443
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    trust_anchor: PathBuf,
+    #[arg(long, value_enum, default_value = "enroll")]
+    op: Op,
+    #[arg(long, value_enum, default_value = "keepalive")]
+    mode: Mode,
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    #[arg(long)]
+    label: Option<String>,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Number of distinct pre-generated CSRs (P-256) to cycle through.
+    #[arg(long, default_value_t = 512)]
+    csrs: usize,
+    /// PID of the server process, to report its RSS and CPU time per operation.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
+    match args.cmd {
+        BenchCmd::Run(a) => run_load(a).await,
+        BenchCmd::Prefill { data_dir, count } => prefill(&data_dir, count).await,
+    }
+}
+
+struct Target {
+    host: String,
+    addr: std::net::SocketAddr,
+    connector: SslConnector,
+    request_prefix: Vec<u8>,
+    csr_bodies: Vec<String>,
+    op: Op,
+}
+
+fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
+    let rest = a.url.strip_prefix("https://").ok_or("--url must start with https://")?;
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(hostport)?.next().ok_or("cannot resolve --url")?;
+    let host = hostport.rsplit_once(':').map(|(h, _)| h).unwrap_or(hostport).trim_matches(['[', ']']).to_string();
+    let mut b = SslConnector::builder(SslMethod::tls_client())?;
+    for c in openssl::x509::X509::stack_from_pem(&std::fs::read(&a.trust_anchor)?)? {
+        b.cert_store_mut().add_cert(c)?;
+    }
+    b.set_verify(SslVerifyMode::PEER);
+    // Every "fresh" connection is a full handshake: no client-side session cache.
+    b.set_session_cache_mode(SslSessionCacheMode::OFF);
+    let connector = b.build();
+    let label = a.label.as_deref().map(|l| format!("{l}/")).unwrap_or_default();
+    let mut req = match a.op {
+        Op::Cacerts => format!("GET /.well-known/est/{label}cacerts HTTP/1.1\r\nHost: {host}\r\n"),
+        Op::Enroll => format!("POST /.well-known/est/{label}simpleenroll HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/pkcs10\r\n"),
+    };
+    if let (Some(u), Some(pf)) = (&a.user, &a.password_file) {
+        let pw = crate::config::read_secret(pf)?;
+        let mut cred = u.as_bytes().to_vec();
+        cred.push(b':');
+        cred.extend_from_slice(&pw);
+        req.push_str(&format!("Authorization: Basic {}\r\n", openssl::base64::encode_block(&cred)));
+    }
+    let mut csr_bodies = Vec::new();
+    if a.op == Op::Enroll {
+        for i in 0..a.csrs.max(1) {
+            let key = est_keys::generate_key(est_ca::KeyType::P256)?;
+            let mut rb = openssl::x509::X509ReqBuilder::new()?;
+            let mut n = openssl::x509::X509NameBuilder::new()?;
+            n.append_entry_by_text("CN", &format!("bench-{i}"))?;
+            rb.set_subject_name(&n.build())?;
+            rb.set_pubkey(&key)?;
+            rb.sign(&key, openssl::hash::MessageDigest::sha256())?;
+            csr_bodies.push(openssl::base64::encode_block(&rb.build().to_der()?));
+        }
+    }
+    Ok(Target { host, addr, connector, request_prefix: req.into_bytes(), csr_bodies, op: a.op })
+}
+
+type Conn = SslStream<TcpStream>;
+
+async fn connect(t: &Target) -> Result<Conn, AnyError> {
+    let tcp = TcpStream::connect(t.addr).await?;
+    tcp.set_nodelay(true)?;
+    let ssl = t.connector.configure()?.into_ssl(&t.host)?;
+    let mut s = SslStream::new(ssl, tcp)?;
+    std::pin::Pin::new(&mut s).connect().await?;
+    Ok(s)
+}
+
+/// Sends one request and reads one response; returns the status.
+async fn exchange(conn: &mut Conn, t: &Target, i: usize, close: bool, buf: &mut Vec<u8>) -> Result<u16, AnyError> {
+    let mut req = t.request_prefix.clone();
+    let body = if t.op == Op::Enroll { t.csr_bodies[i % t.csr_bodies.len()].as_bytes() } else { &[][..] };
+    if t.op == Op::Enroll {
+        req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
+    if close {
+        req.extend_from_slice(b"Connection: close\r\n");
+    }
+    req.extend_from_slice(b"\r\n");
+    req.extend_from_slice(body);
+    conn.write_all(&req).await?;
+    buf.clear();
+    let mut tmp = [0u8; 16384];
+    let head_end = loop {
+        let n = conn.read(&mut tmp).await?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let head = std::str::from_utf8(&buf[..head_end])?;
+    let status: u16 = head.split(' ').nth(1).ok_or("bad status line")?.parse()?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = conn.read(&mut tmp).await?;
+        if n == 0 {
+            return Err("connection closed mid-body".into());
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    Ok(status)
+}
+
+#[derive(Default)]
+struct WorkerResult {
+    latencies_us: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+async fn worker(t: Arc<Target>, mode: Mode, deadline: Instant, seed: usize) -> WorkerResult {
+    let mut r = WorkerResult::default();
+    let mut conn: Option<Conn> = None;
+    let mut buf = Vec::with_capacity(8192);
+    let mut i = seed;
+    while Instant::now() < deadline {
+        let t0 = Instant::now();
+        let outcome: Result<u16, AnyError> = async {
+            if mode == Mode::Fresh || conn.is_none() {
+                conn = Some(connect(&t).await?);
+            }
+            let c = conn.as_mut().ok_or("no connection")?;
+            exchange(c, &t, i, mode == Mode::Fresh, &mut buf).await
+        }
+        .await;
+        i = i.wrapping_add(1);
+        match outcome {
+            Ok(200) => r.latencies_us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX)),
+            Ok(s) => {
+                r.errors += 1;
+                r.first_error.get_or_insert_with(|| format!("HTTP {s}: {}", String::from_utf8_lossy(&buf).lines().last().unwrap_or("")));
+            }
+            Err(e) => {
+                r.errors += 1;
+                r.first_error.get_or_insert_with(|| e.to_string());
+                conn = None;
+            }
+        }
+        if mode == Mode::Fresh {
+            if let Some(mut c) = conn.take() {
+                let _ = c.shutdown().await;
+            }
+        }
+    }
+    r
+}
+
+fn proc_stat(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((ticks as f64 / 100.0, rss_kb))
+}
+
+/// Operations per second of `f` on one core, over ~`ms` milliseconds.
+fn rate(ms: u64, mut f: impl FnMut()) -> f64 {
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    while t0.elapsed() < Duration::from_millis(ms) {
+        for _ in 0..16 {
+            f();
+        }
+        n += 16;
+    }
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
+struct Ceiling {
+    sign: f64,
+    verify: f64,
+    ecdh: f64,
+    cores: f64,
+}
+
+fn measure_ceiling() -> Result<Ceiling, AnyError> {
+    use openssl::derive::Deriver;
+    use openssl::sign::{Signer, Verifier};
+    let k = est_keys::generate_key(est_ca::KeyType::P256)?;
+    let peer = est_keys::generate_key(est_ca::KeyType::P256)?;
+    let msg = [7u8; 256];
+    let sig = Signer::new(openssl::hash::MessageDigest::sha256(), &k)?.sign_oneshot_to_vec(&msg)?;
+    let sign = rate(700, || {
+        let _ = Signer::new(openssl::hash::MessageDigest::sha256(), &k).and_then(|mut s| s.sign_oneshot_to_vec(&msg));
+    });
+    let verify = rate(700, || {
+        let _ = Verifier::new(openssl::hash::MessageDigest::sha256(), &k).and_then(|mut v| v.verify_oneshot(&sig, &msg));
+    });
+    let ecdh = rate(700, || {
+        let _ = Deriver::new(&k).and_then(|mut d| {
+            d.set_peer(&peer)?;
+            d.derive_to_vec()
+        });
+    });
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    Ok(Ceiling { sign, verify, ecdh, cores })
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
+}
+
+async fn run_load(a: RunArgs) -> Result<(), AnyError> {
+    let target = Arc::new(build_target(&a)?);
+    // Warm up (and fail fast on a configuration error).
+    let mut c = connect(&target).await?;
+    let mut buf = Vec::new();
+    let st = exchange(&mut c, &target, 0, true, &mut buf).await?;
+    if st != 200 {
+        return Err(format!("warm-up request failed: HTTP {st}: {}", String::from_utf8_lossy(&buf)).into());
+    }
+    let ceiling = tokio::task::spawn_blocking(measure_ceiling).await??;
+    let before = a.server_pid.and_then(proc_stat);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(a.duration);
+    let tasks: Vec<_> = (0..a.concurrency).map(|i| tokio::spawn(worker(target.clone(), a.mode, deadline, i * 7919))).collect();
+    let mut lat = Vec::new();
+    let (mut errors, mut first_error) = (0u64, None);
+    for t in tasks {
+        let r = t.await?;
+        lat.extend(r.latencies_us);
+        errors += r.errors;
+        if first_error.is_none() {
+            first_error = r.first_error;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let after = a.server_pid.and_then(proc_stat);
+    lat.sort_unstable();
+    let ops = lat.len() as f64 / elapsed;
+    println!("estuary bench: op={:?} mode={:?} concurrency={} duration={:.1}s", a.op, a.mode, a.concurrency, elapsed);
+    println!("  throughput   {ops:>10.0} ok/s   ({} ok, {errors} errors)", lat.len());
+    println!("  latency ms   p50 {:.2}   p90 {:.2}   p99 {:.2}   max {:.2}", pct(&lat, 0.5), pct(&lat, 0.9), pct(&lat, 0.99), pct(&lat, 1.0));
+    if let Some(e) = first_error {
+        println!("  first error  {e}");
+    }
+    if let (Some((cpu0, _)), Some((cpu1, rss))) = (before, after) {
+        let per_op = if lat.is_empty() { 0.0 } else { (cpu1 - cpu0) * 1000.0 / lat.len() as f64 };
+        println!("  server       RSS {:.1} MiB, CPU {:.2} s = {per_op:.3} ms per ok op", rss as f64 / 1024.0, cpu1 - cpu0);
+    }
+    println!("  ceiling      this machine, P-256, one core: sign {:.0}/s, verify {:.0}/s, ECDH {:.0}/s; {} cores", ceiling.sign, ceiling.verify, ceiling.ecdh, ceiling.cores);
+    // The work that cannot be avoided per operation, summed over server and driver (which share
+    // the machine): an enrollment verifies the CSR and signs the certificate; a fresh TLS
+    // handshake (ECDHE-ECDSA) costs each side one ECDH and a key generation (~ one ECDH), the
+    // server one signature and the client two verifications (server cert + issuing CA).
+    let cost = |sign: f64, verify: f64, ecdh: f64| sign / ceiling.sign + verify / ceiling.verify + ecdh / ceiling.ecdh;
+    let mut per_op = 0.0;
+    if a.op == Op::Enroll {
+        per_op += cost(1.0, 1.0, 0.0);
+    }
+    if a.mode == Mode::Fresh {
+        per_op += cost(1.0, 2.0, 4.0);
+    }
+    if per_op > 0.0 {
+        let limit = ceiling.cores / per_op;
+        println!("  crypto bound {limit:>10.0} ops/s (cores / unavoidable crypto per op); achieved {:.1}% of it", 100.0 * ops / limit);
+    }
+    Ok(())
+}
+
+async fn prefill(data_dir: &std::path::Path, count: u64) -> Result<(), AnyError> {
+    let cfg = crate::config::Config::load(data_dir)?;
+    let store = est_store::SqlStore::connect(&cfg.store_url(data_dir)).await?;
+    let t0 = Instant::now();
+    let batch = 10_000u64;
+    let mut done = 0u64;
+    while done < count {
+        let n = batch.min(count - done);
+        let mut recs = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let (_, serial) = est_ca::random_serial()?;
+            recs.push(est_ca::CertRecord {
+                serial: serial.clone(),
+                ca: "prefill".into(),
+                subject: format!("CN=prefill-{serial}"),
+                issuer: "CN=prefill".into(),
+                ski: serial.clone(),
+                spki_sha256: serial,
+                requester: "prefill".into(),
+                not_before: 0,
+                not_after: 0,
+                issued_at: 0,
+                status: est_ca::CertStatus::Valid,
+                der: vec![0u8; 16],
+            });
+        }
+        store.bulk_insert(&recs).await?;
+        done += n;
+    }
+    println!("inserted {count} records in {:.1}s", t0.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,329 @@
+//! `estuary.toml`: the configuration file model, and its loading into runtime objects. Every
+//! key is documented in docs/configuration.md. Relative paths are relative to the data dir.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use est_ca::{Authority, CaDomain, ExtendedKeyUsage, Issuer, KeyBackend, KeyId, KeyPolicy, KeyUsageBit, Profile, SystemClock};
+use est_keys::FileKeyBackend;
+use est_server::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
+use serde::{Deserialize, Serialize};
+use x509_cert::Certificate;
+use zeroize::Zeroizing;
+
+pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerSection,
+    pub store: StoreSection,
+    pub keys: KeysSection,
+    #[serde(rename = "ca")]
+    pub cas: Vec<CaSection>,
+    #[serde(rename = "label")]
+    pub labels: Vec<LabelSection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: SocketAddr,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    #[serde(default = "d_body")]
+    pub max_body_bytes: usize,
+    #[serde(default = "d_10")]
+    pub handshake_timeout_secs: u64,
+    #[serde(default = "d_10")]
+    pub header_read_timeout_secs: u64,
+    #[serde(default = "d_30")]
+    pub request_timeout_secs: u64,
+    #[serde(default = "d_conns")]
+    pub max_connections: usize,
+}
+
+fn d_body() -> usize {
+    256 * 1024
+}
+fn d_10() -> u64 {
+    10
+}
+fn d_30() -> u64 {
+    30
+}
+fn d_conns() -> usize {
+    1024
+}
+fn d_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `sqlite://estuary.db` (relative to the data dir) or `postgres://user@host/db`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// Only `file` for now (PKCS#11 comes later).
+    pub backend: String,
+    pub dir: PathBuf,
+    /// File holding the passphrase that encrypts the key files.
+    pub passphrase_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaSection {
+    pub name: String,
+    /// The issuing CA certificate (PEM).
+    pub cert: PathBuf,
+    /// The rest of the chain up to the root (PEM files), for /cacerts.
+    #[serde(default)]
+    pub chain: Vec<PathBuf>,
+    /// Key id in the key backend.
+    pub key: String,
+    #[serde(default)]
+    pub profile: ProfileSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSection {
+    pub validity_days: u32,
+    pub key_usage: Vec<KeyUsageBit>,
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// Minimum RSA modulus size; 0 refuses RSA.
+    pub rsa_min_bits: u32,
+    pub allow_p256: bool,
+    pub allow_p384: bool,
+    pub allow_ed25519: bool,
+    pub copy_san: bool,
+    pub allow_key_reuse: bool,
+    #[serde(default)]
+    pub allow_sha1_csr: bool,
+}
+
+impl Default for ProfileSection {
+    fn default() -> Self {
+        let p = Profile::default();
+        Self {
+            validity_days: 365,
+            key_usage: p.key_usage,
+            extended_key_usage: p.extended_key_usage,
+            rsa_min_bits: 2048,
+            allow_p256: true,
+            allow_p384: true,
+            allow_ed25519: true,
+            copy_san: true,
+            allow_key_reuse: true,
+            allow_sha1_csr: false,
+        }
+    }
+}
+
+impl ProfileSection {
+    fn to_profile(&self) -> Profile {
+        Profile {
+            validity: Duration::from_secs(u64::from(self.validity_days) * 86400),
+            backdate: Duration::from_secs(300),
+            key_usage: self.key_usage.clone(),
+            extended_key_usage: self.extended_key_usage.clone(),
+            keys: KeyPolicy {
+                rsa_min_bits: (self.rsa_min_bits > 0).then_some(self.rsa_min_bits),
+                p256: self.allow_p256,
+                p384: self.allow_p384,
+                ed25519: self.allow_ed25519,
+            },
+            copy_san: self.copy_san,
+            allow_key_reuse: self.allow_key_reuse,
+            allow_sha1_csr: self.allow_sha1_csr,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSection {
+    /// The label path segment; "" is the label-less path `/.well-known/est/<op>`.
+    pub name: String,
+    /// Name of the `[[ca]]` that serves it.
+    pub ca: String,
+    #[serde(default = "d_true")]
+    pub auth_basic: bool,
+    #[serde(default = "d_true")]
+    pub auth_client_cert: bool,
+    #[serde(default)]
+    pub require_pop_linking: bool,
+    /// Entries of /csrattrs; none → 204.
+    #[serde(default)]
+    pub csr_attrs: Vec<CsrAttrEntry>,
+}
+
+/// One /csrattrs entry: a bare OID, or an attribute with OID values (RFC 8951 §4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsrAttrEntry {
+    /// Name (`challengePassword`, `ecdsa-with-SHA256`) or dotted OID.
+    pub oid: String,
+    /// When present, the entry is an attribute whose values are these OIDs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+}
+
+impl Config {
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("estuary.toml")
+    }
+
+    pub fn load(data_dir: &Path) -> Result<Self, AnyError> {
+        let p = Self::path(data_dir);
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), AnyError> {
+        for l in &self.labels {
+            if !self.cas.iter().any(|c| c.name == l.ca) {
+                return Err(format!("label {:?} names unknown ca {:?}", l.name, l.ca).into());
+            }
+        }
+        if self.keys.backend != "file" {
+            return Err(format!("unsupported key backend {:?} (only \"file\")", self.keys.backend).into());
+        }
+        Ok(())
+    }
+
+    pub fn store_url(&self, data_dir: &Path) -> String {
+        resolve_store_url(&self.store.url, data_dir)
+    }
+
+    pub fn key_backend(&self, data_dir: &Path) -> Result<FileKeyBackend, AnyError> {
+        let pass = read_secret(&data_dir.join(&self.keys.passphrase_file))?;
+        Ok(FileKeyBackend::new(data_dir.join(&self.keys.dir), pass)?)
+    }
+
+    /// The CA domains with their keys loaded.
+    pub fn domains(&self, data_dir: &Path, keys: &dyn KeyBackend) -> Result<Vec<CaDomain>, AnyError> {
+        let mut out = Vec::new();
+        for ca in &self.cas {
+            let cert_der = pem_certs(&data_dir.join(&ca.cert))?.into_iter().next().ok_or("empty CA certificate file")?;
+            let mut chain = Vec::new();
+            for p in &ca.chain {
+                for der in pem_certs(&data_dir.join(p))? {
+                    chain.push(<Certificate as der::Decode>::from_der(&der)?);
+                }
+            }
+            let key = keys.load(&KeyId(ca.key.clone()))?;
+            let issuer = Issuer::new(cert_der, chain, key).map_err(|e| format!("ca {:?}: {e}", ca.name))?;
+            out.push(CaDomain { name: ca.name.clone(), issuer, profile: ca.profile.to_profile() });
+        }
+        Ok(out)
+    }
+
+    /// The trust anchor (the last certificate of the chain) of a CA.
+    pub fn trust_anchor_pem(&self, data_dir: &Path, ca: &str) -> Result<String, AnyError> {
+        let ca = self.cas.iter().find(|c| c.name == ca).ok_or("unknown ca")?;
+        let path = ca.chain.last().unwrap_or(&ca.cert);
+        Ok(std::fs::read_to_string(data_dir.join(path))?)
+    }
+
+    pub fn server_config(&self, data_dir: &Path, domains: &[CaDomain]) -> Result<ServerConfig, AnyError> {
+        let s = &self.server;
+        let mut anchors = Vec::new();
+        for d in domains {
+            let root = d.issuer.full_chain().pop().ok_or("empty chain")?;
+            if !anchors.contains(&root) {
+                anchors.push(root);
+            }
+        }
+        let mut labels = Vec::new();
+        for l in &self.labels {
+            labels.push(LabelConfig {
+                name: l.name.clone(),
+                domain: l.ca.clone(),
+                csr_attrs: csr_attrs_der(&l.csr_attrs)?,
+                auth: AuthMethods { basic: l.auth_basic, client_cert: l.auth_client_cert },
+                require_pop_linking: l.require_pop_linking,
+            });
+        }
+        Ok(ServerConfig {
+            listen: s.listen,
+            tls: TlsConfig {
+                cert_chain_pem: std::fs::read(data_dir.join(&s.tls_cert))?,
+                key_pem: read_secret(&data_dir.join(&s.tls_key))?,
+                client_trust_anchors: anchors,
+            },
+            limits: Limits {
+                max_body_bytes: s.max_body_bytes,
+                handshake_timeout: Duration::from_secs(s.handshake_timeout_secs),
+                header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
+                request_timeout: Duration::from_secs(s.request_timeout_secs),
+                max_connections: s.max_connections,
+                ..Limits::default()
+            },
+            labels,
+        })
+    }
+}
+
+pub fn resolve_store_url(url: &str, data_dir: &Path) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(rest) if !rest.starts_with('/') => format!("sqlite://{}", data_dir.join(rest).display()),
+        _ => url.to_string(),
+    }
+}
+
+/// Builds the authority with its store.
+pub async fn authority(cfg: &Config, data_dir: &Path) -> Result<(Arc<Authority>, Vec<CaDomain>), AnyError> {
+    let keys = cfg.key_backend(data_dir)?;
+    let domains = cfg.domains(data_dir, &keys)?;
+    let store = Arc::new(est_store::SqlStore::connect(&cfg.store_url(data_dir)).await?);
+    let auth = Authority::new(domains.clone(), store, Arc::new(SystemClock))?;
+    Ok((Arc::new(auth), domains))
+}
+
+pub fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, AnyError> {
+    let mut v = Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
+    while v.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        v.pop();
+    }
+    Ok(v)
+}
+
+pub fn pem_certs(path: &Path) -> Result<Vec<Vec<u8>>, AnyError> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs = openssl::x509::X509::stack_from_pem(&pem)?;
+    Ok(certs.iter().map(|c| c.to_der()).collect::<Result<_, _>>()?)
+}
+
+fn csr_attrs_der(entries: &[CsrAttrEntry]) -> Result<Option<Vec<u8>>, AnyError> {
+    use est_asn1::{AttrOrOid, CsrAttrs};
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut v = Vec::new();
+    for e in entries {
+        let oid = est_asn1::oid_from_str(&e.oid).map_err(|_| format!("unknown OID {:?} in csr_attrs", e.oid))?;
+        match &e.values {
+            None => v.push(AttrOrOid::Oid(oid)),
+            Some(vals) => {
+                let mut set = Vec::new();
+                for s in vals {
+                    let o = est_asn1::oid_from_str(s).map_err(|_| format!("unknown OID {s:?} in csr_attrs"))?;
+                    set.push(der::Any::encode_from(&o)?);
+                }
+                let values = der::asn1::SetOfVec::try_from(set)?;
+                v.push(AttrOrOid::Attribute(x509_cert::attr::Attribute { oid, values }));
+            }
+        }
+    }
+    Ok(Some(der::Encode::to_der(&CsrAttrs(v))?))
+}

@@ -1,0 +1,193 @@
+//! Interop: the real `estuary` binary on its demo setup, driven by curl and the openssl CLI
+//! (independent clients and decoders), including a restart that must keep every certificate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_estuary");
+
+struct Server {
+    child: Child,
+    url: String,
+    password: Option<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `estuary serve` and reads its banner (until the last line it prints).
+fn start(dir: &Path) -> Server {
+    let fresh = !dir.join("estuary.toml").exists();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut url, mut password) = (None, None);
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(120)).expect("server banner");
+        println!("server: {line}");
+        if let Some(rest) = line.strip_prefix("Estuary EST server listening on ") {
+            url = Some(rest.trim_end_matches("/.well-known/est/").to_string());
+        }
+        if let Some(rest) = line.strip_prefix("demo user: demo    password: ") {
+            password = Some(rest.split_whitespace().next().unwrap().to_string());
+        }
+        if line.starts_with("CA labels:") && !fresh {
+            break; // restart: no demo section follows
+        }
+        if line.contains("estuary client --url") && line.contains("reenroll") {
+            break;
+        }
+    }
+    Server { child, url: url.expect("url in banner"), password }
+}
+
+fn run(cmd: &mut Command) -> (bool, Vec<u8>, String) {
+    let out = cmd.output().unwrap();
+    (out.status.success(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn sh(script: &str, dir: &Path) -> (bool, String) {
+    let out = Command::new("bash").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn serials_listed(dir: &Path) -> String {
+    let (ok, out, err) = run(Command::new(BIN).args(["cert", "list", "--limit", "1000", "--data-dir"]).arg(dir));
+    assert!(ok, "{err}");
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn curl_and_openssl_against_the_demo_server_and_restart_keeps_certificates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let work: PathBuf = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let server = start(&data);
+    let pw = server.password.clone().expect("demo password printed once");
+    let url = server.url.clone();
+    let root = data.join("ca/root.pem");
+    let est = format!("{url}/.well-known/est");
+    let curl = format!("curl -sS --fail-with-body --cacert {}", root.display());
+
+    // /cacerts via curl, decoded by openssl pkcs7: issuing CA + root.
+    let (ok, out) = sh(&format!("{curl} {est}/cacerts | openssl base64 -d -A | openssl pkcs7 -inform DER -print_certs -out chain.pem && grep -c 'BEGIN CERTIFICATE' chain.pem"), &work);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "2", "{out}");
+
+    // Enroll with an openssl-made CSR (EC and RSA with a SAN), verify with openssl verify.
+    let mut issued = Vec::new();
+    for (name, newkey) in [("ec1", "ec -pkeyopt ec_paramgen_curve:P-256"), ("rsa1", "rsa:2048")] {
+        let script = format!(
+            "set -e
+            openssl req -new -newkey {newkey} -nodes -keyout {name}.key -subj /CN={name}.example -addext subjectAltName=DNS:{name}.example -outform DER -out {name}.csr 2>/dev/null
+            openssl base64 -in {name}.csr -out {name}.b64
+            {curl} -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @{name}.b64 {est}/simpleenroll -o {name}.p7.b64
+            openssl base64 -d -in {name}.p7.b64 | openssl pkcs7 -inform DER -print_certs -out {name}.pem
+            openssl verify -CAfile {root} -untrusted chain.pem {name}.pem
+            openssl x509 -in {name}.pem -noout -serial -ext subjectAltName
+            openssl x509 -in {name}.pem -noout -pubkey > {name}.pub1; openssl pkey -in {name}.key -pubout > {name}.pub2; cmp {name}.pub1 {name}.pub2",
+            root = root.display()
+        );
+        let (ok, out) = sh(&script, &work);
+        assert!(ok, "{name}: {out}");
+        assert!(out.contains(&format!("{name}.pem: OK")), "{out}");
+        assert!(out.contains(&format!("DNS:{name}.example")), "{out}");
+        let serial = out.lines().find_map(|l| l.strip_prefix("serial=")).unwrap().to_lowercase();
+        issued.push(serial);
+    }
+
+    // Re-enroll with the issued certificate as TLS client certificate (rekey), via curl.
+    let (ok, out) = sh(&format!(
+        "set -e
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec1-new.key -subj /CN=ec1.example -addext subjectAltName=DNS:ec1.example -outform DER -out ec1-new.csr 2>/dev/null
+        openssl base64 -in ec1-new.csr -out ec1-new.b64
+        {curl} --cert ec1.pem --key ec1.key -H 'Content-Type: application/pkcs10' --data-binary @ec1-new.b64 {est}/simplereenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out ec1-new.pem
+        openssl verify -CAfile {root} -untrusted chain.pem ec1-new.pem
+        openssl x509 -in ec1-new.pem -noout -serial",
+        root = root.display()
+    ), &work);
+    assert!(ok, "{out}");
+    issued.push(out.lines().find_map(|l| l.strip_prefix("serial=")).unwrap().to_lowercase());
+
+    // Errors come back as text/plain with a status: 401 (with challenge), 415, 404, 405.
+    let (_, out) = sh(&format!("curl -s -o /dev/null -D - --cacert {} -u demo:wrong -H 'Content-Type: application/pkcs10' --data-binary @ec1.b64 {est}/simpleenroll", root.display()), &work);
+    assert!(out.starts_with("HTTP/1.1 401"), "{out}");
+    assert!(out.to_lowercase().contains("www-authenticate: basic"), "{out}");
+    for (args, code) in [
+        (format!("-u 'demo:{pw}' -H 'Content-Type: text/plain' --data-binary @ec1.b64 {est}/simpleenroll"), "415"),
+        (format!("{est}/nolabel/cacerts"), "404"),
+        (format!("-X POST {est}/cacerts"), "405"),
+    ] {
+        let (_, out) = sh(&format!("curl -s -o body.txt -w '%{{http_code}} %{{content_type}}' --cacert {} {args}", root.display()), &work);
+        assert!(out.starts_with(code) && out.contains("text/plain"), "{args}: {out}");
+    }
+
+    // The devices label: its own CA, /csrattrs decodable by openssl asn1parse.
+    let (ok, out) = sh(&format!("{curl} {est}/devices/csrattrs | openssl base64 -d | openssl asn1parse -inform DER"), &work);
+    assert!(ok && out.contains("secp256r1") || out.contains("prime256v1"), "{out}");
+
+    // CLI administration.
+    let (ok, out, err) = run(Command::new(BIN).args(["ca", "cert", "--data-dir"]).arg(&data));
+    assert!(ok, "{err}");
+    assert_eq!(String::from_utf8(out).unwrap(), std::fs::read_to_string(&root).unwrap());
+    let mut add = Command::new(BIN)
+        .args(["user", "add", "--data-dir"])
+        .arg(&data)
+        .args(["carol", "--password-file", "-", "--allow-name", "*.carol.example"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"carol-password\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    let (ok, out, _) = run(Command::new(BIN).args(["user", "list", "--data-dir"]).arg(&data));
+    assert!(ok);
+    let users = String::from_utf8(out).unwrap();
+    assert!(users.contains("carol") && users.contains("*.carol.example") && !users.contains("argon2"), "{users}");
+    // The new user works at once, within its name policy.
+    let (ok, out) = sh(&format!(
+        "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout c.key -subj /CN=x.carol.example -outform DER 2>/dev/null | openssl base64 > c.b64 && {curl} -u carol:carol-password -H 'Content-Type: application/pkcs10' --data-binary @c.b64 {est}/simpleenroll -o /dev/null -w '%{{http_code}}'"
+    ), &work);
+    assert!(ok && out.ends_with("200"), "{out}");
+
+    // Restart: every issued certificate is still listed, and the server serves again.
+    drop(server);
+    let listed_before = serials_listed(&data);
+    let server = start(&data);
+    assert!(server.password.is_none(), "demo password is shown only once");
+    let listed = serials_listed(&data);
+    assert_eq!(listed, listed_before);
+    for s in &issued {
+        assert!(listed.contains(s.trim_start_matches('0')), "serial {s} listed after restart:\n{listed}");
+    }
+    let (ok, out, err) = run(Command::new(BIN).args(["cert", "show", "--data-dir"]).arg(&data).arg(&issued[0]));
+    assert!(ok, "{err}");
+    assert!(String::from_utf8(out).unwrap().contains("BEGIN CERTIFICATE"));
+    let curl2 = format!("curl -sS --fail-with-body --cacert {} {}/.well-known/est/cacerts -o /dev/null -w '%{{http_code}}'", root.display(), server.url);
+    let (ok, out) = sh(&curl2, &work);
+    assert!(ok && out == "200", "{out}");
+}

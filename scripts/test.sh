@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs the whole Estuary test suite on a fresh Debian machine with Rust.
+# Installs what the tests need (idempotent), starts real components (PostgreSQL if none answers
+# at $ESTUARY_TEST_PG), then runs format, lint and every test. Any skipped real-component test
+# is a failure, not a pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+# --- 1. Debian packages -------------------------------------------------------------------
+pkgs=(pkg-config libssl-dev openssl curl ca-certificates sqlite3 postgresql postgresql-client)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. PostgreSQL ------------------------------------------------------------------------
+export ESTUARY_TEST_PG="${ESTUARY_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}"
+pg_tmp=""
+cleanup() {
+  if [ -n "$pg_tmp" ]; then
+    runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_tmp/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$pg_tmp"
+  fi
+}
+trap cleanup EXIT
+if ! psql "$ESTUARY_TEST_PG" -qtAc 'select 1' >/dev/null 2>&1; then
+  log "no PostgreSQL at $ESTUARY_TEST_PG: starting a throwaway server"
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  pg_tmp=$(mktemp -d /tmp/estuary-pg.XXXXXX)
+  chown postgres "$pg_tmp"
+  port=55432
+  runuser -u postgres -- "$pg_bin/initdb" -D "$pg_tmp/data" -A trust -U postgres >/dev/null
+  runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_tmp/data" -o "-p $port -k $pg_tmp -c listen_addresses=127.0.0.1 -c fsync=off" -l "$pg_tmp/log" -w start >/dev/null
+  psql "postgres://postgres@127.0.0.1:$port/postgres" -qc 'create database test' >/dev/null
+  export ESTUARY_TEST_PG="postgres://postgres@127.0.0.1:$port/test"
+fi
+psql "$ESTUARY_TEST_PG" -qtAc 'select 1' >/dev/null
+log "PostgreSQL: $ESTUARY_TEST_PG"
+
+# --- 3. Format, lint, tests ---------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo test"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
+status=${PIPESTATUS[0]}
+# A test that printed "SKIPPED" has not run its real component: that is a failure.
+if grep -q 'SKIPPED' target/test-output.log; then
+  echo "some tests skipped a real component" >&2
+  exit 1
+fi
+exit "$status"
