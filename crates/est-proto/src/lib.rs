@@ -1,1 +1,16 @@
+//! EST (RFC 7030 as updated by RFC 8951) message logic without I/O: operations and paths,
+//! media types, the base64 transfer encoding, certs-only responses, and the channel-binding
+//! check. The server and the client both drive this code.
+mod binding;
+mod body;
+mod certs_only;
+mod csr;
+mod media;
+mod path;
 
+pub use binding::binding_matches;
+pub use body::{Base64Error, decode_body, encode_body};
+pub use certs_only::{CertsOnlyError, certs_only_decode, certs_only_encode};
+pub use csr::{CsrError, challenge_password};
+pub use media::{MediaType, content_type_matches};
+pub use path::{EstPath, Operation, PathError, parse_path, validate_label};

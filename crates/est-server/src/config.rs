@@ -21,6 +21,10 @@ pub struct TlsConfig {
     pub key_pem: zeroize::Zeroizing<Vec<u8>>,
     /// Explicit trust anchors for client certificates (EST-28): this server's CA roots.
     pub client_trust_anchors: Vec<Certificate>,
+    /// Intermediate CA certificates used to build client paths (clients often send only their
+    /// leaf): this server's issuing CAs. They are not trust anchors themselves: a path must
+    /// still end at one of `client_trust_anchors`.
+    pub client_intermediates: Vec<Certificate>,
 }
 
 /// Resource limits, in force from the first request (EST-18, SEC-16).

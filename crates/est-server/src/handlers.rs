@@ -146,18 +146,45 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
 async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
     let limit = st.limits.max_body_bytes;
     let too_big = || ServerError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {limit} bytes"));
-    if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
-        let len: u64 = len.to_str().ok().and_then(|s| s.parse().ok()).ok_or_else(|| ServerError::bad_request("invalid Content-Length"))?;
-        if len > limit as u64 {
-            return Err(too_big());
+    let declared = match req.headers().get(header::CONTENT_LENGTH) {
+        Some(v) => Some(v.to_str().ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| ServerError::bad_request("invalid Content-Length"))?),
+        None => None,
+    };
+    let mut body = req.into_body();
+    if declared.is_some_and(|n| n > limit as u64) {
+        drain(&mut body, limit).await;
+        return Err(too_big());
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ServerError::bad_request("could not read the request body"))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                drain(&mut body, limit).await;
+                return Err(too_big());
+            }
+            buf.extend_from_slice(&data);
         }
     }
-    let body = http_body_util::Limited::new(req.into_body(), limit);
-    match body.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_big()),
-        Err(_) => Err(ServerError::bad_request("could not read the request body")),
-    }
+    Ok(buf.freeze())
+}
+
+/// Lingering close for an oversized body: read and discard a bounded amount (4× the limit, at
+/// most 2 s) so the client, still sending, reads our 413 instead of a connection reset.
+async fn drain(body: &mut Body, limit: usize) {
+    let cap = limit.saturating_mul(4);
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(d) = frame.into_data() {
+                seen += d.len();
+                if seen > cap {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
 }
 
 async fn authenticate(st: &EstState, label: &Label, conn: &ConnInfo, headers: &http::HeaderMap, reenroll: bool) -> Result<Identity, ServerError> {

@@ -22,8 +22,10 @@ pub fn build_acceptor(cfg: &TlsConfig) -> Result<SslAcceptor, openssl::error::Er
     b.set_private_key(&key)?;
     b.check_private_key()?;
 
+    // OpenSSL builds the path from the leaf through the intermediates in the store and accepts
+    // it only when it ends at a self-signed certificate there (no partial chains).
     let mut store = X509StoreBuilder::new()?;
-    for ta in &cfg.client_trust_anchors {
+    for ta in cfg.client_trust_anchors.iter().chain(&cfg.client_intermediates) {
         let der = der::Encode::to_der(ta).map_err(|_| openssl::error::ErrorStack::get())?;
         store.add_cert(X509::from_der(&der)?)?;
     }

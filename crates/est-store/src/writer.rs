@@ -15,6 +15,7 @@ use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::Backend;
 use crate::error::{backend_error, certificate_insert_error};
 use crate::sql::{self, OnDuplicate};
 
@@ -71,10 +72,16 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer task on the current tokio runtime.
-    pub(crate) fn spawn(pool: AnyPool, max_batch: usize, queue_capacity: usize) -> Writer {
+    pub(crate) fn spawn(
+        pool: AnyPool,
+        backend: Backend,
+        max_batch: usize,
+        queue_capacity: usize,
+    ) -> Writer {
         let (queue, jobs) = mpsc::channel(queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(run(pool, jobs, max_batch.max(1), Arc::clone(&counters)));
+        let target = Target { pool, backend };
+        let task = tokio::spawn(run(target, jobs, max_batch.max(1), Arc::clone(&counters)));
         Writer {
             queue,
             task,
@@ -110,12 +117,19 @@ impl Writer {
     }
 }
 
+/// Where the writer writes.
+#[derive(Debug)]
+struct Target {
+    pool: AnyPool,
+    backend: Backend,
+}
+
 fn writer_stopped() -> StoreError {
     StoreError::Backend("the certificate writer has stopped".into())
 }
 
 async fn run(
-    pool: AnyPool,
+    target: Target,
     mut jobs: mpsc::Receiver<Job>,
     max_batch: usize,
     counters: Arc<Counters>,
@@ -124,14 +138,14 @@ async fn run(
     // `recv_many` waits for one job, then takes whatever else is already queued: that is the
     // whole batching policy. It returns 0 once every sender is gone and the queue is empty.
     while jobs.recv_many(&mut batch, max_batch).await > 0 {
-        commit_batch(&pool, std::mem::take(&mut batch), &counters).await;
+        commit_batch(&target, std::mem::take(&mut batch), &counters).await;
     }
     tracing::debug!("certificate writer stopping: store dropped");
-    pool.close().await;
+    target.pool.close().await;
 }
 
 /// Commits one batch and answers each caller with its own outcome.
-async fn commit_batch(pool: &AnyPool, batch: Vec<Job>, counters: &Counters) {
+async fn commit_batch(target: &Target, batch: Vec<Job>, counters: &Counters) {
     // Two callers with the same serial in one batch: the first one queued keeps it. Settling
     // this here keeps the statement free of self-conflicting rows.
     let mut seen = HashSet::with_capacity(batch.len());
@@ -144,7 +158,7 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>, counters: &Counters) {
         }
     }
     let records: Vec<&CertRecord> = jobs.iter().map(|job| &job.record).collect();
-    match insert_committed(pool, &records).await {
+    match insert_committed(target, &records).await {
         Ok(inserted) => {
             counters.committed(inserted.len());
             for job in jobs {
@@ -167,7 +181,7 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>, counters: &Counters) {
             // error; the others still get their certificate.
             tracing::warn!(%error, rows = jobs.len(), "group commit failed; retrying rows one by one");
             for job in jobs {
-                let result = match insert_committed(pool, &[&job.record]).await {
+                let result = match insert_committed(target, &[&job.record]).await {
                     Ok(inserted) => {
                         counters.committed(inserted.len());
                         if inserted.is_empty() {
@@ -187,13 +201,13 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>, counters: &Counters) {
 /// Inserts `records` in one transaction, skipping serials that already exist, and returns the
 /// serials actually inserted once the commit is durable.
 async fn insert_committed(
-    pool: &AnyPool,
+    target: &Target,
     records: &[&CertRecord],
 ) -> Result<HashSet<String>, StoreError> {
-    let mut tx = pool.begin().await.map_err(backend_error)?;
+    let mut tx = target.pool.begin().await.map_err(backend_error)?;
     let mut inserted = HashSet::with_capacity(records.len());
     for chunk in records.chunks(sql::ROWS_PER_STATEMENT) {
-        let rows = sql::insert_certificates(chunk, OnDuplicate::Skip)
+        let rows = sql::insert_certificates(chunk, OnDuplicate::Skip, target.backend)
             .fetch_all(&mut *tx)
             .await
             .map_err(certificate_insert_error)?;

@@ -91,7 +91,9 @@ async fn scale(url_empty: &str, url_full: &str) {
         let t = Instant::now();
         full.bulk_insert(&records).await.unwrap();
         eprintln!("chunk {chunk}: {:?}", t.elapsed());
-        if std::env::var("SCALE_QUICK").is_ok() && chunk == 3 { return; }
+        if std::env::var("SCALE_QUICK").is_ok() && chunk == 3 {
+            return;
+        }
     }
     let prefill = start.elapsed();
     eprintln!("bulk_insert of {PREFILL} certificates: {prefill:?}");

@@ -237,11 +237,17 @@ impl Config {
 
     pub fn server_config(&self, data_dir: &Path, domains: &[CaDomain]) -> Result<ServerConfig, AnyError> {
         let s = &self.server;
-        let mut anchors = Vec::new();
+        let (mut anchors, mut intermediates) = (Vec::new(), Vec::new());
         for d in domains {
-            let root = d.issuer.full_chain().pop().ok_or("empty chain")?;
+            let mut chain = d.issuer.full_chain();
+            let root = chain.pop().ok_or("empty chain")?;
             if !anchors.contains(&root) {
                 anchors.push(root);
+            }
+            for c in chain {
+                if !intermediates.contains(&c) {
+                    intermediates.push(c);
+                }
             }
         }
         let mut labels = Vec::new();
@@ -260,6 +266,7 @@ impl Config {
                 cert_chain_pem: std::fs::read(data_dir.join(&s.tls_cert))?,
                 key_pem: read_secret(&data_dir.join(&s.tls_key))?,
                 client_trust_anchors: anchors,
+                client_intermediates: intermediates,
             },
             limits: Limits {
                 max_body_bytes: s.max_body_bytes,

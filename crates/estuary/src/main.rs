@@ -352,7 +352,7 @@ fn banner(cfg: &Config, data_dir: &Path, addr: std::net::SocketAddr, demo_passwo
         println!("demo user: demo    password: {pw}    (shown only once; stored argon2id-hashed)");
         println!();
         println!("Try it with curl + openssl:");
-        println!("  curl -s --cacert {d}/ca/root.pem {url}/.well-known/est/cacerts | openssl base64 -d -A | openssl pkcs7 -inform DER -print_certs");
+        println!("  curl -s --cacert {d}/ca/root.pem {url}/.well-known/est/cacerts | openssl base64 -d | openssl pkcs7 -inform DER -print_certs");
         println!("  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout dev1.key -subj /CN=dev1 -outform DER -out dev1.csr");
         println!("  openssl base64 -in dev1.csr -out dev1.csr.b64");
         println!("  curl -s --cacert {d}/ca/root.pem -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @dev1.csr.b64 {url}/.well-known/est/simpleenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out dev1.pem");

@@ -21,7 +21,6 @@ pub struct SetupOptions {
 }
 
 pub struct SetupResult {
-    pub config: Config,
     /// The demo user's password, shown once.
     pub demo_password: Option<Zeroizing<String>>,
 }
@@ -147,7 +146,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
     } else {
         None
     };
-    Ok(SetupResult { config, demo_password })
+    Ok(SetupResult { demo_password })
 }
 
 fn write(dir: &Path, rel: &str, data: &[u8]) -> Result<PathBuf, AnyError> {

@@ -94,7 +94,7 @@ fn curl_and_openssl_against_the_demo_server_and_restart_keeps_certificates() {
     let curl = format!("curl -sS --fail-with-body --cacert {}", root.display());
 
     // /cacerts via curl, decoded by openssl pkcs7: issuing CA + root.
-    let (ok, out) = sh(&format!("{curl} {est}/cacerts | openssl base64 -d -A | openssl pkcs7 -inform DER -print_certs -out chain.pem && grep -c 'BEGIN CERTIFICATE' chain.pem"), &work);
+    let (ok, out) = sh(&format!("{curl} {est}/cacerts | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out chain.pem && grep -c 'BEGIN CERTIFICATE' chain.pem"), &work);
     assert!(ok, "{out}");
     assert_eq!(out.trim(), "2", "{out}");
 

@@ -144,7 +144,7 @@ impl TestServer {
             label("devices", "devices", false, Some(csr_attrs.clone())),
             label("pop", "main", true, Some(csr_attrs)),
         ];
-        let tls = TlsConfig { cert_chain_pem: pki.tls_chain_pem.clone(), key_pem: pki.tls_key_pem.clone(), client_trust_anchors: vec![pki.root.cert.clone()] };
+        let tls = TlsConfig { cert_chain_pem: pki.tls_chain_pem.clone(), key_pem: pki.tls_key_pem.clone(), client_trust_anchors: vec![pki.root.cert.clone()], client_intermediates: vec![pki.issuing.cert.clone(), pki.devices.cert.clone()] };
         let acceptor = est_server::build_acceptor(&tls).unwrap();
         let state = Arc::new(est_server::EstState::new(authority.clone(), labels, opts.limits.clone()).unwrap());
         let server = est_server::serve("127.0.0.1:0".parse().unwrap(), acceptor, state).await.unwrap();
