@@ -76,9 +76,18 @@ pub fn oid_from_str(s: &str) -> Result<ObjectIdentifier, der::Error> {
         ("secp256r1", const_oid::db::rfc5912::SECP_256_R_1),
         ("prime256v1", const_oid::db::rfc5912::SECP_256_R_1),
         ("secp384r1", const_oid::db::rfc5912::SECP_384_R_1),
-        ("ecdsa-with-SHA256", const_oid::db::rfc5912::ECDSA_WITH_SHA_256),
-        ("ecdsa-with-SHA384", const_oid::db::rfc5912::ECDSA_WITH_SHA_384),
-        ("sha256WithRSAEncryption", const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION),
+        (
+            "ecdsa-with-SHA256",
+            const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
+        ),
+        (
+            "ecdsa-with-SHA384",
+            const_oid::db::rfc5912::ECDSA_WITH_SHA_384,
+        ),
+        (
+            "sha256WithRSAEncryption",
+            const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+        ),
         ("sha256", const_oid::db::rfc5912::ID_SHA_256),
         ("sha384", const_oid::db::rfc5912::ID_SHA_384),
         ("id-Ed25519", const_oid::db::rfc8410::ID_ED_25519),
@@ -107,8 +116,18 @@ mod tests {
         let expected = base64_decode(b64);
         let attrs = CsrAttrs(vec![
             AttrOrOid::Oid(oids::CHALLENGE_PASSWORD),
-            AttrOrOid::Attribute(Attribute { oid: oid_from_str("id-ecPublicKey").unwrap(), values: SetOfVec::try_from(vec![Any::encode_from(&oid_from_str("secp384r1").unwrap()).unwrap()]).unwrap() }),
-            AttrOrOid::Attribute(Attribute { oid: oids::EXTENSION_REQUEST, values: SetOfVec::try_from(vec![Any::encode_from(&oids::MAC_ADDRESS).unwrap()]).unwrap() }),
+            AttrOrOid::Attribute(Attribute {
+                oid: oid_from_str("id-ecPublicKey").unwrap(),
+                values: SetOfVec::try_from(vec![
+                    Any::encode_from(&oid_from_str("secp384r1").unwrap()).unwrap(),
+                ])
+                .unwrap(),
+            }),
+            AttrOrOid::Attribute(Attribute {
+                oid: oids::EXTENSION_REQUEST,
+                values: SetOfVec::try_from(vec![Any::encode_from(&oids::MAC_ADDRESS).unwrap()])
+                    .unwrap(),
+            }),
             AttrOrOid::Oid(oid_from_str("ecdsa-with-SHA384").unwrap()),
         ]);
         assert_eq!(attrs.to_der().unwrap(), expected);
@@ -118,7 +137,10 @@ mod tests {
     #[test]
     fn names_and_dotted() {
         assert_eq!(oid_from_str("1.2.3.4").unwrap().to_string(), "1.2.3.4");
-        assert_eq!(oid_from_str("challengepassword").unwrap(), oids::CHALLENGE_PASSWORD);
+        assert_eq!(
+            oid_from_str("challengepassword").unwrap(),
+            oids::CHALLENGE_PASSWORD
+        );
         assert!(oid_from_str("no-such-name").is_err());
     }
 

@@ -10,7 +10,9 @@ use x509_cert::Certificate;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::name::Name;
-use x509_cert::spki::{DynSignatureAlgorithmIdentifier, EncodePublicKey, SubjectPublicKeyInfoOwned};
+use x509_cert::spki::{
+    DynSignatureAlgorithmIdentifier, EncodePublicKey, SubjectPublicKeyInfoOwned,
+};
 use x509_cert::time::Validity;
 
 use crate::clock::unix_secs;
@@ -33,12 +35,23 @@ pub struct Issuer {
 }
 
 impl Issuer {
-    pub fn new(cert_der: Vec<u8>, chain: Vec<Certificate>, key: Arc<dyn SigningKey>) -> Result<Self, CaError> {
+    pub fn new(
+        cert_der: Vec<u8>,
+        chain: Vec<Certificate>,
+        key: Arc<dyn SigningKey>,
+    ) -> Result<Self, CaError> {
         let cert = Certificate::from_der(&cert_der)?;
         if cert.tbs_certificate().subject_public_key_info() != key.public_key_info() {
-            return Err(CaError::Internal("CA certificate does not match its key".into()));
+            return Err(CaError::Internal(
+                "CA certificate does not match its key".into(),
+            ));
         }
-        Ok(Self { cert, cert_der, chain, key })
+        Ok(Self {
+            cert,
+            cert_der,
+            chain,
+            key,
+        })
     }
 
     pub fn subject(&self) -> &Name {
@@ -47,24 +60,44 @@ impl Issuer {
 
     /// The issuing certificate followed by its chain.
     pub fn full_chain(&self) -> Vec<Certificate> {
-        std::iter::once(self.cert.clone()).chain(self.chain.iter().cloned()).collect()
+        std::iter::once(self.cert.clone())
+            .chain(self.chain.iter().cloned())
+            .collect()
     }
 
     fn not_after(&self) -> SystemTime {
-        self.cert.tbs_certificate().validity().not_after.to_system_time()
+        self.cert
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_system_time()
     }
 
-    pub(crate) fn sign(&self, profile: TbsProfile, serial: x509_cert::serial_number::SerialNumber, validity: Validity, spki: SubjectPublicKeyInfoOwned) -> Result<Certificate, CaError> {
+    pub(crate) fn sign(
+        &self,
+        profile: TbsProfile,
+        serial: x509_cert::serial_number::SerialNumber,
+        validity: Validity,
+        spki: SubjectPublicKeyInfoOwned,
+    ) -> Result<Certificate, CaError> {
         sign_with_key(self.key.as_ref(), profile, serial, validity, spki)
     }
 }
 
 /// Signs a TBS assembled by x509-cert's builder through the key backend: the builder never sees
 /// the key, so an HSM key works the same way.
-pub(crate) fn sign_with_key(key: &dyn SigningKey, profile: TbsProfile, serial: x509_cert::serial_number::SerialNumber, validity: Validity, spki: SubjectPublicKeyInfoOwned) -> Result<Certificate, CaError> {
+pub(crate) fn sign_with_key(
+    key: &dyn SigningKey,
+    profile: TbsProfile,
+    serial: x509_cert::serial_number::SerialNumber,
+    validity: Validity,
+    spki: SubjectPublicKeyInfoOwned,
+) -> Result<Certificate, CaError> {
     let signer = BackendSigner(key);
-    let builder_err = |e: x509_cert::builder::Error| CaError::Internal(format!("certificate builder: {e}"));
-    let mut builder = CertificateBuilder::new(profile, serial, validity, spki).map_err(builder_err)?;
+    let builder_err =
+        |e: x509_cert::builder::Error| CaError::Internal(format!("certificate builder: {e}"));
+    let mut builder =
+        CertificateBuilder::new(profile, serial, validity, spki).map_err(builder_err)?;
     let tbs = builder.finalize(&signer).map_err(builder_err)?;
     let sig = key.sign(&tbs)?;
     let sig = der::asn1::BitString::from_bytes(&sig)?;
@@ -112,7 +145,10 @@ pub enum Identity {
     User { name: String, names: NamePolicy },
     /// A TLS client certificate that validated to one of our trust anchors. `record` is set when
     /// this authority issued it (found in the store).
-    Certificate { cert: Box<Certificate>, record: Option<Box<CertRecord>> },
+    Certificate {
+        cert: Box<Certificate>,
+        record: Option<Box<CertRecord>>,
+    },
 }
 
 impl Identity {
@@ -121,7 +157,10 @@ impl Identity {
         match self {
             Identity::User { name, .. } => format!("user:{name}"),
             Identity::Certificate { cert, .. } => {
-                format!("cert:{}", serial_hex(cert.tbs_certificate().serial_number()))
+                format!(
+                    "cert:{}",
+                    serial_hex(cert.tbs_certificate().serial_number())
+                )
             }
         }
     }
@@ -161,9 +200,21 @@ pub struct Authority {
 }
 
 impl Authority {
-    pub fn new(domains: Vec<CaDomain>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, CaError> {
-        let domains = domains.into_iter().map(|d| (d.name.clone(), Arc::new(d))).collect();
-        Ok(Self { domains, store, clock, passwords: PasswordVerifier::new(Duration::from_secs(300))? })
+    pub fn new(
+        domains: Vec<CaDomain>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CaError> {
+        let domains = domains
+            .into_iter()
+            .map(|d| (d.name.clone(), Arc::new(d)))
+            .collect();
+        Ok(Self {
+            domains,
+            store,
+            clock,
+            passwords: PasswordVerifier::new(Duration::from_secs(300))?,
+        })
     }
 
     pub fn domain(&self, name: &str) -> Option<&Arc<CaDomain>> {
@@ -180,11 +231,22 @@ impl Authority {
 
     /// Checks HTTP credentials. `Ok(None)` for an unknown user or a wrong password (the two are
     /// indistinguishable to the caller and in timing, SEC-17).
-    pub async fn authenticate_user(&self, name: &str, password: &[u8]) -> Result<Option<Identity>, CaError> {
+    pub async fn authenticate_user(
+        &self,
+        name: &str,
+        password: &[u8],
+    ) -> Result<Option<Identity>, CaError> {
         let user = self.store.get_user(name).await?;
-        let ok = self.passwords.verify(name, user.as_ref().map(|u| u.password_hash.as_str()), password)?;
+        let ok = self.passwords.verify(
+            name,
+            user.as_ref().map(|u| u.password_hash.as_str()),
+            password,
+        )?;
         Ok(match (ok, user) {
-            (true, Some(u)) => Some(Identity::User { name: u.name, names: NamePolicy::new(u.allowed_names) }),
+            (true, Some(u)) => Some(Identity::User {
+                name: u.name,
+                names: NamePolicy::new(u.allowed_names),
+            }),
             _ => None,
         })
     }
@@ -196,7 +258,10 @@ impl Authority {
         let record = self.store.certificate_by_serial(&serial).await?;
         let der = cert.to_der()?;
         let record = record.filter(|r| r.der == der).map(Box::new);
-        Ok(Identity::Certificate { cert: Box::new(cert), record })
+        Ok(Identity::Certificate {
+            cert: Box::new(cert),
+            record,
+        })
     }
 
     /// The whole pipeline for /simpleenroll and /simplereenroll.
@@ -217,13 +282,19 @@ impl Authority {
                 let old = self.renewal_target(req.identity, target, &csr, now).await?;
                 check_same_names(&old, &csr)?;
                 // EST-86: same SPKI = renew, different = rekey.
-                if old.tbs_certificate().subject_public_key_info() == &csr.spki && !profile.allow_key_reuse {
+                if old.tbs_certificate().subject_public_key_info() == &csr.spki
+                    && !profile.allow_key_reuse
+                {
                     return Err(CaError::KeyReuse);
                 }
             }
         }
 
-        let san = if profile.copy_san { csr.san.clone() } else { None };
+        let san = if profile.copy_san {
+            csr.san.clone()
+        } else {
+            None
+        };
         let tbs_profile = TbsProfile {
             issuer: Some(domain.issuer.subject().clone()),
             subject: csr.subject().clone(),
@@ -236,7 +307,9 @@ impl Authority {
         let not_before = now.checked_sub(profile.backdate).unwrap_or(now);
         let not_after = std::cmp::min(now + profile.validity, domain.issuer.not_after());
         if not_after <= now {
-            return Err(CaError::Internal("the issuing CA certificate has expired".into()));
+            return Err(CaError::Internal(
+                "the issuing CA certificate has expired".into(),
+            ));
         }
         let validity = Validity::new(
             x509_cert::time::Time::try_from(not_before)?,
@@ -249,7 +322,12 @@ impl Authority {
         // arbiter and we draw again if it ever fires.
         for _ in 0..3 {
             let (serial, serial_hex) = random_serial()?;
-            let cert = domain.issuer.sign(tbs_profile.clone(), serial, validity.clone(), csr.spki.clone())?;
+            let cert = domain.issuer.sign(
+                tbs_profile.clone(),
+                serial,
+                validity,
+                csr.spki.clone(),
+            )?;
             let der = cert.to_der()?;
             let record = CertRecord {
                 serial: serial_hex,
@@ -274,20 +352,31 @@ impl Authority {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CaError::Internal("could not allocate a unique serial number".into()))
+        Err(CaError::Internal(
+            "could not allocate a unique serial number".into(),
+        ))
     }
 
     fn authorize_initial(&self, identity: &Identity, csr: &VerifiedCsr) -> Result<(), CaError> {
         match identity {
-            Identity::User { names, .. } => names.check(&RequestedNames::from_request(csr.subject(), csr.san.as_ref())?),
+            Identity::User { names, .. } => names.check(&RequestedNames::from_request(
+                csr.subject(),
+                csr.san.as_ref(),
+            )?),
             // EST-80: a certificate holder may ask for more certificates for its own identity.
             Identity::Certificate { cert, record } => {
-                if record.as_ref().is_some_and(|r| r.status == CertStatus::Revoked) {
-                    return Err(CaError::NotAuthorized("the client certificate is revoked".into()));
+                if record
+                    .as_ref()
+                    .is_some_and(|r| r.status == CertStatus::Revoked)
+                {
+                    return Err(CaError::NotAuthorized(
+                        "the client certificate is revoked".into(),
+                    ));
                 }
                 if cert.tbs_certificate().subject() != csr.subject() {
                     return Err(CaError::NotAuthorized(
-                        "a certificate-authenticated client may only request its own subject name".into(),
+                        "a certificate-authenticated client may only request its own subject name"
+                            .into(),
                     ));
                 }
                 Ok(())
@@ -295,17 +384,29 @@ impl Authority {
         }
     }
 
-    async fn renewal_target(&self, identity: &Identity, target: &RenewalTarget, csr: &VerifiedCsr, now: SystemTime) -> Result<Certificate, CaError> {
+    async fn renewal_target(
+        &self,
+        identity: &Identity,
+        target: &RenewalTarget,
+        csr: &VerifiedCsr,
+        now: SystemTime,
+    ) -> Result<Certificate, CaError> {
         match (target, identity) {
             (RenewalTarget::ClientCertificate, Identity::Certificate { cert, record }) => {
                 let record = record.as_ref().ok_or_else(|| {
-                    CaError::NoRenewalTarget("the client certificate was not issued by this CA".into())
+                    CaError::NoRenewalTarget(
+                        "the client certificate was not issued by this CA".into(),
+                    )
                 })?;
                 if record.status != CertStatus::Valid {
-                    return Err(CaError::NoRenewalTarget("the certificate being renewed is revoked".into()));
+                    return Err(CaError::NoRenewalTarget(
+                        "the certificate being renewed is revoked".into(),
+                    ));
                 }
                 if record.not_after < unix_secs(now) {
-                    return Err(CaError::NoRenewalTarget("the certificate being renewed has expired".into()));
+                    return Err(CaError::NoRenewalTarget(
+                        "the certificate being renewed has expired".into(),
+                    ));
                 }
                 Ok((**cert).clone())
             }
@@ -330,7 +431,8 @@ impl Authority {
                 }
             }
             (RenewalTarget::ByIdentity, Identity::Certificate { .. }) => {
-                Box::pin(self.renewal_target(identity, &RenewalTarget::ClientCertificate, csr, now)).await
+                Box::pin(self.renewal_target(identity, &RenewalTarget::ClientCertificate, csr, now))
+                    .await
             }
         }
     }

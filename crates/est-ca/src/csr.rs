@@ -38,9 +38,16 @@ impl KeyType {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Rsa2048, Self::Rsa3072, Self::Rsa4096, Self::P256, Self::P384, Self::Ed25519]
-            .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+        [
+            Self::Rsa2048,
+            Self::Rsa3072,
+            Self::Rsa4096,
+            Self::P256,
+            Self::P384,
+            Self::Ed25519,
+        ]
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -90,7 +97,8 @@ const EXTENSION_REQUEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.84
 impl VerifiedCsr {
     /// Decodes and verifies `der`. `allow_sha1` admits SHA-1 signatures (SEC-22: off by default).
     pub fn verify(der: &[u8], allow_sha1: bool) -> Result<Self, CaError> {
-        let req = CertReq::from_der(der).map_err(|e| CaError::MalformedRequest(format!("PKCS#10: {e}")))?;
+        let req = CertReq::from_der(der)
+            .map_err(|e| CaError::MalformedRequest(format!("PKCS#10: {e}")))?;
         check_signature_algorithm(req.algorithm.oid, allow_sha1)?;
         let spki = req.info.public_key.clone();
         let spki_der = spki.to_der()?;
@@ -98,13 +106,20 @@ impl VerifiedCsr {
             .map_err(|_| CaError::KeyNotAllowed("the CSR public key cannot be decoded".into()))?;
         let key_kind = classify_key(&spki, &pkey)?;
         // OpenSSL verifies over the request's original encoding of CertificationRequestInfo.
-        let ossl = X509Req::from_der(der).map_err(|_| CaError::MalformedRequest("PKCS#10 rejected by parser".into()))?;
+        let ossl = X509Req::from_der(der)
+            .map_err(|_| CaError::MalformedRequest("PKCS#10 rejected by parser".into()))?;
         match ossl.verify(&pkey) {
             Ok(true) => {}
             _ => return Err(CaError::BadCsrSignature),
         }
         let san = requested_san(&req)?;
-        Ok(Self { req, spki, spki_der, key_kind, san })
+        Ok(Self {
+            req,
+            spki,
+            spki_der,
+            key_kind,
+            san,
+        })
     }
 
     pub fn subject(&self) -> &Name {
@@ -114,16 +129,15 @@ impl VerifiedCsr {
     /// Raw bytes of the challengePassword attribute value (any DirectoryString choice, EST-58),
     /// if the request carries one.
     pub fn challenge_password(&self) -> Result<Option<Vec<u8>>, CaError> {
-        const CHALLENGE_PASSWORD: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
+        const CHALLENGE_PASSWORD: ObjectIdentifier =
+            ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
         for attr in self.req.info.attributes.iter() {
             if attr.oid != CHALLENGE_PASSWORD {
                 continue;
             }
-            let value = attr
-                .values
-                .iter()
-                .next()
-                .ok_or_else(|| CaError::MalformedRequest("empty challengePassword attribute".into()))?;
+            let value = attr.values.iter().next().ok_or_else(|| {
+                CaError::MalformedRequest("empty challengePassword attribute".into())
+            })?;
             return Ok(Some(value.value().to_vec()));
         }
         Ok(None)
@@ -143,7 +157,10 @@ fn check_signature_algorithm(oid: ObjectIdentifier, allow_sha1: bool) -> Result<
     if ok.contains(&oid) {
         return Ok(());
     }
-    let sha1 = [rfc5912::SHA_1_WITH_RSA_ENCRYPTION, ObjectIdentifier::new_unwrap("1.2.840.10045.4.1")];
+    let sha1 = [
+        rfc5912::SHA_1_WITH_RSA_ENCRYPTION,
+        ObjectIdentifier::new_unwrap("1.2.840.10045.4.1"),
+    ];
     if sha1.contains(&oid) {
         if allow_sha1 {
             return Ok(());
@@ -152,10 +169,15 @@ fn check_signature_algorithm(oid: ObjectIdentifier, allow_sha1: bool) -> Result<
             "CSR signed with SHA-1; use SHA-256 or stronger".into(),
         ));
     }
-    Err(CaError::KeyNotAllowed(format!("unsupported CSR signature algorithm {oid}")))
+    Err(CaError::KeyNotAllowed(format!(
+        "unsupported CSR signature algorithm {oid}"
+    )))
 }
 
-fn classify_key(spki: &SubjectPublicKeyInfoOwned, pkey: &PKey<Public>) -> Result<PublicKeyKind, CaError> {
+fn classify_key(
+    spki: &SubjectPublicKeyInfoOwned,
+    pkey: &PKey<Public>,
+) -> Result<PublicKeyKind, CaError> {
     match pkey.id() {
         Id::RSA => {
             let rsa = pkey.rsa()?;
@@ -163,17 +185,23 @@ fn classify_key(spki: &SubjectPublicKeyInfoOwned, pkey: &PKey<Public>) -> Result
             // SEC-11: an even or tiny public exponent is a broken key.
             let odd = e.last().is_some_and(|b| b & 1 == 1);
             if !odd || rsa.e().num_bits() < 2 || rsa.e().num_bits() > 256 {
-                return Err(CaError::KeyNotAllowed("RSA public exponent is invalid".into()));
+                return Err(CaError::KeyNotAllowed(
+                    "RSA public exponent is invalid".into(),
+                ));
             }
             if rsa.n().num_bits() > 16384 {
                 return Err(CaError::KeyNotAllowed("RSA modulus too large".into()));
             }
-            Ok(PublicKeyKind::Rsa { bits: u32::try_from(rsa.n().num_bits()).unwrap_or(0) })
+            Ok(PublicKeyKind::Rsa {
+                bits: u32::try_from(rsa.n().num_bits()).unwrap_or(0),
+            })
         }
         Id::EC => {
             let ec = pkey.ec_key()?;
             // SEC-11: the point must be on the curve and not at infinity.
-            ec.check_key().map_err(|_| CaError::KeyNotAllowed("EC public key is not a valid curve point".into()))?;
+            ec.check_key().map_err(|_| {
+                CaError::KeyNotAllowed("EC public key is not a valid curve point".into())
+            })?;
             let curve = spki
                 .algorithm
                 .parameters
@@ -182,7 +210,9 @@ fn classify_key(spki: &SubjectPublicKeyInfoOwned, pkey: &PKey<Public>) -> Result
             match curve {
                 Some(c) if c == const_oid::db::rfc5912::SECP_256_R_1 => Ok(PublicKeyKind::P256),
                 Some(c) if c == const_oid::db::rfc5912::SECP_384_R_1 => Ok(PublicKeyKind::P384),
-                _ => Err(CaError::KeyNotAllowed("unsupported elliptic curve (P-256 and P-384 are allowed)".into())),
+                _ => Err(CaError::KeyNotAllowed(
+                    "unsupported elliptic curve (P-256 and P-384 are allowed)".into(),
+                )),
             }
         }
         Id::ED25519 => Ok(PublicKeyKind::Ed25519),

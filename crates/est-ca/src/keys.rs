@@ -65,7 +65,10 @@ impl SignatureAlgorithm {
             }
             _ => None,
         };
-        AlgorithmIdentifierOwned { oid: self.oid(), parameters }
+        AlgorithmIdentifierOwned {
+            oid: self.oid(),
+            parameters,
+        }
     }
 }
 
@@ -95,5 +98,9 @@ pub trait KeyBackend: Send + Sync + Debug {
     /// Returns a handle to an existing key.
     fn load(&self, id: &KeyId) -> Result<Arc<dyn SigningKey>, KeyError>;
     /// Generates a new key of `key_type` under `id` (which must not exist yet).
-    fn generate(&self, id: &KeyId, key_type: crate::KeyType) -> Result<Arc<dyn SigningKey>, KeyError>;
+    fn generate(
+        &self,
+        id: &KeyId,
+        key_type: crate::KeyType,
+    ) -> Result<Arc<dyn SigningKey>, KeyError>;
 }

@@ -22,7 +22,9 @@ mod serial;
 pub mod setup;
 mod store;
 
-pub use authority::{Authority, CaDomain, EnrollRequest, Identity, IssuedCert, Issuer, RenewalTarget};
+pub use authority::{
+    Authority, CaDomain, EnrollRequest, Identity, IssuedCert, Issuer, RenewalTarget,
+};
 pub use clock::{Clock, SystemClock};
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
 pub use error::CaError;

@@ -17,8 +17,9 @@ impl RequestedNames {
         let mut common_names = Vec::new();
         for atv in subject.iter() {
             if atv.oid == const_oid::db::rfc4519::CN {
-                let s = directory_string(&atv.value)
-                    .ok_or_else(|| CaError::MalformedRequest("commonName is not a string".into()))?;
+                let s = directory_string(&atv.value).ok_or_else(|| {
+                    CaError::MalformedRequest("commonName is not a string".into())
+                })?;
                 common_names.push(s);
             }
         }
@@ -29,18 +30,22 @@ impl RequestedNames {
                     Some(s) => alt_names.push(s),
                     None => {
                         return Err(CaError::NameNotAllowed(
-                            "unsupported SubjectAltName type (DNS, IP, email and URI are allowed)".into(),
+                            "unsupported SubjectAltName type (DNS, IP, email and URI are allowed)"
+                                .into(),
                         ));
                     }
                 }
             }
         }
-        Ok(Self { common_names, alt_names })
+        Ok(Self {
+            common_names,
+            alt_names,
+        })
     }
 }
 
 fn directory_string(any: &der::Any) -> Option<String> {
-    use der::asn1::{PrintableStringRef, Utf8StringRef, Ia5StringRef};
+    use der::asn1::{Ia5StringRef, PrintableStringRef, Utf8StringRef};
     if let Ok(s) = any.decode_as::<Utf8StringRef<'_>>() {
         return Some(s.as_str().to_owned());
     }
@@ -63,7 +68,12 @@ pub struct NamePolicy {
 
 impl NamePolicy {
     pub fn new(patterns: Vec<String>) -> Self {
-        Self { patterns: patterns.into_iter().map(|p| p.to_ascii_lowercase()).collect() }
+        Self {
+            patterns: patterns
+                .into_iter()
+                .map(|p| p.to_ascii_lowercase())
+                .collect(),
+        }
     }
 
     pub fn any() -> Self {
@@ -77,8 +87,14 @@ impl NamePolicy {
     pub fn check(&self, names: &RequestedNames) -> Result<(), CaError> {
         for n in names.common_names.iter().chain(names.alt_names.iter()) {
             let lower = n.to_ascii_lowercase();
-            if !self.patterns.iter().any(|p| glob(p.as_bytes(), lower.as_bytes())) {
-                return Err(CaError::NameNotAllowed(format!("not authorized to request the name \"{n}\"")));
+            if !self
+                .patterns
+                .iter()
+                .any(|p| glob(p.as_bytes(), lower.as_bytes()))
+            {
+                return Err(CaError::NameNotAllowed(format!(
+                    "not authorized to request the name \"{n}\""
+                )));
             }
         }
         Ok(())
@@ -129,11 +145,21 @@ mod tests {
     #[test]
     fn policy() {
         let p = NamePolicy::new(vec!["*.Example.com".into(), "10.0.0.*".into()]);
-        let ok = RequestedNames { common_names: vec!["a.example.com".into()], alt_names: vec!["10.0.0.7".into()] };
+        let ok = RequestedNames {
+            common_names: vec!["a.example.com".into()],
+            alt_names: vec!["10.0.0.7".into()],
+        };
         assert!(p.check(&ok).is_ok());
-        let bad = RequestedNames { common_names: vec!["evil.com".into()], alt_names: vec![] };
+        let bad = RequestedNames {
+            common_names: vec!["evil.com".into()],
+            alt_names: vec![],
+        };
         assert!(p.check(&bad).is_err());
         assert!(NamePolicy::default().check(&ok).is_err());
-        assert!(NamePolicy::default().check(&RequestedNames::default()).is_ok());
+        assert!(
+            NamePolicy::default()
+                .check(&RequestedNames::default())
+                .is_ok()
+        );
     }
 }

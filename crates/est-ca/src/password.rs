@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
@@ -47,7 +47,13 @@ impl PasswordVerifier {
         let mut key = Zeroizing::new(vec![0u8; 32]);
         openssl::rand::rand_bytes(&mut key)?;
         let dummy_hash = PasswordHasher::hash(b"estuary-dummy-password")?;
-        Ok(Self { key, ttl, max_entries: 65536, cache: Mutex::new(HashMap::new()), dummy_hash })
+        Ok(Self {
+            key,
+            ttl,
+            max_entries: 65536,
+            cache: Mutex::new(HashMap::new()),
+            dummy_hash,
+        })
     }
 
     fn cache_key(&self, user: &str, phc: &str, password: &[u8]) -> Result<[u8; 32], CaError> {
@@ -71,22 +77,20 @@ impl PasswordVerifier {
         };
         let key = self.cache_key(user, phc, password)?;
         let now = Instant::now();
-        if let Ok(cache) = self.cache.lock() {
-            if cache.get(&key).is_some_and(|t| now.duration_since(*t) < self.ttl) {
-                return Ok(true);
-            }
+        if let Ok(cache) = self.cache.lock()
+            && cache.get(&key).is_some_and(|t| now.duration_since(*t) < self.ttl)
+        {
+            return Ok(true);
         }
         let ok = self.argon2_verify(phc, password);
-        if ok {
-            if let Ok(mut cache) = self.cache.lock() {
+        if ok && let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= self.max_entries {
+                cache.retain(|_, t| now.duration_since(*t) < self.ttl);
                 if cache.len() >= self.max_entries {
-                    cache.retain(|_, t| now.duration_since(*t) < self.ttl);
-                    if cache.len() >= self.max_entries {
-                        cache.clear();
-                    }
+                    cache.clear();
                 }
-                cache.insert(key, now);
             }
+            cache.insert(key, now);
         }
         Ok(ok)
     }

@@ -64,19 +64,32 @@ pub struct KeyPolicy {
 
 impl Default for KeyPolicy {
     fn default() -> Self {
-        Self { rsa_min_bits: Some(2048), p256: true, p384: true, ed25519: true }
+        Self {
+            rsa_min_bits: Some(2048),
+            p256: true,
+            p384: true,
+            ed25519: true,
+        }
     }
 }
 
 impl KeyPolicy {
     pub fn check(&self, k: PublicKeyKind) -> Result<(), CaError> {
         let ok = match k {
-            PublicKeyKind::Rsa { bits } => self.rsa_min_bits.is_some_and(|m| bits >= m && bits <= 8192),
+            PublicKeyKind::Rsa { bits } => {
+                self.rsa_min_bits.is_some_and(|m| bits >= m && bits <= 8192)
+            }
             PublicKeyKind::P256 => self.p256,
             PublicKeyKind::P384 => self.p384,
             PublicKeyKind::Ed25519 => self.ed25519,
         };
-        if ok { Ok(()) } else { Err(CaError::KeyNotAllowed(format!("{k} keys are not allowed by this CA's profile"))) }
+        if ok {
+            Ok(())
+        } else {
+            Err(CaError::KeyNotAllowed(format!(
+                "{k} keys are not allowed by this CA's profile"
+            )))
+        }
     }
 }
 
@@ -102,7 +115,11 @@ impl Default for Profile {
         Self {
             validity: Duration::from_secs(365 * 86400),
             backdate: Duration::from_secs(300),
-            key_usage: vec![KeyUsageBit::DigitalSignature, KeyUsageBit::KeyEncipherment, KeyUsageBit::KeyAgreement],
+            key_usage: vec![
+                KeyUsageBit::DigitalSignature,
+                KeyUsageBit::KeyEncipherment,
+                KeyUsageBit::KeyAgreement,
+            ],
             extended_key_usage: vec![ExtendedKeyUsage::ClientAuth],
             keys: KeyPolicy::default(),
             copy_san: true,
@@ -140,8 +157,15 @@ pub fn key_identifier(spki: SubjectPublicKeyInfoRef<'_>) -> Result<Vec<u8>, CaEr
     Ok(openssl::hash::hash(openssl::hash::MessageDigest::sha1(), bits)?.to_vec())
 }
 
-pub(crate) fn extension<T: Encode + AssociatedOid>(critical: bool, v: &T) -> Result<Extension, CaError> {
-    Ok(Extension { extn_id: T::OID, critical, extn_value: OctetString::new(v.to_der()?)? })
+pub(crate) fn extension<T: Encode + AssociatedOid>(
+    critical: bool,
+    v: &T,
+) -> Result<Extension, CaError> {
+    Ok(Extension {
+        extn_id: T::OID,
+        critical,
+        extn_value: OctetString::new(v.to_der()?)?,
+    })
 }
 
 /// What kind of certificate a [`TbsProfile`] builds.
@@ -150,7 +174,11 @@ pub(crate) enum CertKind {
     /// A CA certificate; `None` path length means unconstrained.
     Ca { path_len: Option<u8> },
     /// An end-entity certificate with these key usages, EKUs and SAN.
-    EndEntity { key_usage: KeyUsage, eku: Vec<ObjectIdentifier>, san: Option<SubjectAltName> },
+    EndEntity {
+        key_usage: KeyUsage,
+        eku: Vec<ObjectIdentifier>,
+        san: Option<SubjectAltName>,
+    },
 }
 
 /// The x509-cert [`BuilderProfile`] used for every certificate we sign.
@@ -183,17 +211,42 @@ impl BuilderProfile for TbsProfile {
 }
 
 impl TbsProfile {
-    fn extensions(&self, spk: SubjectPublicKeyInfoRef<'_>, issuer_spk: SubjectPublicKeyInfoRef<'_>) -> Result<Vec<Extension>, CaError> {
+    fn extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        issuer_spk: SubjectPublicKeyInfoRef<'_>,
+    ) -> Result<Vec<Extension>, CaError> {
         let mut v = Vec::new();
         let ski = key_identifier(spk)?;
         let aki = key_identifier(issuer_spk)?;
         match &self.kind {
             CertKind::Ca { path_len } => {
-                v.push(extension(true, &BasicConstraints { ca: true, path_len_constraint: *path_len })?);
-                v.push(extension(true, &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature))?);
+                v.push(extension(
+                    true,
+                    &BasicConstraints {
+                        ca: true,
+                        path_len_constraint: *path_len,
+                    },
+                )?);
+                v.push(extension(
+                    true,
+                    &KeyUsage(
+                        KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature,
+                    ),
+                )?);
             }
-            CertKind::EndEntity { key_usage, eku, san } => {
-                v.push(extension(true, &BasicConstraints { ca: false, path_len_constraint: None })?);
+            CertKind::EndEntity {
+                key_usage,
+                eku,
+                san,
+            } => {
+                v.push(extension(
+                    true,
+                    &BasicConstraints {
+                        ca: false,
+                        path_len_constraint: None,
+                    },
+                )?);
                 if !key_usage.0.is_empty() {
                     v.push(extension(true, key_usage)?);
                 }
@@ -206,11 +259,17 @@ impl TbsProfile {
                 }
             }
         }
-        v.push(extension(false, &SubjectKeyIdentifier(OctetString::new(ski)?))?);
+        v.push(extension(
+            false,
+            &SubjectKeyIdentifier(OctetString::new(ski)?),
+        )?);
         if self.issuer.is_some() {
             v.push(extension(
                 false,
-                &AuthorityKeyIdentifier { key_identifier: Some(OctetString::new(aki)?), ..Default::default() },
+                &AuthorityKeyIdentifier {
+                    key_identifier: Some(OctetString::new(aki)?),
+                    ..Default::default()
+                },
             )?);
         }
         Ok(v)

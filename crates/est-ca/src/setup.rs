@@ -5,10 +5,10 @@ use std::time::{Duration, SystemTime};
 
 use der::Encode;
 use x509_cert::Certificate;
+use x509_cert::ext::pkix::KeyUsage;
+use x509_cert::ext::pkix::KeyUsages;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::KeyUsages;
-use x509_cert::ext::pkix::KeyUsage;
 use x509_cert::name::Name;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
@@ -18,13 +18,25 @@ use crate::{CaError, Issuer, SigningKey, random_serial};
 
 fn validity(now: SystemTime, lifetime: Duration) -> Result<Validity, CaError> {
     let nb = now.checked_sub(Duration::from_secs(300)).unwrap_or(now);
-    Ok(Validity::new(Time::try_from(nb)?, Time::try_from(now + lifetime)?))
+    Ok(Validity::new(
+        Time::try_from(nb)?,
+        Time::try_from(now + lifetime)?,
+    ))
 }
 
 /// A self-signed root CA certificate for `key`.
-pub fn self_signed_root(key: Arc<dyn SigningKey>, subject: Name, lifetime: Duration, now: SystemTime) -> Result<Issuer, CaError> {
+pub fn self_signed_root(
+    key: Arc<dyn SigningKey>,
+    subject: Name,
+    lifetime: Duration,
+    now: SystemTime,
+) -> Result<Issuer, CaError> {
     let spki = key.public_key_info().clone();
-    let profile = TbsProfile { issuer: None, subject, kind: CertKind::Ca { path_len: None } };
+    let profile = TbsProfile {
+        issuer: None,
+        subject,
+        kind: CertKind::Ca { path_len: None },
+    };
     // A self-signed certificate: the "issuer" signing it is the key itself.
     let tmp = SelfIssuer { key: key.clone() };
     let cert = tmp.sign(profile, validity(now, lifetime)?, spki)?;
@@ -32,16 +44,39 @@ pub fn self_signed_root(key: Arc<dyn SigningKey>, subject: Name, lifetime: Durat
 }
 
 /// A subordinate CA certificate for `key`, signed by `parent`, with path length 0.
-pub fn subordinate_ca(parent: &Issuer, key: Arc<dyn SigningKey>, subject: Name, lifetime: Duration, now: SystemTime) -> Result<Issuer, CaError> {
-    let profile = TbsProfile { issuer: Some(parent.subject().clone()), subject, kind: CertKind::Ca { path_len: Some(0) } };
+pub fn subordinate_ca(
+    parent: &Issuer,
+    key: Arc<dyn SigningKey>,
+    subject: Name,
+    lifetime: Duration,
+    now: SystemTime,
+) -> Result<Issuer, CaError> {
+    let profile = TbsProfile {
+        issuer: Some(parent.subject().clone()),
+        subject,
+        kind: CertKind::Ca { path_len: Some(0) },
+    };
     let (serial, _) = random_serial()?;
-    let cert = parent.sign(profile, serial, validity(now, lifetime)?, key.public_key_info().clone())?;
+    let cert = parent.sign(
+        profile,
+        serial,
+        validity(now, lifetime)?,
+        key.public_key_info().clone(),
+    )?;
     Issuer::new(cert.to_der()?, parent.full_chain(), key)
 }
 
 /// A TLS server certificate (serverAuth, and clientAuth for mutual TLS between nodes) for the
 /// given DNS names and IP addresses.
-pub fn tls_server_certificate(parent: &Issuer, spki: SubjectPublicKeyInfoOwned, subject: Name, dns: &[&str], ips: &[std::net::IpAddr], lifetime: Duration, now: SystemTime) -> Result<Certificate, CaError> {
+pub fn tls_server_certificate(
+    parent: &Issuer,
+    spki: SubjectPublicKeyInfoOwned,
+    subject: Name,
+    dns: &[&str],
+    ips: &[std::net::IpAddr],
+    lifetime: Duration,
+    now: SystemTime,
+) -> Result<Certificate, CaError> {
     let mut names = Vec::new();
     for d in dns {
         names.push(GeneralName::DnsName(der::asn1::Ia5String::new(d)?));
@@ -54,13 +89,20 @@ pub fn tls_server_certificate(parent: &Issuer, spki: SubjectPublicKeyInfoOwned, 
         names.push(GeneralName::IpAddress(der::asn1::OctetString::new(bytes)?));
     }
     let is_rsa = spki.algorithm.oid == const_oid::db::rfc5912::RSA_ENCRYPTION;
-    let usage = if is_rsa { KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment } else { KeyUsages::DigitalSignature.into() };
+    let usage = if is_rsa {
+        KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
+    } else {
+        KeyUsages::DigitalSignature.into()
+    };
     let profile = TbsProfile {
         issuer: Some(parent.subject().clone()),
         subject,
         kind: CertKind::EndEntity {
             key_usage: KeyUsage(usage),
-            eku: vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH, const_oid::db::rfc5280::ID_KP_CLIENT_AUTH],
+            eku: vec![
+                const_oid::db::rfc5280::ID_KP_SERVER_AUTH,
+                const_oid::db::rfc5280::ID_KP_CLIENT_AUTH,
+            ],
             san: Some(SubjectAltName(names)),
         },
     };
@@ -74,7 +116,12 @@ struct SelfIssuer {
 }
 
 impl SelfIssuer {
-    fn sign(&self, profile: TbsProfile, validity: Validity, spki: SubjectPublicKeyInfoOwned) -> Result<Certificate, CaError> {
+    fn sign(
+        &self,
+        profile: TbsProfile,
+        validity: Validity,
+        spki: SubjectPublicKeyInfoOwned,
+    ) -> Result<Certificate, CaError> {
         // Reuse Issuer::sign through a throwaway Issuer whose certificate is not consulted.
         let (serial, _) = random_serial()?;
         crate::authority::sign_with_key(self.key.as_ref(), profile, serial, validity, spki)

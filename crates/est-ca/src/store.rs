@@ -99,7 +99,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn certificates_by_ski(&self, ski: &str) -> Result<Vec<CertRecord>, StoreError>;
     async fn list_certificates(&self, filter: &CertFilter) -> Result<Vec<CertRecord>, StoreError>;
     async fn count_certificates(&self) -> Result<u64, StoreError>;
-    async fn set_certificate_status(&self, serial: &str, status: CertStatus) -> Result<bool, StoreError>;
+    async fn set_certificate_status(
+        &self,
+        serial: &str,
+        status: CertStatus,
+    ) -> Result<bool, StoreError>;
 
     /// Creates a user; `Conflict` if the name exists.
     async fn add_user(&self, user: &UserRecord) -> Result<(), StoreError>;

@@ -33,10 +33,23 @@ impl Store for MemStore {
         Ok(())
     }
     async fn certificate_by_serial(&self, s: &str) -> Result<Option<CertRecord>, StoreError> {
-        Ok(self.certs.lock().unwrap().iter().find(|x| x.serial == s).cloned())
+        Ok(self
+            .certs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|x| x.serial == s)
+            .cloned())
     }
     async fn certificates_by_ski(&self, ski: &str) -> Result<Vec<CertRecord>, StoreError> {
-        Ok(self.certs.lock().unwrap().iter().filter(|x| x.ski == ski).cloned().collect())
+        Ok(self
+            .certs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|x| x.ski == ski)
+            .cloned()
+            .collect())
     }
     async fn list_certificates(&self, f: &CertFilter) -> Result<Vec<CertRecord>, StoreError> {
         Ok(self
@@ -58,14 +71,23 @@ impl Store for MemStore {
     }
     async fn set_certificate_status(&self, s: &str, st: CertStatus) -> Result<bool, StoreError> {
         let mut c = self.certs.lock().unwrap();
-        Ok(c.iter_mut().find(|x| x.serial == s).map(|x| x.status = st).is_some())
+        Ok(c.iter_mut()
+            .find(|x| x.serial == s)
+            .map(|x| x.status = st)
+            .is_some())
     }
     async fn add_user(&self, u: &UserRecord) -> Result<(), StoreError> {
         self.users.lock().unwrap().push(u.clone());
         Ok(())
     }
     async fn get_user(&self, n: &str) -> Result<Option<UserRecord>, StoreError> {
-        Ok(self.users.lock().unwrap().iter().find(|u| u.name == n).cloned())
+        Ok(self
+            .users
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|u| u.name == n)
+            .cloned())
     }
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         Ok(self.users.lock().unwrap().clone())
@@ -95,12 +117,40 @@ struct Fixture {
 
 fn fixture(profile: Profile, now: SystemTime) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let keys = est_keys::FileKeyBackend::new(dir.path(), zeroize::Zeroizing::new(b"pw".to_vec())).unwrap();
-    let root = setup::self_signed_root(keys.generate(&KeyId("r".into()), KeyType::P256).unwrap(), Name::from_str("CN=R").unwrap(), Duration::from_secs(86400 * 3650), now).unwrap();
-    let issuer = setup::subordinate_ca(&root, keys.generate(&KeyId("i".into()), KeyType::P384).unwrap(), Name::from_str("CN=I").unwrap(), Duration::from_secs(86400 * 1000), now).unwrap();
+    let keys =
+        est_keys::FileKeyBackend::new(dir.path(), zeroize::Zeroizing::new(b"pw".to_vec())).unwrap();
+    let root = setup::self_signed_root(
+        keys.generate(&KeyId("r".into()), KeyType::P256).unwrap(),
+        Name::from_str("CN=R").unwrap(),
+        Duration::from_secs(86400 * 3650),
+        now,
+    )
+    .unwrap();
+    let issuer = setup::subordinate_ca(
+        &root,
+        keys.generate(&KeyId("i".into()), KeyType::P384).unwrap(),
+        Name::from_str("CN=I").unwrap(),
+        Duration::from_secs(86400 * 1000),
+        now,
+    )
+    .unwrap();
     let store = Arc::new(MemStore::default());
-    let authority = Authority::new(vec![CaDomain { name: "d".into(), issuer: issuer.clone(), profile }], store.clone(), Arc::new(FixedClock(now))).unwrap();
-    Fixture { _dir: dir, store, authority, issuer }
+    let authority = Authority::new(
+        vec![CaDomain {
+            name: "d".into(),
+            issuer: issuer.clone(),
+            profile,
+        }],
+        store.clone(),
+        Arc::new(FixedClock(now)),
+    )
+    .unwrap();
+    Fixture {
+        _dir: dir,
+        store,
+        authority,
+        issuer,
+    }
 }
 
 fn csr(key: &PKey<Private>, cn: &str) -> Vec<u8> {
@@ -114,7 +164,10 @@ fn csr(key: &PKey<Private>, cn: &str) -> Vec<u8> {
 }
 
 fn user(names: &[&str]) -> Identity {
-    Identity::User { name: "u".into(), names: NamePolicy::new(names.iter().map(|s| s.to_string()).collect()) }
+    Identity::User {
+        name: "u".into(),
+        names: NamePolicy::new(names.iter().map(|s| s.to_string()).collect()),
+    }
 }
 
 #[tokio::test]
@@ -126,13 +179,32 @@ async fn issues_records_and_applies_profile() {
     for (k, is_rsa) in [(&rsa, true), (&ec, false)] {
         let der = csr(k, "a.example");
         let id = user(&["*.example"]);
-        let out = f.authority.enroll(EnrollRequest { domain: "d", csr_der: &der, identity: &id, renewal: None }).await.unwrap();
+        let out = f
+            .authority
+            .enroll(EnrollRequest {
+                domain: "d",
+                csr_der: &der,
+                identity: &id,
+                renewal: None,
+            })
+            .await
+            .unwrap();
         let x = openssl::x509::X509::from_der(&out.der).unwrap();
-        assert!(x.verify(&openssl::pkey::PKey::public_key_from_der(&der::Encode::to_der(f.issuer.key.public_key_info()).unwrap()).unwrap()).unwrap());
+        assert!(
+            x.verify(
+                &openssl::pkey::PKey::public_key_from_der(
+                    &der::Encode::to_der(f.issuer.key.public_key_info()).unwrap()
+                )
+                .unwrap()
+            )
+            .unwrap()
+        );
         // RFC 5280 extensions as the profile says, adapted to the key type.
         let text = String::from_utf8(x.to_text().unwrap()).unwrap();
         assert!(text.contains("CA:FALSE") && text.contains("TLS Web Client Authentication"));
-        assert!(text.contains("Subject Key Identifier") && text.contains("Authority Key Identifier"));
+        assert!(
+            text.contains("Subject Key Identifier") && text.contains("Authority Key Identifier")
+        );
         assert_eq!(text.contains("Key Encipherment"), is_rsa, "{text}");
         assert_eq!(text.contains("Key Agreement"), !is_rsa, "{text}");
         // Validity: now - 5 min backdate .. now + 365 d.
@@ -142,20 +214,68 @@ async fn issues_records_and_applies_profile() {
         assert!(nb <= now && now.duration_since(nb).unwrap() <= Duration::from_secs(301));
         let secs = na.duration_since(now).map(|d| d.as_secs()).unwrap_or(0);
         assert!((365 * 86400 - 1..=365 * 86400).contains(&secs), "{secs}");
-        assert_eq!(f.store.certificate_by_serial(&out.record.serial).await.unwrap().unwrap().der, out.der);
+        assert_eq!(
+            f.store
+                .certificate_by_serial(&out.record.serial)
+                .await
+                .unwrap()
+                .unwrap()
+                .der,
+            out.der
+        );
     }
     // Wrong names, weak keys, bad signatures.
     let id = user(&["*.example"]);
     let der = csr(&ec, "evil.test");
-    assert!(matches!(f.authority.enroll(EnrollRequest { domain: "d", csr_der: &der, identity: &id, renewal: None }).await, Err(CaError::NameNotAllowed(_))));
+    assert!(matches!(
+        f.authority
+            .enroll(EnrollRequest {
+                domain: "d",
+                csr_der: &der,
+                identity: &id,
+                renewal: None
+            })
+            .await,
+        Err(CaError::NameNotAllowed(_))
+    ));
     let mut bad = csr(&ec, "a.example");
     let n = bad.len() - 2;
     bad[n] ^= 1;
-    assert!(matches!(f.authority.enroll(EnrollRequest { domain: "d", csr_der: &bad, identity: &id, renewal: None }).await, Err(CaError::BadCsrSignature)));
+    assert!(matches!(
+        f.authority
+            .enroll(EnrollRequest {
+                domain: "d",
+                csr_der: &bad,
+                identity: &id,
+                renewal: None
+            })
+            .await,
+        Err(CaError::BadCsrSignature)
+    ));
     let small = PKey::from_rsa(openssl::rsa::Rsa::generate(1024).unwrap()).unwrap();
     let der = csr(&small, "a.example");
-    assert!(matches!(f.authority.enroll(EnrollRequest { domain: "d", csr_der: &der, identity: &id, renewal: None }).await, Err(CaError::KeyNotAllowed(_))));
-    assert!(matches!(f.authority.enroll(EnrollRequest { domain: "d", csr_der: b"\x30\x03\x02\x01\x00", identity: &id, renewal: None }).await, Err(CaError::MalformedRequest(_))));
+    assert!(matches!(
+        f.authority
+            .enroll(EnrollRequest {
+                domain: "d",
+                csr_der: &der,
+                identity: &id,
+                renewal: None
+            })
+            .await,
+        Err(CaError::KeyNotAllowed(_))
+    ));
+    assert!(matches!(
+        f.authority
+            .enroll(EnrollRequest {
+                domain: "d",
+                csr_der: b"\x30\x03\x02\x01\x00",
+                identity: &id,
+                renewal: None
+            })
+            .await,
+        Err(CaError::MalformedRequest(_))
+    ));
 }
 
 #[tokio::test]
@@ -164,35 +284,101 @@ async fn nothing_is_returned_unless_recorded() {
     *f.store.fail.lock().unwrap() = true;
     let k = est_keys::generate_key(KeyType::P256).unwrap();
     let der = csr(&k, "x");
-    let r = f.authority.enroll(EnrollRequest { domain: "d", csr_der: &der, identity: &user(&["*"]), renewal: None }).await;
+    let r = f
+        .authority
+        .enroll(EnrollRequest {
+            domain: "d",
+            csr_der: &der,
+            identity: &user(&["*"]),
+            renewal: None,
+        })
+        .await;
     assert!(matches!(r, Err(CaError::Store(_))));
     assert_eq!(f.store.count_certificates().await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn validity_is_capped_by_the_issuer_and_key_reuse_policy_holds() {
-    let profile = Profile { validity: Duration::from_secs(86400 * 5000), allow_key_reuse: false, ..Profile::default() };
+    let profile = Profile {
+        validity: Duration::from_secs(86400 * 5000),
+        allow_key_reuse: false,
+        ..Profile::default()
+    };
     let f = fixture(profile, SystemTime::now());
     let k = est_keys::generate_key(KeyType::P256).unwrap();
     let der = csr(&k, "reuse");
     let id = user(&["*"]);
-    let out = f.authority.enroll(EnrollRequest { domain: "d", csr_der: &der, identity: &id, renewal: None }).await.unwrap();
+    let out = f
+        .authority
+        .enroll(EnrollRequest {
+            domain: "d",
+            csr_der: &der,
+            identity: &id,
+            renewal: None,
+        })
+        .await
+        .unwrap();
     let c = Certificate::from_der(&out.der).unwrap();
-    assert_eq!(c.tbs_certificate().validity().not_after, f.issuer.cert.tbs_certificate().validity().not_after);
+    assert_eq!(
+        c.tbs_certificate().validity().not_after,
+        f.issuer.cert.tbs_certificate().validity().not_after
+    );
     // Renewal with the same key is refused by this profile (EST-86).
-    let r = f.authority.enroll(EnrollRequest { domain: "d", csr_der: &der, identity: &id, renewal: Some(RenewalTarget::ByIdentity) }).await;
+    let r = f
+        .authority
+        .enroll(EnrollRequest {
+            domain: "d",
+            csr_der: &der,
+            identity: &id,
+            renewal: Some(RenewalTarget::ByIdentity),
+        })
+        .await;
     assert!(matches!(r, Err(CaError::KeyReuse)), "{r:?}");
     let k2 = est_keys::generate_key(KeyType::P256).unwrap();
     let der2 = csr(&k2, "reuse");
-    f.authority.enroll(EnrollRequest { domain: "d", csr_der: &der2, identity: &id, renewal: Some(RenewalTarget::ByIdentity) }).await.unwrap();
+    f.authority
+        .enroll(EnrollRequest {
+            domain: "d",
+            csr_der: &der2,
+            identity: &id,
+            renewal: Some(RenewalTarget::ByIdentity),
+        })
+        .await
+        .unwrap();
     let _ = c.to_der();
 }
 
 #[tokio::test]
 async fn passwords_authenticate_users() {
     let f = fixture(Profile::default(), SystemTime::now());
-    f.store.add_user(&UserRecord { name: "alice".into(), password_hash: PasswordHasher::hash(b"correct horse").unwrap(), allowed_names: vec!["*.a".into()], created_at: 0 }).await.unwrap();
-    assert!(f.authority.authenticate_user("alice", b"correct horse").await.unwrap().is_some());
-    assert!(f.authority.authenticate_user("alice", b"wrong").await.unwrap().is_none());
-    assert!(f.authority.authenticate_user("nobody", b"correct horse").await.unwrap().is_none());
+    f.store
+        .add_user(&UserRecord {
+            name: "alice".into(),
+            password_hash: PasswordHasher::hash(b"correct horse").unwrap(),
+            allowed_names: vec!["*.a".into()],
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    assert!(
+        f.authority
+            .authenticate_user("alice", b"correct horse")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        f.authority
+            .authenticate_user("alice", b"wrong")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.authority
+            .authenticate_user("nobody", b"correct horse")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -45,14 +45,19 @@ pub struct SoftwareKey {
 
 impl std::fmt::Debug for SoftwareKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SoftwareKey").field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("SoftwareKey")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
 impl SoftwareKey {
     pub fn new(pkey: PKey<Private>) -> Result<Self, KeyError> {
-        let der = pkey.public_key_to_der().map_err(|e| KeyError::Backend(e.to_string()))?;
-        let spki = SubjectPublicKeyInfoOwned::from_der(&der).map_err(|e| KeyError::Backend(e.to_string()))?;
+        let der = pkey
+            .public_key_to_der()
+            .map_err(|e| KeyError::Backend(e.to_string()))?;
+        let spki = SubjectPublicKeyInfoOwned::from_der(&der)
+            .map_err(|e| KeyError::Backend(e.to_string()))?;
         let alg = match pkey.id() {
             Id::RSA => SignatureAlgorithm::RsaPkcs1Sha256,
             Id::EC => {
@@ -111,7 +116,9 @@ pub struct FileKeyBackend {
 
 impl std::fmt::Debug for FileKeyBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileKeyBackend").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("FileKeyBackend")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,13 +129,22 @@ impl FileKeyBackend {
             return Err(KeyError::Backend("empty key passphrase".into()));
         }
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| KeyError::Backend(format!("{}: {e}", dir.display())))?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| KeyError::Backend(format!("{}: {e}", dir.display())))?;
         let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
-        Ok(Self { dir, passphrase, cache: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            dir,
+            passphrase,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     fn path(&self, id: &KeyId) -> Result<PathBuf, KeyError> {
-        let ok = !id.0.is_empty() && id.0.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let ok = !id.0.is_empty()
+            && id
+                .0
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
             return Err(KeyError::Backend(format!("invalid key id {:?}", id.0)));
         }
@@ -142,8 +158,9 @@ impl FileKeyBackend {
         }
         let path = self.path(id)?;
         let pem = Zeroizing::new(fs::read(&path).map_err(|_| KeyError::NotFound(id.clone()))?);
-        let pkey = PKey::private_key_from_pem_passphrase(&pem, &self.passphrase)
-            .map_err(|_| KeyError::Backend(format!("cannot decrypt key {id} (wrong passphrase?)")))?;
+        let pkey = PKey::private_key_from_pem_passphrase(&pem, &self.passphrase).map_err(|_| {
+            KeyError::Backend(format!("cannot decrypt key {id} (wrong passphrase?)"))
+        })?;
         let key = Arc::new(SoftwareKey::new(pkey)?);
         if let Ok(mut c) = self.cache.lock() {
             c.insert(id.clone(), key.clone());
@@ -155,8 +172,11 @@ impl FileKeyBackend {
     pub fn store(&self, id: &KeyId, pkey: &PKey<Private>) -> Result<(), KeyError> {
         let path = self.path(id)?;
         let pem = Zeroizing::new(
-            pkey.private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), &self.passphrase)
-                .map_err(|e| KeyError::Backend(e.to_string()))?,
+            pkey.private_key_to_pem_pkcs8_passphrase(
+                openssl::symm::Cipher::aes_256_cbc(),
+                &self.passphrase,
+            )
+            .map_err(|e| KeyError::Backend(e.to_string()))?,
         );
         write_private(&path, &pem)
     }
@@ -170,7 +190,9 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), KeyError> {
         .mode(0o600)
         .open(path)
         .map_err(|e| KeyError::Backend(format!("{}: {e}", path.display())))?;
-    f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| KeyError::Backend(format!("{}: {e}", path.display())))
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| KeyError::Backend(format!("{}: {e}", path.display())))
 }
 
 impl KeyBackend for FileKeyBackend {
@@ -194,7 +216,15 @@ mod tests {
     fn generate_store_load_sign_verify_every_type() {
         let dir = tempfile::tempdir().unwrap();
         let b = FileKeyBackend::new(dir.path(), Zeroizing::new(b"pass".to_vec())).unwrap();
-        for (i, kt) in [KeyType::P256, KeyType::P384, KeyType::Rsa2048, KeyType::Ed25519].into_iter().enumerate() {
+        for (i, kt) in [
+            KeyType::P256,
+            KeyType::P384,
+            KeyType::Rsa2048,
+            KeyType::Ed25519,
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let id = KeyId(format!("k{i}"));
             let k = b.generate(&id, kt).unwrap();
             let sig = k.sign(b"message").unwrap();
@@ -208,12 +238,18 @@ mod tests {
                 _ => Verifier::new(MessageDigest::sha256(), &pk).unwrap(),
             };
             assert!(v.verify_oneshot(&sig, b"message").unwrap(), "{kt:?}");
-            let mode = fs::metadata(dir.path().join(format!("k{i}.key.pem"))).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(format!("k{i}.key.pem")))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let wrong = FileKeyBackend::new(dir.path(), Zeroizing::new(b"nope".to_vec())).unwrap();
         assert!(wrong.load(&KeyId("k0".into())).is_err());
-        assert!(b.generate(&KeyId("k0".into()), KeyType::P256).is_err(), "no overwrite");
+        assert!(
+            b.generate(&KeyId("k0".into()), KeyType::P256).is_err(),
+            "no overwrite"
+        );
         assert!(b.load(&KeyId("../etc".into())).is_err());
     }
 }

@@ -7,7 +7,11 @@ pub fn binding_matches(challenge_password: &[u8], binding: &[u8]) -> bool {
     if decoded.len() != binding.len() || binding.is_empty() {
         return false;
     }
-    decoded.iter().zip(binding).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    decoded
+        .iter()
+        .zip(binding)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 #[cfg(test)]
@@ -17,7 +21,9 @@ mod tests {
     #[test]
     fn rfc7030_a3_style_value() {
         // A.3's challengePassword is base64 of a 12-byte tls-unique.
-        let v = [0xfa, 0xba, 0xc2, 0x8a, 0xbf, 0xfb, 0xf8, 0x46, 0x2e, 0xe7, 0x44, 0xf8];
+        let v = [
+            0xfa, 0xba, 0xc2, 0x8a, 0xbf, 0xfb, 0xf8, 0x46, 0x2e, 0xe7, 0x44, 0xf8,
+        ];
         assert!(binding_matches(b"+rrCir/7+EYu50T4", &v));
         assert!(!binding_matches(b"+rrCir/7+EYu50T5", &v));
         assert!(!binding_matches(b"+rrCir/7+EYu", &v));

@@ -16,11 +16,17 @@ pub struct Base64Error(String);
 /// Decodes an EST body: base64 of DER whatever Content-Transfer-Encoding said (EST-9, EST-10),
 /// with CR, LF, space and tab tolerated anywhere (EST-12). Never allocates more than the input.
 pub fn decode_body(body: &[u8]) -> Result<Vec<u8>, Base64Error> {
-    let compact: Vec<u8> = body.iter().copied().filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t')).collect();
+    let compact: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        .collect();
     if compact.is_empty() {
         return Err(Base64Error("empty body".into()));
     }
-    LENIENT.decode(&compact).map_err(|e| Base64Error(e.to_string()))
+    LENIENT
+        .decode(&compact)
+        .map_err(|e| Base64Error(e.to_string()))
 }
 
 /// Encodes an EST body: base64 wrapped at 64 columns with CRLF, ending with CRLF (EST-13).

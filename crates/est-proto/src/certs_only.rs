@@ -20,16 +20,26 @@ impl From<der::Error> for CertsOnlyError {
 /// ContentInfo { id-signedData, SignedData { version 1, digestAlgorithms {}, encapContentInfo
 /// { id-data } without content, certificates, signerInfos {} } } (EST-64, EST-87).
 pub fn certs_only_encode(certs: &[Certificate]) -> Result<Vec<u8>, CertsOnlyError> {
-    let choices: Vec<CertificateChoices> = certs.iter().cloned().map(CertificateChoices::Certificate).collect();
+    let choices: Vec<CertificateChoices> = certs
+        .iter()
+        .cloned()
+        .map(CertificateChoices::Certificate)
+        .collect();
     let sd = SignedData {
         version: CmsVersion::V1,
         digest_algorithms: SetOfVec::new(),
-        encap_content_info: EncapsulatedContentInfo { econtent_type: ID_DATA, econtent: None },
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: ID_DATA,
+            econtent: None,
+        },
         certificates: Some(CertificateSet(SetOfVec::try_from(choices)?)),
         crls: None,
         signer_infos: SignerInfos(SetOfVec::new()),
     };
-    let ci = ContentInfo { content_type: ID_SIGNED_DATA, content: Any::encode_from(&sd)? };
+    let ci = ContentInfo {
+        content_type: ID_SIGNED_DATA,
+        content: Any::encode_from(&sd)?,
+    };
     Ok(ci.to_der()?)
 }
 
@@ -39,7 +49,10 @@ pub fn certs_only_encode(certs: &[Certificate]) -> Result<Vec<u8>, CertsOnlyErro
 pub fn certs_only_decode(der: &[u8]) -> Result<Vec<Certificate>, CertsOnlyError> {
     let ci = ContentInfo::from_der(der)?;
     if ci.content_type != ID_SIGNED_DATA {
-        return Err(CertsOnlyError(format!("content type {} is not signedData", ci.content_type)));
+        return Err(CertsOnlyError(format!(
+            "content type {} is not signedData",
+            ci.content_type
+        )));
     }
     let sd: SignedData = ci.content.decode_as()?;
     let certs = sd
@@ -71,7 +84,10 @@ mod tests {
     fn rfc7030_a1_has_four_certificates_and_round_trips() {
         let certs = certs_only_decode(&a1()).unwrap();
         assert_eq!(certs.len(), 4);
-        let subjects: Vec<String> = certs.iter().map(|c| c.tbs_certificate().subject().to_string()).collect();
+        let subjects: Vec<String> = certs
+            .iter()
+            .map(|c| c.tbs_certificate().subject().to_string())
+            .collect();
         for want in ["OwO", "NwO", "OwN", "NwN"] {
             assert!(subjects.iter().any(|s| s.contains(want)), "{subjects:?}");
         }
@@ -90,18 +106,37 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let ours = dir.join("ours.p7");
         std::fs::write(&ours, certs_only_encode(&certs).unwrap()).unwrap();
-        let out = Command::new("openssl").args(["pkcs7", "-inform", "DER", "-print_certs", "-noout", "-in"]).arg(&ours).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).matches("subject=").count(), 4);
+        let out = Command::new("openssl")
+            .args(["pkcs7", "-inform", "DER", "-print_certs", "-noout", "-in"])
+            .arg(&ours)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout)
+                .matches("subject=")
+                .count(),
+            4
+        );
         // openssl crl2pkcs7 -nocrl produces the same structure; we decode it.
         let pem = dir.join("certs.pem");
         let mut text = String::new();
         for c in &certs {
             let b64 = crate::encode_body(&c.to_der().unwrap()).replace("\r\n", "\n");
-            text.push_str(&format!("-----BEGIN CERTIFICATE-----\n{b64}-----END CERTIFICATE-----\n"));
+            text.push_str(&format!(
+                "-----BEGIN CERTIFICATE-----\n{b64}-----END CERTIFICATE-----\n"
+            ));
         }
         std::fs::write(&pem, text).unwrap();
-        let out = Command::new("openssl").args(["crl2pkcs7", "-nocrl", "-outform", "DER", "-certfile"]).arg(&pem).output().unwrap();
+        let out = Command::new("openssl")
+            .args(["crl2pkcs7", "-nocrl", "-outform", "DER", "-certfile"])
+            .arg(&pem)
+            .output()
+            .unwrap();
         assert!(out.status.success());
         assert_eq!(certs_only_decode(&out.stdout).unwrap().len(), 4);
         let _ = std::fs::remove_dir_all(&dir);

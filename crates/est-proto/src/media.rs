@@ -25,14 +25,20 @@ impl MediaType {
             }
             let (k, v) = p.split_once('=')?;
             let v = v.trim();
-            let v = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v);
+            let v = v
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .unwrap_or(v);
             params.push((k.trim().to_ascii_lowercase(), v.to_string()));
         }
         Some(Self { essence, params })
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -50,7 +56,9 @@ pub fn content_type_matches(op: Operation, content_type: &str) -> bool {
         return false;
     }
     match op {
-        Operation::FullCmc => mt.param("smime-type").is_none_or(|v| v.eq_ignore_ascii_case("CMC-request")),
+        Operation::FullCmc => mt
+            .param("smime-type")
+            .is_none_or(|v| v.eq_ignore_ascii_case("CMC-request")),
         _ => true,
     }
 }
@@ -68,12 +76,30 @@ mod tests {
         let m = MediaType::parse("Application/PKCS7-MIME; smime-type=\"certs-only\"").unwrap();
         assert_eq!(m.param("smime-type"), Some("certs-only"));
         assert!(MediaType::parse("nonsense").is_none());
-        assert!(content_type_matches(Operation::SimpleEnroll, "application/pkcs10"));
-        assert!(content_type_matches(Operation::SimpleEnroll, "Application/PKCS10; charset=x"));
-        assert!(!content_type_matches(Operation::SimpleEnroll, "application/pkcs7-mime"));
+        assert!(content_type_matches(
+            Operation::SimpleEnroll,
+            "application/pkcs10"
+        ));
+        assert!(content_type_matches(
+            Operation::SimpleEnroll,
+            "Application/PKCS10; charset=x"
+        ));
+        assert!(!content_type_matches(
+            Operation::SimpleEnroll,
+            "application/pkcs7-mime"
+        ));
         assert!(!content_type_matches(Operation::SimpleEnroll, ""));
-        assert!(content_type_matches(Operation::FullCmc, "application/pkcs7-mime"));
-        assert!(content_type_matches(Operation::FullCmc, "application/pkcs7-mime; smime-type=CMC-request"));
-        assert!(!content_type_matches(Operation::FullCmc, "application/pkcs7-mime; smime-type=certs-only"));
+        assert!(content_type_matches(
+            Operation::FullCmc,
+            "application/pkcs7-mime"
+        ));
+        assert!(content_type_matches(
+            Operation::FullCmc,
+            "application/pkcs7-mime; smime-type=CMC-request"
+        ));
+        assert!(!content_type_matches(
+            Operation::FullCmc,
+            "application/pkcs7-mime; smime-type=certs-only"
+        ));
     }
 }

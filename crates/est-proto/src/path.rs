@@ -47,7 +47,9 @@ impl Operation {
     /// The request media type (EST-8), `None` for GET operations.
     pub fn request_media_type(self) -> Option<&'static str> {
         match self {
-            Self::SimpleEnroll | Self::SimpleReenroll | Self::ServerKeyGen => Some("application/pkcs10"),
+            Self::SimpleEnroll | Self::SimpleReenroll | Self::ServerKeyGen => {
+                Some("application/pkcs10")
+            }
             Self::FullCmc => Some("application/pkcs7-mime"),
             Self::CaCerts | Self::CsrAttrs => None,
         }
@@ -86,11 +88,15 @@ pub fn parse_path(path: &str) -> Result<EstPath, PathError> {
         [label, op] => (Some(*label), *op),
         _ => return Err(PathError::UnknownOperation(rest.chars().take(64).collect())),
     };
-    let operation = Operation::from_segment(op).ok_or_else(|| PathError::UnknownOperation(op.chars().take(64).collect()))?;
+    let operation = Operation::from_segment(op)
+        .ok_or_else(|| PathError::UnknownOperation(op.chars().take(64).collect()))?;
     if let Some(l) = label {
         validate_label(l)?;
     }
-    Ok(EstPath { label: label.map(str::to_owned), operation })
+    Ok(EstPath {
+        label: label.map(str::to_owned),
+        operation,
+    })
 }
 
 /// A label is 1..=64 characters of `[A-Za-z0-9._~-]` and is not an operation name (EST-4).
@@ -98,11 +104,18 @@ pub fn validate_label(label: &str) -> Result<(), PathError> {
     if label.is_empty() || label.len() > 64 {
         return Err(PathError::InvalidLabel("must be 1 to 64 characters".into()));
     }
-    if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b)) {
-        return Err(PathError::InvalidLabel("only letters, digits and . _ ~ - are allowed".into()));
+    if !label
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+    {
+        return Err(PathError::InvalidLabel(
+            "only letters, digits and . _ ~ - are allowed".into(),
+        ));
     }
     if ALL.iter().any(|o| o.as_str().eq_ignore_ascii_case(label)) {
-        return Err(PathError::InvalidLabel(format!("\"{label}\" is an operation name (EST-4)")));
+        return Err(PathError::InvalidLabel(format!(
+            "\"{label}\" is an operation name (EST-4)"
+        )));
     }
     Ok(())
 }
@@ -114,24 +127,75 @@ mod tests {
 
     #[test]
     fn table() {
-        let ok = |p: &str, l: Option<&str>, o| assert_eq!(parse_path(p).unwrap(), EstPath { label: l.map(Into::into), operation: o }, "{p}");
+        let ok = |p: &str, l: Option<&str>, o| {
+            assert_eq!(
+                parse_path(p).unwrap(),
+                EstPath {
+                    label: l.map(Into::into),
+                    operation: o
+                },
+                "{p}"
+            )
+        };
         ok("/.well-known/est/cacerts", None, Operation::CaCerts);
-        ok("/.well-known/est/simpleenroll", None, Operation::SimpleEnroll);
-        ok("/.well-known/est/arbitraryLabel1/simplereenroll", Some("arbitraryLabel1"), Operation::SimpleReenroll);
-        ok("/.well-known/est/a.b-c_d~e/csrattrs", Some("a.b-c_d~e"), Operation::CsrAttrs);
+        ok(
+            "/.well-known/est/simpleenroll",
+            None,
+            Operation::SimpleEnroll,
+        );
+        ok(
+            "/.well-known/est/arbitraryLabel1/simplereenroll",
+            Some("arbitraryLabel1"),
+            Operation::SimpleReenroll,
+        );
+        ok(
+            "/.well-known/est/a.b-c_d~e/csrattrs",
+            Some("a.b-c_d~e"),
+            Operation::CsrAttrs,
+        );
         let err = |p: &str| parse_path(p).unwrap_err();
         assert_eq!(err("/est/cacerts"), PathError::NotEst);
         assert_eq!(err("/.well-known/est"), PathError::NotEst);
-        assert!(matches!(err("/.well-known/est/"), PathError::UnknownOperation(_)));
-        assert!(matches!(err("/.well-known/est/foo"), PathError::UnknownOperation(_)));
-        assert!(matches!(err("/.well-known/est/CACERTS"), PathError::UnknownOperation(_)));
-        assert!(matches!(err("/.well-known/est/cacerts/"), PathError::UnknownOperation(_)));
-        assert!(matches!(err("/.well-known/est/a/b/cacerts"), PathError::UnknownOperation(_)));
-        assert!(matches!(err("/.well-known/est/simpleenroll/cacerts"), PathError::InvalidLabel(_)));
-        assert!(matches!(err("/.well-known/est/FullCMC/cacerts"), PathError::InvalidLabel(_)));
-        assert!(matches!(err("/.well-known/est/a%2Fb/cacerts"), PathError::InvalidLabel(_)));
-        assert!(matches!(err("/.well-known/est//cacerts"), PathError::InvalidLabel(_)));
-        assert!(matches!(err(&format!("/.well-known/est/{}/cacerts", "x".repeat(65))), PathError::InvalidLabel(_)));
+        assert!(matches!(
+            err("/.well-known/est/"),
+            PathError::UnknownOperation(_)
+        ));
+        assert!(matches!(
+            err("/.well-known/est/foo"),
+            PathError::UnknownOperation(_)
+        ));
+        assert!(matches!(
+            err("/.well-known/est/CACERTS"),
+            PathError::UnknownOperation(_)
+        ));
+        assert!(matches!(
+            err("/.well-known/est/cacerts/"),
+            PathError::UnknownOperation(_)
+        ));
+        assert!(matches!(
+            err("/.well-known/est/a/b/cacerts"),
+            PathError::UnknownOperation(_)
+        ));
+        assert!(matches!(
+            err("/.well-known/est/simpleenroll/cacerts"),
+            PathError::InvalidLabel(_)
+        ));
+        assert!(matches!(
+            err("/.well-known/est/FullCMC/cacerts"),
+            PathError::InvalidLabel(_)
+        ));
+        assert!(matches!(
+            err("/.well-known/est/a%2Fb/cacerts"),
+            PathError::InvalidLabel(_)
+        ));
+        assert!(matches!(
+            err("/.well-known/est//cacerts"),
+            PathError::InvalidLabel(_)
+        ));
+        assert!(matches!(
+            err(&format!("/.well-known/est/{}/cacerts", "x".repeat(65))),
+            PathError::InvalidLabel(_)
+        ));
     }
 
     #[test]
@@ -139,6 +203,9 @@ mod tests {
         assert_eq!(Operation::CaCerts.method(), "GET");
         assert_eq!(Operation::CsrAttrs.method(), "GET");
         assert_eq!(Operation::FullCmc.method(), "POST");
-        assert_eq!(Operation::SimpleEnroll.request_media_type(), Some("application/pkcs10"));
+        assert_eq!(
+            Operation::SimpleEnroll.request_media_type(),
+            Some("application/pkcs10")
+        );
     }
 }

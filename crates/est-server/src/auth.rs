@@ -9,7 +9,11 @@ pub(crate) fn parse_basic(value: &[u8]) -> Option<(String, Zeroizing<Vec<u8>>)> 
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?);
+    let decoded = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()?,
+    );
     let colon = decoded.iter().position(|&b| b == b':')?;
     let user = std::str::from_utf8(&decoded[..colon]).ok()?.to_owned();
     let password = Zeroizing::new(decoded[colon + 1..].to_vec());

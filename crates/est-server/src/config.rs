@@ -60,7 +60,10 @@ pub struct AuthMethods {
 
 impl Default for AuthMethods {
     fn default() -> Self {
-        Self { basic: true, client_cert: true }
+        Self {
+            basic: true,
+            client_cert: true,
+        }
     }
 }
 

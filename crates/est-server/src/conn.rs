@@ -50,7 +50,11 @@ impl ConnInfo {
             // tls-unique is the first Finished of the latest handshake: the client's for a full
             // handshake, ours for an abbreviated (resumed) one.
             let mut v = vec![0u8; 64];
-            let n = if ssl.session_reused() { ssl.finished(&mut v) } else { ssl.peer_finished(&mut v) };
+            let n = if ssl.session_reused() {
+                ssl.finished(&mut v)
+            } else {
+                ssl.peer_finished(&mut v)
+            };
             v.truncate(n);
             (n > 0).then_some(ChannelBinding::TlsUnique(v))
         } else {
@@ -63,10 +67,19 @@ impl ConnInfo {
                 if r == X509VerifyResult::OK {
                     (leaf.to_der().ok(), None)
                 } else {
-                    (None, Some(format!("client certificate rejected: {}", r.error_string())))
+                    (
+                        None,
+                        Some(format!("client certificate rejected: {}", r.error_string())),
+                    )
                 }
             }
         };
-        Self { peer, tls13, binding, client_cert, client_cert_error }
+        Self {
+            peer,
+            tls13,
+            binding,
+            client_cert,
+            client_cert_error,
+        }
     }
 }

@@ -13,7 +13,11 @@ pub struct ServerError {
 
 impl ServerError {
     pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
-        Self { status, reason: reason.into(), headers: Vec::new() }
+        Self {
+            status,
+            reason: reason.into(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
@@ -37,11 +41,16 @@ impl From<CaError> for ServerError {
             | CaError::SubjectMismatch(_)
             | CaError::NoRenewalTarget(_)
             | CaError::KeyReuse => ServerError::bad_request(e.to_string()),
-            CaError::NameNotAllowed(_) | CaError::NotAuthorized(_) => ServerError::new(StatusCode::FORBIDDEN, e.to_string()),
+            CaError::NameNotAllowed(_) | CaError::NotAuthorized(_) => {
+                ServerError::new(StatusCode::FORBIDDEN, e.to_string())
+            }
             CaError::Store(inner) => {
                 tracing::error!(error = %inner, "store failure");
-                ServerError::new(StatusCode::SERVICE_UNAVAILABLE, "the certificate store is unavailable; try again later")
-                    .with_header(header::RETRY_AFTER, HeaderValue::from_static("10"))
+                ServerError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the certificate store is unavailable; try again later",
+                )
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("10"))
             }
             _ => {
                 tracing::error!(error = %e, "CA failure");
@@ -57,7 +66,10 @@ impl IntoResponse for ServerError {
         body.push('\n');
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         for (k, v) in self.headers {
             h.append(k, v);
         }

@@ -21,7 +21,11 @@ use crate::{ConnInfo, LabelConfig, Limits, ServerError};
 /// The embedded [`Authority`] implements it; an RA forwarding to another CA will too.
 #[async_trait]
 pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
-    async fn authenticate_user(&self, user: &str, password: &[u8]) -> Result<Option<Identity>, CaError>;
+    async fn authenticate_user(
+        &self,
+        user: &str,
+        password: &[u8],
+    ) -> Result<Option<Identity>, CaError>;
     async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError>;
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError>;
     /// The issuing CA certificate and every certificate up to the root (EST-65).
@@ -30,7 +34,11 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
 
 #[async_trait]
 impl EstCa for Authority {
-    async fn authenticate_user(&self, user: &str, password: &[u8]) -> Result<Option<Identity>, CaError> {
+    async fn authenticate_user(
+        &self,
+        user: &str,
+        password: &[u8],
+    ) -> Result<Option<Identity>, CaError> {
         Authority::authenticate_user(self, user, password).await
     }
     async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError> {
@@ -61,21 +69,46 @@ pub struct EstState {
 }
 
 impl EstState {
-    pub fn new(ca: Arc<dyn EstCa>, labels: Vec<LabelConfig>, limits: Limits) -> Result<Self, String> {
+    pub fn new(
+        ca: Arc<dyn EstCa>,
+        labels: Vec<LabelConfig>,
+        limits: Limits,
+    ) -> Result<Self, String> {
         let mut map = HashMap::new();
         for cfg in labels {
             if !cfg.name.is_empty() {
-                est_proto::validate_label(&cfg.name).map_err(|e| format!("label {:?}: {e}", cfg.name))?;
+                est_proto::validate_label(&cfg.name)
+                    .map_err(|e| format!("label {:?}: {e}", cfg.name))?;
             }
-            let chain = ca.ca_chain(&cfg.domain).ok_or_else(|| format!("label {:?}: unknown CA {:?}", cfg.name, cfg.domain))?;
-            let p7 = est_proto::certs_only_encode(&chain).map_err(|e| format!("certs-only: {e}"))?;
+            let chain = ca
+                .ca_chain(&cfg.domain)
+                .ok_or_else(|| format!("label {:?}: unknown CA {:?}", cfg.name, cfg.domain))?;
+            let p7 =
+                est_proto::certs_only_encode(&chain).map_err(|e| format!("certs-only: {e}"))?;
             let cacerts_body = Bytes::from(est_proto::encode_body(&p7));
-            let csrattrs_body = cfg.csr_attrs.as_ref().map(|d| Bytes::from(est_proto::encode_body(d)));
-            if map.insert(cfg.name.clone(), Label { cfg, cacerts_body, csrattrs_body }).is_some() {
+            let csrattrs_body = cfg
+                .csr_attrs
+                .as_ref()
+                .map(|d| Bytes::from(est_proto::encode_body(d)));
+            if map
+                .insert(
+                    cfg.name.clone(),
+                    Label {
+                        cfg,
+                        cacerts_body,
+                        csrattrs_body,
+                    },
+                )
+                .is_some()
+            {
                 return Err("duplicate label".into());
             }
         }
-        Ok(Self { ca, labels: map, limits })
+        Ok(Self {
+            ca,
+            labels: map,
+            limits,
+        })
     }
 
     pub fn limits(&self) -> &Limits {
@@ -88,7 +121,10 @@ fn base64_response(content_type: &'static str, body: Bytes) -> Response {
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     // EST-11: harmless for RFC 8951 peers, needed by RFC 7030-era ones.
-    h.insert("content-transfer-encoding", HeaderValue::from_static("base64"));
+    h.insert(
+        "content-transfer-encoding",
+        HeaderValue::from_static("base64"),
+    );
     r
 }
 
@@ -107,26 +143,40 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
         .extensions()
         .get::<Arc<ConnInfo>>()
         .cloned()
-        .ok_or_else(|| ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "no connection context"))?;
+        .ok_or_else(|| {
+            ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "no connection context")
+        })?;
     let path = est_proto::parse_path(req.uri().path()).map_err(|e| match e {
-        PathError::NotEst => ServerError::new(StatusCode::NOT_FOUND, "not found: EST is served under /.well-known/est/"),
+        PathError::NotEst => ServerError::new(
+            StatusCode::NOT_FOUND,
+            "not found: EST is served under /.well-known/est/",
+        ),
         other => ServerError::new(StatusCode::NOT_FOUND, other.to_string()),
     })?;
     let label_name = path.label.as_deref().unwrap_or("");
-    let label = st
-        .labels
-        .get(label_name)
-        .ok_or_else(|| ServerError::new(StatusCode::NOT_FOUND, format!("unknown CA label \"{label_name}\"")))?;
+    let label = st.labels.get(label_name).ok_or_else(|| {
+        ServerError::new(
+            StatusCode::NOT_FOUND,
+            format!("unknown CA label \"{label_name}\""),
+        )
+    })?;
     let op = path.operation;
     // EST-7: GET for /cacerts and /csrattrs, POST for the rest; 405 with Allow otherwise.
     let allowed = op.method();
-    let method_ok = req.method().as_str() == allowed || (allowed == "GET" && req.method() == Method::HEAD);
+    let method_ok =
+        req.method().as_str() == allowed || (allowed == "GET" && req.method() == Method::HEAD);
     if !method_ok {
-        return Err(ServerError::new(StatusCode::METHOD_NOT_ALLOWED, format!("use {allowed} for /{}", op.as_str()))
-            .with_header(header::ALLOW, HeaderValue::from_static(allowed)));
+        return Err(ServerError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("use {allowed} for /{}", op.as_str()),
+        )
+        .with_header(header::ALLOW, HeaderValue::from_static(allowed)));
     }
     match op {
-        Operation::CaCerts => Ok(base64_response("application/pkcs7-mime", label.cacerts_body.clone())),
+        Operation::CaCerts => Ok(base64_response(
+            "application/pkcs7-mime",
+            label.cacerts_body.clone(),
+        )),
         Operation::CsrAttrs => Ok(match &label.csrattrs_body {
             Some(b) => base64_response("application/csrattrs", b.clone()),
             None => StatusCode::NO_CONTENT.into_response(),
@@ -145,9 +195,19 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
 /// Reads the whole body under the size limit (EST-18: 413 beyond it).
 async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
     let limit = st.limits.max_body_bytes;
-    let too_big = || ServerError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {limit} bytes"));
+    let too_big = || {
+        ServerError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {limit} bytes"),
+        )
+    };
     let declared = match req.headers().get(header::CONTENT_LENGTH) {
-        Some(v) => Some(v.to_str().ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| ServerError::bad_request("invalid Content-Length"))?),
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| ServerError::bad_request("invalid Content-Length"))?,
+        ),
         None => None,
     };
     let mut body = req.into_body();
@@ -157,7 +217,8 @@ async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
     }
     let mut buf = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ServerError::bad_request("could not read the request body"))?;
+        let frame =
+            frame.map_err(|_| ServerError::bad_request("could not read the request body"))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
                 drain(&mut body, limit).await;
@@ -187,24 +248,33 @@ async fn drain(body: &mut Body, limit: usize) {
     .await;
 }
 
-async fn authenticate(st: &EstState, label: &Label, conn: &ConnInfo, headers: &http::HeaderMap, reenroll: bool) -> Result<Identity, ServerError> {
+async fn authenticate(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    headers: &http::HeaderMap,
+    reenroll: bool,
+) -> Result<Identity, ServerError> {
     let cert_identity = match (&conn.client_cert, label.cfg.auth.client_cert) {
         (Some(der), true) => {
-            let cert = Certificate::from_der(der).map_err(|_| ServerError::bad_request("unreadable client certificate"))?;
+            let cert = Certificate::from_der(der)
+                .map_err(|_| ServerError::bad_request("unreadable client certificate"))?;
             Some(st.ca.certificate_identity(cert).await?)
         }
         _ => None,
     };
-    let basic = headers.get(header::AUTHORIZATION).filter(|_| label.cfg.auth.basic);
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .filter(|_| label.cfg.auth.basic);
     // Re-enrollment renews the certificate the client authenticated with, when there is one
     // (EST-84); initial enrollment prefers explicit HTTP credentials when both are present.
-    if reenroll {
-        if let Some(id) = cert_identity {
-            return Ok(id);
-        }
+    if reenroll && let Some(id) = cert_identity {
+        return Ok(id);
     }
     if let Some(value) = basic {
-        let (user, password) = parse_basic(value.as_bytes()).ok_or_else(|| unauthorized(label, "malformed Authorization header (Basic expected)"))?;
+        let (user, password) = parse_basic(value.as_bytes()).ok_or_else(|| {
+            unauthorized(label, "malformed Authorization header (Basic expected)")
+        })?;
         return match st.ca.authenticate_user(&user, &password).await? {
             Some(id) => Ok(id),
             None => {
@@ -216,7 +286,10 @@ async fn authenticate(st: &EstState, label: &Label, conn: &ConnInfo, headers: &h
     if let Some(id) = cert_identity {
         return Ok(id);
     }
-    let why = conn.client_cert_error.clone().unwrap_or_else(|| "authentication required".into());
+    let why = conn
+        .client_cert_error
+        .clone()
+        .unwrap_or_else(|| "authentication required".into());
     Err(unauthorized(label, &why))
 }
 
@@ -224,14 +297,31 @@ async fn authenticate(st: &EstState, label: &Label, conn: &ConnInfo, headers: &h
 fn unauthorized(label: &Label, reason: &str) -> ServerError {
     let mut e = ServerError::new(StatusCode::UNAUTHORIZED, reason.to_string());
     if label.cfg.auth.basic {
-        e = e.with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"estuary\", charset=\"UTF-8\""));
+        e = e.with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"estuary\", charset=\"UTF-8\""),
+        );
     }
     e
 }
 
-async fn enroll(st: &EstState, label: &Label, conn: &ConnInfo, req: Request, reenroll: bool) -> Result<Response, ServerError> {
-    let op = if reenroll { Operation::SimpleReenroll } else { Operation::SimpleEnroll };
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+async fn enroll(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    req: Request,
+    reenroll: bool,
+) -> Result<Response, ServerError> {
+    let op = if reenroll {
+        Operation::SimpleReenroll
+    } else {
+        Operation::SimpleEnroll
+    };
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !est_proto::content_type_matches(op, ct) {
         return Err(ServerError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -241,8 +331,10 @@ async fn enroll(st: &EstState, label: &Label, conn: &ConnInfo, req: Request, ree
     // Authenticate before reading the body, so unauthenticated clients cannot make us buffer.
     let identity = authenticate(st, label, conn, req.headers(), reenroll).await?;
     let body = read_body(st, req).await?;
-    let der = est_proto::decode_body(&body).map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
-    let csr = x509_cert::request::CertReq::from_der(&der).map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
+    let der = est_proto::decode_body(&body)
+        .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
+    let csr = x509_cert::request::CertReq::from_der(&der)
+        .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
     check_pop_linking(label, conn, &csr)?;
     let issued = st
         .ca
@@ -253,14 +345,26 @@ async fn enroll(st: &EstState, label: &Label, conn: &ConnInfo, req: Request, ree
             renewal: reenroll.then_some(RenewalTarget::ByIdentity),
         })
         .await?;
-    let p7 = est_proto::certs_only_encode(std::slice::from_ref(&issued.cert))
-        .map_err(|e| ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding response: {e}")))?;
-    Ok(base64_response(CERTS_ONLY, Bytes::from(est_proto::encode_body(&p7))))
+    let p7 = est_proto::certs_only_encode(std::slice::from_ref(&issued.cert)).map_err(|e| {
+        ServerError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding response: {e}"),
+        )
+    })?;
+    Ok(base64_response(
+        CERTS_ONLY,
+        Bytes::from(est_proto::encode_body(&p7)),
+    ))
 }
 
 /// EST-54/EST-59: a challengePassword is the base64 channel binding of this connection.
-fn check_pop_linking(label: &Label, conn: &ConnInfo, csr: &x509_cert::request::CertReq) -> Result<(), ServerError> {
-    let cp = est_proto::challenge_password(csr).map_err(|e| ServerError::bad_request(format!("challengePassword: {e}")))?;
+fn check_pop_linking(
+    label: &Label,
+    conn: &ConnInfo,
+    csr: &x509_cert::request::CertReq,
+) -> Result<(), ServerError> {
+    let cp = est_proto::challenge_password(csr)
+        .map_err(|e| ServerError::bad_request(format!("challengePassword: {e}")))?;
     match (cp, &conn.binding) {
         (None, _) if label.cfg.require_pop_linking => Err(ServerError::bad_request(
             "linking of identity and POP required: put the base64 channel binding of this TLS connection in challengePassword",

@@ -32,17 +32,37 @@ impl RunningServer {
 }
 
 /// Binds `listen` and serves until [`RunningServer::shutdown`].
-pub async fn serve(listen: SocketAddr, acceptor: SslAcceptor, state: Arc<EstState>) -> std::io::Result<RunningServer> {
+pub async fn serve(
+    listen: SocketAddr,
+    acceptor: SslAcceptor,
+    state: Arc<EstState>,
+) -> std::io::Result<RunningServer> {
     let listener = TcpListener::bind(listen).await?;
     let local_addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
     let limits = state.limits().clone();
     let router = Router::new().fallback(dispatch).with_state(state);
-    let task = tokio::spawn(accept_loop(listener, Arc::new(acceptor), router, limits, rx));
-    Ok(RunningServer { local_addr, shutdown: tx, task })
+    let task = tokio::spawn(accept_loop(
+        listener,
+        Arc::new(acceptor),
+        router,
+        limits,
+        rx,
+    ));
+    Ok(RunningServer {
+        local_addr,
+        shutdown: tx,
+        task,
+    })
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: Arc<SslAcceptor>, router: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Arc<SslAcceptor>,
+    router: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -82,7 +102,14 @@ async fn accept_loop(listener: TcpListener, acceptor: Arc<SslAcceptor>, router: 
     }
 }
 
-async fn connection(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, router: Router, limits: Limits, watcher: hyper_util::server::graceful::Watcher) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: Arc<SslAcceptor>,
+    router: Router,
+    limits: Limits,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let ssl = Ssl::new(acceptor.context())?;
     let mut stream = SslStream::new(ssl, tcp)?;
     match tokio::time::timeout(limits.handshake_timeout, Pin::new(&mut stream).accept()).await {
@@ -99,7 +126,11 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>
             let req = req.map(axum::body::Body::new);
             match tokio::time::timeout(request_timeout, router.oneshot(req)).await {
                 Ok(r) => r,
-                Err(_) => Ok(crate::ServerError::new(http::StatusCode::REQUEST_TIMEOUT, "request took too long").into_response_ext()),
+                Err(_) => Ok(crate::ServerError::new(
+                    http::StatusCode::REQUEST_TIMEOUT,
+                    "request took too long",
+                )
+                .into_response_ext()),
             }
         }
     });

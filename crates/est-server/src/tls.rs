@@ -1,4 +1,6 @@
-use openssl::ssl::{SslAcceptor, SslMethod, SslOptions, SslSessionCacheMode, SslVerifyMode, SslVersion};
+use openssl::ssl::{
+    SslAcceptor, SslMethod, SslOptions, SslSessionCacheMode, SslVerifyMode, SslVersion,
+};
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
 
@@ -25,7 +27,11 @@ pub fn build_acceptor(cfg: &TlsConfig) -> Result<SslAcceptor, openssl::error::Er
     // OpenSSL builds the path from the leaf through the intermediates in the store and accepts
     // it only when it ends at a self-signed certificate there (no partial chains).
     let mut store = X509StoreBuilder::new()?;
-    for ta in cfg.client_trust_anchors.iter().chain(&cfg.client_intermediates) {
+    for ta in cfg
+        .client_trust_anchors
+        .iter()
+        .chain(&cfg.client_intermediates)
+    {
         let der = der::Encode::to_der(ta).map_err(|_| openssl::error::ErrorStack::get())?;
         store.add_cert(X509::from_der(&der)?)?;
     }

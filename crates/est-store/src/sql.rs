@@ -75,13 +75,8 @@ pub(crate) fn insert_certificates_sql(
     backend: Backend,
 ) -> String {
     let mut sql = String::with_capacity(96 + rows * 64);
-    if backend == Backend::Sqlite && on_duplicate == OnDuplicate::Fail {
-        sql.push_str("INSERT OR ROLLBACK");
-    } else {
-        sql.push_str("INSERT");
-    }
     sql.push_str(concat!(
-        " INTO certificates (",
+        "INSERT INTO certificates (",
         cert_columns!(),
         ") VALUES "
     ));

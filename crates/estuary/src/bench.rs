@@ -92,10 +92,20 @@ struct Target {
 }
 
 fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
-    let rest = a.url.strip_prefix("https://").ok_or("--url must start with https://")?;
+    let rest = a
+        .url
+        .strip_prefix("https://")
+        .ok_or("--url must start with https://")?;
     let hostport = rest.split('/').next().unwrap_or(rest);
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(hostport)?.next().ok_or("cannot resolve --url")?;
-    let host = hostport.rsplit_once(':').map(|(h, _)| h).unwrap_or(hostport).trim_matches(['[', ']']).to_string();
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(hostport)?
+        .next()
+        .ok_or("cannot resolve --url")?;
+    let host = hostport
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(hostport)
+        .trim_matches(['[', ']'])
+        .to_string();
     let mut b = SslConnector::builder(SslMethod::tls_client())?;
     for c in openssl::x509::X509::stack_from_pem(&std::fs::read(&a.trust_anchor)?)? {
         b.cert_store_mut().add_cert(c)?;
@@ -104,17 +114,26 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
     // Every "fresh" connection is a full handshake: no client-side session cache.
     b.set_session_cache_mode(SslSessionCacheMode::OFF);
     let connector = b.build();
-    let label = a.label.as_deref().map(|l| format!("{l}/")).unwrap_or_default();
+    let label = a
+        .label
+        .as_deref()
+        .map(|l| format!("{l}/"))
+        .unwrap_or_default();
     let mut req = match a.op {
         Op::Cacerts => format!("GET /.well-known/est/{label}cacerts HTTP/1.1\r\nHost: {host}\r\n"),
-        Op::Enroll => format!("POST /.well-known/est/{label}simpleenroll HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/pkcs10\r\n"),
+        Op::Enroll => format!(
+            "POST /.well-known/est/{label}simpleenroll HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/pkcs10\r\n"
+        ),
     };
     if let (Some(u), Some(pf)) = (&a.user, &a.password_file) {
         let pw = crate::config::read_secret(pf)?;
         let mut cred = u.as_bytes().to_vec();
         cred.push(b':');
         cred.extend_from_slice(&pw);
-        req.push_str(&format!("Authorization: Basic {}\r\n", openssl::base64::encode_block(&cred)));
+        req.push_str(&format!(
+            "Authorization: Basic {}\r\n",
+            openssl::base64::encode_block(&cred)
+        ));
     }
     let mut csr_bodies = Vec::new();
     if a.op == Op::Enroll {
@@ -129,7 +148,14 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
             csr_bodies.push(openssl::base64::encode_block(&rb.build().to_der()?));
         }
     }
-    Ok(Target { host, addr, connector, request_prefix: req.into_bytes(), csr_bodies, op: a.op })
+    Ok(Target {
+        host,
+        addr,
+        connector,
+        request_prefix: req.into_bytes(),
+        csr_bodies,
+        op: a.op,
+    })
 }
 
 type Conn = SslStream<TcpStream>;
@@ -144,9 +170,19 @@ async fn connect(t: &Target) -> Result<Conn, AnyError> {
 }
 
 /// Sends one request and reads one response; returns the status.
-async fn exchange(conn: &mut Conn, t: &Target, i: usize, close: bool, buf: &mut Vec<u8>) -> Result<u16, AnyError> {
+async fn exchange(
+    conn: &mut Conn,
+    t: &Target,
+    i: usize,
+    close: bool,
+    buf: &mut Vec<u8>,
+) -> Result<u16, AnyError> {
     let mut req = t.request_prefix.clone();
-    let body = if t.op == Op::Enroll { t.csr_bodies[i % t.csr_bodies.len()].as_bytes() } else { &[][..] };
+    let body = if t.op == Op::Enroll {
+        t.csr_bodies[i % t.csr_bodies.len()].as_bytes()
+    } else {
+        &[][..]
+    };
     if t.op == Op::Enroll {
         req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     }
@@ -172,7 +208,11 @@ async fn exchange(conn: &mut Conn, t: &Target, i: usize, close: bool, buf: &mut 
     let status: u16 = head.split(' ').nth(1).ok_or("bad status line")?.parse()?;
     let len: usize = head
         .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0);
     while buf.len() < head_end + len {
         let n = conn.read(&mut tmp).await?;
@@ -208,10 +248,17 @@ async fn worker(t: Arc<Target>, mode: Mode, deadline: Instant, seed: usize) -> W
         .await;
         i = i.wrapping_add(1);
         match outcome {
-            Ok(200) => r.latencies_us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX)),
+            Ok(200) => r
+                .latencies_us
+                .push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX)),
             Ok(s) => {
                 r.errors += 1;
-                r.first_error.get_or_insert_with(|| format!("HTTP {s}: {}", String::from_utf8_lossy(&buf).lines().last().unwrap_or("")));
+                r.first_error.get_or_insert_with(|| {
+                    format!(
+                        "HTTP {s}: {}",
+                        String::from_utf8_lossy(&buf).lines().last().unwrap_or("")
+                    )
+                });
             }
             Err(e) => {
                 r.errors += 1;
@@ -219,10 +266,10 @@ async fn worker(t: Arc<Target>, mode: Mode, deadline: Instant, seed: usize) -> W
                 conn = None;
             }
         }
-        if mode == Mode::Fresh {
-            if let Some(mut c) = conn.take() {
-                let _ = c.shutdown().await;
-            }
+        if mode == Mode::Fresh
+            && let Some(mut c) = conn.take()
+        {
+            let _ = c.shutdown().await;
         }
     }
     r
@@ -234,7 +281,13 @@ fn proc_stat(pid: u32) -> Option<(f64, u64)> {
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some((ticks as f64 / 100.0, rss_kb))
 }
 
@@ -266,10 +319,12 @@ fn measure_ceiling() -> Result<Ceiling, AnyError> {
     let msg = [7u8; 256];
     let sig = Signer::new(openssl::hash::MessageDigest::sha256(), &k)?.sign_oneshot_to_vec(&msg)?;
     let sign = rate(700, || {
-        let _ = Signer::new(openssl::hash::MessageDigest::sha256(), &k).and_then(|mut s| s.sign_oneshot_to_vec(&msg));
+        let _ = Signer::new(openssl::hash::MessageDigest::sha256(), &k)
+            .and_then(|mut s| s.sign_oneshot_to_vec(&msg));
     });
     let verify = rate(700, || {
-        let _ = Verifier::new(openssl::hash::MessageDigest::sha256(), &k).and_then(|mut v| v.verify_oneshot(&sig, &msg));
+        let _ = Verifier::new(openssl::hash::MessageDigest::sha256(), &k)
+            .and_then(|mut v| v.verify_oneshot(&sig, &msg));
     });
     let ecdh = rate(700, || {
         let _ = Deriver::new(&k).and_then(|mut d| {
@@ -277,8 +332,15 @@ fn measure_ceiling() -> Result<Ceiling, AnyError> {
             d.derive_to_vec()
         });
     });
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-    Ok(Ceiling { sign, verify, ecdh, cores })
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    Ok(Ceiling {
+        sign,
+        verify,
+        ecdh,
+        cores,
+    })
 }
 
 fn pct(sorted: &[u32], p: f64) -> f64 {
@@ -296,13 +358,19 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
     let mut buf = Vec::new();
     let st = exchange(&mut c, &target, 0, true, &mut buf).await?;
     if st != 200 {
-        return Err(format!("warm-up request failed: HTTP {st}: {}", String::from_utf8_lossy(&buf)).into());
+        return Err(format!(
+            "warm-up request failed: HTTP {st}: {}",
+            String::from_utf8_lossy(&buf)
+        )
+        .into());
     }
     let ceiling = tokio::task::spawn_blocking(measure_ceiling).await??;
     let before = a.server_pid.and_then(proc_stat);
     let start = Instant::now();
     let deadline = start + Duration::from_secs(a.duration);
-    let tasks: Vec<_> = (0..a.concurrency).map(|i| tokio::spawn(worker(target.clone(), a.mode, deadline, i * 7919))).collect();
+    let tasks: Vec<_> = (0..a.concurrency)
+        .map(|i| tokio::spawn(worker(target.clone(), a.mode, deadline, i * 7919)))
+        .collect();
     let mut lat = Vec::new();
     let (mut errors, mut first_error) = (0u64, None);
     for t in tasks {
@@ -317,22 +385,47 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
     let after = a.server_pid.and_then(proc_stat);
     lat.sort_unstable();
     let ops = lat.len() as f64 / elapsed;
-    println!("estuary bench: op={:?} mode={:?} concurrency={} duration={:.1}s", a.op, a.mode, a.concurrency, elapsed);
-    println!("  throughput   {ops:>10.0} ok/s   ({} ok, {errors} errors)", lat.len());
-    println!("  latency ms   p50 {:.2}   p90 {:.2}   p99 {:.2}   max {:.2}", pct(&lat, 0.5), pct(&lat, 0.9), pct(&lat, 0.99), pct(&lat, 1.0));
+    println!(
+        "estuary bench: op={:?} mode={:?} concurrency={} duration={:.1}s",
+        a.op, a.mode, a.concurrency, elapsed
+    );
+    println!(
+        "  throughput   {ops:>10.0} ok/s   ({} ok, {errors} errors)",
+        lat.len()
+    );
+    println!(
+        "  latency ms   p50 {:.2}   p90 {:.2}   p99 {:.2}   max {:.2}",
+        pct(&lat, 0.5),
+        pct(&lat, 0.9),
+        pct(&lat, 0.99),
+        pct(&lat, 1.0)
+    );
     if let Some(e) = first_error {
         println!("  first error  {e}");
     }
     if let (Some((cpu0, _)), Some((cpu1, rss))) = (before, after) {
-        let per_op = if lat.is_empty() { 0.0 } else { (cpu1 - cpu0) * 1000.0 / lat.len() as f64 };
-        println!("  server       RSS {:.1} MiB, CPU {:.2} s = {per_op:.3} ms per ok op", rss as f64 / 1024.0, cpu1 - cpu0);
+        let per_op = if lat.is_empty() {
+            0.0
+        } else {
+            (cpu1 - cpu0) * 1000.0 / lat.len() as f64
+        };
+        println!(
+            "  server       RSS {:.1} MiB, CPU {:.2} s = {per_op:.3} ms per ok op",
+            rss as f64 / 1024.0,
+            cpu1 - cpu0
+        );
     }
-    println!("  ceiling      this machine, P-256, one core: sign {:.0}/s, verify {:.0}/s, ECDH {:.0}/s; {} cores", ceiling.sign, ceiling.verify, ceiling.ecdh, ceiling.cores);
+    println!(
+        "  ceiling      this machine, P-256, one core: sign {:.0}/s, verify {:.0}/s, ECDH {:.0}/s; {} cores",
+        ceiling.sign, ceiling.verify, ceiling.ecdh, ceiling.cores
+    );
     // The work that cannot be avoided per operation, summed over server and driver (which share
     // the machine): an enrollment verifies the CSR and signs the certificate; a fresh TLS
     // handshake (ECDHE-ECDSA) costs each side one ECDH and a key generation (~ one ECDH), the
     // server one signature and the client two verifications (server cert + issuing CA).
-    let cost = |sign: f64, verify: f64, ecdh: f64| sign / ceiling.sign + verify / ceiling.verify + ecdh / ceiling.ecdh;
+    let cost = |sign: f64, verify: f64, ecdh: f64| {
+        sign / ceiling.sign + verify / ceiling.verify + ecdh / ceiling.ecdh
+    };
     let mut per_op = 0.0;
     if a.op == Op::Enroll {
         per_op += cost(1.0, 1.0, 0.0);
@@ -342,7 +435,10 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
     }
     if per_op > 0.0 {
         let limit = ceiling.cores / per_op;
-        println!("  crypto bound {limit:>10.0} ops/s (cores / unavoidable crypto per op); achieved {:.1}% of it", 100.0 * ops / limit);
+        println!(
+            "  crypto bound {limit:>10.0} ops/s (cores / unavoidable crypto per op); achieved {:.1}% of it",
+            100.0 * ops / limit
+        );
     }
     Ok(())
 }
@@ -376,6 +472,9 @@ async fn prefill(data_dir: &std::path::Path, count: u64) -> Result<(), AnyError>
         store.bulk_insert(&recs).await?;
         done += n;
     }
-    println!("inserted {count} records in {:.1}s", t0.elapsed().as_secs_f64());
+    println!(
+        "inserted {count} records in {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use est_ca::{Authority, CaDomain, ExtendedKeyUsage, Issuer, KeyBackend, KeyId, KeyPolicy, KeyUsageBit, Profile, SystemClock};
+use est_ca::{
+    Authority, CaDomain, ExtendedKeyUsage, Issuer, KeyBackend, KeyId, KeyPolicy, KeyUsageBit,
+    Profile, SystemClock,
+};
 use est_keys::FileKeyBackend;
 use est_server::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
 use serde::{Deserialize, Serialize};
@@ -196,7 +199,11 @@ impl Config {
             }
         }
         if self.keys.backend != "file" {
-            return Err(format!("unsupported key backend {:?} (only \"file\")", self.keys.backend).into());
+            return Err(format!(
+                "unsupported key backend {:?} (only \"file\")",
+                self.keys.backend
+            )
+            .into());
         }
         Ok(())
     }
@@ -211,10 +218,17 @@ impl Config {
     }
 
     /// The CA domains with their keys loaded.
-    pub fn domains(&self, data_dir: &Path, keys: &dyn KeyBackend) -> Result<Vec<CaDomain>, AnyError> {
+    pub fn domains(
+        &self,
+        data_dir: &Path,
+        keys: &dyn KeyBackend,
+    ) -> Result<Vec<CaDomain>, AnyError> {
         let mut out = Vec::new();
         for ca in &self.cas {
-            let cert_der = pem_certs(&data_dir.join(&ca.cert))?.into_iter().next().ok_or("empty CA certificate file")?;
+            let cert_der = pem_certs(&data_dir.join(&ca.cert))?
+                .into_iter()
+                .next()
+                .ok_or("empty CA certificate file")?;
             let mut chain = Vec::new();
             for p in &ca.chain {
                 for der in pem_certs(&data_dir.join(p))? {
@@ -222,8 +236,13 @@ impl Config {
                 }
             }
             let key = keys.load(&KeyId(ca.key.clone()))?;
-            let issuer = Issuer::new(cert_der, chain, key).map_err(|e| format!("ca {:?}: {e}", ca.name))?;
-            out.push(CaDomain { name: ca.name.clone(), issuer, profile: ca.profile.to_profile() });
+            let issuer =
+                Issuer::new(cert_der, chain, key).map_err(|e| format!("ca {:?}: {e}", ca.name))?;
+            out.push(CaDomain {
+                name: ca.name.clone(),
+                issuer,
+                profile: ca.profile.to_profile(),
+            });
         }
         Ok(out)
     }
@@ -235,7 +254,11 @@ impl Config {
         Ok(std::fs::read_to_string(data_dir.join(path))?)
     }
 
-    pub fn server_config(&self, data_dir: &Path, domains: &[CaDomain]) -> Result<ServerConfig, AnyError> {
+    pub fn server_config(
+        &self,
+        data_dir: &Path,
+        domains: &[CaDomain],
+    ) -> Result<ServerConfig, AnyError> {
         let s = &self.server;
         let (mut anchors, mut intermediates) = (Vec::new(), Vec::new());
         for d in domains {
@@ -256,7 +279,10 @@ impl Config {
                 name: l.name.clone(),
                 domain: l.ca.clone(),
                 csr_attrs: csr_attrs_der(&l.csr_attrs)?,
-                auth: AuthMethods { basic: l.auth_basic, client_cert: l.auth_client_cert },
+                auth: AuthMethods {
+                    basic: l.auth_basic,
+                    client_cert: l.auth_client_cert,
+                },
                 require_pop_linking: l.require_pop_linking,
             });
         }
@@ -283,13 +309,18 @@ impl Config {
 
 pub fn resolve_store_url(url: &str, data_dir: &Path) -> String {
     match url.strip_prefix("sqlite://") {
-        Some(rest) if !rest.starts_with('/') => format!("sqlite://{}", data_dir.join(rest).display()),
+        Some(rest) if !rest.starts_with('/') => {
+            format!("sqlite://{}", data_dir.join(rest).display())
+        }
         _ => url.to_string(),
     }
 }
 
 /// Builds the authority with its store.
-pub async fn authority(cfg: &Config, data_dir: &Path) -> Result<(Arc<Authority>, Vec<CaDomain>), AnyError> {
+pub async fn authority(
+    cfg: &Config,
+    data_dir: &Path,
+) -> Result<(Arc<Authority>, Vec<CaDomain>), AnyError> {
     let keys = cfg.key_backend(data_dir)?;
     let domains = cfg.domains(data_dir, &keys)?;
     let store = Arc::new(est_store::SqlStore::connect(&cfg.store_url(data_dir)).await?);
@@ -298,7 +329,8 @@ pub async fn authority(cfg: &Config, data_dir: &Path) -> Result<(Arc<Authority>,
 }
 
 pub fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, AnyError> {
-    let mut v = Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
+    let mut v =
+        Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
     while v.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         v.pop();
     }
@@ -318,17 +350,22 @@ fn csr_attrs_der(entries: &[CsrAttrEntry]) -> Result<Option<Vec<u8>>, AnyError> 
     }
     let mut v = Vec::new();
     for e in entries {
-        let oid = est_asn1::oid_from_str(&e.oid).map_err(|_| format!("unknown OID {:?} in csr_attrs", e.oid))?;
+        let oid = est_asn1::oid_from_str(&e.oid)
+            .map_err(|_| format!("unknown OID {:?} in csr_attrs", e.oid))?;
         match &e.values {
             None => v.push(AttrOrOid::Oid(oid)),
             Some(vals) => {
                 let mut set = Vec::new();
                 for s in vals {
-                    let o = est_asn1::oid_from_str(s).map_err(|_| format!("unknown OID {s:?} in csr_attrs"))?;
+                    let o = est_asn1::oid_from_str(s)
+                        .map_err(|_| format!("unknown OID {s:?} in csr_attrs"))?;
                     set.push(der::Any::encode_from(&o)?);
                 }
                 let values = der::asn1::SetOfVec::try_from(set)?;
-                v.push(AttrOrOid::Attribute(x509_cert::attr::Attribute { oid, values }));
+                v.push(AttrOrOid::Attribute(x509_cert::attr::Attribute {
+                    oid,
+                    values,
+                }));
             }
         }
     }

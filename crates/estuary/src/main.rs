@@ -16,7 +16,11 @@ use zeroize::Zeroizing;
 use crate::config::{AnyError, Config};
 
 #[derive(Parser)]
-#[command(name = "estuary", version, about = "Estuary: EST (RFC 7030) certificate authority, server and client")]
+#[command(
+    name = "estuary",
+    version,
+    about = "Estuary: EST (RFC 7030) certificate authority, server and client"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -142,10 +146,16 @@ enum CertCmd {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ESTUARY_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ESTUARY_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
@@ -164,24 +174,47 @@ fn main() -> std::process::ExitCode {
 async fn run(cmd: Cmd) -> Result<(), AnyError> {
     match cmd {
         Cmd::Serve { dir, listen } => serve(&dir.data_dir, listen).await,
-        Cmd::Init { dir, org, hostnames, ips, listen } => {
-            let opts = setup::SetupOptions { demo: false, org, listen, dns_names: hostnames, ips };
+        Cmd::Init {
+            dir,
+            org,
+            hostnames,
+            ips,
+            listen,
+        } => {
+            let opts = setup::SetupOptions {
+                demo: false,
+                org,
+                listen,
+                dns_names: hostnames,
+                ips,
+            };
             setup::create(&dir.data_dir, &opts).await?;
             let cfg = Config::load(&dir.data_dir)?;
             println!("created {}", Config::path(&dir.data_dir).display());
             print_fingerprint(&cfg, &dir.data_dir)?;
-            println!("add users with: estuary user add --data-dir {} NAME --password-file -", dir.data_dir.display());
+            println!(
+                "add users with: estuary user add --data-dir {} NAME --password-file -",
+                dir.data_dir.display()
+            );
             Ok(())
         }
         Cmd::User { cmd } => user(cmd).await,
-        Cmd::Ca { cmd: CaCmd::Cert { dir, label } } => {
+        Cmd::Ca {
+            cmd: CaCmd::Cert { dir, label },
+        } => {
             let cfg = Config::load(&dir.data_dir)?;
-            let l = cfg.labels.iter().find(|l| l.name == label).ok_or_else(|| format!("unknown label {label:?}"))?;
+            let l = cfg
+                .labels
+                .iter()
+                .find(|l| l.name == label)
+                .ok_or_else(|| format!("unknown label {label:?}"))?;
             print!("{}", cfg.trust_anchor_pem(&dir.data_dir, &l.ca)?);
             Ok(())
         }
         Cmd::Cert { cmd } => cert(cmd).await,
-        Cmd::Client(args) => cmd_client::run(args).await.map_err(|e| e.to_string().into()),
+        Cmd::Client(args) => cmd_client::run(args)
+            .await
+            .map_err(|e| e.to_string().into()),
         Cmd::Bench(args) => bench::run(args).await,
     }
 }
@@ -206,22 +239,38 @@ fn read_password(path: &Path) -> Result<Zeroizing<Vec<u8>>, AnyError> {
 
 async fn user(cmd: UserCmd) -> Result<(), AnyError> {
     match cmd {
-        UserCmd::Add { dir, name, password_file, allow_names } => {
+        UserCmd::Add {
+            dir,
+            name,
+            password_file,
+            allow_names,
+        } => {
             let store = open_store(&dir.data_dir).await?;
             let pw = read_password(&password_file)?;
             let any = allow_names.is_empty();
-            let names = if any { vec!["*".to_string()] } else { allow_names };
+            let names = if any {
+                vec!["*".to_string()]
+            } else {
+                allow_names
+            };
             setup::add_user(&store, &name, &pw, names).await?;
             println!("user {name:?} added");
             if any {
-                println!("note: {name:?} may request any subject name; restrict with --allow-name PATTERN");
+                println!(
+                    "note: {name:?} may request any subject name; restrict with --allow-name PATTERN"
+                );
             }
             Ok(())
         }
         UserCmd::List { dir } => {
             let store = open_store(&dir.data_dir).await?;
             for u in store.list_users().await? {
-                println!("{}\tcreated {}\tallowed names: {}", u.name, fmt_time(u.created_at), u.allowed_names.join(", "));
+                println!(
+                    "{}\tcreated {}\tallowed names: {}",
+                    u.name,
+                    fmt_time(u.created_at),
+                    u.allowed_names.join(", ")
+                );
             }
             Ok(())
         }
@@ -240,17 +289,35 @@ async fn user(cmd: UserCmd) -> Result<(), AnyError> {
 fn fmt_time(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
-        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| t.to_string())
 }
 
 async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
     match cmd {
-        CertCmd::List { dir, ca, requester, limit, offset } => {
+        CertCmd::List {
+            dir,
+            ca,
+            requester,
+            limit,
+            offset,
+        } => {
             let store = open_store(&dir.data_dir).await?;
-            let filter = CertFilter { ca, requester, limit, offset, ..Default::default() };
+            let filter = CertFilter {
+                ca,
+                requester,
+                limit,
+                offset,
+                ..Default::default()
+            };
             let rows = store.list_certificates(&filter).await?;
-            println!("{:<34} {:<10} {:<8} {:<21} {:<21} {:<16} SUBJECT", "SERIAL", "CA", "STATUS", "ISSUED", "EXPIRES", "REQUESTER");
+            println!(
+                "{:<34} {:<10} {:<8} {:<21} {:<21} {:<16} SUBJECT",
+                "SERIAL", "CA", "STATUS", "ISSUED", "EXPIRES", "REQUESTER"
+            );
             for r in &rows {
                 println!(
                     "{:<34} {:<10} {:<8} {:<21} {:<21} {:<16} {}",
@@ -263,16 +330,41 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
                     r.subject
                 );
             }
-            println!("{} shown, {} stored in total", rows.len(), store.count_certificates().await?);
+            println!(
+                "{} shown, {} stored in total",
+                rows.len(),
+                store.count_certificates().await?
+            );
             Ok(())
         }
         CertCmd::Show { dir, serial } => {
             let store = open_store(&dir.data_dir).await?;
-            let serial = serial.trim().trim_start_matches("0x").replace(':', "").to_ascii_lowercase();
-            let r = store.certificate_by_serial(&serial).await?.ok_or_else(|| format!("no certificate with serial {serial}"))?;
-            println!("serial:    {}\nca:        {}\nsubject:   {}\nissuer:    {}\nrequester: {}\nissued:    {}\nvalid:     {} .. {}\nstatus:    {}\nski:       {}",
-                r.serial, r.ca, r.subject, r.issuer, r.requester, fmt_time(r.issued_at), fmt_time(r.not_before), fmt_time(r.not_after),
-                if r.status == CertStatus::Valid { "valid" } else { "revoked" }, r.ski);
+            let serial = serial
+                .trim()
+                .trim_start_matches("0x")
+                .replace(':', "")
+                .to_ascii_lowercase();
+            let r = store
+                .certificate_by_serial(&serial)
+                .await?
+                .ok_or_else(|| format!("no certificate with serial {serial}"))?;
+            println!(
+                "serial:    {}\nca:        {}\nsubject:   {}\nissuer:    {}\nrequester: {}\nissued:    {}\nvalid:     {} .. {}\nstatus:    {}\nski:       {}",
+                r.serial,
+                r.ca,
+                r.subject,
+                r.issuer,
+                r.requester,
+                fmt_time(r.issued_at),
+                fmt_time(r.not_before),
+                fmt_time(r.not_after),
+                if r.status == CertStatus::Valid {
+                    "valid"
+                } else {
+                    "revoked"
+                },
+                r.ski
+            );
             let x = openssl::x509::X509::from_der(&r.der)?;
             print!("{}", String::from_utf8_lossy(&x.to_pem()?));
             Ok(())
@@ -281,7 +373,10 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
 }
 
 fn print_fingerprint(cfg: &Config, data_dir: &Path) -> Result<(), AnyError> {
-    let pem = cfg.trust_anchor_pem(data_dir, &cfg.labels.first().map(|l| l.ca.clone()).unwrap_or_default())?;
+    let pem = cfg.trust_anchor_pem(
+        data_dir,
+        &cfg.labels.first().map(|l| l.ca.clone()).unwrap_or_default(),
+    )?;
     let x = openssl::x509::X509::from_pem(pem.as_bytes())?;
     let fp = x.digest(openssl::hash::MessageDigest::sha256())?;
     let hexfp: Vec<String> = fp.iter().map(|b| format!("{b:02X}")).collect();
@@ -310,9 +405,18 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
         server_cfg.listen = l;
     }
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
-    let state = Arc::new(est_server::EstState::new(authority, server_cfg.labels.clone(), server_cfg.limits.clone())?);
+    let state = Arc::new(est_server::EstState::new(
+        authority,
+        server_cfg.labels.clone(),
+        server_cfg.limits.clone(),
+    )?);
     let server = est_server::serve(server_cfg.listen, acceptor, state).await?;
-    banner(&cfg, data_dir, server.local_addr, demo_password.as_deref().map(String::as_str))?;
+    banner(
+        &cfg,
+        data_dir,
+        server.local_addr,
+        demo_password.as_deref().map(String::as_str),
+    )?;
     wait_for_signal().await;
     eprintln!("shutting down");
     server.shutdown().await;
@@ -323,13 +427,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -339,12 +444,27 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-fn banner(cfg: &Config, data_dir: &Path, addr: std::net::SocketAddr, demo_password: Option<&str>) -> Result<(), AnyError> {
+fn banner(
+    cfg: &Config,
+    data_dir: &Path,
+    addr: std::net::SocketAddr,
+    demo_password: Option<&str>,
+) -> Result<(), AnyError> {
     let d = data_dir.display();
     let url = format!("https://{addr}");
     println!("Estuary EST server listening on {url}/.well-known/est/");
     print_fingerprint(cfg, data_dir)?;
-    let labels: Vec<String> = cfg.labels.iter().map(|l| if l.name.is_empty() { "(none)".into() } else { l.name.clone() }).collect();
+    let labels: Vec<String> = cfg
+        .labels
+        .iter()
+        .map(|l| {
+            if l.name.is_empty() {
+                "(none)".into()
+            } else {
+                l.name.clone()
+            }
+        })
+        .collect();
     println!("CA labels: {}", labels.join(", "));
     if let Some(pw) = demo_password {
         println!();
@@ -352,14 +472,24 @@ fn banner(cfg: &Config, data_dir: &Path, addr: std::net::SocketAddr, demo_passwo
         println!("demo user: demo    password: {pw}    (shown only once; stored argon2id-hashed)");
         println!();
         println!("Try it with curl + openssl:");
-        println!("  curl -s --cacert {d}/ca/root.pem {url}/.well-known/est/cacerts | openssl base64 -d | openssl pkcs7 -inform DER -print_certs");
-        println!("  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout dev1.key -subj /CN=dev1 -outform DER -out dev1.csr");
+        println!(
+            "  curl -s --cacert {d}/ca/root.pem {url}/.well-known/est/cacerts | openssl base64 -d | openssl pkcs7 -inform DER -print_certs"
+        );
+        println!(
+            "  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout dev1.key -subj /CN=dev1 -outform DER -out dev1.csr"
+        );
         println!("  openssl base64 -in dev1.csr -out dev1.csr.b64");
-        println!("  curl -s --cacert {d}/ca/root.pem -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @dev1.csr.b64 {url}/.well-known/est/simpleenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out dev1.pem");
+        println!(
+            "  curl -s --cacert {d}/ca/root.pem -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @dev1.csr.b64 {url}/.well-known/est/simpleenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out dev1.pem"
+        );
         println!();
         println!("Or with the estuary client:");
-        println!("  echo '{pw}' | estuary client --url {url} --trust-anchor {d}/ca/root.pem --user demo --password-file - enroll --subject CN=dev2 --out-key dev2.key --out-cert dev2.pem");
-        println!("  estuary client --url {url} --trust-anchor {d}/ca/root.pem --cert dev2.pem --key dev2.key reenroll --out-key dev2.key --out-cert dev2.pem");
+        println!(
+            "  echo '{pw}' | estuary client --url {url} --trust-anchor {d}/ca/root.pem --user demo --password-file - enroll --subject CN=dev2 --out-key dev2.key --out-cert dev2.pem"
+        );
+        println!(
+            "  estuary client --url {url} --trust-anchor {d}/ca/root.pem --cert dev2.pem --key dev2.key reenroll --out-key dev2.key --out-cert dev2.pem"
+        );
         println!();
     }
     Ok(())

@@ -5,12 +5,17 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
-use est_ca::{KeyBackend, KeyId, KeyType, PasswordHasher, SigningKey, StoreError, UserRecord, setup};
+use est_ca::{
+    KeyBackend, KeyId, KeyType, PasswordHasher, SigningKey, StoreError, UserRecord, setup,
+};
 use est_keys::{FileKeyBackend, SoftwareKey, generate_key, write_private};
 use x509_cert::name::Name;
 use zeroize::Zeroizing;
 
-use crate::config::{AnyError, CaSection, Config, CsrAttrEntry, KeysSection, LabelSection, ProfileSection, ServerSection, StoreSection};
+use crate::config::{
+    AnyError, CaSection, Config, CsrAttrEntry, KeysSection, LabelSection, ProfileSection,
+    ServerSection, StoreSection,
+};
 
 pub struct SetupOptions {
     pub demo: bool,
@@ -30,7 +35,9 @@ const YEAR: u64 = 365 * 86400;
 fn random_secret(bytes: usize) -> Result<Zeroizing<String>, AnyError> {
     let mut b = Zeroizing::new(vec![0u8; bytes]);
     openssl::rand::rand_bytes(&mut b)?;
-    Ok(Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&*b)))
+    Ok(Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&*b),
+    ))
 }
 
 fn pem_of(der: &[u8]) -> Result<Vec<u8>, AnyError> {
@@ -47,21 +54,39 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         std::fs::create_dir_all(data_dir.join(sub))?;
     }
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(data_dir.join("secrets"), std::fs::Permissions::from_mode(0o700))?;
+    std::fs::set_permissions(
+        data_dir.join("secrets"),
+        std::fs::Permissions::from_mode(0o700),
+    )?;
     let pass = random_secret(32)?;
     write_private(&data_dir.join("secrets/key-passphrase"), pass.as_bytes())?;
-    let keys = FileKeyBackend::new(data_dir.join("keys"), Zeroizing::new(pass.as_bytes().to_vec()))?;
+    let keys = FileKeyBackend::new(
+        data_dir.join("keys"),
+        Zeroizing::new(pass.as_bytes().to_vec()),
+    )?;
     let now = SystemTime::now();
-    let tag = if opts.demo { " DEMO - NOT FOR PRODUCTION" } else { "" };
+    let tag = if opts.demo {
+        " DEMO - NOT FOR PRODUCTION"
+    } else {
+        ""
+    };
     let name = |cn: &str| Name::from_str(&format!("CN={cn}{tag},O={}", opts.org));
 
     let root_key = keys.generate(&KeyId("root".into()), KeyType::P384)?;
-    let root = setup::self_signed_root(root_key, name("Estuary Root CA")?, Duration::from_secs(20 * YEAR), now)?;
+    let root = setup::self_signed_root(
+        root_key,
+        name("Estuary Root CA")?,
+        Duration::from_secs(20 * YEAR),
+        now,
+    )?;
     write(data_dir, "ca/root.pem", &pem_of(&root.cert_der)?)?;
 
     let mut cas = Vec::new();
     let issuing_specs: &[(&str, &str, u32)] = if opts.demo {
-        &[("default", "Estuary Issuing CA", 365), ("devices", "Estuary Devices CA", 90)]
+        &[
+            ("default", "Estuary Issuing CA", 365),
+            ("devices", "Estuary Devices CA", 90),
+        ]
     } else {
         &[("default", "Estuary Issuing CA", 365)]
     };
@@ -69,16 +94,26 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
     for (ca_name, cn, days) in issuing_specs {
         let key_id = format!("{ca_name}-issuing");
         let key = keys.generate(&KeyId(key_id.clone()), KeyType::P256)?;
-        let issuer = setup::subordinate_ca(&root, key, name(cn)?, Duration::from_secs(5 * YEAR), now)?;
+        let issuer =
+            setup::subordinate_ca(&root, key, name(cn)?, Duration::from_secs(5 * YEAR), now)?;
         let file = format!("ca/{ca_name}-issuing.pem");
         write(data_dir, &file, &pem_of(&issuer.cert_der)?)?;
-        let mut profile = ProfileSection { validity_days: *days, ..ProfileSection::default() };
+        let mut profile = ProfileSection {
+            validity_days: *days,
+            ..ProfileSection::default()
+        };
         if *ca_name == "devices" {
             // A stricter second profile: EC keys only.
             profile.rsa_min_bits = 0;
             profile.allow_ed25519 = false;
         }
-        cas.push(CaSection { name: ca_name.to_string(), cert: file.into(), chain: vec!["ca/root.pem".into()], key: key_id, profile });
+        cas.push(CaSection {
+            name: ca_name.to_string(),
+            cert: file.into(),
+            chain: vec!["ca/root.pem".into()],
+            key: key_id,
+            profile,
+        });
         if *ca_name == "default" {
             default_issuer = Some(issuer);
         }
@@ -90,17 +125,40 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
     let tls_soft = SoftwareKey::new(tls_key.clone())?;
     let dns: Vec<&str> = opts.dns_names.iter().map(String::as_str).collect();
     let host_cn = dns.first().copied().unwrap_or("localhost");
-    let tls_cert = setup::tls_server_certificate(&issuer, tls_soft.public_key_info().clone(), Name::from_str(&format!("CN={host_cn},O={}", opts.org))?, &dns, &opts.ips, Duration::from_secs(YEAR), now)?;
+    let tls_cert = setup::tls_server_certificate(
+        &issuer,
+        tls_soft.public_key_info().clone(),
+        Name::from_str(&format!("CN={host_cn},O={}", opts.org))?,
+        &dns,
+        &opts.ips,
+        Duration::from_secs(YEAR),
+        now,
+    )?;
     let mut chain_pem = pem_of(&der::Encode::to_der(&tls_cert)?)?;
     chain_pem.extend(pem_of(&issuer.cert_der)?);
     write(data_dir, "tls/server-chain.pem", &chain_pem)?;
-    write_private(&data_dir.join("tls/server.key.pem"), &Zeroizing::new(tls_key.private_key_to_pem_pkcs8()?))?;
+    write_private(
+        &data_dir.join("tls/server.key.pem"),
+        &Zeroizing::new(tls_key.private_key_to_pem_pkcs8()?),
+    )?;
 
-    let mut labels = vec![
-        LabelSection { name: String::new(), ca: "default".into(), auth_basic: true, auth_client_cert: true, require_pop_linking: false, csr_attrs: Vec::new() },
-    ];
+    let mut labels = vec![LabelSection {
+        name: String::new(),
+        ca: "default".into(),
+        auth_basic: true,
+        auth_client_cert: true,
+        require_pop_linking: false,
+        csr_attrs: Vec::new(),
+    }];
     if opts.demo {
-        labels.push(LabelSection { name: "demo".into(), ca: "default".into(), auth_basic: true, auth_client_cert: true, require_pop_linking: false, csr_attrs: Vec::new() });
+        labels.push(LabelSection {
+            name: "demo".into(),
+            ca: "default".into(),
+            auth_basic: true,
+            auth_client_cert: true,
+            require_pop_linking: false,
+            csr_attrs: Vec::new(),
+        });
         labels.push(LabelSection {
             name: "devices".into(),
             ca: "devices".into(),
@@ -108,9 +166,18 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_client_cert: true,
             require_pop_linking: false,
             csr_attrs: vec![
-                CsrAttrEntry { oid: "id-ecPublicKey".into(), values: Some(vec!["secp256r1".into()]) },
-                CsrAttrEntry { oid: "ecdsa-with-SHA256".into(), values: None },
-                CsrAttrEntry { oid: "extensionRequest".into(), values: Some(vec!["macAddress".into()]) },
+                CsrAttrEntry {
+                    oid: "id-ecPublicKey".into(),
+                    values: Some(vec!["secp256r1".into()]),
+                },
+                CsrAttrEntry {
+                    oid: "ecdsa-with-SHA256".into(),
+                    values: None,
+                },
+                CsrAttrEntry {
+                    oid: "extensionRequest".into(),
+                    values: Some(vec!["macAddress".into()]),
+                },
             ],
         });
     }
@@ -125,8 +192,14 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             request_timeout_secs: 30,
             max_connections: 1024,
         },
-        store: StoreSection { url: "sqlite://estuary.db".into() },
-        keys: KeysSection { backend: "file".into(), dir: "keys".into(), passphrase_file: "secrets/key-passphrase".into() },
+        store: StoreSection {
+            url: "sqlite://estuary.db".into(),
+        },
+        keys: KeysSection {
+            backend: "file".into(),
+            dir: "keys".into(),
+            passphrase_file: "secrets/key-passphrase".into(),
+        },
         cas,
         labels,
     };
@@ -155,7 +228,12 @@ fn write(dir: &Path, rel: &str, data: &[u8]) -> Result<PathBuf, AnyError> {
     Ok(p)
 }
 
-pub async fn add_user(store: &dyn est_ca::Store, name: &str, password: &[u8], allowed_names: Vec<String>) -> Result<(), AnyError> {
+pub async fn add_user(
+    store: &dyn est_ca::Store,
+    name: &str,
+    password: &[u8],
+    allowed_names: Vec<String>,
+) -> Result<(), AnyError> {
     if password.len() < 8 {
         return Err("password too short (at least 8 characters)".into());
     }
@@ -164,7 +242,10 @@ pub async fn add_user(store: &dyn est_ca::Store, name: &str, password: &[u8], al
         name: name.to_string(),
         password_hash: hash,
         allowed_names,
-        created_at: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0),
+        created_at: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
     };
     match store.add_user(&rec).await {
         Ok(()) => Ok(()),

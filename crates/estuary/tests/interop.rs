@@ -45,7 +45,9 @@ fn start(dir: &Path) -> Server {
     });
     let (mut url, mut password) = (None, None);
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(120)).expect("server banner");
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("server banner");
         println!("server: {line}");
         if let Some(rest) = line.strip_prefix("Estuary EST server listening on ") {
             url = Some(rest.trim_end_matches("/.well-known/est/").to_string());
@@ -60,22 +62,41 @@ fn start(dir: &Path) -> Server {
             break;
         }
     }
-    Server { child, url: url.expect("url in banner"), password }
+    Server {
+        child,
+        url: url.expect("url in banner"),
+        password,
+    }
 }
 
 fn run(cmd: &mut Command) -> (bool, Vec<u8>, String) {
     let out = cmd.output().unwrap();
-    (out.status.success(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn sh(script: &str, dir: &Path) -> (bool, String) {
-    let out = Command::new("bash").arg("-c").arg(script).current_dir(dir).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
 fn serials_listed(dir: &Path) -> String {
-    let (ok, out, err) = run(Command::new(BIN).args(["cert", "list", "--limit", "1000", "--data-dir"]).arg(dir));
+    let (ok, out, err) = run(Command::new(BIN)
+        .args(["cert", "list", "--limit", "1000", "--data-dir"])
+        .arg(dir));
     assert!(ok, "{err}");
     String::from_utf8(out).unwrap()
 }
@@ -94,13 +115,21 @@ fn curl_and_openssl_against_the_demo_server_and_restart_keeps_certificates() {
     let curl = format!("curl -sS --fail-with-body --cacert {}", root.display());
 
     // /cacerts via curl, decoded by openssl pkcs7: issuing CA + root.
-    let (ok, out) = sh(&format!("{curl} {est}/cacerts | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out chain.pem && grep -c 'BEGIN CERTIFICATE' chain.pem"), &work);
+    let (ok, out) = sh(
+        &format!(
+            "{curl} {est}/cacerts | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out chain.pem && grep -c 'BEGIN CERTIFICATE' chain.pem"
+        ),
+        &work,
+    );
     assert!(ok, "{out}");
     assert_eq!(out.trim(), "2", "{out}");
 
     // Enroll with an openssl-made CSR (EC and RSA with a SAN), verify with openssl verify.
     let mut issued = Vec::new();
-    for (name, newkey) in [("ec1", "ec -pkeyopt ec_paramgen_curve:P-256"), ("rsa1", "rsa:2048")] {
+    for (name, newkey) in [
+        ("ec1", "ec -pkeyopt ec_paramgen_curve:P-256"),
+        ("rsa1", "rsa:2048"),
+    ] {
         let script = format!(
             "set -e
             openssl req -new -newkey {newkey} -nodes -keyout {name}.key -subj /CN={name}.example -addext subjectAltName=DNS:{name}.example -outform DER -out {name}.csr 2>/dev/null
@@ -116,7 +145,11 @@ fn curl_and_openssl_against_the_demo_server_and_restart_keeps_certificates() {
         assert!(ok, "{name}: {out}");
         assert!(out.contains(&format!("{name}.pem: OK")), "{out}");
         assert!(out.contains(&format!("DNS:{name}.example")), "{out}");
-        let serial = out.lines().find_map(|l| l.strip_prefix("serial=")).unwrap().to_lowercase();
+        let serial = out
+            .lines()
+            .find_map(|l| l.strip_prefix("serial="))
+            .unwrap()
+            .to_lowercase();
         issued.push(serial);
     }
 
@@ -131,63 +164,139 @@ fn curl_and_openssl_against_the_demo_server_and_restart_keeps_certificates() {
         root = root.display()
     ), &work);
     assert!(ok, "{out}");
-    issued.push(out.lines().find_map(|l| l.strip_prefix("serial=")).unwrap().to_lowercase());
+    issued.push(
+        out.lines()
+            .find_map(|l| l.strip_prefix("serial="))
+            .unwrap()
+            .to_lowercase(),
+    );
 
     // Errors come back as text/plain with a status: 401 (with challenge), 415, 404, 405.
-    let (_, out) = sh(&format!("curl -s -o /dev/null -D - --cacert {} -u demo:wrong -H 'Content-Type: application/pkcs10' --data-binary @ec1.b64 {est}/simpleenroll", root.display()), &work);
+    let (_, out) = sh(
+        &format!(
+            "curl -s -o /dev/null -D - --cacert {} -u demo:wrong -H 'Content-Type: application/pkcs10' --data-binary @ec1.b64 {est}/simpleenroll",
+            root.display()
+        ),
+        &work,
+    );
     assert!(out.starts_with("HTTP/1.1 401"), "{out}");
-    assert!(out.to_lowercase().contains("www-authenticate: basic"), "{out}");
+    assert!(
+        out.to_lowercase().contains("www-authenticate: basic"),
+        "{out}"
+    );
     for (args, code) in [
-        (format!("-u 'demo:{pw}' -H 'Content-Type: text/plain' --data-binary @ec1.b64 {est}/simpleenroll"), "415"),
+        (
+            format!(
+                "-u 'demo:{pw}' -H 'Content-Type: text/plain' --data-binary @ec1.b64 {est}/simpleenroll"
+            ),
+            "415",
+        ),
         (format!("{est}/nolabel/cacerts"), "404"),
         (format!("-X POST {est}/cacerts"), "405"),
     ] {
-        let (_, out) = sh(&format!("curl -s -o body.txt -w '%{{http_code}} %{{content_type}}' --cacert {} {args}", root.display()), &work);
-        assert!(out.starts_with(code) && out.contains("text/plain"), "{args}: {out}");
+        let (_, out) = sh(
+            &format!(
+                "curl -s -o body.txt -w '%{{http_code}} %{{content_type}}' --cacert {} {args}",
+                root.display()
+            ),
+            &work,
+        );
+        assert!(
+            out.starts_with(code) && out.contains("text/plain"),
+            "{args}: {out}"
+        );
     }
 
     // The devices label: its own CA, /csrattrs decodable by openssl asn1parse.
-    let (ok, out) = sh(&format!("{curl} {est}/devices/csrattrs | openssl base64 -d | openssl asn1parse -inform DER"), &work);
-    assert!(ok && out.contains("secp256r1") || out.contains("prime256v1"), "{out}");
+    let (ok, out) = sh(
+        &format!(
+            "{curl} {est}/devices/csrattrs | openssl base64 -d | openssl asn1parse -inform DER"
+        ),
+        &work,
+    );
+    assert!(
+        ok && out.contains("secp256r1") || out.contains("prime256v1"),
+        "{out}"
+    );
 
     // CLI administration.
-    let (ok, out, err) = run(Command::new(BIN).args(["ca", "cert", "--data-dir"]).arg(&data));
+    let (ok, out, err) = run(Command::new(BIN)
+        .args(["ca", "cert", "--data-dir"])
+        .arg(&data));
     assert!(ok, "{err}");
-    assert_eq!(String::from_utf8(out).unwrap(), std::fs::read_to_string(&root).unwrap());
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        std::fs::read_to_string(&root).unwrap()
+    );
     let mut add = Command::new(BIN)
         .args(["user", "add", "--data-dir"])
         .arg(&data)
-        .args(["carol", "--password-file", "-", "--allow-name", "*.carol.example"])
+        .args([
+            "carol",
+            "--password-file",
+            "-",
+            "--allow-name",
+            "*.carol.example",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    add.stdin.take().unwrap().write_all(b"carol-password\n").unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"carol-password\n")
+        .unwrap();
     assert!(add.wait().unwrap().success());
-    let (ok, out, _) = run(Command::new(BIN).args(["user", "list", "--data-dir"]).arg(&data));
+    let (ok, out, _) = run(Command::new(BIN)
+        .args(["user", "list", "--data-dir"])
+        .arg(&data));
     assert!(ok);
     let users = String::from_utf8(out).unwrap();
-    assert!(users.contains("carol") && users.contains("*.carol.example") && !users.contains("argon2"), "{users}");
+    assert!(
+        users.contains("carol") && users.contains("*.carol.example") && !users.contains("argon2"),
+        "{users}"
+    );
     // The new user works at once, within its name policy.
-    let (ok, out) = sh(&format!(
-        "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout c.key -subj /CN=x.carol.example -outform DER 2>/dev/null | openssl base64 > c.b64 && {curl} -u carol:carol-password -H 'Content-Type: application/pkcs10' --data-binary @c.b64 {est}/simpleenroll -o /dev/null -w '%{{http_code}}'"
-    ), &work);
+    let (ok, out) = sh(
+        &format!(
+            "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout c.key -subj /CN=x.carol.example -outform DER 2>/dev/null | openssl base64 > c.b64 && {curl} -u carol:carol-password -H 'Content-Type: application/pkcs10' --data-binary @c.b64 {est}/simpleenroll -o /dev/null -w '%{{http_code}}'"
+        ),
+        &work,
+    );
     assert!(ok && out.ends_with("200"), "{out}");
 
     // Restart: every issued certificate is still listed, and the server serves again.
     drop(server);
     let listed_before = serials_listed(&data);
     let server = start(&data);
-    assert!(server.password.is_none(), "demo password is shown only once");
+    assert!(
+        server.password.is_none(),
+        "demo password is shown only once"
+    );
     let listed = serials_listed(&data);
     assert_eq!(listed, listed_before);
     for s in &issued {
-        assert!(listed.contains(s.trim_start_matches('0')), "serial {s} listed after restart:\n{listed}");
+        assert!(
+            listed.contains(s.trim_start_matches('0')),
+            "serial {s} listed after restart:\n{listed}"
+        );
     }
-    let (ok, out, err) = run(Command::new(BIN).args(["cert", "show", "--data-dir"]).arg(&data).arg(&issued[0]));
+    let (ok, out, err) = run(Command::new(BIN)
+        .args(["cert", "show", "--data-dir"])
+        .arg(&data)
+        .arg(&issued[0]));
     assert!(ok, "{err}");
-    assert!(String::from_utf8(out).unwrap().contains("BEGIN CERTIFICATE"));
-    let curl2 = format!("curl -sS --fail-with-body --cacert {} {}/.well-known/est/cacerts -o /dev/null -w '%{{http_code}}'", root.display(), server.url);
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    let curl2 = format!(
+        "curl -sS --fail-with-body --cacert {} {}/.well-known/est/cacerts -o /dev/null -w '%{{http_code}}'",
+        root.display(),
+        server.url
+    );
     let (ok, out) = sh(&curl2, &work);
     assert!(ok && out == "200", "{out}");
 }

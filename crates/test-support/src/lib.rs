@@ -8,7 +8,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use est_ca::{Authority, CaDomain, Issuer, KeyBackend, KeyId, KeyType, PasswordHasher, Profile, SigningKey, Store, SystemClock, UserRecord, setup};
+use est_ca::{
+    Authority, CaDomain, Issuer, KeyBackend, KeyId, KeyType, PasswordHasher, Profile, SigningKey,
+    Store, SystemClock, UserRecord, setup,
+};
 use est_keys::{FileKeyBackend, SoftwareKey, generate_key};
 use est_server::{AuthMethods, LabelConfig, Limits, RunningServer, TlsConfig};
 use openssl::pkey::{PKey, Private};
@@ -31,7 +34,8 @@ pub enum StoreKind {
 
 /// The PostgreSQL URL tests use: `$ESTUARY_TEST_PG`, default the local server.
 pub fn pg_url() -> String {
-    std::env::var("ESTUARY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("ESTUARY_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 #[derive(Debug)]
@@ -48,20 +52,70 @@ pub struct TestPki {
 impl TestPki {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let keys = FileKeyBackend::new(dir.path().join("keys"), Zeroizing::new(b"test-passphrase".to_vec())).unwrap();
+        let keys = FileKeyBackend::new(
+            dir.path().join("keys"),
+            Zeroizing::new(b"test-passphrase".to_vec()),
+        )
+        .unwrap();
         let now = SystemTime::now();
         let y = Duration::from_secs(365 * 86400);
-        let root = setup::self_signed_root(keys.generate(&KeyId("root".into()), KeyType::P384).unwrap(), Name::from_str("CN=Test Root CA,O=Estuary Tests").unwrap(), 10 * y, now).unwrap();
-        let issuing = setup::subordinate_ca(&root, keys.generate(&KeyId("issuing".into()), KeyType::P256).unwrap(), Name::from_str("CN=Test Issuing CA,O=Estuary Tests").unwrap(), 5 * y, now).unwrap();
-        let devices = setup::subordinate_ca(&root, keys.generate(&KeyId("devices".into()), KeyType::P256).unwrap(), Name::from_str("CN=Test Devices CA,O=Estuary Tests").unwrap(), 5 * y, now).unwrap();
+        let root = setup::self_signed_root(
+            keys.generate(&KeyId("root".into()), KeyType::P384).unwrap(),
+            Name::from_str("CN=Test Root CA,O=Estuary Tests").unwrap(),
+            10 * y,
+            now,
+        )
+        .unwrap();
+        let issuing = setup::subordinate_ca(
+            &root,
+            keys.generate(&KeyId("issuing".into()), KeyType::P256)
+                .unwrap(),
+            Name::from_str("CN=Test Issuing CA,O=Estuary Tests").unwrap(),
+            5 * y,
+            now,
+        )
+        .unwrap();
+        let devices = setup::subordinate_ca(
+            &root,
+            keys.generate(&KeyId("devices".into()), KeyType::P256)
+                .unwrap(),
+            Name::from_str("CN=Test Devices CA,O=Estuary Tests").unwrap(),
+            5 * y,
+            now,
+        )
+        .unwrap();
         let tls_key = generate_key(KeyType::P256).unwrap();
         let soft = SoftwareKey::new(tls_key.clone()).unwrap();
-        let tls = setup::tls_server_certificate(&issuing, soft.public_key_info().clone(), Name::from_str("CN=localhost").unwrap(), &["localhost"], &["127.0.0.1".parse().unwrap()], y, now).unwrap();
-        let mut tls_chain_pem = X509::from_der(&der::Encode::to_der(&tls).unwrap()).unwrap().to_pem().unwrap();
+        let tls = setup::tls_server_certificate(
+            &issuing,
+            soft.public_key_info().clone(),
+            Name::from_str("CN=localhost").unwrap(),
+            &["localhost"],
+            &["127.0.0.1".parse().unwrap()],
+            y,
+            now,
+        )
+        .unwrap();
+        let mut tls_chain_pem = X509::from_der(&der::Encode::to_der(&tls).unwrap())
+            .unwrap()
+            .to_pem()
+            .unwrap();
         tls_chain_pem.extend(X509::from_der(&issuing.cert_der).unwrap().to_pem().unwrap());
         let root_pem = dir.path().join("root.pem");
-        std::fs::write(&root_pem, X509::from_der(&root.cert_der).unwrap().to_pem().unwrap()).unwrap();
-        Self { dir, root, issuing, devices, root_pem, tls_chain_pem, tls_key_pem: Zeroizing::new(tls_key.private_key_to_pem_pkcs8().unwrap()) }
+        std::fs::write(
+            &root_pem,
+            X509::from_der(&root.cert_der).unwrap().to_pem().unwrap(),
+        )
+        .unwrap();
+        Self {
+            dir,
+            root,
+            issuing,
+            devices,
+            root_pem,
+            tls_chain_pem,
+            tls_key_pem: Zeroizing::new(tls_key.private_key_to_pem_pkcs8().unwrap()),
+        }
     }
 
     pub fn root_x509(&self) -> X509 {
@@ -92,8 +146,16 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        let limits = Limits { handshake_timeout: Duration::from_secs(2), header_read_timeout: Duration::from_secs(2), ..Limits::default() };
-        Self { store: StoreKind::Sqlite, limits, require_pop_linking: false }
+        let limits = Limits {
+            handshake_timeout: Duration::from_secs(2),
+            header_read_timeout: Duration::from_secs(2),
+            ..Limits::default()
+        };
+        Self {
+            store: StoreKind::Sqlite,
+            limits,
+            require_pop_linking: false,
+        }
     }
 }
 
@@ -112,13 +174,31 @@ impl TestServer {
     pub async fn start(opts: ServerOptions) -> Self {
         let pki = TestPki::new();
         let url = match &opts.store {
-            StoreKind::Sqlite => format!("sqlite://{}", pki.dir.path().join("estuary.db").display()),
+            StoreKind::Sqlite => {
+                format!("sqlite://{}", pki.dir.path().join("estuary.db").display())
+            }
             StoreKind::Postgres(u) => u.clone(),
         };
-        let store = Arc::new(est_store::SqlStore::connect(&url).await.expect("store (is PostgreSQL running at $ESTUARY_TEST_PG?)"));
-        for (user, pw, names) in [(ALICE.0, ALICE.1, vec!["*".to_string()]), (BOB.0, BOB.1, vec!["bob.example".to_string(), "*.bob.example".to_string()])] {
+        let store = Arc::new(
+            est_store::SqlStore::connect(&url)
+                .await
+                .expect("store (is PostgreSQL running at $ESTUARY_TEST_PG?)"),
+        );
+        for (user, pw, names) in [
+            (ALICE.0, ALICE.1, vec!["*".to_string()]),
+            (
+                BOB.0,
+                BOB.1,
+                vec!["bob.example".to_string(), "*.bob.example".to_string()],
+            ),
+        ] {
             let _ = store
-                .add_user(&UserRecord { name: user.into(), password_hash: PasswordHasher::hash(pw.as_bytes()).unwrap(), allowed_names: names, created_at: 0 })
+                .add_user(&UserRecord {
+                    name: user.into(),
+                    password_hash: PasswordHasher::hash(pw.as_bytes()).unwrap(),
+                    allowed_names: names,
+                    created_at: 0,
+                })
                 .await;
         }
         let mut devices_profile = Profile::default();
@@ -126,11 +206,23 @@ impl TestServer {
         devices_profile.keys.ed25519 = false;
         devices_profile.validity = Duration::from_secs(90 * 86400);
         let domains = vec![
-            CaDomain { name: "main".into(), issuer: pki.issuing.clone(), profile: Profile::default() },
-            CaDomain { name: "devices".into(), issuer: pki.devices.clone(), profile: devices_profile },
+            CaDomain {
+                name: "main".into(),
+                issuer: pki.issuing.clone(),
+                profile: Profile::default(),
+            },
+            CaDomain {
+                name: "devices".into(),
+                issuer: pki.devices.clone(),
+                profile: devices_profile,
+            },
         ];
-        let authority = Arc::new(Authority::new(domains, store.clone(), Arc::new(SystemClock)).unwrap());
-        let csr_attrs = der::Encode::to_der(&est_asn1::CsrAttrs(vec![est_asn1::AttrOrOid::Oid(est_asn1::oid_from_str("challengePassword").unwrap())])).unwrap();
+        let authority =
+            Arc::new(Authority::new(domains, store.clone(), Arc::new(SystemClock)).unwrap());
+        let csr_attrs = der::Encode::to_der(&est_asn1::CsrAttrs(vec![est_asn1::AttrOrOid::Oid(
+            est_asn1::oid_from_str("challengePassword").unwrap(),
+        )]))
+        .unwrap();
         let label = |name: &str, domain: &str, pop: bool, attrs: Option<Vec<u8>>| LabelConfig {
             name: name.into(),
             domain: domain.into(),
@@ -144,11 +236,26 @@ impl TestServer {
             label("devices", "devices", false, Some(csr_attrs.clone())),
             label("pop", "main", true, Some(csr_attrs)),
         ];
-        let tls = TlsConfig { cert_chain_pem: pki.tls_chain_pem.clone(), key_pem: pki.tls_key_pem.clone(), client_trust_anchors: vec![pki.root.cert.clone()], client_intermediates: vec![pki.issuing.cert.clone(), pki.devices.cert.clone()] };
+        let tls = TlsConfig {
+            cert_chain_pem: pki.tls_chain_pem.clone(),
+            key_pem: pki.tls_key_pem.clone(),
+            client_trust_anchors: vec![pki.root.cert.clone()],
+            client_intermediates: vec![pki.issuing.cert.clone(), pki.devices.cert.clone()],
+        };
         let acceptor = est_server::build_acceptor(&tls).unwrap();
-        let state = Arc::new(est_server::EstState::new(authority.clone(), labels, opts.limits.clone()).unwrap());
-        let server = est_server::serve("127.0.0.1:0".parse().unwrap(), acceptor, state).await.unwrap();
-        Self { addr: server.local_addr, pki, store, authority, server: Some(server) }
+        let state = Arc::new(
+            est_server::EstState::new(authority.clone(), labels, opts.limits.clone()).unwrap(),
+        );
+        let server = est_server::serve("127.0.0.1:0".parse().unwrap(), acceptor, state)
+            .await
+            .unwrap();
+        Self {
+            addr: server.local_addr,
+            pki,
+            store,
+            authority,
+            server: Some(server),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -172,7 +279,10 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -199,7 +309,12 @@ pub async fn raw_request(server: &TestServer, tls: &RawTls, request: &[u8]) -> R
         b.set_certificate(c).unwrap();
         b.set_private_key(k).unwrap();
     }
-    let ssl = b.build().configure().unwrap().into_ssl("localhost").unwrap();
+    let ssl = b
+        .build()
+        .configure()
+        .unwrap()
+        .into_ssl("localhost")
+        .unwrap();
     let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
     std::pin::Pin::new(&mut s).connect().await.unwrap();
@@ -210,22 +325,43 @@ pub async fn raw_request(server: &TestServer, tls: &RawTls, request: &[u8]) -> R
 }
 
 pub fn parse_response(buf: &[u8]) -> RawResponse {
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("complete response head");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("complete response head");
     let head = String::from_utf8_lossy(&buf[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
     let mut body = buf[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
-    RawResponse { status, headers, body }
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap().trim(), 16).unwrap_or(0);
+        let n =
+            usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap().trim(), 16).unwrap_or(0);
         if n == 0 {
             break;
         }
@@ -237,17 +373,29 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 
 /// A PKCS#10 request (x509-cert types, signed by OpenSSL), optionally with a SAN extension
 /// request and a challengePassword (UTF8String).
-pub fn make_csr(key: &PKey<Private>, cn: &str, dns_sans: &[&str], challenge_password: Option<&str>) -> Vec<u8> {
+pub fn make_csr(
+    key: &PKey<Private>,
+    cn: &str,
+    dns_sans: &[&str],
+    challenge_password: Option<&str>,
+) -> Vec<u8> {
     use der::asn1::{Ia5String, OctetString, SetOfVec, Utf8StringRef};
     use der::{Any, Decode, Encode};
     use x509_cert::attr::Attribute;
     use x509_cert::ext::pkix::SubjectAltName;
     use x509_cert::ext::pkix::name::GeneralName;
     use x509_cert::request::{CertReq, CertReqInfo, Version};
-    let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(&key.public_key_to_der().unwrap()).unwrap();
+    let spki =
+        x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(&key.public_key_to_der().unwrap())
+            .unwrap();
     let mut attrs = Vec::new();
     if !dns_sans.is_empty() {
-        let san = SubjectAltName(dns_sans.iter().map(|d| GeneralName::DnsName(Ia5String::new(d).unwrap())).collect());
+        let san = SubjectAltName(
+            dns_sans
+                .iter()
+                .map(|d| GeneralName::DnsName(Ia5String::new(d).unwrap()))
+                .collect(),
+        );
         let ext = x509_cert::ext::Extension {
             extn_id: const_oid_san(),
             critical: false,
@@ -262,7 +410,10 @@ pub fn make_csr(key: &PKey<Private>, cn: &str, dns_sans: &[&str], challenge_pass
     if let Some(cp) = challenge_password {
         attrs.push(Attribute {
             oid: est_asn1::oid_from_str("challengePassword").unwrap(),
-            values: SetOfVec::try_from(vec![Any::encode_from(&Utf8StringRef::new(cp).unwrap()).unwrap()]).unwrap(),
+            values: SetOfVec::try_from(vec![
+                Any::encode_from(&Utf8StringRef::new(cp).unwrap()).unwrap(),
+            ])
+            .unwrap(),
         });
     }
     let info = CertReqInfo {
@@ -273,16 +424,34 @@ pub fn make_csr(key: &PKey<Private>, cn: &str, dns_sans: &[&str], challenge_pass
     };
     let tbs = info.to_der().unwrap();
     let (alg, mut signer) = match key.id() {
-        openssl::pkey::Id::ED25519 => ("1.3.101.112", openssl::sign::Signer::new_without_digest(key).unwrap()),
-        openssl::pkey::Id::RSA => ("1.2.840.113549.1.1.11", openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key).unwrap()),
-        _ => ("1.2.840.10045.4.3.2", openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key).unwrap()),
+        openssl::pkey::Id::ED25519 => (
+            "1.3.101.112",
+            openssl::sign::Signer::new_without_digest(key).unwrap(),
+        ),
+        openssl::pkey::Id::RSA => (
+            "1.2.840.113549.1.1.11",
+            openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key).unwrap(),
+        ),
+        _ => (
+            "1.2.840.10045.4.3.2",
+            openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key).unwrap(),
+        ),
     };
     let sig = signer.sign_oneshot_to_vec(&tbs).unwrap();
-    let mut algorithm = x509_cert::spki::AlgorithmIdentifierOwned { oid: alg.parse().unwrap(), parameters: None };
+    let mut algorithm = x509_cert::spki::AlgorithmIdentifierOwned {
+        oid: alg.parse().unwrap(),
+        parameters: None,
+    };
     if key.id() == openssl::pkey::Id::RSA {
         algorithm.parameters = Some(Any::from(der::asn1::Null));
     }
-    CertReq { info, algorithm, signature: der::asn1::BitString::from_bytes(&sig).unwrap() }.to_der().unwrap()
+    CertReq {
+        info,
+        algorithm,
+        signature: der::asn1::BitString::from_bytes(&sig).unwrap(),
+    }
+    .to_der()
+    .unwrap()
 }
 
 fn const_oid_san() -> der::oid::ObjectIdentifier {
@@ -299,9 +468,17 @@ pub fn b64(der: &[u8]) -> String {
 }
 
 /// An enrollment request (Basic auth) with `Connection: close`.
-pub fn enroll_request(path: &str, user: Option<(&str, &str)>, content_type: &str, body: &[u8]) -> Vec<u8> {
+pub fn enroll_request(
+    path: &str,
+    user: Option<(&str, &str)>,
+    content_type: &str,
+    body: &[u8],
+) -> Vec<u8> {
     use std::fmt::Write;
-    let mut h = format!("POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut h = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     if let Some((u, p)) = user {
         let tok = openssl::base64::encode_block(format!("{u}:{p}").as_bytes());
         let _ = write!(h, "Authorization: Basic {tok}\r\n");
