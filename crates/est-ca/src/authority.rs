@@ -322,12 +322,10 @@ impl Authority {
         // arbiter and we draw again if it ever fires.
         for _ in 0..3 {
             let (serial, serial_hex) = random_serial()?;
-            let cert = domain.issuer.sign(
-                tbs_profile.clone(),
-                serial,
-                validity,
-                csr.spki.clone(),
-            )?;
+            let cert =
+                domain
+                    .issuer
+                    .sign(tbs_profile.clone(), serial, validity, csr.spki.clone())?;
             let der = cert.to_der()?;
             let record = CertRecord {
                 serial: serial_hex,

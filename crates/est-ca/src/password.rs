@@ -78,7 +78,9 @@ impl PasswordVerifier {
         let key = self.cache_key(user, phc, password)?;
         let now = Instant::now();
         if let Ok(cache) = self.cache.lock()
-            && cache.get(&key).is_some_and(|t| now.duration_since(*t) < self.ttl)
+            && cache
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < self.ttl)
         {
             return Ok(true);
         }

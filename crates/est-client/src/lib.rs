@@ -1,1 +1,546 @@
+//! The Estuary EST client library: one TLS connection per [`EstConnection`], HTTP/1.1 over our
+//! own `SslStream` so the channel binding of the connection is known before the CSR that must
+//! carry it is built (RFC 7030 §3.5).
+mod csr;
 
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use der::Decode;
+use http::{Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
+use openssl::x509::X509;
+use tokio_openssl::SslStream;
+use x509_cert::Certificate;
+use zeroize::Zeroizing;
+
+pub use csr::{KeyKind, San, build_csr, generate_key};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("connection: {0}")]
+    Connect(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("HTTP: {0}")]
+    Http(String),
+    /// The server answered with an error status; `reason` is its text/plain explanation.
+    #[error("server answered {status}: {reason}")]
+    Status { status: u16, reason: String },
+    #[error("unexpected response: {0}")]
+    Response(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<openssl::error::ErrorStack> for ClientError {
+    fn from(e: openssl::error::ErrorStack) -> Self {
+        ClientError::Tls(e.to_string())
+    }
+}
+
+/// How the server is authenticated (EST-30).
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Explicit trust anchors; the server certificate must chain to one and match the host
+    /// name or IP address of the URL (RFC 6125).
+    Explicit(Vec<X509>),
+    /// No trust anchors yet (EST-68): only /cacerts may be fetched, and nothing is trusted
+    /// until a human has accepted the CA fingerprint. Credentials are never sent.
+    Bootstrap,
+}
+
+/// A TLS client certificate with its key (and optional chain).
+#[derive(Clone)]
+pub struct ClientIdentity {
+    pub cert: X509,
+    pub chain: Vec<X509>,
+    pub key: PKey<Private>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("subject", &self.cert.subject_name())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `https://host[:port]`
+    pub url: String,
+    pub label: Option<String>,
+    pub trust: Trust,
+    pub identity: Option<ClientIdentity>,
+    /// HTTP Basic credentials (the user name may be empty, EST-43).
+    pub basic: Option<(String, Zeroizing<String>)>,
+    /// Negotiate at most TLS 1.2 (tls-unique instead of tls-exporter).
+    pub max_tls12: bool,
+}
+
+/// The channel binding of a connection (RFC 5929 tls-unique or RFC 9266 tls-exporter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelBinding {
+    TlsUnique(Vec<u8>),
+    TlsExporter(Vec<u8>),
+}
+
+impl ChannelBinding {
+    pub fn value(&self) -> &[u8] {
+        match self {
+            Self::TlsUnique(v) | Self::TlsExporter(v) => v,
+        }
+    }
+    /// The challengePassword value: base64 of the binding (EST-52, EST-59).
+    pub fn challenge_password(&self) -> String {
+        openssl::base64::encode_block(self.value())
+    }
+}
+
+/// Result of an enrollment.
+#[derive(Debug, Clone)]
+pub enum EnrollOutcome {
+    /// The issued certificate first, then any other certificates the server added (EST-88).
+    Issued(Vec<Certificate>),
+    /// 202: try again after this long (EST-91).
+    Pending { retry_after: Duration },
+}
+
+#[derive(Debug, Clone)]
+pub struct EstClient {
+    cfg: ClientConfig,
+    host: String,
+    port: u16,
+    connector: SslConnector,
+}
+
+impl EstClient {
+    pub fn new(cfg: ClientConfig) -> Result<Self, ClientError> {
+        let rest = cfg
+            .url
+            .strip_prefix("https://")
+            .ok_or_else(|| ClientError::Config("the URL must start with https://".into()))?;
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
+                h.trim_matches(['[', ']']).to_string(),
+                p.parse()
+                    .map_err(|_| ClientError::Config("bad port".into()))?,
+            ),
+            _ => (authority.trim_matches(['[', ']']).to_string(), 443),
+        };
+        if host.is_empty() {
+            return Err(ClientError::Config("no host in URL".into()));
+        }
+        if let Some(l) = &cfg.label {
+            est_proto::validate_label(l).map_err(|e| ClientError::Config(e.to_string()))?;
+        }
+        let mut b = SslConnector::builder(SslMethod::tls_client())?;
+        b.set_min_proto_version(Some(SslVersion::TLS1_2))?;
+        if cfg.max_tls12 {
+            b.set_max_proto_version(Some(SslVersion::TLS1_2))?;
+        }
+        b.set_options(openssl::ssl::SslOptions::NO_RENEGOTIATION);
+        match &cfg.trust {
+            Trust::Explicit(anchors) => {
+                if anchors.is_empty() {
+                    return Err(ClientError::Config("no trust anchors".into()));
+                }
+                let mut store = openssl::x509::store::X509StoreBuilder::new()?;
+                for a in anchors {
+                    store.add_cert(a.clone())?;
+                }
+                b.set_cert_store(store.build());
+                b.set_verify(SslVerifyMode::PEER);
+            }
+            Trust::Bootstrap => b.set_verify(SslVerifyMode::NONE),
+        }
+        if let Some(id) = &cfg.identity {
+            b.set_certificate(&id.cert)?;
+            for c in &id.chain {
+                b.add_extra_chain_cert(c.clone())?;
+            }
+            b.set_private_key(&id.key)?;
+        }
+        Ok(Self {
+            cfg,
+            host,
+            port,
+            connector: b.build(),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// Opens a TLS connection and verifies the server (except in bootstrap mode).
+    pub async fn connect(&self) -> Result<EstConnection, ClientError> {
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| ClientError::Connect(format!("{}:{}: {e}", self.host, self.port)))?;
+        let _ = tcp.set_nodelay(true);
+        let mut conf = self.connector.configure()?;
+        if matches!(self.cfg.trust, Trust::Bootstrap) {
+            conf.set_verify_hostname(false);
+        }
+        // SNI and host-name (or IP) verification (RFC 6125 §6.4, EST-31).
+        let ssl = conf.into_ssl(&self.host)?;
+        let mut stream = SslStream::new(ssl, tcp)?;
+        tokio::time::timeout(Duration::from_secs(30), Pin::new(&mut stream).connect())
+            .await
+            .map_err(|_| ClientError::Tls("handshake timed out".into()))?
+            .map_err(|e| {
+                let v = stream.ssl().verify_result();
+                if v != openssl::x509::X509VerifyResult::OK {
+                    ClientError::Tls(format!(
+                        "server certificate not trusted: {}",
+                        v.error_string()
+                    ))
+                } else {
+                    ClientError::Tls(e.to_string())
+                }
+            })?;
+        let binding = channel_binding(stream.ssl());
+        let peer_chain: Vec<X509> = stream
+            .ssl()
+            .peer_cert_chain()
+            .map(|s| s.iter().map(|c| c.to_owned()).collect())
+            .unwrap_or_default();
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "EST connection ended");
+            }
+        });
+        Ok(EstConnection {
+            sender,
+            binding,
+            peer_chain,
+            client: self.clone(),
+        })
+    }
+}
+
+/// tls-unique (TLS 1.2: the first Finished of the handshake: ours for a full handshake, the
+/// server's for a resumed one) or tls-exporter (TLS 1.3).
+fn channel_binding(ssl: &openssl::ssl::SslRef) -> Option<ChannelBinding> {
+    if ssl.version2() == Some(SslVersion::TLS1_3) {
+        let mut v = vec![0u8; 32];
+        ssl.export_keying_material(&mut v, "EXPORTER-Channel-Binding", Some(&[]))
+            .ok()?;
+        Some(ChannelBinding::TlsExporter(v))
+    } else {
+        let mut v = vec![0u8; 64];
+        let n = if ssl.session_reused() {
+            ssl.peer_finished(&mut v)
+        } else {
+            ssl.finished(&mut v)
+        };
+        v.truncate(n);
+        (n > 0).then_some(ChannelBinding::TlsUnique(v))
+    }
+}
+
+/// One TLS connection to an EST server; requests run one after another (keep-alive).
+#[derive(Debug)]
+pub struct EstConnection {
+    sender: SendRequest<Full<Bytes>>,
+    binding: Option<ChannelBinding>,
+    peer_chain: Vec<X509>,
+    client: EstClient,
+}
+
+struct Resp {
+    status: StatusCode,
+    content_type: String,
+    retry_after: Option<String>,
+    www_authenticate: Option<String>,
+    body: Bytes,
+}
+
+impl EstConnection {
+    pub fn channel_binding(&self) -> Option<&ChannelBinding> {
+        self.binding.as_ref()
+    }
+
+    /// The certificates the server presented (for showing fingerprints in bootstrap mode).
+    pub fn peer_chain(&self) -> &[X509] {
+        &self.peer_chain
+    }
+
+    fn path(&self, op: est_proto::Operation) -> String {
+        match &self.client.cfg.label {
+            Some(l) => format!("/.well-known/est/{l}/{}", op.as_str()),
+            None => format!("/.well-known/est/{}", op.as_str()),
+        }
+    }
+
+    async fn send(
+        &mut self,
+        op: est_proto::Operation,
+        body: Option<Vec<u8>>,
+        with_auth: bool,
+    ) -> Result<Resp, ClientError> {
+        let bootstrap = matches!(self.client.cfg.trust, Trust::Bootstrap);
+        if bootstrap && op != est_proto::Operation::CaCerts {
+            return Err(ClientError::Config(
+                "in bootstrap mode only /cacerts may be used (EST-68)".into(),
+            ));
+        }
+        let mut req = Request::builder()
+            .method(op.method())
+            .uri(self.path(op))
+            .header(
+                header::HOST,
+                format!("{}:{}", self.client.host, self.client.port),
+            );
+        if let Some(mt) = op.request_media_type() {
+            req = req
+                .header(header::CONTENT_TYPE, mt)
+                .header("content-transfer-encoding", "base64");
+        }
+        // EST-45: credentials only to a server we authenticated.
+        if with_auth
+            && !bootstrap
+            && let Some((u, p)) = &self.client.cfg.basic
+        {
+            let cred = Zeroizing::new(format!("{u}:{}", p.as_str()));
+            req = req.header(
+                header::AUTHORIZATION,
+                format!("Basic {}", openssl::base64::encode_block(cred.as_bytes())),
+            );
+        }
+        let body = body
+            .map(|d| Bytes::from(est_proto::encode_body(&d)))
+            .unwrap_or_default();
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let resp = self
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let hv = |n: header::HeaderName| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let status = resp.status();
+        let content_type = hv(header::CONTENT_TYPE).unwrap_or_default();
+        let retry_after = hv(header::RETRY_AFTER);
+        let www_authenticate = hv(header::WWW_AUTHENTICATE);
+        let body = http_body_util::Limited::new(resp.into_body(), 16 * 1024 * 1024)
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+            .to_bytes();
+        Ok(Resp {
+            status,
+            content_type,
+            retry_after,
+            www_authenticate,
+            body,
+        })
+    }
+
+    /// Sends once; on 401 with a Basic challenge and configured credentials, once more with them.
+    async fn send_auth(
+        &mut self,
+        op: est_proto::Operation,
+        body: Option<Vec<u8>>,
+    ) -> Result<Resp, ClientError> {
+        let r = self.send(op, body.clone(), false).await?;
+        let basic_offered = r
+            .www_authenticate
+            .as_deref()
+            .is_some_and(|w| w.to_ascii_lowercase().contains("basic"));
+        if r.status == StatusCode::UNAUTHORIZED && basic_offered && self.client.cfg.basic.is_some()
+        {
+            return self.send(op, body, true).await;
+        }
+        Ok(r)
+    }
+
+    fn error(r: &Resp) -> ClientError {
+        let text = String::from_utf8_lossy(&r.body)
+            .trim()
+            .chars()
+            .take(500)
+            .collect::<String>();
+        ClientError::Status {
+            status: r.status.as_u16(),
+            reason: if text.is_empty() {
+                r.status.to_string()
+            } else {
+                text
+            },
+        }
+    }
+
+    fn certs_body(r: &Resp) -> Result<Vec<Certificate>, ClientError> {
+        let mt = est_proto::MediaType::parse(&r.content_type).ok_or_else(|| {
+            ClientError::Response(format!("bad Content-Type {:?}", r.content_type))
+        })?;
+        if mt.essence != "application/pkcs7-mime" {
+            return Err(ClientError::Response(format!(
+                "expected application/pkcs7-mime, got {:?}",
+                r.content_type
+            )));
+        }
+        let der = est_proto::decode_body(&r.body)
+            .map_err(|e| ClientError::Response(format!("body is not base64: {e}")))?;
+        est_proto::certs_only_decode(&der)
+            .map_err(|e| ClientError::Response(format!("not a certs-only response: {e}")))
+    }
+
+    /// GET /cacerts (EST-62); anything but 200 is an error (EST-67).
+    pub async fn cacerts(&mut self) -> Result<Vec<Certificate>, ClientError> {
+        let r = self
+            .send(est_proto::Operation::CaCerts, None, false)
+            .await?;
+        if r.status != StatusCode::OK {
+            return Err(Self::error(&r));
+        }
+        Self::certs_body(&r)
+    }
+
+    /// GET /csrattrs: `None` for 204/404 (EST-103).
+    pub async fn csrattrs(&mut self) -> Result<Option<est_asn1::CsrAttrs>, ClientError> {
+        let r = self.send_auth(est_proto::Operation::CsrAttrs, None).await?;
+        match r.status {
+            StatusCode::OK => {
+                let der = est_proto::decode_body(&r.body)
+                    .map_err(|e| ClientError::Response(e.to_string()))?;
+                est_asn1::CsrAttrs::from_der(&der)
+                    .map(Some)
+                    .map_err(|e| ClientError::Response(format!("CsrAttrs: {e}")))
+            }
+            StatusCode::NO_CONTENT | StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(Self::error(&r)),
+        }
+    }
+
+    async fn enroll_op(
+        &mut self,
+        op: est_proto::Operation,
+        csr_der: &[u8],
+    ) -> Result<EnrollOutcome, ClientError> {
+        let r = self.send_auth(op, Some(csr_der.to_vec())).await?;
+        match r.status {
+            StatusCode::OK => {
+                let certs = Self::certs_body(&r)?;
+                if certs.is_empty() {
+                    return Err(ClientError::Response(
+                        "no certificate in the response".into(),
+                    ));
+                }
+                Ok(EnrollOutcome::Issued(certs))
+            }
+            StatusCode::ACCEPTED => {
+                let secs = r
+                    .retry_after
+                    .as_deref()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(60);
+                tracing::info!(
+                    retry_after = secs,
+                    "request accepted for manual approval (202)"
+                );
+                Ok(EnrollOutcome::Pending {
+                    retry_after: Duration::from_secs(secs),
+                })
+            }
+            _ => Err(Self::error(&r)),
+        }
+    }
+
+    pub async fn simple_enroll(&mut self, csr_der: &[u8]) -> Result<EnrollOutcome, ClientError> {
+        self.enroll_op(est_proto::Operation::SimpleEnroll, csr_der)
+            .await
+    }
+
+    pub async fn simple_reenroll(&mut self, csr_der: &[u8]) -> Result<EnrollOutcome, ClientError> {
+        self.enroll_op(est_proto::Operation::SimpleReenroll, csr_der)
+            .await
+    }
+}
+
+/// Enrolls (or re-enrolls) `key` for `subject`/`sans`: the CSR carries this connection's channel
+/// binding (EST-51); on 202 it waits Retry-After, reconnects and rebuilds the CSR with the new
+/// connection's binding and the same key (EST-17), until `max_wait` is used up.
+pub async fn enroll_with_key(
+    client: &EstClient,
+    key: &PKey<Private>,
+    subject: &str,
+    sans: &[San],
+    reenroll: bool,
+    max_wait: Duration,
+) -> Result<Vec<Certificate>, ClientError> {
+    let started = std::time::Instant::now();
+    loop {
+        let mut conn = client.connect().await?;
+        let cp = conn.channel_binding().map(|b| b.challenge_password());
+        let csr = build_csr(key, subject, sans, cp.as_deref())?;
+        let out = if reenroll {
+            conn.simple_reenroll(&csr).await?
+        } else {
+            conn.simple_enroll(&csr).await?
+        };
+        match out {
+            EnrollOutcome::Issued(certs) => return Ok(certs),
+            EnrollOutcome::Pending { retry_after } => {
+                if started.elapsed() + retry_after > max_wait {
+                    return Err(ClientError::Other(format!(
+                        "still pending after {}s; try again later",
+                        started.elapsed().as_secs()
+                    )));
+                }
+                tokio::time::sleep(retry_after).await;
+            }
+        }
+    }
+}
+
+/// SHA-256 fingerprint as colon-separated uppercase hex (for out-of-band checks, EST-68).
+pub fn fingerprint(cert: &X509) -> Result<String, ClientError> {
+    let d = cert.digest(openssl::hash::MessageDigest::sha256())?;
+    Ok(d.iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+/// Converts between the two certificate representations.
+pub fn to_x509(c: &Certificate) -> Result<X509, ClientError> {
+    let der = der::Encode::to_der(c).map_err(|e| ClientError::Other(e.to_string()))?;
+    Ok(X509::from_der(&der)?)
+}
+
+pub fn from_x509(c: &X509) -> Result<Certificate, ClientError> {
+    Certificate::from_der(&c.to_der()?).map_err(|e| ClientError::Other(e.to_string()))
+}
+
+/// Parses an RFC 4514 subject string, for callers that want to check it before enrolling.
+pub fn parse_subject(s: &str) -> Result<x509_cert::name::Name, ClientError> {
+    x509_cert::name::Name::from_str(s)
+        .map_err(|e| ClientError::Config(format!("subject {s:?}: {e}")))
+}

@@ -37,18 +37,13 @@ const SQLITE_SESSION: &[&str] = &[
 /// pages of the serial and key-identifier indexes; with SQLite's 2 MiB default a large store
 /// re-reads most of them from the file on every batch. Readers keep the default: their point
 /// lookups touch a handful of pages and the OS cache serves the rest.
-pub(crate) const SQLITE_WRITER_CACHE: &str = "PRAGMA cache_size = -65536";
+const SQLITE_WRITER_CACHE: &str = "PRAGMA cache_size = -65536";
 
-/// Keeps the writer's statement journal in memory. Every multi-row INSERT after the first in a
-/// transaction keeps a copy of the pages it changes, so a failing row can be rolled back alone;
+/// Keeps the writer's statement journal in memory. A multi-row INSERT inside a transaction
+/// keeps a copy of the pages it changes, so that a failing row undoes only its own statement;
 /// in a temporary file that copying was a quarter of bulk-load time. It is scratch space, not
 /// part of durability (the WAL is).
 const SQLITE_WRITER_TEMP_STORE: &str = "PRAGMA temp_store = MEMORY";
-
-/// Page cache while [`crate::SqlStore::bulk_insert`] runs, 512 MiB: a bulk transaction should
-/// stay in memory until its commit instead of spilling half-built pages into the WAL and
-/// reading them back.
-pub(crate) const SQLITE_BULK_CACHE: &str = "PRAGMA cache_size = -524288";
 
 /// What a pool's connections are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,18 +92,20 @@ impl Backend {
 
     /// Applies the per-connection session settings.
     async fn init_session(self, conn: &mut AnyConnection, role: Role) -> Result<(), sqlx::Error> {
-        match self {
-            Backend::Sqlite => {
+        let statements: &[&str] = match (self, role) {
+            (Backend::Sqlite, Role::Read) => SQLITE_SESSION,
+            (Backend::Sqlite, Role::Write) => {
                 for pragma in SQLITE_SESSION {
                     sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
                 }
-                if role == Role::Write {
-                    for pragma in [SQLITE_WRITER_CACHE, SQLITE_WRITER_TEMP_STORE] {
-                        sqlx::raw_sql(pragma).execute(&mut *conn).await?;
-                    }
-                }
+                &[
+                    SQLITE_WRITER_CACHE,
+                    SQLITE_WRITER_TEMP_STORE,
+                    crate::checkpoint::DISABLE_AUTOCHECKPOINT,
+                ]
             }
-            Backend::Postgres => {
+            (Backend::Postgres, Role::Read) => &[],
+            (Backend::Postgres, Role::Write) => {
                 // A server configured with synchronous_commit = off would acknowledge commits
                 // before they reach the disk; our contract is that an acknowledged certificate
                 // survives a crash. Stronger settings (remote_apply, ...) are left alone.
@@ -117,11 +114,14 @@ impl Backend {
                     .await?;
                 let current: String = row.try_get(0)?;
                 if current == "off" {
-                    sqlx::raw_sql("SET synchronous_commit = on")
-                        .execute(&mut *conn)
-                        .await?;
+                    &["SET synchronous_commit = on"]
+                } else {
+                    &[]
                 }
             }
+        };
+        for statement in statements {
+            sqlx::raw_sql(*statement).execute(&mut *conn).await?;
         }
         Ok(())
     }

@@ -3,19 +3,23 @@
 //!
 //! Design points, each there for a reason:
 //! - **Durable before acknowledged.** SQLite runs in WAL mode with `synchronous = FULL`, and
-//!   PostgreSQL sessions refuse `synchronous_commit = off`: when `insert_certificate` returns,
-//!   the row survives a crash. A certificate handed out but not recorded could never be revoked.
+//!   PostgreSQL write sessions refuse `synchronous_commit = off`: when `insert_certificate`
+//!   returns, the row survives a crash. A certificate handed out but not recorded could never be
+//!   revoked.
 //! - **Group commit.** Certificate inserts go to a single writer task that commits whatever has
 //!   queued in one transaction, so concurrent issuance shares fsyncs instead of queueing for
 //!   them (see [`StoreStats`]). Reads go straight to a pool.
 //! - **O(log n).** Every lookup has an index ending in `issued_at` (newest first without a
-//!   sort), and the certificate count is a maintained counter, so issuing with a million
-//!   certificates stored costs what it costs with none.
+//!   sort), and the certificate count is a maintained counter: no operation reads a number of
+//!   rows that grows with the store, so costs grow only with the depth of the B-trees.
+//! - **Checkpoints off the commit path** on SQLite (see the `checkpoint` module), so a commit
+//!   pays for its own WAL frames only.
 //! - **Portable SQL.** Integers for times and flags, TEXT/BLOB/BYTEA for the rest, `$N`
-//!   placeholders, one migrations folder per backend (`migrations/sqlite`, `migrations/postgres`)
-//!   embedded in the binary.
+//!   placeholders (but see `sql::insert_certificates_sql`), one migrations folder per backend
+//!   (`migrations/sqlite`, `migrations/postgres`), embedded in the binary.
 
 mod backend;
+mod checkpoint;
 mod error;
 mod sql;
 mod writer;
@@ -24,13 +28,13 @@ use async_trait::async_trait;
 use est_ca::{CertFilter, CertRecord, CertStatus, Store, StoreError, UserRecord};
 use sqlx::any::AnyConnectOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Connection, Row, SqlSafeStr};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Connection, Row, SqlSafeStr};
 
 pub use backend::Backend;
-
-use backend::Role;
 pub use writer::StoreStats;
 
+use backend::Role;
 use error::{backend_error, certificate_insert_error, is_unique_violation};
 use sql::OnDuplicate;
 use writer::Writer;
@@ -72,9 +76,10 @@ impl Default for SqlStoreOptions {
 
 /// A [`Store`] on SQLite or PostgreSQL.
 ///
-/// Writes use a pool of exactly one connection, owned in practice by the group-commit writer:
-/// one writer is all SQLite allows anyway, and on PostgreSQL it keeps the batches large. Reads
-/// use a separate pool so they never wait behind a commit.
+/// All writes (the group-commit writer, status changes, users, bulk loads) share a pool of
+/// exactly one connection: one writer is all SQLite allows anyway, our own writes then queue
+/// fairly instead of spinning on SQLite's busy timeout, and on PostgreSQL it keeps the batches
+/// large. Reads use a separate pool so they never wait behind a commit.
 ///
 /// Dropping the store closes the insert queue; the writer commits what was queued and stops.
 /// [`SqlStore::close`] does the same and waits for it.
@@ -125,11 +130,13 @@ impl SqlStore {
         let read_pool = backend
             .pool(&connect_options, read_connections, Role::Read)
             .await?;
+        let checkpoint_pool = (backend == Backend::Sqlite).then(|| read_pool.clone());
         let writer = Writer::spawn(
             write_pool.clone(),
             backend,
             options.max_batch,
             options.queue_capacity,
+            checkpoint_pool,
         );
         tracing::debug!(?backend, read_connections, "store opened");
         Ok(SqlStore {
@@ -155,42 +162,30 @@ impl SqlStore {
     ///
     /// Not atomic as a whole: on error, the transactions already committed stay. A serial that
     /// is already stored (or repeated in `records`) fails its transaction with
-    /// [`StoreError::DuplicateSerial`].
+    /// [`StoreError::DuplicateSerial`]. Holds the write connection throughout, so concurrent
+    /// `insert_certificate` calls wait until it returns.
     pub async fn bulk_insert(&self, records: &[CertRecord]) -> Result<(), StoreError> {
         let mut conn = self.write_pool.acquire().await.map_err(backend_error)?;
-        if self.backend == Backend::Sqlite {
-            sqlx::raw_sql(backend::SQLITE_BULK_CACHE)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend_error)?;
-        }
         let result = self.bulk_transactions(&mut conn, records).await;
-        if self.backend == Backend::Sqlite {
-            // Give the memory back: this connection lives on as the group-commit writer's.
-            // Should the reset fail, closing the connection is the other way to drop the cache.
-            let reset = sqlx::raw_sql(backend::SQLITE_WRITER_CACHE)
-                .execute(&mut *conn)
-                .await;
-            if reset.is_err() {
-                conn.close_on_drop();
-            }
+        if result.is_err() && self.backend == Backend::Sqlite {
+            // SQLite's `INSERT OR ROLLBACK` (see `sql::insert_certificates_sql`) ended the
+            // transaction itself, behind the back of sqlx's transaction bookkeeping; a fresh
+            // connection is the simple way to be sure nothing of that lingers.
+            conn.close_on_drop();
         }
         result
     }
 
     async fn bulk_transactions(
         &self,
-        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+        conn: &mut PoolConnection<Any>,
         records: &[CertRecord],
     ) -> Result<(), StoreError> {
         for transaction in records.chunks(BULK_ROWS_PER_TRANSACTION) {
-            // In serial order the primary-key index is filled leaf after leaf instead of at
-            // random places: fewer pages touched per transaction.
-            let mut sorted: Vec<&CertRecord> = transaction.iter().collect();
-            sorted.sort_unstable_by(|a, b| a.serial.cmp(&b.serial));
             let mut tx = conn.begin().await.map_err(backend_error)?;
-            for rows in sorted.chunks(sql::ROWS_PER_STATEMENT) {
-                sql::insert_certificates(rows, OnDuplicate::Fail, self.backend)
+            for statement in transaction.chunks(sql::ROWS_PER_STATEMENT) {
+                let rows: Vec<&CertRecord> = statement.iter().collect();
+                sql::insert_certificates(&rows, OnDuplicate::Fail, self.backend)
                     .execute(&mut *tx)
                     .await
                     .map_err(certificate_insert_error)?;
@@ -202,6 +197,14 @@ impl SqlStore {
                 .await
                 .map_err(backend_error)?;
             tx.commit().await.map_err(backend_error)?;
+            if self.backend == Backend::Sqlite {
+                // The write connection does not checkpoint by itself (see `checkpoint`); without
+                // this the WAL would grow by the whole load.
+                sqlx::raw_sql(checkpoint::CHECKPOINT)
+                    .execute(&mut **conn)
+                    .await
+                    .map_err(backend_error)?;
+            }
         }
         Ok(())
     }

@@ -60,7 +60,8 @@ pub(crate) enum OnDuplicate {
     /// Skip the row and report which rows went in (`RETURNING serial`): the group-commit writer
     /// uses this so one caller's colliding serial neither aborts nor delays the others.
     Skip,
-    /// Fail the statement with a unique violation: bulk loads want all-or-error.
+    /// Fail with a unique violation and roll the whole transaction back: bulk loads want
+    /// all-or-error per transaction.
     Fail,
 }
 
@@ -75,8 +76,15 @@ pub(crate) fn insert_certificates_sql(
     backend: Backend,
 ) -> String {
     let mut sql = String::with_capacity(96 + rows * 64);
+    sql.push_str(match (backend, on_duplicate) {
+        // A failing bulk statement fails its whole transaction anyway; saying so up front
+        // spares SQLite the statement journal (the page copies kept to undo one statement),
+        // a third of the CPU time of a bulk load.
+        (Backend::Sqlite, OnDuplicate::Fail) => "INSERT OR ROLLBACK",
+        _ => "INSERT",
+    });
     sql.push_str(concat!(
-        "INSERT INTO certificates (",
+        " INTO certificates (",
         cert_columns!(),
         ") VALUES "
     ));

@@ -33,16 +33,89 @@ async fn sqlite_connections_are_wal_full_sync() {
         assert_eq!(pragma(&mut conn, "PRAGMA foreign_keys").await, "1");
         assert_eq!(pragma(&mut conn, "PRAGMA busy_timeout").await, "5000");
     }
+    // The writer leaves checkpoints to the checkpoint task and keeps scratch data in memory.
+    let mut writer = store.write_pool.acquire().await.unwrap();
+    assert_eq!(pragma(&mut writer, "PRAGMA wal_autocheckpoint").await, "0");
+    assert_eq!(pragma(&mut writer, "PRAGMA temp_store").await, "2");
+    assert_eq!(pragma(&mut writer, "PRAGMA cache_size").await, "-65536");
+    drop(writer);
     store.close().await;
 }
 
+/// With the writer's automatic checkpoints off, only the checkpoint task moves committed pages
+/// from the WAL into the database file: if it did not run, the file would stay at its empty
+/// size while the WAL grew without bound.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_checkpoints_run_after_commits() {
+    use est_ca::Store;
+    let db = harness::SqliteDb::new();
+    let store = std::sync::Arc::new(SqlStore::connect(db.url()).await.unwrap());
+    let empty_size = std::fs::metadata(db.path()).unwrap().len();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..2_000u64 {
+        let store = std::sync::Arc::clone(&store);
+        tasks.spawn(async move {
+            let record = est_ca::CertRecord {
+                serial: format!("{i:040x}"),
+                ca: "default".into(),
+                subject: format!("CN=device-{i}"),
+                issuer: "CN=CA".into(),
+                ski: format!("{i:040x}"),
+                spki_sha256: format!("{i:064x}"),
+                requester: "user:alice".into(),
+                not_before: 0,
+                not_after: 1,
+                issued_at: 0,
+                status: CertStatus::Valid,
+                der: vec![0x30; 500],
+            };
+            store.insert_certificate(&record).await
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.unwrap().unwrap();
+    }
+    // 2,000 rows of ~700 bytes: well over 1 MB once in the database file.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while std::fs::metadata(db.path()).unwrap().len() < empty_size + 1_000_000 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("no checkpoint copied the committed rows into the database file");
+    std::sync::Arc::into_inner(store).unwrap().close().await;
+}
+
+/// Even on a database whose default is `synchronous_commit = off`, the store's writes wait for
+/// the WAL flush.
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_commits_are_synchronous() {
+    use sqlx::Connection;
     let db = harness::PgDb::create().await;
+    let mut admin = sqlx::AnyConnection::connect(db.url()).await.unwrap();
+    let name: String = sqlx::query("SELECT current_database()::text")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    let alter = format!("ALTER DATABASE {name} SET synchronous_commit = off");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(alter))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+
     let store = SqlStore::connect(db.url()).await.unwrap();
-    let mut conn = store.write_pool.acquire().await.unwrap();
-    assert_ne!(pragma(&mut conn, "SHOW synchronous_commit").await, "off");
-    drop(conn);
+    let mut reader = store.read_pool.acquire().await.unwrap();
+    assert_eq!(
+        pragma(&mut reader, "SHOW synchronous_commit").await,
+        "off",
+        "the setup took"
+    );
+    let mut writer = store.write_pool.acquire().await.unwrap();
+    assert_eq!(pragma(&mut writer, "SHOW synchronous_commit").await, "on");
+    drop((reader, writer));
     store.close().await;
 }
 

@@ -15,9 +15,9 @@ use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::Backend;
 use crate::error::{backend_error, certificate_insert_error};
 use crate::sql::{self, OnDuplicate};
+use crate::{Backend, checkpoint};
 
 /// Counters of the group-commit writer, to observe that batching happens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,15 +72,27 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer task on the current tokio runtime.
+    ///
+    /// With `checkpoint_pool` (SQLite), the writer also runs [`crate::checkpoint`] on that pool
+    /// and asks it for a checkpoint after each commit.
     pub(crate) fn spawn(
         pool: AnyPool,
         backend: Backend,
         max_batch: usize,
         queue_capacity: usize,
+        checkpoint_pool: Option<AnyPool>,
     ) -> Writer {
         let (queue, jobs) = mpsc::channel(queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
-        let target = Target { pool, backend };
+        let checkpoints = checkpoint_pool.map(|pool| {
+            let (requests, pending) = mpsc::channel(1);
+            (requests, tokio::spawn(checkpoint::run(pool, pending)))
+        });
+        let target = Target {
+            pool,
+            backend,
+            checkpoints,
+        };
         let task = tokio::spawn(run(target, jobs, max_batch.max(1), Arc::clone(&counters)));
         Writer {
             queue,
@@ -117,11 +129,12 @@ impl Writer {
     }
 }
 
-/// Where the writer writes.
+/// Where the writer writes, and who checkpoints after it.
 #[derive(Debug)]
 struct Target {
     pool: AnyPool,
     backend: Backend,
+    checkpoints: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 fn writer_stopped() -> StoreError {
@@ -139,9 +152,22 @@ async fn run(
     // whole batching policy. It returns 0 once every sender is gone and the queue is empty.
     while jobs.recv_many(&mut batch, max_batch).await > 0 {
         commit_batch(&target, std::mem::take(&mut batch), &counters).await;
+        if let Some((requests, _)) = &target.checkpoints {
+            // Full means a checkpoint is already due; it will cover this commit too.
+            let _ = requests.try_send(());
+        }
     }
     tracing::debug!("certificate writer stopping: store dropped");
-    target.pool.close().await;
+    let Target {
+        pool, checkpoints, ..
+    } = target;
+    if let Some((requests, checkpointer)) = checkpoints {
+        drop(requests);
+        if let Err(e) = checkpointer.await {
+            tracing::error!(error = %e, "WAL checkpoint task failed");
+        }
+    }
+    pool.close().await;
 }
 
 /// Commits one batch and answers each caller with its own outcome.

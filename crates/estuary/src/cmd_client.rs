@@ -1,10 +1,379 @@
-//! TEMPORARY placeholder until the est-client CLI lands.
-#[derive(clap::Args)]
+//! `estuary client`: every EST operation from the command line.
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use est_client::{ClientConfig, ClientIdentity, EstClient, KeyKind, San, Trust};
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use zeroize::Zeroizing;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Args)]
 pub struct ClientArgs {
-    #[arg(long)]
+    /// Server URL, e.g. https://est.example:8443
+    #[arg(long, global = true, default_value = "https://127.0.0.1:8443")]
     url: String,
+    /// CA label (/.well-known/est/<label>/...).
+    #[arg(long, global = true)]
+    label: Option<String>,
+    /// Explicit trust anchor(s) for the server (PEM).
+    #[arg(long, global = true, conflicts_with = "bootstrap")]
+    trust_anchor: Option<PathBuf>,
+    /// No trust anchor yet: fetch /cacerts unauthenticated, show SHA-256 fingerprints and ask
+    /// before trusting anything (EST-68). Only `cacerts` is allowed in this mode.
+    #[arg(long, global = true)]
+    bootstrap: bool,
+    /// With --bootstrap: accept without asking if a CA certificate has this SHA-256 fingerprint.
+    #[arg(long, global = true)]
+    expect_fingerprint: Option<String>,
+    /// HTTP Basic user name.
+    #[arg(long, global = true)]
+    user: Option<String>,
+    /// File holding the password (`-` = standard input).
+    #[arg(long, global = true)]
+    password_file: Option<PathBuf>,
+    /// TLS client certificate (PEM, leaf first, chain may follow).
+    #[arg(long, global = true, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key of --cert (PEM).
+    #[arg(long, global = true, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Negotiate at most TLS 1.2 (channel binding becomes tls-unique).
+    #[arg(long, global = true)]
+    tls12: bool,
+    /// How long to keep retrying a request the server accepted for manual approval (202).
+    #[arg(long, global = true, default_value_t = 600)]
+    max_wait: u64,
+    #[command(subcommand)]
+    cmd: ClientCmd,
 }
 
-pub async fn run(args: ClientArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    Err(format!("client not available yet ({})", args.url).into())
+#[derive(Subcommand)]
+enum ClientCmd {
+    /// Fetch the CA certificates (/cacerts).
+    Cacerts {
+        /// Write the certificates here (PEM); default: standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show the CSR attributes the server asks for (/csrattrs).
+    Csrattrs,
+    /// Enroll: generate a key locally (or send --csr) and get a certificate (/simpleenroll).
+    Enroll {
+        #[arg(long, default_value = "p256")]
+        key_type: String,
+        /// Subject, RFC 4514 (e.g. "CN=dev1,O=Acme").
+        #[arg(long, required_unless_present = "csr")]
+        subject: Option<String>,
+        /// SubjectAltName: dns:NAME, ip:ADDR, email:ADDR, uri:URI (repeatable).
+        #[arg(long)]
+        san: Vec<String>,
+        /// Send this CSR (PEM or DER) instead of generating a key.
+        #[arg(long, conflicts_with_all = ["subject", "san"])]
+        csr: Option<PathBuf>,
+        #[arg(long, required_unless_present = "csr")]
+        out_key: Option<PathBuf>,
+        #[arg(long)]
+        out_cert: PathBuf,
+    },
+    /// Re-enroll with --cert/--key as TLS client certificate (/simplereenroll): rekey by
+    /// default (new key of the same type), same subject and SAN.
+    Reenroll {
+        /// Renew for the existing key instead of rekeying.
+        #[arg(long)]
+        same_key: bool,
+        #[arg(long)]
+        out_key: Option<PathBuf>,
+        #[arg(long)]
+        out_cert: PathBuf,
+    },
+}
+
+fn read_pem_certs(p: &Path) -> Result<Vec<X509>, Error> {
+    let data = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok(X509::stack_from_pem(&data).map_err(|e| format!("{}: {e}", p.display()))?)
+}
+
+fn read_key(p: &Path) -> Result<PKey<Private>, Error> {
+    let data = Zeroizing::new(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?);
+    Ok(PKey::private_key_from_pem(&data).map_err(|e| format!("{}: {e}", p.display()))?)
+}
+
+fn read_password(p: &Path) -> Result<Zeroizing<String>, Error> {
+    let mut s = Zeroizing::new(String::new());
+    if p == Path::new("-") {
+        std::io::stdin().read_to_string(&mut s)?;
+    } else {
+        *s = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    let trimmed = Zeroizing::new(s.trim_end_matches(['\n', '\r']).to_string());
+    Ok(trimmed)
+}
+
+/// Writes a file with mode 0600 (keys), replacing it atomically.
+fn write_private(p: &Path, data: &[u8]) -> Result<(), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = p.with_extension("tmp-estuary");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, p)?;
+    Ok(())
+}
+
+fn certs_pem(certs: &[x509_cert::Certificate]) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    for c in certs {
+        out.extend(est_client::to_x509(c)?.to_pem()?);
+    }
+    Ok(out)
+}
+
+pub async fn run(a: ClientArgs) -> Result<(), Error> {
+    let trust = match (&a.trust_anchor, a.bootstrap) {
+        (Some(p), _) => Trust::Explicit(read_pem_certs(p)?),
+        (None, true) => Trust::Bootstrap,
+        (None, false) => {
+            return Err(
+                "give --trust-anchor FILE, or --bootstrap to fetch and confirm the CA first".into(),
+            );
+        }
+    };
+    if a.bootstrap && !matches!(a.cmd, ClientCmd::Cacerts { .. }) {
+        return Err(
+            "--bootstrap allows only `cacerts` (EST-68); accept the CA, then use --trust-anchor"
+                .into(),
+        );
+    }
+    let basic = match (&a.user, &a.password_file) {
+        (Some(u), Some(p)) => Some((u.clone(), read_password(p)?)),
+        (Some(_), None) => return Err("--user needs --password-file".into()),
+        _ => None,
+    };
+    let identity = match (&a.cert, &a.key) {
+        (Some(c), Some(k)) => {
+            let mut certs = read_pem_certs(c)?.into_iter();
+            let cert = certs.next().ok_or("empty --cert file")?;
+            Some(ClientIdentity {
+                cert,
+                chain: certs.collect(),
+                key: read_key(k)?,
+            })
+        }
+        _ => None,
+    };
+    let client = EstClient::new(ClientConfig {
+        url: a.url.clone(),
+        label: a.label.clone(),
+        trust,
+        identity: identity.clone(),
+        basic,
+        max_tls12: a.tls12,
+    })?;
+    let max_wait = Duration::from_secs(a.max_wait);
+    match a.cmd {
+        ClientCmd::Cacerts { out } => {
+            let mut conn = client.connect().await?;
+            let certs = conn.cacerts().await?;
+            if a.bootstrap {
+                confirm_bootstrap(&certs, a.expect_fingerprint.as_deref())?;
+            }
+            let pem = certs_pem(&certs)?;
+            match out {
+                Some(p) => {
+                    std::fs::write(&p, &pem)?;
+                    eprintln!("wrote {} CA certificate(s) to {}", certs.len(), p.display());
+                }
+                None => std::io::stdout().write_all(&pem)?,
+            }
+        }
+        ClientCmd::Csrattrs => {
+            let mut conn = client.connect().await?;
+            match conn.csrattrs().await? {
+                None => println!("no CSR attributes (the server has no specific requirements)"),
+                Some(attrs) => {
+                    for a in attrs.0 {
+                        match a {
+                            est_asn1::AttrOrOid::Oid(o) => println!("{}", oid_name(&o)),
+                            est_asn1::AttrOrOid::Attribute(at) => {
+                                let vals: Vec<String> = at
+                                    .values
+                                    .iter()
+                                    .map(|v| {
+                                        v.decode_as::<der::oid::ObjectIdentifier>()
+                                            .map(|o| oid_name(&o))
+                                            .unwrap_or_else(|_| "(value)".into())
+                                    })
+                                    .collect();
+                                println!("{} = {}", oid_name(&at.oid), vals.join(", "));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        ClientCmd::Enroll {
+            key_type,
+            subject,
+            san,
+            csr,
+            out_key,
+            out_cert,
+        } => {
+            let certs = match csr {
+                Some(p) => {
+                    let data = std::fs::read(&p)?;
+                    let der = match openssl::x509::X509Req::from_pem(&data) {
+                        Ok(r) => r.to_der()?,
+                        Err(_) => data,
+                    };
+                    let mut conn = client.connect().await?;
+                    match conn.simple_enroll(&der).await? {
+                        est_client::EnrollOutcome::Issued(c) => c,
+                        est_client::EnrollOutcome::Pending { retry_after } => {
+                            return Err(format!(
+                                "accepted for manual approval; send the same CSR again in {}s",
+                                retry_after.as_secs()
+                            )
+                            .into());
+                        }
+                    }
+                }
+                None => {
+                    let kind: KeyKind = key_type.parse()?;
+                    let sans = san
+                        .iter()
+                        .map(|s| s.parse())
+                        .collect::<Result<Vec<San>, _>>()?;
+                    let subject = subject.ok_or("--subject is required")?;
+                    let key = est_client::generate_key(kind)?;
+                    let certs = est_client::enroll_with_key(
+                        &client, &key, &subject, &sans, false, max_wait,
+                    )
+                    .await?;
+                    let out_key = out_key.ok_or("--out-key is required")?;
+                    write_private(&out_key, &Zeroizing::new(key.private_key_to_pem_pkcs8()?))?;
+                    eprintln!("wrote key to {} (mode 0600)", out_key.display());
+                    certs
+                }
+            };
+            write_cert(&out_cert, &certs)?;
+        }
+        ClientCmd::Reenroll {
+            same_key,
+            out_key,
+            out_cert,
+        } => {
+            let id = identity
+                .ok_or("reenroll needs --cert and --key (the certificate being renewed)")?;
+            let old = est_client::from_x509(&id.cert)?;
+            let subject = old.tbs_certificate().subject().to_string();
+            let sans: Vec<San> = old
+                .tbs_certificate()
+                .get_extension::<x509_cert::ext::pkix::SubjectAltName>()
+                .map_err(|e| format!("SAN of the old certificate: {e}"))?
+                .map(|(_, s)| s.0.iter().filter_map(San::from_general_name).collect())
+                .unwrap_or_default();
+            let key = if same_key {
+                id.key.clone()
+            } else {
+                new_key_like(&id.key)?
+            };
+            let certs =
+                est_client::enroll_with_key(&client, &key, &subject, &sans, true, max_wait).await?;
+            if !same_key {
+                let out_key =
+                    out_key.ok_or("--out-key is required when rekeying (or use --same-key)")?;
+                write_private(&out_key, &Zeroizing::new(key.private_key_to_pem_pkcs8()?))?;
+                eprintln!("wrote new key to {} (mode 0600)", out_key.display());
+            }
+            write_cert(&out_cert, &certs)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_cert(p: &Path, certs: &[x509_cert::Certificate]) -> Result<(), Error> {
+    let first = certs.first().ok_or("no certificate returned")?;
+    let pem = certs_pem(std::slice::from_ref(first))?;
+    std::fs::write(p, pem)?;
+    eprintln!(
+        "wrote certificate {} (serial {}) to {}",
+        first.tbs_certificate().subject(),
+        first.tbs_certificate().serial_number(),
+        p.display()
+    );
+    Ok(())
+}
+
+fn new_key_like(old: &PKey<Private>) -> Result<PKey<Private>, Error> {
+    use openssl::pkey::Id;
+    let kind = match old.id() {
+        Id::RSA if old.bits() >= 4096 => KeyKind::Rsa4096,
+        Id::RSA if old.bits() >= 3072 => KeyKind::Rsa3072,
+        Id::RSA => KeyKind::Rsa2048,
+        Id::EC if old.bits() > 256 => KeyKind::P384,
+        Id::EC => KeyKind::P256,
+        Id::ED25519 => KeyKind::Ed25519,
+        _ => return Err("unsupported key type of the old certificate".into()),
+    };
+    Ok(est_client::generate_key(kind)?)
+}
+
+fn oid_name(o: &der::oid::ObjectIdentifier) -> String {
+    let known = [
+        (
+            est_asn1::oids::CHALLENGE_PASSWORD,
+            "challengePassword (channel binding required)",
+        ),
+        (est_asn1::oids::EXTENSION_REQUEST, "extensionRequest"),
+        (est_asn1::oids::MAC_ADDRESS, "macAddress"),
+    ];
+    if let Some((_, n)) = known.iter().find(|(k, _)| k == o) {
+        return format!("{n} ({o})");
+    }
+    match const_oid::db::DB.by_oid(o) {
+        Some(n) => format!("{n} ({o})"),
+        None => o.to_string(),
+    }
+}
+
+/// Shows each CA certificate's subject and SHA-256 fingerprint and asks the user (EST-68,
+/// SEC-24), unless `expected` names one of them.
+fn confirm_bootstrap(
+    certs: &[x509_cert::Certificate],
+    expected: Option<&str>,
+) -> Result<(), Error> {
+    let norm = |s: &str| s.replace([':', ' '], "").to_ascii_uppercase();
+    let mut fps = Vec::new();
+    for c in certs {
+        let fp = est_client::fingerprint(&est_client::to_x509(c)?)?;
+        eprintln!(
+            "CA certificate: {}\n  SHA-256 fingerprint: {fp}",
+            c.tbs_certificate().subject()
+        );
+        fps.push(fp);
+    }
+    if let Some(e) = expected {
+        if fps.iter().any(|f| norm(f) == norm(e)) {
+            return Ok(());
+        }
+        return Err("no CA certificate has the expected fingerprint: NOT trusted".into());
+    }
+    eprint!("Compare the fingerprint with one obtained out of band. Trust this CA? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim().eq_ignore_ascii_case("y") || line.trim().eq_ignore_ascii_case("yes") {
+        Ok(())
+    } else {
+        Err("CA not accepted".into())
+    }
 }

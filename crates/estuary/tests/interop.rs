@@ -266,6 +266,149 @@ fn curl_and_openssl_against_the_demo_server_and_restart_keeps_certificates() {
     );
     assert!(ok && out.ends_with("200"), "{out}");
 
+    // The estuary client CLI: bootstrap with a pinned fingerprint, enroll with Basic, re-enroll
+    // with the new certificate, csrattrs.
+    let fp = {
+        let x = openssl::x509::X509::from_pem(&std::fs::read(&root).unwrap()).unwrap();
+        x.digest(openssl::hash::MessageDigest::sha256())
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    let client = |args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.arg("client")
+            .arg("--url")
+            .arg(&url)
+            .args(args)
+            .current_dir(&work);
+        c
+    };
+    let (ok, out, err) = run(&mut client(&[
+        "--bootstrap",
+        "--expect-fingerprint",
+        &fp,
+        "cacerts",
+        "--out",
+        "boot.pem",
+    ]));
+    assert!(ok, "{err}");
+    let _ = out;
+    assert_eq!(
+        std::fs::read_to_string(work.join("boot.pem"))
+            .unwrap()
+            .matches("BEGIN CERTIFICATE")
+            .count(),
+        2
+    );
+    let (ok, _, err) = run(&mut client(&[
+        "--bootstrap",
+        "--expect-fingerprint",
+        "00:11",
+        "cacerts",
+    ]));
+    assert!(!ok && err.contains("NOT trusted"), "{err}");
+    std::fs::write(work.join("pw.txt"), format!("{pw}\n")).unwrap();
+    let ta = root.to_str().unwrap();
+    let (ok, _, err) = run(&mut client(&[
+        "--trust-anchor",
+        ta,
+        "--user",
+        "demo",
+        "--password-file",
+        "pw.txt",
+        "enroll",
+        "--key-type",
+        "p384",
+        "--subject",
+        "CN=cli.example",
+        "--san",
+        "dns:cli.example",
+        "--out-key",
+        "cli.key",
+        "--out-cert",
+        "cli.pem",
+    ]));
+    assert!(ok, "{err}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(work.join("cli.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let (ok, out) = sh(
+        &format!(
+            "openssl verify -CAfile {ta} -untrusted chain.pem cli.pem && openssl x509 -in cli.pem -noout -pubkey | cmp - <(openssl pkey -in cli.key -pubout)"
+        ),
+        &work,
+    );
+    assert!(ok, "{out}");
+    let (ok, _, err) = run(&mut client(&[
+        "--trust-anchor",
+        ta,
+        "--cert",
+        "cli.pem",
+        "--key",
+        "cli.key",
+        "reenroll",
+        "--out-key",
+        "cli2.key",
+        "--out-cert",
+        "cli2.pem",
+    ]));
+    assert!(ok, "{err}");
+    let (ok, out) = sh(
+        &format!(
+            "openssl verify -CAfile {ta} -untrusted chain.pem cli2.pem && openssl x509 -in cli2.pem -noout -subject -serial && openssl x509 -in cli2.pem -noout -pubkey | cmp - <(openssl pkey -in cli2.key -pubout)"
+        ),
+        &work,
+    );
+    assert!(ok && out.contains("cli.example"), "{out}");
+    issued.push(
+        out.lines()
+            .find_map(|l| l.strip_prefix("serial="))
+            .unwrap()
+            .to_lowercase(),
+    );
+    let (ok, out, err) = run(&mut client(&[
+        "--trust-anchor",
+        ta,
+        "--label",
+        "devices",
+        "csrattrs",
+    ]));
+    assert!(ok, "{err}");
+    assert!(
+        String::from_utf8_lossy(&out).contains("macAddress"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let (ok, _, err) = run(&mut client(&[
+        "--trust-anchor",
+        ta,
+        "--user",
+        "demo",
+        "--password-file",
+        "pw.txt",
+        "--label",
+        "devices",
+        "enroll",
+        "--key-type",
+        "rsa2048",
+        "--subject",
+        "CN=rsa-dev",
+        "--out-key",
+        "r.key",
+        "--out-cert",
+        "r.pem",
+    ]));
+    assert!(!ok && err.contains("RSA"), "devices refuses RSA: {err}");
+
     // Restart: every issued certificate is still listed, and the server serves again.
     drop(server);
     let listed_before = serials_listed(&data);

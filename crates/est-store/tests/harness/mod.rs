@@ -17,14 +17,25 @@ pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 #[derive(Debug)]
 pub struct SqliteDb {
     _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
     url: String,
 }
 
 impl SqliteDb {
     pub fn new() -> SqliteDb {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("store.db").display());
-        SqliteDb { _dir: dir, url }
+        let path = dir.path().join("store.db");
+        let url = format!("sqlite://{}", path.display());
+        SqliteDb {
+            _dir: dir,
+            path,
+            url,
+        }
+    }
+
+    /// The database file (its WAL is next to it, with `-wal` appended).
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 
     pub fn url(&self) -> &str {

@@ -116,9 +116,17 @@ pub async fn duplicate_serial_rejected(url: &str) {
     );
     assert_eq!(store.count_certificates().await.unwrap(), 1);
 
-    // The writer still works after refusals.
+    // Both paths still work after refusals.
+    sql.bulk_insert(&[record(serial(4))]).await.unwrap();
     store.insert_certificate(&fresh).await.unwrap();
-    assert_eq!(store.count_certificates().await.unwrap(), 2);
+    assert_eq!(store.count_certificates().await.unwrap(), 3);
+    assert!(
+        store
+            .certificate_by_serial(&serial(4))
+            .await
+            .unwrap()
+            .is_some()
+    );
     sql.close().await;
 }
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Reproduces docs/performance.md: starts a release server on a fresh demo data dir and drives
+# it with `estuary bench` (driver and server share this machine), then prefills the store with
+# 1,000,000 certificates and measures enrollment again.
+# Usage: scripts/bench.sh [duration-seconds] [concurrency]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur=${1:-10}
+conc=${2:-32}
+cargo build --release -p estuary >/dev/null
+bin=target/release/estuary
+dir=$(mktemp -d /tmp/estuary-bench.XXXXXX)
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+start_server() {
+  ESTUARY_LOG=warn $bin serve --data-dir "$dir/data" --listen 127.0.0.1:18443 > "$dir/banner" &
+  pid=$!
+  for _ in $(seq 100); do grep -q 'CA labels' "$dir/banner" 2>/dev/null && break; sleep 0.2; done
+}
+start_server
+sleep 1
+pw=$(sed -n 's/^demo user: demo    password: \([^ ]*\).*/\1/p' "$dir/banner")
+printf '%s' "$pw" > "$dir/pw"
+common=(--url https://127.0.0.1:18443 --trust-anchor "$dir/data/ca/root.pem" --duration "$dur" --concurrency "$conc" --server-pid "$pid")
+auth=(--user demo --password-file "$dir/pw")
+run() { echo "\$ estuary bench run $*"; $bin bench run "${common[@]}" "$@"; echo; }
+run --op cacerts --mode keepalive
+run --op cacerts --mode fresh
+run --op enroll --mode keepalive "${auth[@]}"
+run --op enroll --mode fresh "${auth[@]}"
+kill $pid; wait $pid 2>/dev/null || true
+echo "\$ estuary bench prefill --count 1000000"
+$bin bench prefill --data-dir "$dir/data" --count 1000000
+start_server
+sleep 1
+echo "(store now holds $(sqlite3 "$dir/data/estuary.db" 'select count(*) from certificates') certificates)"
+run --op enroll --mode keepalive "${auth[@]}"
+run --op enroll --mode fresh "${auth[@]}"
