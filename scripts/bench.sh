@@ -20,9 +20,9 @@ start_server
 sleep 1
 pw=$(sed -n 's/^demo user: demo    password: \([^ ]*\).*/\1/p' "$dir/banner")
 printf '%s' "$pw" > "$dir/pw"
-common=(--url https://127.0.0.1:18443 --trust-anchor "$dir/data/ca/root.pem" --duration "$dur" --concurrency "$conc" --server-pid "$pid")
+common=(--url https://127.0.0.1:18443 --trust-anchor "$dir/data/ca/root.pem" --duration "$dur" --concurrency "$conc")
 auth=(--user demo --password-file "$dir/pw")
-run() { echo "\$ estuary bench run $*"; $bin bench run "${common[@]}" "$@"; echo; }
+run() { echo "\$ estuary bench run $*"; $bin bench run "${common[@]}" --server-pid "$pid" "$@"; echo; }
 run --op cacerts --mode keepalive
 run --op cacerts --mode fresh
 run --op enroll --mode keepalive "${auth[@]}"

@@ -32,6 +32,8 @@ pub struct Issuer {
     /// The certificates above `cert` up to and including the root, for /cacerts (EST-65).
     pub chain: Vec<Certificate>,
     pub key: Arc<dyn SigningKey>,
+    /// RFC 4514 form of the subject, computed once (recorded with every issued certificate).
+    subject_string: String,
 }
 
 impl Issuer {
@@ -46,11 +48,13 @@ impl Issuer {
                 "CA certificate does not match its key".into(),
             ));
         }
+        let subject_string = cert.tbs_certificate().subject().to_string();
         Ok(Self {
             cert,
             cert_der,
             chain,
             key,
+            subject_string,
         })
     }
 
@@ -331,7 +335,7 @@ impl Authority {
                 serial: serial_hex,
                 ca: domain.name.clone(),
                 subject: cert.tbs_certificate().subject().to_string(),
-                issuer: cert.tbs_certificate().issuer().to_string(),
+                issuer: domain.issuer.subject_string.clone(),
                 ski: ski.clone(),
                 spki_sha256: spki_sha256.clone(),
                 requester: req.identity.requester(),

@@ -102,16 +102,14 @@ impl VerifiedCsr {
         check_signature_algorithm(req.algorithm.oid, allow_sha1)?;
         let spki = req.info.public_key.clone();
         let spki_der = spki.to_der()?;
-        let pkey = PKey::public_key_from_der(&spki_der)
-            .map_err(|_| CaError::KeyNotAllowed("the CSR public key cannot be decoded".into()))?;
-        let key_kind = classify_key(&spki, &pkey)?;
-        // OpenSSL verifies over the request's original encoding of CertificationRequestInfo.
-        let ossl = X509Req::from_der(der)
-            .map_err(|_| CaError::MalformedRequest("PKCS#10 rejected by parser".into()))?;
-        match ossl.verify(&pkey) {
-            Ok(true) => {}
-            _ => return Err(CaError::BadCsrSignature),
-        }
+        // The signature covers the request's own encoding of CertificationRequestInfo.
+        let info = raw_request_info(der)?;
+        let sig = req.signature.as_bytes().ok_or(CaError::BadCsrSignature)?;
+        let key_kind = if spki.algorithm.oid == rfc5912::ID_EC_PUBLIC_KEY {
+            verify_ecdsa(&spki, req.algorithm.oid, info, sig)?
+        } else {
+            verify_generic(&spki, &spki_der, der)?
+        };
         let san = requested_san(&req)?;
         Ok(Self {
             req,
@@ -141,6 +139,108 @@ impl VerifiedCsr {
             return Ok(Some(value.value().to_vec()));
         }
         Ok(None)
+    }
+}
+
+/// The raw TLV of CertificationRequestInfo inside a (structurally valid) request.
+fn raw_request_info(der: &[u8]) -> Result<&[u8], CaError> {
+    use der::Reader;
+    let malformed = |e: der::Error| CaError::MalformedRequest(format!("PKCS#10: {e}"));
+    let mut r = der::SliceReader::new(der).map_err(malformed)?;
+    let _outer = der::Header::decode(&mut r).map_err(malformed)?;
+    r.tlv_bytes().map_err(malformed)
+}
+
+struct Curves {
+    p256: openssl::ec::EcGroup,
+    p384: openssl::ec::EcGroup,
+}
+
+/// Curve groups are immutable; building them is costly in OpenSSL 3, so once per process.
+fn curves() -> Result<&'static Curves, CaError> {
+    static CURVES: std::sync::OnceLock<Option<Curves>> = std::sync::OnceLock::new();
+    CURVES
+        .get_or_init(|| {
+            use openssl::nid::Nid;
+            Some(Curves {
+                p256: openssl::ec::EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).ok()?,
+                p384: openssl::ec::EcGroup::from_curve_name(Nid::SECP384R1).ok()?,
+            })
+        })
+        .as_ref()
+        .ok_or_else(|| CaError::Internal("elliptic curves unavailable".into()))
+}
+
+/// ECDSA through the low-level EC API: decoding the point checks that it lies on the curve
+/// (P-256 and P-384 have cofactor 1, so that is the whole public-key validation of SEC-11), and
+/// no per-call algorithm fetch or key decoder of OpenSSL 3 is involved.
+fn verify_ecdsa(
+    spki: &SubjectPublicKeyInfoOwned,
+    sig_alg: ObjectIdentifier,
+    info: &[u8],
+    sig: &[u8],
+) -> Result<PublicKeyKind, CaError> {
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+    let c = curves()?;
+    let (group, kind) = match curve {
+        Some(x) if x == rfc5912::SECP_256_R_1 => (&c.p256, PublicKeyKind::P256),
+        Some(x) if x == rfc5912::SECP_384_R_1 => (&c.p384, PublicKeyKind::P384),
+        _ => {
+            return Err(CaError::KeyNotAllowed(
+                "unsupported elliptic curve (P-256 and P-384 are allowed)".into(),
+            ));
+        }
+    };
+    let point_bytes = spki.subject_public_key.as_bytes().ok_or_else(|| {
+        CaError::KeyNotAllowed("EC public key is not a whole number of bytes".into())
+    })?;
+    let mut ctx = openssl::bn::BigNumContext::new()?;
+    let point = openssl::ec::EcPoint::from_bytes(group, point_bytes, &mut ctx)
+        .map_err(|_| CaError::KeyNotAllowed("EC public key is not a valid curve point".into()))?;
+    if point.is_infinity(group) {
+        return Err(CaError::KeyNotAllowed(
+            "EC public key is the point at infinity".into(),
+        ));
+    }
+    let key = openssl::ec::EcKey::from_public_key(group, &point)?;
+    let digest: Vec<u8> = match sig_alg {
+        a if a == rfc5912::ECDSA_WITH_SHA_256 => openssl::sha::sha256(info).to_vec(),
+        a if a == rfc5912::ECDSA_WITH_SHA_384 => openssl::sha::sha384(info).to_vec(),
+        a if a == rfc5912::ECDSA_WITH_SHA_512 => openssl::sha::sha512(info).to_vec(),
+        a if a == ObjectIdentifier::new_unwrap("1.2.840.10045.4.1") => {
+            openssl::sha::sha1(info).to_vec()
+        }
+        _ => {
+            return Err(CaError::KeyNotAllowed(
+                "the CSR signature algorithm does not match its EC key".into(),
+            ));
+        }
+    };
+    let sig = openssl::ecdsa::EcdsaSig::from_der(sig).map_err(|_| CaError::BadCsrSignature)?;
+    match sig.verify(&digest, &key) {
+        Ok(true) => Ok(kind),
+        _ => Err(CaError::BadCsrSignature),
+    }
+}
+
+/// RSA and Ed25519 through OpenSSL's generic request verification.
+fn verify_generic(
+    spki: &SubjectPublicKeyInfoOwned,
+    spki_der: &[u8],
+    der: &[u8],
+) -> Result<PublicKeyKind, CaError> {
+    let pkey = PKey::public_key_from_der(spki_der)
+        .map_err(|_| CaError::KeyNotAllowed("the CSR public key cannot be decoded".into()))?;
+    let kind = classify_key(spki, &pkey)?;
+    let ossl = X509Req::from_der(der)
+        .map_err(|_| CaError::MalformedRequest("PKCS#10 rejected by parser".into()))?;
+    match ossl.verify(&pkey) {
+        Ok(true) => Ok(kind),
+        _ => Err(CaError::BadCsrSignature),
     }
 }
 
@@ -195,25 +295,6 @@ fn classify_key(
             Ok(PublicKeyKind::Rsa {
                 bits: u32::try_from(rsa.n().num_bits()).unwrap_or(0),
             })
-        }
-        Id::EC => {
-            let ec = pkey.ec_key()?;
-            // SEC-11: the point must be on the curve and not at infinity.
-            ec.check_key().map_err(|_| {
-                CaError::KeyNotAllowed("EC public key is not a valid curve point".into())
-            })?;
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-            match curve {
-                Some(c) if c == const_oid::db::rfc5912::SECP_256_R_1 => Ok(PublicKeyKind::P256),
-                Some(c) if c == const_oid::db::rfc5912::SECP_384_R_1 => Ok(PublicKeyKind::P384),
-                _ => Err(CaError::KeyNotAllowed(
-                    "unsupported elliptic curve (P-256 and P-384 are allowed)".into(),
-                )),
-            }
         }
         Id::ED25519 => Ok(PublicKeyKind::Ed25519),
         _ => Err(CaError::KeyNotAllowed(format!(

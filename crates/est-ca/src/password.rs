@@ -6,10 +6,7 @@ use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::CaError;
 
@@ -56,16 +53,29 @@ impl PasswordVerifier {
         })
     }
 
-    fn cache_key(&self, user: &str, phc: &str, password: &[u8]) -> Result<[u8; 32], CaError> {
-        let pkey = PKey::hmac(&self.key)?;
-        let mut s = Signer::new(MessageDigest::sha256(), &pkey)?;
-        for part in [user.as_bytes(), &[0], phc.as_bytes(), &[0], password] {
-            s.update(part)?;
+    /// HMAC-SHA256 (RFC 2104) over the length-prefixed parts, on the low-level SHA-256 so the
+    /// hot path makes no OpenSSL algorithm fetch.
+    fn cache_key(&self, user: &str, phc: &str, password: &[u8]) -> [u8; 32] {
+        let mut ipad = [0x36u8; 64];
+        let mut opad = [0x5cu8; 64];
+        for (i, k) in self.key.iter().enumerate() {
+            ipad[i] ^= k;
+            opad[i] ^= k;
         }
-        let mac = s.sign_to_vec()?;
-        let mut out = [0u8; 32];
-        out.copy_from_slice(&mac[..32]);
-        Ok(out)
+        let mut inner = openssl::sha::Sha256::new();
+        inner.update(&ipad);
+        for part in [user.as_bytes(), phc.as_bytes(), password] {
+            inner.update(&(part.len() as u64).to_be_bytes());
+            inner.update(part);
+        }
+        let mut inner_digest = inner.finish();
+        let mut outer = openssl::sha::Sha256::new();
+        outer.update(&opad);
+        outer.update(&inner_digest);
+        inner_digest.zeroize();
+        ipad.zeroize();
+        opad.zeroize();
+        outer.finish()
     }
 
     /// Checks `password` for `user` against `phc` (None when the user does not exist: a dummy
@@ -75,7 +85,7 @@ impl PasswordVerifier {
             let _ = self.argon2_verify(&self.dummy_hash, password);
             return Ok(false);
         };
-        let key = self.cache_key(user, phc, password)?;
+        let key = self.cache_key(user, phc, password);
         let now = Instant::now();
         if let Ok(cache) = self.cache.lock()
             && cache

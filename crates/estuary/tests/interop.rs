@@ -443,3 +443,58 @@ fn curl_and_openssl_against_the_demo_server_and_restart_keeps_certificates() {
     let (ok, out) = sh(&curl2, &work);
     assert!(ok && out == "200", "{out}");
 }
+
+#[test]
+fn init_creates_a_production_shaped_data_dir_without_users() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("prod");
+    let (ok, out, err) = run(Command::new(BIN)
+        .args([
+            "init",
+            "--org",
+            "Acme",
+            "--hostname",
+            "est.acme.example",
+            "--data-dir",
+        ])
+        .arg(&d));
+    assert!(ok, "{err}");
+    assert!(String::from_utf8_lossy(&out).contains("SHA-256 fingerprint"));
+    let cfg = std::fs::read_to_string(d.join("estuary.toml")).unwrap();
+    assert!(!cfg.contains("DEMO") && cfg.contains("[[label]]"), "{cfg}");
+    let (ok, out, _) = run(Command::new(BIN)
+        .args(["user", "list", "--data-dir"])
+        .arg(&d));
+    assert!(
+        ok && out.is_empty(),
+        "no users in a production-shaped setup"
+    );
+    let (ok, out) = sh(
+        &format!(
+            "openssl x509 -in {0}/tls/server-chain.pem -noout -ext subjectAltName -subject && openssl x509 -in {0}/ca/root.pem -noout -subject",
+            d.display()
+        ),
+        tmp.path(),
+    );
+    assert!(
+        ok && out.contains("DNS:est.acme.example")
+            && out.contains("O = Acme")
+            && !out.contains("DEMO"),
+        "{out}"
+    );
+    // Key files are encrypted at rest and private.
+    let key = std::fs::read_to_string(d.join("keys/root.key.pem")).unwrap();
+    assert!(key.contains("BEGIN ENCRYPTED PRIVATE KEY"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(d.join("keys/root.key.pem"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // A second init refuses to overwrite.
+    let (ok, _, err) = run(Command::new(BIN).args(["init", "--data-dir"]).arg(&d));
+    assert!(!ok && err.contains("already exists"), "{err}");
+}

@@ -706,6 +706,33 @@ async fn slow_and_silent_clients_are_cut_off() {
         "server closed the connection"
     );
     assert!(t0.elapsed() < std::time::Duration::from_secs(8));
+    // A TLS client that sends half a request head and stalls: cut off by the header timeout.
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+    b.cert_store_mut().add_cert(s.pki.root_x509()).unwrap();
+    let ssl = b
+        .build()
+        .configure()
+        .unwrap()
+        .into_ssl("localhost")
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+    std::pin::Pin::new(&mut tls).connect().await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut tls,
+        b"GET /.well-known/est/cacerts HTTP/1.1\r\nHost: x\r\n",
+    )
+    .await
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut rest),
+    )
+    .await;
+    assert!(r.is_ok(), "server closed the stalled connection");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(8));
     // Meanwhile and afterwards the server serves others.
     assert_eq!(
         raw_request(
