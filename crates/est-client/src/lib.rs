@@ -21,6 +21,7 @@ use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
 pub use csr::{KeyKind, San, build_csr, generate_key};
+pub use est_proto::ChannelBinding;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -86,25 +87,6 @@ pub struct ClientConfig {
     pub basic: Option<(String, Zeroizing<String>)>,
     /// Negotiate at most TLS 1.2 (tls-unique instead of tls-exporter).
     pub max_tls12: bool,
-}
-
-/// The channel binding of a connection (RFC 5929 tls-unique or RFC 9266 tls-exporter).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChannelBinding {
-    TlsUnique(Vec<u8>),
-    TlsExporter(Vec<u8>),
-}
-
-impl ChannelBinding {
-    pub fn value(&self) -> &[u8] {
-        match self {
-            Self::TlsUnique(v) | Self::TlsExporter(v) => v,
-        }
-    }
-    /// The challengePassword value: base64 of the binding (EST-52, EST-59).
-    pub fn challenge_password(&self) -> String {
-        openssl::base64::encode_block(self.value())
-    }
 }
 
 /// Result of an enrollment.

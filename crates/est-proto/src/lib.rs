@@ -8,7 +8,7 @@ mod csr;
 mod media;
 mod path;
 
-pub use binding::binding_matches;
+pub use binding::{ChannelBinding, binding_matches};
 pub use body::{Base64Error, decode_body, encode_body};
 pub use certs_only::{CertsOnlyError, certs_only_decode, certs_only_encode};
 pub use csr::{CsrError, challenge_password};

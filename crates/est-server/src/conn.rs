@@ -1,30 +1,8 @@
 use std::net::SocketAddr;
 
+use est_proto::ChannelBinding;
 use openssl::ssl::{SslRef, SslVersion};
 use openssl::x509::X509VerifyResult;
-
-/// The channel-binding value of a TLS connection (RFC 7030 §3.5).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChannelBinding {
-    /// TLS 1.2 tls-unique (RFC 5929 §3.1), only offered with extended master secret (SEC-5).
-    TlsUnique(Vec<u8>),
-    /// TLS 1.3 tls-exporter (RFC 9266), our documented extension EST-59.
-    TlsExporter(Vec<u8>),
-}
-
-impl ChannelBinding {
-    pub fn value(&self) -> &[u8] {
-        match self {
-            Self::TlsUnique(v) | Self::TlsExporter(v) => v,
-        }
-    }
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::TlsUnique(_) => "tls-unique",
-            Self::TlsExporter(_) => "tls-exporter",
-        }
-    }
-}
 
 /// What a request knows about its connection, computed once after the handshake.
 #[derive(Debug, Clone)]

@@ -10,8 +10,9 @@ mod serve;
 mod tls;
 
 pub use config::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
-pub use conn::{ChannelBinding, ConnInfo};
+pub use conn::ConnInfo;
 pub use error::ServerError;
+pub use est_proto::ChannelBinding;
 pub use handlers::{EstCa, EstState};
 pub use serve::{RunningServer, serve};
 pub use tls::build_acceptor;
