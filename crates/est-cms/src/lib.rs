@@ -1,0 +1,1 @@
+//! CMS engine (RFC 5652) for Estuary. Work in progress.
