@@ -20,8 +20,9 @@ use crate::csr::san_set;
 use crate::profile::{CertKind, TbsProfile, key_identifier};
 use crate::serial::serial_hex;
 use crate::{
-    CaError, CertFilter, CertRecord, CertStatus, Clock, NamePolicy, PasswordVerifier, Profile,
-    RequestedNames, SigningKey, Store, StoreError, VerifiedCsr, random_serial,
+    CaError, CertFilter, CertRecord, CertStatus, Clock, KeyGenCsr, KeyPool, NamePolicy,
+    PasswordVerifier, Profile, PublicKeyKind, RequestedNames, SigningKey, Store, StoreError,
+    VerifiedCsr, random_serial,
 };
 
 /// A CA certificate with its signing key and the rest of its chain.
@@ -187,6 +188,22 @@ pub struct EnrollRequest<'a> {
     pub renewal: Option<RenewalTarget>,
 }
 
+/// The names a request asks to certify.
+#[derive(Debug, Clone, Copy)]
+struct Names<'a> {
+    subject: &'a Name,
+    san: Option<&'a SubjectAltName>,
+}
+
+/// A server-generated key and the certificate issued for it (RFC 7030 §4.4).
+#[derive(Debug)]
+pub struct GeneratedKey {
+    pub issued: IssuedCert,
+    /// The private key; OpenSSL clears it when dropped. Never stored (SKG-27).
+    pub key: openssl::pkey::PKey<openssl::pkey::Private>,
+    pub key_type: crate::KeyType,
+}
+
 #[derive(Debug, Clone)]
 pub struct IssuedCert {
     pub cert: Certificate,
@@ -198,9 +215,11 @@ pub struct IssuedCert {
 #[derive(Debug)]
 pub struct Authority {
     domains: HashMap<String, Arc<CaDomain>>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
     passwords: PasswordVerifier,
+    /// Seals client keys at rest (see [`Authority::with_secret_box`]).
+    pub(crate) secret_box: Option<Arc<crate::SecretBox>>,
 }
 
 impl Authority {
@@ -218,7 +237,15 @@ impl Authority {
             store,
             clock,
             passwords: PasswordVerifier::new(Duration::from_secs(300))?,
+            secret_box: None,
         })
+    }
+
+    /// Enables client-key registration and encrypted key delivery, sealing keys at rest with
+    /// `secret_box`.
+    pub fn with_secret_box(mut self, secret_box: crate::SecretBox) -> Self {
+        self.secret_box = Some(Arc::new(secret_box));
+        self
     }
 
     pub fn domain(&self, name: &str) -> Option<&Arc<CaDomain>> {
@@ -268,42 +295,144 @@ impl Authority {
         })
     }
 
+    fn domain_named(&self, name: &str) -> Result<Arc<CaDomain>, CaError> {
+        self.domains
+            .get(name)
+            .cloned()
+            .ok_or_else(|| CaError::Internal(format!("unknown CA domain {name}")))
+    }
+
     /// The whole pipeline for /simpleenroll and /simplereenroll.
     pub async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError> {
-        let domain = self
-            .domains
-            .get(req.domain)
-            .ok_or_else(|| CaError::Internal(format!("unknown CA domain {}", req.domain)))?
-            .clone();
+        let domain = self.domain_named(req.domain)?;
         let profile = &domain.profile;
         let csr = VerifiedCsr::verify(req.csr_der, profile.allow_sha1_csr)?;
         profile.keys.check(csr.key_kind)?;
         let now = self.clock.now();
+        let names = Names {
+            subject: csr.subject(),
+            san: csr.san.as_ref(),
+        };
+        self.authorize(
+            req.identity,
+            req.renewal.as_ref(),
+            names,
+            Some(&csr.spki),
+            &domain,
+            now,
+        )
+        .await?;
+        self.issue(
+            &domain,
+            req.identity,
+            names,
+            &csr.spki,
+            &csr.spki_der,
+            csr.key_kind,
+            now,
+        )
+        .await
+    }
 
-        match &req.renewal {
-            None => self.authorize_initial(req.identity, &csr)?,
+    /// /serverkeygen (RFC 7030 §4.4): the same authorization and name checks as enrollment
+    /// (SKG-7), the CSR's key and signature ignored, a fresh key of the hinted type (SKG-8)
+    /// certified. The caller delivers the key and drops it (OpenSSL clears it on free).
+    pub async fn server_keygen(
+        &self,
+        req: EnrollRequest<'_>,
+        pool: &KeyPool,
+    ) -> Result<GeneratedKey, CaError> {
+        let domain = self.domain_named(req.domain)?;
+        let csr = KeyGenCsr::parse(req.csr_der)?;
+        let key_type = csr.key_type()?;
+        domain.profile.keys.check(key_type.public_key_kind())?;
+        let now = self.clock.now();
+        let names = Names {
+            subject: csr.subject(),
+            san: csr.san.as_ref(),
+        };
+        // A generated key is always new: a renewal through /serverkeygen is a rekey.
+        self.authorize(
+            req.identity,
+            req.renewal.as_ref(),
+            names,
+            None,
+            &domain,
+            now,
+        )
+        .await?;
+        let key = pool.take(key_type)?;
+        let spki_der = key.public_key_to_der()?;
+        let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der)?;
+        let issued = self
+            .issue(
+                &domain,
+                req.identity,
+                names,
+                &spki,
+                &spki_der,
+                key_type.public_key_kind(),
+                now,
+            )
+            .await?;
+        Ok(GeneratedKey {
+            issued,
+            key,
+            key_type,
+        })
+    }
+
+    /// Who may ask for these names: initial enrollment checks the identity's name policy;
+    /// renewal finds the certificate being renewed and requires the same names (EST-82) and,
+    /// for the same key, that the profile allows key reuse (EST-86).
+    async fn authorize(
+        &self,
+        identity: &Identity,
+        renewal: Option<&RenewalTarget>,
+        names: Names<'_>,
+        new_spki: Option<&SubjectPublicKeyInfoOwned>,
+        domain: &CaDomain,
+        now: SystemTime,
+    ) -> Result<(), CaError> {
+        match renewal {
+            None => self.authorize_initial(identity, names),
             Some(target) => {
-                let old = self.renewal_target(req.identity, target, &csr, now).await?;
-                check_same_names(&old, &csr)?;
-                // EST-86: same SPKI = renew, different = rekey.
-                if old.tbs_certificate().subject_public_key_info() == &csr.spki
-                    && !profile.allow_key_reuse
+                let old = self.renewal_target(identity, target, names, now).await?;
+                check_same_names(&old, names)?;
+                if new_spki.is_some_and(|s| old.tbs_certificate().subject_public_key_info() == s)
+                    && !domain.profile.allow_key_reuse
                 {
                     return Err(CaError::KeyReuse);
                 }
+                Ok(())
             }
         }
+    }
 
+    /// Applies the profile, signs under a fresh random serial and records the certificate
+    /// durably before returning it.
+    #[allow(clippy::too_many_arguments)]
+    async fn issue(
+        &self,
+        domain: &CaDomain,
+        identity: &Identity,
+        names: Names<'_>,
+        spki: &SubjectPublicKeyInfoOwned,
+        spki_der: &[u8],
+        key_kind: PublicKeyKind,
+        now: SystemTime,
+    ) -> Result<IssuedCert, CaError> {
+        let profile = &domain.profile;
         let san = if profile.copy_san {
-            csr.san.clone()
+            names.san.cloned()
         } else {
             None
         };
         let tbs_profile = TbsProfile {
             issuer: Some(domain.issuer.subject().clone()),
-            subject: csr.subject().clone(),
+            subject: names.subject.clone(),
             kind: CertKind::EndEntity {
-                key_usage: profile.key_usages_for(csr.key_kind),
+                key_usage: profile.key_usages_for(key_kind),
                 eku: profile.extended_key_usage.iter().map(|e| e.oid()).collect(),
                 san,
             },
@@ -319,17 +448,16 @@ impl Authority {
             x509_cert::time::Time::try_from(not_before)?,
             x509_cert::time::Time::try_from(not_after)?,
         );
-        let ski = hex::encode(key_identifier(csr.spki.owned_to_ref())?);
-        let spki_sha256 = hex::encode(openssl::sha::sha256(&csr.spki_der));
+        let ski = hex::encode(key_identifier(spki.owned_to_ref())?);
+        let spki_sha256 = hex::encode(openssl::sha::sha256(spki_der));
 
         // A serial collision is astronomically unlikely; the store's unique constraint is the
         // arbiter and we draw again if it ever fires.
         for _ in 0..3 {
             let (serial, serial_hex) = random_serial()?;
-            let cert =
-                domain
-                    .issuer
-                    .sign(tbs_profile.clone(), serial, validity, csr.spki.clone())?;
+            let cert = domain
+                .issuer
+                .sign(tbs_profile.clone(), serial, validity, spki.clone())?;
             let der = cert.to_der()?;
             let record = CertRecord {
                 serial: serial_hex,
@@ -338,7 +466,7 @@ impl Authority {
                 issuer: domain.issuer.subject_string.clone(),
                 ski: ski.clone(),
                 spki_sha256: spki_sha256.clone(),
-                requester: req.identity.requester(),
+                requester: identity.requester(),
                 not_before: unix_secs(not_before),
                 not_after: unix_secs(not_after),
                 issued_at: unix_secs(now),
@@ -359,12 +487,11 @@ impl Authority {
         ))
     }
 
-    fn authorize_initial(&self, identity: &Identity, csr: &VerifiedCsr) -> Result<(), CaError> {
+    fn authorize_initial(&self, identity: &Identity, names: Names<'_>) -> Result<(), CaError> {
         match identity {
-            Identity::User { names, .. } => names.check(&RequestedNames::from_request(
-                csr.subject(),
-                csr.san.as_ref(),
-            )?),
+            Identity::User { names: policy, .. } => {
+                policy.check(&RequestedNames::from_request(names.subject, names.san)?)
+            }
             // EST-80: a certificate holder may ask for more certificates for its own identity.
             Identity::Certificate { cert, record } => {
                 if record
@@ -375,7 +502,7 @@ impl Authority {
                         "the client certificate is revoked".into(),
                     ));
                 }
-                if cert.tbs_certificate().subject() != csr.subject() {
+                if cert.tbs_certificate().subject() != names.subject {
                     return Err(CaError::NotAuthorized(
                         "a certificate-authenticated client may only request its own subject name"
                             .into(),
@@ -390,7 +517,7 @@ impl Authority {
         &self,
         identity: &Identity,
         target: &RenewalTarget,
-        csr: &VerifiedCsr,
+        names: Names<'_>,
         now: SystemTime,
     ) -> Result<Certificate, CaError> {
         match (target, identity) {
@@ -415,7 +542,7 @@ impl Authority {
             (_, Identity::User { .. }) => {
                 let filter = CertFilter {
                     requester: Some(identity.requester()),
-                    subject: Some(csr.subject().to_string()),
+                    subject: Some(names.subject.to_string()),
                     valid_at: Some(unix_secs(now)),
                     status: Some(CertStatus::Valid),
                     limit: 2,
@@ -433,19 +560,24 @@ impl Authority {
                 }
             }
             (RenewalTarget::ByIdentity, Identity::Certificate { .. }) => {
-                Box::pin(self.renewal_target(identity, &RenewalTarget::ClientCertificate, csr, now))
-                    .await
+                Box::pin(self.renewal_target(
+                    identity,
+                    &RenewalTarget::ClientCertificate,
+                    names,
+                    now,
+                ))
+                .await
             }
         }
     }
 }
 
 /// EST-82: subject DER-equal and the same set of SAN entries (absent on both sides is equal).
-fn check_same_names(old: &Certificate, csr: &VerifiedCsr) -> Result<(), CaError> {
-    if old.tbs_certificate().subject().to_der()? != csr.subject().to_der()? {
+fn check_same_names(old: &Certificate, names: Names<'_>) -> Result<(), CaError> {
+    if old.tbs_certificate().subject().to_der()? != names.subject.to_der()? {
         return Err(CaError::SubjectMismatch(format!(
             "reenroll subject \"{}\" differs from the certificate being renewed (\"{}\")",
-            csr.subject(),
+            names.subject,
             old.tbs_certificate().subject()
         )));
     }
@@ -454,7 +586,7 @@ fn check_same_names(old: &Certificate, csr: &VerifiedCsr) -> Result<(), CaError>
         .get_extension::<SubjectAltName>()
         .map_err(|e| CaError::Internal(format!("SAN of renewed certificate: {e}")))?
         .map(|(_, s)| s);
-    if san_set(old_san.as_ref())? != san_set(csr.san.as_ref())? {
+    if san_set(old_san.as_ref())? != san_set(names.san)? {
         return Err(CaError::SubjectMismatch(
             "reenroll SubjectAltName differs from the certificate being renewed".into(),
         ));

@@ -27,6 +27,10 @@ pub enum CaError {
     /// Key reuse on renewal is forbidden by policy (EST-86).
     #[error("key reuse not permitted")]
     KeyReuse,
+    /// A server-generated key cannot be delivered as asked: unknown decrypt key identifier
+    /// (SKG-12/13), an unusable recipient (SKG-14) or no acceptable algorithm (SKG-23).
+    #[error("{0}")]
+    KeyDelivery(String),
     /// The identity is not authorized for this operation.
     #[error("{0}")]
     NotAuthorized(String),

@@ -13,24 +13,35 @@
 mod authority;
 mod clock;
 mod csr;
+mod delivery;
 mod error;
+mod keygen;
 mod keys;
 mod names;
 mod password;
 mod profile;
+mod sealed;
 mod serial;
 pub mod setup;
 mod store;
 
 pub use authority::{
-    Authority, CaDomain, EnrollRequest, Identity, IssuedCert, Issuer, RenewalTarget,
+    Authority, CaDomain, EnrollRequest, GeneratedKey, Identity, IssuedCert, Issuer, RenewalTarget,
 };
 pub use clock::{Clock, SystemClock};
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
+pub use delivery::{
+    DeliveryKey, DeliveryRequest, check_kek_size, check_recipient, subject_key_identifier,
+};
 pub use error::CaError;
+pub use keygen::{KeyGenCsr, KeyPool};
 pub use keys::{KeyBackend, KeyError, KeyId, SignatureAlgorithm, SigningKey};
 pub use names::{NamePolicy, RequestedNames};
 pub use password::{PasswordHasher, PasswordVerifier};
 pub use profile::{ExtendedKeyUsage, KeyPolicy, KeyUsageBit, Profile, key_identifier};
+pub use sealed::SecretBox;
 pub use serial::random_serial;
-pub use store::{CertFilter, CertRecord, CertStatus, Store, StoreError, UserRecord};
+pub use store::{
+    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, Store, StoreError,
+    UserRecord,
+};

@@ -61,6 +61,46 @@ pub struct UserRecord {
     pub created_at: i64,
 }
 
+/// What a registered client key is (RFC 7030 §4.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKeyKind {
+    /// A symmetric key-encryption key named by a DecryptKeyIdentifier (kekri).
+    Kek,
+    /// A recipient certificate named by its SubjectKeyIdentifier (ktri/kari), for
+    /// AsymmetricDecryptKeyIdentifier.
+    Recipient,
+}
+
+impl ClientKeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kek => "kek",
+            Self::Recipient => "recipient",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "kek" => Some(Self::Kek),
+            "recipient" => Some(Self::Recipient),
+            _ => None,
+        }
+    }
+}
+
+/// A key a client registered for encrypted delivery of server-generated keys. `sealed` is the
+/// key (or certificate DER) encrypted at rest by the authority's [`crate::SecretBox`]; the store
+/// never sees it in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKeyRecord {
+    /// Whose key this is: `user:<name>` or `subject:<RFC 4514 subject>`.
+    pub owner: String,
+    pub kind: ClientKeyKind,
+    /// The identifier the client puts in its request (raw bytes).
+    pub key_id: Vec<u8>,
+    pub sealed: Vec<u8>,
+    pub created_at: i64,
+}
+
 /// Filter for listing certificates; newest first.
 #[derive(Debug, Clone, Default)]
 pub struct CertFilter {
@@ -111,4 +151,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
     /// Returns whether a user was removed.
     async fn remove_user(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Registers a client key; `Conflict` if (owner, kind, key_id) exists.
+    async fn add_client_key(&self, key: &ClientKeyRecord) -> Result<(), StoreError>;
+    async fn get_client_key(
+        &self,
+        owner: &str,
+        kind: ClientKeyKind,
+        key_id: &[u8],
+    ) -> Result<Option<ClientKeyRecord>, StoreError>;
+    /// Every registered key, or those of one owner; ordered by owner, kind, id.
+    async fn list_client_keys(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Vec<ClientKeyRecord>, StoreError>;
+    /// Returns whether a key was removed.
+    async fn remove_client_key(
+        &self,
+        owner: &str,
+        kind: ClientKeyKind,
+        key_id: &[u8],
+    ) -> Result<bool, StoreError>;
 }

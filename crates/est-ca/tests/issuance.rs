@@ -16,6 +16,7 @@ use x509_cert::name::Name;
 struct MemStore {
     certs: Mutex<Vec<CertRecord>>,
     users: Mutex<Vec<UserRecord>>,
+    client_keys: Mutex<Vec<ClientKeyRecord>>,
     fail: Mutex<bool>,
 }
 
@@ -97,6 +98,45 @@ impl Store for MemStore {
         let before = u.len();
         u.retain(|x| x.name != n);
         Ok(u.len() != before)
+    }
+    async fn add_client_key(&self, k: &ClientKeyRecord) -> Result<(), StoreError> {
+        self.client_keys.lock().unwrap().push(k.clone());
+        Ok(())
+    }
+    async fn get_client_key(
+        &self,
+        owner: &str,
+        kind: ClientKeyKind,
+        id: &[u8],
+    ) -> Result<Option<ClientKeyRecord>, StoreError> {
+        Ok(self
+            .client_keys
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|k| k.owner == owner && k.kind == kind && k.key_id == id)
+            .cloned())
+    }
+    async fn list_client_keys(&self, o: Option<&str>) -> Result<Vec<ClientKeyRecord>, StoreError> {
+        Ok(self
+            .client_keys
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|k| o.is_none_or(|o| k.owner == o))
+            .cloned()
+            .collect())
+    }
+    async fn remove_client_key(
+        &self,
+        owner: &str,
+        kind: ClientKeyKind,
+        id: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut v = self.client_keys.lock().unwrap();
+        let before = v.len();
+        v.retain(|k| !(k.owner == owner && k.kind == kind && k.key_id == id));
+        Ok(v.len() != before)
     }
 }
 

@@ -6,11 +6,12 @@ mod body;
 mod certs_only;
 mod csr;
 mod media;
+pub mod multipart;
 mod path;
 
 pub use binding::{ChannelBinding, binding_matches};
 pub use body::{Base64Error, decode_body, encode_body};
 pub use certs_only::{CertsOnlyError, certs_only_decode, certs_only_encode};
-pub use csr::{CsrError, challenge_password};
+pub use csr::{CsrError, KeyDelivery, challenge_password, key_delivery, smime_capabilities};
 pub use media::{MediaType, content_type_matches};
 pub use path::{EstPath, Operation, PathError, parse_path, validate_label};

@@ -40,7 +40,8 @@ impl From<CaError> for ServerError {
             | CaError::KeyNotAllowed(_)
             | CaError::SubjectMismatch(_)
             | CaError::NoRenewalTarget(_)
-            | CaError::KeyReuse => ServerError::bad_request(e.to_string()),
+            | CaError::KeyReuse
+            | CaError::KeyDelivery(_) => ServerError::bad_request(e.to_string()),
             CaError::NameNotAllowed(_) | CaError::NotAuthorized(_) => {
                 ServerError::new(StatusCode::FORBIDDEN, e.to_string())
             }

@@ -25,7 +25,10 @@ mod sql;
 mod writer;
 
 use async_trait::async_trait;
-use est_ca::{CertFilter, CertRecord, CertStatus, Store, StoreError, UserRecord};
+use est_ca::{
+    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, Store, StoreError,
+    UserRecord,
+};
 use sqlx::any::AnyConnectOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::pool::PoolConnection;
@@ -46,12 +49,20 @@ const BULK_ROWS_PER_TRANSACTION: usize = 100_000;
 /// Migrations, oldest first: (version, description, SQLite SQL, PostgreSQL SQL). Embedded so a
 /// deployed binary needs no migrations folder; never edit a released entry (sqlx checks
 /// checksums), add a new one.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "client keys",
+        include_str!("../migrations/sqlite/0002_client_keys.sql"),
+        include_str!("../migrations/postgres/0002_client_keys.sql"),
+    ),
+];
 
 /// Tuning for [`SqlStore::connect_with`]; [`SqlStoreOptions::default`] suits most deployments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,6 +365,77 @@ impl Store for SqlStore {
             .map_err(backend_error)?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn add_client_key(&self, key: &ClientKeyRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::INSERT_CLIENT_KEY)
+            .bind(key.owner.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.key_id.clone())
+            .bind(key.sealed.clone())
+            .bind(key.created_at)
+            .execute(&self.write_pool)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "{} {} of {:?}",
+                key.kind.as_str(),
+                hex_id(&key.key_id),
+                key.owner
+            ))),
+            Err(e) => Err(backend_error(e)),
+        }
+    }
+
+    async fn get_client_key(
+        &self,
+        owner: &str,
+        kind: ClientKeyKind,
+        key_id: &[u8],
+    ) -> Result<Option<ClientKeyRecord>, StoreError> {
+        let row = sqlx::query(sql::SELECT_CLIENT_KEY)
+            .bind(owner)
+            .bind(kind.as_str())
+            .bind(key_id.to_vec())
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        row.as_ref().map(sql::client_key_from_row).transpose()
+    }
+
+    async fn list_client_keys(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Vec<ClientKeyRecord>, StoreError> {
+        let rows = match owner {
+            Some(o) => sqlx::query(sql::SELECT_CLIENT_KEYS_OF).bind(o),
+            None => sqlx::query(sql::SELECT_CLIENT_KEYS),
+        }
+        .fetch_all(&self.read_pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter().map(sql::client_key_from_row).collect()
+    }
+
+    async fn remove_client_key(
+        &self,
+        owner: &str,
+        kind: ClientKeyKind,
+        key_id: &[u8],
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::DELETE_CLIENT_KEY)
+            .bind(owner)
+            .bind(kind.as_str())
+            .bind(key_id.to_vec())
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn hex_id(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

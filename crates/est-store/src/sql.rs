@@ -4,7 +4,7 @@
 //! (sqlx binds `$N` to the N-th argument), so one string serves both through the Any driver.
 //! The one exception is the multi-row INSERT, see [`insert_certificates_sql`].
 
-use est_ca::{CertRecord, CertStatus, StoreError, UserRecord};
+use est_ca::{CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, StoreError, UserRecord};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Row};
@@ -53,6 +53,17 @@ pub(crate) const SELECT_USER: &str =
 pub(crate) const SELECT_USERS: &str =
     "SELECT name, password_hash, allowed_names, created_at FROM users ORDER BY name";
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE name = $1";
+
+pub(crate) const INSERT_CLIENT_KEY: &str = "INSERT INTO client_keys (owner, kind, key_id, sealed, created_at) \
+     VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const SELECT_CLIENT_KEY: &str = "SELECT owner, kind, key_id, sealed, created_at FROM client_keys \
+     WHERE owner = $1 AND kind = $2 AND key_id = $3";
+pub(crate) const SELECT_CLIENT_KEYS: &str = "SELECT owner, kind, key_id, sealed, created_at FROM client_keys \
+     ORDER BY owner, kind, key_id";
+pub(crate) const SELECT_CLIENT_KEYS_OF: &str = "SELECT owner, kind, key_id, sealed, created_at FROM client_keys \
+     WHERE owner = $1 ORDER BY owner, kind, key_id";
+pub(crate) const DELETE_CLIENT_KEY: &str =
+    "DELETE FROM client_keys WHERE owner = $1 AND kind = $2 AND key_id = $3";
 
 /// What a multi-row INSERT does when a serial is already taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +262,18 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
         name: row.try_get("name").map_err(backend_error)?,
         password_hash: row.try_get("password_hash").map_err(backend_error)?,
         allowed_names,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
+    })
+}
+
+pub(crate) fn client_key_from_row(row: &AnyRow) -> Result<ClientKeyRecord, StoreError> {
+    let kind: String = row.try_get("kind").map_err(backend_error)?;
+    Ok(ClientKeyRecord {
+        owner: row.try_get("owner").map_err(backend_error)?,
+        kind: ClientKeyKind::parse(&kind)
+            .ok_or_else(|| StoreError::Backend(format!("unknown client key kind {kind:?}")))?,
+        key_id: row.try_get("key_id").map_err(backend_error)?,
+        sealed: row.try_get("sealed").map_err(backend_error)?,
         created_at: row.try_get("created_at").map_err(backend_error)?,
     })
 }

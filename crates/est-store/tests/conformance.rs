@@ -49,6 +49,7 @@ on_every_backend!(
     count_certificates,
     set_certificate_status,
     users_add_get_list_remove,
+    client_keys_add_get_list_remove,
     concurrent_inserts_group_commit_durable,
     drop_then_reopen,
     bulk_insert_then_lookups,

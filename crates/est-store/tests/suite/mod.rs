@@ -702,3 +702,88 @@ pub async fn bulk_insert_then_lookups(url: &str) {
     assert_eq!(store.count_certificates().await.unwrap(), N + 1);
     sql.close().await;
 }
+
+pub async fn client_keys_add_get_list_remove(url: &str) {
+    use est_ca::{ClientKeyKind, ClientKeyRecord};
+    let sql = open(url).await;
+    let store: &dyn Store = &sql;
+    let kek = ClientKeyRecord {
+        owner: "user:alice".into(),
+        kind: ClientKeyKind::Kek,
+        key_id: b"kek-1".to_vec(),
+        sealed: vec![1, 0, 255, 7],
+        created_at: 1_700_000_000,
+    };
+    // The same identifier as a recipient, and under another owner, are different keys.
+    let recipient = ClientKeyRecord {
+        kind: ClientKeyKind::Recipient,
+        key_id: b"kek-1".to_vec(),
+        sealed: vec![9; 300],
+        ..kek.clone()
+    };
+    let bobs = ClientKeyRecord {
+        owner: "user:bob".into(),
+        key_id: vec![0, 0xff, 0x80],
+        ..kek.clone()
+    };
+    assert_eq!(store.list_client_keys(None).await.unwrap(), vec![]);
+    for k in [&kek, &recipient, &bobs] {
+        store.add_client_key(k).await.unwrap();
+    }
+    let err = store.add_client_key(&kek).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "got {err:?}");
+    let get = |o: &'static str, k, id: &'static [u8]| store.get_client_key(o, k, id);
+    assert_eq!(
+        get("user:alice", ClientKeyKind::Kek, b"kek-1")
+            .await
+            .unwrap(),
+        Some(kek.clone())
+    );
+    assert_eq!(
+        get("user:alice", ClientKeyKind::Recipient, b"kek-1")
+            .await
+            .unwrap(),
+        Some(recipient.clone())
+    );
+    assert_eq!(
+        get("user:bob", ClientKeyKind::Kek, b"kek-1").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        get("user:bob", ClientKeyKind::Kek, &[0, 0xff, 0x80])
+            .await
+            .unwrap(),
+        Some(bobs.clone())
+    );
+    assert_eq!(
+        get("user:alice", ClientKeyKind::Kek, b"kek-2")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_client_keys(None).await.unwrap(),
+        vec![kek.clone(), recipient.clone(), bobs.clone()]
+    );
+    assert_eq!(
+        store.list_client_keys(Some("user:bob")).await.unwrap(),
+        vec![bobs.clone()]
+    );
+    assert!(
+        store
+            .remove_client_key("user:alice", ClientKeyKind::Kek, b"kek-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_client_key("user:alice", ClientKeyKind::Kek, b"kek-1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.list_client_keys(Some("user:alice")).await.unwrap(),
+        vec![recipient]
+    );
+    sql.close().await;
+}

@@ -1,0 +1,264 @@
+//! Delivery of server-generated keys (RFC 7030 §4.4.1, §4.4.2): the keys clients register to
+//! receive them encrypted, and finding the one a request names.
+//!
+//! SEC-8: a key is only ever encrypted to a key bound to the authenticated requester: its own
+//! registered key-encryption key, its own registered recipient certificate, its current TLS
+//! client certificate, or a certificate this CA issued to it.
+use der::Decode;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::{KeyUsage, KeyUsages, SubjectKeyIdentifier};
+use zeroize::Zeroizing;
+
+use crate::clock::unix_secs;
+use crate::{Authority, CaError, CertStatus, ClientKeyKind, ClientKeyRecord, Identity, SecretBox};
+
+/// How the client asked for its generated key (SKG-9): no identifier, a DecryptKeyIdentifier
+/// (symmetric) or an AsymmetricDecryptKeyIdentifier (a SubjectKeyIdentifier).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryRequest {
+    Plain,
+    Symmetric(Vec<u8>),
+    Asymmetric(Vec<u8>),
+}
+
+/// Where a generated key goes, resolved from the request's identifier.
+#[derive(Debug)]
+pub enum DeliveryKey {
+    /// No identifier: plain PKCS#8 under TLS (SKG-17).
+    Plain,
+    /// A registered symmetric key (kekri, SKG-20). `id` is the DecryptKeyIdentifier.
+    Kek {
+        id: Vec<u8>,
+        key: Zeroizing<Vec<u8>>,
+    },
+    /// A recipient certificate (ktri for RSA, kari for EC, SKG-21/22). `ski` is the
+    /// AsymmetricDecryptKeyIdentifier.
+    Recipient {
+        ski: Vec<u8>,
+        cert: Box<Certificate>,
+    },
+}
+
+impl Identity {
+    /// The owner name under which this identity's client keys are registered.
+    pub fn owner(&self) -> String {
+        match self {
+            Identity::User { name, .. } => format!("user:{name}"),
+            Identity::Certificate { cert, .. } => {
+                format!("subject:{}", cert.tbs_certificate().subject())
+            }
+        }
+    }
+}
+
+/// Valid key-encryption key sizes: AES-128/192/256 key wrap (RFC 3394).
+pub fn check_kek_size(key: &[u8]) -> Result<(), CaError> {
+    match key.len() {
+        16 | 24 | 32 => Ok(()),
+        n => Err(CaError::KeyDelivery(format!(
+            "a key-encryption key must be 16, 24 or 32 bytes (AES-128/192/256), not {n}"
+        ))),
+    }
+}
+
+/// The SubjectKeyIdentifier extension of a certificate.
+pub fn subject_key_identifier(cert: &Certificate) -> Result<Option<Vec<u8>>, CaError> {
+    Ok(cert
+        .tbs_certificate()
+        .get_extension::<SubjectKeyIdentifier>()
+        .map_err(|e| CaError::MalformedRequest(format!("SubjectKeyIdentifier: {e}")))?
+        .map(|(_, ski)| ski.0.as_bytes().to_vec()))
+}
+
+/// SKG-14: a recipient certificate must allow key transport (RSA) or key agreement (EC), or
+/// carry no KeyUsage at all; and its key must be one we can encrypt to.
+pub fn check_recipient(cert: &Certificate) -> Result<(), CaError> {
+    use const_oid::db::rfc5912;
+    let alg = &cert.tbs_certificate().subject_public_key_info().algorithm;
+    let needed = if alg.oid == rfc5912::RSA_ENCRYPTION {
+        KeyUsages::KeyEncipherment
+    } else if alg.oid == rfc5912::ID_EC_PUBLIC_KEY {
+        let curve = alg
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok());
+        if curve != Some(rfc5912::SECP_256_R_1) && curve != Some(rfc5912::SECP_384_R_1) {
+            return Err(CaError::KeyDelivery(
+                "the recipient's EC key must be on P-256 or P-384".into(),
+            ));
+        }
+        KeyUsages::KeyAgreement
+    } else {
+        return Err(CaError::KeyDelivery(format!(
+            "cannot encrypt a key to a recipient key of algorithm {} (RSA or EC P-256/P-384 needed)",
+            alg.oid
+        )));
+    };
+    let ku = cert
+        .tbs_certificate()
+        .get_extension::<KeyUsage>()
+        .map_err(|e| CaError::MalformedRequest(format!("KeyUsage: {e}")))?;
+    match ku {
+        Some((_, ku)) if !ku.0.contains(needed) => Err(CaError::KeyDelivery(format!(
+            "the recipient certificate's key usage does not allow {}",
+            if needed == KeyUsages::KeyEncipherment {
+                "keyEncipherment"
+            } else {
+                "keyAgreement"
+            }
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn seal_context(owner: &str, kind: ClientKeyKind, id: &[u8]) -> Vec<u8> {
+    let mut c = Vec::with_capacity(owner.len() + id.len() + 16);
+    c.extend_from_slice(owner.as_bytes());
+    c.push(0);
+    c.extend_from_slice(kind.as_str().as_bytes());
+    c.push(0);
+    c.extend_from_slice(id);
+    c
+}
+
+impl Authority {
+    fn secret_box(&self) -> Result<&SecretBox, CaError> {
+        self.secret_box
+            .as_deref()
+            .ok_or_else(|| CaError::Internal("no server secret configured for client keys".into()))
+    }
+
+    /// Registers a symmetric key-encryption key for `owner` under `id` (sealed at rest).
+    pub async fn register_kek(&self, owner: &str, id: &[u8], key: &[u8]) -> Result<(), CaError> {
+        check_kek_size(key)?;
+        if id.is_empty() || id.len() > 256 {
+            return Err(CaError::KeyDelivery(
+                "a key identifier must be 1 to 256 bytes".into(),
+            ));
+        }
+        let sealed = self
+            .secret_box()?
+            .seal(&seal_context(owner, ClientKeyKind::Kek, id), key)?;
+        self.store
+            .add_client_key(&ClientKeyRecord {
+                owner: owner.to_string(),
+                kind: ClientKeyKind::Kek,
+                key_id: id.to_vec(),
+                sealed,
+                created_at: unix_secs(self.clock.now()),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Registers a recipient certificate for `owner`; its SubjectKeyIdentifier is the
+    /// identifier (returned).
+    pub async fn register_recipient(
+        &self,
+        owner: &str,
+        cert_der: &[u8],
+    ) -> Result<Vec<u8>, CaError> {
+        let cert = Certificate::from_der(cert_der)
+            .map_err(|e| CaError::MalformedRequest(format!("certificate: {e}")))?;
+        check_recipient(&cert)?;
+        let ski = subject_key_identifier(&cert)?.ok_or_else(|| {
+            CaError::KeyDelivery("the certificate has no SubjectKeyIdentifier".into())
+        })?;
+        let sealed = self.secret_box()?.seal(
+            &seal_context(owner, ClientKeyKind::Recipient, &ski),
+            cert_der,
+        )?;
+        self.store
+            .add_client_key(&ClientKeyRecord {
+                owner: owner.to_string(),
+                kind: ClientKeyKind::Recipient,
+                key_id: ski.clone(),
+                sealed,
+                created_at: unix_secs(self.clock.now()),
+            })
+            .await?;
+        Ok(ski)
+    }
+
+    /// Finds the key a /serverkeygen request names, among those bound to `identity` (SEC-8).
+    /// An identifier that is unknown, or known only for someone else, gets the same answer
+    /// (SEC-17).
+    pub async fn delivery_key(
+        &self,
+        identity: &Identity,
+        requested: &DeliveryRequest,
+    ) -> Result<DeliveryKey, CaError> {
+        let owner = identity.owner();
+        match requested {
+            DeliveryRequest::Plain => Ok(DeliveryKey::Plain),
+            DeliveryRequest::Symmetric(id) => {
+                let rec = self
+                    .store
+                    .get_client_key(&owner, ClientKeyKind::Kek, id)
+                    .await?
+                    .ok_or_else(|| CaError::KeyDelivery("unknown decrypt key identifier".into()))?;
+                let key = self
+                    .secret_box()?
+                    .open(&seal_context(&owner, ClientKeyKind::Kek, id), &rec.sealed)?;
+                check_kek_size(&key)?;
+                Ok(DeliveryKey::Kek {
+                    id: id.clone(),
+                    key,
+                })
+            }
+            DeliveryRequest::Asymmetric(ski) => {
+                let cert = self.recipient_certificate(identity, &owner, ski).await?;
+                check_recipient(&cert)?;
+                Ok(DeliveryKey::Recipient {
+                    ski: ski.clone(),
+                    cert: Box::new(cert),
+                })
+            }
+        }
+    }
+
+    async fn recipient_certificate(
+        &self,
+        identity: &Identity,
+        owner: &str,
+        ski: &[u8],
+    ) -> Result<Certificate, CaError> {
+        // 1. A certificate the client registered.
+        if let Some(rec) = self
+            .store
+            .get_client_key(owner, ClientKeyKind::Recipient, ski)
+            .await?
+        {
+            let der = self.secret_box()?.open(
+                &seal_context(owner, ClientKeyKind::Recipient, ski),
+                &rec.sealed,
+            )?;
+            return Ok(Certificate::from_der(&der)?);
+        }
+        // 2. The TLS client certificate the request came with.
+        if let Identity::Certificate { cert, .. } = identity
+            && subject_key_identifier(cert)?.as_deref() == Some(ski)
+        {
+            return Ok((**cert).clone());
+        }
+        // 3. A current certificate this CA issued to the same requester.
+        let now = unix_secs(self.clock.now());
+        let requester = identity.requester();
+        let subject = match identity {
+            Identity::Certificate { cert, .. } => {
+                Some(cert.tbs_certificate().subject().to_string())
+            }
+            Identity::User { .. } => None,
+        };
+        for rec in self.store.certificates_by_ski(&hex::encode(ski)).await? {
+            let mine =
+                rec.requester == requester || subject.as_deref() == Some(rec.subject.as_str());
+            if mine && rec.status == CertStatus::Valid && rec.not_after >= now {
+                return Ok(Certificate::from_der(&rec.der)?);
+            }
+        }
+        Err(CaError::KeyDelivery(
+            "unknown asymmetric decrypt key identifier".into(),
+        ))
+    }
+}
