@@ -220,6 +220,8 @@ pub struct Authority {
     passwords: PasswordVerifier,
     /// Seals client keys at rest (see [`Authority::with_secret_box`]).
     pub(crate) secret_box: Option<Arc<crate::SecretBox>>,
+    /// Pre-generated keys for /serverkeygen.
+    key_pool: KeyPool,
 }
 
 impl Authority {
@@ -238,7 +240,18 @@ impl Authority {
             clock,
             passwords: PasswordVerifier::new(Duration::from_secs(300))?,
             secret_box: None,
+            key_pool: KeyPool::disabled(),
         })
+    }
+
+    /// Serves /serverkeygen from `pool` (keys are generated on demand without one).
+    pub fn with_key_pool(mut self, pool: KeyPool) -> Self {
+        self.key_pool = pool;
+        self
+    }
+
+    pub fn key_pool(&self) -> &KeyPool {
+        &self.key_pool
     }
 
     /// Enables client-key registration and encrypted key delivery, sealing keys at rest with
@@ -337,11 +350,7 @@ impl Authority {
     /// /serverkeygen (RFC 7030 §4.4): the same authorization and name checks as enrollment
     /// (SKG-7), the CSR's key and signature ignored, a fresh key of the hinted type (SKG-8)
     /// certified. The caller delivers the key and drops it (OpenSSL clears it on free).
-    pub async fn server_keygen(
-        &self,
-        req: EnrollRequest<'_>,
-        pool: &KeyPool,
-    ) -> Result<GeneratedKey, CaError> {
+    pub async fn server_keygen(&self, req: EnrollRequest<'_>) -> Result<GeneratedKey, CaError> {
         let domain = self.domain_named(req.domain)?;
         let csr = KeyGenCsr::parse(req.csr_der)?;
         let key_type = csr.key_type()?;
@@ -361,7 +370,7 @@ impl Authority {
             now,
         )
         .await?;
-        let key = pool.take(key_type)?;
+        let key = self.key_pool.take(key_type)?;
         let spki_der = key.public_key_to_der()?;
         let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der)?;
         let issued = self

@@ -14,7 +14,9 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use crate::CaError;
 
 /// Key algorithms the authority can certify and generate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
     Rsa2048,

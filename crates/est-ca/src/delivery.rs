@@ -121,15 +121,23 @@ fn seal_context(owner: &str, kind: ClientKeyKind, id: &[u8]) -> Vec<u8> {
     c
 }
 
-impl Authority {
-    fn secret_box(&self) -> Result<&SecretBox, CaError> {
-        self.secret_box
-            .as_deref()
-            .ok_or_else(|| CaError::Internal("no server secret configured for client keys".into()))
-    }
+/// The registry of client keys: registration seals them with the server's [`SecretBox`]
+/// before they reach the store; lookups open them. Used by the authority and by admin commands.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientKeys<'a> {
+    pub store: &'a dyn crate::Store,
+    pub sealer: &'a SecretBox,
+}
 
-    /// Registers a symmetric key-encryption key for `owner` under `id` (sealed at rest).
-    pub async fn register_kek(&self, owner: &str, id: &[u8], key: &[u8]) -> Result<(), CaError> {
+impl ClientKeys<'_> {
+    /// Registers a symmetric key-encryption key for `owner` under `id`.
+    pub async fn register_kek(
+        &self,
+        owner: &str,
+        id: &[u8],
+        key: &[u8],
+        now: i64,
+    ) -> Result<(), CaError> {
         check_kek_size(key)?;
         if id.is_empty() || id.len() > 256 {
             return Err(CaError::KeyDelivery(
@@ -137,7 +145,7 @@ impl Authority {
             ));
         }
         let sealed = self
-            .secret_box()?
+            .sealer
             .seal(&seal_context(owner, ClientKeyKind::Kek, id), key)?;
         self.store
             .add_client_key(&ClientKeyRecord {
@@ -145,7 +153,7 @@ impl Authority {
                 kind: ClientKeyKind::Kek,
                 key_id: id.to_vec(),
                 sealed,
-                created_at: unix_secs(self.clock.now()),
+                created_at: now,
             })
             .await?;
         Ok(())
@@ -157,6 +165,7 @@ impl Authority {
         &self,
         owner: &str,
         cert_der: &[u8],
+        now: i64,
     ) -> Result<Vec<u8>, CaError> {
         let cert = Certificate::from_der(cert_der)
             .map_err(|e| CaError::MalformedRequest(format!("certificate: {e}")))?;
@@ -164,7 +173,7 @@ impl Authority {
         let ski = subject_key_identifier(&cert)?.ok_or_else(|| {
             CaError::KeyDelivery("the certificate has no SubjectKeyIdentifier".into())
         })?;
-        let sealed = self.secret_box()?.seal(
+        let sealed = self.sealer.seal(
             &seal_context(owner, ClientKeyKind::Recipient, &ski),
             cert_der,
         )?;
@@ -174,10 +183,38 @@ impl Authority {
                 kind: ClientKeyKind::Recipient,
                 key_id: ski.clone(),
                 sealed,
-                created_at: unix_secs(self.clock.now()),
+                created_at: now,
             })
             .await?;
         Ok(ski)
+    }
+
+    /// The opened secret of a registered key (the KEK bytes, or the recipient certificate DER).
+    pub async fn open(
+        &self,
+        owner: &str,
+        kind: ClientKeyKind,
+        id: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, CaError> {
+        match self.store.get_client_key(owner, kind, id).await? {
+            None => Ok(None),
+            Some(rec) => Ok(Some(
+                self.sealer
+                    .open(&seal_context(owner, kind, id), &rec.sealed)?,
+            )),
+        }
+    }
+}
+
+impl Authority {
+    fn client_keys(&self) -> Result<ClientKeys<'_>, CaError> {
+        let sealer = self.secret_box.as_deref().ok_or_else(|| {
+            CaError::Internal("no server secret configured for client keys".into())
+        })?;
+        Ok(ClientKeys {
+            store: self.store.as_ref(),
+            sealer,
+        })
     }
 
     /// Finds the key a /serverkeygen request names, among those bound to `identity` (SEC-8).
@@ -192,14 +229,11 @@ impl Authority {
         match requested {
             DeliveryRequest::Plain => Ok(DeliveryKey::Plain),
             DeliveryRequest::Symmetric(id) => {
-                let rec = self
-                    .store
-                    .get_client_key(&owner, ClientKeyKind::Kek, id)
+                let key = self
+                    .client_keys()?
+                    .open(&owner, ClientKeyKind::Kek, id)
                     .await?
                     .ok_or_else(|| CaError::KeyDelivery("unknown decrypt key identifier".into()))?;
-                let key = self
-                    .secret_box()?
-                    .open(&seal_context(&owner, ClientKeyKind::Kek, id), &rec.sealed)?;
                 check_kek_size(&key)?;
                 Ok(DeliveryKey::Kek {
                     id: id.clone(),
@@ -224,15 +258,11 @@ impl Authority {
         ski: &[u8],
     ) -> Result<Certificate, CaError> {
         // 1. A certificate the client registered.
-        if let Some(rec) = self
-            .store
-            .get_client_key(owner, ClientKeyKind::Recipient, ski)
+        if let Some(der) = self
+            .client_keys()?
+            .open(owner, ClientKeyKind::Recipient, ski)
             .await?
         {
-            let der = self.secret_box()?.open(
-                &seal_context(owner, ClientKeyKind::Recipient, ski),
-                &rec.sealed,
-            )?;
             return Ok(Certificate::from_der(&der)?);
         }
         // 2. The TLS client certificate the request came with.

@@ -18,6 +18,7 @@ mod error;
 mod keygen;
 mod keys;
 mod names;
+mod package;
 mod password;
 mod profile;
 mod sealed;
@@ -31,12 +32,14 @@ pub use authority::{
 pub use clock::{Clock, SystemClock};
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
 pub use delivery::{
-    DeliveryKey, DeliveryRequest, check_kek_size, check_recipient, subject_key_identifier,
+    ClientKeys, DeliveryKey, DeliveryRequest, check_kek_size, check_recipient,
+    subject_key_identifier,
 };
 pub use error::CaError;
 pub use keygen::{KeyGenCsr, KeyPool};
 pub use keys::{KeyBackend, KeyError, KeyId, SignatureAlgorithm, SigningKey};
 pub use names::{NamePolicy, RequestedNames};
+pub use package::{DeliveredKey, DeliveryPlan, KeyGenRequest, KeyPart};
 pub use password::{PasswordHasher, PasswordVerifier};
 pub use profile::{ExtendedKeyUsage, KeyPolicy, KeyUsageBit, Profile, key_identifier};
 pub use sealed::SecretBox;

@@ -137,6 +137,18 @@ pub fn build_csr(
     sans: &[San],
     challenge_password: Option<&str>,
 ) -> Result<Vec<u8>, ClientError> {
+    build_csr_with(key, subject, sans, challenge_password, Vec::new())
+}
+
+/// [`build_csr`] with further attributes (e.g. the /serverkeygen DecryptKeyIdentifier and
+/// SMIMECapabilities, SKG-9).
+pub fn build_csr_with(
+    key: &PKey<Private>,
+    subject: &str,
+    sans: &[San],
+    challenge_password: Option<&str>,
+    extra_attributes: Vec<Attribute>,
+) -> Result<Vec<u8>, ClientError> {
     let e = |x: der::Error| ClientError::Other(format!("encoding the CSR: {x}"));
     let subject = x509_cert::name::Name::from_str(subject)
         .map_err(|x| ClientError::Config(format!("subject {subject:?}: {x}")))?;
@@ -168,6 +180,7 @@ pub fn build_csr(
             values: SetOfVec::try_from(vec![Any::encode_from(&v).map_err(e)?]).map_err(e)?,
         });
     }
+    attrs.extend(extra_attributes);
     let info = CertReqInfo {
         version: Version::V1,
         subject,

@@ -2,6 +2,7 @@
 //! own `SslStream` so the channel binding of the connection is known before the CSR that must
 //! carry it is built (RFC 7030 §3.5).
 mod csr;
+mod keygen;
 
 use std::pin::Pin;
 use std::str::FromStr;
@@ -20,8 +21,9 @@ use tokio_openssl::SslStream;
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
-pub use csr::{KeyKind, San, build_csr, generate_key};
+pub use csr::{KeyKind, San, build_csr, build_csr_with, generate_key};
 pub use est_proto::ChannelBinding;
+pub use keygen::{KeyProtection, ServerGeneratedKey, server_keygen};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -78,4 +78,14 @@ pub struct LabelConfig {
     pub auth: AuthMethods,
     /// Reject CSRs without channel binding in challengePassword (EST-55).
     pub require_pop_linking: bool,
+    /// /serverkeygen policy; `None` leaves the operation off for this label (SKG-1).
+    pub server_keygen: Option<ServerKeyGen>,
+}
+
+/// How a label serves /serverkeygen (RFC 7030 §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServerKeyGen {
+    /// Refuse requests that ask for the key in the clear (no DecryptKeyIdentifier nor
+    /// AsymmetricDecryptKeyIdentifier, SKG-11).
+    pub require_encryption: bool,
 }

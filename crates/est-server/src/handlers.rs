@@ -8,7 +8,10 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use der::Decode;
-use est_ca::{Authority, CaError, EnrollRequest, Identity, IssuedCert, RenewalTarget};
+use est_ca::{
+    Authority, CaError, DeliveredKey, EnrollRequest, Identity, IssuedCert, KeyGenRequest,
+    RenewalTarget,
+};
 use est_proto::{Operation, PathError};
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
@@ -28,6 +31,8 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<Identity>, CaError>;
     async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError>;
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError>;
+    /// /serverkeygen: generate, certify and package a key for the client (RFC 7030 §4.4).
+    async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError>;
     /// The issuing CA certificate and every certificate up to the root (EST-65).
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>>;
 }
@@ -47,14 +52,17 @@ impl EstCa for Authority {
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError> {
         Authority::enroll(self, req).await
     }
+    async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError> {
+        Authority::server_keygen_delivered(self, req).await
+    }
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>> {
         self.domain(domain).map(|d| d.issuer.full_chain())
     }
 }
 
 #[derive(Debug)]
-struct Label {
-    cfg: LabelConfig,
+pub(crate) struct Label {
+    pub(crate) cfg: LabelConfig,
     /// Precomputed /cacerts body (base64 certs-only), served as is.
     cacerts_body: Bytes,
     csrattrs_body: Option<Bytes>,
@@ -63,7 +71,7 @@ struct Label {
 /// Shared, immutable state of the EST service.
 #[derive(Debug)]
 pub struct EstState {
-    ca: Arc<dyn EstCa>,
+    pub(crate) ca: Arc<dyn EstCa>,
     labels: HashMap<String, Label>,
     limits: Limits,
 }
@@ -116,7 +124,7 @@ impl EstState {
     }
 }
 
-fn base64_response(content_type: &'static str, body: Bytes) -> Response {
+pub(crate) fn base64_response(content_type: &'static str, body: Bytes) -> Response {
     let mut r = Response::new(Body::from(body));
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -128,7 +136,7 @@ fn base64_response(content_type: &'static str, body: Bytes) -> Response {
     r
 }
 
-const CERTS_ONLY: &str = "application/pkcs7-mime; smime-type=certs-only";
+pub(crate) const CERTS_ONLY: &str = "application/pkcs7-mime; smime-type=certs-only";
 
 /// The single entry point for every request.
 pub(crate) async fn dispatch(State(st): State<Arc<EstState>>, req: Request) -> Response {
@@ -184,7 +192,8 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
         Operation::SimpleEnroll | Operation::SimpleReenroll => {
             enroll(st, label, &conn, req, op == Operation::SimpleReenroll).await
         }
-        Operation::FullCmc | Operation::ServerKeyGen => Err(ServerError::new(
+        Operation::ServerKeyGen => crate::keygen::server_keygen(st, label, &conn, req).await,
+        Operation::FullCmc => Err(ServerError::new(
             StatusCode::NOT_IMPLEMENTED,
             format!("/{} is not implemented by this server", op.as_str()),
         )),
@@ -193,7 +202,7 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
 }
 
 /// Reads the whole body under the size limit (EST-18: 413 beyond it).
-async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
+pub(crate) async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
     let limit = st.limits.max_body_bytes;
     let too_big = || {
         ServerError::new(
@@ -248,7 +257,7 @@ async fn drain(body: &mut Body, limit: usize) {
     .await;
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     st: &EstState,
     label: &Label,
     conn: &ConnInfo,
@@ -358,7 +367,7 @@ async fn enroll(
 }
 
 /// EST-54/EST-59: a challengePassword is the base64 channel binding of this connection.
-fn check_pop_linking(
+pub(crate) fn check_pop_linking(
     label: &Label,
     conn: &ConnInfo,
     csr: &x509_cert::request::CertReq,

@@ -6,10 +6,11 @@ mod config;
 mod conn;
 mod error;
 mod handlers;
+mod keygen;
 mod serve;
 mod tls;
 
-pub use config::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
+pub use config::{AuthMethods, LabelConfig, Limits, ServerConfig, ServerKeyGen, TlsConfig};
 pub use conn::ConnInfo;
 pub use error::ServerError;
 pub use est_proto::ChannelBinding;

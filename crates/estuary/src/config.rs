@@ -27,6 +27,29 @@ pub struct Config {
     pub cas: Vec<CaSection>,
     #[serde(rename = "label")]
     pub labels: Vec<LabelSection>,
+    /// Server-side key generation (RFC 7030 §4.4) settings shared by every label.
+    #[serde(default)]
+    pub keygen: KeygenSection,
+}
+
+/// `[keygen]`: the in-memory pool of pre-generated keys for /serverkeygen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeygenSection {
+    /// Keys of each type kept ready (`rsa2048 = 8`); absent types are generated on demand.
+    /// Pooled keys live in memory only and are cleared when handed out or at shutdown.
+    #[serde(default)]
+    pub pool: std::collections::BTreeMap<est_ca::KeyType, usize>,
+}
+
+impl Default for KeygenSection {
+    fn default() -> Self {
+        Self {
+            pool: [(est_ca::KeyType::Rsa2048, 4), (est_ca::KeyType::P256, 16)]
+                .into_iter()
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,6 +186,12 @@ pub struct LabelSection {
     pub auth_client_cert: bool,
     #[serde(default)]
     pub require_pop_linking: bool,
+    /// Serve /serverkeygen on this label (SKG-1: off unless configured).
+    #[serde(default)]
+    pub server_keygen: bool,
+    /// With server_keygen: refuse requests that do not ask for an encrypted key (SKG-11).
+    #[serde(default)]
+    pub require_encrypted_keys: bool,
     /// Entries of /csrattrs; none → 204.
     #[serde(default)]
     pub csr_attrs: Vec<CsrAttrEntry>,
@@ -210,6 +239,12 @@ impl Config {
 
     pub fn store_url(&self, data_dir: &Path) -> String {
         resolve_store_url(&self.store.url, data_dir)
+    }
+
+    /// Seals client keys at rest: derived from the key-file passphrase, the server's secret.
+    pub fn secret_box(&self, data_dir: &Path) -> Result<est_ca::SecretBox, AnyError> {
+        let pass = read_secret(&data_dir.join(&self.keys.passphrase_file))?;
+        Ok(est_ca::SecretBox::from_server_secret(&pass)?)
     }
 
     pub fn key_backend(&self, data_dir: &Path) -> Result<FileKeyBackend, AnyError> {
@@ -284,6 +319,9 @@ impl Config {
                     client_cert: l.auth_client_cert,
                 },
                 require_pop_linking: l.require_pop_linking,
+                server_keygen: l.server_keygen.then_some(est_server::ServerKeyGen {
+                    require_encryption: l.require_encrypted_keys,
+                }),
             });
         }
         Ok(ServerConfig {
@@ -324,7 +362,15 @@ pub async fn authority(
     let keys = cfg.key_backend(data_dir)?;
     let domains = cfg.domains(data_dir, &keys)?;
     let store = Arc::new(est_store::SqlStore::connect(&cfg.store_url(data_dir)).await?);
-    let auth = Authority::new(domains.clone(), store, Arc::new(SystemClock))?;
+    // The pool spends CPU filling itself: only when some label serves /serverkeygen.
+    let pool: Vec<_> = if cfg.labels.iter().any(|l| l.server_keygen) {
+        cfg.keygen.pool.iter().map(|(k, n)| (*k, *n)).collect()
+    } else {
+        Vec::new()
+    };
+    let auth = Authority::new(domains.clone(), store, Arc::new(SystemClock))?
+        .with_secret_box(cfg.secret_box(data_dir)?)
+        .with_key_pool(est_ca::KeyPool::start(&pool));
     Ok((Arc::new(auth), domains))
 }
 

@@ -151,6 +151,8 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         auth_basic: true,
         auth_client_cert: true,
         require_pop_linking: false,
+        server_keygen: false,
+        require_encrypted_keys: false,
         csr_attrs: Vec::new(),
     }];
     if opts.demo {
@@ -160,6 +162,9 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_basic: true,
             auth_client_cert: true,
             require_pop_linking: false,
+            // SKG-1: off by default; the demo shows it on its own label.
+            server_keygen: true,
+            require_encrypted_keys: false,
             csr_attrs: Vec::new(),
         });
         labels.push(LabelSection {
@@ -168,6 +173,8 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_basic: true,
             auth_client_cert: true,
             require_pop_linking: false,
+            server_keygen: false,
+            require_encrypted_keys: false,
             csr_attrs: vec![
                 CsrAttrEntry {
                     oid: "id-ecPublicKey".into(),
@@ -205,6 +212,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         },
         cas,
         labels,
+        keygen: crate::config::KeygenSection::default(),
     };
     let mut text = String::from(if opts.demo {
         "# Estuary DEMO configuration, created by `estuary serve` on an empty data dir.\n# NOT FOR PRODUCTION: see docs/configuration.md for every key.\n\n"

@@ -170,7 +170,8 @@ pub struct TestServer {
 
 impl TestServer {
     /// Labels: "" and "main" → the issuing CA (default profile); "devices" → the devices CA,
-    /// EC keys only, with /csrattrs; "pop" → the issuing CA with PoP linking required.
+    /// EC keys only, with /csrattrs; "pop" → the issuing CA with PoP linking required; "skg" →
+    /// the issuing CA with /serverkeygen; "skg-enc" → the same, encrypted delivery required.
     pub async fn start(opts: ServerOptions) -> Self {
         let pki = TestPki::new();
         let url = match &opts.store {
@@ -217,8 +218,13 @@ impl TestServer {
                 profile: devices_profile,
             },
         ];
-        let authority =
-            Arc::new(Authority::new(domains, store.clone(), Arc::new(SystemClock)).unwrap());
+        let authority = Arc::new(
+            Authority::new(domains, store.clone(), Arc::new(SystemClock))
+                .unwrap()
+                .with_secret_box(
+                    est_ca::SecretBox::from_server_secret(b"test-support server secret").unwrap(),
+                ),
+        );
         let csr_attrs = der::Encode::to_der(&est_asn1::CsrAttrs(vec![est_asn1::AttrOrOid::Oid(
             est_asn1::oid_from_str("challengePassword").unwrap(),
         )]))
@@ -229,12 +235,19 @@ impl TestServer {
             csr_attrs: attrs,
             auth: AuthMethods::default(),
             require_pop_linking: pop,
+            server_keygen: None,
+        };
+        let keygen = |name: &str, require_encryption: bool| LabelConfig {
+            server_keygen: Some(est_server::ServerKeyGen { require_encryption }),
+            ..label(name, "main", false, None)
         };
         let labels = vec![
             label("", "main", opts.require_pop_linking, None),
             label("main", "main", opts.require_pop_linking, None),
             label("devices", "devices", false, Some(csr_attrs.clone())),
             label("pop", "main", true, Some(csr_attrs)),
+            keygen("skg", false),
+            keygen("skg-enc", true),
         ];
         let tls = TlsConfig {
             cert_chain_pem: pki.tls_chain_pem.clone(),

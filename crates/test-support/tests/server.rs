@@ -736,15 +736,28 @@ async fn slow_and_silent_clients_are_cut_off() {
     // A TLS client that completes the handshake and then sends nothing is closed too.
     let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
     b.cert_store_mut().add_cert(s.pki.root_x509()).unwrap();
-    let ssl = b.build().configure().unwrap().into_ssl("localhost").unwrap();
+    let ssl = b
+        .build()
+        .configure()
+        .unwrap()
+        .into_ssl("localhost")
+        .unwrap();
     let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
     std::pin::Pin::new(&mut tls).connect().await.unwrap();
     let t0 = std::time::Instant::now();
     let mut rest = Vec::new();
-    let r = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut rest)).await;
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut rest),
+    )
+    .await;
     assert!(r.is_ok(), "server closed the idle connection");
-    assert!(t0.elapsed() < std::time::Duration::from_secs(8), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        t0.elapsed()
+    );
     // Meanwhile and afterwards the server serves others.
     assert_eq!(
         raw_request(

@@ -1,0 +1,475 @@
+//! SignedData (RFC 5652 §5): signing through a [`CmsSigner`] and verification with chain
+//! validation against an OpenSSL trust store.
+use cms::cert::CertificateChoices;
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
+use der::{Any, Decode, Encode, Tag};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{Id, PKey, Public};
+use openssl::rsa::Padding;
+use openssl::sign::{RsaPssSaltlen, Verifier};
+use openssl::stack::Stack;
+use openssl::x509::X509StoreContext;
+use openssl::x509::store::{X509Store, X509StoreBuilder, X509StoreRef};
+use openssl::x509::verify::X509VerifyParam;
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::Certificate;
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::time::Time;
+
+use crate::alg::{
+    DigestAlgorithm, RsassaPssParams, cert_public_key, cert_ski, issuer_and_serial,
+    rsa_param_hashes, to_openssl_cert,
+};
+use crate::error::{CmsError, Result};
+use crate::oids;
+use crate::rawder;
+use crate::signer::CmsSigner;
+
+/// How the SignerInfo names its certificate (RFC 5652 §5.3).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SignerIdKind {
+    /// issuerAndSerialNumber (SignerInfo version 1).
+    #[default]
+    IssuerAndSerialNumber,
+    /// subjectKeyIdentifier from the certificate's extension (SignerInfo version 3).
+    SubjectKeyIdentifier,
+}
+
+/// Options for [`sign_with`].
+#[derive(Debug, Clone, Default)]
+pub struct SignOptions {
+    /// The sid form.
+    pub sid: SignerIdKind,
+    /// Add a signingTime attribute (RFC 5652 §11.3).
+    pub signing_time: Option<Time>,
+    /// Extra signed attributes besides contentType, messageDigest and signingTime.
+    pub signed_attributes: Vec<Attribute>,
+    /// Unsigned attributes.
+    pub unsigned_attributes: Vec<Attribute>,
+    /// Sign the content directly, without signed attributes (only for id-data, §5.3).
+    pub without_signed_attributes: bool,
+}
+
+/// Sign `content` as ContentInfo(SignedData) with contentType + messageDigest signed
+/// attributes and sid = issuerAndSerialNumber. The certificates field holds the signer's
+/// certificate followed by `extra_certs`.
+pub fn sign(
+    content_type: ObjectIdentifier,
+    content: &[u8],
+    signer: &dyn CmsSigner,
+    extra_certs: &[Certificate],
+) -> Result<Vec<u8>> {
+    sign_with(
+        content_type,
+        content,
+        signer,
+        extra_certs,
+        &SignOptions::default(),
+    )
+}
+
+/// [`sign`] with options (SKI sid, signingTime, extra signed/unsigned attributes).
+pub fn sign_with(
+    content_type: ObjectIdentifier,
+    content: &[u8],
+    signer: &dyn CmsSigner,
+    extra_certs: &[Certificate],
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
+    let cert = signer.certificate();
+    let digest = signer.digest();
+    let (sid, si_version) = match opts.sid {
+        SignerIdKind::IssuerAndSerialNumber => (
+            SignerIdentifier::IssuerAndSerialNumber(issuer_and_serial(cert)),
+            CmsVersion::V1,
+        ),
+        SignerIdKind::SubjectKeyIdentifier => {
+            let ski = cert_ski(cert).ok_or_else(|| {
+                CmsError::invalid("signer certificate has no subjectKeyIdentifier extension")
+            })?;
+            (
+                SignerIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(OctetString::new(
+                    ski,
+                )?)),
+                CmsVersion::V3,
+            )
+        }
+    };
+
+    let (signed_attrs, signature) = if opts.without_signed_attributes {
+        if content_type != oids::ID_DATA {
+            return Err(CmsError::invalid(
+                "signed attributes are required when eContentType is not id-data",
+            ));
+        }
+        (None, signer.sign(content)?)
+    } else {
+        let mut attrs = vec![
+            single_attr(oids::ID_CONTENT_TYPE, Any::encode_from(&content_type)?)?,
+            single_attr(
+                oids::ID_MESSAGE_DIGEST,
+                Any::encode_from(&OctetString::new(digest.digest(content)?)?)?,
+            )?,
+        ];
+        if let Some(t) = &opts.signing_time {
+            attrs.push(single_attr(oids::ID_SIGNING_TIME, Any::encode_from(t)?)?);
+        }
+        attrs.extend(opts.signed_attributes.iter().cloned());
+        let attrs = SetOfVec::try_from(attrs)?;
+        let signature = signer.sign(&attrs.to_der()?)?;
+        (Some(attrs), signature)
+    };
+
+    let unsigned_attrs = if opts.unsigned_attributes.is_empty() {
+        None
+    } else {
+        Some(SetOfVec::try_from(opts.unsigned_attributes.clone())?)
+    };
+
+    let signer_info = SignerInfo {
+        version: si_version,
+        sid,
+        digest_alg: digest.algorithm_identifier(),
+        signed_attrs,
+        signature_algorithm: signer.signature_algorithm(),
+        signature: OctetString::new(signature)?,
+        unsigned_attrs,
+    };
+
+    let mut certs: Vec<CertificateChoices> = Vec::new();
+    for c in std::iter::once(cert).chain(extra_certs) {
+        let choice = CertificateChoices::Certificate(c.clone());
+        if !certs.contains(&choice) {
+            certs.push(choice);
+        }
+    }
+
+    let version = if si_version == CmsVersion::V3 || content_type != oids::ID_DATA {
+        CmsVersion::V3
+    } else {
+        CmsVersion::V1
+    };
+    let sd = SignedData {
+        version,
+        digest_algorithms: SetOfVec::try_from(vec![digest.algorithm_identifier()])?,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: content_type,
+            econtent: Some(Any::encode_from(&OctetString::new(content)?)?),
+        },
+        certificates: Some(CertificateSet(SetOfVec::try_from(certs)?)),
+        crls: None,
+        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
+    };
+    let ci = ContentInfo {
+        content_type: oids::ID_SIGNED_DATA,
+        content: Any::encode_from(&sd)?,
+    };
+    Ok(ci.to_der()?)
+}
+
+/// An attribute with one value.
+pub(crate) fn single_attr(oid: ObjectIdentifier, value: Any) -> Result<Attribute> {
+    Ok(Attribute {
+        oid,
+        values: SetOfVec::try_from(vec![value])?,
+    })
+}
+
+/// The single value of the single attribute `oid` in `attrs` (RFC 5652 §11: contentType and
+/// messageDigest MUST have exactly one value and appear once).
+pub(crate) fn unique_attr_value(
+    attrs: &SetOfVec<Attribute>,
+    oid: ObjectIdentifier,
+) -> Result<&Any> {
+    let mut found = attrs.iter().filter(|a| a.oid == oid);
+    let attr = found
+        .next()
+        .ok_or_else(|| CmsError::malformed(format!("attribute {oid} missing")))?;
+    if found.next().is_some() || attr.values.len() != 1 {
+        return Err(CmsError::malformed(format!(
+            "attribute {oid} must have exactly one value"
+        )));
+    }
+    attr.values
+        .iter()
+        .next()
+        .ok_or_else(|| CmsError::malformed(format!("attribute {oid} is empty")))
+}
+
+/// Options for [`verify`].
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Check signatures only; do not validate the signer's chain (for CMC self-signed
+    /// requests and tests; the caller then decides whom to trust).
+    pub skip_chain_validation: bool,
+    /// Validate the chain at this time (seconds since the Unix epoch) instead of now.
+    pub verification_time: Option<i64>,
+}
+
+/// The result of a successful [`verify`].
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// eContentType.
+    pub content_type: ObjectIdentifier,
+    /// The encapsulated content.
+    pub content: Vec<u8>,
+    /// The certificate of each SignerInfo, in the order of `signer_infos`.
+    pub signers: Vec<Certificate>,
+    /// All certificates carried in the SignedData.
+    pub certificates: Vec<Certificate>,
+    /// The SignerInfos as decoded (for unsigned attributes, sid, ...).
+    pub signer_infos: Vec<SignerInfo>,
+}
+
+/// Verify a DER ContentInfo(SignedData): every SignerInfo's signature, messageDigest and
+/// contentType attributes, and (unless skipped) each signer's chain to a trust anchor in
+/// `trust`, with the message's certificates as untrusted intermediates. Detached content and
+/// BER (indefinite-length) input are not supported.
+pub fn verify(der: &[u8], trust: &X509StoreRef, opts: &VerifyOptions) -> Result<Verified> {
+    let ci = ContentInfo::from_der(der)?;
+    if ci.content_type != oids::ID_SIGNED_DATA {
+        return Err(CmsError::UnexpectedContentType(ci.content_type));
+    }
+    let sd_der = ci.content.to_der()?;
+    let sd = SignedData::from_der(&sd_der)?;
+    let econtent = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .ok_or_else(|| CmsError::malformed("detached content is not supported"))?;
+    let content = econtent.decode_as::<OctetString>()?.as_bytes().to_vec();
+    let content_type = sd.encap_content_info.econtent_type;
+    let certificates: Vec<Certificate> = sd
+        .certificates
+        .iter()
+        .flat_map(|set| set.0.iter())
+        .filter_map(|c| match c {
+            CertificateChoices::Certificate(c) => Some(c.clone()),
+            CertificateChoices::Other(_) => None,
+        })
+        .collect();
+
+    let sd_fields = rawder::elements(&sd_der, Tag::Sequence)?;
+    let raw_infos = sd_fields
+        .last()
+        .ok_or_else(|| CmsError::malformed("empty SignedData"))?;
+    let raw_infos = rawder::elements(raw_infos, Tag::Set)?;
+    if raw_infos.is_empty() {
+        return Err(CmsError::malformed("SignedData has no SignerInfo"));
+    }
+
+    let mut signers = Vec::new();
+    let mut signer_infos = Vec::new();
+    for raw in raw_infos {
+        let si = SignerInfo::from_der(raw)?;
+        let cert = find_signer(&certificates, &si.sid)?;
+        verify_signer_info(&si, raw, &cert, content_type, &content)?;
+        signers.push(cert);
+        signer_infos.push(si);
+    }
+
+    if !opts.skip_chain_validation {
+        let rebuilt;
+        let store: &X509StoreRef = match opts.verification_time {
+            Some(t) => {
+                rebuilt = store_at(trust, t)?;
+                &rebuilt
+            }
+            None => trust,
+        };
+        for cert in &signers {
+            validate_chain(store, cert, &certificates)?;
+        }
+    }
+
+    Ok(Verified {
+        content_type,
+        content,
+        signers,
+        certificates,
+        signer_infos,
+    })
+}
+
+fn find_signer(certs: &[Certificate], sid: &SignerIdentifier) -> Result<Certificate> {
+    certs
+        .iter()
+        .find(|c| match sid {
+            SignerIdentifier::IssuerAndSerialNumber(ias) => issuer_and_serial(c) == *ias,
+            SignerIdentifier::SubjectKeyIdentifier(ski) => {
+                cert_ski(c).as_deref() == Some(ski.0.as_bytes())
+            }
+        })
+        .cloned()
+        .ok_or(CmsError::SignerCertNotFound)
+}
+
+fn verify_signer_info(
+    si: &SignerInfo,
+    raw: &[u8],
+    cert: &Certificate,
+    content_type: ObjectIdentifier,
+    content: &[u8],
+) -> Result<()> {
+    let digest = DigestAlgorithm::from_oid(&si.digest_alg.oid)
+        .ok_or_else(|| CmsError::unsupported(format!("digest {}", si.digest_alg.oid)))?;
+    let message = match &si.signed_attrs {
+        Some(attrs) => {
+            let ct: ObjectIdentifier =
+                unique_attr_value(attrs, oids::ID_CONTENT_TYPE)?.decode_as()?;
+            if ct != content_type {
+                return Err(CmsError::ContentTypeMismatch);
+            }
+            let md: OctetString = unique_attr_value(attrs, oids::ID_MESSAGE_DIGEST)?.decode_as()?;
+            if md.as_bytes() != digest.digest(content)?.as_slice() {
+                return Err(CmsError::DigestMismatch);
+            }
+            rawder::implicit_set_field(raw, 0)?
+                .ok_or_else(|| CmsError::malformed("signed attributes not found"))?
+        }
+        None => {
+            if content_type != oids::ID_DATA {
+                return Err(CmsError::malformed(
+                    "signed attributes missing for a content type other than id-data",
+                ));
+            }
+            content.to_vec()
+        }
+    };
+    let key = cert_public_key(cert)?;
+    verify_signature(
+        &key,
+        &si.signature_algorithm,
+        digest,
+        &message,
+        si.signature.as_bytes(),
+    )
+}
+
+/// Verify one signature value (RFC 3370 §3, RFC 4056, RFC 5754 §3, RFC 8419).
+pub(crate) fn verify_signature(
+    key: &PKey<Public>,
+    sig_alg: &AlgorithmIdentifierOwned,
+    digest: DigestAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<()> {
+    let expect = |id: Id| {
+        if key.id() == id {
+            Ok(())
+        } else {
+            Err(CmsError::malformed(
+                "signature algorithm does not match the signer's key",
+            ))
+        }
+    };
+    let ok = match sig_alg.oid {
+        oids::ID_ED25519 => {
+            expect(Id::ED25519)?;
+            let mut v = Verifier::new_without_digest(key)?;
+            v.verify_oneshot(signature, message).unwrap_or(false)
+        }
+        oids::ID_RSASSA_PSS => {
+            expect(Id::RSA)?;
+            let params: RsassaPssParams = match &sig_alg.parameters {
+                Some(p) => p.decode_as()?,
+                None => RsassaPssParams::default(),
+            };
+            if params.trailer_field.unwrap_or(1) != 1 {
+                return Err(CmsError::unsupported(
+                    "RSASSA-PSS trailer field other than 1",
+                ));
+            }
+            let (md, mgf) = rsa_param_hashes(
+                params.hash_algorithm.as_ref(),
+                params.mask_gen_algorithm.as_ref(),
+            )?;
+            let salt = i32::try_from(params.salt_length.unwrap_or(20))
+                .map_err(|_| CmsError::malformed("PSS salt length too large"))?;
+            let mut v = Verifier::new(md, key)?;
+            v.set_rsa_padding(Padding::PKCS1_PSS)?;
+            v.set_rsa_mgf1_md(mgf)?;
+            v.set_rsa_pss_saltlen(RsaPssSaltlen::custom(salt))?;
+            v.update(message)?;
+            v.verify(signature).unwrap_or(false)
+        }
+        oid => {
+            let (md, id) = classic_signature(oid, digest)?;
+            expect(id)?;
+            let mut v = Verifier::new(md, key)?;
+            if id == Id::RSA {
+                v.set_rsa_padding(Padding::PKCS1)?;
+            }
+            v.update(message)?;
+            v.verify(signature).unwrap_or(false)
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(CmsError::BadSignature)
+    }
+}
+
+/// Hash and key type of an RSA PKCS#1 v1.5 or ECDSA signature algorithm.
+fn classic_signature(
+    oid: ObjectIdentifier,
+    digest: DigestAlgorithm,
+) -> Result<(MessageDigest, Id)> {
+    Ok(match oid {
+        oids::RSA_ENCRYPTION => (digest.message_digest(), Id::RSA),
+        oids::SHA256_WITH_RSA => (MessageDigest::sha256(), Id::RSA),
+        oids::SHA384_WITH_RSA => (MessageDigest::sha384(), Id::RSA),
+        oids::SHA512_WITH_RSA => (MessageDigest::sha512(), Id::RSA),
+        oids::ID_EC_PUBLIC_KEY => (digest.message_digest(), Id::EC),
+        oids::ECDSA_WITH_SHA256 => (MessageDigest::sha256(), Id::EC),
+        oids::ECDSA_WITH_SHA384 => (MessageDigest::sha384(), Id::EC),
+        oids::ECDSA_WITH_SHA512 => (MessageDigest::sha512(), Id::EC),
+        other => {
+            return Err(CmsError::unsupported(format!(
+                "signature algorithm {other}"
+            )));
+        }
+    })
+}
+
+/// A copy of `trust` whose verification time is fixed at `t`.
+fn store_at(trust: &X509StoreRef, t: i64) -> Result<X509Store> {
+    let mut b = X509StoreBuilder::new()?;
+    for c in trust.all_certificates() {
+        b.add_cert(c)?;
+    }
+    let mut p = X509VerifyParam::new()?;
+    // time_t is i64 on most targets but not all.
+    #[allow(clippy::useless_conversion)]
+    p.set_time(
+        t.try_into()
+            .map_err(|_| CmsError::invalid("verification time out of range"))?,
+    );
+    b.set_param(&p)?;
+    Ok(b.build())
+}
+
+fn validate_chain(store: &X509StoreRef, cert: &Certificate, pool: &[Certificate]) -> Result<()> {
+    let leaf = to_openssl_cert(cert)?;
+    let mut untrusted = Stack::new()?;
+    for c in pool {
+        untrusted.push(to_openssl_cert(c)?)?;
+    }
+    let mut ctx = X509StoreContext::new()?;
+    let (ok, err) = ctx.init(store, &leaf, &untrusted, |c| {
+        let ok = c.verify_cert()?;
+        Ok((ok, c.error().error_string().to_string()))
+    })?;
+    if ok {
+        Ok(())
+    } else {
+        Err(CmsError::ChainValidation(err))
+    }
+}
