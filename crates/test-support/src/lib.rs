@@ -21,6 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use x509_cert::name::Name;
 use zeroize::Zeroizing;
 
+/// The server secret the test authority seals client keys with.
+pub const SERVER_SECRET: &[u8] = b"test-support server secret";
+
 pub const ALICE: (&str, &str) = ("alice", "alice-password-1");
 /// Bob may only request names under bob.example.
 pub const BOB: (&str, &str) = ("bob", "bob-password-12");
@@ -116,6 +119,10 @@ impl TestPki {
             tls_chain_pem,
             tls_key_pem: Zeroizing::new(tls_key.private_key_to_pem_pkcs8().unwrap()),
         }
+    }
+
+    pub fn issuing_x509(&self) -> X509 {
+        X509::from_der(&self.issuing.cert_der).unwrap()
     }
 
     pub fn root_x509(&self) -> X509 {
@@ -221,9 +228,7 @@ impl TestServer {
         let authority = Arc::new(
             Authority::new(domains, store.clone(), Arc::new(SystemClock))
                 .unwrap()
-                .with_secret_box(
-                    est_ca::SecretBox::from_server_secret(b"test-support server secret").unwrap(),
-                ),
+                .with_secret_box(est_ca::SecretBox::from_server_secret(SERVER_SECRET).unwrap()),
         );
         let csr_attrs = der::Encode::to_der(&est_asn1::CsrAttrs(vec![est_asn1::AttrOrOid::Oid(
             est_asn1::oid_from_str("challengePassword").unwrap(),
