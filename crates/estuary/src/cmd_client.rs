@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use est_client::{ClientConfig, ClientIdentity, EstClient, KeyKind, San, Trust};
+use est_client::{ClientConfig, ClientIdentity, EstClient, KeyKind, KeyProtection, San, Trust};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use zeroize::Zeroizing;
@@ -79,6 +79,37 @@ enum ClientCmd {
         #[arg(long)]
         out_cert: PathBuf,
     },
+    /// Have the server generate the key (/serverkeygen). Without --kek-* or --recipient-* the
+    /// key comes as plain PKCS#8 under TLS; with them it comes encrypted for that key (CMS
+    /// EnvelopedData: kekri, or ktri/kari), signed by the CA, and is verified here.
+    Serverkeygen {
+        /// Key type to generate: p256, p384, rsa2048, rsa3072, rsa4096, ed25519.
+        #[arg(long, default_value = "p256")]
+        key_type: String,
+        /// Subject, RFC 4514 (e.g. "CN=dev1,O=Acme").
+        #[arg(long)]
+        subject: String,
+        /// SubjectAltName: dns:NAME, ip:ADDR, email:ADDR, uri:URI (repeatable).
+        #[arg(long)]
+        san: Vec<String>,
+        /// Identifier of a symmetric key registered with the server (`estuary kek add`), as text.
+        #[arg(long, requires = "kek_file", conflicts_with = "recipient_cert")]
+        kek_id: Option<String>,
+        /// The symmetric key itself: 16, 24 or 32 raw bytes, or their hex.
+        #[arg(long, requires = "kek_id")]
+        kek_file: Option<PathBuf>,
+        /// A certificate of ours the server knows (registered, our TLS client certificate, or
+        /// one it issued us); its SubjectKeyIdentifier names it.
+        #[arg(long, requires = "recipient_key")]
+        recipient_cert: Option<PathBuf>,
+        /// Private key of --recipient-cert (PEM).
+        #[arg(long, requires = "recipient_cert")]
+        recipient_key: Option<PathBuf>,
+        #[arg(long)]
+        out_key: PathBuf,
+        #[arg(long)]
+        out_cert: PathBuf,
+    },
     /// Re-enroll with --cert/--key as TLS client certificate (/simplereenroll): rekey by
     /// default (new key of the same type), same subject and SAN.
     Reenroll {
@@ -100,6 +131,32 @@ fn read_pem_certs(p: &Path) -> Result<Vec<X509>, Error> {
 fn read_key(p: &Path) -> Result<PKey<Private>, Error> {
     let data = Zeroizing::new(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?);
     Ok(PKey::private_key_from_pem(&data).map_err(|e| format!("{}: {e}", p.display()))?)
+}
+
+/// A symmetric key file: 16, 24 or 32 raw bytes, or their hex (white space ignored).
+pub fn read_kek(p: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let data = Zeroizing::new(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?);
+    parse_kek(&data).map_err(|e| format!("{}: {e}", p.display()).into())
+}
+
+pub fn parse_kek(data: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+    let text: Zeroizing<Vec<u8>> = Zeroizing::new(
+        data.iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect(),
+    );
+    let key = if matches!(text.len(), 32 | 48 | 64) && text.iter().all(u8::is_ascii_hexdigit) {
+        Zeroizing::new(hex::decode(&*text).map_err(|e| e.to_string())?)
+    } else {
+        Zeroizing::new(data.to_vec())
+    };
+    match key.len() {
+        16 | 24 | 32 => Ok(key),
+        n => Err(format!(
+            "a key-encryption key is 16, 24 or 32 bytes (or their hex), not {n} bytes"
+        )),
+    }
 }
 
 fn read_password(p: &Path) -> Result<Zeroizing<String>, Error> {
@@ -266,6 +323,53 @@ pub async fn run(a: ClientArgs) -> Result<(), Error> {
                 }
             };
             write_cert(&out_cert, &certs)?;
+        }
+        ClientCmd::Serverkeygen {
+            key_type,
+            subject,
+            san,
+            kek_id,
+            kek_file,
+            recipient_cert,
+            recipient_key,
+            out_key,
+            out_cert,
+        } => {
+            let kind: KeyKind = key_type.parse()?;
+            let sans = san
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<Vec<San>, _>>()?;
+            let protection = match (kek_id, kek_file, recipient_cert, recipient_key) {
+                (Some(id), Some(f), _, _) => KeyProtection::Kek {
+                    id: id.into_bytes(),
+                    key: read_kek(&f)?,
+                },
+                (_, _, Some(c), Some(k)) => KeyProtection::Recipient {
+                    cert: read_pem_certs(&c)?
+                        .into_iter()
+                        .next()
+                        .ok_or("empty --recipient-cert file")?,
+                    key: read_key(&k)?,
+                },
+                _ => KeyProtection::Tls,
+            };
+            let got =
+                est_client::server_keygen(&client, kind, &subject, &sans, &protection).await?;
+            write_private(
+                &out_key,
+                &Zeroizing::new(got.key.private_key_to_pem_pkcs8()?),
+            )?;
+            eprintln!(
+                "wrote server-generated key to {} (mode 0600; delivered {})",
+                out_key.display(),
+                if got.encrypted {
+                    "encrypted and CA-signed, verified"
+                } else {
+                    "as PKCS#8 under TLS"
+                }
+            );
+            write_cert(&out_cert, &got.certs)?;
         }
         ClientCmd::Reenroll {
             same_key,

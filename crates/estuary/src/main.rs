@@ -64,6 +64,18 @@ enum Cmd {
         #[command(subcommand)]
         cmd: UserCmd,
     },
+    /// Symmetric keys clients registered to receive server-generated keys encrypted (kekri,
+    /// named by the DecryptKeyIdentifier of a /serverkeygen request). Sealed at rest.
+    Kek {
+        #[command(subcommand)]
+        cmd: KekCmd,
+    },
+    /// Certificates clients registered to receive server-generated keys encrypted (ktri/kari,
+    /// named by their SubjectKeyIdentifier = the AsymmetricDecryptKeyIdentifier). Sealed at rest.
+    Recipient {
+        #[command(subcommand)]
+        cmd: RecipientCmd,
+    },
     /// CA information.
     Ca {
         #[command(subcommand)]
@@ -75,7 +87,7 @@ enum Cmd {
         cmd: CertCmd,
     },
     /// EST client: talk to any EST server.
-    Client(cmd_client::ClientArgs),
+    Client(Box<cmd_client::ClientArgs>),
     /// Load generator and store prefill for benchmarks (see docs/performance.md).
     Bench(bench::BenchArgs),
 }
@@ -104,6 +116,89 @@ enum UserCmd {
         #[command(flatten)]
         dir: DataDir,
         name: String,
+    },
+}
+
+/// Whose key it is: an HTTP user, or the subject of a certificate-authenticated client.
+#[derive(clap::Args, Clone)]
+#[group(required = true, multiple = false)]
+struct Owner {
+    /// The HTTP user (Basic/Digest) the key belongs to.
+    #[arg(long)]
+    user: Option<String>,
+    /// The certificate subject (RFC 4514) of a client that authenticates with a TLS certificate.
+    #[arg(long)]
+    subject: Option<String>,
+}
+
+impl Owner {
+    fn name(&self) -> Result<String, AnyError> {
+        match (&self.user, &self.subject) {
+            (Some(u), _) => Ok(format!("user:{u}")),
+            (_, Some(s)) => {
+                let n = <x509_cert::name::Name as std::str::FromStr>::from_str(s)
+                    .map_err(|e| format!("--subject {s:?}: {e}"))?;
+                Ok(format!("subject:{n}"))
+            }
+            _ => Err("give --user or --subject".into()),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum KekCmd {
+    /// Register a key: 16, 24 or 32 bytes (AES-128/192/256 key wrap), raw or hex, from a file.
+    Add {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        owner: Owner,
+        /// The identifier the client puts in DecryptKeyIdentifier (text).
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        key_file: PathBuf,
+    },
+    /// List registered keys (never their values).
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    Remove {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        owner: Owner,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecipientCmd {
+    /// Register a certificate (PEM) whose key may receive generated keys: RSA with
+    /// keyEncipherment or EC P-256/P-384 with keyAgreement (or no KeyUsage); it needs a
+    /// SubjectKeyIdentifier, which is printed.
+    Add {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        owner: Owner,
+        #[arg(long)]
+        cert: PathBuf,
+    },
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    Remove {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        owner: Owner,
+        /// SubjectKeyIdentifier, hex.
+        #[arg(long)]
+        ski: String,
     },
 }
 
@@ -199,6 +294,8 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
             Ok(())
         }
         Cmd::User { cmd } => user(cmd).await,
+        Cmd::Kek { cmd } => kek(cmd).await,
+        Cmd::Recipient { cmd } => recipient(cmd).await,
         Cmd::Ca {
             cmd: CaCmd::Cert { dir, label },
         } => {
@@ -212,7 +309,7 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
             Ok(())
         }
         Cmd::Cert { cmd } => cert(cmd).await,
-        Cmd::Client(args) => cmd_client::run(args)
+        Cmd::Client(args) => cmd_client::run(*args)
             .await
             .map_err(|e| e.to_string().into()),
         Cmd::Bench(args) => bench::run(args).await,
@@ -281,6 +378,121 @@ async fn user(cmd: UserCmd) -> Result<(), AnyError> {
                 Ok(())
             } else {
                 Err(format!("no user {name:?}").into())
+            }
+        }
+    }
+}
+
+/// The store and the sealer of client keys of a data dir.
+async fn client_key_registry(
+    data_dir: &Path,
+) -> Result<(est_store::SqlStore, est_ca::SecretBox), AnyError> {
+    let cfg = Config::load(data_dir)?;
+    let sealer = cfg.secret_box(data_dir)?;
+    Ok((
+        est_store::SqlStore::connect(&cfg.store_url(data_dir)).await?,
+        sealer,
+    ))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+async fn list_client_keys(data_dir: &Path, kind: est_ca::ClientKeyKind) -> Result<(), AnyError> {
+    let store = open_store(data_dir).await?;
+    for k in store.list_client_keys(None).await? {
+        if k.kind != kind {
+            continue;
+        }
+        let id = match (kind, std::str::from_utf8(&k.key_id)) {
+            (est_ca::ClientKeyKind::Kek, Ok(text)) => format!("id {text:?}"),
+            _ => format!("ski {}", hex::encode(&k.key_id)),
+        };
+        println!("{}	{id}	registered {}", k.owner, fmt_time(k.created_at));
+    }
+    Ok(())
+}
+
+async fn kek(cmd: KekCmd) -> Result<(), AnyError> {
+    match cmd {
+        KekCmd::Add {
+            dir,
+            owner,
+            id,
+            key_file,
+        } => {
+            let (store, sealer) = client_key_registry(&dir.data_dir).await?;
+            let key = cmd_client::read_kek(&key_file)?;
+            let owner = owner.name()?;
+            est_ca::ClientKeys {
+                store: &store,
+                sealer: &sealer,
+            }
+            .register_kek(&owner, id.as_bytes(), &key, now_secs())
+            .await?;
+            println!(
+                "registered a {}-bit key-encryption key {id:?} for {owner}",
+                key.len() * 8
+            );
+            Ok(())
+        }
+        KekCmd::List { dir } => list_client_keys(&dir.data_dir, est_ca::ClientKeyKind::Kek).await,
+        KekCmd::Remove { dir, owner, id } => {
+            let store = open_store(&dir.data_dir).await?;
+            let owner = owner.name()?;
+            if store
+                .remove_client_key(&owner, est_ca::ClientKeyKind::Kek, id.as_bytes())
+                .await?
+            {
+                println!("removed key {id:?} of {owner}");
+                Ok(())
+            } else {
+                Err(format!("no key {id:?} for {owner}").into())
+            }
+        }
+    }
+}
+
+async fn recipient(cmd: RecipientCmd) -> Result<(), AnyError> {
+    match cmd {
+        RecipientCmd::Add { dir, owner, cert } => {
+            let (store, sealer) = client_key_registry(&dir.data_dir).await?;
+            let der = config::pem_certs(&cert)?
+                .into_iter()
+                .next()
+                .ok_or("no certificate in the file")?;
+            let owner = owner.name()?;
+            let ski = est_ca::ClientKeys {
+                store: &store,
+                sealer: &sealer,
+            }
+            .register_recipient(&owner, &der, now_secs())
+            .await?;
+            println!(
+                "registered recipient certificate for {owner}; its AsymmetricDecryptKeyIdentifier (SKI) is {}",
+                hex::encode(ski)
+            );
+            Ok(())
+        }
+        RecipientCmd::List { dir } => {
+            list_client_keys(&dir.data_dir, est_ca::ClientKeyKind::Recipient).await
+        }
+        RecipientCmd::Remove { dir, owner, ski } => {
+            let store = open_store(&dir.data_dir).await?;
+            let owner = owner.name()?;
+            let id = hex::decode(ski.replace(':', "")).map_err(|e| format!("--ski: {e}"))?;
+            if store
+                .remove_client_key(&owner, est_ca::ClientKeyKind::Recipient, &id)
+                .await?
+            {
+                println!("removed recipient {ski} of {owner}");
+                Ok(())
+            } else {
+                Err(format!("no recipient {ski} for {owner}").into())
             }
         }
     }

@@ -498,3 +498,199 @@ fn init_creates_a_production_shaped_data_dir_without_users() {
     let (ok, _, err) = run(Command::new(BIN).args(["init", "--data-dir"]).arg(&d));
     assert!(!ok && err.contains("already exists"), "{err}");
 }
+
+/// /serverkeygen on the demo label: curl + openssl for the plain PKCS#8 form, then the admin
+/// commands that register client keys and `estuary client serverkeygen` for every encrypted
+/// form (its output keys and certificates checked by the openssl CLI).
+#[test]
+fn serverkeygen_with_curl_openssl_and_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let work: PathBuf = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let server = start(&data);
+    let pw = server.password.clone().expect("demo password");
+    let url = server.url.clone();
+    let root = data.join("ca/root.pem");
+    let issuing = data.join("ca/default-issuing.pem");
+    let est = format!("{url}/.well-known/est/demo");
+    let curl = format!("curl -sS --fail-with-body --cacert {}", root.display());
+
+    // Plain: the CSR's RSA-3072 key is only the hint (SKG-8); a new key comes back as PKCS#8.
+    let (ok, out) = sh(
+        &format!(
+            "set -e
+            openssl req -new -newkey rsa:3072 -nodes -keyout hint.key -subj /CN=skg.example -outform DER -out skg.csr 2>/dev/null
+            openssl base64 -in skg.csr -out skg.b64
+            {curl} -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @skg.b64 -D skg.headers -o skg.body {est}/serverkeygen
+            grep -i '^content-type: multipart/mixed' skg.headers"
+        ),
+        &work,
+    );
+    assert!(ok, "{out}");
+    let ct = std::fs::read_to_string(work.join("skg.headers")).unwrap();
+    let ct = ct
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let mt = est_proto::MediaType::parse(&ct).unwrap();
+    let body = std::fs::read(work.join("skg.body")).unwrap();
+    let parts = est_proto::multipart::parse(&body, mt.param("boundary").unwrap()).unwrap();
+    let key = est_proto::multipart::find_part(&parts, "application/pkcs8", None).unwrap();
+    let cert =
+        est_proto::multipart::find_part(&parts, "application/pkcs7-mime", Some("certs-only"))
+            .unwrap();
+    std::fs::write(work.join("key.b64"), &key.body).unwrap();
+    std::fs::write(work.join("cert.b64"), &cert.body).unwrap();
+    let (ok, out) = sh(
+        &format!(
+            "set -e
+            openssl base64 -d -in key.b64 -out key.der
+            openssl pkey -inform DER -in key.der -noout -check
+            openssl pkey -inform DER -in key.der -noout -text | grep -q 'Private-Key: (3072 bit'
+            openssl base64 -d -in cert.b64 | openssl pkcs7 -inform DER -print_certs -out skg.pem
+            openssl verify -CAfile {root} -untrusted {issuing} skg.pem
+            test \"$(openssl pkey -inform DER -in key.der -pubout)\" = \"$(openssl x509 -in skg.pem -noout -pubkey)\"
+            test \"$(openssl pkey -in hint.key -pubout)\" != \"$(openssl x509 -in skg.pem -noout -pubkey)\"",
+            root = root.display(),
+            issuing = issuing.display()
+        ),
+        &work,
+    );
+    assert!(ok, "{out}");
+
+    // Encrypted: register a KEK and a recipient certificate for the demo user, then let the
+    // client ask, decrypt and verify.
+    std::fs::write(work.join("pw.txt"), format!("{pw}\n")).unwrap();
+    std::fs::write(work.join("kek.hex"), "000102030405060708090a0b0c0d0e0f\n").unwrap();
+    let admin = |args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.args(args).arg("--data-dir").arg(&data).current_dir(&work);
+        run(&mut c)
+    };
+    let (ok, out, err) = admin(&[
+        "kek",
+        "add",
+        "--user",
+        "demo",
+        "--id",
+        "dev-kek",
+        "--key-file",
+        "kek.hex",
+    ]);
+    assert!(ok, "{err}");
+    assert!(String::from_utf8_lossy(&out).contains("128-bit"));
+    let (ok, out) = sh(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rcpt.key -subj /CN=rcpt -days 30 -addext keyUsage=critical,keyAgreement -out rcpt.pem 2>&1",
+        &work,
+    );
+    assert!(ok, "{out}");
+    let (ok, out, err) = admin(&["recipient", "add", "--user", "demo", "--cert", "rcpt.pem"]);
+    assert!(ok, "{err}");
+    assert!(String::from_utf8_lossy(&out).contains("SKI"));
+    let (ok, out, _) = admin(&["kek", "list"]);
+    assert!(ok);
+    let listed = String::from_utf8_lossy(&out).to_string();
+    assert!(
+        listed.contains("user:demo") && listed.contains("dev-kek"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("0001020304"),
+        "key values are never listed"
+    );
+    // Sealed at rest: the key bytes are nowhere in the database file.
+    let db = std::fs::read(data.join("estuary.db")).unwrap_or_default();
+    let kek_bytes: Vec<u8> = (0u8..16).collect();
+    assert!(!db.windows(16).any(|w| w == kek_bytes.as_slice()));
+
+    let client = |extra: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.args(["client", "--url", &url, "--label", "demo", "--trust-anchor"])
+            .arg(&root)
+            .args([
+                "--user",
+                "demo",
+                "--password-file",
+                "pw.txt",
+                "serverkeygen",
+            ])
+            .args(extra)
+            .current_dir(&work);
+        run(&mut c)
+    };
+    for (name, extra) in [
+        (
+            "kek",
+            vec![
+                "--kek-id",
+                "dev-kek",
+                "--kek-file",
+                "kek.hex",
+                "--key-type",
+                "p384",
+            ],
+        ),
+        (
+            "rcpt",
+            vec![
+                "--recipient-cert",
+                "rcpt.pem",
+                "--recipient-key",
+                "rcpt.key",
+                "--key-type",
+                "rsa2048",
+            ],
+        ),
+        ("tls", vec!["--key-type", "ed25519"]),
+    ] {
+        let kf = format!("{name}-out.key");
+        let cf = format!("{name}-out.pem");
+        let mut args = extra.clone();
+        args.extend([
+            "--subject",
+            "CN=cli-skg.example",
+            "--out-key",
+            &kf,
+            "--out-cert",
+            &cf,
+        ]);
+        let (ok, _, err) = client(&args);
+        assert!(ok, "{name}: {err}");
+        assert_eq!(
+            err.contains("encrypted and CA-signed, verified"),
+            name != "tls",
+            "{name}: {err}"
+        );
+        let (ok, out) = sh(
+            &format!(
+                "set -e
+                test \"$(stat -c %a {kf})\" = 600
+                openssl verify -CAfile {root} -untrusted {issuing} {cf}
+                test \"$(openssl pkey -in {kf} -pubout)\" = \"$(openssl x509 -in {cf} -noout -pubkey)\"",
+                root = root.display(),
+                issuing = issuing.display()
+            ),
+            &work,
+        );
+        assert!(ok, "{name}: {out}");
+    }
+    // A wrong KEK value under the right id: the client cannot decrypt and says so.
+    std::fs::write(work.join("bad.hex"), "ff0102030405060708090a0b0c0d0e0f\n").unwrap();
+    let (ok, _, err) = client(&[
+        "--kek-id",
+        "dev-kek",
+        "--kek-file",
+        "bad.hex",
+        "--subject",
+        "CN=x",
+        "--out-key",
+        "x.key",
+        "--out-cert",
+        "x.pem",
+    ]);
+    assert!(!ok && err.contains("decrypt"), "{err}");
+    drop(server);
+}

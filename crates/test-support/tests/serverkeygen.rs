@@ -335,6 +335,9 @@ fn recipient_cert(key: &PKey<Private>, key_usage: &str) -> X509 {
     b.build()
 }
 
+/// SMIMECapabilities entries: (capabilityID, parameters).
+type Caps = Vec<(der::asn1::ObjectIdentifier, Option<Any>)>;
+
 fn oaep_sha256() -> Any {
     use spki::AlgorithmIdentifierOwned as Alg;
     let sha256 = Alg {
@@ -363,12 +366,7 @@ async fn ktri_and_kari_decrypt_with_openssl_cms() {
     };
     let aes256_wrap = Any::encode_from(&est_cms::KeyWrap::Aes256.algorithm_identifier()).unwrap();
     let aes128_wrap = Any::encode_from(&est_cms::KeyWrap::Aes128.algorithm_identifier()).unwrap();
-    let cases: Vec<(
-        KeyType,
-        &str,
-        Vec<(der::asn1::ObjectIdentifier, Option<Any>)>,
-        &str,
-    )> = vec![
+    let cases: Vec<(KeyType, &str, Caps, &str)> = vec![
         (
             KeyType::Rsa2048,
             "keyEncipherment",
