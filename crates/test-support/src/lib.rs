@@ -35,12 +35,6 @@ pub enum StoreKind {
     Postgres(String),
 }
 
-/// The PostgreSQL URL tests use: `$ESTUARY_TEST_PG`, default the local server.
-pub fn pg_url() -> String {
-    std::env::var("ESTUARY_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
 #[derive(Debug)]
 pub struct TestPki {
     pub dir: tempfile::TempDir,
