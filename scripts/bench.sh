@@ -3,8 +3,11 @@
 # it with `estuary bench` (driver and server share this machine), then prefills the store with
 # 1,000,000 certificates and measures enrollment again.
 # Usage: scripts/bench.sh [duration-seconds] [concurrency]
+#        scripts/bench.sh keygen [duration-seconds]   (/serverkeygen only, see docs/performance.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+suite=all
+if [ "${1:-}" = keygen ]; then suite=keygen; shift; fi
 dur=${1:-10}
 conc=${2:-32}
 cargo build --release -p estuary >/dev/null
@@ -23,6 +26,25 @@ printf '%s' "$pw" > "$dir/pw"
 common=(--url https://127.0.0.1:18443 --trust-anchor "$dir/data/ca/root.pem" --duration "$dur" --concurrency "$conc")
 auth=(--user demo --password-file "$dir/pw")
 run() { echo "\$ estuary bench run $*"; $bin bench run "${common[@]}" --server-pid "$pid" "$@"; echo; }
+if [ "$suite" = keygen ]; then
+  # Sustained rate against the raw key-generation rate measured in the same run, then latency
+  # at low load (the pre-generated pool serves it).
+  runk() {
+    echo "\$ estuary bench run --label demo --op serverkeygen --duration $dur $*"
+    $bin bench run --url https://127.0.0.1:18443 --trust-anchor "$dir/data/ca/root.pem" \
+      --duration "$dur" --server-pid "$pid" --label demo --op serverkeygen "${auth[@]}" "$@"
+    echo
+  }
+  runk --key-type p256 --concurrency 8
+  runk --key-type rsa2048 --concurrency 4
+  runk --key-type rsa3072 --concurrency 4
+  sleep 5 # let the pool refill
+  runk --key-type rsa2048 --concurrency 1 --rate 4
+  sleep 5
+  runk --key-type rsa3072 --concurrency 1 --rate 1
+  runk --key-type p256 --concurrency 1 --rate 50
+  exit 0
+fi
 run --op cacerts --mode keepalive
 run --op cacerts --mode fresh
 run --op enroll --mode keepalive "${auth[@]}"

@@ -350,7 +350,11 @@ impl Authority {
     /// /serverkeygen (RFC 7030 §4.4): the same authorization and name checks as enrollment
     /// (SKG-7), the CSR's key and signature ignored, a fresh key of the hinted type (SKG-8)
     /// certified. The caller delivers the key and drops it (OpenSSL clears it on free).
-    pub async fn server_keygen(&self, req: EnrollRequest<'_>) -> Result<GeneratedKey, CaError> {
+    pub async fn server_keygen(
+        &self,
+        req: EnrollRequest<'_>,
+        keys: &dyn crate::KeySource,
+    ) -> Result<GeneratedKey, CaError> {
         let domain = self.domain_named(req.domain)?;
         let csr = KeyGenCsr::parse(req.csr_der)?;
         let key_type = csr.key_type()?;
@@ -370,7 +374,7 @@ impl Authority {
             now,
         )
         .await?;
-        let key = self.key_pool.take(key_type)?;
+        let key = keys.take(key_type).await?;
         let spki_der = key.public_key_to_der()?;
         let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der)?;
         let issued = self

@@ -147,6 +147,22 @@ impl KeyType {
     }
 }
 
+/// Where /serverkeygen takes its keys from. Generating an RSA key blocks for tens to hundreds
+/// of milliseconds: an async front end implements this by running [`KeyPool::take`] on a
+/// thread meant for blocking work, so request tasks never stall the executor.
+#[async_trait::async_trait]
+pub trait KeySource: Send + Sync {
+    async fn take(&self, kt: KeyType) -> Result<PKey<Private>, CaError>;
+}
+
+/// Takes keys on the calling thread (for callers without an async executor, and tests).
+#[async_trait::async_trait]
+impl KeySource for KeyPool {
+    async fn take(&self, kt: KeyType) -> Result<PKey<Private>, CaError> {
+        KeyPool::take(self, kt)
+    }
+}
+
 /// A bounded pool of pre-generated keys per type, refilled by one background thread.
 ///
 /// `take` pops a pooled key when there is one and otherwise generates inline, so the pool only

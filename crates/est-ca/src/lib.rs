@@ -36,7 +36,7 @@ pub use delivery::{
     subject_key_identifier,
 };
 pub use error::CaError;
-pub use keygen::{KeyGenCsr, KeyPool};
+pub use keygen::{KeyGenCsr, KeyPool, KeySource};
 pub use keys::{KeyBackend, KeyError, KeyId, SignatureAlgorithm, SigningKey};
 pub use names::{NamePolicy, RequestedNames};
 pub use package::{DeliveredKey, DeliveryPlan, KeyGenRequest, KeyPart};

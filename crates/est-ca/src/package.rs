@@ -194,13 +194,14 @@ pub struct DeliveredKey {
 }
 
 impl crate::Authority {
-    /// /serverkeygen end to end: resolve the client's delivery key and the algorithms first
+    /// /serverkeygen end to end, keys taken from `keys` (see [`crate::KeySource`]): resolve the client's delivery key and the algorithms first
     /// (an unknown identifier or no common algorithm costs no key, SKG-12/13/23), then
     /// authorize, generate, issue (recorded durably) and package. The private key itself is
     /// dropped — and cleared by OpenSSL — before this returns; only the package leaves.
     pub async fn server_keygen_delivered(
         &self,
         req: KeyGenRequest<'_>,
+        keys: &dyn crate::KeySource,
     ) -> Result<DeliveredKey, CaError> {
         let caps = req
             .smime_capabilities
@@ -215,7 +216,7 @@ impl crate::Authority {
             .domain(req.enroll.domain)
             .cloned()
             .ok_or_else(|| CaError::Internal(format!("unknown CA domain {}", req.enroll.domain)))?;
-        let generated = self.server_keygen(req.enroll).await?;
+        let generated = self.server_keygen(req.enroll, keys).await?;
         let key = plan.package(&generated.key, &domain.issuer)?;
         Ok(DeliveredKey {
             issued: generated.issued,

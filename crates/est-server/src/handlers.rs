@@ -53,10 +53,28 @@ impl EstCa for Authority {
         Authority::enroll(self, req).await
     }
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError> {
-        Authority::server_keygen_delivered(self, req).await
+        let keys = OffloadedKeys(self.key_pool().clone());
+        Authority::server_keygen_delivered(self, req, &keys).await
     }
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>> {
         self.domain(domain).map(|d| d.issuer.full_chain())
+    }
+}
+
+/// Key generation on tokio's blocking threads: an RSA key takes long enough to stall every
+/// other request on a worker thread.
+struct OffloadedKeys(est_ca::KeyPool);
+
+#[async_trait]
+impl est_ca::KeySource for OffloadedKeys {
+    async fn take(
+        &self,
+        kt: est_ca::KeyType,
+    ) -> Result<openssl::pkey::PKey<openssl::pkey::Private>, CaError> {
+        let pool = self.0.clone();
+        tokio::task::spawn_blocking(move || pool.take(kt))
+            .await
+            .map_err(|e| CaError::Internal(format!("key generation task: {e}")))?
     }
 }
 

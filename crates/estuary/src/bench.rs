@@ -35,6 +35,8 @@ enum BenchCmd {
 enum Op {
     Enroll,
     Cacerts,
+    /// /serverkeygen (plain PKCS#8 delivery) of `--key-type` keys.
+    Serverkeygen,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -73,6 +75,13 @@ struct RunArgs {
     /// PID of the server process, to report its RSS and CPU time per operation.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// With `--op serverkeygen`: the key type asked for (p256, p384, rsa2048, rsa3072, ...).
+    #[arg(long, default_value = "p256")]
+    key_type: String,
+    /// Total request rate to hold (requests per second, spread over the workers); without it
+    /// every worker sends as fast as it can. For latency at a given (low) load.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
@@ -124,6 +133,9 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
         Op::Enroll => format!(
             "POST /.well-known/est/{label}simpleenroll HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/pkcs10\r\n"
         ),
+        Op::Serverkeygen => format!(
+            "POST /.well-known/est/{label}serverkeygen HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/pkcs10\r\n"
+        ),
     };
     if let (Some(u), Some(pf)) = (&a.user, &a.password_file) {
         let pw = crate::config::read_secret(pf)?;
@@ -136,9 +148,16 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
         ));
     }
     let mut csr_bodies = Vec::new();
-    if a.op == Op::Enroll {
+    if a.op != Op::Cacerts {
+        // For /serverkeygen the CSR key is only the type hint: one key serves every CSR.
+        let key_type = est_ca::KeyType::parse(&a.key_type).ok_or("unknown --key-type")?;
+        let hint = est_keys::generate_key(key_type)?;
         for i in 0..a.csrs.max(1) {
-            let key = est_keys::generate_key(est_ca::KeyType::P256)?;
+            let key = if a.op == Op::Enroll {
+                est_keys::generate_key(est_ca::KeyType::P256)?
+            } else {
+                hint.clone()
+            };
             let mut rb = openssl::x509::X509ReqBuilder::new()?;
             let mut n = openssl::x509::X509NameBuilder::new()?;
             n.append_entry_by_text("CN", &format!("bench-{i}"))?;
@@ -178,12 +197,12 @@ async fn exchange(
     buf: &mut Vec<u8>,
 ) -> Result<u16, AnyError> {
     let mut req = t.request_prefix.clone();
-    let body = if t.op == Op::Enroll {
+    let body = if t.op != Op::Cacerts {
         t.csr_bodies[i % t.csr_bodies.len()].as_bytes()
     } else {
         &[][..]
     };
-    if t.op == Op::Enroll {
+    if t.op != Op::Cacerts {
         req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     }
     if close {
@@ -231,12 +250,25 @@ struct WorkerResult {
     first_error: Option<String>,
 }
 
-async fn worker(t: Arc<Target>, mode: Mode, deadline: Instant, seed: usize) -> WorkerResult {
+async fn worker(
+    t: Arc<Target>,
+    mode: Mode,
+    deadline: Instant,
+    seed: usize,
+    interval: Option<Duration>,
+) -> WorkerResult {
     let mut r = WorkerResult::default();
     let mut conn: Option<Conn> = None;
     let mut buf = Vec::with_capacity(8192);
     let mut i = seed;
+    let mut next = Instant::now();
     while Instant::now() < deadline {
+        if let Some(iv) = interval {
+            // Open-loop pacing: the next request is due one interval after the previous one
+            // was due, so a slow response does not lower the offered load.
+            tokio::time::sleep_until(next.into()).await;
+            next += iv;
+        }
         let t0 = Instant::now();
         let outcome: Result<u16, AnyError> = async {
             if mode == Mode::Fresh || conn.is_none() {
@@ -343,6 +375,18 @@ fn measure_ceiling() -> Result<Ceiling, AnyError> {
     })
 }
 
+/// Keys of `kt` generated per second on one core (the raw ceiling of /serverkeygen), over at
+/// least 2 s and 5 keys (RSA keygen time varies a lot from key to key).
+fn keygen_rate(kt: est_ca::KeyType) -> Result<f64, AnyError> {
+    let t0 = Instant::now();
+    let mut n = 0u32;
+    while n < 5 || t0.elapsed() < Duration::from_secs(2) {
+        drop(kt.generate()?);
+        n += 1;
+    }
+    Ok(f64::from(n) / t0.elapsed().as_secs_f64())
+}
+
 fn pct(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -365,11 +409,21 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
         .into());
     }
     let ceiling = tokio::task::spawn_blocking(measure_ceiling).await??;
+    let keygen_ceiling = if a.op == Op::Serverkeygen {
+        let kt = est_ca::KeyType::parse(&a.key_type).ok_or("unknown --key-type")?;
+        Some(tokio::task::spawn_blocking(move || keygen_rate(kt)).await??)
+    } else {
+        None
+    };
     let before = a.server_pid.and_then(proc_stat);
     let start = Instant::now();
     let deadline = start + Duration::from_secs(a.duration);
+    let interval = a
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(a.concurrency as f64 / r));
     let tasks: Vec<_> = (0..a.concurrency)
-        .map(|i| tokio::spawn(worker(target.clone(), a.mode, deadline, i * 7919)))
+        .map(|i| tokio::spawn(worker(target.clone(), a.mode, deadline, i * 7919, interval)))
         .collect();
     let mut lat = Vec::new();
     let (mut errors, mut first_error) = (0u64, None);
@@ -426,6 +480,17 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
     let cost = |sign: f64, verify: f64, ecdh: f64| {
         sign / ceiling.sign + verify / ceiling.verify + ecdh / ceiling.ecdh
     };
+    if let Some(kg) = keygen_ceiling {
+        let limit = kg * ceiling.cores;
+        println!(
+            "  keygen       this machine, {}, one core: {kg:.1} keys/s; {:.1}/s on {} cores; achieved {:.1}% of it",
+            a.key_type,
+            limit,
+            ceiling.cores,
+            100.0 * ops / limit
+        );
+        return Ok(());
+    }
     let mut per_op = 0.0;
     if a.op == Op::Enroll {
         per_op += cost(1.0, 1.0, 0.0);

@@ -45,9 +45,13 @@ pub struct KeygenSection {
 impl Default for KeygenSection {
     fn default() -> Self {
         Self {
-            pool: [(est_ca::KeyType::Rsa2048, 4), (est_ca::KeyType::P256, 16)]
-                .into_iter()
-                .collect(),
+            pool: [
+                (est_ca::KeyType::Rsa2048, 4),
+                (est_ca::KeyType::Rsa3072, 2),
+                (est_ca::KeyType::P256, 16),
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 }

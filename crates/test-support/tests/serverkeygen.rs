@@ -210,6 +210,9 @@ async fn plain_pkcs8_for_every_key_type() {
             let out = openssl(&["pkey", "-inform", "DER", "-in", p(&f), "-noout", "-check"]);
             let _ = out;
         }
+        // SKG-17: a v1 PrivateKeyInfo (no publicKey), as in RFC 7030 App. A.4.
+        let pki = pkcs8::PrivateKeyInfoRef::from_der(&a.key_der).unwrap();
+        assert!(pki.public_key.is_none(), "{kt:?}: PKCS#8 v1");
         let key = PKey::private_key_from_der(&a.key_der).unwrap();
         assert_eq!(key.id(), id, "{kt:?}");
         assert_eq!(key.bits(), bits, "{kt:?}");
