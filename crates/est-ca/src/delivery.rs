@@ -243,6 +243,15 @@ impl Authority {
             DeliveryRequest::Asymmetric(ski) => {
                 let cert = self.recipient_certificate(identity, &owner, ski).await?;
                 check_recipient(&cert)?;
+                let validity = cert.tbs_certificate().validity();
+                let now = self.clock.now();
+                if validity.not_after.to_system_time() < now
+                    || validity.not_before.to_system_time() > now
+                {
+                    return Err(CaError::KeyDelivery(
+                        "the recipient certificate is not currently valid".into(),
+                    ));
+                }
                 Ok(DeliveryKey::Recipient {
                     ski: ski.clone(),
                     cert: Box::new(cert),

@@ -302,6 +302,10 @@ async fn kekri_with_aes_128_192_256_decrypts_with_openssl_cms() {
 
 /// A recipient certificate with a SubjectKeyIdentifier and the given key usage.
 fn recipient_cert(key: &PKey<Private>, key_usage: &str) -> X509 {
+    recipient_cert_valid(key, key_usage, false)
+}
+
+fn recipient_cert_valid(key: &PKey<Private>, key_usage: &str, expired: bool) -> X509 {
     use openssl::x509::extension::{KeyUsage, SubjectKeyIdentifier};
     let mut b = X509::builder().unwrap();
     b.set_version(2).unwrap();
@@ -318,9 +322,18 @@ fn recipient_cert(key: &PKey<Private>, key_usage: &str) -> X509 {
             .unwrap(),
     )
     .unwrap();
-    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (from, to) = if expired {
+        (now - 30 * 86400, now - 86400)
+    } else {
+        (now - 60, now + 30 * 86400)
+    };
+    b.set_not_before(&openssl::asn1::Asn1Time::from_unix(from).unwrap())
         .unwrap();
-    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(30).unwrap())
+    b.set_not_after(&openssl::asn1::Asn1Time::from_unix(to).unwrap())
         .unwrap();
     let ski = SubjectKeyIdentifier::new()
         .build(&b.x509v3_context(None, None))
@@ -481,8 +494,26 @@ async fn refusals_are_clear_and_cost_no_key() {
             .contains("keyAgreement"),
         "SKG-14"
     );
+    let expired = recipient_cert_valid(&key(KeyType::P256), "keyAgreement", true);
+    let expired_ski = keys
+        .register_recipient("user:alice", &expired.to_der().unwrap(), 0)
+        .await
+        .unwrap();
     let before = s.store.count_certificates().await.unwrap();
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "skg",
+            keygen_csr(
+                KeyType::P256,
+                "a",
+                vec![octet_attr(
+                    est_asn1::oids::ASYMM_DECRYPT_KEY_ID,
+                    &expired_ski,
+                )],
+            ),
+            400,
+            "not currently valid",
+        ),
         // SKG-12: unknown id, and another user's id, get the same answer (SEC-17).
         (
             "skg",
@@ -558,7 +589,9 @@ async fn refusals_are_clear_and_cost_no_key() {
         ),
     ];
     for (label, csr, status, needle) in cases {
-        let (st, text) = post(&s, label, ALICE, &csr).await.err().expect("refused");
+        let Err((st, text)) = post(&s, label, ALICE, &csr).await else {
+            panic!("{label} {needle}: accepted")
+        };
         assert_eq!(st, status, "{label} {needle}: {text}");
         assert!(text.contains(needle), "{needle:?} not in {text:?}");
     }
