@@ -15,15 +15,17 @@ bin=target/release/estuary
 dir=$(mktemp -d /tmp/estuary-bench.XXXXXX)
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 start_server() {
-  ESTUARY_LOG=warn $bin serve --data-dir "$dir/data" --listen 127.0.0.1:18443 > "$dir/banner" &
+  # Port 0: the server picks a free port and its banner says which.
+  ESTUARY_LOG=warn $bin serve --data-dir "$dir/data" --listen 127.0.0.1:0 > "$dir/banner" &
   pid=$!
   for _ in $(seq 100); do grep -q 'CA labels' "$dir/banner" 2>/dev/null && break; sleep 0.2; done
+  url=$(sed -n 's|^Estuary EST server listening on \(https://[^/]*\)/.*|\1|p' "$dir/banner")
+  common=(--url "$url" --trust-anchor "$dir/data/ca/root.pem" --duration "$dur" --concurrency "$conc")
 }
 start_server
 sleep 1
 pw=$(sed -n 's/^demo user: demo    password: \([^ ]*\).*/\1/p' "$dir/banner")
 printf '%s' "$pw" > "$dir/pw"
-common=(--url https://127.0.0.1:18443 --trust-anchor "$dir/data/ca/root.pem" --duration "$dur" --concurrency "$conc")
 auth=(--user demo --password-file "$dir/pw")
 run() { echo "\$ estuary bench run $*"; $bin bench run "${common[@]}" --server-pid "$pid" "$@"; echo; }
 if [ "$suite" = keygen ]; then
@@ -31,7 +33,7 @@ if [ "$suite" = keygen ]; then
   # at low load (the pre-generated pool serves it).
   runk() {
     echo "\$ estuary bench run --label demo --op serverkeygen --duration $dur $*"
-    $bin bench run --url https://127.0.0.1:18443 --trust-anchor "$dir/data/ca/root.pem" \
+    $bin bench run --url "$url" --trust-anchor "$dir/data/ca/root.pem" \
       --duration "$dur" --server-pid "$pid" --label demo --op serverkeygen "${auth[@]}" "$@"
     echo
   }
