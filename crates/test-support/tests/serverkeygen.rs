@@ -198,6 +198,7 @@ async fn plain_pkcs8_for_every_key_type() {
         (KeyType::Ed25519, Id::ED25519, 256),
         (KeyType::Rsa2048, Id::RSA, 2048),
         (KeyType::Rsa3072, Id::RSA, 3072),
+        (KeyType::Rsa4096, Id::RSA, 4096),
     ] {
         let csr = keygen_csr(kt, "skg-plain.example", vec![]);
         let a = post(&s, "skg", ALICE, &csr).await.unwrap();
@@ -441,6 +442,17 @@ async fn ktri_and_kari_decrypt_with_openssl_cms() {
             &a.key_der,
             &["-recip", p(&cert_pem), "-inkey", p(&key_pem)],
         );
+        // Our decryption (what the client runs) opens the same answer.
+        let ours = est_cms::decrypt(
+            &a.key_der,
+            &est_cms::RecipientSecret::PrivateKey {
+                key: rkey.clone(),
+                cert: None,
+                ski: Some(ski.clone()),
+            },
+        )
+        .unwrap();
+        assert_eq!(ours.content_type, oids::ID_SIGNED_DATA);
         check_key_and_cert(&s, &key, &a.cert);
         let env = String::from_utf8(openssl(&[
             "cms",
@@ -689,6 +701,17 @@ async fn our_client_decrypts_every_protection() {
         max_tls12: false,
     })
     .unwrap();
+    keys.register_kek("user:alice", b"k16", &[0x41; 16], 0)
+        .await
+        .unwrap();
+    keys.register_kek("user:alice", b"k32", &[0x43; 32], 0)
+        .await
+        .unwrap();
+    let ec256 = key(KeyType::P256);
+    let ec256_cert = recipient_cert(&ec256, "keyAgreement");
+    keys.register_recipient("user:alice", &ec256_cert.to_der().unwrap(), 0)
+        .await
+        .unwrap();
     keys.register_kek("user:alice", b"k1", &[0x42; 24], 0)
         .await
         .unwrap();
@@ -704,6 +727,27 @@ async fn our_client_decrypts_every_protection() {
         .unwrap();
     let protections = [
         (KeyProtection::Tls, false),
+        (
+            KeyProtection::Kek {
+                id: b"k16".to_vec(),
+                key: zeroize::Zeroizing::new(vec![0x41; 16]),
+            },
+            true,
+        ),
+        (
+            KeyProtection::Kek {
+                id: b"k32".to_vec(),
+                key: zeroize::Zeroizing::new(vec![0x43; 32]),
+            },
+            true,
+        ),
+        (
+            KeyProtection::Recipient {
+                cert: ec256_cert,
+                key: ec256,
+            },
+            true,
+        ),
         (
             KeyProtection::Kek {
                 id: b"k1".to_vec(),
@@ -776,6 +820,32 @@ async fn our_client_decrypts_every_protection() {
         err.to_string()
             .contains("unknown asymmetric decrypt key identifier"),
         "{err}"
+    );
+    // The TLS client certificate itself is a recipient (the client authenticates with it and
+    // names it by its SKI); the name policy of a certificate holder is its own subject.
+    let cert_client = EstClient::new(ClientConfig {
+        basic: None,
+        identity: Some(est_client::ClientIdentity {
+            cert: own_cert.clone(),
+            chain: vec![s.pki.issuing_x509()],
+            key: own.clone(),
+        }),
+        ..client.config().clone()
+    })
+    .unwrap();
+    let got = est_client::server_keygen(
+        &cert_client,
+        KeyKind::P384,
+        "CN=alice-device",
+        &[],
+        &via_store,
+    )
+    .await
+    .unwrap();
+    assert!(got.encrypted);
+    assert_eq!(
+        got.certs[0].tbs_certificate().subject().to_string(),
+        "CN=alice-device"
     );
     // The wrong KEK under a known id: the client refuses what it cannot decrypt.
     let wrong = KeyProtection::Kek {
