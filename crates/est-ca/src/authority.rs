@@ -218,6 +218,7 @@ pub struct Authority {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     passwords: PasswordVerifier,
+    users: crate::user_cache::UserCache,
     /// Seals client keys at rest (see [`Authority::with_secret_box`]).
     pub(crate) secret_box: Option<Arc<crate::SecretBox>>,
     /// Pre-generated keys for /serverkeygen.
@@ -239,6 +240,7 @@ impl Authority {
             store,
             clock,
             passwords: PasswordVerifier::new(Duration::from_secs(300))?,
+            users: Default::default(),
             secret_box: None,
             key_pool: KeyPool::disabled(),
         })
@@ -280,7 +282,7 @@ impl Authority {
         name: &str,
         password: &[u8],
     ) -> Result<Option<Identity>, CaError> {
-        let user = self.store.get_user(name).await?;
+        let user = self.users.get(self.store.as_ref(), name).await?;
         let ok = self.passwords.verify(
             name,
             user.as_ref().map(|u| u.password_hash.as_str()),

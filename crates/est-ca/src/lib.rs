@@ -25,6 +25,7 @@ mod sealed;
 mod serial;
 pub mod setup;
 mod store;
+mod user_cache;
 
 pub use authority::{
     Authority, CaDomain, EnrollRequest, GeneratedKey, Identity, IssuedCert, Issuer, RenewalTarget,

@@ -102,6 +102,7 @@ impl Backend {
                     SQLITE_WRITER_CACHE,
                     SQLITE_WRITER_TEMP_STORE,
                     crate::checkpoint::DISABLE_AUTOCHECKPOINT,
+                    crate::checkpoint::JOURNAL_SIZE_LIMIT,
                 ]
             }
             (Backend::Postgres, Role::Read) => &[],
