@@ -220,7 +220,7 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
 }
 
 /// Reads the whole body under the size limit (EST-18: 413 beyond it).
-pub(crate) async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
+async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
     let limit = st.limits.max_body_bytes;
     let too_big = || {
         ServerError::new(
@@ -275,7 +275,7 @@ async fn drain(body: &mut Body, limit: usize) {
     .await;
 }
 
-pub(crate) async fn authenticate(
+async fn authenticate(
     st: &EstState,
     label: &Label,
     conn: &ConnInfo,
@@ -332,6 +332,45 @@ fn unauthorized(label: &Label, reason: &str) -> ServerError {
     e
 }
 
+/// A PKCS#10 request as /simpleenroll, /simplereenroll and /serverkeygen take it (EST-74,
+/// SKG-6), with the identity that sent it.
+pub(crate) struct CsrRequest {
+    pub identity: Identity,
+    pub der: Vec<u8>,
+    pub csr: x509_cert::request::CertReq,
+}
+
+/// Checks the media type, authenticates (before reading the body, so unauthenticated clients
+/// cannot make us buffer), reads and decodes the CSR and checks its channel binding (EST-54).
+pub(crate) async fn read_csr(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    req: Request,
+    op: Operation,
+    reenroll: bool,
+) -> Result<CsrRequest, ServerError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !est_proto::content_type_matches(op, ct) {
+        return Err(ServerError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type must be application/pkcs10, got \"{ct}\""),
+        ));
+    }
+    let identity = authenticate(st, label, conn, req.headers(), reenroll).await?;
+    let body = read_body(st, req).await?;
+    let der = est_proto::decode_body(&body)
+        .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
+    let csr = x509_cert::request::CertReq::from_der(&der)
+        .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
+    check_pop_linking(label, conn, &csr)?;
+    Ok(CsrRequest { identity, der, csr })
+}
+
 async fn enroll(
     st: &EstState,
     label: &Label,
@@ -344,25 +383,8 @@ async fn enroll(
     } else {
         Operation::SimpleEnroll
     };
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !est_proto::content_type_matches(op, ct) {
-        return Err(ServerError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("Content-Type must be application/pkcs10, got \"{ct}\""),
-        ));
-    }
-    // Authenticate before reading the body, so unauthenticated clients cannot make us buffer.
-    let identity = authenticate(st, label, conn, req.headers(), reenroll).await?;
-    let body = read_body(st, req).await?;
-    let der = est_proto::decode_body(&body)
-        .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
-    let csr = x509_cert::request::CertReq::from_der(&der)
-        .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
-    check_pop_linking(label, conn, &csr)?;
+    let csr = read_csr(st, label, conn, req, op, reenroll).await?;
+    let (identity, der) = (csr.identity, csr.der);
     let issued = st
         .ca
         .enroll(EnrollRequest {
@@ -385,7 +407,7 @@ async fn enroll(
 }
 
 /// EST-54/EST-59: a challengePassword is the base64 channel binding of this connection.
-pub(crate) fn check_pop_linking(
+fn check_pop_linking(
     label: &Label,
     conn: &ConnInfo,
     csr: &x509_cert::request::CertReq,

@@ -5,7 +5,6 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
-use der::Decode;
 use est_ca::{DeliveryRequest, EnrollRequest, KeyGenRequest, KeyPart};
 use est_proto::{KeyDelivery, Operation, multipart};
 use http::{HeaderValue, StatusCode, header};
@@ -13,7 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::ConnInfo;
 use crate::error::ServerError;
-use crate::handlers::{CERTS_ONLY, EstState, Label, authenticate, check_pop_linking, read_body};
+use crate::handlers::{CERTS_ONLY, CsrRequest, EstState, Label, read_csr};
 
 const PKCS8: &str = "application/pkcs8";
 const SERVER_GENERATED_KEY: &str = "application/pkcs7-mime; smime-type=server-generated-key";
@@ -31,26 +30,10 @@ pub(crate) async fn server_keygen(
             "/serverkeygen is not enabled for this CA label",
         ));
     };
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !est_proto::content_type_matches(Operation::ServerKeyGen, ct) {
-        return Err(ServerError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("Content-Type must be application/pkcs10, got \"{ct}\""),
-        ));
-    }
-    // SKG-2: only for authenticated clients (and only over TLS: there is no other listener).
-    let identity = authenticate(st, label, conn, req.headers(), false).await?;
-    let body = read_body(st, req).await?;
-    let der = est_proto::decode_body(&body)
-        .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
-    let csr = x509_cert::request::CertReq::from_der(&der)
-        .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
-    // SKG-7: the enrollment checks apply, channel binding included.
-    check_pop_linking(label, conn, &csr)?;
+    // SKG-2/6/7: authenticated, the /simpleenroll format, channel binding checked; over TLS
+    // only (there is no other listener).
+    let CsrRequest { identity, der, csr } =
+        read_csr(st, label, conn, req, Operation::ServerKeyGen, false).await?;
     let delivery = match est_proto::key_delivery(&csr)
         .map_err(|e| ServerError::bad_request(e.to_string()))?
     {
