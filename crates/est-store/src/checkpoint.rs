@@ -14,10 +14,10 @@
 //! reader on it, which a busy server almost never offers, so the file kept growing (400 MB for
 //! a 20 MB database after 20,000 enrollments), every commit extended it (the kernel zeroing
 //! fresh pages) and readers searched an ever larger WAL index. So when a passive checkpoint
-//! reports more than [`RESTART_FRAMES`] frames in the WAL, the task runs a `RESTART`
+//! reports more than `restart_frames` frames (default [`RESTART_FRAMES`]) in the WAL, the task runs a `RESTART`
 //! checkpoint: it waits (within the busy timeout) for readers of old snapshots, finishes the
 //! copy and makes the next commit start the WAL over. The writer waits for that checkpoint, so
-//! it happens about once per [`RESTART_FRAMES`] frames of load, not per commit.
+//! it happens about once per `restart_frames` frames of load, not per commit.
 //! `journal_size_limit` then keeps the file itself at a bounded size.
 //!
 //! Durability does not depend on this task: a commit is durable once its WAL frames are synced.
@@ -38,8 +38,9 @@ pub(crate) const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 /// Checkpoints everything and makes the next writer start the WAL from its beginning.
 const RESTART: &str = "PRAGMA wal_checkpoint(RESTART)";
 
-/// WAL frames (of one page each) beyond which the task restarts the WAL: 8,192 pages, 32 MiB.
-const RESTART_FRAMES: i64 = 8_192;
+/// WAL frames (of one page each) beyond which the task restarts the WAL by default: 8,192
+/// pages, 32 MiB (see `SqlStoreOptions::wal_restart_pages`).
+pub(crate) const RESTART_FRAMES: i64 = 8_192;
 
 /// Set on the write connection: after a restart, the WAL file is truncated to this size
 /// (bytes) instead of keeping its high-water mark.
@@ -50,11 +51,11 @@ const PAUSE: Duration = Duration::from_millis(100);
 
 /// Runs until `requests` closes (the writer stopped). A request is a `try_send(())` after a
 /// commit; the channel holds one, so requests made during a checkpoint collapse into one more.
-pub(crate) async fn run(pool: AnyPool, mut requests: mpsc::Receiver<()>) {
+pub(crate) async fn run(pool: AnyPool, mut requests: mpsc::Receiver<()>, restart_frames: i64) {
     while requests.recv().await.is_some() {
         match checkpoint(&pool, CHECKPOINT).await {
             // (busy, frames in the WAL, frames checkpointed)
-            Ok(frames) if frames > RESTART_FRAMES => {
+            Ok(frames) if frames > restart_frames => {
                 if let Err(error) = checkpoint(&pool, RESTART).await {
                     tracing::warn!(%error, "WAL restart checkpoint failed; retrying later");
                 }

@@ -73,6 +73,9 @@ pub struct SqlStoreOptions {
     pub max_batch: usize,
     /// Inserts that may wait for the writer before callers are held back (backpressure).
     pub queue_capacity: usize,
+    /// SQLite: WAL size (pages) past which a checkpoint restarts the WAL, so that it stays
+    /// bounded under sustained load (see the `checkpoint` module).
+    pub wal_restart_pages: i64,
 }
 
 impl Default for SqlStoreOptions {
@@ -81,6 +84,7 @@ impl Default for SqlStoreOptions {
             read_connections: None,
             max_batch: 256,
             queue_capacity: 1_024,
+            wal_restart_pages: checkpoint::RESTART_FRAMES,
         }
     }
 }
@@ -148,6 +152,7 @@ impl SqlStore {
             options.max_batch,
             options.queue_capacity,
             checkpoint_pool,
+            options.wal_restart_pages,
         );
         tracing::debug!(?backend, read_connections, "store opened");
         Ok(SqlStore {

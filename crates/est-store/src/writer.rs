@@ -74,19 +74,24 @@ impl Writer {
     /// Starts the writer task on the current tokio runtime.
     ///
     /// With `checkpoint_pool` (SQLite), the writer also runs [`crate::checkpoint`] on that pool
-    /// and asks it for a checkpoint after each commit.
+    /// (restarting the WAL past `wal_restart_pages`) and asks it for a checkpoint after each
+    /// commit.
     pub(crate) fn spawn(
         pool: AnyPool,
         backend: Backend,
         max_batch: usize,
         queue_capacity: usize,
         checkpoint_pool: Option<AnyPool>,
+        wal_restart_pages: i64,
     ) -> Writer {
         let (queue, jobs) = mpsc::channel(queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let checkpoints = checkpoint_pool.map(|pool| {
             let (requests, pending) = mpsc::channel(1);
-            (requests, tokio::spawn(checkpoint::run(pool, pending)))
+            (
+                requests,
+                tokio::spawn(checkpoint::run(pool, pending, wal_restart_pages)),
+            )
         });
         let target = Target {
             pool,
