@@ -14,14 +14,17 @@ use x509_cert::spki::{
     DynSignatureAlgorithmIdentifier, EncodePublicKey, SubjectPublicKeyInfoOwned,
 };
 use x509_cert::time::Validity;
+use zeroize::Zeroizing;
 
 use crate::clock::unix_secs;
 use crate::csr::san_set;
 use crate::profile::{CertKind, TbsProfile, key_identifier};
 use crate::serial::serial_hex;
+
 use crate::{
-    CaError, CertFilter, CertRecord, CertStatus, Clock, NamePolicy, PasswordVerifier, Profile,
-    RequestedNames, SigningKey, Store, StoreError, VerifiedCsr, random_serial,
+    CaError, CertFilter, CertRecord, CertStatus, Clock, DigestSecrets, NamePolicy,
+    PasswordVerifier, Profile, RequestedNames, SealingKey, SigningKey, Store, StoreError,
+    VerifiedCsr, random_serial,
 };
 
 /// A CA certificate with its signing key and the rest of its chain.
@@ -201,6 +204,8 @@ pub struct Authority {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     passwords: PasswordVerifier,
+    /// Opens users' sealed Digest secrets; `None`: Digest authentication is unavailable.
+    digest_key: Option<SealingKey>,
 }
 
 impl Authority {
@@ -218,7 +223,14 @@ impl Authority {
             store,
             clock,
             passwords: PasswordVerifier::new(Duration::from_secs(300))?,
+            digest_key: None,
         })
+    }
+
+    /// Enables HTTP Digest: the key that opens the users' sealed HA1 values.
+    pub fn with_digest_key(mut self, key: SealingKey) -> Self {
+        self.digest_key = Some(key);
+        self
     }
 
     pub fn domain(&self, name: &str) -> Option<&Arc<CaDomain>> {
@@ -253,6 +265,46 @@ impl Authority {
             }),
             _ => None,
         })
+    }
+
+    /// The Digest HA1 (lowercase hex) of `name` for `realm` and `algorithm` (RFC 7616 token),
+    /// with the identity it authenticates. `Ok(None)` for an unknown user, a user without
+    /// Digest secrets for this realm/algorithm, or no digest key: the caller answers all of
+    /// them alike (SEC-17).
+    pub async fn digest_ha1(
+        &self,
+        name: &str,
+        realm: &str,
+        algorithm: &str,
+    ) -> Result<Option<(Zeroizing<String>, Identity)>, CaError> {
+        let Some(key) = &self.digest_key else {
+            return Ok(None);
+        };
+        let Some(user) = self.store.get_user(name).await? else {
+            return Ok(None);
+        };
+        if user.digest_secrets.is_empty() {
+            return Ok(None);
+        }
+        let secrets = match DigestSecrets::open(key, &user.name, &user.digest_secrets) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(user = %user.name, error = %e, "cannot open the Digest secrets of a user");
+                return Ok(None);
+            }
+        };
+        if secrets.realm != realm {
+            return Ok(None);
+        }
+        Ok(secrets.get(algorithm).map(|h| {
+            (
+                Zeroizing::new(h.to_owned()),
+                Identity::User {
+                    name: user.name.clone(),
+                    names: NamePolicy::new(user.allowed_names.clone()),
+                },
+            )
+        }))
     }
 
     /// Classifies a TLS client certificate that already validated to our trust anchors: if this

@@ -50,7 +50,8 @@ pub struct CertRecord {
     pub der: Vec<u8>,
 }
 
-/// An HTTP user (Basic, later Digest). The password is stored only as a PHC-format argon2id hash.
+/// An HTTP user (Basic, Digest). The password is stored only as a PHC-format argon2id hash, and
+/// the Digest HA1 values only sealed (AES-256-GCM under the server secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
     pub name: String,
@@ -59,6 +60,9 @@ pub struct UserRecord {
     /// Name patterns this user may request (see [`crate::NamePolicy`]); empty means none.
     pub allowed_names: Vec<String>,
     pub created_at: i64,
+    /// HTTP Digest HA1 values, sealed ([`crate::DigestSecrets::seal`]); empty when the user
+    /// has none (created before Digest support, or without a server secret).
+    pub digest_secrets: Vec<u8>,
 }
 
 /// Filter for listing certificates; newest first.

@@ -1,5 +1,221 @@
+//! HTTP authentication of a request (EST-38..EST-43): Basic (RFC 7617) and Digest (RFC 7616),
+//! both only ever inside TLS because this server speaks nothing else (EST-39, SEC-1). The
+//! header parsers are pure; this module adds the lookups, the nonce state and the 401
+//! challenges.
+use std::time::{Duration, SystemTime};
+
 use base64::Engine;
+use est_ca::Identity;
+use http::{HeaderValue, StatusCode, header};
 use zeroize::Zeroizing;
+
+use crate::digest::{self, DigestAlgorithm, DigestCredentials, DigestError};
+use crate::handlers::{EstCa, Label};
+use crate::nonce::{NonceCheck, NonceManager};
+use crate::{ConnInfo, ServerError};
+
+/// Server-wide HTTP authentication settings (the per-label choice of methods is
+/// [`crate::AuthMethods`]).
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The realm of Basic and Digest challenges. Digest HA1 values are computed for it, so
+    /// users must be (re-)added after it changes.
+    pub realm: String,
+    /// How long a Digest nonce is accepted; after that the client gets `stale=true`.
+    pub nonce_lifetime: Duration,
+    /// Nonces tracked for replay protection (memory bound).
+    pub max_tracked_nonces: usize,
+    /// Digest algorithms offered, one challenge each, in this order (EST-42).
+    pub digest_algorithms: Vec<DigestAlgorithm>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            realm: DEFAULT_REALM.into(),
+            nonce_lifetime: Duration::from_secs(300),
+            max_tracked_nonces: 100_000,
+            digest_algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
+        }
+    }
+}
+
+/// The Digest HA1 values of a user for `realm`, every supported algorithm, ready to be sealed
+/// into [`est_ca::UserRecord::digest_secrets`] when the user is created.
+pub fn user_digest_secrets(
+    realm: &str,
+    user: &str,
+    password: &[u8],
+) -> Result<est_ca::DigestSecrets, DigestError> {
+    let mut ha1 = Vec::new();
+    for alg in DigestAlgorithm::ALL {
+        ha1.push((alg.name().to_owned(), alg.ha1(user, realm, password)?));
+    }
+    Ok(est_ca::DigestSecrets {
+        realm: realm.to_owned(),
+        ha1,
+    })
+}
+
+/// The realm used when none is configured.
+pub const DEFAULT_REALM: &str = "estuary";
+
+/// Runtime state of HTTP authentication, shared by all connections.
+#[derive(Debug)]
+pub(crate) struct HttpAuth {
+    settings: AuthSettings,
+    nonces: NonceManager,
+    /// Digest HA1 used when the user is unknown, so the work done does not depend on it.
+    dummy_ha1: Zeroizing<String>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl HttpAuth {
+    pub(crate) fn new(settings: AuthSettings) -> Result<Self, String> {
+        let nonces = NonceManager::new(
+            settings.nonce_lifetime.as_secs().max(1),
+            settings.max_tracked_nonces,
+        )
+        .map_err(|e| format!("nonce key: {e}"))?;
+        if settings.realm.contains(['"', '\\', '\n', '\r']) {
+            return Err(
+                "the authentication realm may not contain quotes, backslashes or line breaks"
+                    .into(),
+            );
+        }
+        let dummy_ha1 = DigestAlgorithm::Sha256
+            .ha1("", &settings.realm, b"")
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            settings,
+            nonces,
+            dummy_ha1,
+        })
+    }
+
+    /// 401 with one challenge per method the label accepts (EST-41): Digest first (one per
+    /// algorithm, strongest first, sharing a fresh nonce), then Basic.
+    pub(crate) fn unauthorized(&self, label: &Label, reason: &str, stale: bool) -> ServerError {
+        let mut e = ServerError::new(StatusCode::UNAUTHORIZED, reason.to_string());
+        if label.cfg.auth.digest {
+            match self.nonces.issue(unix_now()) {
+                Ok(nonce) => {
+                    for alg in &self.settings.digest_algorithms {
+                        let c = digest::challenge(
+                            &self.settings.realm,
+                            &nonce,
+                            self.nonces.opaque(),
+                            *alg,
+                            stale,
+                        );
+                        if let Ok(v) = HeaderValue::from_str(&c) {
+                            e = e.with_header(header::WWW_AUTHENTICATE, v);
+                        }
+                    }
+                }
+                Err(err) => tracing::error!(error = %err, "cannot issue a Digest nonce"),
+            }
+        }
+        if label.cfg.auth.basic
+            && let Ok(v) = HeaderValue::from_str(&format!(
+                "Basic realm={}, charset=\"UTF-8\"",
+                digest::quote(&self.settings.realm)
+            ))
+        {
+            e = e.with_header(header::WWW_AUTHENTICATE, v);
+        }
+        e
+    }
+
+    /// Verifies `Authorization: Digest` for a request (`method`, request-target `target`).
+    pub(crate) async fn digest(
+        &self,
+        ca: &dyn EstCa,
+        label: &Label,
+        conn: &ConnInfo,
+        value: &[u8],
+        method: &str,
+        target: &http::Uri,
+    ) -> Result<Identity, ServerError> {
+        let fail = |why: &str| self.unauthorized(label, why, false);
+        let creds = digest::parse_authorization(value).map_err(|e| match e {
+            DigestError::UnsupportedAlgorithm => fail("unsupported Digest algorithm"),
+            other => fail(&format!("malformed Digest credentials: {other}")),
+        })?;
+        if creds.realm != self.settings.realm {
+            return Err(fail("Digest realm does not match"));
+        }
+        if creds
+            .opaque
+            .as_deref()
+            .is_some_and(|o| o != self.nonces.opaque())
+        {
+            return Err(fail("Digest opaque does not match"));
+        }
+        if !uri_matches(&creds.uri, target) {
+            return Err(fail("Digest uri does not match the request"));
+        }
+        let now = unix_now();
+        match self.nonces.check(&creds.nonce, creds.nc, now) {
+            NonceCheck::Fresh => {}
+            NonceCheck::Stale => {
+                return Err(self.unauthorized(label, "Digest nonce expired; retry", true));
+            }
+            NonceCheck::Invalid => {
+                tracing::warn!(user = %creds.username, peer = %conn.peer, "Digest nonce invalid or replayed");
+                return Err(fail("Digest nonce invalid or already used"));
+            }
+        }
+        let found = ca
+            .digest_ha1(
+                &creds.username,
+                &self.settings.realm,
+                creds.algorithm.name(),
+            )
+            .await?;
+        let ha1 = found
+            .as_ref()
+            .map_or(self.dummy_ha1.as_str(), |(h, _)| h.as_str());
+        let ok = digest::response_matches(&creds, ha1, method).unwrap_or(false);
+        match found {
+            Some((_, id)) if ok => {
+                // SEC-20: the count is consumed only by a verified request, atomically.
+                if self.nonces.accept(&creds.nonce, creds.nc, now) {
+                    Ok(id)
+                } else {
+                    Err(fail("Digest nonce invalid or already used"))
+                }
+            }
+            _ => {
+                log_failure(&creds, conn);
+                Err(fail("invalid user name or password"))
+            }
+        }
+    }
+}
+
+fn log_failure(creds: &DigestCredentials, conn: &ConnInfo) {
+    // SEC-17: the user name and peer, never the response or anything derived from a secret.
+    tracing::warn!(user = %creds.username, peer = %conn.peer, algorithm = %creds.algorithm, "Digest authentication failed");
+}
+
+/// The Digest `uri` must name the request-target (RFC 7616 §3.4.6): the same path and query,
+/// whether sent in origin form or absolute form.
+fn uri_matches(digest_uri: &str, target: &http::Uri) -> bool {
+    let want = target.path_and_query().map_or("/", |p| p.as_str());
+    if digest_uri == want {
+        return true;
+    }
+    match digest_uri.parse::<http::Uri>() {
+        Ok(u) if u.scheme().is_some() => u.path_and_query().is_some_and(|p| p.as_str() == want),
+        _ => false,
+    }
+}
 
 /// Credentials from an `Authorization: Basic` header (RFC 7617). The user name may be empty
 /// (EST-43). Returns `None` for another scheme or a malformed value.
@@ -20,8 +236,19 @@ pub(crate) fn parse_basic(value: &[u8]) -> Option<(String, Zeroizing<Vec<u8>>)> 
     Some((user, password))
 }
 
+/// The authentication scheme of an `Authorization` header value, lowercased.
+pub(crate) fn scheme_of(value: &[u8]) -> String {
+    let s = String::from_utf8_lossy(value);
+    s.trim_start()
+        .split([' ', '\t'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -35,5 +262,27 @@ mod tests {
         assert!(parse_basic(b"Digest abc").is_none());
         assert!(parse_basic(b"Basic !!!").is_none());
         assert!(parse_basic(b"Basic dXNlcg==").is_none());
+    }
+
+    #[test]
+    fn digest_uri_forms() {
+        let t: http::Uri = "/.well-known/est/simpleenroll".parse().unwrap();
+        assert!(uri_matches("/.well-known/est/simpleenroll", &t));
+        assert!(uri_matches(
+            "https://est.example:8443/.well-known/est/simpleenroll",
+            &t
+        ));
+        assert!(!uri_matches("/.well-known/est/other", &t));
+        assert!(!uri_matches("", &t));
+        let q: http::Uri = "/x?a=1".parse().unwrap();
+        assert!(uri_matches("/x?a=1", &q));
+        assert!(!uri_matches("/x", &q));
+    }
+
+    #[test]
+    fn schemes() {
+        assert_eq!(scheme_of(b"Digest username=x"), "digest");
+        assert_eq!(scheme_of(b"  BASIC abc"), "basic");
+        assert_eq!(scheme_of(b""), "");
     }
 }

@@ -55,6 +55,8 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthMethods {
     pub basic: bool,
+    /// HTTP Digest (RFC 7616; EST-42).
+    pub digest: bool,
     pub client_cert: bool,
 }
 
@@ -62,6 +64,7 @@ impl Default for AuthMethods {
     fn default() -> Self {
         Self {
             basic: true,
+            digest: true,
             client_cert: true,
         }
     }

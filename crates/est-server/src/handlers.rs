@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use x509_cert::Certificate;
 
-use crate::auth::parse_basic;
+use crate::auth::{AuthSettings, HttpAuth, parse_basic, scheme_of};
 use crate::{ConnInfo, LabelConfig, Limits, ServerError};
 
 /// What the EST front end needs from a CA: authenticate, enroll, and the chain for /cacerts.
@@ -27,6 +27,16 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
         password: &[u8],
     ) -> Result<Option<Identity>, CaError>;
     async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError>;
+    /// HTTP Digest: the user's HA1 (lowercase hex) for `realm` and `algorithm` (RFC 7616
+    /// token) and the identity it authenticates; `None` when unknown. Default: no Digest.
+    async fn digest_ha1(
+        &self,
+        _user: &str,
+        _realm: &str,
+        _algorithm: &str,
+    ) -> Result<Option<(zeroize::Zeroizing<String>, Identity)>, CaError> {
+        Ok(None)
+    }
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError>;
     /// The issuing CA certificate and every certificate up to the root (EST-65).
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>>;
@@ -44,6 +54,14 @@ impl EstCa for Authority {
     async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError> {
         Authority::certificate_identity(self, cert).await
     }
+    async fn digest_ha1(
+        &self,
+        user: &str,
+        realm: &str,
+        algorithm: &str,
+    ) -> Result<Option<(zeroize::Zeroizing<String>, Identity)>, CaError> {
+        Authority::digest_ha1(self, user, realm, algorithm).await
+    }
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError> {
         Authority::enroll(self, req).await
     }
@@ -53,8 +71,8 @@ impl EstCa for Authority {
 }
 
 #[derive(Debug)]
-struct Label {
-    cfg: LabelConfig,
+pub(crate) struct Label {
+    pub(crate) cfg: LabelConfig,
     /// Precomputed /cacerts body (base64 certs-only), served as is.
     cacerts_body: Bytes,
     csrattrs_body: Option<Bytes>,
@@ -66,6 +84,7 @@ pub struct EstState {
     ca: Arc<dyn EstCa>,
     labels: HashMap<String, Label>,
     limits: Limits,
+    auth: HttpAuth,
 }
 
 impl EstState {
@@ -108,7 +127,14 @@ impl EstState {
             ca,
             labels: map,
             limits,
+            auth: HttpAuth::new(AuthSettings::default())?,
         })
+    }
+
+    /// Replaces the default HTTP authentication settings (realm, Digest nonces).
+    pub fn with_auth_settings(mut self, settings: AuthSettings) -> Result<Self, String> {
+        self.auth = HttpAuth::new(settings)?;
+        Ok(self)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -252,7 +278,7 @@ async fn authenticate(
     st: &EstState,
     label: &Label,
     conn: &ConnInfo,
-    headers: &http::HeaderMap,
+    req: &http::request::Parts,
     reenroll: bool,
 ) -> Result<Identity, ServerError> {
     let cert_identity = match (&conn.client_cert, label.cfg.auth.client_cert) {
@@ -263,25 +289,47 @@ async fn authenticate(
         }
         _ => None,
     };
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .filter(|_| label.cfg.auth.basic);
+    let authorization = req.headers.get(header::AUTHORIZATION);
     // Re-enrollment renews the certificate the client authenticated with, when there is one
     // (EST-84); initial enrollment prefers explicit HTTP credentials when both are present.
     if reenroll && let Some(id) = cert_identity {
         return Ok(id);
     }
-    if let Some(value) = basic {
-        let (user, password) = parse_basic(value.as_bytes()).ok_or_else(|| {
-            unauthorized(label, "malformed Authorization header (Basic expected)")
-        })?;
-        return match st.ca.authenticate_user(&user, &password).await? {
-            Some(id) => Ok(id),
-            None => {
-                tracing::warn!(user = %user, peer = %conn.peer, "authentication failed");
-                Err(unauthorized(label, "invalid user name or password"))
+    let unauthorized = |why: &str| st.auth.unauthorized(label, why, false);
+    if let Some(value) = authorization {
+        match scheme_of(value.as_bytes()).as_str() {
+            "basic" if label.cfg.auth.basic => {
+                let (user, password) = parse_basic(value.as_bytes())
+                    .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+                return match st.ca.authenticate_user(&user, &password).await? {
+                    Some(id) => Ok(id),
+                    None => {
+                        tracing::warn!(user = %user, peer = %conn.peer, "Basic authentication failed");
+                        Err(unauthorized("invalid user name or password"))
+                    }
+                };
             }
-        };
+            "digest" if label.cfg.auth.digest => {
+                return st
+                    .auth
+                    .digest(
+                        st.ca.as_ref(),
+                        label,
+                        conn,
+                        value.as_bytes(),
+                        req.method.as_str(),
+                        &req.uri,
+                    )
+                    .await;
+            }
+            // A scheme this label does not take: fall back to the certificate, else challenge.
+            _ if cert_identity.is_none() => {
+                return Err(unauthorized(
+                    "authentication scheme not accepted here; see WWW-Authenticate",
+                ));
+            }
+            _ => {}
+        }
     }
     if let Some(id) = cert_identity {
         return Ok(id);
@@ -290,19 +338,7 @@ async fn authenticate(
         .client_cert_error
         .clone()
         .unwrap_or_else(|| "authentication required".into());
-    Err(unauthorized(label, &why))
-}
-
-/// 401 with a challenge for every HTTP method the label accepts (EST-41).
-fn unauthorized(label: &Label, reason: &str) -> ServerError {
-    let mut e = ServerError::new(StatusCode::UNAUTHORIZED, reason.to_string());
-    if label.cfg.auth.basic {
-        e = e.with_header(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"estuary\", charset=\"UTF-8\""),
-        );
-    }
-    e
+    Err(unauthorized(&why))
 }
 
 async fn enroll(
@@ -329,8 +365,9 @@ async fn enroll(
         ));
     }
     // Authenticate before reading the body, so unauthenticated clients cannot make us buffer.
-    let identity = authenticate(st, label, conn, req.headers(), reenroll).await?;
-    let body = read_body(st, req).await?;
+    let (parts, body) = req.into_parts();
+    let identity = authenticate(st, label, conn, &parts, reenroll).await?;
+    let body = read_body(st, Request::from_parts(parts, body)).await?;
     let der = est_proto::decode_body(&body)
         .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
     let csr = x509_cert::request::CertReq::from_der(&der)

@@ -4,11 +4,14 @@
 mod auth;
 mod config;
 mod conn;
+pub mod digest;
 mod error;
 mod handlers;
+mod nonce;
 mod serve;
 mod tls;
 
+pub use auth::{AuthSettings, DEFAULT_REALM, user_digest_secrets};
 pub use config::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
 pub use conn::ConnInfo;
 pub use error::ServerError;

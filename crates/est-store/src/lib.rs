@@ -46,12 +46,20 @@ const BULK_ROWS_PER_TRANSACTION: usize = 100_000;
 /// Migrations, oldest first: (version, description, SQLite SQL, PostgreSQL SQL). Embedded so a
 /// deployed binary needs no migrations folder; never edit a released entry (sqlx checks
 /// checksums), add a new one.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "auth",
+        include_str!("../migrations/sqlite/0002_auth.sql"),
+        include_str!("../migrations/postgres/0002_auth.sql"),
+    ),
+];
 
 /// Tuning for [`SqlStore::connect_with`]; [`SqlStoreOptions::default`] suits most deployments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,6 +325,7 @@ impl Store for SqlStore {
             .bind(user.password_hash.as_str())
             .bind(allowed_names)
             .bind(user.created_at)
+            .bind(user.digest_secrets.as_slice())
             .execute(&self.write_pool)
             .await;
         match result {

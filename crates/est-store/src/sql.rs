@@ -46,12 +46,12 @@ pub(crate) const ADD_TO_COUNT: &str =
 
 pub(crate) const UPDATE_STATUS: &str = "UPDATE certificates SET status = $1 WHERE serial = $2";
 
-pub(crate) const INSERT_USER: &str = "INSERT INTO users (name, password_hash, allowed_names, created_at) \
-     VALUES ($1, $2, $3, $4)";
-pub(crate) const SELECT_USER: &str =
-    "SELECT name, password_hash, allowed_names, created_at FROM users WHERE name = $1";
-pub(crate) const SELECT_USERS: &str =
-    "SELECT name, password_hash, allowed_names, created_at FROM users ORDER BY name";
+pub(crate) const INSERT_USER: &str = "INSERT INTO users (name, password_hash, allowed_names, created_at, digest_secrets) \
+     VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const SELECT_USER: &str = "SELECT name, password_hash, allowed_names, created_at, digest_secrets \
+     FROM users WHERE name = $1";
+pub(crate) const SELECT_USERS: &str = "SELECT name, password_hash, allowed_names, created_at, digest_secrets \
+     FROM users ORDER BY name";
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE name = $1";
 
 /// What a multi-row INSERT does when a serial is already taken.
@@ -252,5 +252,6 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
         password_hash: row.try_get("password_hash").map_err(backend_error)?,
         allowed_names,
         created_at: row.try_get("created_at").map_err(backend_error)?,
+        digest_secrets: row.try_get("digest_secrets").map_err(backend_error)?,
     })
 }

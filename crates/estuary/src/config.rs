@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use est_ca::{
     Authority, CaDomain, ExtendedKeyUsage, Issuer, KeyBackend, KeyId, KeyPolicy, KeyUsageBit,
-    Profile, SystemClock,
+    Profile, SealingKey, SystemClock,
 };
 use est_keys::FileKeyBackend;
 use est_server::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
@@ -45,6 +45,26 @@ pub struct ServerSection {
     pub request_timeout_secs: u64,
     #[serde(default = "d_conns")]
     pub max_connections: usize,
+    /// Realm of the Basic and Digest challenges; Digest secrets are computed for it.
+    #[serde(default = "d_realm")]
+    pub auth_realm: String,
+    /// Seconds a Digest nonce is accepted before the client must retry (stale=true).
+    #[serde(default = "d_nonce")]
+    pub digest_nonce_lifetime_secs: u64,
+    /// Random server secret (created on first use, mode 0600) from which the key sealing the
+    /// users' Digest secrets is derived.
+    #[serde(default = "d_secret")]
+    pub server_secret_file: PathBuf,
+}
+
+fn d_realm() -> String {
+    est_server::DEFAULT_REALM.into()
+}
+fn d_nonce() -> u64 {
+    300
+}
+fn d_secret() -> PathBuf {
+    "secrets/server-secret".into()
 }
 
 fn d_body() -> usize {
@@ -159,6 +179,9 @@ pub struct LabelSection {
     pub ca: String,
     #[serde(default = "d_true")]
     pub auth_basic: bool,
+    /// HTTP Digest (RFC 7616) with the users of `estuary user add`.
+    #[serde(default = "d_true")]
+    pub auth_digest: bool,
     #[serde(default = "d_true")]
     pub auth_client_cert: bool,
     #[serde(default)]
@@ -206,6 +229,37 @@ impl Config {
             .into());
         }
         Ok(())
+    }
+
+    /// The HTTP authentication settings of the server.
+    pub fn auth_settings(&self) -> est_server::AuthSettings {
+        est_server::AuthSettings {
+            realm: self.server.auth_realm.clone(),
+            nonce_lifetime: Duration::from_secs(self.server.digest_nonce_lifetime_secs),
+            ..est_server::AuthSettings::default()
+        }
+    }
+
+    /// The key that seals users' Digest secrets, derived from the server secret file, which
+    /// is created (32 random bytes, hex, mode 0600) if it does not exist yet.
+    pub fn digest_key(&self, data_dir: &Path) -> Result<SealingKey, AnyError> {
+        let path = data_dir.join(&self.server.server_secret_file);
+        if !path.exists() {
+            let mut raw = Zeroizing::new([0u8; 32]);
+            openssl::rand::rand_bytes(&mut raw[..])?;
+            let text = Zeroizing::new(hex::encode(&raw[..]));
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            match est_keys::write_private(&path, text.as_bytes()) {
+                Ok(()) => {}
+                // Created meanwhile by another process: use that one.
+                Err(_) if path.exists() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let secret = read_secret(&path)?;
+        Ok(SealingKey::derive(&secret, "digest-ha1")?)
     }
 
     pub fn store_url(&self, data_dir: &Path) -> String {
@@ -281,6 +335,7 @@ impl Config {
                 csr_attrs: csr_attrs_der(&l.csr_attrs)?,
                 auth: AuthMethods {
                     basic: l.auth_basic,
+                    digest: l.auth_digest,
                     client_cert: l.auth_client_cert,
                 },
                 require_pop_linking: l.require_pop_linking,
@@ -324,7 +379,8 @@ pub async fn authority(
     let keys = cfg.key_backend(data_dir)?;
     let domains = cfg.domains(data_dir, &keys)?;
     let store = Arc::new(est_store::SqlStore::connect(&cfg.store_url(data_dir)).await?);
-    let auth = Authority::new(domains.clone(), store, Arc::new(SystemClock))?;
+    let auth = Authority::new(domains.clone(), store, Arc::new(SystemClock))?
+        .with_digest_key(cfg.digest_key(data_dir)?);
     Ok((Arc::new(auth), domains))
 }
 

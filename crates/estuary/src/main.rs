@@ -245,6 +245,7 @@ async fn user(cmd: UserCmd) -> Result<(), AnyError> {
             password_file,
             allow_names,
         } => {
+            let cfg = Config::load(&dir.data_dir)?;
             let store = open_store(&dir.data_dir).await?;
             let pw = read_password(&password_file)?;
             let any = allow_names.is_empty();
@@ -253,7 +254,7 @@ async fn user(cmd: UserCmd) -> Result<(), AnyError> {
             } else {
                 allow_names
             };
-            setup::add_user(&store, &name, &pw, names).await?;
+            setup::add_user(&cfg, &dir.data_dir, &store, &name, &pw, names).await?;
             println!("user {name:?} added");
             if any {
                 println!(
@@ -405,11 +406,14 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
         server_cfg.listen = l;
     }
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
-    let state = Arc::new(est_server::EstState::new(
-        authority,
-        server_cfg.labels.clone(),
-        server_cfg.limits.clone(),
-    )?);
+    let state = Arc::new(
+        est_server::EstState::new(
+            authority,
+            server_cfg.labels.clone(),
+            server_cfg.limits.clone(),
+        )?
+        .with_auth_settings(cfg.auth_settings())?,
+    );
     let server = est_server::serve(server_cfg.listen, acceptor, state).await?;
     banner(
         &cfg,
@@ -481,6 +485,9 @@ fn banner(
         println!("  openssl base64 -in dev1.csr -out dev1.csr.b64");
         println!(
             "  curl -s --cacert {d}/ca/root.pem -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @dev1.csr.b64 {url}/.well-known/est/simpleenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out dev1.pem"
+        );
+        println!(
+            "  curl -s --cacert {d}/ca/root.pem --digest -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @dev1.csr.b64 {url}/.well-known/est/digest/simpleenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs"
         );
         println!();
         println!("Or with the estuary client:");

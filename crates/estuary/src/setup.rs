@@ -149,6 +149,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         name: String::new(),
         ca: "default".into(),
         auth_basic: true,
+        auth_digest: true,
         auth_client_cert: true,
         require_pop_linking: false,
         csr_attrs: Vec::new(),
@@ -158,7 +159,18 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             name: "demo".into(),
             ca: "default".into(),
             auth_basic: true,
+            auth_digest: true,
             auth_client_cert: true,
+            require_pop_linking: false,
+            csr_attrs: Vec::new(),
+        });
+        // Digest only (EST-42): what RFC 7030-era clients such as Bouncy Castle speak.
+        labels.push(LabelSection {
+            name: "digest".into(),
+            ca: "default".into(),
+            auth_basic: false,
+            auth_digest: true,
+            auth_client_cert: false,
             require_pop_linking: false,
             csr_attrs: Vec::new(),
         });
@@ -166,6 +178,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             name: "devices".into(),
             ca: "devices".into(),
             auth_basic: true,
+            auth_digest: true,
             auth_client_cert: true,
             require_pop_linking: false,
             csr_attrs: vec![
@@ -194,6 +207,9 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
             max_connections: 1024,
+            auth_realm: est_server::DEFAULT_REALM.into(),
+            digest_nonce_lifetime_secs: 300,
+            server_secret_file: "secrets/server-secret".into(),
         },
         store: StoreSection {
             url: "sqlite://estuary.db".into(),
@@ -217,7 +233,15 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
     let store = est_store::SqlStore::connect(&config.store_url(data_dir)).await?;
     let demo_password = if opts.demo {
         let pw = random_secret(12)?;
-        add_user(&store, "demo", pw.as_bytes(), vec!["*".into()]).await?;
+        add_user(
+            &config,
+            data_dir,
+            &store,
+            "demo",
+            pw.as_bytes(),
+            vec!["*".into()],
+        )
+        .await?;
         Some(pw)
     } else {
         None
@@ -231,7 +255,11 @@ fn write(dir: &Path, rel: &str, data: &[u8]) -> Result<PathBuf, AnyError> {
     Ok(p)
 }
 
+/// Adds a user: the password argon2id-hashed (Basic) and its Digest HA1 values for the
+/// server realm sealed under the server secret (EST-42); never the password itself.
 pub async fn add_user(
+    config: &Config,
+    data_dir: &Path,
     store: &dyn est_ca::Store,
     name: &str,
     password: &[u8],
@@ -241,7 +269,11 @@ pub async fn add_user(
         return Err("password too short (at least 8 characters)".into());
     }
     let hash = PasswordHasher::hash(password)?;
+    let digest_secrets =
+        est_server::user_digest_secrets(&config.server.auth_realm, name, password)?
+            .seal(&config.digest_key(data_dir)?, name)?;
     let rec = UserRecord {
+        digest_secrets,
         name: name.to_string(),
         password_hash: hash,
         allowed_names,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use est_ca::{
-    Authority, CaDomain, Issuer, KeyBackend, KeyId, KeyType, PasswordHasher, Profile, SigningKey,
-    Store, SystemClock, UserRecord, setup,
+    Authority, CaDomain, Issuer, KeyBackend, KeyId, KeyType, PasswordHasher, Profile, SealingKey,
+    SigningKey, Store, SystemClock, UserRecord, setup,
 };
 use est_keys::{FileKeyBackend, SoftwareKey, generate_key};
 use est_server::{AuthMethods, LabelConfig, Limits, RunningServer, TlsConfig};
@@ -24,6 +24,14 @@ use zeroize::Zeroizing;
 pub const ALICE: (&str, &str) = ("alice", "alice-password-1");
 /// Bob may only request names under bob.example.
 pub const BOB: (&str, &str) = ("bob", "bob-password-12");
+
+/// The server secret of the fixture (the binary keeps a random one in the data dir).
+pub const SERVER_SECRET: &[u8] = b"test server secret, 32 bytes....";
+
+/// The sealing key for users' Digest secrets, as the server derives it.
+pub fn digest_key() -> SealingKey {
+    SealingKey::derive(SERVER_SECRET, "digest-ha1").unwrap()
+}
 
 /// Which store backs the fixture.
 #[derive(Debug, Clone)]
@@ -142,6 +150,7 @@ pub struct ServerOptions {
     pub store: StoreKind,
     pub limits: Limits,
     pub require_pop_linking: bool,
+    pub auth: est_server::AuthSettings,
 }
 
 impl Default for ServerOptions {
@@ -155,6 +164,7 @@ impl Default for ServerOptions {
             store: StoreKind::Sqlite,
             limits,
             require_pop_linking: false,
+            auth: est_server::AuthSettings::default(),
         }
     }
 }
@@ -170,7 +180,8 @@ pub struct TestServer {
 
 impl TestServer {
     /// Labels: "" and "main" → the issuing CA (default profile); "devices" → the devices CA,
-    /// EC keys only, with /csrattrs; "pop" → the issuing CA with PoP linking required.
+    /// EC keys only, with /csrattrs; "pop" → the issuing CA with PoP linking required;
+    /// "digest" → the issuing CA, HTTP Digest only (no Basic, no client certificates).
     pub async fn start(opts: ServerOptions) -> Self {
         let pki = TestPki::new();
         let url = match &opts.store {
@@ -192,12 +203,18 @@ impl TestServer {
                 vec!["bob.example".to_string(), "*.bob.example".to_string()],
             ),
         ] {
+            let digest =
+                est_server::user_digest_secrets(est_server::DEFAULT_REALM, user, pw.as_bytes())
+                    .unwrap()
+                    .seal(&digest_key(), user)
+                    .unwrap();
             let _ = store
                 .add_user(&UserRecord {
                     name: user.into(),
                     password_hash: PasswordHasher::hash(pw.as_bytes()).unwrap(),
                     allowed_names: names,
                     created_at: 0,
+                    digest_secrets: digest,
                 })
                 .await;
         }
@@ -217,8 +234,11 @@ impl TestServer {
                 profile: devices_profile,
             },
         ];
-        let authority =
-            Arc::new(Authority::new(domains, store.clone(), Arc::new(SystemClock)).unwrap());
+        let authority = Arc::new(
+            Authority::new(domains, store.clone(), Arc::new(SystemClock))
+                .unwrap()
+                .with_digest_key(digest_key()),
+        );
         let csr_attrs = der::Encode::to_der(&est_asn1::CsrAttrs(vec![est_asn1::AttrOrOid::Oid(
             est_asn1::oid_from_str("challengePassword").unwrap(),
         )]))
@@ -235,6 +255,14 @@ impl TestServer {
             label("main", "main", opts.require_pop_linking, None),
             label("devices", "devices", false, Some(csr_attrs.clone())),
             label("pop", "main", true, Some(csr_attrs)),
+            LabelConfig {
+                auth: AuthMethods {
+                    basic: false,
+                    digest: true,
+                    client_cert: false,
+                },
+                ..label("digest", "main", false, None)
+            },
         ];
         let tls = TlsConfig {
             cert_chain_pem: pki.tls_chain_pem.clone(),
@@ -244,7 +272,10 @@ impl TestServer {
         };
         let acceptor = est_server::build_acceptor(&tls).unwrap();
         let state = Arc::new(
-            est_server::EstState::new(authority.clone(), labels, opts.limits.clone()).unwrap(),
+            est_server::EstState::new(authority.clone(), labels, opts.limits.clone())
+                .unwrap()
+                .with_auth_settings(opts.auth.clone())
+                .unwrap(),
         );
         let server = est_server::serve("127.0.0.1:0".parse().unwrap(), acceptor, state)
             .await

@@ -519,12 +519,15 @@ pub async fn users_add_get_list_remove(url: &str) {
             String::new(),
         ],
         created_at: 1_700_000_000,
+        // Opaque sealed bytes, including a zero and high bytes: stored byte for byte.
+        digest_secrets: vec![1, 0, 0xff, 0x80, 42],
     };
     let alice = UserRecord {
         name: "alice".into(),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$YWxpY2U$YWxpY2VoYXNo".into(),
         allowed_names: vec![],
         created_at: 1_700_000_100,
+        digest_secrets: vec![],
     };
     assert_eq!(store.list_users().await.unwrap(), vec![]);
     store.add_user(&bob).await.unwrap();
