@@ -98,10 +98,21 @@ impl HttpAuth {
         })
     }
 
-    /// 401 with one challenge per method the label accepts (EST-41): Digest first (one per
-    /// algorithm, strongest first, sharing a fresh nonce), then Basic.
+    /// 401 with one challenge per method the label accepts (EST-41): Basic first, then Digest,
+    /// one challenge per algorithm, strongest first, sharing a fresh nonce. Basic comes first
+    /// because RFC 7030-era clients (Bouncy Castle's ESTService among them) answer only the
+    /// first challenge and a Basic-only client would fail on a Digest one; clients that can
+    /// choose (curl --anyauth) pick Digest anyway.
     pub(crate) fn unauthorized(&self, label: &Label, reason: &str, stale: bool) -> ServerError {
         let mut e = ServerError::new(StatusCode::UNAUTHORIZED, reason.to_string());
+        if label.cfg.auth.basic
+            && let Ok(v) = HeaderValue::from_str(&format!(
+                "Basic realm={}, charset=\"UTF-8\"",
+                digest::quote(&self.settings.realm)
+            ))
+        {
+            e = e.with_header(header::WWW_AUTHENTICATE, v);
+        }
         if label.cfg.auth.digest {
             match self.nonces.issue(unix_now()) {
                 Ok(nonce) => {
@@ -120,14 +131,6 @@ impl HttpAuth {
                 }
                 Err(err) => tracing::error!(error = %err, "cannot issue a Digest nonce"),
             }
-        }
-        if label.cfg.auth.basic
-            && let Ok(v) = HeaderValue::from_str(&format!(
-                "Basic realm={}, charset=\"UTF-8\"",
-                digest::quote(&self.settings.realm)
-            ))
-        {
-            e = e.with_header(header::WWW_AUTHENTICATE, v);
         }
         e
     }

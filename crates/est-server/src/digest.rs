@@ -297,7 +297,9 @@ pub fn quote(v: &str) -> String {
     s
 }
 
-/// One `WWW-Authenticate: Digest ...` challenge (RFC 7616 §3.3).
+/// One `WWW-Authenticate: Digest ...` challenge (RFC 7616 §3.3). The algorithm is quoted
+/// although RFC 7616 makes it a token: Bouncy Castle's client (1.72) refuses unquoted values,
+/// and quoted ones are read by every client we tried.
 pub fn challenge(
     realm: &str,
     nonce: &str,
@@ -306,7 +308,7 @@ pub fn challenge(
     stale: bool,
 ) -> String {
     let mut c = format!(
-        "Digest realm={}, qop=\"auth\", algorithm={}, nonce={}, opaque={}",
+        "Digest realm={}, qop=\"auth\", algorithm=\"{}\", nonce={}, opaque={}",
         quote(realm),
         algorithm.name(),
         quote(nonce),
@@ -438,7 +440,7 @@ mod tests {
         let c = challenge("est \"x\"", "n1", "o1", DigestAlgorithm::Md5, true);
         assert_eq!(
             c,
-            "Digest realm=\"est \\\"x\\\"\", qop=\"auth\", algorithm=MD5, nonce=\"n1\", opaque=\"o1\", stale=true"
+            "Digest realm=\"est \\\"x\\\"\", qop=\"auth\", algorithm=\"MD5\", nonce=\"n1\", opaque=\"o1\", stale=true"
         );
     }
 }

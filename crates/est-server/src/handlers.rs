@@ -334,10 +334,9 @@ async fn authenticate(
     if let Some(id) = cert_identity {
         return Ok(id);
     }
-    let why = conn
-        .client_cert_error
-        .clone()
-        .unwrap_or_else(|| "authentication required".into());
+    // The plain challenge (no credentials at all) has an empty body: Bouncy Castle 1.72 fails
+    // on a 401 whose body it has not read before answering the challenge.
+    let why = conn.client_cert_error.clone().unwrap_or_default();
     Err(unauthorized(&why))
 }
 
@@ -365,8 +364,16 @@ async fn enroll(
         ));
     }
     // Authenticate before reading the body, so unauthenticated clients cannot make us buffer.
-    let (parts, body) = req.into_parts();
-    let identity = authenticate(st, label, conn, &parts, reenroll).await?;
+    let (parts, mut body) = req.into_parts();
+    let identity = match authenticate(st, label, conn, &parts, reenroll).await {
+        Ok(id) => id,
+        Err(e) => {
+            // The client is still sending its CSR: read it (bounded) before answering, so the
+            // close that follows does not reset the connection under our 401.
+            drain(&mut body, st.limits.max_body_bytes).await;
+            return Err(e);
+        }
+    };
     let body = read_body(st, Request::from_parts(parts, body)).await?;
     let der = est_proto::decode_body(&body)
         .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
