@@ -157,3 +157,53 @@ async fn rustls_tls13_exporter_binding_is_accepted_and_a_wrong_one_refused() {
     assert!(bad.1.contains("tls-exporter"), "{}", bad.1);
     Arc::try_unwrap(s).unwrap().shutdown().await;
 }
+
+/// EST-22, SEC-5: tls-unique is only trusted with the extended master secret (RFC 7627).
+/// A TLS 1.2 client that turns EMS off and sends its correct tls-unique is refused; the same
+/// client with EMS is accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_unique_requires_extended_master_secret() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start(ServerOptions::default()).await;
+    for ems in [true, false] {
+        let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+        b.cert_store_mut().add_cert(s.pki.root_x509()).unwrap();
+        b.set_max_proto_version(Some(SslVersion::TLS1_2)).unwrap();
+        if !ems {
+            // SSL_OP_NO_EXTENDED_MASTER_SECRET (OpenSSL 3), not named by the openssl crate.
+            b.set_options(openssl::ssl::SslOptions::from_bits_retain(0x1));
+        }
+        let ssl = b
+            .build()
+            .configure()
+            .unwrap()
+            .into_ssl("localhost")
+            .unwrap();
+        let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        let mut st = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+        std::pin::Pin::new(&mut st).connect().await.unwrap();
+        assert_eq!(st.ssl().extms_support(), Some(ems));
+        // tls-unique on the client of a full handshake: its own Finished.
+        let mut fin = [0u8; 64];
+        let n = st.ssl().finished(&mut fin);
+        let cp = base64::engine::general_purpose::STANDARD.encode(&fin[..n]);
+        let csr = make_csr(&key(KeyType::P256), "ems.example", &[], Some(&cp));
+        let req = enroll_request(
+            "/.well-known/est/simpleenroll",
+            Some(ALICE),
+            "application/pkcs10",
+            b64(&csr).as_bytes(),
+        );
+        st.write_all(&req).await.unwrap();
+        let mut buf = Vec::new();
+        let _ = st.read_to_end(&mut buf).await;
+        let r = parse_response(&buf);
+        if ems {
+            assert_eq!(r.status, 200, "{}", r.text());
+        } else {
+            assert_eq!(r.status, 400, "{}", r.text());
+            assert!(r.text().contains("extended master secret"), "{}", r.text());
+        }
+    }
+    s.shutdown().await;
+}
