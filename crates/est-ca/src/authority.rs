@@ -22,9 +22,9 @@ use crate::profile::{CertKind, TbsProfile, key_identifier};
 use crate::serial::serial_hex;
 
 use crate::{
-    CaError, CertFilter, CertRecord, CertStatus, Clock, DigestSecrets, NamePolicy,
-    PasswordVerifier, Profile, RequestedNames, SealingKey, SigningKey, Store, StoreError,
-    VerifiedCsr, random_serial,
+    CaError, CertFilter, CertRecord, CertStatus, Clock, DigestSecrets, ImplicitNameMapping,
+    NamePolicy, PasswordVerifier, Profile, RequestedNames, SealingKey, SigningKey, Store,
+    StoreError, VerifiedCsr, random_serial,
 };
 
 /// A CA certificate with its signing key and the rest of its chain.
@@ -156,6 +156,13 @@ pub enum Identity {
         cert: Box<Certificate>,
         record: Option<Box<CertRecord>>,
     },
+    /// A TLS client certificate that validated only to an implicit (third-party) trust anchor,
+    /// e.g. a manufacturer IDevID (EST-28). It may do initial enrollment under `mapping` and
+    /// nothing else (SEC-2, SEC-23).
+    ImplicitCertificate {
+        cert: Box<Certificate>,
+        mapping: ImplicitNameMapping,
+    },
 }
 
 impl Identity {
@@ -166,6 +173,12 @@ impl Identity {
             Identity::Certificate { cert, .. } => {
                 format!(
                     "cert:{}",
+                    serial_hex(cert.tbs_certificate().serial_number())
+                )
+            }
+            Identity::ImplicitCertificate { cert, .. } => {
+                format!(
+                    "implicit-cert:{}",
                     serial_hex(cert.tbs_certificate().serial_number())
                 )
             }
@@ -427,6 +440,10 @@ impl Authority {
                         "the client certificate is revoked".into(),
                     ));
                 }
+                // EST-48: an RA of this CA requests certificates for others.
+                if record.is_some() && crate::is_registration_authority(cert) {
+                    return Ok(());
+                }
                 if cert.tbs_certificate().subject() != csr.subject() {
                     return Err(CaError::NotAuthorized(
                         "a certificate-authenticated client may only request its own subject name"
@@ -435,6 +452,7 @@ impl Authority {
                 }
                 Ok(())
             }
+            Identity::ImplicitCertificate { cert, mapping } => mapping.check(cert, csr),
         }
     }
 
@@ -484,6 +502,10 @@ impl Authority {
                     )),
                 }
             }
+            (_, Identity::ImplicitCertificate { .. }) => Err(CaError::NotAuthorized(
+                "a client authenticated by an implicit trust anchor may only enroll, not renew (SEC-23)"
+                    .into(),
+            )),
             (RenewalTarget::ByIdentity, Identity::Certificate { .. }) => {
                 Box::pin(self.renewal_target(identity, &RenewalTarget::ClientCertificate, csr, now))
                     .await

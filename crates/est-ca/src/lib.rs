@@ -11,6 +11,7 @@
 //! - [`Clock`]: the time, so tests can move it.
 
 mod authority;
+mod authz;
 mod clock;
 mod csr;
 mod error;
@@ -26,6 +27,7 @@ mod store;
 pub use authority::{
     Authority, CaDomain, EnrollRequest, Identity, IssuedCert, Issuer, RenewalTarget,
 };
+pub use authz::{ID_KP_CMC_RA, ImplicitNameMapping, is_registration_authority};
 pub use clock::{Clock, SystemClock};
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
 pub use error::CaError;

@@ -25,6 +25,10 @@ pub struct TlsConfig {
     /// leaf): this server's issuing CAs. They are not trust anchors themselves: a path must
     /// still end at one of `client_trust_anchors`.
     pub client_intermediates: Vec<Certificate>,
+    /// Implicit trust anchors for client certificates (EST-28, EST-29): third-party roots such
+    /// as an IDevID manufacturer CA. Empty: the implicit TA database is off. Clients validated
+    /// through them get only what a label's `implicit_enroll` allows (SEC-2, SEC-23).
+    pub implicit_trust_anchors: Vec<Certificate>,
 }
 
 /// Resource limits, in force from the first request (EST-18, SEC-16).
@@ -81,4 +85,7 @@ pub struct LabelConfig {
     pub auth: AuthMethods,
     /// Reject CSRs without channel binding in challengePassword (EST-55).
     pub require_pop_linking: bool,
+    /// Whether clients authenticated only through an implicit trust anchor may do initial
+    /// enrollment here, and under which subject mapping; `None`: they may not (SEC-23).
+    pub implicit_enroll: Option<est_ca::ImplicitNameMapping>,
 }

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use x509_cert::Certificate;
 
 use crate::auth::{AuthSettings, HttpAuth, parse_basic, scheme_of};
-use crate::{ConnInfo, LabelConfig, Limits, ServerError};
+use crate::{ConnInfo, LabelConfig, Limits, ServerError, TrustAnchorSet};
 
 /// What the EST front end needs from a CA: authenticate, enroll, and the chain for /cacerts.
 /// The embedded [`Authority`] implements it; an RA forwarding to another CA will too.
@@ -281,11 +281,34 @@ async fn authenticate(
     req: &http::request::Parts,
     reenroll: bool,
 ) -> Result<Identity, ServerError> {
+    // Why a valid certificate from an implicit trust anchor does not count here (SEC-23).
+    let mut cert_refusal = None;
     let cert_identity = match (&conn.client_cert, label.cfg.auth.client_cert) {
         (Some(der), true) => {
             let cert = Certificate::from_der(der)
                 .map_err(|_| ServerError::bad_request("unreadable client certificate"))?;
-            Some(st.ca.certificate_identity(cert).await?)
+            if conn.client_trust == Some(TrustAnchorSet::Implicit) {
+                match (label.cfg.implicit_enroll, reenroll) {
+                    (Some(mapping), false) => Some(Identity::ImplicitCertificate {
+                        cert: Box::new(cert),
+                        mapping,
+                    }),
+                    (Some(_), true) => {
+                        cert_refusal = Some(
+                            "a certificate from an implicit trust anchor allows initial enrollment only (SEC-23)",
+                        );
+                        None
+                    }
+                    (None, _) => {
+                        cert_refusal = Some(
+                            "certificates from implicit trust anchors are not accepted on this label",
+                        );
+                        None
+                    }
+                }
+            } else {
+                Some(st.ca.certificate_identity(cert).await?)
+            }
         }
         _ => None,
     };
@@ -334,6 +357,9 @@ async fn authenticate(
     if let Some(id) = cert_identity {
         return Ok(id);
     }
+    if let Some(why) = cert_refusal {
+        return Err(ServerError::new(StatusCode::FORBIDDEN, why));
+    }
     // The plain challenge (no credentials at all) has an empty body: Bouncy Castle 1.72 fails
     // on a 401 whose body it has not read before answering the challenge.
     let why = conn.client_cert_error.clone().unwrap_or_default();
@@ -379,7 +405,7 @@ async fn enroll(
         .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
     let csr = x509_cert::request::CertReq::from_der(&der)
         .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
-    check_pop_linking(label, conn, &csr)?;
+    check_pop_linking(label, conn, &csr, is_ra(&identity))?;
     let issued = st
         .ca
         .enroll(EnrollRequest {
@@ -401,11 +427,19 @@ async fn enroll(
     ))
 }
 
+/// EST-48: a certificate of this CA (recorded in our store) with id-kp-cmcRA is an RA.
+fn is_ra(identity: &Identity) -> bool {
+    matches!(identity, Identity::Certificate { cert, record: Some(_) } if est_ca::is_registration_authority(cert))
+}
+
 /// EST-54/EST-59: a challengePassword is the base64 channel binding of this connection.
+/// An RA (EST-48) forwards its clients' CSRs, whose bindings belong to other connections:
+/// a binding that does not match is accepted from it.
 fn check_pop_linking(
     label: &Label,
     conn: &ConnInfo,
     csr: &x509_cert::request::CertReq,
+    ra: bool,
 ) -> Result<(), ServerError> {
     let cp = est_proto::challenge_password(csr)
         .map_err(|e| ServerError::bad_request(format!("challengePassword: {e}")))?;
@@ -414,6 +448,10 @@ fn check_pop_linking(
             "linking of identity and POP required: put the base64 channel binding of this TLS connection in challengePassword",
         )),
         (None, _) => Ok(()),
+        (Some(_), _) if ra => {
+            tracing::info!(peer = %conn.peer, "challengePassword from an RA accepted without matching this connection (EST-48)");
+            Ok(())
+        }
         (Some(_), None) => Err(ServerError::bad_request(
             "identity/POP linking failed: this TLS 1.2 connection has no extended master secret, so tls-unique cannot be used",
         )),

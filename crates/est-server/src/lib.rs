@@ -13,7 +13,7 @@ mod tls;
 
 pub use auth::{AuthSettings, DEFAULT_REALM, user_digest_secrets};
 pub use config::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
-pub use conn::ConnInfo;
+pub use conn::{ConnInfo, TrustAnchorSet};
 pub use error::ServerError;
 pub use est_proto::ChannelBinding;
 pub use handlers::{EstCa, EstState};

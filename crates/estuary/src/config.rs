@@ -55,6 +55,10 @@ pub struct ServerSection {
     /// users' Digest secrets is derived.
     #[serde(default = "d_secret")]
     pub server_secret_file: PathBuf,
+    /// PEM files of third-party roots whose client certificates are accepted as implicit
+    /// trust anchors (e.g. an IDevID manufacturer CA); empty (the default) turns them off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub implicit_trust_anchors: Vec<PathBuf>,
 }
 
 fn d_realm() -> String {
@@ -186,6 +190,11 @@ pub struct LabelSection {
     pub auth_client_cert: bool,
     #[serde(default)]
     pub require_pop_linking: bool,
+    /// Clients with a certificate from an implicit trust anchor may do initial enrollment
+    /// here: `"serial-number"` (keep the certificate's subject serialNumber) or `"subject"`
+    /// (the same subject). Absent: they may not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implicit_enroll: Option<String>,
     /// Entries of /csrattrs; none → 204.
     #[serde(default)]
     pub csr_attrs: Vec<CsrAttrEntry>,
@@ -339,6 +348,18 @@ impl Config {
                     client_cert: l.auth_client_cert,
                 },
                 require_pop_linking: l.require_pop_linking,
+                implicit_enroll: l
+                    .implicit_enroll
+                    .as_deref()
+                    .map(|m| {
+                        est_ca::ImplicitNameMapping::parse(m).ok_or_else(|| {
+                            format!(
+                                "label {:?}: implicit_enroll must be \"serial-number\" or \"subject\", not {m:?}",
+                                l.name
+                            )
+                        })
+                    })
+                    .transpose()?,
             });
         }
         Ok(ServerConfig {
@@ -348,6 +369,15 @@ impl Config {
                 key_pem: read_secret(&data_dir.join(&s.tls_key))?,
                 client_trust_anchors: anchors,
                 client_intermediates: intermediates,
+                implicit_trust_anchors: {
+                    let mut v = Vec::new();
+                    for p in &s.implicit_trust_anchors {
+                        for der in pem_certs(&data_dir.join(p))? {
+                            v.push(<Certificate as der::Decode>::from_der(&der)?);
+                        }
+                    }
+                    v
+                },
             },
             limits: Limits {
                 max_body_bytes: s.max_body_bytes,

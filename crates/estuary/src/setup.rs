@@ -152,6 +152,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         auth_digest: true,
         auth_client_cert: true,
         require_pop_linking: false,
+        implicit_enroll: None,
         csr_attrs: Vec::new(),
     }];
     if opts.demo {
@@ -162,6 +163,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_digest: true,
             auth_client_cert: true,
             require_pop_linking: false,
+            implicit_enroll: None,
             csr_attrs: Vec::new(),
         });
         // Digest only (EST-42): what RFC 7030-era clients such as Bouncy Castle speak.
@@ -172,6 +174,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_digest: true,
             auth_client_cert: false,
             require_pop_linking: false,
+            implicit_enroll: None,
             csr_attrs: Vec::new(),
         });
         labels.push(LabelSection {
@@ -181,6 +184,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_digest: true,
             auth_client_cert: true,
             require_pop_linking: false,
+            implicit_enroll: None,
             csr_attrs: vec![
                 CsrAttrEntry {
                     oid: "id-ecPublicKey".into(),
@@ -210,6 +214,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_realm: est_server::DEFAULT_REALM.into(),
             digest_nonce_lifetime_secs: 300,
             server_secret_file: "secrets/server-secret".into(),
+            implicit_trust_anchors: Vec::new(),
         },
         store: StoreSection {
             url: "sqlite://estuary.db".into(),

@@ -151,6 +151,8 @@ pub struct ServerOptions {
     pub limits: Limits,
     pub require_pop_linking: bool,
     pub auth: est_server::AuthSettings,
+    /// Implicit trust anchors for client certificates (e.g. an IDevID root); none by default.
+    pub implicit_trust_anchors: Vec<x509_cert::Certificate>,
 }
 
 impl Default for ServerOptions {
@@ -165,6 +167,7 @@ impl Default for ServerOptions {
             limits,
             require_pop_linking: false,
             auth: est_server::AuthSettings::default(),
+            implicit_trust_anchors: Vec::new(),
         }
     }
 }
@@ -181,7 +184,9 @@ pub struct TestServer {
 impl TestServer {
     /// Labels: "" and "main" → the issuing CA (default profile); "devices" → the devices CA,
     /// EC keys only, with /csrattrs; "pop" → the issuing CA with PoP linking required;
-    /// "digest" → the issuing CA, HTTP Digest only (no Basic, no client certificates).
+    /// "digest" → the issuing CA, HTTP Digest only (no Basic, no client certificates);
+    /// "ra" → the issuing CA, certificates with id-kp-cmcRA; "idevid" → the issuing CA, open to
+    /// implicit-TA clients keeping their subject serialNumber.
     pub async fn start(opts: ServerOptions) -> Self {
         let pki = TestPki::new();
         let url = match &opts.store {
@@ -222,11 +227,23 @@ impl TestServer {
         devices_profile.keys.rsa_min_bits = None;
         devices_profile.keys.ed25519 = false;
         devices_profile.validity = Duration::from_secs(90 * 86400);
+        let ra_profile = Profile {
+            extended_key_usage: vec![
+                est_ca::ExtendedKeyUsage::ClientAuth,
+                est_ca::ExtendedKeyUsage::CmcRa,
+            ],
+            ..Profile::default()
+        };
         let domains = vec![
             CaDomain {
                 name: "main".into(),
                 issuer: pki.issuing.clone(),
                 profile: Profile::default(),
+            },
+            CaDomain {
+                name: "ra".into(),
+                issuer: pki.issuing.clone(),
+                profile: ra_profile,
             },
             CaDomain {
                 name: "devices".into(),
@@ -249,6 +266,7 @@ impl TestServer {
             csr_attrs: attrs,
             auth: AuthMethods::default(),
             require_pop_linking: pop,
+            implicit_enroll: None,
         };
         let labels = vec![
             label("", "main", opts.require_pop_linking, None),
@@ -263,12 +281,20 @@ impl TestServer {
                 },
                 ..label("digest", "main", false, None)
             },
+            // Issues RA certificates (id-kp-cmcRA, EST-48).
+            label("ra", "ra", false, None),
+            // IDevID holders (implicit trust anchors) may enroll, keeping their serialNumber.
+            LabelConfig {
+                implicit_enroll: Some(est_ca::ImplicitNameMapping::SameSerialNumber),
+                ..label("idevid", "main", false, None)
+            },
         ];
         let tls = TlsConfig {
             cert_chain_pem: pki.tls_chain_pem.clone(),
             key_pem: pki.tls_key_pem.clone(),
             client_trust_anchors: vec![pki.root.cert.clone()],
             client_intermediates: vec![pki.issuing.cert.clone(), pki.devices.cert.clone()],
+            implicit_trust_anchors: opts.implicit_trust_anchors.clone(),
         };
         let acceptor = est_server::build_acceptor(&tls).unwrap();
         let state = Arc::new(
