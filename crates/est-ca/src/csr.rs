@@ -304,7 +304,7 @@ fn classify_key(
     }
 }
 
-fn requested_san(req: &CertReq) -> Result<Option<SubjectAltName>, CaError> {
+pub(crate) fn requested_san(req: &CertReq) -> Result<Option<SubjectAltName>, CaError> {
     use const_oid::AssociatedOid;
     for attr in req.info.attributes.iter() {
         if attr.oid != EXTENSION_REQUEST {

@@ -27,7 +27,9 @@ mod store;
 pub use authority::{
     Authority, CaDomain, EnrollRequest, Identity, IssuedCert, Issuer, RenewalTarget,
 };
-pub use authz::{ID_KP_CMC_RA, ImplicitNameMapping, is_registration_authority};
+pub use authz::{
+    AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, is_registration_authority,
+};
 pub use clock::{Clock, SystemClock};
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
 pub use error::CaError;

@@ -88,4 +88,6 @@ pub struct LabelConfig {
     /// Whether clients authenticated only through an implicit trust anchor may do initial
     /// enrollment here, and under which subject mapping; `None`: they may not (SEC-23).
     pub implicit_enroll: Option<est_ca::ImplicitNameMapping>,
+    /// Who may enroll here and for which names (EST-47); empty: no label restriction.
+    pub policy: est_ca::LabelPolicy,
 }

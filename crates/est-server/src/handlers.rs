@@ -406,6 +406,9 @@ async fn enroll(
     let csr = x509_cert::request::CertReq::from_der(&der)
         .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
     check_pop_linking(label, conn, &csr, is_ra(&identity))?;
+    // EST-47: the label's own policy, before the CA sees the request (403 with the reason).
+    let names = est_ca::RequestedNames::from_csr(&csr)?;
+    label.cfg.policy.authorize(&identity, &names)?;
     let issued = st
         .ca
         .enroll(EnrollRequest {

@@ -195,9 +195,28 @@ pub struct LabelSection {
     /// (the same subject). Absent: they may not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implicit_enroll: Option<String>,
+    /// Access rules (EST-47): `[[label.allow]]` tables; none: no label restriction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<AllowSection>,
     /// Entries of /csrattrs; none → 204.
     #[serde(default)]
     pub csr_attrs: Vec<CsrAttrEntry>,
+}
+
+/// One access rule of a label; see [`est_ca::AccessRule`] and docs/configuration.md.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowSection {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cert_subjects: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cert_issuers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cert_sans: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 /// One /csrattrs entry: a bare OID, or an attribute with OID values (RFC 8951 §4).
@@ -360,6 +379,19 @@ impl Config {
                         })
                     })
                     .transpose()?,
+                policy: est_ca::LabelPolicy {
+                    rules: l
+                        .allow
+                        .iter()
+                        .map(|a| est_ca::AccessRule {
+                            users: a.users.clone(),
+                            cert_subjects: a.cert_subjects.clone(),
+                            cert_issuers: a.cert_issuers.clone(),
+                            cert_sans: a.cert_sans.clone(),
+                            names: a.names.clone(),
+                        })
+                        .collect(),
+                },
             });
         }
         Ok(ServerConfig {
@@ -456,4 +488,38 @@ fn csr_attrs_der(entries: &[CsrAttrEntry]) -> Result<Option<Vec<u8>>, AnyError> 
         }
     }
     Ok(Some(der::Encode::to_der(&CsrAttrs(v))?))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn label_auth_keys_parse() {
+        let l: LabelSection = toml::from_str(
+            r#"
+            name = "devices"
+            ca = "devices"
+            auth_digest = false
+            implicit_enroll = "serial-number"
+            [[allow]]
+            users = ["provisioning"]
+            names = ["*.devices.example"]
+            [[allow]]
+            cert_subjects = ["CN=*.devices.example*"]
+            "#,
+        )
+        .unwrap();
+        assert!(l.auth_basic && !l.auth_digest && l.auth_client_cert);
+        assert_eq!(l.implicit_enroll.as_deref(), Some("serial-number"));
+        assert_eq!(l.allow.len(), 2);
+        assert_eq!(l.allow[0].users, ["provisioning"]);
+        assert!(
+            toml::from_str::<LabelSection>(
+                "name = \"x\"\nca = \"y\"\n[[allow]]\nuser = [\"typo\"]"
+            )
+            .is_err()
+        );
+    }
 }

@@ -153,6 +153,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         auth_client_cert: true,
         require_pop_linking: false,
         implicit_enroll: None,
+        allow: Vec::new(),
         csr_attrs: Vec::new(),
     }];
     if opts.demo {
@@ -164,6 +165,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_client_cert: true,
             require_pop_linking: false,
             implicit_enroll: None,
+            allow: Vec::new(),
             csr_attrs: Vec::new(),
         });
         // Digest only (EST-42): what RFC 7030-era clients such as Bouncy Castle speak.
@@ -175,6 +177,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_client_cert: false,
             require_pop_linking: false,
             implicit_enroll: None,
+            allow: Vec::new(),
             csr_attrs: Vec::new(),
         });
         labels.push(LabelSection {
@@ -185,6 +188,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_client_cert: true,
             require_pop_linking: false,
             implicit_enroll: None,
+            allow: Vec::new(),
             csr_attrs: vec![
                 CsrAttrEntry {
                     oid: "id-ecPublicKey".into(),

@@ -186,7 +186,8 @@ impl TestServer {
     /// EC keys only, with /csrattrs; "pop" → the issuing CA with PoP linking required;
     /// "digest" → the issuing CA, HTTP Digest only (no Basic, no client certificates);
     /// "ra" → the issuing CA, certificates with id-kp-cmcRA; "idevid" → the issuing CA, open to
-    /// implicit-TA clients keeping their subject serialNumber.
+    /// implicit-TA clients keeping their subject serialNumber; "restricted" → the issuing CA
+    /// with an access policy (alice: *.team.example; *.devices.example certificates).
     pub async fn start(opts: ServerOptions) -> Self {
         let pki = TestPki::new();
         let url = match &opts.store {
@@ -267,6 +268,7 @@ impl TestServer {
             auth: AuthMethods::default(),
             require_pop_linking: pop,
             implicit_enroll: None,
+            policy: est_ca::LabelPolicy::default(),
         };
         let labels = vec![
             label("", "main", opts.require_pop_linking, None),
@@ -287,6 +289,25 @@ impl TestServer {
             LabelConfig {
                 implicit_enroll: Some(est_ca::ImplicitNameMapping::SameSerialNumber),
                 ..label("idevid", "main", false, None)
+            },
+            // EST-47: alice only for *.team.example; certificates of *.devices.example only
+            // for their own domain; nobody else.
+            LabelConfig {
+                policy: est_ca::LabelPolicy {
+                    rules: vec![
+                        est_ca::AccessRule {
+                            users: vec![ALICE.0.into()],
+                            names: vec!["*.team.example".into()],
+                            ..Default::default()
+                        },
+                        est_ca::AccessRule {
+                            cert_subjects: vec!["CN=*.devices.example".into()],
+                            names: vec!["*.devices.example".into()],
+                            ..Default::default()
+                        },
+                    ],
+                },
+                ..label("restricted", "main", false, None)
             },
         ];
         let tls = TlsConfig {
