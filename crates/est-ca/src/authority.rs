@@ -163,6 +163,13 @@ pub enum Identity {
         cert: Box<Certificate>,
         mapping: ImplicitNameMapping,
     },
+    /// A one-time enrollment token (SEC-1), checked but not yet used: the issuance pipeline
+    /// consumes it atomically right before signing.
+    Token {
+        id: String,
+        /// RFC 4514 subject the certificate must have; empty: any.
+        subject: String,
+    },
 }
 
 impl Identity {
@@ -182,6 +189,7 @@ impl Identity {
                     serial_hex(cert.tbs_certificate().serial_number())
                 )
             }
+            Identity::Token { id, .. } => format!("token:{id}"),
         }
     }
 }
@@ -320,6 +328,31 @@ impl Authority {
         }))
     }
 
+    /// Checks a one-time enrollment token presented on `label`: the secret (SHA-256, compared
+    /// in constant time), the label, expiry and that it is unused. `Ok(None)` for any failure,
+    /// alike (SEC-17). Does not consume it: [`Authority::enroll`] does, atomically.
+    pub async fn authenticate_token(
+        &self,
+        id: &str,
+        secret: &[u8],
+        label: &str,
+    ) -> Result<Option<Identity>, CaError> {
+        let presented = crate::token_secret_hash(secret);
+        let Some(t) = self.store.get_token(id).await? else {
+            return Ok(None);
+        };
+        let secret_ok = t.secret_sha256.len() == presented.len()
+            && openssl::memcmp::eq(t.secret_sha256.as_bytes(), presented.as_bytes());
+        let now = unix_secs(self.clock.now());
+        if !secret_ok || t.label != label || t.used_at.is_some() || t.expires_at <= now {
+            return Ok(None);
+        }
+        Ok(Some(Identity::Token {
+            id: t.id,
+            subject: t.subject,
+        }))
+    }
+
     /// Classifies a TLS client certificate that already validated to our trust anchors: if this
     /// authority issued it, attaches the record (so revocation is seen).
     pub async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError> {
@@ -346,7 +379,20 @@ impl Authority {
         let now = self.clock.now();
 
         match &req.renewal {
-            None => self.authorize_initial(req.identity, &csr)?,
+            None => {
+                self.authorize_initial(req.identity, &csr)?;
+                // A token is spent by the one request that wins this conditional update.
+                if let Identity::Token { id, .. } = req.identity
+                    && !self
+                        .store
+                        .consume_token(id, unix_secs(now), &req.identity.requester())
+                        .await?
+                {
+                    return Err(CaError::NotAuthorized(
+                        "the enrollment token has already been used or has expired".into(),
+                    ));
+                }
+            }
             Some(target) => {
                 let old = self.renewal_target(req.identity, target, &csr, now).await?;
                 check_same_names(&old, &csr)?;
@@ -453,6 +499,16 @@ impl Authority {
                 Ok(())
             }
             Identity::ImplicitCertificate { cert, mapping } => mapping.check(cert, csr),
+            Identity::Token { subject, .. } => {
+                if subject.is_empty() || csr.subject().to_string() == *subject {
+                    Ok(())
+                } else {
+                    Err(CaError::NameNotAllowed(format!(
+                        "this enrollment token is for the subject \"{subject}\", not \"{}\"",
+                        csr.subject()
+                    )))
+                }
+            }
         }
     }
 
@@ -502,6 +558,9 @@ impl Authority {
                     )),
                 }
             }
+            (_, Identity::Token { .. }) => Err(CaError::NotAuthorized(
+                "an enrollment token is for initial enrollment only".into(),
+            )),
             (_, Identity::ImplicitCertificate { .. }) => Err(CaError::NotAuthorized(
                 "a client authenticated by an implicit trust anchor may only enroll, not renew (SEC-23)"
                     .into(),

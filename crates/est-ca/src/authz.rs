@@ -105,7 +105,7 @@ fn serial_numbers(name: &Name) -> Result<Vec<Vec<u8>>, CaError> {
 /// authenticated requester. Patterns use `*` and are case-insensitive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessRule {
-    /// HTTP user names (Basic, Digest, enrollment tokens).
+    /// HTTP user names (Basic, Digest) and enrollment token ids (`tok_*` admits all tokens).
     pub users: Vec<String>,
     /// Client certificate subject, RFC 4514 string (e.g. `CN=*.devices.example,O=Acme`).
     pub cert_subjects: Vec<String>,
@@ -129,7 +129,7 @@ impl AccessRule {
     fn admits(&self, identity: &crate::Identity) -> bool {
         use crate::Identity;
         let cert = match identity {
-            Identity::User { name, .. } => {
+            Identity::User { name, .. } | Identity::Token { id: name, .. } => {
                 return self.no_identity_condition() || any_glob(&self.users, name);
             }
             Identity::Certificate { cert, .. } | Identity::ImplicitCertificate { cert, .. } => cert,

@@ -39,4 +39,9 @@ pub use password::{PasswordHasher, PasswordVerifier};
 pub use profile::{ExtendedKeyUsage, KeyPolicy, KeyUsageBit, Profile, key_identifier};
 pub use sealed::{DigestSecrets, SealingKey};
 pub use serial::random_serial;
-pub use store::{CertFilter, CertRecord, CertStatus, Store, StoreError, UserRecord};
+
+/// Lowercase hex SHA-256 of an enrollment token secret, as stored ([`TokenRecord`]).
+pub fn token_secret_hash(secret: &[u8]) -> String {
+    hex::encode(openssl::sha::sha256(secret))
+}
+pub use store::{CertFilter, CertRecord, CertStatus, Store, StoreError, TokenRecord, UserRecord};

@@ -65,6 +65,26 @@ pub struct UserRecord {
     pub digest_secrets: Vec<u8>,
 }
 
+/// A one-time enrollment token (SEC-1, SEC-9: random, single use). Presented as HTTP Basic
+/// credentials, the id as user name; only the SHA-256 of the secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    /// The EST label the token is valid on ("" is the label-less path).
+    pub label: String,
+    /// Lowercase hex SHA-256 of the secret (a high-entropy random value, so a fast hash is
+    /// enough).
+    pub secret_sha256: String,
+    /// RFC 4514 subject the certificate must have; empty: any.
+    pub subject: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// When it was used; `None` while unused.
+    pub used_at: Option<i64>,
+    /// Who used it (the requester string of the enrollment).
+    pub used_by: String,
+}
+
 /// Filter for listing certificates; newest first.
 #[derive(Debug, Clone, Default)]
 pub struct CertFilter {
@@ -115,4 +135,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
     /// Returns whether a user was removed.
     async fn remove_user(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Records a new enrollment token; `Conflict` if the id exists.
+    async fn add_token(&self, _token: &TokenRecord) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support enrollment tokens".into(),
+        ))
+    }
+    async fn get_token(&self, _id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(None)
+    }
+    /// Marks the token used at `now` by `used_by` if it is unused and unexpired, atomically
+    /// (one conditional UPDATE): of concurrent callers exactly one gets `true`.
+    async fn consume_token(
+        &self,
+        _id: &str,
+        _now: i64,
+        _used_by: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }

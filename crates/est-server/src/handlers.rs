@@ -37,6 +37,16 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<(zeroize::Zeroizing<String>, Identity)>, CaError> {
         Ok(None)
     }
+    /// A one-time enrollment token (`tok_...` Basic user name) valid on `label`; not consumed
+    /// here. Default: no tokens.
+    async fn authenticate_token(
+        &self,
+        _id: &str,
+        _secret: &[u8],
+        _label: &str,
+    ) -> Result<Option<Identity>, CaError> {
+        Ok(None)
+    }
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError>;
     /// The issuing CA certificate and every certificate up to the root (EST-65).
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>>;
@@ -61,6 +71,14 @@ impl EstCa for Authority {
         algorithm: &str,
     ) -> Result<Option<(zeroize::Zeroizing<String>, Identity)>, CaError> {
         Authority::digest_ha1(self, user, realm, algorithm).await
+    }
+    async fn authenticate_token(
+        &self,
+        id: &str,
+        secret: &[u8],
+        label: &str,
+    ) -> Result<Option<Identity>, CaError> {
+        Authority::authenticate_token(self, id, secret, label).await
     }
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError> {
         Authority::enroll(self, req).await
@@ -324,6 +342,21 @@ async fn authenticate(
             "basic" if label.cfg.auth.basic => {
                 let (user, password) = parse_basic(value.as_bytes())
                     .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+                if user.starts_with(TOKEN_PREFIX) {
+                    return match st
+                        .ca
+                        .authenticate_token(&user, &password, &label.cfg.name)
+                        .await?
+                    {
+                        Some(id) => Ok(id),
+                        None => {
+                            tracing::warn!(token = %user, peer = %conn.peer, "enrollment token refused");
+                            Err(unauthorized(
+                                "invalid, expired or already used enrollment token for this label",
+                            ))
+                        }
+                    };
+                }
                 return match st.ca.authenticate_user(&user, &password).await? {
                     Some(id) => Ok(id),
                     None => {
@@ -429,6 +462,9 @@ async fn enroll(
         Bytes::from(est_proto::encode_body(&p7)),
     ))
 }
+
+/// Basic user names with this prefix are one-time enrollment token ids (SEC-1).
+pub const TOKEN_PREFIX: &str = "tok_";
 
 /// EST-48: a certificate of this CA (recorded in our store) with id-kp-cmcRA is an RA.
 fn is_ra(identity: &Identity) -> bool {

@@ -16,6 +16,6 @@ pub use config::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
 pub use conn::{ConnInfo, TrustAnchorSet};
 pub use error::ServerError;
 pub use est_proto::ChannelBinding;
-pub use handlers::{EstCa, EstState};
+pub use handlers::{EstCa, EstState, TOKEN_PREFIX};
 pub use serve::{RunningServer, serve};
 pub use tls::build_acceptor;

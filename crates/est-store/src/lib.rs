@@ -337,6 +337,45 @@ impl Store for SqlStore {
         }
     }
 
+    async fn add_token(&self, token: &est_ca::TokenRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::INSERT_TOKEN)
+            .bind(token.id.as_str())
+            .bind(token.label.as_str())
+            .bind(token.secret_sha256.as_str())
+            .bind(token.subject.as_str())
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .execute(&self.write_pool)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::Conflict(format!("token {:?}", token.id)))
+            }
+            Err(e) => Err(backend_error(e)),
+        }
+    }
+
+    async fn get_token(&self, id: &str) -> Result<Option<est_ca::TokenRecord>, StoreError> {
+        let row = sqlx::query(sql::SELECT_TOKEN)
+            .bind(id)
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        row.as_ref().map(sql::token_from_row).transpose()
+    }
+
+    async fn consume_token(&self, id: &str, now: i64, used_by: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::CONSUME_TOKEN)
+            .bind(now)
+            .bind(used_by)
+            .bind(id)
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query(sql::SELECT_USER)
             .bind(name)

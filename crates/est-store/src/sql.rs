@@ -54,6 +54,17 @@ pub(crate) const SELECT_USERS: &str = "SELECT name, password_hash, allowed_names
      FROM users ORDER BY name";
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE name = $1";
 
+pub(crate) const INSERT_TOKEN: &str = "INSERT INTO enrollment_tokens \
+     (id, label, secret_sha256, subject, created_at, expires_at, used_at, used_by) \
+     VALUES ($1, $2, $3, $4, $5, $6, NULL, '')";
+pub(crate) const SELECT_TOKEN: &str = "SELECT id, label, secret_sha256, subject, created_at, \
+     expires_at, used_at, used_by FROM enrollment_tokens WHERE id = $1";
+/// The single-use guarantee: only an unused, unexpired token is updated, and the database
+/// applies the condition and the change as one step, so exactly one concurrent caller sees a
+/// row affected.
+pub(crate) const CONSUME_TOKEN: &str = "UPDATE enrollment_tokens SET used_at = $1, used_by = $2 \
+     WHERE id = $3 AND used_at IS NULL AND expires_at > $1";
+
 /// What a multi-row INSERT does when a serial is already taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OnDuplicate {
@@ -240,6 +251,19 @@ pub(crate) fn certificate_from_row(row: &AnyRow) -> Result<CertRecord, StoreErro
 pub(crate) fn encode_allowed_names(names: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(names)
         .map_err(|e| StoreError::Backend(format!("encoding allowed names: {e}")))
+}
+
+pub(crate) fn token_from_row(row: &AnyRow) -> Result<est_ca::TokenRecord, StoreError> {
+    Ok(est_ca::TokenRecord {
+        id: row.try_get("id").map_err(backend_error)?,
+        label: row.try_get("label").map_err(backend_error)?,
+        secret_sha256: row.try_get("secret_sha256").map_err(backend_error)?,
+        subject: row.try_get("subject").map_err(backend_error)?,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
+        expires_at: row.try_get("expires_at").map_err(backend_error)?,
+        used_at: row.try_get("used_at").map_err(backend_error)?,
+        used_by: row.try_get("used_by").map_err(backend_error)?,
+    })
 }
 
 pub(crate) fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {

@@ -2,6 +2,7 @@
 //! place that picks backends and wires the crates together.
 mod bench;
 mod cmd_client;
+mod cmd_token;
 mod config;
 mod setup;
 
@@ -63,6 +64,11 @@ enum Cmd {
     User {
         #[command(subcommand)]
         cmd: UserCmd,
+    },
+    /// One-time enrollment tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: cmd_token::TokenCmd,
     },
     /// CA information.
     Ca {
@@ -199,6 +205,7 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
             Ok(())
         }
         Cmd::User { cmd } => user(cmd).await,
+        Cmd::Token { cmd } => cmd_token::run(cmd).await,
         Cmd::Ca {
             cmd: CaCmd::Cert { dir, label },
         } => {

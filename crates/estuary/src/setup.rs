@@ -277,6 +277,13 @@ pub async fn add_user(
     if password.len() < 8 {
         return Err("password too short (at least 8 characters)".into());
     }
+    if name.starts_with(est_server::TOKEN_PREFIX) {
+        return Err(format!(
+            "user names starting with {:?} are reserved for enrollment tokens",
+            est_server::TOKEN_PREFIX
+        )
+        .into());
+    }
     let hash = PasswordHasher::hash(password)?;
     let digest_secrets =
         est_server::user_digest_secrets(&config.server.auth_realm, name, password)?

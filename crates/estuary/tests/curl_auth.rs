@@ -118,6 +118,36 @@ fn curl_digest_basic_and_challenges_against_the_demo_server() {
     let (ok, code) = enroll("dave", "dave-password-7", "--anyauth", "simpleenroll", "d4");
     assert!(ok && code.ends_with("200"), "anyauth: {code}");
 
+    // A one-time enrollment token from the CLI: works once with curl, then never again.
+    let out = Command::new(BIN)
+        .args(["token", "create", "--data-dir"])
+        .arg(&data)
+        .args([
+            "--label",
+            "",
+            "--subject",
+            "CN=curl-digest.example",
+            "--expires",
+            "1h",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (id, secret) = (t["id"].as_str().unwrap(), t["secret"].as_str().unwrap());
+    assert!(id.starts_with("tok_") && secret.len() >= 32, "{t}");
+    let (ok, code) = enroll(id, secret, "--basic", "simpleenroll", "t1");
+    assert!(ok && code.ends_with("200"), "token: {code}");
+    let (_, code) = enroll(id, secret, "--basic", "simpleenroll", "t2");
+    assert!(code.ends_with("401"), "token reused: {code}");
+    let (_, code) = enroll(id, secret, "--basic", "digest/simpleenroll", "t3");
+    assert!(code.ends_with("401"), "{code}");
+
     // At rest: the server secret is private, and the database holds neither the password nor
     // any HA1 in the clear.
     let secret = data.join("secrets/server-secret");

@@ -37,6 +37,7 @@ pub fn digest_key() -> SealingKey {
 #[derive(Debug, Clone)]
 pub enum StoreKind {
     Sqlite,
+    /// A PostgreSQL server URL: each test server gets a fresh database of its own there.
     Postgres(String),
 }
 
@@ -172,6 +173,77 @@ impl Default for ServerOptions {
     }
 }
 
+/// A PostgreSQL database of its own for one test server, created on the server at the given
+/// URL and dropped (best effort, `WITH (FORCE)`) with it: tests never share schema state, and
+/// a branch with new migrations never touches the database other branches test against.
+#[derive(Debug)]
+struct PgScratch {
+    admin_url: String,
+    name: String,
+}
+
+impl PgScratch {
+    async fn create(admin_url: &str) -> (Self, String) {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut admin = sqlx::AnyConnection::connect(admin_url)
+            .await
+            .expect("PostgreSQL (is it running at $ESTUARY_TEST_PG?)");
+        let mut raw = [0u8; 8];
+        openssl::rand::rand_bytes(&mut raw).unwrap();
+        let name = format!(
+            "estuary_ts_{}",
+            raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        // `name` is ours (fixed prefix, hex): safe to splice.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.ok();
+        let (base, query) = match admin_url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (admin_url, None),
+        };
+        let server = &base[..base.rfind('/').unwrap()];
+        let url = match query {
+            Some(q) => format!("{server}/{name}?{q}"),
+            None => format!("{server}/{name}"),
+        };
+        (
+            Self {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+            url,
+        )
+    }
+}
+
+impl Drop for PgScratch {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut admin = sqlx::AnyConnection::connect(&admin_url).await.ok()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+                .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
 #[derive(Debug)]
 pub struct TestServer {
     pub pki: TestPki,
@@ -179,6 +251,8 @@ pub struct TestServer {
     pub store: Arc<est_store::SqlStore>,
     pub authority: Arc<Authority>,
     server: Option<RunningServer>,
+    /// Declared last: dropped after the store's connections.
+    _pg: Option<PgScratch>,
 }
 
 impl TestServer {
@@ -190,11 +264,15 @@ impl TestServer {
     /// with an access policy (alice: *.team.example; *.devices.example certificates).
     pub async fn start(opts: ServerOptions) -> Self {
         let pki = TestPki::new();
-        let url = match &opts.store {
-            StoreKind::Sqlite => {
-                format!("sqlite://{}", pki.dir.path().join("estuary.db").display())
+        let (url, pg) = match &opts.store {
+            StoreKind::Sqlite => (
+                format!("sqlite://{}", pki.dir.path().join("estuary.db").display()),
+                None,
+            ),
+            StoreKind::Postgres(u) => {
+                let (scratch, url) = PgScratch::create(u).await;
+                (url, Some(scratch))
             }
-            StoreKind::Postgres(u) => u.clone(),
         };
         let store = Arc::new(
             est_store::SqlStore::connect(&url)
@@ -333,6 +411,7 @@ impl TestServer {
             store,
             authority,
             server: Some(server),
+            _pg: pg,
         }
     }
 

@@ -3,3 +3,17 @@
 -- HTTP Digest HA1 values of a user, sealed with AES-256-GCM under a key derived from the
 -- server secret (never a password or a clear HA1); empty when the user has none.
 ALTER TABLE users ADD COLUMN digest_secrets BLOB NOT NULL DEFAULT x'';
+
+-- One-time enrollment tokens: the id is the Basic user name; only the SHA-256 of the random
+-- secret is stored. used_at is NULL until the one use, which a conditional UPDATE
+-- (... WHERE used_at IS NULL) makes atomic.
+CREATE TABLE enrollment_tokens (
+    id            TEXT    NOT NULL PRIMARY KEY,
+    label         TEXT    NOT NULL,
+    secret_sha256 TEXT    NOT NULL,
+    subject       TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    used_at       INTEGER,
+    used_by       TEXT    NOT NULL
+);

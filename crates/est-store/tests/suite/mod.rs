@@ -705,3 +705,64 @@ pub async fn bulk_insert_then_lookups(url: &str) {
     assert_eq!(store.count_certificates().await.unwrap(), N + 1);
     sql.close().await;
 }
+
+fn token(id: &str, expires_at: i64) -> est_ca::TokenRecord {
+    est_ca::TokenRecord {
+        id: id.into(),
+        label: "devices".into(),
+        secret_sha256: "ab".repeat(32),
+        subject: "CN=dev1.example".into(),
+        created_at: 1_700_000_000,
+        expires_at,
+        used_at: None,
+        used_by: String::new(),
+    }
+}
+
+/// One-time enrollment tokens: stored and read back; a duplicate id is a conflict; an expired
+/// token cannot be consumed; and of many concurrent consumers, from two independent store
+/// instances (separate connections), exactly one wins.
+pub async fn tokens_single_use_under_concurrency(url: &str) {
+    let a = Arc::new(open(url).await);
+    let b = Arc::new(open(url).await);
+    let t = token("tok_race", 2_000_000_000);
+    a.add_token(&t).await.unwrap();
+    assert!(matches!(
+        a.add_token(&t).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(b.get_token("tok_race").await.unwrap().unwrap(), t);
+    assert_eq!(a.get_token("tok_none").await.unwrap(), None);
+
+    let mut tasks = JoinSet::new();
+    for i in 0..16 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move {
+            store
+                .consume_token("tok_race", 1_800_000_000, &format!("user:racer-{i}"))
+                .await
+                .unwrap()
+        });
+    }
+    let mut wins = 0;
+    while let Some(won) = tasks.join_next().await {
+        wins += usize::from(won.unwrap());
+    }
+    assert_eq!(wins, 1, "exactly one consumer wins");
+    let used = a.get_token("tok_race").await.unwrap().unwrap();
+    assert_eq!(used.used_at, Some(1_800_000_000));
+    assert!(used.used_by.starts_with("user:racer-"));
+    assert!(
+        !a.consume_token("tok_race", 1_800_000_001, "late")
+            .await
+            .unwrap()
+    );
+
+    // Expired: never consumable.
+    a.add_token(&token("tok_old", 1_000)).await.unwrap();
+    assert!(!a.consume_token("tok_old", 1_000, "x").await.unwrap());
+    assert!(!a.consume_token("tok_missing", 1, "x").await.unwrap());
+    drop(tasks);
+    Arc::try_unwrap(a).unwrap().close().await;
+    Arc::try_unwrap(b).unwrap().close().await;
+}
