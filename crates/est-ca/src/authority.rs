@@ -470,7 +470,11 @@ impl Authority {
         ))
     }
 
-    fn authorize_initial(&self, identity: &Identity, csr: &VerifiedCsr) -> Result<(), CaError> {
+    pub(crate) fn authorize_initial(
+        &self,
+        identity: &Identity,
+        csr: &VerifiedCsr,
+    ) -> Result<(), CaError> {
         match identity {
             Identity::User { names, .. } => names.check(&RequestedNames::from_request(
                 csr.subject(),

@@ -10,6 +10,7 @@
 //!   a handle and never see key bytes;
 //! - [`Clock`]: the time, so tests can move it.
 
+mod approval;
 mod authority;
 mod authz;
 mod clock;
@@ -24,6 +25,7 @@ mod serial;
 pub mod setup;
 mod store;
 
+pub use approval::{EnrollOutcome, match_key};
 pub use authority::{
     Authority, CaDomain, EnrollRequest, Identity, IssuedCert, Issuer, RenewalTarget,
 };
@@ -44,4 +46,6 @@ pub use serial::random_serial;
 pub fn token_secret_hash(secret: &[u8]) -> String {
     hex::encode(openssl::sha::sha256(secret))
 }
-pub use store::{CertFilter, CertRecord, CertStatus, Store, StoreError, TokenRecord, UserRecord};
+pub use store::{
+    CertFilter, CertRecord, CertStatus, PendingRecord, Store, StoreError, TokenRecord, UserRecord,
+};

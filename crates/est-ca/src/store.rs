@@ -85,6 +85,29 @@ pub struct TokenRecord {
     pub used_by: String,
 }
 
+/// A certification request held for manual approval (EST-49, EST-92).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRecord {
+    pub id: String,
+    /// Hex SHA-256 of (requester, label, SHA-256 of the SPKI, subject DER): how a retry is
+    /// recognised (EST-92).
+    pub match_key: String,
+    pub label: String,
+    pub requester: String,
+    /// RFC 4514 subject, for the operator.
+    pub subject: String,
+    pub spki_sha256: String,
+    /// The CSR as first received (DER), for the operator to inspect.
+    pub csr: Vec<u8>,
+    /// `pending`, `approved`, `rejected`, `issuing` (a retry is being served) or `issued`.
+    pub status: String,
+    pub created_at: i64,
+    /// When approved or rejected; 0 before.
+    pub decided_at: i64,
+    /// Serial of the issued certificate; empty before.
+    pub serial: String,
+}
+
 /// Filter for listing certificates; newest first.
 #[derive(Debug, Clone, Default)]
 pub struct CertFilter {
@@ -152,6 +175,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         _id: &str,
         _now: i64,
         _used_by: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// Holds a request for approval; `Conflict` if one with the same match key exists.
+    async fn add_pending(&self, _req: &PendingRecord) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support manual approval".into(),
+        ))
+    }
+    async fn pending_by_match_key(&self, _key: &str) -> Result<Option<PendingRecord>, StoreError> {
+        Ok(None)
+    }
+    async fn pending_by_id(&self, _id: &str) -> Result<Option<PendingRecord>, StoreError> {
+        Ok(None)
+    }
+    /// Oldest first; `status` filters when given.
+    async fn list_pending(&self, _status: Option<&str>) -> Result<Vec<PendingRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Moves a request from status `from` to `to` (setting `decided_at` when `now` is given and
+    /// `serial` when given), only if it is in `from`: one conditional UPDATE, so concurrent
+    /// callers cannot both win.
+    async fn transition_pending(
+        &self,
+        _id: &str,
+        _from: &str,
+        _to: &str,
+        _now: Option<i64>,
+        _serial: Option<&str>,
     ) -> Result<bool, StoreError> {
         Ok(false)
     }

@@ -90,4 +90,16 @@ pub struct LabelConfig {
     pub implicit_enroll: Option<est_ca::ImplicitNameMapping>,
     /// Who may enroll here and for which names (EST-47); empty: no label restriction.
     pub policy: est_ca::LabelPolicy,
+    /// Whether initial enrollments wait for an operator (EST-49).
+    pub approval: Approval,
+}
+
+/// How a label's initial enrollments are decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Approval {
+    /// Issued at once when authorized.
+    #[default]
+    Automatic,
+    /// Held: 202 with this Retry-After until `estuary request approve|reject` (EST-91).
+    Manual { retry_after: Duration },
 }

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use x509_cert::Certificate;
 
 use crate::auth::{AuthSettings, HttpAuth, parse_basic, scheme_of};
-use crate::{ConnInfo, LabelConfig, Limits, ServerError, TrustAnchorSet};
+use crate::{Approval, ConnInfo, LabelConfig, Limits, ServerError, TrustAnchorSet};
 
 /// What the EST front end needs from a CA: authenticate, enroll, and the chain for /cacerts.
 /// The embedded [`Authority`] implements it; an RA forwarding to another CA will too.
@@ -48,6 +48,16 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
         Ok(None)
     }
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError>;
+    /// Initial enrollment held for manual approval (EST-49, EST-92). Default: unsupported.
+    async fn enroll_with_approval(
+        &self,
+        _req: EnrollRequest<'_>,
+        _label: &str,
+    ) -> Result<est_ca::EnrollOutcome, CaError> {
+        Err(CaError::Internal(
+            "manual approval is not supported by this CA".into(),
+        ))
+    }
     /// The issuing CA certificate and every certificate up to the root (EST-65).
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>>;
 }
@@ -82,6 +92,13 @@ impl EstCa for Authority {
     }
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError> {
         Authority::enroll(self, req).await
+    }
+    async fn enroll_with_approval(
+        &self,
+        req: EnrollRequest<'_>,
+        label: &str,
+    ) -> Result<est_ca::EnrollOutcome, CaError> {
+        Authority::enroll_with_approval(self, req, label).await
     }
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>> {
         self.domain(domain).map(|d| d.issuer.full_chain())
@@ -442,15 +459,22 @@ async fn enroll(
     // EST-47: the label's own policy, before the CA sees the request (403 with the reason).
     let names = est_ca::RequestedNames::from_csr(&csr)?;
     label.cfg.policy.authorize(&identity, &names)?;
-    let issued = st
-        .ca
-        .enroll(EnrollRequest {
-            domain: &label.cfg.domain,
-            csr_der: &der,
-            identity: &identity,
-            renewal: reenroll.then_some(RenewalTarget::ByIdentity),
-        })
-        .await?;
+    let request = EnrollRequest {
+        domain: &label.cfg.domain,
+        csr_der: &der,
+        identity: &identity,
+        renewal: reenroll.then_some(RenewalTarget::ByIdentity),
+    };
+    let issued = match (label.cfg.approval, reenroll) {
+        // EST-49/EST-91: initial enrollment on a manual label is held for the operator.
+        (Approval::Manual { retry_after }, false) => {
+            match st.ca.enroll_with_approval(request, &label.cfg.name).await? {
+                est_ca::EnrollOutcome::Issued(c) => *c,
+                est_ca::EnrollOutcome::Pending => return Ok(accepted(retry_after)),
+            }
+        }
+        _ => st.ca.enroll(request).await?,
+    };
     let p7 = est_proto::certs_only_encode(std::slice::from_ref(&issued.cert)).map_err(|e| {
         ServerError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -461,6 +485,25 @@ async fn enroll(
         CERTS_ONLY,
         Bytes::from(est_proto::encode_body(&p7)),
     ))
+}
+
+/// 202 with Retry-After in delta-seconds and a human-readable note (EST-91).
+fn accepted(retry_after: std::time::Duration) -> Response {
+    let secs = retry_after.as_secs().max(1);
+    let mut r = (
+        StatusCode::ACCEPTED,
+        format!("request held for manual approval; send the same request again in {secs} s\n"),
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        h.insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// Basic user names with this prefix are one-time enrollment token ids (SEC-1).

@@ -12,7 +12,7 @@ mod serve;
 mod tls;
 
 pub use auth::{AuthSettings, DEFAULT_REALM, user_digest_secrets};
-pub use config::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
+pub use config::{Approval, AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
 pub use conn::{ConnInfo, TrustAnchorSet};
 pub use error::ServerError;
 pub use est_proto::ChannelBinding;

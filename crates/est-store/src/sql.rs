@@ -253,6 +253,44 @@ pub(crate) fn encode_allowed_names(names: &[String]) -> Result<String, StoreErro
         .map_err(|e| StoreError::Backend(format!("encoding allowed names: {e}")))
 }
 
+pub(crate) const INSERT_PENDING: &str = "INSERT INTO pending_requests \
+     (id, match_key, label, requester, subject, spki_sha256, csr, status, created_at, decided_at, serial) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+macro_rules! pending_select {
+    () => {
+        "SELECT id, match_key, label, requester, subject, spki_sha256, csr, status, created_at, \
+         decided_at, serial FROM pending_requests"
+    };
+}
+pub(crate) const SELECT_PENDING_BY_KEY: &str = concat!(pending_select!(), " WHERE match_key = $1");
+pub(crate) const SELECT_PENDING_BY_ID: &str = concat!(pending_select!(), " WHERE id = $1");
+pub(crate) const LIST_PENDING: &str = concat!(pending_select!(), " ORDER BY created_at, id");
+pub(crate) const LIST_PENDING_STATUS: &str = concat!(
+    pending_select!(),
+    " WHERE status = $1 ORDER BY created_at, id"
+);
+/// Conditional on the current status: the winner of concurrent transitions is decided here.
+pub(crate) const TRANSITION_PENDING: &str = "UPDATE pending_requests SET status = $1, \
+     decided_at = CASE WHEN $2 > 0 THEN $2 ELSE decided_at END, \
+     serial = CASE WHEN $3 <> '' THEN $3 ELSE serial END \
+     WHERE id = $4 AND status = $5";
+
+pub(crate) fn pending_from_row(row: &AnyRow) -> Result<est_ca::PendingRecord, StoreError> {
+    Ok(est_ca::PendingRecord {
+        id: row.try_get("id").map_err(backend_error)?,
+        match_key: row.try_get("match_key").map_err(backend_error)?,
+        label: row.try_get("label").map_err(backend_error)?,
+        requester: row.try_get("requester").map_err(backend_error)?,
+        subject: row.try_get("subject").map_err(backend_error)?,
+        spki_sha256: row.try_get("spki_sha256").map_err(backend_error)?,
+        csr: row.try_get("csr").map_err(backend_error)?,
+        status: row.try_get("status").map_err(backend_error)?,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
+        decided_at: row.try_get("decided_at").map_err(backend_error)?,
+        serial: row.try_get("serial").map_err(backend_error)?,
+    })
+}
+
 pub(crate) fn token_from_row(row: &AnyRow) -> Result<est_ca::TokenRecord, StoreError> {
     Ok(est_ca::TokenRecord {
         id: row.try_get("id").map_err(backend_error)?,

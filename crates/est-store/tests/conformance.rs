@@ -53,4 +53,5 @@ on_every_backend!(
     drop_then_reopen,
     bulk_insert_then_lookups,
     tokens_single_use_under_concurrency,
+    pending_requests_lifecycle,
 );

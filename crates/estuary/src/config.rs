@@ -195,12 +195,40 @@ pub struct LabelSection {
     /// (the same subject). Absent: they may not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implicit_enroll: Option<String>,
+    /// `"manual"`: initial enrollments wait for `estuary request approve` (202 meanwhile).
+    #[serde(default, skip_serializing_if = "ApprovalMode::is_auto")]
+    pub approval: ApprovalMode,
+    /// Retry-After of the 202 answers, seconds.
+    #[serde(default = "d_retry", skip_serializing_if = "is_default_retry")]
+    pub approval_retry_after_secs: u64,
     /// Access rules (EST-47): `[[label.allow]]` tables; none: no label restriction.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<AllowSection>,
     /// Entries of /csrattrs; none → 204.
     #[serde(default)]
     pub csr_attrs: Vec<CsrAttrEntry>,
+}
+
+fn d_retry() -> u64 {
+    60
+}
+fn is_default_retry(v: &u64) -> bool {
+    *v == d_retry()
+}
+
+/// How a label's initial enrollments are decided (EST-49).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalMode {
+    #[default]
+    Auto,
+    Manual,
+}
+
+impl ApprovalMode {
+    fn is_auto(&self) -> bool {
+        *self == ApprovalMode::Auto
+    }
 }
 
 /// One access rule of a label; see [`est_ca::AccessRule`] and docs/configuration.md.
@@ -379,6 +407,12 @@ impl Config {
                         })
                     })
                     .transpose()?,
+                approval: match l.approval {
+                    ApprovalMode::Auto => est_server::Approval::Automatic,
+                    ApprovalMode::Manual => est_server::Approval::Manual {
+                        retry_after: Duration::from_secs(l.approval_retry_after_secs.max(1)),
+                    },
+                },
                 policy: est_ca::LabelPolicy {
                     rules: l
                         .allow

@@ -2,6 +2,7 @@
 //! place that picks backends and wires the crates together.
 mod bench;
 mod cmd_client;
+mod cmd_request;
 mod cmd_token;
 mod config;
 mod setup;
@@ -64,6 +65,11 @@ enum Cmd {
     User {
         #[command(subcommand)]
         cmd: UserCmd,
+    },
+    /// Certification requests held for manual approval.
+    Request {
+        #[command(subcommand)]
+        cmd: cmd_request::RequestCmd,
     },
     /// One-time enrollment tokens.
     Token {
@@ -206,6 +212,7 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
         }
         Cmd::User { cmd } => user(cmd).await,
         Cmd::Token { cmd } => cmd_token::run(cmd).await,
+        Cmd::Request { cmd } => cmd_request::run(cmd).await,
         Cmd::Ca {
             cmd: CaCmd::Cert { dir, label },
         } => {

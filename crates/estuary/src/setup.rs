@@ -154,6 +154,8 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         require_pop_linking: false,
         implicit_enroll: None,
         allow: Vec::new(),
+        approval: Default::default(),
+        approval_retry_after_secs: 60,
         csr_attrs: Vec::new(),
     }];
     if opts.demo {
@@ -166,6 +168,8 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             require_pop_linking: false,
             implicit_enroll: None,
             allow: Vec::new(),
+            approval: Default::default(),
+            approval_retry_after_secs: 60,
             csr_attrs: Vec::new(),
         });
         // Digest only (EST-42): what RFC 7030-era clients such as Bouncy Castle speak.
@@ -178,6 +182,22 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             require_pop_linking: false,
             implicit_enroll: None,
             allow: Vec::new(),
+            approval: Default::default(),
+            approval_retry_after_secs: 60,
+            csr_attrs: Vec::new(),
+        });
+        // EST-49: initial enrollments wait for `estuary request approve`.
+        labels.push(LabelSection {
+            name: "manual".into(),
+            ca: "default".into(),
+            auth_basic: true,
+            auth_digest: true,
+            auth_client_cert: true,
+            require_pop_linking: false,
+            implicit_enroll: None,
+            allow: Vec::new(),
+            approval: crate::config::ApprovalMode::Manual,
+            approval_retry_after_secs: 5,
             csr_attrs: Vec::new(),
         });
         labels.push(LabelSection {
@@ -189,6 +209,8 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             require_pop_linking: false,
             implicit_enroll: None,
             allow: Vec::new(),
+            approval: Default::default(),
+            approval_retry_after_secs: 60,
             csr_attrs: vec![
                 CsrAttrEntry {
                     oid: "id-ecPublicKey".into(),

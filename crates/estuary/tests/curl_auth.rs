@@ -148,6 +148,75 @@ fn curl_digest_basic_and_challenges_against_the_demo_server() {
     let (_, code) = enroll(id, secret, "--basic", "digest/simpleenroll", "t3");
     assert!(code.ends_with("401"), "{code}");
 
+    // Manual approval on the demo's `manual` label: 202 + Retry-After, the operator approves
+    // with the CLI, the same request (new CSR bytes, same key and subject) gets the certificate;
+    // a rejected one gets 403.
+    let held = |name: &str| {
+        sh(
+            &format!(
+                "openssl req -new -key {name}.key -subj /CN={name}.example -outform DER | openssl base64 > {name}.b64 && {curl} -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @{name}.b64 -D {name}.h -o {name}.out -w '%{{http_code}}' {est}/manual/simpleenroll"
+            ),
+            &work,
+        )
+    };
+    for name in ["m1", "m2"] {
+        let (ok, out) = sh(
+            &format!(
+                "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out {name}.key"
+            ),
+            &work,
+        );
+        assert!(ok, "{out}");
+        let (ok, code) = held(name);
+        assert!(ok && code.ends_with("202"), "{name}: {code}");
+        let h = std::fs::read_to_string(work.join(format!("{name}.h")))
+            .unwrap()
+            .to_lowercase();
+        assert!(h.contains("retry-after: 5"), "{h}");
+    }
+    let request = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("request")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, list) = request(&["list"]);
+    assert!(ok, "{list}");
+    let id_of = |cn: &str| {
+        list.lines()
+            .find(|l| l.ends_with(&format!("CN={cn}")))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{cn} not listed:\n{list}"))
+            .to_string()
+    };
+    let (m1, m2) = (id_of("m1.example"), id_of("m2.example"));
+    let (ok, out) = request(&["approve", &m1]);
+    assert!(ok, "{out}");
+    let (ok, out) = request(&["reject", &m2]);
+    assert!(ok, "{out}");
+    let (ok, out) = request(&["approve", &m2]);
+    assert!(!ok && out.contains("not pending"), "{out}");
+    let (ok, code) = held("m1");
+    assert!(ok && code.ends_with("200"), "approved: {code}");
+    let (ok, out) = sh(
+        &format!(
+            "openssl base64 -d -in m1.out | openssl pkcs7 -inform DER -print_certs -out m1.pem && openssl verify -CAfile {} -untrusted chain.pem m1.pem",
+            root.display()
+        ),
+        &work,
+    );
+    assert!(ok && out.contains("m1.pem: OK"), "{out}");
+    let (_, code) = held("m2");
+    assert!(code.ends_with("403"), "rejected: {code}");
+
     // At rest: the server secret is private, and the database holds neither the password nor
     // any HA1 in the clear.
     let secret = data.join("secrets/server-secret");

@@ -261,7 +261,8 @@ impl TestServer {
     /// "digest" → the issuing CA, HTTP Digest only (no Basic, no client certificates);
     /// "ra" → the issuing CA, certificates with id-kp-cmcRA; "idevid" → the issuing CA, open to
     /// implicit-TA clients keeping their subject serialNumber; "restricted" → the issuing CA
-    /// with an access policy (alice: *.team.example; *.devices.example certificates).
+    /// with an access policy (alice: *.team.example; *.devices.example certificates);
+    /// "manual" → the issuing CA, initial enrollments held for approval (Retry-After 1 s).
     pub async fn start(opts: ServerOptions) -> Self {
         let pki = TestPki::new();
         let (url, pg) = match &opts.store {
@@ -347,6 +348,7 @@ impl TestServer {
             require_pop_linking: pop,
             implicit_enroll: None,
             policy: est_ca::LabelPolicy::default(),
+            approval: est_server::Approval::Automatic,
         };
         let labels = vec![
             label("", "main", opts.require_pop_linking, None),
@@ -386,6 +388,13 @@ impl TestServer {
                     ],
                 },
                 ..label("restricted", "main", false, None)
+            },
+            // EST-49: held for the operator, retry after 1 s.
+            LabelConfig {
+                approval: est_server::Approval::Manual {
+                    retry_after: Duration::from_secs(1),
+                },
+                ..label("manual", "main", false, None)
             },
         ];
         let tls = TlsConfig {

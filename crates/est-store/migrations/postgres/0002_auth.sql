@@ -17,3 +17,21 @@ CREATE TABLE enrollment_tokens (
     used_at       BIGINT,
     used_by       TEXT   NOT NULL
 );
+
+-- Certification requests held for manual approval (EST-49, EST-91, EST-92). A retry is
+-- recognised by match_key = SHA-256(requester, label, SHA-256 of the SPKI, subject), not by
+-- the CSR bytes (its challengePassword changes with every connection).
+CREATE TABLE pending_requests (
+    id          TEXT   NOT NULL PRIMARY KEY,
+    match_key   TEXT   NOT NULL UNIQUE,
+    label       TEXT   NOT NULL,
+    requester   TEXT   NOT NULL,
+    subject     TEXT   NOT NULL,
+    spki_sha256 TEXT   NOT NULL,
+    csr         BYTEA  NOT NULL,
+    status      TEXT   NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'issuing', 'issued')),
+    created_at  BIGINT NOT NULL,
+    decided_at  BIGINT NOT NULL,
+    serial      TEXT   NOT NULL
+);
+CREATE INDEX pending_requests_status ON pending_requests (status, created_at);

@@ -766,3 +766,95 @@ pub async fn tokens_single_use_under_concurrency(url: &str) {
     Arc::try_unwrap(a).unwrap().close().await;
     Arc::try_unwrap(b).unwrap().close().await;
 }
+
+/// Requests held for manual approval: one per match key, looked up by key and id, listed by
+/// status, and moved between states only from the expected state.
+pub async fn pending_requests_lifecycle(url: &str) {
+    let store = open(url).await;
+    let p = est_ca::PendingRecord {
+        id: "p1".into(),
+        match_key: "ab".repeat(32),
+        label: "manual".into(),
+        requester: "user:alice".into(),
+        subject: "CN=m1.example".into(),
+        spki_sha256: "cd".repeat(32),
+        csr: vec![0x30, 0x00, 0xff],
+        status: "pending".into(),
+        created_at: 1_700_000_000,
+        decided_at: 0,
+        serial: String::new(),
+    };
+    store.add_pending(&p).await.unwrap();
+    let dup = est_ca::PendingRecord {
+        id: "p2".into(),
+        ..p.clone()
+    };
+    assert!(matches!(
+        store.add_pending(&dup).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(
+        store
+            .pending_by_match_key(&p.match_key)
+            .await
+            .unwrap()
+            .unwrap(),
+        p
+    );
+    assert_eq!(store.pending_by_id("p1").await.unwrap().unwrap(), p);
+    assert_eq!(
+        store.list_pending(Some("pending")).await.unwrap(),
+        vec![p.clone()]
+    );
+    assert!(
+        store
+            .list_pending(Some("approved"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Only from the expected state; decided_at and serial set when given.
+    assert!(
+        !store
+            .transition_pending("p1", "approved", "issuing", None, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .transition_pending("p1", "pending", "approved", Some(1_700_000_100), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .transition_pending("p1", "pending", "rejected", Some(1_700_000_200), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .transition_pending("p1", "approved", "issuing", None, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .transition_pending("p1", "issuing", "issued", None, Some("0a1b"))
+            .await
+            .unwrap()
+    );
+    let done = store.pending_by_id("p1").await.unwrap().unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.decided_at, done.serial.as_str()),
+        ("issued", 1_700_000_100, "0a1b")
+    );
+    assert_eq!(store.list_pending(None).await.unwrap().len(), 1);
+    assert!(
+        !store
+            .transition_pending("nope", "pending", "approved", Some(1), None)
+            .await
+            .unwrap()
+    );
+    store.close().await;
+}
