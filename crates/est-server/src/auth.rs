@@ -2,7 +2,8 @@
 //! both only ever inside TLS because this server speaks nothing else (EST-39, SEC-1). The
 //! header parsers are pure; this module adds the lookups, the nonce state and the 401
 //! challenges.
-use std::time::{Duration, SystemTime};
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use est_ca::Identity;
@@ -12,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::digest::{self, DigestAlgorithm, DigestCredentials, DigestError};
 use crate::handlers::{EstCa, Label};
 use crate::nonce::{NonceCheck, NonceManager};
+use crate::ratelimit::{FailureKey, FailureLimiter, FailurePolicy};
 use crate::{ConnInfo, ServerError};
 
 /// Server-wide HTTP authentication settings (the per-label choice of methods is
@@ -27,6 +29,8 @@ pub struct AuthSettings {
     pub max_tracked_nonces: usize,
     /// Digest algorithms offered, one challenge each, in this order (EST-42).
     pub digest_algorithms: Vec<DigestAlgorithm>,
+    /// Guessing protection: slow-down and lockout after failed authentications (SEC-3).
+    pub failures: FailurePolicy,
 }
 
 impl Default for AuthSettings {
@@ -36,6 +40,7 @@ impl Default for AuthSettings {
             nonce_lifetime: Duration::from_secs(300),
             max_tracked_nonces: 100_000,
             digest_algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
+            failures: FailurePolicy::default(),
         }
     }
 }
@@ -67,6 +72,7 @@ pub(crate) struct HttpAuth {
     nonces: NonceManager,
     /// Digest HA1 used when the user is unknown, so the work done does not depend on it.
     dummy_ha1: Zeroizing<String>,
+    limiter: FailureLimiter,
 }
 
 fn unix_now() -> u64 {
@@ -91,11 +97,51 @@ impl HttpAuth {
         let dummy_ha1 = DigestAlgorithm::Sha256
             .ha1("", &settings.realm, b"")
             .map_err(|e| e.to_string())?;
+        let limiter = FailureLimiter::new(settings.failures, 100_000);
         Ok(Self {
             settings,
             nonces,
             dummy_ha1,
+            limiter,
         })
+    }
+
+    /// SEC-3: 429 with Retry-After while `user` or the client's address is locked out, before
+    /// any credential is checked (so a locked-out guesser learns nothing).
+    pub(crate) fn check_locked(&self, user: &str, peer: IpAddr) -> Result<(), ServerError> {
+        let now = Instant::now();
+        let remaining = self
+            .limiter
+            .locked(&FailureKey::addr(peer), now)
+            .max(self.limiter.locked(&FailureKey::User(user.to_owned()), now));
+        match remaining {
+            None => Ok(()),
+            Some(r) => {
+                let secs = r.as_secs() + u64::from(r.subsec_nanos() > 0);
+                let mut e = ServerError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many failed authentication attempts; try again later",
+                );
+                if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+                    e = e.with_header(header::RETRY_AFTER, v);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Counts a failed authentication against the user name and the address, and waits the
+    /// growing delay before the caller answers (SEC-3). Logged without any secret (SEC-17).
+    pub(crate) async fn failed(&self, user: &str, peer: IpAddr) {
+        let now = Instant::now();
+        let (d1, l1) = self
+            .limiter
+            .record_failure(FailureKey::User(user.to_owned()), now);
+        let (d2, l2) = self.limiter.record_failure(FailureKey::addr(peer), now);
+        if l1 || l2 {
+            tracing::warn!(user = %user, %peer, "too many failed authentications: locked out for {:?}", self.settings.failures.lockout);
+        }
+        tokio::time::sleep(d1.max(d2)).await;
     }
 
     /// 401 with one challenge per method the label accepts (EST-41): Basic first, then Digest,
@@ -150,6 +196,7 @@ impl HttpAuth {
             DigestError::UnsupportedAlgorithm => fail("unsupported Digest algorithm"),
             other => fail(&format!("malformed Digest credentials: {other}")),
         })?;
+        self.check_locked(&creds.username, conn.peer.ip())?;
         if creds.realm != self.settings.realm {
             return Err(fail("Digest realm does not match"));
         }
@@ -171,6 +218,7 @@ impl HttpAuth {
             }
             NonceCheck::Invalid => {
                 tracing::warn!(user = %creds.username, peer = %conn.peer, "Digest nonce invalid or replayed");
+                self.failed(&creds.username, conn.peer.ip()).await;
                 return Err(fail("Digest nonce invalid or already used"));
             }
         }
@@ -196,6 +244,7 @@ impl HttpAuth {
             }
             _ => {
                 log_failure(&creds, conn);
+                self.failed(&creds.username, conn.peer.ip()).await;
                 Err(fail("invalid user name or password"))
             }
         }

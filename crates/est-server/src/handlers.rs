@@ -359,6 +359,7 @@ async fn authenticate(
             "basic" if label.cfg.auth.basic => {
                 let (user, password) = parse_basic(value.as_bytes())
                     .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+                st.auth.check_locked(&user, conn.peer.ip())?;
                 if user.starts_with(TOKEN_PREFIX) {
                     return match st
                         .ca
@@ -368,6 +369,7 @@ async fn authenticate(
                         Some(id) => Ok(id),
                         None => {
                             tracing::warn!(token = %user, peer = %conn.peer, "enrollment token refused");
+                            st.auth.failed(&user, conn.peer.ip()).await;
                             Err(unauthorized(
                                 "invalid, expired or already used enrollment token for this label",
                             ))
@@ -378,6 +380,7 @@ async fn authenticate(
                     Some(id) => Ok(id),
                     None => {
                         tracing::warn!(user = %user, peer = %conn.peer, "Basic authentication failed");
+                        st.auth.failed(&user, conn.peer.ip()).await;
                         Err(unauthorized("invalid user name or password"))
                     }
                 };

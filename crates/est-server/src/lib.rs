@@ -8,6 +8,7 @@ pub mod digest;
 mod error;
 mod handlers;
 mod nonce;
+mod ratelimit;
 mod serve;
 mod tls;
 
@@ -17,5 +18,6 @@ pub use conn::{ConnInfo, TrustAnchorSet};
 pub use error::ServerError;
 pub use est_proto::ChannelBinding;
 pub use handlers::{EstCa, EstState, TOKEN_PREFIX};
+pub use ratelimit::FailurePolicy;
 pub use serve::{RunningServer, serve};
 pub use tls::build_acceptor;

@@ -55,12 +55,26 @@ pub struct ServerSection {
     /// users' Digest secrets is derived.
     #[serde(default = "d_secret")]
     pub server_secret_file: PathBuf,
+    /// Failed authentications (per user name and per source address) within
+    /// `auth_failure_window_secs` that lock the key out for `auth_lockout_secs` (SEC-3).
+    #[serde(default = "d_fail_limit")]
+    pub auth_failure_limit: u32,
+    #[serde(default = "d_300")]
+    pub auth_failure_window_secs: u64,
+    #[serde(default = "d_300")]
+    pub auth_lockout_secs: u64,
     /// PEM files of third-party roots whose client certificates are accepted as implicit
     /// trust anchors (e.g. an IDevID manufacturer CA); empty (the default) turns them off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub implicit_trust_anchors: Vec<PathBuf>,
 }
 
+fn d_fail_limit() -> u32 {
+    10
+}
+fn d_300() -> u64 {
+    300
+}
 fn d_realm() -> String {
     est_server::DEFAULT_REALM.into()
 }
@@ -292,6 +306,12 @@ impl Config {
         est_server::AuthSettings {
             realm: self.server.auth_realm.clone(),
             nonce_lifetime: Duration::from_secs(self.server.digest_nonce_lifetime_secs),
+            failures: est_server::FailurePolicy {
+                max_failures: self.server.auth_failure_limit.max(1),
+                window: Duration::from_secs(self.server.auth_failure_window_secs),
+                lockout: Duration::from_secs(self.server.auth_lockout_secs),
+                ..est_server::FailurePolicy::default()
+            },
             ..est_server::AuthSettings::default()
         }
     }

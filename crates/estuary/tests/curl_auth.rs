@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use common::{BIN, sh, start_demo};
+use common::{BIN, restart, sh, start_demo};
 
 #[test]
 fn curl_digest_basic_and_challenges_against_the_demo_server() {
@@ -256,4 +256,49 @@ fn curl_digest_basic_and_challenges_against_the_demo_server() {
             String::from_utf8_lossy(secret)
         );
     }
+}
+
+/// SEC-3 with curl: after `auth_failure_limit` wrong passwords the user and the address get
+/// 429 with Retry-After, even with the right password.
+#[test]
+fn curl_gets_429_after_repeated_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let pw = start_demo(&data).password.clone();
+    // Lower the limit in the demo's configuration, then restart.
+    let cfg_path = data.join("estuary.toml");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    assert!(cfg.contains("auth_failure_limit = 10"), "{cfg}");
+    std::fs::write(
+        &cfg_path,
+        cfg.replace("auth_failure_limit = 10", "auth_failure_limit = 3"),
+    )
+    .unwrap();
+    let server = restart(&data, &pw);
+    let est = format!("https://{}/.well-known/est", server.addr);
+    let root = data.join("ca/root.pem");
+    let (ok, out) = sh(
+        "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout g.key -subj /CN=g.example -outform DER 2>/dev/null | openssl base64 > g.b64",
+        &work,
+    );
+    assert!(ok, "{out}");
+    let attempt = |pass: &str| {
+        sh(
+            &format!(
+                "curl -sS --cacert {} -u 'demo:{pass}' -H 'Content-Type: application/pkcs10' --data-binary @g.b64 -D h.txt -o /dev/null -w '%{{http_code}}' {est}/simpleenroll; echo; cat h.txt",
+                root.display()
+            ),
+            &work,
+        )
+        .1
+    };
+    for i in 0..3 {
+        let out = attempt("wrong-password");
+        assert!(out.starts_with("401"), "attempt {i}: {out}");
+    }
+    let out = attempt(&pw);
+    assert!(out.starts_with("429"), "{out}");
+    assert!(out.to_lowercase().contains("retry-after: "), "{out}");
 }

@@ -24,6 +24,37 @@ impl Drop for Server {
     }
 }
 
+/// Restarts `estuary serve` on an existing data dir; `password` is carried over.
+pub fn restart(dir: &Path, password: &str) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("server banner");
+        if let Some(rest) = line.strip_prefix("Estuary EST server listening on https://") {
+            return Server {
+                child,
+                addr: rest.trim_end_matches("/.well-known/est/").to_string(),
+                password: password.to_string(),
+            };
+        }
+    }
+}
+
 /// Starts `estuary serve` on a fresh data dir (demo setup) and reads its banner.
 pub fn start_demo(dir: &Path) -> Server {
     let mut child = Command::new(BIN)
