@@ -35,6 +35,12 @@ pub fn restart(dir: &Path, password: &str) -> Server {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    // Owned by a Server at once: its Drop kills and reaps the child on any panic below.
+    let mut server = Server {
+        child,
+        addr: String::new(),
+        password: password.to_string(),
+    };
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -46,11 +52,8 @@ pub fn restart(dir: &Path, password: &str) -> Server {
             .recv_timeout(Duration::from_secs(120))
             .expect("server banner");
         if let Some(rest) = line.strip_prefix("Estuary EST server listening on https://") {
-            return Server {
-                child,
-                addr: rest.trim_end_matches("/.well-known/est/").to_string(),
-                password: password.to_string(),
-            };
+            server.addr = rest.trim_end_matches("/.well-known/est/").to_string();
+            return server;
         }
     }
 }
