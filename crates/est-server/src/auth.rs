@@ -11,10 +11,13 @@ use http::{HeaderValue, StatusCode, header};
 use zeroize::Zeroizing;
 
 use crate::digest::{self, DigestAlgorithm, DigestCredentials, DigestError};
-use crate::handlers::{EstCa, Label};
+use der::Decode;
+use x509_cert::Certificate;
+
+use crate::handlers::{EstCa, Label, TOKEN_PREFIX};
 use crate::nonce::{NonceCheck, NonceManager};
 use crate::ratelimit::{FailureKey, FailureLimiter, FailurePolicy};
-use crate::{ConnInfo, ServerError};
+use crate::{ConnInfo, ServerError, TrustAnchorSet};
 
 /// Server-wide HTTP authentication settings (the per-label choice of methods is
 /// [`crate::AuthMethods`]).
@@ -266,6 +269,129 @@ fn uri_matches(digest_uri: &str, target: &http::Uri) -> bool {
     match digest_uri.parse::<http::Uri>() {
         Ok(u) if u.scheme().is_some() => u.path_and_query().is_some_and(|p| p.as_str() == want),
         _ => false,
+    }
+}
+
+/// Who is asking (EST-38, EST-47): the TLS client certificate, HTTP Basic or Digest
+/// credentials, or an enrollment token, as the label allows. Re-enrollment renews the
+/// certificate the client authenticated with, when there is one (EST-84); initial enrollment
+/// prefers explicit HTTP credentials when both are present.
+pub(crate) async fn authenticate(
+    ca: &dyn EstCa,
+    auth: &HttpAuth,
+    label: &Label,
+    conn: &ConnInfo,
+    req: &http::request::Parts,
+    reenroll: bool,
+) -> Result<Identity, ServerError> {
+    let (cert_identity, cert_refusal) = certificate_identity(ca, label, conn, reenroll).await?;
+    if reenroll && let Some(id) = cert_identity {
+        return Ok(id);
+    }
+    if let Some(value) = req.headers.get(header::AUTHORIZATION) {
+        let scheme = scheme_of(value.as_bytes());
+        let accepted = (scheme == "basic" && label.cfg.auth.basic)
+            || (scheme == "digest" && label.cfg.auth.digest);
+        if accepted {
+            return http_identity(ca, auth, label, conn, req, value.as_bytes(), &scheme).await;
+        }
+        // A scheme this label does not take: fall back to the certificate, else challenge.
+        if cert_identity.is_none() {
+            return Err(auth.unauthorized(
+                label,
+                "authentication scheme not accepted here; see WWW-Authenticate",
+                false,
+            ));
+        }
+    }
+    if let Some(id) = cert_identity {
+        return Ok(id);
+    }
+    if let Some(why) = cert_refusal {
+        return Err(ServerError::new(StatusCode::FORBIDDEN, why));
+    }
+    // The plain challenge (no credentials at all) has an empty body: Bouncy Castle 1.72 fails
+    // on a 401 whose body it has not read before answering the challenge.
+    let why = conn.client_cert_error.clone().unwrap_or_default();
+    Err(auth.unauthorized(label, &why, false))
+}
+
+/// The identity of a validated TLS client certificate, when the label accepts certificates;
+/// or why a certificate from an implicit trust anchor does not count here (SEC-23).
+async fn certificate_identity(
+    ca: &dyn EstCa,
+    label: &Label,
+    conn: &ConnInfo,
+    reenroll: bool,
+) -> Result<(Option<Identity>, Option<&'static str>), ServerError> {
+    let (Some(der), true) = (&conn.client_cert, label.cfg.auth.client_cert) else {
+        return Ok((None, None));
+    };
+    let cert = Certificate::from_der(der)
+        .map_err(|_| ServerError::bad_request("unreadable client certificate"))?;
+    if conn.client_trust != Some(TrustAnchorSet::Implicit) {
+        return Ok((Some(ca.certificate_identity(cert).await?), None));
+    }
+    Ok(match (label.cfg.implicit_enroll, reenroll) {
+        (Some(mapping), false) => (
+            Some(Identity::ImplicitCertificate {
+                cert: Box::new(cert),
+                mapping,
+            }),
+            None,
+        ),
+        (Some(_), true) => (
+            None,
+            Some(
+                "a certificate from an implicit trust anchor allows initial enrollment only (SEC-23)",
+            ),
+        ),
+        (None, _) => (
+            None,
+            Some("certificates from implicit trust anchors are not accepted on this label"),
+        ),
+    })
+}
+
+/// Basic (users and enrollment tokens) or Digest credentials, with guessing protection.
+async fn http_identity(
+    ca: &dyn EstCa,
+    auth: &HttpAuth,
+    label: &Label,
+    conn: &ConnInfo,
+    req: &http::request::Parts,
+    value: &[u8],
+    scheme: &str,
+) -> Result<Identity, ServerError> {
+    if scheme == "digest" {
+        return auth
+            .digest(ca, label, conn, value, req.method.as_str(), &req.uri)
+            .await;
+    }
+    let unauthorized = |why: &str| auth.unauthorized(label, why, false);
+    let (user, password) =
+        parse_basic(value).ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+    auth.check_locked(&user, conn.peer.ip())?;
+    let (found, why) = if user.starts_with(TOKEN_PREFIX) {
+        (
+            ca.authenticate_token(&user, &password, &label.cfg.name)
+                .await?,
+            "invalid, expired or already used enrollment token for this label",
+        )
+    } else {
+        (
+            ca.authenticate_user(&user, &password).await?,
+            "invalid user name or password",
+        )
+    };
+    match found {
+        Some(id) => Ok(id),
+        None => {
+            // SEC-17: who and from where, never the secret.
+            tracing::warn!(user = %user, peer = %conn.peer, "Basic authentication failed");
+            auth.failed(&user, conn.peer.ip()).await;
+            Err(unauthorized(why))
+        }
     }
 }
 

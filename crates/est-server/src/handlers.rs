@@ -14,8 +14,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use x509_cert::Certificate;
 
-use crate::auth::{AuthSettings, HttpAuth, parse_basic, scheme_of};
-use crate::{Approval, ConnInfo, LabelConfig, Limits, ServerError, TrustAnchorSet};
+use crate::auth::{AuthSettings, HttpAuth};
+use crate::{Approval, ConnInfo, LabelConfig, Limits, ServerError};
 
 /// What the EST front end needs from a CA: authenticate, enroll, and the chain for /cacerts.
 /// The embedded [`Authority`] implements it; an RA forwarding to another CA will too.
@@ -309,116 +309,6 @@ async fn drain(body: &mut Body, limit: usize) {
     .await;
 }
 
-async fn authenticate(
-    st: &EstState,
-    label: &Label,
-    conn: &ConnInfo,
-    req: &http::request::Parts,
-    reenroll: bool,
-) -> Result<Identity, ServerError> {
-    // Why a valid certificate from an implicit trust anchor does not count here (SEC-23).
-    let mut cert_refusal = None;
-    let cert_identity = match (&conn.client_cert, label.cfg.auth.client_cert) {
-        (Some(der), true) => {
-            let cert = Certificate::from_der(der)
-                .map_err(|_| ServerError::bad_request("unreadable client certificate"))?;
-            if conn.client_trust == Some(TrustAnchorSet::Implicit) {
-                match (label.cfg.implicit_enroll, reenroll) {
-                    (Some(mapping), false) => Some(Identity::ImplicitCertificate {
-                        cert: Box::new(cert),
-                        mapping,
-                    }),
-                    (Some(_), true) => {
-                        cert_refusal = Some(
-                            "a certificate from an implicit trust anchor allows initial enrollment only (SEC-23)",
-                        );
-                        None
-                    }
-                    (None, _) => {
-                        cert_refusal = Some(
-                            "certificates from implicit trust anchors are not accepted on this label",
-                        );
-                        None
-                    }
-                }
-            } else {
-                Some(st.ca.certificate_identity(cert).await?)
-            }
-        }
-        _ => None,
-    };
-    let authorization = req.headers.get(header::AUTHORIZATION);
-    // Re-enrollment renews the certificate the client authenticated with, when there is one
-    // (EST-84); initial enrollment prefers explicit HTTP credentials when both are present.
-    if reenroll && let Some(id) = cert_identity {
-        return Ok(id);
-    }
-    let unauthorized = |why: &str| st.auth.unauthorized(label, why, false);
-    if let Some(value) = authorization {
-        match scheme_of(value.as_bytes()).as_str() {
-            "basic" if label.cfg.auth.basic => {
-                let (user, password) = parse_basic(value.as_bytes())
-                    .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
-                st.auth.check_locked(&user, conn.peer.ip())?;
-                if user.starts_with(TOKEN_PREFIX) {
-                    return match st
-                        .ca
-                        .authenticate_token(&user, &password, &label.cfg.name)
-                        .await?
-                    {
-                        Some(id) => Ok(id),
-                        None => {
-                            tracing::warn!(token = %user, peer = %conn.peer, "enrollment token refused");
-                            st.auth.failed(&user, conn.peer.ip()).await;
-                            Err(unauthorized(
-                                "invalid, expired or already used enrollment token for this label",
-                            ))
-                        }
-                    };
-                }
-                return match st.ca.authenticate_user(&user, &password).await? {
-                    Some(id) => Ok(id),
-                    None => {
-                        tracing::warn!(user = %user, peer = %conn.peer, "Basic authentication failed");
-                        st.auth.failed(&user, conn.peer.ip()).await;
-                        Err(unauthorized("invalid user name or password"))
-                    }
-                };
-            }
-            "digest" if label.cfg.auth.digest => {
-                return st
-                    .auth
-                    .digest(
-                        st.ca.as_ref(),
-                        label,
-                        conn,
-                        value.as_bytes(),
-                        req.method.as_str(),
-                        &req.uri,
-                    )
-                    .await;
-            }
-            // A scheme this label does not take: fall back to the certificate, else challenge.
-            _ if cert_identity.is_none() => {
-                return Err(unauthorized(
-                    "authentication scheme not accepted here; see WWW-Authenticate",
-                ));
-            }
-            _ => {}
-        }
-    }
-    if let Some(id) = cert_identity {
-        return Ok(id);
-    }
-    if let Some(why) = cert_refusal {
-        return Err(ServerError::new(StatusCode::FORBIDDEN, why));
-    }
-    // The plain challenge (no credentials at all) has an empty body: Bouncy Castle 1.72 fails
-    // on a 401 whose body it has not read before answering the challenge.
-    let why = conn.client_cert_error.clone().unwrap_or_default();
-    Err(unauthorized(&why))
-}
-
 async fn enroll(
     st: &EstState,
     label: &Label,
@@ -444,15 +334,18 @@ async fn enroll(
     }
     // Authenticate before reading the body, so unauthenticated clients cannot make us buffer.
     let (parts, mut body) = req.into_parts();
-    let identity = match authenticate(st, label, conn, &parts, reenroll).await {
-        Ok(id) => id,
-        Err(e) => {
-            // The client is still sending its CSR: read it (bounded) before answering, so the
-            // close that follows does not reset the connection under our 401.
-            drain(&mut body, st.limits.max_body_bytes).await;
-            return Err(e);
-        }
-    };
+    let identity =
+        match crate::auth::authenticate(st.ca.as_ref(), &st.auth, label, conn, &parts, reenroll)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                // The client is still sending its CSR: read it (bounded) before answering, so the
+                // close that follows does not reset the connection under our 401.
+                drain(&mut body, st.limits.max_body_bytes).await;
+                return Err(e);
+            }
+        };
     let body = read_body(st, Request::from_parts(parts, body)).await?;
     let der = est_proto::decode_body(&body)
         .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
