@@ -14,6 +14,7 @@ mod approval;
 mod authority;
 mod authz;
 mod clock;
+mod credentials;
 mod csr;
 mod error;
 mod keys;
