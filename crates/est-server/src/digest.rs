@@ -435,6 +435,30 @@ mod tests {
         assert!(parse_authorization(&[0xff, 0xfe]).is_err());
     }
 
+    proptest::proptest! {
+        /// SEC-16: hostile header bytes never panic the parser.
+        #[test]
+        fn arbitrary_bytes_never_panic(v in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = parse_authorization(&v);
+            let mut d = b"Digest ".to_vec();
+            d.extend_from_slice(&v);
+            let _ = parse_authorization(&d);
+        }
+
+        /// Any value survives quoting and parsing unchanged.
+        #[test]
+        fn quoted_values_round_trip(user in "[ -~]{0,40}", realm in "[ -~]{0,40}") {
+            let h = format!(
+                "Digest username={}, realm={}, nonce=\"n\", uri=\"/\", response=\"00\", qop=auth, nc=00000001, cnonce=\"c\"",
+                quote(&user),
+                quote(&realm)
+            );
+            let c = parse_authorization(h.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(c.username, user);
+            proptest::prop_assert_eq!(c.realm, realm);
+        }
+    }
+
     #[test]
     fn challenge_quotes() {
         let c = challenge("est \"x\"", "n1", "o1", DigestAlgorithm::Md5, true);
