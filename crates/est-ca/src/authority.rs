@@ -410,16 +410,22 @@ impl Authority {
             )?),
             // EST-80: a certificate holder may ask for more certificates for its own identity.
             Identity::Certificate { cert, record } => {
-                if record
-                    .as_ref()
-                    .is_some_and(|r| r.status == CertStatus::Revoked)
-                {
+                // SEC-23: revocation is known from our records; a certificate of our CAs that
+                // they do not hold (another installation, a restored database) has no
+                // knowable status and authorizes nothing.
+                let Some(record) = record else {
+                    return Err(CaError::NotAuthorized(
+                        "the client certificate is not in this CA's records, so its revocation status is unknown"
+                            .into(),
+                    ));
+                };
+                if record.status == CertStatus::Revoked {
                     return Err(CaError::NotAuthorized(
                         "the client certificate is revoked".into(),
                     ));
                 }
                 // EST-48: an RA of this CA requests certificates for others.
-                if record.is_some() && crate::is_registration_authority(cert) {
+                if crate::is_registration_authority(cert) {
                     return Ok(());
                 }
                 if cert.tbs_certificate().subject() != csr.subject() {

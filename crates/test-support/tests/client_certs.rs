@@ -304,3 +304,57 @@ async fn registration_authorities_enroll_for_others_with_foreign_bindings() {
     assert!(r.text().contains("revoked"), "{}", r.text());
     s.shutdown().await;
 }
+
+/// SEC-23: a certificate that chains to our CA but is not in our records (issued by another
+/// installation sharing the CA, or lost with a restored database) has no knowable revocation
+/// status: it is a valid TLS client, but authorizes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_unknown_to_the_store_authorize_nothing() {
+    use std::sync::Arc;
+    let s = TestServer::start(ServerOptions::default()).await;
+    let other_db = s.pki.dir.path().join("other.db");
+    let other_store = Arc::new(
+        est_store::SqlStore::connect(&format!("sqlite://{}", other_db.display()))
+            .await
+            .unwrap(),
+    );
+    let other = est_ca::Authority::new(
+        vec![est_ca::CaDomain {
+            name: "main".into(),
+            issuer: s.pki.issuing.clone(),
+            profile: est_ca::Profile::default(),
+        }],
+        other_store,
+        Arc::new(est_ca::SystemClock),
+    )
+    .unwrap();
+    let k = key(KeyType::P256);
+    let csr = make_csr(&k, "ghost.example", &[], None);
+    let issued = other
+        .enroll(est_ca::EnrollRequest {
+            domain: "main",
+            csr_der: &csr,
+            identity: &est_ca::Identity::User {
+                name: "ops".into(),
+                names: est_ca::NamePolicy::any(),
+            },
+            renewal: None,
+        })
+        .await
+        .unwrap();
+    let ghost = (X509::from_der(&issued.der).unwrap(), k);
+    let r = post_with_cert(
+        &s,
+        "/.well-known/est/simpleenroll",
+        &ghost,
+        &make_csr(&key(KeyType::P256), "ghost.example", &[], None),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(
+        r.text().contains("not in this CA's records"),
+        "{}",
+        r.text()
+    );
+    s.shutdown().await;
+}
