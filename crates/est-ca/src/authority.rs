@@ -22,8 +22,8 @@ use crate::serial::serial_hex;
 
 use crate::{
     CaError, CertFilter, CertRecord, CertStatus, Clock, ImplicitNameMapping, NamePolicy,
-    PasswordVerifier, Profile, RequestedNames, SealingKey, SigningKey, Store, StoreError,
-    VerifiedCsr, random_serial,
+    PasswordVerifier, Profile, RequestedNames, SigningKey, Store, StoreError, VerifiedCsr,
+    random_serial,
 };
 
 /// A CA certificate with its signing key and the rest of its chain.
@@ -224,8 +224,9 @@ pub struct Authority {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     passwords: PasswordVerifier,
-    /// Opens users' sealed Digest secrets; `None`: Digest authentication is unavailable.
-    pub(crate) digest_key: Option<SealingKey>,
+    /// Seals secrets at rest: users' Digest HA1 values (see [`Authority::with_secret_box`]);
+    /// `None`: Digest authentication is unavailable.
+    pub(crate) secret_box: Option<Arc<crate::SecretBox>>,
 }
 
 impl Authority {
@@ -243,8 +244,14 @@ impl Authority {
             store,
             clock,
             passwords: PasswordVerifier::new(Duration::from_secs(300))?,
-            digest_key: None,
+            secret_box: None,
         })
+    }
+
+    /// Enables the features that keep secrets sealed at rest (HTTP Digest), with `secret_box`.
+    pub fn with_secret_box(mut self, secret_box: crate::SecretBox) -> Self {
+        self.secret_box = Some(Arc::new(secret_box));
+        self
     }
 
     pub fn domain(&self, name: &str) -> Option<&Arc<CaDomain>> {

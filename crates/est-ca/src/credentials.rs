@@ -5,15 +5,9 @@ use zeroize::Zeroizing;
 
 use crate::authority::{Authority, Identity};
 use crate::clock::unix_secs;
-use crate::{CaError, DigestSecrets, NamePolicy, SealingKey};
+use crate::{CaError, DigestSecrets, NamePolicy};
 
 impl Authority {
-    /// Enables HTTP Digest: the key that opens the users' sealed HA1 values.
-    pub fn with_digest_key(mut self, key: SealingKey) -> Self {
-        self.digest_key = Some(key);
-        self
-    }
-
     /// The Digest HA1 (lowercase hex) of `name` for `realm` and `algorithm` (RFC 7616 token),
     /// with the identity it authenticates. `Ok(None)` for an unknown user, a user without
     /// Digest secrets for this realm/algorithm, or no digest key: the caller answers all of
@@ -24,7 +18,7 @@ impl Authority {
         realm: &str,
         algorithm: &str,
     ) -> Result<Option<(Zeroizing<String>, Identity)>, CaError> {
-        let Some(key) = &self.digest_key else {
+        let Some(sealer) = self.secret_box.as_deref() else {
             return Ok(None);
         };
         let Some(user) = self.store().get_user(name).await? else {
@@ -33,7 +27,7 @@ impl Authority {
         if user.digest_secrets.is_empty() {
             return Ok(None);
         }
-        let secrets = match DigestSecrets::open(key, &user.name, &user.digest_secrets) {
+        let secrets = match DigestSecrets::open(sealer, &user.name, &user.digest_secrets) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(user = %user.name, error = %e, "cannot open the Digest secrets of a user");

@@ -16,6 +16,7 @@ mod authz;
 mod clock;
 mod credentials;
 mod csr;
+mod digest_secrets;
 mod error;
 mod keys;
 mod names;
@@ -35,12 +36,13 @@ pub use authz::{
 };
 pub use clock::{Clock, SystemClock};
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
+pub use digest_secrets::DigestSecrets;
 pub use error::CaError;
 pub use keys::{KeyBackend, KeyError, KeyId, SignatureAlgorithm, SigningKey};
 pub use names::{NamePolicy, RequestedNames};
 pub use password::{PasswordHasher, PasswordVerifier};
 pub use profile::{ExtendedKeyUsage, KeyPolicy, KeyUsageBit, Profile, key_identifier};
-pub use sealed::{DigestSecrets, SealingKey};
+pub use sealed::SecretBox;
 pub use serial::random_serial;
 
 /// Lowercase hex SHA-256 of an enrollment token secret, as stored ([`TokenRecord`]).

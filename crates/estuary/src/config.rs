@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use est_ca::{
     Authority, CaDomain, ExtendedKeyUsage, Issuer, KeyBackend, KeyId, KeyPolicy, KeyUsageBit,
-    Profile, SealingKey, SystemClock,
+    Profile, SystemClock,
 };
 use est_keys::FileKeyBackend;
 use est_server::{AuthMethods, LabelConfig, Limits, ServerConfig, TlsConfig};
@@ -51,10 +51,6 @@ pub struct ServerSection {
     /// Seconds a Digest nonce is accepted before the client must retry (stale=true).
     #[serde(default = "d_nonce")]
     pub digest_nonce_lifetime_secs: u64,
-    /// Random server secret (created on first use, mode 0600) from which the key sealing the
-    /// users' Digest secrets is derived.
-    #[serde(default = "d_secret")]
-    pub server_secret_file: PathBuf,
     /// Failed authentications (per user name and per source address) within
     /// `auth_failure_window_secs` that lock the key out for `auth_lockout_secs` (SEC-3).
     #[serde(default = "d_fail_limit")]
@@ -80,9 +76,6 @@ fn d_realm() -> String {
 }
 fn d_nonce() -> u64 {
     300
-}
-fn d_secret() -> PathBuf {
-    "secrets/server-secret".into()
 }
 
 fn d_body() -> usize {
@@ -316,30 +309,15 @@ impl Config {
         }
     }
 
-    /// The key that seals users' Digest secrets, derived from the server secret file, which
-    /// is created (32 random bytes, hex, mode 0600) if it does not exist yet.
-    pub fn digest_key(&self, data_dir: &Path) -> Result<SealingKey, AnyError> {
-        let path = data_dir.join(&self.server.server_secret_file);
-        if !path.exists() {
-            let mut raw = Zeroizing::new([0u8; 32]);
-            openssl::rand::rand_bytes(&mut raw[..])?;
-            let text = Zeroizing::new(hex::encode(&raw[..]));
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            match est_keys::write_private(&path, text.as_bytes()) {
-                Ok(()) => {}
-                // Created meanwhile by another process: use that one.
-                Err(_) if path.exists() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let secret = read_secret(&path)?;
-        Ok(SealingKey::derive(&secret, "digest-ha1")?)
-    }
-
     pub fn store_url(&self, data_dir: &Path) -> String {
         resolve_store_url(&self.store.url, data_dir)
+    }
+
+    /// Seals secrets at rest (users' Digest HA1 values): derived from the key-file passphrase,
+    /// the server's secret.
+    pub fn secret_box(&self, data_dir: &Path) -> Result<est_ca::SecretBox, AnyError> {
+        let pass = read_secret(&data_dir.join(&self.keys.passphrase_file))?;
+        Ok(est_ca::SecretBox::from_server_secret(&pass)?)
     }
 
     pub fn key_backend(&self, data_dir: &Path) -> Result<FileKeyBackend, AnyError> {
@@ -496,7 +474,7 @@ pub async fn authority(
     let domains = cfg.domains(data_dir, &keys)?;
     let store = Arc::new(est_store::SqlStore::connect(&cfg.store_url(data_dir)).await?);
     let auth = Authority::new(domains.clone(), store, Arc::new(SystemClock))?
-        .with_digest_key(cfg.digest_key(data_dir)?);
+        .with_secret_box(cfg.secret_box(data_dir)?);
     Ok((Arc::new(auth), domains))
 }
 

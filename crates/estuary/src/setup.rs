@@ -239,7 +239,6 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             max_connections: 1024,
             auth_realm: est_server::DEFAULT_REALM.into(),
             digest_nonce_lifetime_secs: 300,
-            server_secret_file: "secrets/server-secret".into(),
             implicit_trust_anchors: Vec::new(),
             auth_failure_limit: 10,
             auth_failure_window_secs: 300,
@@ -312,7 +311,7 @@ pub async fn add_user(
     let hash = PasswordHasher::hash(password)?;
     let digest_secrets =
         est_server::user_digest_secrets(&config.server.auth_realm, name, password)?
-            .seal(&config.digest_key(data_dir)?, name)?;
+            .seal(&config.secret_box(data_dir)?, name)?;
     let rec = UserRecord {
         digest_secrets,
         name: name.to_string(),

@@ -217,9 +217,9 @@ fn curl_digest_basic_and_challenges_against_the_demo_server() {
     let (_, code) = held("m2");
     assert!(code.ends_with("403"), "rejected: {code}");
 
-    // At rest: the server secret is private, and the database holds neither the password nor
+    // At rest: the server secret (the key passphrase) is private, and the database holds neither the password nor
     // any HA1 in the clear.
-    let secret = data.join("secrets/server-secret");
+    let secret = data.join("secrets/key-passphrase");
     let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "server secret mode {mode:o}");
     let ha1_md5 = hex::encode(

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use est_ca::{
-    Authority, CaDomain, Issuer, KeyBackend, KeyId, KeyType, PasswordHasher, Profile, SealingKey,
-    SigningKey, Store, SystemClock, UserRecord, setup,
+    Authority, CaDomain, Issuer, KeyBackend, KeyId, KeyType, PasswordHasher, Profile, SigningKey,
+    Store, SystemClock, UserRecord, setup,
 };
 use est_keys::{FileKeyBackend, SoftwareKey, generate_key};
 use est_server::{AuthMethods, LabelConfig, Limits, RunningServer, TlsConfig};
@@ -25,12 +25,12 @@ pub const ALICE: (&str, &str) = ("alice", "alice-password-1");
 /// Bob may only request names under bob.example.
 pub const BOB: (&str, &str) = ("bob", "bob-password-12");
 
-/// The server secret of the fixture (the binary keeps a random one in the data dir).
-pub const SERVER_SECRET: &[u8] = b"test server secret, 32 bytes....";
+/// The server secret of the fixture (the binary uses its key-file passphrase).
+pub const SERVER_SECRET: &[u8] = b"test-support server secret";
 
-/// The sealing key for users' Digest secrets, as the server derives it.
-pub fn digest_key() -> SealingKey {
-    SealingKey::derive(SERVER_SECRET, "digest-ha1").unwrap()
+/// The server's sealer for secrets at rest, as the fixture's authority has it.
+pub fn secret_box() -> est_ca::SecretBox {
+    est_ca::SecretBox::from_server_secret(SERVER_SECRET).unwrap()
 }
 
 /// Which store backs the fixture.
@@ -291,7 +291,7 @@ impl TestServer {
             let digest =
                 est_server::user_digest_secrets(est_server::DEFAULT_REALM, user, pw.as_bytes())
                     .unwrap()
-                    .seal(&digest_key(), user)
+                    .seal(&secret_box(), user)
                     .unwrap();
             let _ = store
                 .add_user(&UserRecord {
@@ -334,7 +334,7 @@ impl TestServer {
         let authority = Arc::new(
             Authority::new(domains, store.clone(), Arc::new(SystemClock))
                 .unwrap()
-                .with_digest_key(digest_key()),
+                .with_secret_box(secret_box()),
         );
         let csr_attrs = der::Encode::to_der(&est_asn1::CsrAttrs(vec![est_asn1::AttrOrOid::Oid(
             est_asn1::oid_from_str("challengePassword").unwrap(),
