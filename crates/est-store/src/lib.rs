@@ -53,11 +53,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0001_init.sql"),
         include_str!("../migrations/postgres/0001_init.sql"),
     ),
+    // Version 2 is main's client_keys (merged separately): numbered 3 so the two combine.
     (
-        2,
+        3,
         "auth",
-        include_str!("../migrations/sqlite/0002_auth.sql"),
-        include_str!("../migrations/postgres/0002_auth.sql"),
+        include_str!("../migrations/sqlite/0003_auth.sql"),
+        include_str!("../migrations/postgres/0003_auth.sql"),
     ),
 ];
 

@@ -1,4 +1,4 @@
--- Estuary store, SQLite schema v2: authentication. Keep in step with ../postgres/0002_auth.sql.
+-- Estuary store, SQLite schema v3: authentication. Keep in step with ../postgres/0003_auth.sql.
 
 -- HTTP Digest HA1 values of a user, sealed with AES-256-GCM under a key derived from the
 -- server secret (never a password or a clear HA1); empty when the user has none.
