@@ -309,18 +309,27 @@ async fn drain(body: &mut Body, limit: usize) {
     .await;
 }
 
-async fn enroll(
+/// A PKCS#10 request as /simpleenroll, /simplereenroll and /serverkeygen take it (EST-74,
+/// SKG-6), with the identity that sent it.
+pub(crate) struct CsrRequest {
+    pub identity: Identity,
+    pub der: Vec<u8>,
+    /// Read by /serverkeygen (on main); enrollment needs only the DER.
+    #[allow(dead_code)]
+    pub csr: x509_cert::request::CertReq,
+}
+
+/// Checks the media type, authenticates (before reading the body, so unauthenticated clients
+/// cannot make us buffer), reads and decodes the CSR, checks its channel binding (EST-54) and
+/// the label's authorization policy (EST-47).
+pub(crate) async fn read_csr(
     st: &EstState,
     label: &Label,
     conn: &ConnInfo,
     req: Request,
+    op: Operation,
     reenroll: bool,
-) -> Result<Response, ServerError> {
-    let op = if reenroll {
-        Operation::SimpleReenroll
-    } else {
-        Operation::SimpleEnroll
-    };
+) -> Result<CsrRequest, ServerError> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -332,7 +341,6 @@ async fn enroll(
             format!("Content-Type must be application/pkcs10, got \"{ct}\""),
         ));
     }
-    // Authenticate before reading the body, so unauthenticated clients cannot make us buffer.
     let (parts, mut body) = req.into_parts();
     let identity =
         match crate::auth::authenticate(st.ca.as_ref(), &st.auth, label, conn, &parts, reenroll)
@@ -355,6 +363,23 @@ async fn enroll(
     // EST-47: the label's own policy, before the CA sees the request (403 with the reason).
     let names = est_ca::RequestedNames::from_csr(&csr)?;
     label.cfg.policy.authorize(&identity, &names)?;
+    Ok(CsrRequest { identity, der, csr })
+}
+
+async fn enroll(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    req: Request,
+    reenroll: bool,
+) -> Result<Response, ServerError> {
+    let op = if reenroll {
+        Operation::SimpleReenroll
+    } else {
+        Operation::SimpleEnroll
+    };
+    let csr = read_csr(st, label, conn, req, op, reenroll).await?;
+    let (identity, der) = (csr.identity, csr.der);
     let request = EnrollRequest {
         domain: &label.cfg.domain,
         csr_der: &der,
