@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------------
-pkgs=(pkg-config libssl-dev openssl curl ca-certificates sqlite3 postgresql postgresql-client)
+pkgs=(pkg-config libssl-dev openssl curl ca-certificates sqlite3 postgresql postgresql-client
+      default-jdk-headless libbcprov-java libbcpkix-java libbctls-java libbcutil-java)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

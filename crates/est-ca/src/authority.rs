@@ -20,9 +20,9 @@ use crate::csr::san_set;
 use crate::profile::{CertKind, TbsProfile, key_identifier};
 use crate::serial::serial_hex;
 use crate::{
-    CaError, CertFilter, CertRecord, CertStatus, Clock, KeyGenCsr, KeyPool, NamePolicy,
-    PasswordVerifier, Profile, PublicKeyKind, RequestedNames, SigningKey, Store, StoreError,
-    VerifiedCsr, random_serial,
+    CaError, CertFilter, CertRecord, CertStatus, Clock, ImplicitNameMapping, KeyGenCsr, KeyPool,
+    NamePolicy, PasswordVerifier, Profile, PublicKeyKind, RequestedNames, SigningKey, Store,
+    StoreError, VerifiedCsr, random_serial,
 };
 
 /// A CA certificate with its signing key and the rest of its chain.
@@ -154,6 +154,20 @@ pub enum Identity {
         cert: Box<Certificate>,
         record: Option<Box<CertRecord>>,
     },
+    /// A TLS client certificate that validated only to an implicit (third-party) trust anchor,
+    /// e.g. a manufacturer IDevID (EST-28). It may do initial enrollment under `mapping` and
+    /// nothing else (SEC-2, SEC-23).
+    ImplicitCertificate {
+        cert: Box<Certificate>,
+        mapping: ImplicitNameMapping,
+    },
+    /// A one-time enrollment token (SEC-1), checked but not yet used: the issuance pipeline
+    /// consumes it atomically right before signing.
+    Token {
+        id: String,
+        /// RFC 4514 subject the certificate must have; empty: any.
+        subject: String,
+    },
 }
 
 impl Identity {
@@ -167,6 +181,13 @@ impl Identity {
                     serial_hex(cert.tbs_certificate().serial_number())
                 )
             }
+            Identity::ImplicitCertificate { cert, .. } => {
+                format!(
+                    "implicit-cert:{}",
+                    serial_hex(cert.tbs_certificate().serial_number())
+                )
+            }
+            Identity::Token { id, .. } => format!("token:{id}"),
         }
     }
 }
@@ -190,9 +211,18 @@ pub struct EnrollRequest<'a> {
 
 /// The names a request asks to certify.
 #[derive(Debug, Clone, Copy)]
-struct Names<'a> {
-    subject: &'a Name,
-    san: Option<&'a SubjectAltName>,
+pub(crate) struct Names<'a> {
+    pub(crate) subject: &'a Name,
+    pub(crate) san: Option<&'a SubjectAltName>,
+}
+
+impl VerifiedCsr {
+    pub(crate) fn names(&self) -> Names<'_> {
+        Names {
+            subject: self.subject(),
+            san: self.san.as_ref(),
+        }
+    }
 }
 
 /// A server-generated key and the certificate issued for it (RFC 7030 §4.4).
@@ -219,7 +249,8 @@ pub struct Authority {
     pub(crate) clock: Arc<dyn Clock>,
     passwords: PasswordVerifier,
     users: crate::user_cache::UserCache,
-    /// Seals client keys at rest (see [`Authority::with_secret_box`]).
+    /// Seals secrets at rest: client keys for /serverkeygen and users' Digest HA1 values (see
+    /// [`Authority::with_secret_box`]); `None`: both features are unavailable.
     pub(crate) secret_box: Option<Arc<crate::SecretBox>>,
     /// Pre-generated keys for /serverkeygen.
     key_pool: KeyPool,
@@ -256,8 +287,8 @@ impl Authority {
         &self.key_pool
     }
 
-    /// Enables client-key registration and encrypted key delivery, sealing keys at rest with
-    /// `secret_box`.
+    /// Enables the features that keep secrets sealed at rest with `secret_box`: client-key
+    /// registration with encrypted key delivery, and HTTP Digest.
     pub fn with_secret_box(mut self, secret_box: crate::SecretBox) -> Self {
         self.secret_box = Some(Arc::new(secret_box));
         self
@@ -357,6 +388,13 @@ impl Authority {
         req: EnrollRequest<'_>,
         keys: &dyn crate::KeySource,
     ) -> Result<GeneratedKey, CaError> {
+        // SEC-6: never for clients known only through an implicit (third-party) trust anchor.
+        if matches!(req.identity, Identity::ImplicitCertificate { .. }) {
+            return Err(CaError::NotAuthorized(
+                "server-side key generation is not available to clients authenticated by an implicit trust anchor (SEC-6)"
+                    .into(),
+            ));
+        }
         let domain = self.domain_named(req.domain)?;
         let csr = KeyGenCsr::parse(req.csr_der)?;
         let key_type = csr.key_type()?;
@@ -410,7 +448,21 @@ impl Authority {
         now: SystemTime,
     ) -> Result<(), CaError> {
         match renewal {
-            None => self.authorize_initial(identity, names),
+            None => {
+                self.authorize_initial(identity, names)?;
+                // A token is spent by the one request that wins this conditional update.
+                if let Identity::Token { id, .. } = identity
+                    && !self
+                        .store
+                        .consume_token(id, unix_secs(now), &identity.requester())
+                        .await?
+                {
+                    return Err(CaError::NotAuthorized(
+                        "the enrollment token has already been used or has expired".into(),
+                    ));
+                }
+                Ok(())
+            }
             Some(target) => {
                 let old = self.renewal_target(identity, target, names, now).await?;
                 check_same_names(&old, names)?;
@@ -502,20 +554,34 @@ impl Authority {
         ))
     }
 
-    fn authorize_initial(&self, identity: &Identity, names: Names<'_>) -> Result<(), CaError> {
+    pub(crate) fn authorize_initial(
+        &self,
+        identity: &Identity,
+        names: Names<'_>,
+    ) -> Result<(), CaError> {
         match identity {
             Identity::User { names: policy, .. } => {
                 policy.check(&RequestedNames::from_request(names.subject, names.san)?)
             }
             // EST-80: a certificate holder may ask for more certificates for its own identity.
             Identity::Certificate { cert, record } => {
-                if record
-                    .as_ref()
-                    .is_some_and(|r| r.status == CertStatus::Revoked)
-                {
+                // SEC-23: revocation is known from our records; a certificate of our CAs that
+                // they do not hold (another installation, a restored database) has no
+                // knowable status and authorizes nothing.
+                let Some(record) = record else {
+                    return Err(CaError::NotAuthorized(
+                        "the client certificate is not in this CA's records, so its revocation status is unknown"
+                            .into(),
+                    ));
+                };
+                if record.status == CertStatus::Revoked {
                     return Err(CaError::NotAuthorized(
                         "the client certificate is revoked".into(),
                     ));
+                }
+                // EST-48: an RA of this CA requests certificates for others.
+                if crate::is_registration_authority(cert) {
+                    return Ok(());
                 }
                 if cert.tbs_certificate().subject() != names.subject {
                     return Err(CaError::NotAuthorized(
@@ -524,6 +590,17 @@ impl Authority {
                     ));
                 }
                 Ok(())
+            }
+            Identity::ImplicitCertificate { cert, mapping } => mapping.check(cert, names),
+            Identity::Token { subject, .. } => {
+                if subject.is_empty() || names.subject.to_string() == *subject {
+                    Ok(())
+                } else {
+                    Err(CaError::NameNotAllowed(format!(
+                        "this enrollment token is for the subject \"{subject}\", not \"{}\"",
+                        names.subject
+                    )))
+                }
             }
         }
     }
@@ -574,6 +651,13 @@ impl Authority {
                     )),
                 }
             }
+            (_, Identity::Token { .. }) => Err(CaError::NotAuthorized(
+                "an enrollment token is for initial enrollment only".into(),
+            )),
+            (_, Identity::ImplicitCertificate { .. }) => Err(CaError::NotAuthorized(
+                "a client authenticated by an implicit trust anchor may only enroll, not renew (SEC-23)"
+                    .into(),
+            )),
             (RenewalTarget::ByIdentity, Identity::Certificate { .. }) => {
                 Box::pin(self.renewal_target(
                     identity,

@@ -44,9 +44,10 @@ impl Identity {
     pub fn owner(&self) -> String {
         match self {
             Identity::User { name, .. } => format!("user:{name}"),
-            Identity::Certificate { cert, .. } => {
+            Identity::Certificate { cert, .. } | Identity::ImplicitCertificate { cert, .. } => {
                 format!("subject:{}", cert.tbs_certificate().subject())
             }
+            Identity::Token { id, .. } => format!("token:{id}"),
         }
     }
 }
@@ -287,7 +288,7 @@ impl Authority {
             Identity::Certificate { cert, .. } => {
                 Some(cert.tbs_certificate().subject().to_string())
             }
-            Identity::User { .. } => None,
+            _ => None,
         };
         for rec in self.store.certificates_by_ski(&hex::encode(ski)).await? {
             let mine =

@@ -10,10 +10,14 @@
 //!   a handle and never see key bytes;
 //! - [`Clock`]: the time, so tests can move it.
 
+mod approval;
 mod authority;
+mod authz;
 mod clock;
+mod credentials;
 mod csr;
 mod delivery;
+mod digest_secrets;
 mod error;
 mod keygen;
 mod keys;
@@ -27,8 +31,12 @@ pub mod setup;
 mod store;
 mod user_cache;
 
+pub use approval::{EnrollOutcome, match_key};
 pub use authority::{
     Authority, CaDomain, EnrollRequest, GeneratedKey, Identity, IssuedCert, Issuer, RenewalTarget,
+};
+pub use authz::{
+    AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, is_registration_authority,
 };
 pub use clock::{Clock, SystemClock};
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
@@ -36,6 +44,7 @@ pub use delivery::{
     ClientKeys, DeliveryKey, DeliveryRequest, check_kek_size, check_recipient,
     subject_key_identifier,
 };
+pub use digest_secrets::DigestSecrets;
 pub use error::CaError;
 pub use keygen::{KeyGenCsr, KeyPool, KeySource};
 pub use keys::{KeyBackend, KeyError, KeyId, SignatureAlgorithm, SigningKey};
@@ -45,7 +54,12 @@ pub use password::{PasswordHasher, PasswordVerifier};
 pub use profile::{ExtendedKeyUsage, KeyPolicy, KeyUsageBit, Profile, key_identifier};
 pub use sealed::SecretBox;
 pub use serial::random_serial;
+
+/// Lowercase hex SHA-256 of an enrollment token secret, as stored ([`TokenRecord`]).
+pub fn token_secret_hash(secret: &[u8]) -> String {
+    hex::encode(openssl::sha::sha256(secret))
+}
 pub use store::{
-    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, Store, StoreError,
-    UserRecord,
+    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, PendingRecord, Store,
+    StoreError, TokenRecord, UserRecord,
 };

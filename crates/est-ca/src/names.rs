@@ -13,6 +13,12 @@ pub struct RequestedNames {
 }
 
 impl RequestedNames {
+    /// The names a (not yet verified) request asks for: its CN values and requested SANs.
+    pub fn from_csr(req: &x509_cert::request::CertReq) -> Result<Self, CaError> {
+        let san = crate::csr::requested_san(req)?;
+        Self::from_request(&req.info.subject, san.as_ref())
+    }
+
     pub fn from_request(subject: &Name, san: Option<&SubjectAltName>) -> Result<Self, CaError> {
         let mut common_names = Vec::new();
         for atv in subject.iter() {
@@ -102,7 +108,7 @@ impl NamePolicy {
 }
 
 /// Iterative glob with `*` only; linear in practice, no recursion (hostile input is fine).
-fn glob(p: &[u8], s: &[u8]) -> bool {
+pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
     let (mut pi, mut si) = (0usize, 0usize);
     let (mut star, mut mark) = (None::<usize>, 0usize);
     while si < s.len() {

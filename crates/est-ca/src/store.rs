@@ -50,7 +50,8 @@ pub struct CertRecord {
     pub der: Vec<u8>,
 }
 
-/// An HTTP user (Basic, later Digest). The password is stored only as a PHC-format argon2id hash.
+/// An HTTP user (Basic, Digest). The password is stored only as a PHC-format argon2id hash, and
+/// the Digest HA1 values only sealed (AES-256-GCM under the server secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
     pub name: String,
@@ -59,6 +60,52 @@ pub struct UserRecord {
     /// Name patterns this user may request (see [`crate::NamePolicy`]); empty means none.
     pub allowed_names: Vec<String>,
     pub created_at: i64,
+    /// HTTP Digest HA1 values, sealed ([`crate::DigestSecrets::seal`]); empty when the user
+    /// has none (created before Digest support, or without a server secret).
+    pub digest_secrets: Vec<u8>,
+}
+
+/// A one-time enrollment token (SEC-1, SEC-9: random, single use). Presented as HTTP Basic
+/// credentials, the id as user name; only the SHA-256 of the secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    /// The EST label the token is valid on ("" is the label-less path).
+    pub label: String,
+    /// Lowercase hex SHA-256 of the secret (a high-entropy random value, so a fast hash is
+    /// enough).
+    pub secret_sha256: String,
+    /// RFC 4514 subject the certificate must have; empty: any.
+    pub subject: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// When it was used; `None` while unused.
+    pub used_at: Option<i64>,
+    /// Who used it (the requester string of the enrollment).
+    pub used_by: String,
+}
+
+/// A certification request held for manual approval (EST-49, EST-92).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRecord {
+    pub id: String,
+    /// Hex SHA-256 of (requester, label, SHA-256 of the SPKI, subject DER): how a retry is
+    /// recognised (EST-92).
+    pub match_key: String,
+    pub label: String,
+    pub requester: String,
+    /// RFC 4514 subject, for the operator.
+    pub subject: String,
+    pub spki_sha256: String,
+    /// The CSR as first received (DER), for the operator to inspect.
+    pub csr: Vec<u8>,
+    /// `pending`, `approved`, `rejected`, `issuing` (a retry is being served) or `issued`.
+    pub status: String,
+    pub created_at: i64,
+    /// When approved or rejected; 0 before.
+    pub decided_at: i64,
+    /// Serial of the issued certificate; empty before.
+    pub serial: String,
 }
 
 /// What a registered client key is (RFC 7030 §4.4.1).
@@ -172,4 +219,53 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         kind: ClientKeyKind,
         key_id: &[u8],
     ) -> Result<bool, StoreError>;
+    /// Records a new enrollment token; `Conflict` if the id exists.
+    async fn add_token(&self, _token: &TokenRecord) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support enrollment tokens".into(),
+        ))
+    }
+    async fn get_token(&self, _id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(None)
+    }
+    /// Marks the token used at `now` by `used_by` if it is unused and unexpired, atomically
+    /// (one conditional UPDATE): of concurrent callers exactly one gets `true`.
+    async fn consume_token(
+        &self,
+        _id: &str,
+        _now: i64,
+        _used_by: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// Holds a request for approval; `Conflict` if one with the same match key exists.
+    async fn add_pending(&self, _req: &PendingRecord) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support manual approval".into(),
+        ))
+    }
+    async fn pending_by_match_key(&self, _key: &str) -> Result<Option<PendingRecord>, StoreError> {
+        Ok(None)
+    }
+    async fn pending_by_id(&self, _id: &str) -> Result<Option<PendingRecord>, StoreError> {
+        Ok(None)
+    }
+    /// Oldest first; `status` filters when given.
+    async fn list_pending(&self, _status: Option<&str>) -> Result<Vec<PendingRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Moves a request from status `from` to `to` (setting `decided_at` when `now` is given and
+    /// `serial` when given), only if it is in `from`: one conditional UPDATE, so concurrent
+    /// callers cannot both win.
+    async fn transition_pending(
+        &self,
+        _id: &str,
+        _from: &str,
+        _to: &str,
+        _now: Option<i64>,
+        _serial: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }

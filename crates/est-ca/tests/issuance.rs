@@ -397,6 +397,7 @@ async fn passwords_authenticate_users() {
             password_hash: PasswordHasher::hash(b"correct horse").unwrap(),
             allowed_names: vec!["*.a".into()],
             created_at: 0,
+            digest_secrets: Vec::new(),
         })
         .await
         .unwrap();

@@ -468,6 +468,9 @@ impl EstConnection {
     }
 }
 
+/// Most requests [`enroll_with_key`] sends for one enrollment while the server answers 202.
+pub const MAX_ENROLL_ATTEMPTS: u32 = 100;
+
 /// Enrolls (or re-enrolls) `key` for `subject`/`sans`: the CSR carries this connection's channel
 /// binding (EST-51); on 202 it waits Retry-After, reconnects and rebuilds the CSR with the new
 /// connection's binding and the same key (EST-17), until `max_wait` is used up.
@@ -480,7 +483,9 @@ pub async fn enroll_with_key(
     max_wait: Duration,
 ) -> Result<Vec<Certificate>, ClientError> {
     let started = std::time::Instant::now();
+    let mut attempts = 0u32;
     loop {
+        attempts += 1;
         let mut conn = client.connect().await?;
         let cp = conn.channel_binding().map(|b| b.challenge_password());
         let csr = build_csr(key, subject, sans, cp.as_deref())?;
@@ -492,7 +497,10 @@ pub async fn enroll_with_key(
         match out {
             EnrollOutcome::Issued(certs) => return Ok(certs),
             EnrollOutcome::Pending { retry_after } => {
-                if started.elapsed() + retry_after > max_wait {
+                // EST-91: wait at least Retry-After (never less than a second, so a server
+                // answering 0 is not hammered), for a bounded time and number of attempts.
+                let retry_after = retry_after.max(Duration::from_secs(1));
+                if started.elapsed() + retry_after > max_wait || attempts >= MAX_ENROLL_ATTEMPTS {
                     return Err(ClientError::Other(format!(
                         "still pending after {}s; try again later",
                         started.elapsed().as_secs()

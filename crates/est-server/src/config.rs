@@ -25,6 +25,10 @@ pub struct TlsConfig {
     /// leaf): this server's issuing CAs. They are not trust anchors themselves: a path must
     /// still end at one of `client_trust_anchors`.
     pub client_intermediates: Vec<Certificate>,
+    /// Implicit trust anchors for client certificates (EST-28, EST-29): third-party roots such
+    /// as an IDevID manufacturer CA. Empty: the implicit TA database is off. Clients validated
+    /// through them get only what a label's `implicit_enroll` allows (SEC-2, SEC-23).
+    pub implicit_trust_anchors: Vec<Certificate>,
 }
 
 /// Resource limits, in force from the first request (EST-18, SEC-16).
@@ -55,6 +59,8 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthMethods {
     pub basic: bool,
+    /// HTTP Digest (RFC 7616; EST-42).
+    pub digest: bool,
     pub client_cert: bool,
 }
 
@@ -62,6 +68,7 @@ impl Default for AuthMethods {
     fn default() -> Self {
         Self {
             basic: true,
+            digest: true,
             client_cert: true,
         }
     }
@@ -80,6 +87,23 @@ pub struct LabelConfig {
     pub require_pop_linking: bool,
     /// /serverkeygen policy; `None` leaves the operation off for this label (SKG-1).
     pub server_keygen: Option<ServerKeyGen>,
+    /// Whether clients authenticated only through an implicit trust anchor may do initial
+    /// enrollment here, and under which subject mapping; `None`: they may not (SEC-23).
+    pub implicit_enroll: Option<est_ca::ImplicitNameMapping>,
+    /// Who may enroll here and for which names (EST-47); empty: no label restriction.
+    pub policy: est_ca::LabelPolicy,
+    /// Whether initial enrollments wait for an operator (EST-49).
+    pub approval: Approval,
+}
+
+/// How a label's initial enrollments are decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Approval {
+    /// Issued at once when authorized.
+    #[default]
+    Automatic,
+    /// Held: 202 with this Retry-After until `estuary request approve|reject` (EST-91).
+    Manual { retry_after: Duration },
 }
 
 /// How a label serves /serverkeygen (RFC 7030 §4.4).

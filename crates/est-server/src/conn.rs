@@ -4,14 +4,29 @@ use est_proto::ChannelBinding;
 use openssl::ssl::{SslRef, SslVersion};
 use openssl::x509::X509VerifyResult;
 
+use crate::tls::explicit_anchors;
+
+/// Which trust-anchor database validated a client certificate (EST-28): authorization
+/// depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustAnchorSet {
+    /// This server's own CA roots.
+    Explicit,
+    /// Configured third-party roots (e.g. an IDevID manufacturer CA).
+    Implicit,
+}
+
 /// What a request knows about its connection, computed once after the handshake.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls13: bool,
     pub binding: Option<ChannelBinding>,
-    /// The client's leaf certificate (DER) when it validated to an explicit trust anchor.
+    /// The client's leaf certificate (DER) when it validated to a trust anchor (RFC 5280 path,
+    /// validity, and the TLS client purpose: key usage and clientAuth EKU when present).
     pub client_cert: Option<Vec<u8>>,
+    /// Which trust-anchor set validated `client_cert`.
+    pub client_trust: Option<TrustAnchorSet>,
     /// Why a presented client certificate was not accepted (for the 401 reason text).
     pub client_cert_error: Option<String>,
 }
@@ -52,11 +67,25 @@ impl ConnInfo {
                 }
             }
         };
+        // The root of the validated path tells which database it came from.
+        let client_trust = client_cert.as_ref().map(|_| {
+            let root = ssl
+                .verified_chain()
+                .and_then(|c| c.iter().last().and_then(|r| r.to_der().ok()));
+            match (root, explicit_anchors(ssl)) {
+                (Some(root), Some(explicit)) if explicit.contains(&root) => {
+                    TrustAnchorSet::Explicit
+                }
+                (_, None) => TrustAnchorSet::Explicit,
+                _ => TrustAnchorSet::Implicit,
+            }
+        });
         Self {
             peer,
             tls13,
             binding,
             client_cert,
+            client_trust,
             client_cert_error,
         }
     }

@@ -62,9 +62,12 @@ impl From<CaError> for ServerError {
 }
 
 impl IntoResponse for ServerError {
+    /// An empty reason gives an empty body (a bare 401 challenge, see `handlers::authenticate`).
     fn into_response(self) -> Response {
         let mut body = self.reason;
-        body.push('\n');
+        if !body.is_empty() {
+            body.push('\n');
+        }
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
         h.insert(

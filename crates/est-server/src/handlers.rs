@@ -17,8 +17,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use x509_cert::Certificate;
 
-use crate::auth::parse_basic;
-use crate::{ConnInfo, LabelConfig, Limits, ServerError};
+use crate::auth::{AuthSettings, HttpAuth};
+use crate::{Approval, ConnInfo, LabelConfig, Limits, ServerError};
 
 /// What the EST front end needs from a CA: authenticate, enroll, and the chain for /cacerts.
 /// The embedded [`Authority`] implements it; an RA forwarding to another CA will too.
@@ -30,9 +30,39 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
         password: &[u8],
     ) -> Result<Option<Identity>, CaError>;
     async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError>;
+    /// HTTP Digest: the user's HA1 (lowercase hex) for `realm` and `algorithm` (RFC 7616
+    /// token) and the identity it authenticates; `None` when unknown. Default: no Digest.
+    async fn digest_ha1(
+        &self,
+        _user: &str,
+        _realm: &str,
+        _algorithm: &str,
+    ) -> Result<Option<(zeroize::Zeroizing<String>, Identity)>, CaError> {
+        Ok(None)
+    }
+    /// A one-time enrollment token (`tok_...` Basic user name) valid on `label`; not consumed
+    /// here. Default: no tokens.
+    async fn authenticate_token(
+        &self,
+        _id: &str,
+        _secret: &[u8],
+        _label: &str,
+    ) -> Result<Option<Identity>, CaError> {
+        Ok(None)
+    }
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError>;
     /// /serverkeygen: generate, certify and package a key for the client (RFC 7030 §4.4).
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError>;
+    /// Initial enrollment held for manual approval (EST-49, EST-92). Default: unsupported.
+    async fn enroll_with_approval(
+        &self,
+        _req: EnrollRequest<'_>,
+        _label: &str,
+    ) -> Result<est_ca::EnrollOutcome, CaError> {
+        Err(CaError::Internal(
+            "manual approval is not supported by this CA".into(),
+        ))
+    }
     /// The issuing CA certificate and every certificate up to the root (EST-65).
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>>;
 }
@@ -49,12 +79,35 @@ impl EstCa for Authority {
     async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError> {
         Authority::certificate_identity(self, cert).await
     }
+    async fn digest_ha1(
+        &self,
+        user: &str,
+        realm: &str,
+        algorithm: &str,
+    ) -> Result<Option<(zeroize::Zeroizing<String>, Identity)>, CaError> {
+        Authority::digest_ha1(self, user, realm, algorithm).await
+    }
+    async fn authenticate_token(
+        &self,
+        id: &str,
+        secret: &[u8],
+        label: &str,
+    ) -> Result<Option<Identity>, CaError> {
+        Authority::authenticate_token(self, id, secret, label).await
+    }
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError> {
         Authority::enroll(self, req).await
     }
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError> {
         let keys = OffloadedKeys(self.key_pool().clone());
         Authority::server_keygen_delivered(self, req, &keys).await
+    }
+    async fn enroll_with_approval(
+        &self,
+        req: EnrollRequest<'_>,
+        label: &str,
+    ) -> Result<est_ca::EnrollOutcome, CaError> {
+        Authority::enroll_with_approval(self, req, label).await
     }
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>> {
         self.domain(domain).map(|d| d.issuer.full_chain())
@@ -92,6 +145,7 @@ pub struct EstState {
     pub(crate) ca: Arc<dyn EstCa>,
     labels: HashMap<String, Label>,
     limits: Limits,
+    auth: HttpAuth,
 }
 
 impl EstState {
@@ -134,7 +188,14 @@ impl EstState {
             ca,
             labels: map,
             limits,
+            auth: HttpAuth::new(AuthSettings::default())?,
         })
+    }
+
+    /// Replaces the default HTTP authentication settings (realm, Digest nonces).
+    pub fn with_auth_settings(mut self, settings: AuthSettings) -> Result<Self, String> {
+        self.auth = HttpAuth::new(settings)?;
+        Ok(self)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -275,63 +336,6 @@ async fn drain(body: &mut Body, limit: usize) {
     .await;
 }
 
-async fn authenticate(
-    st: &EstState,
-    label: &Label,
-    conn: &ConnInfo,
-    headers: &http::HeaderMap,
-    reenroll: bool,
-) -> Result<Identity, ServerError> {
-    let cert_identity = match (&conn.client_cert, label.cfg.auth.client_cert) {
-        (Some(der), true) => {
-            let cert = Certificate::from_der(der)
-                .map_err(|_| ServerError::bad_request("unreadable client certificate"))?;
-            Some(st.ca.certificate_identity(cert).await?)
-        }
-        _ => None,
-    };
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .filter(|_| label.cfg.auth.basic);
-    // Re-enrollment renews the certificate the client authenticated with, when there is one
-    // (EST-84); initial enrollment prefers explicit HTTP credentials when both are present.
-    if reenroll && let Some(id) = cert_identity {
-        return Ok(id);
-    }
-    if let Some(value) = basic {
-        let (user, password) = parse_basic(value.as_bytes()).ok_or_else(|| {
-            unauthorized(label, "malformed Authorization header (Basic expected)")
-        })?;
-        return match st.ca.authenticate_user(&user, &password).await? {
-            Some(id) => Ok(id),
-            None => {
-                tracing::warn!(user = %user, peer = %conn.peer, "authentication failed");
-                Err(unauthorized(label, "invalid user name or password"))
-            }
-        };
-    }
-    if let Some(id) = cert_identity {
-        return Ok(id);
-    }
-    let why = conn
-        .client_cert_error
-        .clone()
-        .unwrap_or_else(|| "authentication required".into());
-    Err(unauthorized(label, &why))
-}
-
-/// 401 with a challenge for every HTTP method the label accepts (EST-41).
-fn unauthorized(label: &Label, reason: &str) -> ServerError {
-    let mut e = ServerError::new(StatusCode::UNAUTHORIZED, reason.to_string());
-    if label.cfg.auth.basic {
-        e = e.with_header(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"estuary\", charset=\"UTF-8\""),
-        );
-    }
-    e
-}
-
 /// A PKCS#10 request as /simpleenroll, /simplereenroll and /serverkeygen take it (EST-74,
 /// SKG-6), with the identity that sent it.
 pub(crate) struct CsrRequest {
@@ -341,7 +345,8 @@ pub(crate) struct CsrRequest {
 }
 
 /// Checks the media type, authenticates (before reading the body, so unauthenticated clients
-/// cannot make us buffer), reads and decodes the CSR and checks its channel binding (EST-54).
+/// cannot make us buffer), reads and decodes the CSR, checks its channel binding (EST-54) and
+/// the label's authorization policy (EST-47).
 pub(crate) async fn read_csr(
     st: &EstState,
     label: &Label,
@@ -361,13 +366,28 @@ pub(crate) async fn read_csr(
             format!("Content-Type must be application/pkcs10, got \"{ct}\""),
         ));
     }
-    let identity = authenticate(st, label, conn, req.headers(), reenroll).await?;
-    let body = read_body(st, req).await?;
+    let (parts, mut body) = req.into_parts();
+    let identity =
+        match crate::auth::authenticate(st.ca.as_ref(), &st.auth, label, conn, &parts, reenroll)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                // The client is still sending its CSR: read it (bounded) before answering, so the
+                // close that follows does not reset the connection under our 401.
+                drain(&mut body, st.limits.max_body_bytes).await;
+                return Err(e);
+            }
+        };
+    let body = read_body(st, Request::from_parts(parts, body)).await?;
     let der = est_proto::decode_body(&body)
         .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
     let csr = x509_cert::request::CertReq::from_der(&der)
         .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
-    check_pop_linking(label, conn, &csr)?;
+    check_pop_linking(label, conn, &csr, is_ra(&identity))?;
+    // EST-47: the label's own policy, before the CA sees the request (403 with the reason).
+    let names = est_ca::RequestedNames::from_csr(&csr)?;
+    label.cfg.policy.authorize(&identity, &names)?;
     Ok(CsrRequest { identity, der, csr })
 }
 
@@ -385,15 +405,22 @@ async fn enroll(
     };
     let csr = read_csr(st, label, conn, req, op, reenroll).await?;
     let (identity, der) = (csr.identity, csr.der);
-    let issued = st
-        .ca
-        .enroll(EnrollRequest {
-            domain: &label.cfg.domain,
-            csr_der: &der,
-            identity: &identity,
-            renewal: reenroll.then_some(RenewalTarget::ByIdentity),
-        })
-        .await?;
+    let request = EnrollRequest {
+        domain: &label.cfg.domain,
+        csr_der: &der,
+        identity: &identity,
+        renewal: reenroll.then_some(RenewalTarget::ByIdentity),
+    };
+    let issued = match (label.cfg.approval, reenroll) {
+        // EST-49/EST-91: initial enrollment on a manual label is held for the operator.
+        (Approval::Manual { retry_after }, false) => {
+            match st.ca.enroll_with_approval(request, &label.cfg.name).await? {
+                est_ca::EnrollOutcome::Issued(c) => *c,
+                est_ca::EnrollOutcome::Pending => return Ok(accepted(retry_after)),
+            }
+        }
+        _ => st.ca.enroll(request).await?,
+    };
     let p7 = est_proto::certs_only_encode(std::slice::from_ref(&issued.cert)).map_err(|e| {
         ServerError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -406,11 +433,41 @@ async fn enroll(
     ))
 }
 
+/// 202 with Retry-After in delta-seconds and a human-readable note (EST-91).
+fn accepted(retry_after: std::time::Duration) -> Response {
+    let secs = retry_after.as_secs().max(1);
+    let mut r = (
+        StatusCode::ACCEPTED,
+        format!("request held for manual approval; send the same request again in {secs} s\n"),
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        h.insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Basic user names with this prefix are one-time enrollment token ids (SEC-1).
+pub const TOKEN_PREFIX: &str = "tok_";
+
+/// EST-48: a certificate of this CA (recorded in our store) with id-kp-cmcRA is an RA.
+fn is_ra(identity: &Identity) -> bool {
+    matches!(identity, Identity::Certificate { cert, record: Some(_) } if est_ca::is_registration_authority(cert))
+}
+
 /// EST-54/EST-59: a challengePassword is the base64 channel binding of this connection.
+/// An RA (EST-48) forwards its clients' CSRs, whose bindings belong to other connections:
+/// a binding that does not match is accepted from it.
 fn check_pop_linking(
     label: &Label,
     conn: &ConnInfo,
     csr: &x509_cert::request::CertReq,
+    ra: bool,
 ) -> Result<(), ServerError> {
     let cp = est_proto::challenge_password(csr)
         .map_err(|e| ServerError::bad_request(format!("challengePassword: {e}")))?;
@@ -419,6 +476,10 @@ fn check_pop_linking(
             "linking of identity and POP required: put the base64 channel binding of this TLS connection in challengePassword",
         )),
         (None, _) => Ok(()),
+        (Some(_), _) if ra => {
+            tracing::info!(peer = %conn.peer, "challengePassword from an RA accepted without matching this connection (EST-48)");
+            Ok(())
+        }
         (Some(_), None) => Err(ServerError::bad_request(
             "identity/POP linking failed: this TLS 1.2 connection has no extended master secret, so tls-unique cannot be used",
         )),

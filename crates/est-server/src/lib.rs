@@ -4,16 +4,23 @@
 mod auth;
 mod config;
 mod conn;
+pub mod digest;
 mod error;
 mod handlers;
 mod keygen;
+mod nonce;
+mod ratelimit;
 mod serve;
 mod tls;
 
-pub use config::{AuthMethods, LabelConfig, Limits, ServerConfig, ServerKeyGen, TlsConfig};
-pub use conn::ConnInfo;
+pub use auth::{AuthSettings, DEFAULT_REALM, user_digest_secrets};
+pub use config::{
+    Approval, AuthMethods, LabelConfig, Limits, ServerConfig, ServerKeyGen, TlsConfig,
+};
+pub use conn::{ConnInfo, TrustAnchorSet};
 pub use error::ServerError;
 pub use est_proto::ChannelBinding;
-pub use handlers::{EstCa, EstState};
+pub use handlers::{EstCa, EstState, TOKEN_PREFIX};
+pub use ratelimit::FailurePolicy;
 pub use serve::{RunningServer, serve};
 pub use tls::build_acceptor;

@@ -62,6 +62,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_client_keys.sql"),
         include_str!("../migrations/postgres/0002_client_keys.sql"),
     ),
+    (
+        3,
+        "auth",
+        include_str!("../migrations/sqlite/0003_auth.sql"),
+        include_str!("../migrations/postgres/0003_auth.sql"),
+    ),
 ];
 
 /// Tuning for [`SqlStore::connect_with`]; [`SqlStoreOptions::default`] suits most deployments.
@@ -333,6 +339,7 @@ impl Store for SqlStore {
             .bind(user.password_hash.as_str())
             .bind(allowed_names)
             .bind(user.created_at)
+            .bind(user.digest_secrets.as_slice())
             .execute(&self.write_pool)
             .await;
         match result {
@@ -342,6 +349,131 @@ impl Store for SqlStore {
             }
             Err(e) => Err(backend_error(e)),
         }
+    }
+
+    async fn add_token(&self, token: &est_ca::TokenRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::INSERT_TOKEN)
+            .bind(token.id.as_str())
+            .bind(token.label.as_str())
+            .bind(token.secret_sha256.as_str())
+            .bind(token.subject.as_str())
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .execute(&self.write_pool)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::Conflict(format!("token {:?}", token.id)))
+            }
+            Err(e) => Err(backend_error(e)),
+        }
+    }
+
+    async fn get_token(&self, id: &str) -> Result<Option<est_ca::TokenRecord>, StoreError> {
+        let row = sqlx::query(sql::SELECT_TOKEN)
+            .bind(id)
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        row.as_ref().map(sql::token_from_row).transpose()
+    }
+
+    async fn consume_token(&self, id: &str, now: i64, used_by: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::CONSUME_TOKEN)
+            .bind(now)
+            .bind(used_by)
+            .bind(id)
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn add_pending(&self, p: &est_ca::PendingRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::INSERT_PENDING)
+            .bind(p.id.as_str())
+            .bind(p.match_key.as_str())
+            .bind(p.label.as_str())
+            .bind(p.requester.as_str())
+            .bind(p.subject.as_str())
+            .bind(p.spki_sha256.as_str())
+            .bind(p.csr.as_slice())
+            .bind(p.status.as_str())
+            .bind(p.created_at)
+            .bind(p.decided_at)
+            .bind(p.serial.as_str())
+            .execute(&self.write_pool)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::Conflict("pending request".into()))
+            }
+            Err(e) => Err(backend_error(e)),
+        }
+    }
+
+    async fn pending_by_match_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<est_ca::PendingRecord>, StoreError> {
+        let row = sqlx::query(sql::SELECT_PENDING_BY_KEY)
+            .bind(key)
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        row.as_ref().map(sql::pending_from_row).transpose()
+    }
+
+    async fn pending_by_id(&self, id: &str) -> Result<Option<est_ca::PendingRecord>, StoreError> {
+        let row = sqlx::query(sql::SELECT_PENDING_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        row.as_ref().map(sql::pending_from_row).transpose()
+    }
+
+    async fn list_pending(
+        &self,
+        status: Option<&str>,
+    ) -> Result<Vec<est_ca::PendingRecord>, StoreError> {
+        let rows = match status {
+            Some(s) => {
+                sqlx::query(sql::LIST_PENDING_STATUS)
+                    .bind(s)
+                    .fetch_all(&self.read_pool)
+                    .await
+            }
+            None => {
+                sqlx::query(sql::LIST_PENDING)
+                    .fetch_all(&self.read_pool)
+                    .await
+            }
+        }
+        .map_err(backend_error)?;
+        rows.iter().map(sql::pending_from_row).collect()
+    }
+
+    async fn transition_pending(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        now: Option<i64>,
+        serial: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::TRANSITION_PENDING)
+            .bind(to)
+            .bind(now.unwrap_or(0))
+            .bind(serial.unwrap_or(""))
+            .bind(id)
+            .bind(from)
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {

@@ -46,12 +46,12 @@ pub(crate) const ADD_TO_COUNT: &str =
 
 pub(crate) const UPDATE_STATUS: &str = "UPDATE certificates SET status = $1 WHERE serial = $2";
 
-pub(crate) const INSERT_USER: &str = "INSERT INTO users (name, password_hash, allowed_names, created_at) \
-     VALUES ($1, $2, $3, $4)";
-pub(crate) const SELECT_USER: &str =
-    "SELECT name, password_hash, allowed_names, created_at FROM users WHERE name = $1";
-pub(crate) const SELECT_USERS: &str =
-    "SELECT name, password_hash, allowed_names, created_at FROM users ORDER BY name";
+pub(crate) const INSERT_USER: &str = "INSERT INTO users (name, password_hash, allowed_names, created_at, digest_secrets) \
+     VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const SELECT_USER: &str = "SELECT name, password_hash, allowed_names, created_at, digest_secrets \
+     FROM users WHERE name = $1";
+pub(crate) const SELECT_USERS: &str = "SELECT name, password_hash, allowed_names, created_at, digest_secrets \
+     FROM users ORDER BY name";
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE name = $1";
 
 pub(crate) const INSERT_CLIENT_KEY: &str = "INSERT INTO client_keys (owner, kind, key_id, sealed, created_at) \
@@ -64,6 +64,16 @@ pub(crate) const SELECT_CLIENT_KEYS_OF: &str = "SELECT owner, kind, key_id, seal
      WHERE owner = $1 ORDER BY owner, kind, key_id";
 pub(crate) const DELETE_CLIENT_KEY: &str =
     "DELETE FROM client_keys WHERE owner = $1 AND kind = $2 AND key_id = $3";
+pub(crate) const INSERT_TOKEN: &str = "INSERT INTO enrollment_tokens \
+     (id, label, secret_sha256, subject, created_at, expires_at, used_at, used_by) \
+     VALUES ($1, $2, $3, $4, $5, $6, NULL, '')";
+pub(crate) const SELECT_TOKEN: &str = "SELECT id, label, secret_sha256, subject, created_at, \
+     expires_at, used_at, used_by FROM enrollment_tokens WHERE id = $1";
+/// The single-use guarantee: only an unused, unexpired token is updated, and the database
+/// applies the condition and the change as one step, so exactly one concurrent caller sees a
+/// row affected.
+pub(crate) const CONSUME_TOKEN: &str = "UPDATE enrollment_tokens SET used_at = $1, used_by = $2 \
+     WHERE id = $3 AND used_at IS NULL AND expires_at > $1";
 
 /// What a multi-row INSERT does when a serial is already taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,6 +263,57 @@ pub(crate) fn encode_allowed_names(names: &[String]) -> Result<String, StoreErro
         .map_err(|e| StoreError::Backend(format!("encoding allowed names: {e}")))
 }
 
+pub(crate) const INSERT_PENDING: &str = "INSERT INTO pending_requests \
+     (id, match_key, label, requester, subject, spki_sha256, csr, status, created_at, decided_at, serial) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+macro_rules! pending_select {
+    () => {
+        "SELECT id, match_key, label, requester, subject, spki_sha256, csr, status, created_at, \
+         decided_at, serial FROM pending_requests"
+    };
+}
+pub(crate) const SELECT_PENDING_BY_KEY: &str = concat!(pending_select!(), " WHERE match_key = $1");
+pub(crate) const SELECT_PENDING_BY_ID: &str = concat!(pending_select!(), " WHERE id = $1");
+pub(crate) const LIST_PENDING: &str = concat!(pending_select!(), " ORDER BY created_at, id");
+pub(crate) const LIST_PENDING_STATUS: &str = concat!(
+    pending_select!(),
+    " WHERE status = $1 ORDER BY created_at, id"
+);
+/// Conditional on the current status: the winner of concurrent transitions is decided here.
+pub(crate) const TRANSITION_PENDING: &str = "UPDATE pending_requests SET status = $1, \
+     decided_at = CASE WHEN $2 > 0 THEN $2 ELSE decided_at END, \
+     serial = CASE WHEN $3 <> '' THEN $3 ELSE serial END \
+     WHERE id = $4 AND status = $5";
+
+pub(crate) fn pending_from_row(row: &AnyRow) -> Result<est_ca::PendingRecord, StoreError> {
+    Ok(est_ca::PendingRecord {
+        id: row.try_get("id").map_err(backend_error)?,
+        match_key: row.try_get("match_key").map_err(backend_error)?,
+        label: row.try_get("label").map_err(backend_error)?,
+        requester: row.try_get("requester").map_err(backend_error)?,
+        subject: row.try_get("subject").map_err(backend_error)?,
+        spki_sha256: row.try_get("spki_sha256").map_err(backend_error)?,
+        csr: row.try_get("csr").map_err(backend_error)?,
+        status: row.try_get("status").map_err(backend_error)?,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
+        decided_at: row.try_get("decided_at").map_err(backend_error)?,
+        serial: row.try_get("serial").map_err(backend_error)?,
+    })
+}
+
+pub(crate) fn token_from_row(row: &AnyRow) -> Result<est_ca::TokenRecord, StoreError> {
+    Ok(est_ca::TokenRecord {
+        id: row.try_get("id").map_err(backend_error)?,
+        label: row.try_get("label").map_err(backend_error)?,
+        secret_sha256: row.try_get("secret_sha256").map_err(backend_error)?,
+        subject: row.try_get("subject").map_err(backend_error)?,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
+        expires_at: row.try_get("expires_at").map_err(backend_error)?,
+        used_at: row.try_get("used_at").map_err(backend_error)?,
+        used_by: row.try_get("used_by").map_err(backend_error)?,
+    })
+}
+
 pub(crate) fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     let allowed_names: String = row.try_get("allowed_names").map_err(backend_error)?;
     let allowed_names = serde_json::from_str(&allowed_names).map_err(|e| {
@@ -263,6 +324,7 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
         password_hash: row.try_get("password_hash").map_err(backend_error)?,
         allowed_names,
         created_at: row.try_get("created_at").map_err(backend_error)?,
+        digest_secrets: row.try_get("digest_secrets").map_err(backend_error)?,
     })
 }
 

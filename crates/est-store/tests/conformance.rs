@@ -53,4 +53,6 @@ on_every_backend!(
     concurrent_inserts_group_commit_durable,
     drop_then_reopen,
     bulk_insert_then_lookups,
+    tokens_single_use_under_concurrency,
+    pending_requests_lifecycle,
 );

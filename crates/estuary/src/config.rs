@@ -72,6 +72,37 @@ pub struct ServerSection {
     pub request_timeout_secs: u64,
     #[serde(default = "d_conns")]
     pub max_connections: usize,
+    /// Realm of the Basic and Digest challenges; Digest secrets are computed for it.
+    #[serde(default = "d_realm")]
+    pub auth_realm: String,
+    /// Seconds a Digest nonce is accepted before the client must retry (stale=true).
+    #[serde(default = "d_nonce")]
+    pub digest_nonce_lifetime_secs: u64,
+    /// Failed authentications (per user name and per source address) within
+    /// `auth_failure_window_secs` that lock the key out for `auth_lockout_secs` (SEC-3).
+    #[serde(default = "d_fail_limit")]
+    pub auth_failure_limit: u32,
+    #[serde(default = "d_300")]
+    pub auth_failure_window_secs: u64,
+    #[serde(default = "d_300")]
+    pub auth_lockout_secs: u64,
+    /// PEM files of third-party roots whose client certificates are accepted as implicit
+    /// trust anchors (e.g. an IDevID manufacturer CA); empty (the default) turns them off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub implicit_trust_anchors: Vec<PathBuf>,
+}
+
+fn d_fail_limit() -> u32 {
+    10
+}
+fn d_300() -> u64 {
+    300
+}
+fn d_realm() -> String {
+    est_server::DEFAULT_REALM.into()
+}
+fn d_nonce() -> u64 {
+    300
 }
 
 fn d_body() -> usize {
@@ -186,6 +217,9 @@ pub struct LabelSection {
     pub ca: String,
     #[serde(default = "d_true")]
     pub auth_basic: bool,
+    /// HTTP Digest (RFC 7616) with the users of `estuary user add`.
+    #[serde(default = "d_true")]
+    pub auth_digest: bool,
     #[serde(default = "d_true")]
     pub auth_client_cert: bool,
     #[serde(default)]
@@ -196,9 +230,61 @@ pub struct LabelSection {
     /// With server_keygen: refuse requests that do not ask for an encrypted key (SKG-11).
     #[serde(default)]
     pub require_encrypted_keys: bool,
+    /// Clients with a certificate from an implicit trust anchor may do initial enrollment
+    /// here: `"serial-number"` (keep the certificate's subject serialNumber) or `"subject"`
+    /// (the same subject). Absent: they may not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implicit_enroll: Option<String>,
+    /// `"manual"`: initial enrollments wait for `estuary request approve` (202 meanwhile).
+    #[serde(default, skip_serializing_if = "ApprovalMode::is_auto")]
+    pub approval: ApprovalMode,
+    /// Retry-After of the 202 answers, seconds.
+    #[serde(default = "d_retry", skip_serializing_if = "is_default_retry")]
+    pub approval_retry_after_secs: u64,
+    /// Access rules (EST-47): `[[label.allow]]` tables; none: no label restriction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<AllowSection>,
     /// Entries of /csrattrs; none → 204.
     #[serde(default)]
     pub csr_attrs: Vec<CsrAttrEntry>,
+}
+
+fn d_retry() -> u64 {
+    60
+}
+fn is_default_retry(v: &u64) -> bool {
+    *v == d_retry()
+}
+
+/// How a label's initial enrollments are decided (EST-49).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalMode {
+    #[default]
+    Auto,
+    Manual,
+}
+
+impl ApprovalMode {
+    fn is_auto(&self) -> bool {
+        *self == ApprovalMode::Auto
+    }
+}
+
+/// One access rule of a label; see [`est_ca::AccessRule`] and docs/configuration.md.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowSection {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cert_subjects: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cert_issuers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cert_sans: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 /// One /csrattrs entry: a bare OID, or an attribute with OID values (RFC 8951 §4).
@@ -241,11 +327,27 @@ impl Config {
         Ok(())
     }
 
+    /// The HTTP authentication settings of the server.
+    pub fn auth_settings(&self) -> est_server::AuthSettings {
+        est_server::AuthSettings {
+            realm: self.server.auth_realm.clone(),
+            nonce_lifetime: Duration::from_secs(self.server.digest_nonce_lifetime_secs),
+            failures: est_server::FailurePolicy {
+                max_failures: self.server.auth_failure_limit.max(1),
+                window: Duration::from_secs(self.server.auth_failure_window_secs),
+                lockout: Duration::from_secs(self.server.auth_lockout_secs),
+                ..est_server::FailurePolicy::default()
+            },
+            ..est_server::AuthSettings::default()
+        }
+    }
+
     pub fn store_url(&self, data_dir: &Path) -> String {
         resolve_store_url(&self.store.url, data_dir)
     }
 
-    /// Seals client keys at rest: derived from the key-file passphrase, the server's secret.
+    /// Seals secrets at rest (client keys for /serverkeygen, users' Digest HA1 values): derived
+    /// from the key-file passphrase, the server's secret.
     pub fn secret_box(&self, data_dir: &Path) -> Result<est_ca::SecretBox, AnyError> {
         let pass = read_secret(&data_dir.join(&self.keys.passphrase_file))?;
         Ok(est_ca::SecretBox::from_server_secret(&pass)?)
@@ -320,12 +422,44 @@ impl Config {
                 csr_attrs: csr_attrs_der(&l.csr_attrs)?,
                 auth: AuthMethods {
                     basic: l.auth_basic,
+                    digest: l.auth_digest,
                     client_cert: l.auth_client_cert,
                 },
                 require_pop_linking: l.require_pop_linking,
                 server_keygen: l.server_keygen.then_some(est_server::ServerKeyGen {
                     require_encryption: l.require_encrypted_keys,
                 }),
+                implicit_enroll: l
+                    .implicit_enroll
+                    .as_deref()
+                    .map(|m| {
+                        est_ca::ImplicitNameMapping::parse(m).ok_or_else(|| {
+                            format!(
+                                "label {:?}: implicit_enroll must be \"serial-number\" or \"subject\", not {m:?}",
+                                l.name
+                            )
+                        })
+                    })
+                    .transpose()?,
+                approval: match l.approval {
+                    ApprovalMode::Auto => est_server::Approval::Automatic,
+                    ApprovalMode::Manual => est_server::Approval::Manual {
+                        retry_after: Duration::from_secs(l.approval_retry_after_secs.max(1)),
+                    },
+                },
+                policy: est_ca::LabelPolicy {
+                    rules: l
+                        .allow
+                        .iter()
+                        .map(|a| est_ca::AccessRule {
+                            users: a.users.clone(),
+                            cert_subjects: a.cert_subjects.clone(),
+                            cert_issuers: a.cert_issuers.clone(),
+                            cert_sans: a.cert_sans.clone(),
+                            names: a.names.clone(),
+                        })
+                        .collect(),
+                },
             });
         }
         Ok(ServerConfig {
@@ -335,6 +469,15 @@ impl Config {
                 key_pem: read_secret(&data_dir.join(&s.tls_key))?,
                 client_trust_anchors: anchors,
                 client_intermediates: intermediates,
+                implicit_trust_anchors: {
+                    let mut v = Vec::new();
+                    for p in &s.implicit_trust_anchors {
+                        for der in pem_certs(&data_dir.join(p))? {
+                            v.push(<Certificate as der::Decode>::from_der(&der)?);
+                        }
+                    }
+                    v
+                },
             },
             limits: Limits {
                 max_body_bytes: s.max_body_bytes,
@@ -420,4 +563,38 @@ fn csr_attrs_der(entries: &[CsrAttrEntry]) -> Result<Option<Vec<u8>>, AnyError> 
         }
     }
     Ok(Some(der::Encode::to_der(&CsrAttrs(v))?))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn label_auth_keys_parse() {
+        let l: LabelSection = toml::from_str(
+            r#"
+            name = "devices"
+            ca = "devices"
+            auth_digest = false
+            implicit_enroll = "serial-number"
+            [[allow]]
+            users = ["provisioning"]
+            names = ["*.devices.example"]
+            [[allow]]
+            cert_subjects = ["CN=*.devices.example*"]
+            "#,
+        )
+        .unwrap();
+        assert!(l.auth_basic && !l.auth_digest && l.auth_client_cert);
+        assert_eq!(l.implicit_enroll.as_deref(), Some("serial-number"));
+        assert_eq!(l.allow.len(), 2);
+        assert_eq!(l.allow[0].users, ["provisioning"]);
+        assert!(
+            toml::from_str::<LabelSection>(
+                "name = \"x\"\nca = \"y\"\n[[allow]]\nuser = [\"typo\"]"
+            )
+            .is_err()
+        );
+    }
 }

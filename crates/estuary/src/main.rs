@@ -2,6 +2,8 @@
 //! place that picks backends and wires the crates together.
 mod bench;
 mod cmd_client;
+mod cmd_request;
+mod cmd_token;
 mod config;
 mod setup;
 
@@ -75,6 +77,16 @@ enum Cmd {
     Recipient {
         #[command(subcommand)]
         cmd: RecipientCmd,
+    },
+    /// Certification requests held for manual approval.
+    Request {
+        #[command(subcommand)]
+        cmd: cmd_request::RequestCmd,
+    },
+    /// One-time enrollment tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: cmd_token::TokenCmd,
     },
     /// CA information.
     Ca {
@@ -296,6 +308,8 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
         Cmd::User { cmd } => user(cmd).await,
         Cmd::Kek { cmd } => kek(cmd).await,
         Cmd::Recipient { cmd } => recipient(cmd).await,
+        Cmd::Token { cmd } => cmd_token::run(cmd).await,
+        Cmd::Request { cmd } => cmd_request::run(cmd).await,
         Cmd::Ca {
             cmd: CaCmd::Cert { dir, label },
         } => {
@@ -342,6 +356,7 @@ async fn user(cmd: UserCmd) -> Result<(), AnyError> {
             password_file,
             allow_names,
         } => {
+            let cfg = Config::load(&dir.data_dir)?;
             let store = open_store(&dir.data_dir).await?;
             let pw = read_password(&password_file)?;
             let any = allow_names.is_empty();
@@ -350,7 +365,7 @@ async fn user(cmd: UserCmd) -> Result<(), AnyError> {
             } else {
                 allow_names
             };
-            setup::add_user(&store, &name, &pw, names).await?;
+            setup::add_user(&cfg, &dir.data_dir, &store, &name, &pw, names).await?;
             println!("user {name:?} added");
             if any {
                 println!(
@@ -617,11 +632,14 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
         server_cfg.listen = l;
     }
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
-    let state = Arc::new(est_server::EstState::new(
-        authority,
-        server_cfg.labels.clone(),
-        server_cfg.limits.clone(),
-    )?);
+    let state = Arc::new(
+        est_server::EstState::new(
+            authority,
+            server_cfg.labels.clone(),
+            server_cfg.limits.clone(),
+        )?
+        .with_auth_settings(cfg.auth_settings())?,
+    );
     let server = est_server::serve(server_cfg.listen, acceptor, state).await?;
     banner(
         &cfg,
@@ -693,6 +711,9 @@ fn banner(
         println!("  openssl base64 -in dev1.csr -out dev1.csr.b64");
         println!(
             "  curl -s --cacert {d}/ca/root.pem -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @dev1.csr.b64 {url}/.well-known/est/simpleenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out dev1.pem"
+        );
+        println!(
+            "  curl -s --cacert {d}/ca/root.pem --digest -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @dev1.csr.b64 {url}/.well-known/est/digest/simpleenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs"
         );
         println!();
         println!("Or with the estuary client:");

@@ -145,36 +145,42 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         &Zeroizing::new(tls_key.private_key_to_pem_pkcs8()?),
     )?;
 
-    let mut labels = vec![LabelSection {
-        name: String::new(),
-        ca: "default".into(),
+    // Every label starts from the defaults of the config file and changes what it is for.
+    let label = |name: &str, ca: &str| LabelSection {
+        name: name.into(),
+        ca: ca.into(),
         auth_basic: true,
+        auth_digest: true,
         auth_client_cert: true,
         require_pop_linking: false,
         server_keygen: false,
         require_encrypted_keys: false,
+        implicit_enroll: None,
+        allow: Vec::new(),
+        approval: Default::default(),
+        approval_retry_after_secs: 60,
         csr_attrs: Vec::new(),
-    }];
+    };
+    let mut labels = vec![label("", "default")];
     if opts.demo {
+        // SKG-1: /serverkeygen is off by default; the demo shows it on its own label.
         labels.push(LabelSection {
-            name: "demo".into(),
-            ca: "default".into(),
-            auth_basic: true,
-            auth_client_cert: true,
-            require_pop_linking: false,
-            // SKG-1: off by default; the demo shows it on its own label.
             server_keygen: true,
-            require_encrypted_keys: false,
-            csr_attrs: Vec::new(),
+            ..label("demo", "default")
+        });
+        // Digest only (EST-42): what RFC 7030-era clients such as Bouncy Castle speak.
+        labels.push(LabelSection {
+            auth_basic: false,
+            auth_client_cert: false,
+            ..label("digest", "default")
+        });
+        // EST-49: initial enrollments wait for `estuary request approve`.
+        labels.push(LabelSection {
+            approval: crate::config::ApprovalMode::Manual,
+            approval_retry_after_secs: 5,
+            ..label("manual", "default")
         });
         labels.push(LabelSection {
-            name: "devices".into(),
-            ca: "devices".into(),
-            auth_basic: true,
-            auth_client_cert: true,
-            require_pop_linking: false,
-            server_keygen: false,
-            require_encrypted_keys: false,
             csr_attrs: vec![
                 CsrAttrEntry {
                     oid: "id-ecPublicKey".into(),
@@ -189,6 +195,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
                     values: Some(vec!["macAddress".into()]),
                 },
             ],
+            ..label("devices", "devices")
         });
     }
     let config = Config {
@@ -201,6 +208,12 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
             max_connections: 1024,
+            auth_realm: est_server::DEFAULT_REALM.into(),
+            digest_nonce_lifetime_secs: 300,
+            implicit_trust_anchors: Vec::new(),
+            auth_failure_limit: 10,
+            auth_failure_window_secs: 300,
+            auth_lockout_secs: 300,
         },
         store: StoreSection {
             url: "sqlite://estuary.db".into(),
@@ -225,7 +238,15 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
     let store = est_store::SqlStore::connect(&config.store_url(data_dir)).await?;
     let demo_password = if opts.demo {
         let pw = random_secret(12)?;
-        add_user(&store, "demo", pw.as_bytes(), vec!["*".into()]).await?;
+        add_user(
+            &config,
+            data_dir,
+            &store,
+            "demo",
+            pw.as_bytes(),
+            vec!["*".into()],
+        )
+        .await?;
         Some(pw)
     } else {
         None
@@ -239,7 +260,11 @@ fn write(dir: &Path, rel: &str, data: &[u8]) -> Result<PathBuf, AnyError> {
     Ok(p)
 }
 
+/// Adds a user: the password argon2id-hashed (Basic) and its Digest HA1 values for the
+/// server realm sealed under the server secret (EST-42); never the password itself.
 pub async fn add_user(
+    config: &Config,
+    data_dir: &Path,
     store: &dyn est_ca::Store,
     name: &str,
     password: &[u8],
@@ -248,8 +273,19 @@ pub async fn add_user(
     if password.len() < 8 {
         return Err("password too short (at least 8 characters)".into());
     }
+    if name.starts_with(est_server::TOKEN_PREFIX) {
+        return Err(format!(
+            "user names starting with {:?} are reserved for enrollment tokens",
+            est_server::TOKEN_PREFIX
+        )
+        .into());
+    }
     let hash = PasswordHasher::hash(password)?;
+    let digest_secrets =
+        est_server::user_digest_secrets(&config.server.auth_realm, name, password)?
+            .seal(&config.secret_box(data_dir)?, name)?;
     let rec = UserRecord {
+        digest_secrets,
         name: name.to_string(),
         password_hash: hash,
         allowed_names,

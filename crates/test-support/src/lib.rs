@@ -21,17 +21,30 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use x509_cert::name::Name;
 use zeroize::Zeroizing;
 
-/// The server secret the test authority seals client keys with.
-pub const SERVER_SECRET: &[u8] = b"test-support server secret";
-
 pub const ALICE: (&str, &str) = ("alice", "alice-password-1");
 /// Bob may only request names under bob.example.
 pub const BOB: (&str, &str) = ("bob", "bob-password-12");
+
+/// The server secret of the fixture (the binary uses its key-file passphrase): it seals
+/// client keys and Digest secrets.
+pub const SERVER_SECRET: &[u8] = b"test-support server secret";
+
+/// The server's sealer for secrets at rest, as the fixture's authority has it.
+pub fn secret_box() -> est_ca::SecretBox {
+    est_ca::SecretBox::from_server_secret(SERVER_SECRET).unwrap()
+}
+
+/// The PostgreSQL URL tests use: `$ESTUARY_TEST_PG`, default the local server.
+pub fn pg_url() -> String {
+    std::env::var("ESTUARY_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
 
 /// Which store backs the fixture.
 #[derive(Debug, Clone)]
 pub enum StoreKind {
     Sqlite,
+    /// A PostgreSQL server URL: each test server gets a fresh database of its own there.
     Postgres(String),
 }
 
@@ -143,6 +156,9 @@ pub struct ServerOptions {
     pub store: StoreKind,
     pub limits: Limits,
     pub require_pop_linking: bool,
+    pub auth: est_server::AuthSettings,
+    /// Implicit trust anchors for client certificates (e.g. an IDevID root); none by default.
+    pub implicit_trust_anchors: Vec<x509_cert::Certificate>,
 }
 
 impl Default for ServerOptions {
@@ -156,7 +172,80 @@ impl Default for ServerOptions {
             store: StoreKind::Sqlite,
             limits,
             require_pop_linking: false,
+            auth: est_server::AuthSettings::default(),
+            implicit_trust_anchors: Vec::new(),
         }
+    }
+}
+
+/// A PostgreSQL database of its own for one test server, created on the server at the given
+/// URL and dropped (best effort, `WITH (FORCE)`) with it: tests never share schema state, and
+/// a branch with new migrations never touches the database other branches test against.
+#[derive(Debug)]
+struct PgScratch {
+    admin_url: String,
+    name: String,
+}
+
+impl PgScratch {
+    async fn create(admin_url: &str) -> (Self, String) {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut admin = sqlx::AnyConnection::connect(admin_url)
+            .await
+            .expect("PostgreSQL (is it running at $ESTUARY_TEST_PG?)");
+        let mut raw = [0u8; 8];
+        openssl::rand::rand_bytes(&mut raw).unwrap();
+        let name = format!(
+            "estuary_ts_{}",
+            raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        // `name` is ours (fixed prefix, hex): safe to splice.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.ok();
+        let (base, query) = match admin_url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (admin_url, None),
+        };
+        let server = &base[..base.rfind('/').unwrap()];
+        let url = match query {
+            Some(q) => format!("{server}/{name}?{q}"),
+            None => format!("{server}/{name}"),
+        };
+        (
+            Self {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+            url,
+        )
+    }
+}
+
+impl Drop for PgScratch {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut admin = sqlx::AnyConnection::connect(&admin_url).await.ok()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+                .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
     }
 }
 
@@ -167,19 +256,31 @@ pub struct TestServer {
     pub store: Arc<est_store::SqlStore>,
     pub authority: Arc<Authority>,
     server: Option<RunningServer>,
+    /// Declared last: dropped after the store's connections.
+    _pg: Option<PgScratch>,
 }
 
 impl TestServer {
     /// Labels: "" and "main" → the issuing CA (default profile); "devices" → the devices CA,
-    /// EC keys only, with /csrattrs; "pop" → the issuing CA with PoP linking required; "skg" →
-    /// the issuing CA with /serverkeygen; "skg-enc" → the same, encrypted delivery required.
+    /// EC keys only, with /csrattrs; "pop" → the issuing CA with PoP linking required;
+    /// "digest" → the issuing CA, HTTP Digest only (no Basic, no client certificates);
+    /// "ra" → the issuing CA, certificates with id-kp-cmcRA; "idevid" → the issuing CA, open to
+    /// implicit-TA clients keeping their subject serialNumber; "restricted" → the issuing CA
+    /// with an access policy (alice: *.team.example; *.devices.example certificates);
+    /// "manual" → the issuing CA, initial enrollments held for approval (Retry-After 1 s);
+    /// "skg" → the issuing CA with /serverkeygen; "skg-enc" → the same, encrypted delivery
+    /// required.
     pub async fn start(opts: ServerOptions) -> Self {
         let pki = TestPki::new();
-        let url = match &opts.store {
-            StoreKind::Sqlite => {
-                format!("sqlite://{}", pki.dir.path().join("estuary.db").display())
+        let (url, pg) = match &opts.store {
+            StoreKind::Sqlite => (
+                format!("sqlite://{}", pki.dir.path().join("estuary.db").display()),
+                None,
+            ),
+            StoreKind::Postgres(u) => {
+                let (scratch, url) = PgScratch::create(u).await;
+                (url, Some(scratch))
             }
-            StoreKind::Postgres(u) => u.clone(),
         };
         let store = Arc::new(
             est_store::SqlStore::connect(&url)
@@ -194,12 +295,18 @@ impl TestServer {
                 vec!["bob.example".to_string(), "*.bob.example".to_string()],
             ),
         ] {
+            let digest =
+                est_server::user_digest_secrets(est_server::DEFAULT_REALM, user, pw.as_bytes())
+                    .unwrap()
+                    .seal(&secret_box(), user)
+                    .unwrap();
             let _ = store
                 .add_user(&UserRecord {
                     name: user.into(),
                     password_hash: PasswordHasher::hash(pw.as_bytes()).unwrap(),
                     allowed_names: names,
                     created_at: 0,
+                    digest_secrets: digest,
                 })
                 .await;
         }
@@ -207,11 +314,23 @@ impl TestServer {
         devices_profile.keys.rsa_min_bits = None;
         devices_profile.keys.ed25519 = false;
         devices_profile.validity = Duration::from_secs(90 * 86400);
+        let ra_profile = Profile {
+            extended_key_usage: vec![
+                est_ca::ExtendedKeyUsage::ClientAuth,
+                est_ca::ExtendedKeyUsage::CmcRa,
+            ],
+            ..Profile::default()
+        };
         let domains = vec![
             CaDomain {
                 name: "main".into(),
                 issuer: pki.issuing.clone(),
                 profile: Profile::default(),
+            },
+            CaDomain {
+                name: "ra".into(),
+                issuer: pki.issuing.clone(),
+                profile: ra_profile,
             },
             CaDomain {
                 name: "devices".into(),
@@ -222,7 +341,7 @@ impl TestServer {
         let authority = Arc::new(
             Authority::new(domains, store.clone(), Arc::new(SystemClock))
                 .unwrap()
-                .with_secret_box(est_ca::SecretBox::from_server_secret(SERVER_SECRET).unwrap()),
+                .with_secret_box(secret_box()),
         );
         let csr_attrs = der::Encode::to_der(&est_asn1::CsrAttrs(vec![est_asn1::AttrOrOid::Oid(
             est_asn1::oid_from_str("challengePassword").unwrap(),
@@ -234,6 +353,9 @@ impl TestServer {
             csr_attrs: attrs,
             auth: AuthMethods::default(),
             require_pop_linking: pop,
+            implicit_enroll: None,
+            policy: est_ca::LabelPolicy::default(),
+            approval: est_server::Approval::Automatic,
             server_keygen: None,
         };
         let keygen = |name: &str, require_encryption: bool| LabelConfig {
@@ -247,16 +369,61 @@ impl TestServer {
             label("pop", "main", true, Some(csr_attrs)),
             keygen("skg", false),
             keygen("skg-enc", true),
+            LabelConfig {
+                auth: AuthMethods {
+                    basic: false,
+                    digest: true,
+                    client_cert: false,
+                },
+                ..label("digest", "main", false, None)
+            },
+            // Issues RA certificates (id-kp-cmcRA, EST-48).
+            label("ra", "ra", false, None),
+            // IDevID holders (implicit trust anchors) may enroll, keeping their serialNumber.
+            LabelConfig {
+                implicit_enroll: Some(est_ca::ImplicitNameMapping::SameSerialNumber),
+                ..label("idevid", "main", false, None)
+            },
+            // EST-47: alice only for *.team.example; certificates of *.devices.example only
+            // for their own domain; nobody else.
+            LabelConfig {
+                policy: est_ca::LabelPolicy {
+                    rules: vec![
+                        est_ca::AccessRule {
+                            users: vec![ALICE.0.into()],
+                            names: vec!["*.team.example".into()],
+                            ..Default::default()
+                        },
+                        est_ca::AccessRule {
+                            cert_subjects: vec!["CN=*.devices.example".into()],
+                            names: vec!["*.devices.example".into()],
+                            ..Default::default()
+                        },
+                    ],
+                },
+                ..label("restricted", "main", false, None)
+            },
+            // EST-49: held for the operator, retry after 1 s.
+            LabelConfig {
+                approval: est_server::Approval::Manual {
+                    retry_after: Duration::from_secs(1),
+                },
+                ..label("manual", "main", false, None)
+            },
         ];
         let tls = TlsConfig {
             cert_chain_pem: pki.tls_chain_pem.clone(),
             key_pem: pki.tls_key_pem.clone(),
             client_trust_anchors: vec![pki.root.cert.clone()],
             client_intermediates: vec![pki.issuing.cert.clone(), pki.devices.cert.clone()],
+            implicit_trust_anchors: opts.implicit_trust_anchors.clone(),
         };
         let acceptor = est_server::build_acceptor(&tls).unwrap();
         let state = Arc::new(
-            est_server::EstState::new(authority.clone(), labels, opts.limits.clone()).unwrap(),
+            est_server::EstState::new(authority.clone(), labels, opts.limits.clone())
+                .unwrap()
+                .with_auth_settings(opts.auth.clone())
+                .unwrap(),
         );
         let server = est_server::serve("127.0.0.1:0".parse().unwrap(), acceptor, state)
             .await
@@ -267,6 +434,7 @@ impl TestServer {
             store,
             authority,
             server: Some(server),
+            _pg: pg,
         }
     }
 

@@ -185,7 +185,7 @@ fn openssl_open(
 }
 
 fn sealer() -> SecretBox {
-    SecretBox::from_server_secret(SERVER_SECRET).unwrap()
+    secret_box()
 }
 
 #[tokio::test(flavor = "multi_thread")]

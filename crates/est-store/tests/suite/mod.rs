@@ -519,12 +519,15 @@ pub async fn users_add_get_list_remove(url: &str) {
             String::new(),
         ],
         created_at: 1_700_000_000,
+        // Opaque sealed bytes, including a zero and high bytes: stored byte for byte.
+        digest_secrets: vec![1, 0, 0xff, 0x80, 42],
     };
     let alice = UserRecord {
         name: "alice".into(),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$YWxpY2U$YWxpY2VoYXNo".into(),
         allowed_names: vec![],
         created_at: 1_700_000_100,
+        digest_secrets: vec![],
     };
     assert_eq!(store.list_users().await.unwrap(), vec![]);
     store.add_user(&bob).await.unwrap();
@@ -786,4 +789,157 @@ pub async fn client_keys_add_get_list_remove(url: &str) {
         vec![recipient]
     );
     sql.close().await;
+}
+
+fn token(id: &str, expires_at: i64) -> est_ca::TokenRecord {
+    est_ca::TokenRecord {
+        id: id.into(),
+        label: "devices".into(),
+        secret_sha256: "ab".repeat(32),
+        subject: "CN=dev1.example".into(),
+        created_at: 1_700_000_000,
+        expires_at,
+        used_at: None,
+        used_by: String::new(),
+    }
+}
+
+/// One-time enrollment tokens: stored and read back; a duplicate id is a conflict; an expired
+/// token cannot be consumed; and of many concurrent consumers, from two independent store
+/// instances (separate connections), exactly one wins.
+pub async fn tokens_single_use_under_concurrency(url: &str) {
+    let a = Arc::new(open(url).await);
+    let b = Arc::new(open(url).await);
+    let t = token("tok_race", 2_000_000_000);
+    a.add_token(&t).await.unwrap();
+    assert!(matches!(
+        a.add_token(&t).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(b.get_token("tok_race").await.unwrap().unwrap(), t);
+    assert_eq!(a.get_token("tok_none").await.unwrap(), None);
+
+    let mut tasks = JoinSet::new();
+    for i in 0..16 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move {
+            store
+                .consume_token("tok_race", 1_800_000_000, &format!("user:racer-{i}"))
+                .await
+                .unwrap()
+        });
+    }
+    let mut wins = 0;
+    while let Some(won) = tasks.join_next().await {
+        wins += usize::from(won.unwrap());
+    }
+    assert_eq!(wins, 1, "exactly one consumer wins");
+    let used = a.get_token("tok_race").await.unwrap().unwrap();
+    assert_eq!(used.used_at, Some(1_800_000_000));
+    assert!(used.used_by.starts_with("user:racer-"));
+    assert!(
+        !a.consume_token("tok_race", 1_800_000_001, "late")
+            .await
+            .unwrap()
+    );
+
+    // Expired: never consumable.
+    a.add_token(&token("tok_old", 1_000)).await.unwrap();
+    assert!(!a.consume_token("tok_old", 1_000, "x").await.unwrap());
+    assert!(!a.consume_token("tok_missing", 1, "x").await.unwrap());
+    drop(tasks);
+    Arc::try_unwrap(a).unwrap().close().await;
+    Arc::try_unwrap(b).unwrap().close().await;
+}
+
+/// Requests held for manual approval: one per match key, looked up by key and id, listed by
+/// status, and moved between states only from the expected state.
+pub async fn pending_requests_lifecycle(url: &str) {
+    let store = open(url).await;
+    let p = est_ca::PendingRecord {
+        id: "p1".into(),
+        match_key: "ab".repeat(32),
+        label: "manual".into(),
+        requester: "user:alice".into(),
+        subject: "CN=m1.example".into(),
+        spki_sha256: "cd".repeat(32),
+        csr: vec![0x30, 0x00, 0xff],
+        status: "pending".into(),
+        created_at: 1_700_000_000,
+        decided_at: 0,
+        serial: String::new(),
+    };
+    store.add_pending(&p).await.unwrap();
+    let dup = est_ca::PendingRecord {
+        id: "p2".into(),
+        ..p.clone()
+    };
+    assert!(matches!(
+        store.add_pending(&dup).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(
+        store
+            .pending_by_match_key(&p.match_key)
+            .await
+            .unwrap()
+            .unwrap(),
+        p
+    );
+    assert_eq!(store.pending_by_id("p1").await.unwrap().unwrap(), p);
+    assert_eq!(
+        store.list_pending(Some("pending")).await.unwrap(),
+        vec![p.clone()]
+    );
+    assert!(
+        store
+            .list_pending(Some("approved"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Only from the expected state; decided_at and serial set when given.
+    assert!(
+        !store
+            .transition_pending("p1", "approved", "issuing", None, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .transition_pending("p1", "pending", "approved", Some(1_700_000_100), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .transition_pending("p1", "pending", "rejected", Some(1_700_000_200), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .transition_pending("p1", "approved", "issuing", None, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .transition_pending("p1", "issuing", "issued", None, Some("0a1b"))
+            .await
+            .unwrap()
+    );
+    let done = store.pending_by_id("p1").await.unwrap().unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.decided_at, done.serial.as_str()),
+        ("issued", 1_700_000_100, "0a1b")
+    );
+    assert_eq!(store.list_pending(None).await.unwrap().len(), 1);
+    assert!(
+        !store
+            .transition_pending("nope", "pending", "approved", Some(1), None)
+            .await
+            .unwrap()
+    );
+    store.close().await;
 }

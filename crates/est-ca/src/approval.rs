@@ -1,0 +1,155 @@
+//! Manual approval (EST-49, EST-91, EST-92): the first request is held and answered "202, try
+//! later"; an operator approves or rejects it; the client's identical retry then gets the
+//! certificate (or a refusal). Clients are stateless, so a retry is recognised by who asks,
+//! where, for which key and which subject, never by the CSR bytes, whose challengePassword
+//! changes with every connection (EST-17).
+use der::Encode;
+
+use crate::authority::{Authority, EnrollRequest, IssuedCert};
+use crate::clock::unix_secs;
+use crate::{CaError, PendingRecord, StoreError, VerifiedCsr};
+
+/// What became of a request on a label with manual approval.
+#[derive(Debug, Clone)]
+pub enum EnrollOutcome {
+    Issued(Box<IssuedCert>),
+    /// Held for (or still awaiting) the operator's decision.
+    Pending,
+}
+
+/// EST-92: hex SHA-256 over the length-prefixed requester, label, SHA-256 of the SPKI and
+/// subject DER.
+pub fn match_key(requester: &str, label: &str, spki_der: &[u8], subject_der: &[u8]) -> String {
+    let mut h = openssl::sha::Sha256::new();
+    let spki_hash = openssl::sha::sha256(spki_der);
+    for part in [
+        requester.as_bytes(),
+        label.as_bytes(),
+        spki_hash.as_slice(),
+        subject_der,
+    ] {
+        h.update(&(part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    hex::encode(h.finish())
+}
+
+impl Authority {
+    /// Initial enrollment on a label whose requests need an operator's approval. The CSR is
+    /// verified and authorized before it is held, so operators only see admissible requests.
+    pub async fn enroll_with_approval(
+        &self,
+        req: EnrollRequest<'_>,
+        label: &str,
+    ) -> Result<EnrollOutcome, CaError> {
+        let domain = self
+            .domain(req.domain)
+            .ok_or_else(|| CaError::Internal(format!("unknown CA domain {}", req.domain)))?
+            .clone();
+        let csr = VerifiedCsr::verify(req.csr_der, domain.profile.allow_sha1_csr)?;
+        domain.profile.keys.check(csr.key_kind)?;
+        self.authorize_initial(req.identity, csr.names())?;
+        let requester = req.identity.requester();
+        let key = match_key(&requester, label, &csr.spki_der, &csr.subject().to_der()?);
+        let store = self.store();
+        let now = unix_secs(self.clock().now());
+        let Some(p) = store.pending_by_match_key(&key).await? else {
+            let mut id = [0u8; 8];
+            openssl::rand::rand_bytes(&mut id)?;
+            let rec = PendingRecord {
+                id: hex::encode(id),
+                match_key: key,
+                label: label.to_owned(),
+                requester,
+                subject: csr.subject().to_string(),
+                spki_sha256: hex::encode(openssl::sha::sha256(&csr.spki_der)),
+                csr: req.csr_der.to_vec(),
+                status: "pending".into(),
+                created_at: now,
+                decided_at: 0,
+                serial: String::new(),
+            };
+            return match store.add_pending(&rec).await {
+                Ok(()) => {
+                    tracing::info!(id = %rec.id, requester = %rec.requester, subject = %rec.subject, label, "request held for manual approval");
+                    Ok(EnrollOutcome::Pending)
+                }
+                // A concurrent identical request got there first: same answer.
+                Err(StoreError::Conflict(_)) => Ok(EnrollOutcome::Pending),
+                Err(e) => Err(e.into()),
+            };
+        };
+        match p.status.as_str() {
+            "approved" => {
+                // Claim the approval: one of several concurrent retries issues.
+                if !store
+                    .transition_pending(&p.id, "approved", "issuing", None, None)
+                    .await?
+                {
+                    return Ok(EnrollOutcome::Pending);
+                }
+                match self.enroll(req).await {
+                    Ok(issued) => {
+                        store
+                            .transition_pending(
+                                &p.id,
+                                "issuing",
+                                "issued",
+                                None,
+                                Some(&issued.record.serial),
+                            )
+                            .await?;
+                        Ok(EnrollOutcome::Issued(Box::new(issued)))
+                    }
+                    Err(e) => {
+                        store
+                            .transition_pending(&p.id, "issuing", "approved", None, None)
+                            .await?;
+                        Err(e)
+                    }
+                }
+            }
+            // The answer to an earlier retry was lost: the same certificate again.
+            "issued" => {
+                let rec = store
+                    .certificate_by_serial(&p.serial)
+                    .await?
+                    .ok_or_else(|| {
+                        CaError::Internal("approved request's certificate is missing".into())
+                    })?;
+                let cert = <x509_cert::Certificate as der::Decode>::from_der(&rec.der)?;
+                Ok(EnrollOutcome::Issued(Box::new(IssuedCert {
+                    cert,
+                    der: rec.der.clone(),
+                    record: rec,
+                })))
+            }
+            "rejected" => Err(CaError::NotAuthorized(
+                "the certification request was rejected by the CA operator".into(),
+            )),
+            _ => Ok(EnrollOutcome::Pending),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_key_depends_on_every_part() {
+        let k = match_key("user:a", "l", b"spki", b"subj");
+        assert_eq!(k.len(), 64);
+        assert_eq!(k, match_key("user:a", "l", b"spki", b"subj"));
+        for other in [
+            match_key("user:b", "l", b"spki", b"subj"),
+            match_key("user:a", "m", b"spki", b"subj"),
+            match_key("user:a", "l", b"spkj", b"subj"),
+            match_key("user:a", "l", b"spki", b"subk"),
+            // Length prefixes: moving bytes between parts changes the key.
+            match_key("user:al", "", b"spki", b"subj"),
+        ] {
+            assert_ne!(k, other);
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Interop with an independent EST client: Bouncy Castle's `ESTService` (Debian's BC 1.72),
+//! driving the real `estuary serve` on its demo setup over TLS on loopback. The Java program
+//! is `interop/bc/EstInterop.java`; it asserts every step and exits non-zero on any failure:
+//! /cacerts, /csrattrs, /simpleenroll with Basic and with Digest (EST-42), /simplereenroll
+//! with the issued certificate as TLS client certificate, and /simpleenroll with tls-unique
+//! PoP linking over BC's JSSE provider at TLS 1.2, where a corrupted binding must be refused
+//! (EST-52, EST-54).
+//!
+//! Needs `javac` (default-jdk-headless) and libbcprov-java libbcpkix-java libbctls-java
+//! libbcutil-java; `scripts/test.sh` installs them. Missing tools fail the test: no skipping.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{BIN, start_demo};
+const JARS: [&str; 4] = ["bcprov", "bcpkix", "bctls", "bcutil"];
+
+fn classpath(extra: &Path) -> String {
+    let mut parts: Vec<String> = JARS
+        .iter()
+        .map(|j| {
+            let p = PathBuf::from(format!("/usr/share/java/{j}.jar"));
+            assert!(
+                p.exists(),
+                "{} missing: apt-get install libbcprov-java libbcpkix-java libbctls-java libbcutil-java (scripts/test.sh does)",
+                p.display()
+            );
+            p.display().to_string()
+        })
+        .collect();
+    parts.push(extra.display().to_string());
+    parts.join(":")
+}
+
+#[test]
+fn bouncy_castle_est_client_against_estuary_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let classes = tmp.path().join("classes");
+    std::fs::create_dir_all(&classes).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/bc/EstInterop.java");
+    let cp = classpath(&classes);
+    let out = Command::new("javac")
+        .args(["-d"])
+        .arg(&classes)
+        .args(["-cp", &cp])
+        .arg(&source)
+        .output()
+        .expect("javac (apt-get install default-jdk-headless; scripts/test.sh does)");
+    assert!(
+        out.status.success(),
+        "javac failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let data = tmp.path().join("data");
+    let server = start_demo(&data);
+    let root = data.join("ca/root.pem");
+    let out = Command::new("java")
+        .args(["-cp", &cp, "EstInterop", &server.addr])
+        .arg(&root)
+        .args(["demo", &server.password])
+        .output()
+        .expect("java");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "Bouncy Castle interop failed:\n{stdout}"
+    );
+    // The program's own summary, and the checks that matter by name.
+    assert!(stdout.contains("ALL OK"), "{stdout}");
+    for must in [
+        "ok: digest enroll: certificate carries the requested public key",
+        "ok: a wrong Digest password gets 401",
+        "ok: reenroll: a new serial number",
+        "ok: pop enroll: certificate carries the requested public key",
+        "ok: a corrupted tls-unique gets 400",
+    ] {
+        assert!(stdout.contains(must), "missing {must:?} in:\n{stdout}");
+    }
+    // The server recorded what BC enrolled (basic, digest, reenroll, pop).
+    let list = Command::new(BIN)
+        .args(["cert", "list", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    for cn in ["bc-basic.example", "bc-digest.example", "bc-pop.example"] {
+        assert!(
+            list.contains(&format!("CN={cn}")),
+            "{cn} not recorded:\n{list}"
+        );
+    }
+    assert!(!list.contains("bc-pop-bad.example"), "{list}");
+}

@@ -1,0 +1,113 @@
+//! Shared by the binary's integration tests: the real `estuary serve` on a demo data dir.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_estuary");
+
+pub struct Server {
+    child: Child,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    /// The demo user's password, from the banner.
+    pub password: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Restarts `estuary serve` on an existing data dir; `password` is carried over.
+pub fn restart(dir: &Path, password: &str) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Owned by a Server at once: its Drop kills and reaps the child on any panic below.
+    let mut server = Server {
+        child,
+        addr: String::new(),
+        password: password.to_string(),
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("server banner");
+        if let Some(rest) = line.strip_prefix("Estuary EST server listening on https://") {
+            server.addr = rest.trim_end_matches("/.well-known/est/").to_string();
+            return server;
+        }
+    }
+}
+
+/// Starts `estuary serve` on a fresh data dir (demo setup) and reads its banner.
+pub fn start_demo(dir: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep reading after the caller stopped listening: a closed pipe would make the
+        // server's next println! fail.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut addr, mut password) = (None, None);
+    while addr.is_none() || password.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("server banner");
+        if let Some(rest) = line.strip_prefix("Estuary EST server listening on https://") {
+            addr = Some(rest.trim_end_matches("/.well-known/est/").to_string());
+        }
+        if let Some(rest) = line.strip_prefix("demo user: demo    password: ") {
+            password = Some(rest.split_whitespace().next().unwrap().to_string());
+        }
+    }
+    Server {
+        child,
+        addr: addr.unwrap(),
+        password: password.unwrap(),
+    }
+}
+
+/// Runs a bash script in `dir`; returns success and stdout+stderr.
+pub fn sh(script: &str, dir: &Path) -> (bool, String) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
