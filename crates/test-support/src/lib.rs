@@ -265,7 +265,8 @@ impl TestServer {
     /// EC keys only, with /csrattrs; "pop" → the issuing CA with PoP linking required;
     /// "digest" → the issuing CA, HTTP Digest only (no Basic, no client certificates);
     /// "ra" → the issuing CA, certificates with id-kp-cmcRA; "idevid" → the issuing CA, open to
-    /// implicit-TA clients keeping their subject serialNumber; "restricted" → the issuing CA
+    /// implicit-TA clients keeping their subject serialNumber ("idevid-skg": the same with
+    /// /serverkeygen, which they may not use); "restricted" → the issuing CA
     /// with an access policy (alice: *.team.example; *.devices.example certificates);
     /// "manual" → the issuing CA, initial enrollments held for approval (Retry-After 1 s);
     /// "skg" → the issuing CA with /serverkeygen; "skg-enc" → the same, encrypted delivery
@@ -383,6 +384,12 @@ impl TestServer {
             LabelConfig {
                 implicit_enroll: Some(est_ca::ImplicitNameMapping::SameSerialNumber),
                 ..label("idevid", "main", false, None)
+            },
+            // The same with /serverkeygen on: still refused to implicit-TA clients (SEC-6).
+            LabelConfig {
+                implicit_enroll: Some(est_ca::ImplicitNameMapping::SameSerialNumber),
+                server_keygen: Some(est_server::ServerKeyGen::default()),
+                ..label("idevid-skg", "main", false, None)
             },
             // EST-47: alice only for *.team.example; certificates of *.devices.example only
             // for their own domain; nobody else.

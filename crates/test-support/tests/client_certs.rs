@@ -239,6 +239,24 @@ async fn implicit_trust_anchor_clients_only_enroll_where_allowed() {
     .await;
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.text().contains("purpose"), "{}", r.text());
+    // SEC-6: no server-generated keys for implicit-TA clients, even where they may enroll.
+    let r = post_with_cert(
+        &s,
+        "/.well-known/est/idevid-skg/simpleenroll",
+        &m.device,
+        &ok,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = post_with_cert(
+        &s,
+        "/.well-known/est/idevid-skg/serverkeygen",
+        &m.device,
+        &ok,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("implicit trust anchor"), "{}", r.text());
     s.shutdown().await;
 
     // With the implicit database off (the default), the same device is unknown.
