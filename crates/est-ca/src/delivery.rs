@@ -21,8 +21,8 @@ pub enum DeliveryRequest {
     Asymmetric(Vec<u8>),
 }
 
-/// Where a generated key goes, resolved from the request's identifier.
-#[derive(Debug)]
+/// Where a generated key goes, resolved from the request's identifier. Its `Debug` never shows
+/// the key-encryption key.
 pub enum DeliveryKey {
     /// No identifier: plain PKCS#8 under TLS (SKG-17).
     Plain,
@@ -37,6 +37,22 @@ pub enum DeliveryKey {
         ski: Vec<u8>,
         cert: Box<Certificate>,
     },
+}
+
+impl std::fmt::Debug for DeliveryKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Plain => f.write_str("Plain"),
+            Self::Kek { id, .. } => f
+                .debug_struct("Kek")
+                .field("id", id)
+                .finish_non_exhaustive(),
+            Self::Recipient { ski, .. } => f
+                .debug_struct("Recipient")
+                .field("ski", ski)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl Identity {

@@ -11,13 +11,21 @@ use zeroize::Zeroizing;
 
 use crate::{CaError, DeliveryKey, Issuer, SignatureAlgorithm};
 
-/// The private-key part of a /serverkeygen response.
-#[derive(Debug)]
+/// The private-key part of a /serverkeygen response. Its `Debug` shows sizes, never bytes.
 pub enum KeyPart {
     /// DER PKCS#8 PrivateKeyInfo v1 (SKG-17), cleared on drop.
     Pkcs8(Zeroizing<Vec<u8>>),
     /// DER ContentInfo(EnvelopedData(SignedData(AsymmetricKeyPackage))) (SKG-18).
     Enveloped(Vec<u8>),
+}
+
+impl std::fmt::Debug for KeyPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pkcs8(d) => write!(f, "Pkcs8({} bytes)", d.len()),
+            Self::Enveloped(d) => write!(f, "Enveloped({} bytes)", d.len()),
+        }
+    }
 }
 
 /// How the key will be protected, settled before any key is generated so that a request the
@@ -222,5 +230,24 @@ impl crate::Authority {
             issued: generated.issued,
             key,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let part = KeyPart::Pkcs8(Zeroizing::new(b"PRIVATE-KEY-BYTES".to_vec()));
+        assert_eq!(format!("{part:?}"), "Pkcs8(17 bytes)");
+        let kek = DeliveryKey::Kek {
+            id: b"id".to_vec(),
+            key: Zeroizing::new(vec![0x5a; 16]),
+        };
+        let shown = format!("{kek:?}");
+        assert!(!shown.contains("90"), "{shown}");
+        assert!(shown.starts_with("Kek"), "{shown}");
     }
 }

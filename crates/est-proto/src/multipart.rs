@@ -29,7 +29,15 @@ pub fn content_type() -> String {
 /// Writes `parts` (each body already base64 text) with CRLF line ends. Every part also carries
 /// `Content-Transfer-Encoding: base64` for RFC 7030-era clients (EST-11).
 pub fn encode(parts: &[(&str, &str)]) -> String {
-    let mut out = String::new();
+    // Sized up front: a body may carry a private key, and a growing String would leave copies
+    // of it behind in freed memory.
+    let size: usize = parts
+        .iter()
+        .map(|(ct, body)| ct.len() + body.len() + BOUNDARY.len() + 64)
+        .sum::<usize>()
+        + BOUNDARY.len()
+        + 8;
+    let mut out = String::with_capacity(size);
     for (ct, body) in parts {
         out.push_str("--");
         out.push_str(BOUNDARY);
