@@ -268,5 +268,32 @@ public class EstInterop {
                 check(seen[0] != null, "the binding was read from the connection");
             }
         }
+
+        // 7. /serverkeygen on the demo label (RFC 7030 §4.4): the CSR's key only names the type;
+        // BC parses our multipart/mixed answer and returns the PKCS#8 key with the certificate.
+        KeyPair hint = p256();
+        PKCS10CertificationRequest csr7 = csrBuilder("bc-skg.example", hint).build(signer(hint));
+        EnrollmentResponse r7 = builder("demo").build()
+            .simpleEnrollWithServersideCreation(csr7, new HttpAuth(user, password));
+        X509CertificateHolder c7 = single(r7, "serverkeygen");
+        check(c7.getSubject().equals(new X500Name("CN=bc-skg.example")), "serverkeygen: subject " + c7.getSubject());
+        check(r7.getPrivateKeyInfo() != null, "serverkeygen: a private key came back");
+        java.security.PrivateKey priv = new org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter()
+            .setProvider("BC").getPrivateKey(r7.getPrivateKeyInfo());
+        check("EC".equals(priv.getAlgorithm()) || "ECDSA".equals(priv.getAlgorithm()),
+            "serverkeygen: an EC key, as the CSR's key asked (" + priv.getAlgorithm() + ")");
+        check(!Arrays.equals(c7.getSubjectPublicKeyInfo().getEncoded(), hint.getPublic().getEncoded()),
+            "serverkeygen: a new key, not the CSR's");
+        // The private key belongs to the certificate: sign with it, verify with the certificate.
+        java.security.Signature sig = java.security.Signature.getInstance("SHA256withECDSA", "BC");
+        sig.initSign(priv);
+        sig.update(new byte[] {1, 2, 3});
+        byte[] s7 = sig.sign();
+        X509Certificate cert7 = new JcaX509CertificateConverter().setProvider("BC").getCertificate(c7);
+        sig.initVerify(cert7.getPublicKey());
+        sig.update(new byte[] {1, 2, 3});
+        check(sig.verify(s7), "serverkeygen: the private key matches the certificate");
+        cert7.verify(issuing.getPublicKey());
+        check(true, "serverkeygen: the certificate is signed by the issuing CA");
     }
 }

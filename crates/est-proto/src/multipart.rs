@@ -17,9 +17,10 @@ fn err(s: &str) -> MultipartError {
     MultipartError(s.to_string())
 }
 
-/// A boundary that cannot occur in base64 text or in our part headers: base64 has no `=` except
-/// as trailing padding and never `_`-`.` runs (SKG-16).
-pub const BOUNDARY: &str = "est_=_boundary_.9f7c";
+/// The boundary we write (SKG-16). A delimiter line starts with `--`, and `-` is not in the
+/// base64 alphabet, so no line of a base64 body can be mistaken for one. No MIME tspecials
+/// either, so the Content-Type parameter needs no quoting (RFC 2045 §5.1).
+pub const BOUNDARY: &str = "estuary-boundary-9f7c";
 
 /// The Content-Type header of a body written by [`encode`].
 pub fn content_type() -> String {

@@ -4,7 +4,8 @@
 //! /cacerts, /csrattrs, /simpleenroll with Basic and with Digest (EST-42), /simplereenroll
 //! with the issued certificate as TLS client certificate, and /simpleenroll with tls-unique
 //! PoP linking over BC's JSSE provider at TLS 1.2, where a corrupted binding must be refused
-//! (EST-52, EST-54).
+//! (EST-52, EST-54), and /serverkeygen (`simpleEnrollWithServersideCreation`), whose
+//! multipart answer BC parses into a key that must match the certificate.
 //!
 //! Needs `javac` (default-jdk-headless) and libbcprov-java libbcpkix-java libbctls-java
 //! libbcutil-java; `scripts/test.sh` installs them. Missing tools fail the test: no skipping.
