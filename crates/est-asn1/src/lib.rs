@@ -1,6 +1,6 @@
 //! ASN.1 types for EST that no published crate has, derived with `der`; no I/O.
 use const_oid::ObjectIdentifier;
-use der::{Choice, Sequence};
+use der::Sequence;
 use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::name::GeneralNames;
 use x509_cert::name::Name;
@@ -24,10 +24,54 @@ pub mod oids {
 }
 
 /// `AttrOrOID ::= CHOICE { oid OBJECT IDENTIFIER, attribute Attribute }` (RFC 8951 §4, EST-104).
-#[derive(Clone, Debug, PartialEq, Eq, Choice)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AttrOrOid {
     Oid(ObjectIdentifier),
     Attribute(Attribute),
+    /// A well-formed entry whose OID this library cannot represent, kept as DER so it
+    /// re-encodes unchanged. RFC 7030 App. A.2 has such private OIDs (`2.999.1`: the second arc
+    /// of a `2.` OID above 39 is beyond `const-oid`). Clients ignore what they do not
+    /// recognise (EST-106, EST-111).
+    Other(der::Any),
+}
+
+impl<'a> der::Decode<'a> for AttrOrOid {
+    type Error = der::Error;
+    fn decode<R: der::Reader<'a>>(reader: &mut R) -> der::Result<Self> {
+        use der::Tagged;
+        let any = der::Any::decode(reader)?;
+        match any.tag() {
+            der::Tag::ObjectIdentifier => Ok(any
+                .decode_as::<ObjectIdentifier>()
+                .map(Self::Oid)
+                .unwrap_or(Self::Other(any))),
+            der::Tag::Sequence => Ok(any
+                .decode_as::<Attribute>()
+                .map(Self::Attribute)
+                .unwrap_or(Self::Other(any))),
+            tag => Err(der::Error::from(der::ErrorKind::TagUnexpected {
+                expected: Some(der::Tag::Sequence),
+                actual: tag,
+            })),
+        }
+    }
+}
+
+impl der::Encode for AttrOrOid {
+    fn encoded_len(&self) -> der::Result<der::Length> {
+        match self {
+            Self::Oid(o) => o.encoded_len(),
+            Self::Attribute(a) => a.encoded_len(),
+            Self::Other(any) => any.encoded_len(),
+        }
+    }
+    fn encode(&self, writer: &mut impl der::Writer) -> der::Result<()> {
+        match self {
+            Self::Oid(o) => o.encode(writer),
+            Self::Attribute(a) => a.encode(writer),
+            Self::Other(any) => any.encode(writer),
+        }
+    }
 }
 
 /// `CsrAttrs ::= SEQUENCE SIZE (0..MAX) OF AttrOrOID` (RFC 8951 §4, EST-104).

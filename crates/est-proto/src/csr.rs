@@ -44,6 +44,29 @@ pub fn challenge_password(req: &CertReq) -> Result<Option<Vec<u8>>, CsrError> {
     Ok(Some(value.value().to_vec()))
 }
 
+/// The /csrattrs of a label that requires PoP linking: EST-55 says such a server MUST list the
+/// challengePassword OID, so it is added to the configured attributes (DER CsrAttrs) when
+/// missing, or makes up the whole answer when none are configured.
+pub fn csrattrs_requiring_pop_linking(configured: Option<&[u8]>) -> Result<Vec<u8>, CsrError> {
+    use der::{Decode, Encode};
+    use est_asn1::{AttrOrOid, CsrAttrs, oids::CHALLENGE_PASSWORD};
+    let mut attrs = match configured {
+        Some(der) => CsrAttrs::from_der(der).map_err(|e| CsrError(format!("CsrAttrs: {e}")))?,
+        None => CsrAttrs::default(),
+    };
+    let listed = attrs.0.iter().any(|a| match a {
+        AttrOrOid::Oid(o) => *o == CHALLENGE_PASSWORD,
+        AttrOrOid::Attribute(at) => at.oid == CHALLENGE_PASSWORD,
+        AttrOrOid::Other(_) => false,
+    });
+    if !listed {
+        attrs.0.insert(0, AttrOrOid::Oid(CHALLENGE_PASSWORD));
+    }
+    attrs
+        .to_der()
+        .map_err(|e| CsrError(format!("CsrAttrs: {e}")))
+}
+
 /// How the client asked /serverkeygen to deliver the generated key (SKG-9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyDelivery {
@@ -130,6 +153,33 @@ mod tests {
         let cp = challenge_password(&req).unwrap().unwrap();
         assert_eq!(cp, b"+rrCir/7+EYu50T4");
         assert_eq!(crate::decode_body(&cp).unwrap().len(), 12);
+    }
+
+    #[test]
+    fn pop_linking_labels_list_challenge_password() {
+        use est_asn1::{AttrOrOid, CsrAttrs, oids::CHALLENGE_PASSWORD};
+        let only = CsrAttrs::from_der(&csrattrs_requiring_pop_linking(None).unwrap()).unwrap();
+        assert_eq!(only.0, vec![AttrOrOid::Oid(CHALLENGE_PASSWORD)]);
+        // The RFC 7030 A.2 example (EST-111): six entries, two of them with private 2.999.x
+        // OIDs that are kept as they are; it re-encodes byte for byte and already lists
+        // challengePassword, so it stays unchanged.
+        let a2 = crate::decode_body(include_bytes!("../tests/vectors/a2-csrattrs.b64")).unwrap();
+        let parsed = CsrAttrs::from_der(&a2).unwrap();
+        assert_eq!(parsed.0.len(), 6);
+        assert!(matches!(parsed.0[0], AttrOrOid::Oid(o) if o == est_asn1::oids::MAC_ADDRESS));
+        assert!(matches!(parsed.0[1], AttrOrOid::Other(_)));
+        assert_eq!(parsed.0[2], AttrOrOid::Oid(CHALLENGE_PASSWORD));
+        assert_eq!(der::Encode::to_der(&parsed).unwrap(), a2);
+        assert_eq!(csrattrs_requiring_pop_linking(Some(&a2)).unwrap(), a2);
+        // Added in front of other entries.
+        let other =
+            der::Encode::to_der(&CsrAttrs(vec![AttrOrOid::Oid(est_asn1::oids::MAC_ADDRESS)]))
+                .unwrap();
+        let both =
+            CsrAttrs::from_der(&csrattrs_requiring_pop_linking(Some(&other)).unwrap()).unwrap();
+        assert_eq!(both.0.len(), 2);
+        assert_eq!(both.0[0], AttrOrOid::Oid(CHALLENGE_PASSWORD));
+        assert!(csrattrs_requiring_pop_linking(Some(b"junk")).is_err());
     }
 
     #[test]

@@ -12,6 +12,9 @@ mod path;
 pub use binding::{ChannelBinding, binding_matches};
 pub use body::{Base64Error, decode_body, encode_body};
 pub use certs_only::{CertsOnlyError, certs_only_decode, certs_only_encode};
-pub use csr::{CsrError, KeyDelivery, challenge_password, key_delivery, smime_capabilities};
+pub use csr::{
+    CsrError, KeyDelivery, challenge_password, csrattrs_requiring_pop_linking, key_delivery,
+    smime_capabilities,
+};
 pub use media::{MediaType, content_type_matches};
 pub use path::{EstPath, Operation, PathError, parse_path, validate_label};

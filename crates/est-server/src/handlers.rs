@@ -166,8 +166,16 @@ impl EstState {
             let p7 =
                 est_proto::certs_only_encode(&chain).map_err(|e| format!("certs-only: {e}"))?;
             let cacerts_body = Bytes::from(est_proto::encode_body(&p7));
-            let csrattrs_body = cfg
-                .csr_attrs
+            // EST-55: a label that requires PoP linking lists challengePassword.
+            let csr_attrs = if cfg.require_pop_linking {
+                Some(
+                    est_proto::csrattrs_requiring_pop_linking(cfg.csr_attrs.as_deref())
+                        .map_err(|e| format!("label {:?}: {e}", cfg.name))?,
+                )
+            } else {
+                cfg.csr_attrs.clone()
+            };
+            let csrattrs_body = csr_attrs
                 .as_ref()
                 .map(|d| Bytes::from(est_proto::encode_body(d)));
             if map

@@ -260,6 +260,10 @@ pub async fn run(a: ClientArgs) -> Result<(), Error> {
                     for a in attrs.0 {
                         match a {
                             est_asn1::AttrOrOid::Oid(o) => println!("{}", oid_name(&o)),
+                            // EST-106: unrecognised entries are ignored (shown, not used).
+                            est_asn1::AttrOrOid::Other(_) => {
+                                println!("(an entry with an OID this client does not know)")
+                            }
                             est_asn1::AttrOrOid::Attribute(at) => {
                                 let vals: Vec<String> = at
                                     .values

@@ -829,3 +829,39 @@ async fn concurrent_enrollments_all_recorded_on_postgres() {
             .all(|x| listed.iter().any(|r| &r.serial == x))
     );
 }
+
+/// EST-55: a label that requires PoP linking lists challengePassword in /csrattrs, even when
+/// its configuration names no attributes (the label-less path here), and says so in DER that
+/// the openssl CLI decodes.
+#[tokio::test(flavor = "multi_thread")]
+async fn labels_requiring_pop_linking_list_challenge_password() {
+    let s = TestServer::start(ServerOptions {
+        require_pop_linking: true,
+        ..ServerOptions::default()
+    })
+    .await;
+    let r = raw_request(
+        &s,
+        &RawTls::default(),
+        &get_request("/.well-known/est/csrattrs"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/csrattrs"));
+    let der = openssl::base64::decode_block(&r.text().replace(['\r', '\n'], "")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("attrs.der");
+    std::fs::write(&f, &der).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["asn1parse", "-inform", "DER", "-in"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("challengePassword"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    s.shutdown().await;
+}
