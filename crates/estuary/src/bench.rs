@@ -376,7 +376,8 @@ fn measure_ceiling() -> Result<Ceiling, AnyError> {
 }
 
 /// Keys of `kt` generated per second by this machine: one generating thread per core, all at
-/// once, over at least 2 s and 5 keys each (RSA keygen time varies a lot from key to key).
+/// once, over at least 5 s and 20 keys each: RSA keygen time varies by a factor of several
+/// from key to key, and fewer keys left the ceiling itself ±20% off.
 /// Measured this way the ceiling also sees whatever else is using the cores right now.
 fn keygen_rate(kt: est_ca::KeyType, cores: usize) -> Result<f64, AnyError> {
     let threads: Vec<_> = (0..cores.max(1))
@@ -384,7 +385,7 @@ fn keygen_rate(kt: est_ca::KeyType, cores: usize) -> Result<f64, AnyError> {
             std::thread::spawn(move || -> Result<f64, String> {
                 let t0 = Instant::now();
                 let mut n = 0u32;
-                while n < 5 || t0.elapsed() < Duration::from_secs(2) {
+                while n < 20 || t0.elapsed() < Duration::from_secs(5) {
                     drop(kt.generate().map_err(|e| e.to_string())?);
                     n += 1;
                 }
