@@ -225,6 +225,15 @@ impl VerifiedCsr {
     }
 }
 
+impl KeyGenCsr {
+    pub(crate) fn names(&self) -> Names<'_> {
+        Names {
+            subject: self.subject(),
+            san: self.san.as_ref(),
+        }
+    }
+}
+
 /// A server-generated key and the certificate issued for it (RFC 7030 §4.4).
 #[derive(Debug)]
 pub struct GeneratedKey {
@@ -355,10 +364,7 @@ impl Authority {
         let csr = VerifiedCsr::verify(req.csr_der, profile.allow_sha1_csr)?;
         profile.keys.check(csr.key_kind)?;
         let now = self.clock.now();
-        let names = Names {
-            subject: csr.subject(),
-            san: csr.san.as_ref(),
-        };
+        let names = csr.names();
         self.authorize(
             req.identity,
             req.renewal.as_ref(),
@@ -400,10 +406,7 @@ impl Authority {
         let key_type = csr.key_type()?;
         domain.profile.keys.check(key_type.public_key_kind())?;
         let now = self.clock.now();
-        let names = Names {
-            subject: csr.subject(),
-            san: csr.san.as_ref(),
-        };
+        let names = csr.names();
         // A generated key is always new: a renewal through /serverkeygen is a rekey.
         self.authorize(
             req.identity,
