@@ -721,6 +721,9 @@ fn banner(
             "  echo '{pw}' | estuary client --url {url} --trust-anchor {d}/ca/root.pem --user demo --password-file - enroll --subject CN=dev2 --out-key dev2.key --out-cert dev2.pem"
         );
         println!(
+            "  echo '{pw}' | estuary client --url {url} --label demo --trust-anchor {d}/ca/root.pem --user demo --password-file - serverkeygen --key-type rsa2048 --subject CN=dev3 --out-key dev3.key --out-cert dev3.pem"
+        );
+        println!(
             "  estuary client --url {url} --trust-anchor {d}/ca/root.pem --cert dev2.pem --key dev2.key reenroll --out-key dev2.key --out-cert dev2.pem"
         );
         println!();
