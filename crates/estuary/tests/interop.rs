@@ -2,72 +2,13 @@
 //! (independent clients and decoders), including a restart that must keep every certificate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_estuary");
-
-struct Server {
-    child: Child,
-    url: String,
-    password: Option<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `estuary serve` and reads its banner (until the last line it prints).
-fn start(dir: &Path) -> Server {
-    let fresh = !dir.join("estuary.toml").exists();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data-dir"])
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let (mut url, mut password) = (None, None);
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("server banner");
-        println!("server: {line}");
-        if let Some(rest) = line.strip_prefix("Estuary EST server listening on ") {
-            url = Some(rest.trim_end_matches("/.well-known/est/").to_string());
-        }
-        if let Some(rest) = line.strip_prefix("demo user: demo    password: ") {
-            password = Some(rest.split_whitespace().next().unwrap().to_string());
-        }
-        if line.starts_with("CA labels:") && !fresh {
-            break; // restart: no demo section follows
-        }
-        if line.contains("estuary client --url") && line.contains("reenroll") {
-            break;
-        }
-    }
-    Server {
-        child,
-        url: url.expect("url in banner"),
-        password,
-    }
-}
+use common::{BIN, restart, sh, start_demo};
 
 fn run(cmd: &mut Command) -> (bool, Vec<u8>, String) {
     let out = cmd.output().unwrap();
@@ -76,21 +17,6 @@ fn run(cmd: &mut Command) -> (bool, Vec<u8>, String) {
         out.stdout,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn sh(script: &str, dir: &Path) -> (bool, String) {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 fn serials_listed(dir: &Path) -> String {
@@ -107,9 +33,9 @@ fn curl_and_openssl_against_the_demo_server_and_restart_keeps_certificates() {
     let data = tmp.path().join("data");
     let work: PathBuf = tmp.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let server = start(&data);
-    let pw = server.password.clone().expect("demo password printed once");
-    let url = server.url.clone();
+    let server = start_demo(&data);
+    let pw = server.password.clone();
+    let url = format!("https://{}", server.addr);
     let root = data.join("ca/root.pem");
     let est = format!("{url}/.well-known/est");
     let curl = format!("curl -sS --fail-with-body --cacert {}", root.display());
@@ -412,11 +338,7 @@ fn curl_and_openssl_against_the_demo_server_and_restart_keeps_certificates() {
     // Restart: every issued certificate is still listed, and the server serves again.
     drop(server);
     let listed_before = serials_listed(&data);
-    let server = start(&data);
-    assert!(
-        server.password.is_none(),
-        "demo password is shown only once"
-    );
+    let server = restart(&data, &pw);
     let listed = serials_listed(&data);
     assert_eq!(listed, listed_before);
     for s in &issued {
@@ -436,9 +358,9 @@ fn curl_and_openssl_against_the_demo_server_and_restart_keeps_certificates() {
             .contains("BEGIN CERTIFICATE")
     );
     let curl2 = format!(
-        "curl -sS --fail-with-body --cacert {} {}/.well-known/est/cacerts -o /dev/null -w '%{{http_code}}'",
+        "curl -sS --fail-with-body --cacert {} https://{}/.well-known/est/cacerts -o /dev/null -w '%{{http_code}}'",
         root.display(),
-        server.url
+        server.addr
     );
     let (ok, out) = sh(&curl2, &work);
     assert!(ok && out == "200", "{out}");
@@ -508,9 +430,9 @@ fn serverkeygen_with_curl_openssl_and_the_cli() {
     let data = tmp.path().join("data");
     let work: PathBuf = tmp.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let server = start(&data);
-    let pw = server.password.clone().expect("demo password");
-    let url = server.url.clone();
+    let server = start_demo(&data);
+    let pw = server.password.clone();
+    let url = format!("https://{}", server.addr);
     let root = data.join("ca/root.pem");
     let issuing = data.join("ca/default-issuing.pem");
     let est = format!("{url}/.well-known/est/demo");
