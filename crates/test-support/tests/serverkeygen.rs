@@ -184,6 +184,21 @@ fn openssl_open(
     keys[0].to_pkey().unwrap()
 }
 
+/// `openssl cms -cmsout -print` of the EnvelopedData that [`openssl_open`] left in `dir`.
+fn cms_print(dir: &Path) -> String {
+    let env = dir.join("env.der");
+    String::from_utf8(openssl(&[
+        "cms",
+        "-cmsout",
+        "-print",
+        "-inform",
+        "DER",
+        "-in",
+        p(&env),
+    ]))
+    .unwrap()
+}
+
 fn sealer() -> SecretBox {
     secret_box()
 }
@@ -284,16 +299,7 @@ async fn kekri_with_aes_128_192_256_decrypts_with_openssl_cms() {
         check_key_and_cert(&s, &key, &a.cert);
         // SKG-20/24: one kekri (version 4) carrying our id, EnvelopedData version 2, and the
         // content cipher the client listed.
-        let env = String::from_utf8(openssl(&[
-            "cms",
-            "-cmsout",
-            "-print",
-            "-inform",
-            "DER",
-            "-in",
-            p(&dir.path().join("env.der")),
-        ]))
-        .unwrap();
+        let env = cms_print(dir.path());
         assert!(env.contains("version: 2"), "{env}");
         assert!(env.contains("d.kekri"), "{env}");
         assert!(env.contains("version: 4"), "{env}");
@@ -454,16 +460,7 @@ async fn ktri_and_kari_decrypt_with_openssl_cms() {
         .unwrap();
         assert_eq!(ours.content_type, oids::ID_SIGNED_DATA);
         check_key_and_cert(&s, &key, &a.cert);
-        let env = String::from_utf8(openssl(&[
-            "cms",
-            "-cmsout",
-            "-print",
-            "-inform",
-            "DER",
-            "-in",
-            p(&dir.path().join("env.der")),
-        ]))
-        .unwrap();
+        let env = cms_print(dir.path());
         assert!(env.contains(expect), "{expect}: {env}");
         // SKG-21/22: the recipient is named by the SKI the client sent.
         let ski_start = ski[..4]
