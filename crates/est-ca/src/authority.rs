@@ -22,7 +22,7 @@ use crate::serial::serial_hex;
 use crate::{
     CaError, CertFilter, CertRecord, CertStatus, Clock, ImplicitNameMapping, KeyGenCsr, KeyPool,
     NamePolicy, PasswordVerifier, Profile, PublicKeyKind, RequestedNames, SigningKey, Store,
-    StoreError, VerifiedCsr, random_serial,
+    StoreError, VerifiedCsr, new_serial,
 };
 
 /// A CA certificate with its signing key and the rest of its chain.
@@ -524,7 +524,7 @@ impl Authority {
         // A serial collision is astronomically unlikely; the store's unique constraint is the
         // arbiter and we draw again if it ever fires.
         for _ in 0..3 {
-            let (serial, serial_hex) = random_serial()?;
+            let (serial, serial_hex) = new_serial(now)?;
             let cert = domain
                 .issuer
                 .sign(tbs_profile.clone(), serial, validity, spki.clone())?;

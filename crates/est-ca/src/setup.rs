@@ -14,7 +14,7 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
 
 use crate::profile::{CertKind, TbsProfile};
-use crate::{CaError, Issuer, SigningKey, random_serial};
+use crate::{CaError, Issuer, SigningKey, new_serial};
 
 fn validity(now: SystemTime, lifetime: Duration) -> Result<Validity, CaError> {
     let nb = now.checked_sub(Duration::from_secs(300)).unwrap_or(now);
@@ -56,7 +56,7 @@ pub fn subordinate_ca(
         subject,
         kind: CertKind::Ca { path_len: Some(0) },
     };
-    let (serial, _) = random_serial()?;
+    let (serial, _) = new_serial(now)?;
     let cert = parent.sign(
         profile,
         serial,
@@ -106,7 +106,7 @@ pub fn tls_server_certificate(
             san: Some(SubjectAltName(names)),
         },
     };
-    let (serial, _) = random_serial()?;
+    let (serial, _) = new_serial(now)?;
     parent.sign(profile, serial, validity(now, lifetime)?, spki)
 }
 
@@ -123,7 +123,7 @@ impl SelfIssuer {
         spki: SubjectPublicKeyInfoOwned,
     ) -> Result<Certificate, CaError> {
         // Reuse Issuer::sign through a throwaway Issuer whose certificate is not consulted.
-        let (serial, _) = random_serial()?;
+        let (serial, _) = new_serial(validity.not_before.to_system_time())?;
         crate::authority::sign_with_key(self.key.as_ref(), profile, serial, validity, spki)
     }
 }

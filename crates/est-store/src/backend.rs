@@ -137,6 +137,11 @@ impl Backend {
         AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
+            // sqlx pings every connection it hands out. A PostgreSQL connection can die with
+            // the server or the network, and the ping replaces it unseen. A SQLite connection
+            // lives in this process; its ping is only a round trip to sqlx's worker thread
+            // (two thread wake-ups) before every statement.
+            .test_before_acquire(self == Backend::Postgres)
             .after_connect(move |conn, _meta| Box::pin(self.init_session(conn, role)))
             .connect_with(options.clone())
             .await

@@ -10,20 +10,33 @@
 //! changed by several batches in between is copied once.
 //!
 //! Passive checkpoints alone do not bound the WAL under sustained load: SQLite starts writing
-//! the WAL from its beginning again only when a writer finds every frame checkpointed and no
-//! reader on it, which a busy server almost never offers, so the file kept growing (400 MB for
-//! a 20 MB database after 20,000 enrollments), every commit extended it (the kernel zeroing
-//! fresh pages) and readers searched an ever larger WAL index. So when a passive checkpoint
-//! reports more than `restart_frames` frames (default [`RESTART_FRAMES`]) in the WAL, the task runs a `RESTART`
-//! checkpoint: it waits (within the busy timeout) for readers of old snapshots, finishes the
-//! copy and makes the next commit start the WAL over. The writer waits for that checkpoint, so
-//! it happens about once per `restart_frames` frames of load, not per commit.
-//! `journal_size_limit` then keeps the file itself at a bounded size.
+//! the WAL from its beginning again only when a write transaction begins with every frame
+//! checkpointed and no reader on the WAL, which a busy server almost never offers, because
+//! the writer appends new frames while this task copies the old ones. So the file kept growing
+//! (400 MB for a 20 MB database after 20,000 enrollments), every commit extended it (the kernel
+//! zeroing fresh pages) and readers searched an ever larger WAL index.
+//!
+//! So the writer catches up itself: once this task reports more than `restart_frames` frames
+//! (default [`RESTART_FRAMES`]) in the WAL, the writer runs one `PASSIVE` checkpoint on its own
+//! connection right after a commit ([`catch_up`]). No frame can be appended while it runs, so
+//! it copies the few frames this task has not copied yet and leaves the WAL fully checkpointed;
+//! the writer's next transaction then starts the WAL over (unless a reader is still on an old
+//! snapshot, in which case it tries again a little later). `journal_size_limit` then keeps the
+//! file itself at a bounded size.
+//!
+//! An earlier version ran a `RESTART` checkpoint from this task instead. That mode waits for
+//! the writer's transaction to end through the busy handler, which sleeps in steps of
+//! milliseconds, and blocks new writers while it waits: with a million certificates stored
+//! every such restart held the writer for 40-60 ms, several times a second, which was the
+//! p99 latency of enrollment. A passive catch-up on the writer's own connection never waits
+//! for a lock; it costs the writer the copy of the last frames and one fsync of the database.
 //!
 //! Durability does not depend on this task: a commit is durable once its WAL frames are synced.
 //! If checkpoints fall behind (or fail), the WAL grows, and SQLite checkpoints it when the last
 //! connection closes.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use sqlx::AnyPool;
@@ -35,11 +48,8 @@ pub(crate) const DISABLE_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 0";
 /// Copies committed WAL frames into the database file without waiting for anyone.
 pub(crate) const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 
-/// Checkpoints everything and makes the next writer start the WAL from its beginning.
-const RESTART: &str = "PRAGMA wal_checkpoint(RESTART)";
-
-/// WAL frames (of one page each) beyond which the task restarts the WAL by default: 8,192
-/// pages, 32 MiB (see `SqlStoreOptions::wal_restart_pages`).
+/// WAL frames (of one page each) beyond which the writer catches up so that the WAL starts
+/// over, by default: 8,192 pages, 32 MiB (see `SqlStoreOptions::wal_restart_pages`).
 pub(crate) const RESTART_FRAMES: i64 = 8_192;
 
 /// Set on the write connection: after a restart, the WAL file is truncated to this size
@@ -51,16 +61,16 @@ const PAUSE: Duration = Duration::from_millis(100);
 
 /// Runs until `requests` closes (the writer stopped). A request is a `try_send(())` after a
 /// commit; the channel holds one, so requests made during a checkpoint collapse into one more.
-pub(crate) async fn run(pool: AnyPool, mut requests: mpsc::Receiver<()>, restart_frames: i64) {
+/// Each checkpoint publishes the number of frames in the WAL in `wal_frames`, which the writer
+/// compares with its catch-up threshold.
+pub(crate) async fn run(
+    pool: AnyPool,
+    mut requests: mpsc::Receiver<()>,
+    wal_frames: Arc<AtomicI64>,
+) {
     while requests.recv().await.is_some() {
-        match checkpoint(&pool, CHECKPOINT).await {
-            // (busy, frames in the WAL, frames checkpointed)
-            Ok(frames) if frames > restart_frames => {
-                if let Err(error) = checkpoint(&pool, RESTART).await {
-                    tracing::warn!(%error, "WAL restart checkpoint failed; retrying later");
-                }
-            }
-            Ok(_) => {}
+        match passive(&pool).await {
+            Ok(Outcome { frames, .. }) => wal_frames.store(frames, Ordering::Relaxed),
             Err(error) => {
                 tracing::warn!(%error, "WAL checkpoint failed; retrying after the next commit");
             }
@@ -69,9 +79,28 @@ pub(crate) async fn run(pool: AnyPool, mut requests: mpsc::Receiver<()>, restart
     }
 }
 
-/// Runs a checkpoint and returns the number of frames in the WAL it reported.
-async fn checkpoint(pool: &AnyPool, sql: &'static str) -> Result<i64, sqlx::Error> {
+/// What `PRAGMA wal_checkpoint` reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// Frames in the WAL (-1 when another connection held the checkpoint lock).
+    pub(crate) frames: i64,
+    /// Whether every frame is now in the database file, so that the next write transaction
+    /// can start the WAL over.
+    pub(crate) complete: bool,
+}
+
+/// One `PASSIVE` checkpoint on a connection of `pool`: this task's, or the writer's catch-up
+/// between two commits (see the module documentation). It never waits for a lock: if another
+/// connection holds the checkpoint lock, or a reader pins an old snapshot, the outcome says so.
+pub(crate) async fn passive(pool: &AnyPool) -> Result<Outcome, sqlx::Error> {
     use sqlx::Row;
-    let row = sqlx::query(sql).fetch_one(pool).await?;
-    row.try_get::<i64, _>(1)
+    let row = sqlx::query(CHECKPOINT).fetch_one(pool).await?;
+    // (busy, frames in the WAL, frames checkpointed)
+    let busy = row.try_get::<i64, _>(0)?;
+    let frames = row.try_get::<i64, _>(1)?;
+    let done = row.try_get::<i64, _>(2)?;
+    Ok(Outcome {
+        frames,
+        complete: busy == 0 && frames >= 0 && done == frames,
+    })
 }

@@ -41,9 +41,6 @@ pub(crate) const SELECT_BY_SKI: &str = concat!(
 
 pub(crate) const SELECT_COUNT: &str = "SELECT certificate_count FROM store_meta WHERE id = 1";
 
-pub(crate) const ADD_TO_COUNT: &str =
-    "UPDATE store_meta SET certificate_count = certificate_count + $1 WHERE id = 1";
-
 pub(crate) const UPDATE_STATUS: &str = "UPDATE certificates SET status = $1 WHERE serial = $2";
 
 pub(crate) const INSERT_USER: &str = "INSERT INTO users (name, password_hash, allowed_names, created_at, digest_secrets) \

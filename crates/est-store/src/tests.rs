@@ -206,7 +206,6 @@ fn lookups() -> Vec<(String, sql::DynamicQuery)> {
             vec![text("revoked"), text("00ff")],
         ),
         fixed("count", sql::SELECT_COUNT, vec![]),
-        fixed("add to count", sql::ADD_TO_COUNT, vec![sql::Arg::Int(1)]),
         fixed("get user", sql::SELECT_USER, vec![text("bob")]),
         fixed("remove user", sql::DELETE_USER, vec![text("bob")]),
     ];

@@ -8,7 +8,8 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use est_ca::{CertRecord, StoreError};
 use sqlx::{AnyPool, Row};
@@ -17,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{backend_error, certificate_insert_error};
 use crate::sql::{self, OnDuplicate};
-use crate::{Backend, checkpoint};
+use crate::{Backend, SqlStoreOptions, checkpoint};
 
 /// Counters of the group-commit writer, to observe that batching happens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,32 +74,40 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the writer task on the current tokio runtime.
     ///
-    /// With `checkpoint_pool` (SQLite), the writer also runs [`crate::checkpoint`] on that pool
-    /// (restarting the WAL past `wal_restart_pages`) and asks it for a checkpoint after each
-    /// commit.
+    /// With `checkpoint_pool` (SQLite), the writer also runs [`crate::checkpoint`] on that pool,
+    /// asks it for a checkpoint after each commit, and catches up itself past
+    /// `options.wal_restart_pages` so that the WAL starts over.
     pub(crate) fn spawn(
         pool: AnyPool,
         backend: Backend,
-        max_batch: usize,
-        queue_capacity: usize,
+        options: &SqlStoreOptions,
         checkpoint_pool: Option<AnyPool>,
-        wal_restart_pages: i64,
     ) -> Writer {
-        let (queue, jobs) = mpsc::channel(queue_capacity.max(1));
+        let (queue, jobs) = mpsc::channel(options.queue_capacity.max(1));
+        let wal_restart_pages = options.wal_restart_pages;
         let counters = Arc::new(Counters::default());
         let checkpoints = checkpoint_pool.map(|pool| {
             let (requests, pending) = mpsc::channel(1);
-            (
+            let wal_frames = Arc::new(AtomicI64::new(0));
+            Checkpoints {
                 requests,
-                tokio::spawn(checkpoint::run(pool, pending, wal_restart_pages)),
-            )
+                task: tokio::spawn(checkpoint::run(pool, pending, Arc::clone(&wal_frames))),
+                wal_frames,
+                restart_frames: wal_restart_pages.max(1),
+            }
         });
         let target = Target {
             pool,
             backend,
             checkpoints,
         };
-        let task = tokio::spawn(run(target, jobs, max_batch.max(1), Arc::clone(&counters)));
+        let task = tokio::spawn(run(
+            target,
+            jobs,
+            options.max_batch.max(1),
+            options.commit_delay,
+            Arc::clone(&counters),
+        ));
         Writer {
             queue,
             task,
@@ -139,7 +148,19 @@ impl Writer {
 struct Target {
     pool: AnyPool,
     backend: Backend,
-    checkpoints: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    checkpoints: Option<Checkpoints>,
+}
+
+/// SQLite: the checkpoint task, and what the writer needs to keep the WAL bounded.
+#[derive(Debug)]
+struct Checkpoints {
+    /// Asks the task for a checkpoint (see [`checkpoint::run`]).
+    requests: mpsc::Sender<()>,
+    task: JoinHandle<()>,
+    /// Frames in the WAL, as the task's last checkpoint saw them.
+    wal_frames: Arc<AtomicI64>,
+    /// Past this many frames the writer catches up so that the WAL starts over.
+    restart_frames: i64,
 }
 
 fn writer_stopped() -> StoreError {
@@ -150,29 +171,94 @@ async fn run(
     target: Target,
     mut jobs: mpsc::Receiver<Job>,
     max_batch: usize,
+    commit_delay: Duration,
     counters: Arc<Counters>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
+    let mut catch_up_at = target.checkpoints.as_ref().map_or(0, |c| c.restart_frames);
     // `recv_many` waits for one job, then takes whatever else is already queued: that is the
     // whole batching policy. It returns 0 once every sender is gone and the queue is empty.
+    let mut last_commit: Option<Instant> = None;
     while jobs.recv_many(&mut batch, max_batch).await > 0 {
+        if should_linger(batch.len(), last_commit, commit_delay) {
+            tokio::time::sleep(commit_delay).await;
+            while batch.len() < max_batch {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
         commit_batch(&target, std::mem::take(&mut batch), &counters).await;
-        if let Some((requests, _)) = &target.checkpoints {
+        last_commit = Some(Instant::now());
+        if let Some(checkpoints) = &target.checkpoints {
             // Full means a checkpoint is already due; it will cover this commit too.
-            let _ = requests.try_send(());
+            let _ = checkpoints.requests.try_send(());
+            if checkpoints.wal_frames.load(Ordering::Relaxed) > catch_up_at {
+                catch_up_at = catch_up(&target.pool, checkpoints).await;
+            }
         }
     }
-    tracing::debug!("certificate writer stopping: store dropped");
+    tracing::debug!(
+        commits = counters.commits.load(Ordering::Relaxed),
+        rows = counters.rows.load(Ordering::Relaxed),
+        largest_batch = counters.largest_batch.load(Ordering::Relaxed),
+        "certificate writer stopping: store dropped"
+    );
     let Target {
         pool, checkpoints, ..
     } = target;
-    if let Some((requests, checkpointer)) = checkpoints {
+    if let Some(Checkpoints { requests, task, .. }) = checkpoints {
         drop(requests);
-        if let Err(e) = checkpointer.await {
+        if let Err(e) = task.await {
             tracing::error!(error = %e, "WAL checkpoint task failed");
         }
     }
     pool.close().await;
+}
+
+/// A batch smaller than this, under load, waits `commit_delay` for company.
+const LINGER_BELOW: usize = 8;
+
+/// "Under load": the previous commit ended less than this long ago.
+const BUSY_WINDOW: Duration = Duration::from_millis(10);
+
+/// Whether the writer waits `commit_delay` before committing a batch of `queued` jobs: only a
+/// small batch, only while commits follow each other closely (an idle store commits a lone
+/// insert at once), and never with a zero delay. Like PostgreSQL's `commit_delay`: with
+/// fresh-TLS clients requests arrive one by one between handshakes, batches were 2-3 rows, and
+/// each commit's fixed cost (its sequential pages, the WAL sync, the wake-ups) was paid by too
+/// few certificates; half a millisecond of waiting doubled the batches (docs/performance.md).
+fn should_linger(queued: usize, last_commit: Option<Instant>, commit_delay: Duration) -> bool {
+    !commit_delay.is_zero()
+        && queued < LINGER_BELOW
+        && last_commit.is_some_and(|t| t.elapsed() < BUSY_WINDOW)
+}
+
+/// SQLite: the writer's own passive checkpoint past `restart_frames` frames of WAL, so that its
+/// next transaction starts the WAL over (see the `checkpoint` module). Returns the WAL size at
+/// which to try again: at once after a lock conflict with the checkpoint task, a little later
+/// if a reader kept the checkpoint from completing.
+async fn catch_up(pool: &AnyPool, checkpoints: &Checkpoints) -> i64 {
+    let restart = checkpoints.restart_frames;
+    match checkpoint::passive(pool).await {
+        Ok(outcome) if outcome.complete => {
+            checkpoints.wal_frames.store(0, Ordering::Relaxed);
+            restart
+        }
+        // The checkpoint task held the lock: try again once it has seen more frames.
+        Ok(outcome) if outcome.frames < 0 => checkpoints.wal_frames.load(Ordering::Relaxed),
+        Ok(outcome) => {
+            checkpoints
+                .wal_frames
+                .store(outcome.frames, Ordering::Relaxed);
+            outcome.frames + restart / 8
+        }
+        Err(error) => {
+            tracing::warn!(%error, "WAL catch-up checkpoint failed; retrying later");
+            checkpoints.wal_frames.load(Ordering::Relaxed) + restart / 8
+        }
+    }
 }
 
 /// Commits one batch and answers each caller with its own outcome.
@@ -229,14 +315,29 @@ async fn commit_batch(target: &Target, batch: Vec<Job>, counters: &Counters) {
     }
 }
 
-/// Inserts `records` in one transaction, skipping serials that already exist, and returns the
-/// serials actually inserted once the commit is durable.
+/// Inserts `records` durably, skipping serials that already exist, and returns the serials
+/// actually inserted once the commit is durable.
+///
+/// A batch that fits one statement (the usual case: `max_batch` defaults to 256 rows) is a
+/// single autocommit INSERT: one round trip to the database (on SQLite, to sqlx's worker
+/// thread), which is atomic by itself, and the certificate count follows inside the same
+/// statement by trigger (migration 0004). Only larger batches need an explicit transaction.
 async fn insert_committed(
     target: &Target,
     records: &[&CertRecord],
 ) -> Result<HashSet<String>, StoreError> {
-    let mut tx = target.pool.begin().await.map_err(backend_error)?;
     let mut inserted = HashSet::with_capacity(records.len());
+    if records.len() <= sql::ROWS_PER_STATEMENT {
+        let rows = sql::insert_certificates(records, OnDuplicate::Skip, target.backend)
+            .fetch_all(&target.pool)
+            .await
+            .map_err(certificate_insert_error)?;
+        for row in rows {
+            inserted.insert(row.try_get::<String, _>(0).map_err(backend_error)?);
+        }
+        return Ok(inserted);
+    }
+    let mut tx = target.pool.begin().await.map_err(backend_error)?;
     for chunk in records.chunks(sql::ROWS_PER_STATEMENT) {
         let rows = sql::insert_certificates(chunk, OnDuplicate::Skip, target.backend)
             .fetch_all(&mut *tx)
@@ -246,14 +347,24 @@ async fn insert_committed(
             inserted.insert(row.try_get::<String, _>(0).map_err(backend_error)?);
         }
     }
-    if !inserted.is_empty() {
-        let added = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
-        sqlx::query(sql::ADD_TO_COUNT)
-            .bind(added)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?;
-    }
     tx.commit().await.map_err(backend_error)?;
     Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lingers_only_for_small_batches_under_load() {
+        let delay = Duration::from_micros(500);
+        let just_now = Some(Instant::now());
+        assert!(should_linger(1, just_now, delay));
+        assert!(should_linger(LINGER_BELOW - 1, just_now, delay));
+        assert!(!should_linger(LINGER_BELOW, just_now, delay), "big enough");
+        assert!(!should_linger(1, None, delay), "first commit: idle store");
+        let long_ago = Instant::now().checked_sub(BUSY_WINDOW * 2);
+        assert!(!should_linger(1, long_ago, delay), "idle store");
+        assert!(!should_linger(1, just_now, Duration::ZERO), "disabled");
+    }
 }

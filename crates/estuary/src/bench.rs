@@ -530,14 +530,19 @@ async fn prefill(data_dir: &std::path::Path, count: u64) -> Result<(), AnyError>
         let n = batch.min(count - done);
         let mut recs = Vec::with_capacity(n as usize);
         for _ in 0..n {
-            let (_, serial) = est_ca::random_serial()?;
+            // Serials as the CA makes them; key identifiers and subjects random, as real
+            // keys and device names are.
+            let (_, serial) = est_ca::new_serial(std::time::SystemTime::now())?;
+            let mut key = [0u8; 32];
+            openssl::rand::rand_bytes(&mut key)?;
+            let ski = hex::encode(&key[..20]);
             recs.push(est_ca::CertRecord {
-                serial: serial.clone(),
+                serial,
                 ca: "prefill".into(),
-                subject: format!("CN=prefill-{serial}"),
+                subject: format!("CN=prefill-{}", &ski[..16]),
                 issuer: "CN=prefill".into(),
-                ski: serial.clone(),
-                spki_sha256: serial,
+                ski,
+                spki_sha256: hex::encode(key),
                 requester: "prefill".into(),
                 not_before: 0,
                 not_after: 0,

@@ -250,6 +250,12 @@ enum CertCmd {
     },
 }
 
+/// mimalloc instead of glibc's malloc: request handling allocates many small, short-lived
+/// buffers across threads, and glibc's malloc/free were ~10% of the server's CPU per enrollment
+/// (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
