@@ -13,7 +13,11 @@
 //!   sort), and the certificate count is a maintained counter: no operation reads a number of
 //!   rows that grows with the store, so costs grow only with the depth of the B-trees.
 //! - **Checkpoints off the commit path** on SQLite (see the `checkpoint` module), so a commit
-//!   pays for its own WAL frames only.
+//!   pays for its own WAL frames only; the writer itself only finishes the last frames when
+//!   the WAL is due to start over.
+//! - **Appends, not random inserts.** Serials start with the issuing time (`est_ca::new_serial`),
+//!   so the unique serial index grows at its end; with a million rows stored a random key there
+//!   cost every issuance a cold index page.
 //! - **Portable SQL.** Integers for times and flags, TEXT/BLOB/BYTEA for the rest, `$N`
 //!   placeholders (but see `sql::insert_certificates_sql`), one migrations folder per backend
 //!   (`migrations/sqlite`, `migrations/postgres`), embedded in the binary.
@@ -90,7 +94,7 @@ pub struct SqlStoreOptions {
     /// module).
     pub wal_restart_pages: i64,
     /// Under load, how long the group-commit writer waits for more certificates before it
-    /// commits a small batch (default 0.5 ms; zero never waits). An idle store commits at once.
+    /// commits a small batch (default 1 ms; zero never waits). An idle store commits at once.
     pub commit_delay: std::time::Duration,
 }
 
@@ -101,7 +105,7 @@ impl Default for SqlStoreOptions {
             max_batch: 256,
             queue_capacity: 1_024,
             wal_restart_pages: checkpoint::RESTART_FRAMES,
-            commit_delay: std::time::Duration::from_micros(500),
+            commit_delay: std::time::Duration::from_millis(1),
         }
     }
 }

@@ -3,8 +3,10 @@
 //! A durable commit costs an fsync (SQLite's WAL, PostgreSQL's WAL flush); issuing callers that
 //! each paid for their own would serialize on the disk and cap issuance at the fsync rate. The
 //! writer instead takes everything that queued up while the previous commit was syncing, writes
-//! it in one transaction, pays one fsync, then answers every caller. Under load batches grow by
-//! themselves; an idle store commits a lone insert at once, with no added delay.
+//! it in one statement (one round trip; the count follows by trigger), pays one fsync, then
+//! answers every caller. Under load batches grow by themselves, and a small batch waits up to
+//! `commit_delay` for company (see [`should_linger`]); an idle store commits a lone insert at
+//! once, with no added delay.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -228,7 +230,8 @@ const BUSY_WINDOW: Duration = Duration::from_millis(10);
 /// insert at once), and never with a zero delay. Like PostgreSQL's `commit_delay`: with
 /// fresh-TLS clients requests arrive one by one between handshakes, batches were 2-3 rows, and
 /// each commit's fixed cost (its sequential pages, the WAL sync, the wake-ups) was paid by too
-/// few certificates; half a millisecond of waiting doubled the batches (docs/performance.md).
+/// few certificates; a millisecond of waiting (a few percent of a fresh-TLS enrollment's
+/// latency at that load) about doubles the batches (docs/performance.md).
 fn should_linger(queued: usize, last_commit: Option<Instant>, commit_delay: Duration) -> bool {
     !commit_delay.is_zero()
         && queued < LINGER_BELOW
