@@ -15,3 +15,7 @@ $$;
 CREATE TRIGGER certificates_counted AFTER INSERT ON certificates
     REFERENCING NEW TABLE AS inserted
     FOR EACH STATEMENT EXECUTE FUNCTION estuary_count_certificates();
+
+-- Upgrading several nodes: a node still running an earlier version adds its inserts to the
+-- count itself as well, so stop or upgrade every node before this migration runs; the count
+-- serves listings and statistics only, never issuance decisions.
