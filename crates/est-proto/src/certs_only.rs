@@ -3,7 +3,7 @@ use cms::cert::CertificateChoices;
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{CertificateSet, EncapsulatedContentInfo, SignedData, SignerInfos};
 use der::asn1::SetOfVec;
-use der::{Any, Decode, Encode};
+use der::{Any, Decode, Encode, Tagged};
 use est_asn1::oids::{ID_DATA, ID_SIGNED_DATA};
 use x509_cert::Certificate;
 
@@ -41,6 +41,61 @@ pub fn certs_only_encode(certs: &[Certificate]) -> Result<Vec<u8>, CertsOnlyErro
         content: Any::encode_from(&sd)?,
     };
     Ok(ci.to_der()?)
+}
+
+/// [`certs_only_encode`] from certificates already in DER, as an issuing CA has them: the
+/// envelope is written around the given bytes, which are neither decoded nor re-encoded (an
+/// enrollment response used to decode, clone and re-encode its certificate twice). Each
+/// element must be one DER SEQUENCE. They are written in the order given, as OpenSSL does (its
+/// PKCS#7 template declares the set a SEQUENCE OF so that a chain keeps its order); for one
+/// certificate, the enrollment case, the result is byte for byte [`certs_only_encode`]'s.
+pub fn certs_only_encode_der(certs: &[&[u8]]) -> Result<Vec<u8>, CertsOnlyError> {
+    for &cert in certs {
+        let any = der::AnyRef::from_der(cert)?;
+        if any.tag() != der::Tag::Sequence {
+            return Err(CertsOnlyError("a certificate is not a DER SEQUENCE".into()));
+        }
+    }
+    let certs_len: usize = certs.iter().map(|c| c.len()).sum();
+    // SignedData: version 1, digestAlgorithms {}, encapContentInfo { id-data }.
+    const SIGNED_DATA_HEAD: &[u8] = &[
+        0x02, 0x01, 0x01, 0x31, 0x00, 0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+        0x01, 0x07, 0x01,
+    ];
+    // signerInfos {}
+    const SIGNED_DATA_TAIL: &[u8] = &[0x31, 0x00];
+    const ID_SIGNED_DATA_DER: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+    ];
+    let certs_field = tlv_len(certs_len)?;
+    let sd_content =
+        SIGNED_DATA_HEAD.len() + 1 + certs_field.len() + certs_len + SIGNED_DATA_TAIL.len();
+    let sd_len = tlv_len(sd_content)?;
+    let explicit_content = 1 + sd_len.len() + sd_content;
+    let explicit_len = tlv_len(explicit_content)?;
+    let ci_content = ID_SIGNED_DATA_DER.len() + 1 + explicit_len.len() + explicit_content;
+    let ci_len = tlv_len(ci_content)?;
+    let mut out = Vec::with_capacity(1 + ci_len.len() + ci_content);
+    out.push(0x30);
+    out.extend_from_slice(&ci_len);
+    out.extend_from_slice(ID_SIGNED_DATA_DER);
+    out.push(0xa0); // content [0] EXPLICIT
+    out.extend_from_slice(&explicit_len);
+    out.push(0x30);
+    out.extend_from_slice(&sd_len);
+    out.extend_from_slice(SIGNED_DATA_HEAD);
+    out.push(0xa0); // certificates [0] IMPLICIT SET OF
+    out.extend_from_slice(&certs_field);
+    for cert in certs {
+        out.extend_from_slice(cert);
+    }
+    out.extend_from_slice(SIGNED_DATA_TAIL);
+    Ok(out)
+}
+
+/// The DER length octets of a content of `len` bytes.
+fn tlv_len(len: usize) -> Result<Vec<u8>, CertsOnlyError> {
+    Ok(der::Length::try_from(len)?.to_der()?)
 }
 
 /// The certificates of a certs-only response, in any order, accepting an empty `crls [1]` and an
@@ -140,6 +195,66 @@ mod tests {
         assert!(out.status.success());
         assert_eq!(certs_only_decode(&out.stdout).unwrap().len(), 4);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// One certificate (an enrollment response): the envelope written around its DER is byte
+    /// for byte what the `cms` types encode. Several: the same certificates, in the order
+    /// given, and OpenSSL reads them.
+    #[test]
+    fn der_envelope_equals_the_cms_encoding() {
+        let certs = certs_only_decode(&a1()).unwrap();
+        let ders: Vec<Vec<u8>> = certs.iter().map(|c| c.to_der().unwrap()).collect();
+        for (cert, der) in certs.iter().zip(&ders) {
+            assert_eq!(
+                certs_only_encode_der(&[der]).unwrap(),
+                certs_only_encode(std::slice::from_ref(cert)).unwrap()
+            );
+        }
+        let mut refs: Vec<&[u8]> = ders.iter().map(Vec::as_slice).collect();
+        refs.reverse();
+        let p7 = certs_only_encode_der(&refs).unwrap();
+        let back = certs_only_decode(&p7).unwrap();
+        // (Our decoder reads the set into DER order, so compare as sets.)
+        let mut back: Vec<Vec<u8>> = back.iter().map(|c| c.to_der().unwrap()).collect();
+        back.sort();
+        let mut want = ders.clone();
+        want.sort();
+        assert!(back == want, "the same certificates");
+        // Written in the order given.
+        let first = p7
+            .windows(refs[0].len())
+            .position(|w| w == refs[0])
+            .unwrap();
+        let last = p7
+            .windows(refs[3].len())
+            .position(|w| w == refs[3])
+            .unwrap();
+        assert!(first < last);
+        let dir = std::env::temp_dir().join(format!("est-proto-der-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ours.p7");
+        std::fs::write(&file, &p7).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["pkcs7", "-inform", "DER", "-print_certs", "-noout", "-in"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout)
+                .matches("subject=")
+                .count(),
+            4
+        );
+        assert!(
+            certs_only_encode_der(&[&[0x02, 0x01, 0x05]]).is_err(),
+            "not a SEQUENCE"
+        );
+        assert!(
+            certs_only_encode_der(&[&[0x30, 0x05, 0x00]]).is_err(),
+            "truncated"
+        );
     }
 
     #[test]

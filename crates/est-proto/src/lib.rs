@@ -11,7 +11,7 @@ mod path;
 
 pub use binding::{ChannelBinding, binding_matches};
 pub use body::{Base64Error, decode_body, encode_body};
-pub use certs_only::{CertsOnlyError, certs_only_decode, certs_only_encode};
+pub use certs_only::{CertsOnlyError, certs_only_decode, certs_only_encode, certs_only_encode_der};
 pub use csr::{
     CsrError, KeyDelivery, challenge_password, csrattrs_requiring_pop_linking, key_delivery,
     smime_capabilities,

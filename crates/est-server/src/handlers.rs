@@ -429,7 +429,7 @@ async fn enroll(
         }
         _ => st.ca.enroll(request).await?,
     };
-    let p7 = est_proto::certs_only_encode(std::slice::from_ref(&issued.cert)).map_err(|e| {
+    let p7 = est_proto::certs_only_encode_der(&[&issued.der]).map_err(|e| {
         ServerError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("encoding response: {e}"),

@@ -61,14 +61,12 @@ pub(crate) async fn server_keygen(
             smime_capabilities: caps.as_deref(),
         })
         .await?;
-    let p7 = est_proto::certs_only_encode(std::slice::from_ref(&delivered.issued.cert)).map_err(
-        |e| {
-            ServerError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("encoding response: {e}"),
-            )
-        },
-    )?;
+    let p7 = est_proto::certs_only_encode_der(&[&delivered.issued.der]).map_err(|e| {
+        ServerError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding response: {e}"),
+        )
+    })?;
     let (key_type, key_b64) = match &delivered.key {
         KeyPart::Pkcs8(der) => (PKCS8, Zeroizing::new(est_proto::encode_body(der))),
         KeyPart::Enveloped(der) => (

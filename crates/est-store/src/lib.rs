@@ -105,7 +105,7 @@ impl Default for SqlStoreOptions {
             max_batch: 256,
             queue_capacity: 1_024,
             wal_restart_pages: checkpoint::RESTART_FRAMES,
-            commit_delay: std::time::Duration::from_millis(1),
+            commit_delay: std::time::Duration::from_millis(2),
         }
     }
 }

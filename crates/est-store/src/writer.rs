@@ -5,7 +5,7 @@
 //! writer instead takes everything that queued up while the previous commit was syncing, writes
 //! it in one statement (one round trip; the count follows by trigger), pays one fsync, then
 //! answers every caller. Under load batches grow by themselves, and a small batch waits up to
-//! `commit_delay` for company (see [`should_linger`]); an idle store commits a lone insert at
+//! `commit_delay` for company (see [`Linger`]); an idle store commits a lone insert at
 //! once, with no added delay.
 
 use std::collections::HashSet;
@@ -180,9 +180,9 @@ async fn run(
     let mut catch_up_at = target.checkpoints.as_ref().map_or(0, |c| c.restart_frames);
     // `recv_many` waits for one job, then takes whatever else is already queued: that is the
     // whole batching policy. It returns 0 once every sender is gone and the queue is empty.
-    let mut last_commit: Option<Instant> = None;
+    let mut linger = Linger::new(commit_delay);
     while jobs.recv_many(&mut batch, max_batch).await > 0 {
-        if should_linger(batch.len(), last_commit, commit_delay) {
+        if linger.should_wait(batch.len()) {
             tokio::time::sleep(commit_delay).await;
             while batch.len() < max_batch {
                 match jobs.try_recv() {
@@ -191,8 +191,9 @@ async fn run(
                 }
             }
         }
+        let rows = batch.len();
         commit_batch(&target, std::mem::take(&mut batch), &counters).await;
-        last_commit = Some(Instant::now());
+        linger.committed(rows, Instant::now());
         if let Some(checkpoints) = &target.checkpoints {
             // Full means a checkpoint is already due; it will cover this commit too.
             let _ = checkpoints.requests.try_send(());
@@ -219,23 +220,52 @@ async fn run(
     pool.close().await;
 }
 
-/// A batch smaller than this, under load, waits `commit_delay` for company.
+/// Batches smaller than this (recently, on average) are worth waiting `commit_delay` for.
 const LINGER_BELOW: usize = 8;
 
 /// "Under load": the previous commit ended less than this long ago.
 const BUSY_WINDOW: Duration = Duration::from_millis(10);
 
-/// Whether the writer waits `commit_delay` before committing a batch of `queued` jobs: only a
-/// small batch, only while commits follow each other closely (an idle store commits a lone
-/// insert at once), and never with a zero delay. Like PostgreSQL's `commit_delay`: with
-/// fresh-TLS clients requests arrive one by one between handshakes, batches were 2-3 rows, and
-/// each commit's fixed cost (its sequential pages, the WAL sync, the wake-ups) was paid by too
-/// few certificates; a millisecond of waiting (a few percent of a fresh-TLS enrollment's
-/// latency at that load) about doubles the batches (docs/performance.md).
-fn should_linger(queued: usize, last_commit: Option<Instant>, commit_delay: Duration) -> bool {
-    !commit_delay.is_zero()
-        && queued < LINGER_BELOW
-        && last_commit.is_some_and(|t| t.elapsed() < BUSY_WINDOW)
+/// The commit delay, like PostgreSQL's `commit_delay`: with fresh-TLS clients, requests reach
+/// the writer one by one between handshakes, batches were 2-3 rows, and each commit's fixed
+/// cost (its sequential pages, the WAL sync, the device notification, the wake-ups) was paid by
+/// too few certificates. Waiting `commit_delay` (a few percent of a fresh-TLS enrollment's
+/// latency at that load, when the cores are busy with handshakes anyway) about doubles the
+/// batches (docs/performance.md).
+///
+/// The writer waits only while batches have been small on average (a moving average of the
+/// last few), only for a small batch, only while commits follow each other closely (an idle
+/// store commits a lone insert at once), and never with a zero delay. Keep-alive clients
+/// already make batches of 10-20 while they wait for the previous commit; a delay would only
+/// add to their latency, and the average keeps it away from them.
+#[derive(Debug)]
+struct Linger {
+    delay: Duration,
+    last_commit: Option<Instant>,
+    /// Exponential moving average of the rows per commit.
+    average_rows: f64,
+}
+
+impl Linger {
+    fn new(delay: Duration) -> Self {
+        Linger {
+            delay,
+            last_commit: None,
+            average_rows: 1.0,
+        }
+    }
+
+    fn should_wait(&self, queued: usize) -> bool {
+        !self.delay.is_zero()
+            && queued < LINGER_BELOW
+            && self.average_rows < LINGER_BELOW as f64
+            && self.last_commit.is_some_and(|t| t.elapsed() < BUSY_WINDOW)
+    }
+
+    fn committed(&mut self, rows: usize, at: Instant) {
+        self.average_rows = 0.75 * self.average_rows + 0.25 * rows as f64;
+        self.last_commit = Some(at);
+    }
 }
 
 /// SQLite: the writer's own passive checkpoint past `restart_frames` frames of WAL, so that its
@@ -361,13 +391,31 @@ mod tests {
     #[test]
     fn lingers_only_for_small_batches_under_load() {
         let delay = Duration::from_micros(500);
-        let just_now = Some(Instant::now());
-        assert!(should_linger(1, just_now, delay));
-        assert!(should_linger(LINGER_BELOW - 1, just_now, delay));
-        assert!(!should_linger(LINGER_BELOW, just_now, delay), "big enough");
-        assert!(!should_linger(1, None, delay), "first commit: idle store");
-        let long_ago = Instant::now().checked_sub(BUSY_WINDOW * 2);
-        assert!(!should_linger(1, long_ago, delay), "idle store");
-        assert!(!should_linger(1, just_now, Duration::ZERO), "disabled");
+        let mut linger = Linger::new(delay);
+        assert!(!linger.should_wait(1), "first commit: idle store");
+        linger.committed(1, Instant::now());
+        assert!(linger.should_wait(1));
+        assert!(linger.should_wait(LINGER_BELOW - 1));
+        assert!(!linger.should_wait(LINGER_BELOW), "big enough");
+
+        let mut idle = Linger::new(delay);
+        idle.committed(1, Instant::now().checked_sub(BUSY_WINDOW * 2).unwrap());
+        assert!(!idle.should_wait(1), "idle store");
+
+        let mut disabled = Linger::new(Duration::ZERO);
+        disabled.committed(1, Instant::now());
+        assert!(!disabled.should_wait(1), "disabled");
+
+        // Keep-alive load: batches of 15 make a small one the exception, not worth a wait.
+        let mut busy = Linger::new(delay);
+        for _ in 0..10 {
+            busy.committed(15, Instant::now());
+        }
+        assert!(!busy.should_wait(2), "batches are large on average");
+        // Fresh-TLS load: batches of 3.
+        for _ in 0..10 {
+            busy.committed(3, Instant::now());
+        }
+        assert!(busy.should_wait(2));
     }
 }
