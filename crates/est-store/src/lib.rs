@@ -94,7 +94,8 @@ pub struct SqlStoreOptions {
     /// module).
     pub wal_restart_pages: i64,
     /// Under load, how long the group-commit writer waits for more certificates before it
-    /// commits a small batch (default 1 ms; zero never waits). An idle store commits at once.
+    /// commits a small batch while batches have been small (default 2 ms; zero never waits). An
+    /// idle store commits at once.
     pub commit_delay: std::time::Duration,
 }
 

@@ -182,7 +182,10 @@ async fn run(
     // whole batching policy. It returns 0 once every sender is gone and the queue is empty.
     let mut linger = Linger::new(commit_delay);
     while jobs.recv_many(&mut batch, max_batch).await > 0 {
-        if linger.should_wait(batch.len()) {
+        let tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        if linger.should_wait(batch.len(), tasks) {
             tokio::time::sleep(commit_delay).await;
             while batch.len() < max_batch {
                 match jobs.try_recv() {
@@ -226,6 +229,10 @@ const LINGER_BELOW: usize = 8;
 /// "Under load": the previous commit ended less than this long ago.
 const BUSY_WINDOW: Duration = Duration::from_millis(10);
 
+/// Tasks alive in the runtime beyond those whose certificates are queued (counting the
+/// server's own background tasks, about six) for a wait to be worth it; see [`Linger`].
+const SIBLINGS: usize = 16;
+
 /// The commit delay, like PostgreSQL's `commit_delay`: with fresh-TLS clients, requests reach
 /// the writer one by one between handshakes, batches were 2-3 rows, and each commit's fixed
 /// cost (its sequential pages, the WAL sync, the device notification, the wake-ups) was paid by
@@ -235,9 +242,14 @@ const BUSY_WINDOW: Duration = Duration::from_millis(10);
 ///
 /// The writer waits only while batches have been small on average (a moving average of the
 /// last few), only for a small batch, only while commits follow each other closely (an idle
-/// store commits a lone insert at once), and never with a zero delay. Keep-alive clients
-/// already make batches of 10-20 while they wait for the previous commit; a delay would only
-/// add to their latency, and the average keeps it away from them.
+/// store commits a lone insert at once), only while the runtime has many more tasks alive than
+/// certificates queued, and never with a zero delay. The last condition is PostgreSQL's
+/// `commit_siblings`: waiting pays when much other work is in flight (connections in their
+/// handshakes) and some of it will reach the queue meanwhile; when few clients exist and all
+/// of them are waiting for this commit (8 clients doing P-256 /serverkeygen), a wait only adds
+/// to everyone's latency, and it cost that run a third of its throughput. Keep-alive clients
+/// already make batches of 10-20 while they wait for the previous commit; the average keeps
+/// the delay away from them.
 #[derive(Debug)]
 struct Linger {
     delay: Duration,
@@ -255,9 +267,11 @@ impl Linger {
         }
     }
 
-    fn should_wait(&self, queued: usize) -> bool {
+    /// `tasks`: tasks alive in the runtime (tokio's `num_alive_tasks`).
+    fn should_wait(&self, queued: usize, tasks: usize) -> bool {
         !self.delay.is_zero()
             && queued < LINGER_BELOW
+            && tasks >= queued + SIBLINGS
             && self.average_rows < LINGER_BELOW as f64
             && self.last_commit.is_some_and(|t| t.elapsed() < BUSY_WINDOW)
     }
@@ -391,31 +405,36 @@ mod tests {
     #[test]
     fn lingers_only_for_small_batches_under_load() {
         let delay = Duration::from_micros(500);
+        let many = 64;
         let mut linger = Linger::new(delay);
-        assert!(!linger.should_wait(1), "first commit: idle store");
+        assert!(!linger.should_wait(1, many), "first commit: idle store");
         linger.committed(1, Instant::now());
-        assert!(linger.should_wait(1));
-        assert!(linger.should_wait(LINGER_BELOW - 1));
-        assert!(!linger.should_wait(LINGER_BELOW), "big enough");
+        assert!(linger.should_wait(1, many));
+        assert!(linger.should_wait(LINGER_BELOW - 1, many));
+        assert!(!linger.should_wait(LINGER_BELOW, many), "big enough");
+        // Few clients, all waiting for this commit: nobody else will come.
+        assert!(!linger.should_wait(4, 4 + 6));
+        assert!(!linger.should_wait(1, SIBLINGS));
+        assert!(linger.should_wait(1, SIBLINGS + 1));
 
         let mut idle = Linger::new(delay);
         idle.committed(1, Instant::now().checked_sub(BUSY_WINDOW * 2).unwrap());
-        assert!(!idle.should_wait(1), "idle store");
+        assert!(!idle.should_wait(1, many), "idle store");
 
         let mut disabled = Linger::new(Duration::ZERO);
         disabled.committed(1, Instant::now());
-        assert!(!disabled.should_wait(1), "disabled");
+        assert!(!disabled.should_wait(1, many), "disabled");
 
         // Keep-alive load: batches of 15 make a small one the exception, not worth a wait.
         let mut busy = Linger::new(delay);
         for _ in 0..10 {
             busy.committed(15, Instant::now());
         }
-        assert!(!busy.should_wait(2), "batches are large on average");
+        assert!(!busy.should_wait(2, many), "batches are large on average");
         // Fresh-TLS load: batches of 3.
         for _ in 0..10 {
             busy.committed(3, Instant::now());
         }
-        assert!(busy.should_wait(2));
+        assert!(busy.should_wait(2, many));
     }
 }
