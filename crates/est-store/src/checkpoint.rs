@@ -17,12 +17,12 @@
 //! zeroing fresh pages) and readers searched an ever larger WAL index.
 //!
 //! So the writer catches up itself: once this task reports more than `restart_frames` frames
-//! (default [`RESTART_FRAMES`]) in the WAL, the writer runs one `PASSIVE` checkpoint on its own
-//! connection right after a commit ([`catch_up`]). No frame can be appended while it runs, so
-//! it copies the few frames this task has not copied yet and leaves the WAL fully checkpointed;
-//! the writer's next transaction then starts the WAL over (unless a reader is still on an old
-//! snapshot, in which case it tries again a little later). `journal_size_limit` then keeps the
-//! file itself at a bounded size.
+//! (default [`RESTART_FRAMES`]) in the WAL, the writer runs one `PASSIVE` checkpoint on its
+//! own connection right after a commit (`writer::catch_up`). No frame can be appended while it
+//! runs, so it copies the few frames this task has not copied yet and leaves the WAL fully
+//! checkpointed; the writer's next transaction then starts the WAL over (unless a reader is
+//! still on an old snapshot, in which case it tries again a little later).
+//! `journal_size_limit` then keeps the file itself at a bounded size.
 //!
 //! An earlier version ran a `RESTART` checkpoint from this task instead. That mode waits for
 //! the writer's transaction to end through the busy handler, which sleeps in steps of
