@@ -252,7 +252,15 @@ impl SqlStore {
 }
 
 fn migrator(backend: Backend) -> Migrator {
-    let migrations = MIGRATIONS
+    migrator_of(backend, MIGRATIONS)
+}
+
+/// A migrator for `migrations` (all of them in production; tests also build earlier schemas).
+fn migrator_of(
+    backend: Backend,
+    migrations: &[(i64, &'static str, &'static str, &'static str)],
+) -> Migrator {
+    let migrations = migrations
         .iter()
         .map(|&(version, description, sqlite, postgres)| {
             let sql = match backend {

@@ -367,3 +367,65 @@ async fn writer_stops_when_store_is_dropped() {
     .await
     .expect("the writer did not stop after the store was dropped");
 }
+
+/// A store made by the previous version (schema v3, the count kept by the writer's own UPDATE)
+/// keeps an exact count once migration 0004 moves the counting into a trigger.
+async fn count_survives_the_upgrade_to_the_count_trigger(url: &str) {
+    use est_ca::Store;
+    sqlx::any::install_default_drivers();
+    let (backend, url) = Backend::from_url(url).unwrap();
+    let record = |i: u64| est_ca::CertRecord {
+        serial: format!("{i:032x}"),
+        ca: "default".into(),
+        subject: format!("CN=device-{i}"),
+        issuer: "CN=CA".into(),
+        ski: format!("{i:040x}"),
+        spki_sha256: format!("{i:064x}"),
+        requester: "user:alice".into(),
+        not_before: 0,
+        not_after: 1,
+        issued_at: 0,
+        status: CertStatus::Valid,
+        der: vec![0x30; 100],
+    };
+    {
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        crate::migrator_of(backend, &crate::MIGRATIONS[..3])
+            .run(&pool)
+            .await
+            .unwrap();
+        // What the v3 writer did: the insert, then its own count update.
+        let old = record(1);
+        sql::insert_certificates(&[&old], sql::OnDuplicate::Fail, backend)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE store_meta SET certificate_count = certificate_count + 1 WHERE id = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let store = SqlStore::connect(&url).await.unwrap();
+    assert_eq!(store.count_certificates().await.unwrap(), 1);
+    store.insert_certificate(&record(2)).await.unwrap();
+    assert!(store.insert_certificate(&record(2)).await.is_err());
+    store
+        .bulk_insert(&[record(3), record(4), record(5)])
+        .await
+        .unwrap();
+    assert_eq!(store.count_certificates().await.unwrap(), 5);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_count_survives_the_upgrade_to_the_count_trigger() {
+    let db = harness::SqliteDb::new();
+    count_survives_the_upgrade_to_the_count_trigger(db.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_count_survives_the_upgrade_to_the_count_trigger() {
+    let db = harness::PgDb::create().await;
+    count_survives_the_upgrade_to_the_count_trigger(db.url()).await;
+}
