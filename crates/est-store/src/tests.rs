@@ -42,6 +42,25 @@ async fn sqlite_connections_are_wal_full_sync() {
     store.close().await;
 }
 
+/// A device certificate record numbered `i` (serial and key identifier `i` in hex), with a
+/// DER body of `der_len` bytes.
+fn device_record(i: u64, der_len: usize) -> est_ca::CertRecord {
+    est_ca::CertRecord {
+        serial: format!("{i:040x}"),
+        ca: "default".into(),
+        subject: format!("CN=device-{i}"),
+        issuer: "CN=CA".into(),
+        ski: format!("{i:040x}"),
+        spki_sha256: format!("{i:064x}"),
+        requester: "user:alice".into(),
+        not_before: 0,
+        not_after: 1,
+        issued_at: 0,
+        status: CertStatus::Valid,
+        der: vec![0x30; der_len],
+    }
+}
+
 /// With the writer's automatic checkpoints off, only the checkpoint task moves committed pages
 /// from the WAL into the database file: if it did not run, the file would stay at its empty
 /// size while the WAL grew without bound.
@@ -54,23 +73,7 @@ async fn sqlite_checkpoints_run_after_commits() {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..2_000u64 {
         let store = std::sync::Arc::clone(&store);
-        tasks.spawn(async move {
-            let record = est_ca::CertRecord {
-                serial: format!("{i:040x}"),
-                ca: "default".into(),
-                subject: format!("CN=device-{i}"),
-                issuer: "CN=CA".into(),
-                ski: format!("{i:040x}"),
-                spki_sha256: format!("{i:064x}"),
-                requester: "user:alice".into(),
-                not_before: 0,
-                not_after: 1,
-                issued_at: 0,
-                status: CertStatus::Valid,
-                der: vec![0x30; 500],
-            };
-            store.insert_certificate(&record).await
-        });
+        tasks.spawn(async move { store.insert_certificate(&device_record(i, 500)).await });
     }
     while let Some(joined) = tasks.join_next().await {
         joined.unwrap().unwrap();
@@ -117,19 +120,11 @@ async fn sqlite_wal_stays_bounded_under_load_with_readers() {
             let store = store.clone();
             let n = round * 1000 + i;
             tasks.spawn(async move {
+                // Randomly spread serials and key identifiers, as real ones are.
                 let record = est_ca::CertRecord {
                     serial: format!("{:040x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-                    ca: "default".into(),
-                    subject: format!("CN=device-{n}"),
-                    issuer: "CN=CA".into(),
                     ski: format!("{:040x}", n.wrapping_mul(0xc2b2_ae3d_27d4_eb4f)),
-                    spki_sha256: format!("{n:064x}"),
-                    requester: "user:alice".into(),
-                    not_before: 0,
-                    not_after: 1,
-                    issued_at: 0,
-                    status: CertStatus::Valid,
-                    der: vec![0x30; 1000],
+                    ..device_record(n, 1000)
                 };
                 store.insert_certificate(&record).await
             });
@@ -374,20 +369,7 @@ async fn count_survives_the_upgrade_to_the_count_trigger(url: &str) {
     use est_ca::Store;
     sqlx::any::install_default_drivers();
     let (backend, url) = Backend::from_url(url).unwrap();
-    let record = |i: u64| est_ca::CertRecord {
-        serial: format!("{i:032x}"),
-        ca: "default".into(),
-        subject: format!("CN=device-{i}"),
-        issuer: "CN=CA".into(),
-        ski: format!("{i:040x}"),
-        spki_sha256: format!("{i:064x}"),
-        requester: "user:alice".into(),
-        not_before: 0,
-        not_after: 1,
-        issued_at: 0,
-        status: CertStatus::Valid,
-        der: vec![0x30; 100],
-    };
+    let record = |i: u64| device_record(i, 100);
     {
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         crate::migrator_of(backend, &crate::MIGRATIONS[..3])
