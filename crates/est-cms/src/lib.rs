@@ -30,8 +30,11 @@ pub use error::{CmsError, Result};
 pub use kari::{EccCmsSharedInfo, KeyAgreeKdf};
 pub use keypackage::{PackagedKey, decode_key_package, encode_key_package, one_asymmetric_key};
 pub use pwri::{MAX_PBKDF2_ITERATIONS, Pbkdf2Params, PwriParams};
-pub use signed::{SignOptions, SignerIdKind, Verified, VerifyOptions, sign, sign_with, verify};
-pub use signer::{CmsSigner, OpensslSigner};
+pub use signed::{
+    ParsedSignedData, SignOptions, SignerIdKind, Verified, VerifyOptions, sign, sign_with,
+    sign_with_key_id, validate_chain, verify, verify_x509_signature,
+};
+pub use signer::{CmsSigner, OpensslSigner, sign_x509};
 pub use smime_caps::{
     SmimeCapabilities, SmimeCapability, decode_smime_capabilities, pick_content_encryption,
     pick_key_agreement, pick_key_transport, pick_key_wrap, smime_capabilities_attribute,

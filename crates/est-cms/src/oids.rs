@@ -40,6 +40,10 @@ pub const ID_MGF1: Oid = Oid::new_unwrap("1.2.840.113549.1.1.8");
 pub const ID_P_SPECIFIED: Oid = Oid::new_unwrap("1.2.840.113549.1.1.9");
 /// id-RSASSA-PSS (RFC 4056 §2).
 pub const ID_RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
+/// sha1WithRSAEncryption (RFC 3370 §3.2), verified only (CMC-29).
+pub const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
+/// ecdsa-with-SHA1 (RFC 3279 §2.2.3), verified only.
+pub const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
 /// sha256WithRSAEncryption (RFC 5754 §3.2).
 pub const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
 /// sha384WithRSAEncryption (RFC 5754 §3.2).

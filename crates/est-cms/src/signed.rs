@@ -83,7 +83,6 @@ pub fn sign_with(
     opts: &SignOptions,
 ) -> Result<Vec<u8>> {
     let cert = signer.certificate();
-    let digest = signer.digest();
     let (sid, si_version) = match opts.sid {
         SignerIdKind::IssuerAndSerialNumber => (
             SignerIdentifier::IssuerAndSerialNumber(issuer_and_serial(cert)),
@@ -101,14 +100,78 @@ pub fn sign_with(
             )
         }
     };
+    let mut certs: Vec<CertificateChoices> = Vec::new();
+    for c in std::iter::once(cert).chain(extra_certs) {
+        let choice = CertificateChoices::Certificate(c.clone());
+        if !certs.contains(&choice) {
+            certs.push(choice);
+        }
+    }
+    let key = SigningParts {
+        digest: signer.digest(),
+        signature_algorithm: signer.signature_algorithm(),
+        sign: &|m| signer.sign(m),
+    };
+    sign_core(content_type, content, &key, sid, si_version, certs, opts)
+}
 
+/// Signs with a bare key named by a key identifier (sid = subjectKeyIdentifier, SignerInfo
+/// version 3) and carries no certificate: a CMC request signed with the key it asks to
+/// certify (RFC 5272 §3.2, CMC-17). Digest and algorithm as [`crate::OpensslSigner::new`].
+pub fn sign_with_key_id(
+    content_type: ObjectIdentifier,
+    content: &[u8],
+    key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    key_id: &[u8],
+    extra_certs: &[Certificate],
+) -> Result<Vec<u8>> {
+    let digest = crate::signer::natural_digest(key)?;
+    let signature_algorithm = crate::signer::signature_algorithm_for(key.id(), digest);
+    let sid =
+        SignerIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(OctetString::new(key_id)?));
+    let certs = extra_certs
+        .iter()
+        .map(|c| CertificateChoices::Certificate(c.clone()))
+        .collect();
+    let parts = SigningParts {
+        digest,
+        signature_algorithm,
+        sign: &|m| crate::signer::sign_message(key, digest, m),
+    };
+    sign_core(
+        content_type,
+        content,
+        &parts,
+        sid,
+        CmsVersion::V3,
+        certs,
+        &SignOptions::default(),
+    )
+}
+
+struct SigningParts<'a> {
+    digest: DigestAlgorithm,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    sign: &'a dyn Fn(&[u8]) -> Result<Vec<u8>>,
+}
+
+fn sign_core(
+    content_type: ObjectIdentifier,
+    content: &[u8],
+    key: &SigningParts<'_>,
+    sid: SignerIdentifier,
+    si_version: CmsVersion,
+    certs: Vec<CertificateChoices>,
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
+    let digest = key.digest;
     let (signed_attrs, signature) = if opts.without_signed_attributes {
         if content_type != oids::ID_DATA {
             return Err(CmsError::invalid(
                 "signed attributes are required when eContentType is not id-data",
             ));
         }
-        (None, signer.sign(content)?)
+        (None, (key.sign)(content)?)
     } else {
         let mut attrs = vec![
             single_attr(oids::ID_CONTENT_TYPE, Any::encode_from(&content_type)?)?,
@@ -122,7 +185,7 @@ pub fn sign_with(
         }
         attrs.extend(opts.signed_attributes.iter().cloned());
         let attrs = SetOfVec::try_from(attrs)?;
-        let signature = signer.sign(&attrs.to_der()?)?;
+        let signature = (key.sign)(&attrs.to_der()?)?;
         (Some(attrs), signature)
     };
 
@@ -137,18 +200,10 @@ pub fn sign_with(
         sid,
         digest_alg: digest.algorithm_identifier(),
         signed_attrs,
-        signature_algorithm: signer.signature_algorithm(),
+        signature_algorithm: key.signature_algorithm.clone(),
         signature: OctetString::new(signature)?,
         unsigned_attrs,
     };
-
-    let mut certs: Vec<CertificateChoices> = Vec::new();
-    for c in std::iter::once(cert).chain(extra_certs) {
-        let choice = CertificateChoices::Certificate(c.clone());
-        if !certs.contains(&choice) {
-            certs.push(choice);
-        }
-    }
 
     let version = if si_version == CmsVersion::V3 || content_type != oids::ID_DATA {
         CmsVersion::V3
@@ -162,7 +217,11 @@ pub fn sign_with(
             econtent_type: content_type,
             econtent: Some(Any::encode_from(&OctetString::new(content)?)?),
         },
-        certificates: Some(CertificateSet(SetOfVec::try_from(certs)?)),
+        certificates: if certs.is_empty() {
+            None
+        } else {
+            Some(CertificateSet(SetOfVec::try_from(certs)?))
+        },
         crls: None,
         signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
     };
@@ -227,51 +286,99 @@ pub struct Verified {
     pub signer_infos: Vec<SignerInfo>,
 }
 
+/// A decoded ContentInfo(SignedData) whose signatures have not been checked yet: for callers
+/// that learn the signer's key from the content itself (a CMC request signed with the key it
+/// certifies, RFC 5272 §3.2, CMC-17) or that validate chains their own way.
+#[derive(Debug, Clone)]
+pub struct ParsedSignedData {
+    /// eContentType.
+    pub content_type: ObjectIdentifier,
+    /// The encapsulated content.
+    pub content: Vec<u8>,
+    /// All certificates carried in the SignedData.
+    pub certificates: Vec<Certificate>,
+    /// The SignerInfos as decoded, each with its received DER (signed attributes are checked
+    /// over their received encoding).
+    pub signer_infos: Vec<(SignerInfo, Vec<u8>)>,
+}
+
+impl ParsedSignedData {
+    /// Decodes DER ContentInfo(SignedData) with encapsulated content and at least one
+    /// SignerInfo.
+    pub fn parse(der: &[u8]) -> Result<Self> {
+        let ci = ContentInfo::from_der(der)?;
+        if ci.content_type != oids::ID_SIGNED_DATA {
+            return Err(CmsError::UnexpectedContentType(ci.content_type));
+        }
+        let sd_der = ci.content.to_der()?;
+        let sd = SignedData::from_der(&sd_der)?;
+        let econtent = sd
+            .encap_content_info
+            .econtent
+            .as_ref()
+            .ok_or_else(|| CmsError::malformed("detached content is not supported"))?;
+        let content = econtent.decode_as::<OctetString>()?.as_bytes().to_vec();
+        let content_type = sd.encap_content_info.econtent_type;
+        let certificates: Vec<Certificate> = sd
+            .certificates
+            .iter()
+            .flat_map(|set| set.0.iter())
+            .filter_map(|c| match c {
+                CertificateChoices::Certificate(c) => Some(c.clone()),
+                CertificateChoices::Other(_) => None,
+            })
+            .collect();
+        let sd_fields = rawder::elements(&sd_der, Tag::Sequence)?;
+        let raw_infos = sd_fields
+            .last()
+            .ok_or_else(|| CmsError::malformed("empty SignedData"))?;
+        let raw_infos = rawder::elements(raw_infos, Tag::Set)?;
+        if raw_infos.is_empty() {
+            return Err(CmsError::malformed("SignedData has no SignerInfo"));
+        }
+        let signer_infos = raw_infos
+            .into_iter()
+            .map(|raw| Ok((SignerInfo::from_der(raw)?, raw.to_vec())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            content_type,
+            content,
+            certificates,
+            signer_infos,
+        })
+    }
+
+    /// Checks SignerInfo `index` (signature, messageDigest, contentType) with `key`.
+    pub fn verify_with_key(&self, index: usize, key: &PKey<Public>) -> Result<()> {
+        let (si, raw) = self
+            .signer_infos
+            .get(index)
+            .ok_or_else(|| CmsError::invalid("no such SignerInfo"))?;
+        verify_signer_info_key(si, raw, key, self.content_type, &self.content)
+    }
+
+    /// Checks SignerInfo `index` with the certificate its sid names among `certificates`, and
+    /// returns that certificate. The chain is not validated (see [`validate_chain`]).
+    pub fn verify_with_certificate(&self, index: usize) -> Result<Certificate> {
+        let (si, _) = self
+            .signer_infos
+            .get(index)
+            .ok_or_else(|| CmsError::invalid("no such SignerInfo"))?;
+        let cert = find_signer(&self.certificates, &si.sid)?;
+        self.verify_with_key(index, &cert_public_key(&cert)?)?;
+        Ok(cert)
+    }
+}
+
 /// Verify a DER ContentInfo(SignedData): every SignerInfo's signature, messageDigest and
 /// contentType attributes, and (unless skipped) each signer's chain to a trust anchor in
 /// `trust`, with the message's certificates as untrusted intermediates. Detached content and
 /// BER (indefinite-length) input are not supported.
 pub fn verify(der: &[u8], trust: &X509StoreRef, opts: &VerifyOptions) -> Result<Verified> {
-    let ci = ContentInfo::from_der(der)?;
-    if ci.content_type != oids::ID_SIGNED_DATA {
-        return Err(CmsError::UnexpectedContentType(ci.content_type));
-    }
-    let sd_der = ci.content.to_der()?;
-    let sd = SignedData::from_der(&sd_der)?;
-    let econtent = sd
-        .encap_content_info
-        .econtent
-        .as_ref()
-        .ok_or_else(|| CmsError::malformed("detached content is not supported"))?;
-    let content = econtent.decode_as::<OctetString>()?.as_bytes().to_vec();
-    let content_type = sd.encap_content_info.econtent_type;
-    let certificates: Vec<Certificate> = sd
-        .certificates
-        .iter()
-        .flat_map(|set| set.0.iter())
-        .filter_map(|c| match c {
-            CertificateChoices::Certificate(c) => Some(c.clone()),
-            CertificateChoices::Other(_) => None,
-        })
-        .collect();
-
-    let sd_fields = rawder::elements(&sd_der, Tag::Sequence)?;
-    let raw_infos = sd_fields
-        .last()
-        .ok_or_else(|| CmsError::malformed("empty SignedData"))?;
-    let raw_infos = rawder::elements(raw_infos, Tag::Set)?;
-    if raw_infos.is_empty() {
-        return Err(CmsError::malformed("SignedData has no SignerInfo"));
-    }
-
+    let parsed = ParsedSignedData::parse(der)?;
     let mut signers = Vec::new();
-    let mut signer_infos = Vec::new();
-    for raw in raw_infos {
-        let si = SignerInfo::from_der(raw)?;
-        let cert = find_signer(&certificates, &si.sid)?;
-        verify_signer_info(&si, raw, &cert, content_type, &content)?;
-        signers.push(cert);
-        signer_infos.push(si);
+    for i in 0..parsed.signer_infos.len() {
+        signers.push(parsed.verify_with_certificate(i)?);
     }
 
     if !opts.skip_chain_validation {
@@ -284,16 +391,16 @@ pub fn verify(der: &[u8], trust: &X509StoreRef, opts: &VerifyOptions) -> Result<
             None => trust,
         };
         for cert in &signers {
-            validate_chain(store, cert, &certificates)?;
+            validate_chain(store, cert, &parsed.certificates)?;
         }
     }
 
     Ok(Verified {
-        content_type,
-        content,
+        content_type: parsed.content_type,
+        content: parsed.content,
         signers,
-        certificates,
-        signer_infos,
+        certificates: parsed.certificates,
+        signer_infos: parsed.signer_infos.into_iter().map(|(si, _)| si).collect(),
     })
 }
 
@@ -310,15 +417,21 @@ fn find_signer(certs: &[Certificate], sid: &SignerIdentifier) -> Result<Certific
         .ok_or(CmsError::SignerCertNotFound)
 }
 
-fn verify_signer_info(
+fn verify_signer_info_key(
     si: &SignerInfo,
     raw: &[u8],
-    cert: &Certificate,
+    key: &PKey<Public>,
     content_type: ObjectIdentifier,
     content: &[u8],
 ) -> Result<()> {
-    let digest = DigestAlgorithm::from_oid(&si.digest_alg.oid)
-        .ok_or_else(|| CmsError::unsupported(format!("digest {}", si.digest_alg.oid)))?;
+    // CMC-29: SHA-1 SignerInfos are verified (legacy floor), never produced.
+    let digest = if si.digest_alg.oid == oids::ID_SHA1 {
+        MessageDigest::sha1()
+    } else {
+        DigestAlgorithm::from_oid(&si.digest_alg.oid)
+            .ok_or_else(|| CmsError::unsupported(format!("digest {}", si.digest_alg.oid)))?
+            .message_digest()
+    };
     let message = match &si.signed_attrs {
         Some(attrs) => {
             let ct: ObjectIdentifier =
@@ -327,7 +440,7 @@ fn verify_signer_info(
                 return Err(CmsError::ContentTypeMismatch);
             }
             let md: OctetString = unique_attr_value(attrs, oids::ID_MESSAGE_DIGEST)?.decode_as()?;
-            if md.as_bytes() != digest.digest(content)?.as_slice() {
+            if md.as_bytes() != &openssl::hash::hash(digest, content)?[..] {
                 return Err(CmsError::DigestMismatch);
             }
             rawder::implicit_set_field(raw, 0)?
@@ -342,9 +455,8 @@ fn verify_signer_info(
             content.to_vec()
         }
     };
-    let key = cert_public_key(cert)?;
     verify_signature(
-        &key,
+        key,
         &si.signature_algorithm,
         digest,
         &message,
@@ -356,7 +468,7 @@ fn verify_signer_info(
 pub(crate) fn verify_signature(
     key: &PKey<Public>,
     sig_alg: &AlgorithmIdentifierOwned,
-    digest: DigestAlgorithm,
+    digest: MessageDigest,
     message: &[u8],
     signature: &[u8],
 ) -> Result<()> {
@@ -418,16 +530,15 @@ pub(crate) fn verify_signature(
 }
 
 /// Hash and key type of an RSA PKCS#1 v1.5 or ECDSA signature algorithm.
-fn classic_signature(
-    oid: ObjectIdentifier,
-    digest: DigestAlgorithm,
-) -> Result<(MessageDigest, Id)> {
+fn classic_signature(oid: ObjectIdentifier, digest: MessageDigest) -> Result<(MessageDigest, Id)> {
     Ok(match oid {
-        oids::RSA_ENCRYPTION => (digest.message_digest(), Id::RSA),
+        oids::RSA_ENCRYPTION => (digest, Id::RSA),
+        oids::SHA1_WITH_RSA => (MessageDigest::sha1(), Id::RSA),
+        oids::ECDSA_WITH_SHA1 => (MessageDigest::sha1(), Id::EC),
         oids::SHA256_WITH_RSA => (MessageDigest::sha256(), Id::RSA),
         oids::SHA384_WITH_RSA => (MessageDigest::sha384(), Id::RSA),
         oids::SHA512_WITH_RSA => (MessageDigest::sha512(), Id::RSA),
-        oids::ID_EC_PUBLIC_KEY => (digest.message_digest(), Id::EC),
+        oids::ID_EC_PUBLIC_KEY => (digest, Id::EC),
         oids::ECDSA_WITH_SHA256 => (MessageDigest::sha256(), Id::EC),
         oids::ECDSA_WITH_SHA384 => (MessageDigest::sha384(), Id::EC),
         oids::ECDSA_WITH_SHA512 => (MessageDigest::sha512(), Id::EC),
@@ -437,6 +548,18 @@ fn classic_signature(
             )));
         }
     })
+}
+
+/// Verifies an X.509-style signature (`AlgorithmIdentifier` + signature value over
+/// `message`), as in PKCS#10 and CRMF POPOSigningKey: RSA PKCS#1 v1.5 and PSS, ECDSA, Ed25519,
+/// SHA-1 through SHA-512 (CMC-29).
+pub fn verify_x509_signature(
+    key: &PKey<Public>,
+    sig_alg: &AlgorithmIdentifierOwned,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<()> {
+    verify_signature(key, sig_alg, MessageDigest::sha256(), message, signature)
 }
 
 /// A copy of `trust` whose verification time is fixed at `t`.
@@ -456,7 +579,13 @@ fn store_at(trust: &X509StoreRef, t: i64) -> Result<X509Store> {
     Ok(b.build())
 }
 
-fn validate_chain(store: &X509StoreRef, cert: &Certificate, pool: &[Certificate]) -> Result<()> {
+/// Validates `cert`'s chain to a trust anchor in `store`, with `pool` as untrusted
+/// intermediates.
+pub fn validate_chain(
+    store: &X509StoreRef,
+    cert: &Certificate,
+    pool: &[Certificate],
+) -> Result<()> {
     let leaf = to_openssl_cert(cert)?;
     let mut untrusted = Stack::new()?;
     for c in pool {

@@ -1,0 +1,285 @@
+//! The client side: building Full PKI Requests (RFC 5272 §3.2) and verifying responses.
+use der::asn1::{Int, OctetString};
+use der::{Decode, Encode};
+use openssl::pkey::{PKey, Private};
+use openssl::x509::store::X509StoreRef;
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::Certificate;
+use x509_cert::ext::Extension;
+use x509_cert::name::Name;
+
+use crate::controls::IdentifyProofV2;
+use crate::crmf::{CertReqMsg, CertRequest, CertTemplate, PopoSigningKey, ProofOfPossession};
+use crate::oids;
+use crate::response::ResponseSummary;
+use crate::types::{
+    BodyPartId, PkiData, TaggedAttribute, TaggedCertificationRequest, TaggedRequest,
+};
+
+/// Body part IDs this builder uses.
+pub const ID_TRANSACTION: BodyPartId = 1;
+pub const ID_SENDER_NONCE: BodyPartId = 2;
+pub const ID_DATA_RETURN: BodyPartId = 3;
+/// The certification request.
+pub const ID_REQUEST: BodyPartId = 4;
+pub const ID_IDENTIFICATION: BodyPartId = 5;
+pub const ID_IDENTITY_PROOF: BodyPartId = 6;
+
+/// A shared secret to prove identity with (Identification + Identity Proof V2, HMAC-SHA256
+/// with SHA-256, CMC-43).
+#[derive(Clone)]
+pub struct SharedSecret {
+    pub ident: String,
+    pub secret: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedSecret")
+            .field("ident", &self.ident)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The certification request to carry.
+#[derive(Debug, Clone)]
+pub enum CertRequestBody {
+    /// A DER PKCS#10 request (tcr).
+    Pkcs10(Vec<u8>),
+    /// A CRMF request (crm) for `key`'s public key, POP signed with it.
+    Crmf {
+        subject: Name,
+        extensions: Vec<Extension>,
+    },
+}
+
+/// The controls and request of one PKIData.
+#[derive(Debug, Clone)]
+pub struct RequestOptions {
+    pub transaction_id: Int,
+    pub sender_nonce: Vec<u8>,
+    pub data_return: Option<Vec<u8>>,
+    pub identity: Option<SharedSecret>,
+}
+
+impl RequestOptions {
+    /// A random positive 64-bit transactionId and a 16-byte senderNonce.
+    pub fn random() -> Result<Self, String> {
+        let mut t = [0u8; 8];
+        let mut n = vec![0u8; crate::NONCE_LEN];
+        openssl::rand::rand_bytes(&mut t).map_err(|e| e.to_string())?;
+        openssl::rand::rand_bytes(&mut n).map_err(|e| e.to_string())?;
+        t[0] &= 0x7f;
+        t[0] |= 0x01;
+        Ok(Self {
+            transaction_id: Int::new(&t).map_err(|e| e.to_string())?,
+            sender_nonce: n,
+            data_return: None,
+            identity: None,
+        })
+    }
+}
+
+/// Builds the PKIData: transactionId, senderNonce, dataReturn, the request, and
+/// Identification + Identity Proof V2 over the reqSequence (CMC-44) when asked.
+pub fn build_pki_data(
+    opts: &RequestOptions,
+    body: &CertRequestBody,
+    key: &PKey<Private>,
+) -> Result<PkiData, String> {
+    let e = |e: der::Error| e.to_string();
+    let req = match body {
+        CertRequestBody::Pkcs10(der) => TaggedRequest::Tcr(TaggedCertificationRequest {
+            body_part_id: ID_REQUEST,
+            certification_request: x509_cert::request::CertReq::from_der(der).map_err(e)?,
+        }),
+        CertRequestBody::Crmf {
+            subject,
+            extensions,
+        } => TaggedRequest::Crm(crmf_request(subject, extensions, key)?),
+    };
+    let req_sequence = vec![req];
+    let mut controls = vec![
+        TaggedAttribute::single(ID_TRANSACTION, oids::TRANSACTION_ID, &opts.transaction_id)
+            .map_err(e)?,
+        TaggedAttribute::single(
+            ID_SENDER_NONCE,
+            oids::SENDER_NONCE,
+            &OctetString::new(opts.sender_nonce.clone()).map_err(e)?,
+        )
+        .map_err(e)?,
+    ];
+    if let Some(d) = &opts.data_return {
+        controls.push(
+            TaggedAttribute::single(
+                ID_DATA_RETURN,
+                oids::DATA_RETURN,
+                &OctetString::new(d.clone()).map_err(e)?,
+            )
+            .map_err(e)?,
+        );
+    }
+    if let Some(id) = &opts.identity {
+        let req_der = req_sequence.to_der().map_err(e)?;
+        let proof_alg = spki::AlgorithmIdentifierOwned {
+            oid: oids::SHA256,
+            parameters: None,
+        };
+        let mac_alg = spki::AlgorithmIdentifierOwned {
+            oid: oids::HMAC_WITH_SHA256,
+            parameters: None,
+        };
+        let witness = crate::linking::identity_proof_v2_witness(
+            &proof_alg,
+            &mac_alg,
+            &id.secret,
+            Some(id.ident.as_bytes()),
+            &req_der,
+        )?;
+        controls.push(
+            TaggedAttribute::single(ID_IDENTIFICATION, oids::IDENTIFICATION, &id.ident)
+                .map_err(e)?,
+        );
+        controls.push(
+            TaggedAttribute::single(
+                ID_IDENTITY_PROOF,
+                oids::IDENTITY_PROOF_V2,
+                &IdentifyProofV2 {
+                    proof_alg_id: proof_alg,
+                    mac_alg_id: mac_alg,
+                    witness: OctetString::new(witness).map_err(e)?,
+                },
+            )
+            .map_err(e)?,
+        );
+    }
+    Ok(PkiData {
+        control_sequence: controls,
+        req_sequence,
+        cms_sequence: Vec::new(),
+        other_msg_sequence: Vec::new(),
+    })
+}
+
+fn crmf_request(
+    subject: &Name,
+    extensions: &[Extension],
+    key: &PKey<Private>,
+) -> Result<CertReqMsg, String> {
+    let e = |e: der::Error| e.to_string();
+    let spki_der = key.public_key_to_der().map_err(|e| e.to_string())?;
+    let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).map_err(e)?;
+    let cert_req = CertRequest {
+        cert_req_id: Int::from_der(&ID_REQUEST.to_der().map_err(e)?).map_err(e)?,
+        cert_template: CertTemplate {
+            subject: Some(subject.clone()),
+            public_key: Some(spki),
+            extensions: (!extensions.is_empty()).then(|| extensions.to_vec()),
+            ..Default::default()
+        },
+        controls: None,
+    };
+    let (alg, sig) =
+        est_cms::sign_x509(key, &cert_req.to_der().map_err(e)?).map_err(|e| e.to_string())?;
+    CertReqMsg::new(
+        cert_req,
+        Some(ProofOfPossession::Signature(PopoSigningKey {
+            poposk_input: None,
+            algorithm_identifier: alg,
+            signature: der::asn1::BitString::from_bytes(&sig).map_err(e)?,
+        })),
+        None,
+    )
+    .map_err(e)
+}
+
+/// How to sign the PKIData.
+pub enum RequestSigner<'a> {
+    /// With the request's own key, sid = subjectKeyIdentifier `key_id` (CMC-17).
+    RequestKey {
+        key: &'a PKey<Private>,
+        key_id: &'a [u8],
+    },
+    /// With an existing certificate and its key (renewal/rekey, CMC-21).
+    Certificate(&'a dyn est_cms::CmsSigner),
+}
+
+impl std::fmt::Debug for RequestSigner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RequestKey { key_id, .. } => write!(f, "RequestKey({} byte id)", key_id.len()),
+            Self::Certificate(_) => f.write_str("Certificate"),
+        }
+    }
+}
+
+/// DER ContentInfo(SignedData(PKIData)).
+pub fn sign_request(pki_data: &PkiData, signer: &RequestSigner<'_>) -> Result<Vec<u8>, String> {
+    let content = pki_data.to_der().map_err(|e| e.to_string())?;
+    match signer {
+        RequestSigner::RequestKey { key, key_id } => {
+            est_cms::sign_with_key_id(oids::CT_PKI_DATA, &content, key, key_id, &[])
+        }
+        RequestSigner::Certificate(s) => est_cms::sign(oids::CT_PKI_DATA, &content, *s, &[]),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// A verified response.
+#[derive(Debug, Clone)]
+pub struct VerifiedResponse {
+    /// A Simple PKI Response (certificates only, CMC-3).
+    pub simple: bool,
+    pub summary: ResponseSummary,
+    pub certificates: Vec<Certificate>,
+    /// The certificate that signed a Full PKI Response.
+    pub signer: Option<Certificate>,
+}
+
+/// Verifies a DER response: a Full PKI Response's signature and signer chain to `trust`
+/// (CMC-2, CMC-28), or takes a Simple PKI Response's certificates (CMC-3).
+pub fn verify_response(der: &[u8], trust: &X509StoreRef) -> Result<VerifiedResponse, String> {
+    let ci = cms::content_info::ContentInfo::from_der(der).map_err(|e| format!("response: {e}"))?;
+    if ci.content_type != est_cms::oids::ID_SIGNED_DATA {
+        return Err(format!("response is {}, not SignedData", ci.content_type));
+    }
+    let sd: cms::signed_data::SignedData = ci
+        .content
+        .decode_as()
+        .map_err(|e| format!("response SignedData: {e}"))?;
+    let certs: Vec<Certificate> = sd
+        .certificates
+        .iter()
+        .flat_map(|s| s.0.iter())
+        .filter_map(|c| match c {
+            cms::cert::CertificateChoices::Certificate(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    if sd.signer_infos.0.is_empty() {
+        if sd.encap_content_info.econtent_type != est_cms::oids::ID_DATA {
+            return Err("unsigned response that is not a Simple PKI Response".into());
+        }
+        return Ok(VerifiedResponse {
+            simple: true,
+            summary: ResponseSummary::default(),
+            certificates: certs,
+            signer: None,
+        });
+    }
+    let v = est_cms::verify(der, trust, &est_cms::VerifyOptions::default())
+        .map_err(|e| format!("response signature: {e}"))?;
+    if v.content_type != oids::CT_PKI_RESPONSE {
+        return Err(format!(
+            "signed response carries {}, not PKIResponse",
+            v.content_type
+        ));
+    }
+    let summary = ResponseSummary::read(&v.content).map_err(|e| format!("PKIResponse: {e}"))?;
+    Ok(VerifiedResponse {
+        simple: false,
+        summary,
+        certificates: v.certificates,
+        signer: v.signers.into_iter().next(),
+    })
+}

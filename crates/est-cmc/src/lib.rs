@@ -1,0 +1,35 @@
+//! CMC, Certificate Management over CMS (RFC 5272, 5273, 5274 as updated by RFC 6402), for
+//! Estuary: the message types (no published crate has them), the CRMF subset CMC uses, and
+//! sans-I/O request processing and response building. The CA core executes what a request
+//! asks; this crate never touches a store, a key backend or a socket.
+//!
+//! - [`types`], [`controls`], [`crmf`]: one Rust type per ASN.1 production, derived with
+//!   `der`; decoders never panic (fuzzed).
+//! - [`FullPkiRequest`]: verifies the outer SignedData (CMC-16, CMC-17), decodes the controls
+//!   (CMC-8, CMC-9) and checks every certification request's syntax and POP (CMC-13,
+//!   CMC-14, CMC-68), identity proof and POP linking with a shared secret the caller finds
+//!   (CMC-43..CMC-48).
+//! - [`ResponseBuilder`]: the PKIResponse with echoed transaction controls (CMC-50..CMC-54)
+//!   and CMCStatusInfoV2 per body part (CMC-35..CMC-41).
+//! - [`client`]: building Full PKI Requests (PKCS#10 or CRMF, signed with the request key or
+//!   an existing certificate) and reading responses.
+pub mod client;
+pub mod controls;
+pub mod crmf;
+mod error;
+pub mod linking;
+pub mod oids;
+mod request;
+mod response;
+pub mod types;
+
+pub use error::Failure;
+pub use request::{
+    CertificationRequest, Controls, FullPkiRequest, OuterSigner, PopLinkWitness, RequestError,
+    RequestForm, RequestPolicy,
+};
+pub use response::{NONCE_LEN, ResponseBuilder, ResponseSummary, describe_status};
+pub use types::{
+    BodyPartId, BodyPartReference, CmcFailInfo, CmcStatus, CmcStatusInfoV2, OtherStatusInfo,
+    PendInfo, PkiData, PkiResponse, TaggedAttribute, TaggedRequest,
+};

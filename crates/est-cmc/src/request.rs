@@ -1,0 +1,837 @@
+//! Reading a Full PKI Request (RFC 5272 §3.2): the outer CMS layer, the PKIData, its controls
+//! and its certification requests, with every check that needs no I/O. What needs the CA's
+//! state (a shared secret, the replay table, the store) is left to the caller, which gets
+//! typed values and pure check functions for it.
+use der::asn1::{Int, ObjectIdentifier, OctetString};
+use der::{Decode, Encode, Reader};
+use openssl::pkey::{PKey, Public};
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::{SubjectAltName, SubjectKeyIdentifier};
+use x509_cert::name::Name;
+
+use crate::controls::{
+    ChangeSubjectName, ControlsProcessed, GetCert, GetCrl, IdentifyProofV2, PopLinkWitnessV2,
+    RevokeRequest, describe,
+};
+use crate::crmf::{CertReqMsg, ProofOfPossession};
+use crate::error::Failure;
+use crate::oids;
+use crate::types::{
+    BodyPartId, BodyPartReference, CmcFailInfo, CmcStatus, PkiData, TaggedAttribute, TaggedRequest,
+};
+
+/// How the outer layer of a request authenticates it.
+#[derive(Debug, Clone)]
+pub enum OuterSigner {
+    /// Signed with the key of the certification request with this body part ID, which
+    /// carries the matching SubjectKeyIdentifier (CMC-17).
+    RequestKey(BodyPartId),
+    /// Signed with a certificate carried in the SignedData (renewal/rekey, RA, CMC-21). Its
+    /// signature verified; the caller validates the chain and decides what it may do.
+    Certificate {
+        cert: Box<x509_cert::Certificate>,
+        /// Every certificate the SignedData carried (for path building).
+        pool: Vec<x509_cert::Certificate>,
+    },
+}
+
+/// A Full PKI Request whose outer signature verified.
+#[derive(Debug, Clone)]
+pub struct FullPkiRequest {
+    pub pki_data: PkiData,
+    /// DER of the PKIData as received.
+    pub pki_data_der: Vec<u8>,
+    pub signer: OuterSigner,
+    pub controls: Controls,
+    /// Every certification request, each already checked (syntax, CMC-14, POP) or failed.
+    pub requests: Vec<Result<CertificationRequest, Failure>>,
+}
+
+/// Why a body is not a Full PKI Request at all (answered with a text reason) or which CMC
+/// failure it earns (answered with a PKIResponse, EST-99).
+#[derive(Debug, Clone)]
+pub enum RequestError {
+    /// Not DER CMS: no PKIResponse can be addressed to it.
+    NotCms(String),
+    /// A CMS message we cannot accept, with the CMC status to report. `controls` are those we
+    /// could read (for the nonces and transactionId of the response).
+    Cmc {
+        failure: Failure,
+        controls: Box<Controls>,
+    },
+}
+
+/// The known controls of one PKIData, decoded (RFC 5272 §6). Repeated single-valued controls
+/// and malformed values are failures of the whole PKIData.
+#[derive(Debug, Clone, Default)]
+pub struct Controls {
+    pub transaction_id: Option<Int>,
+    pub sender_nonce: Option<Vec<u8>>,
+    pub data_return: Option<Vec<u8>>,
+    /// (bodyPartID, value)
+    pub identification: Option<(BodyPartId, String)>,
+    pub identity_proof_v2: Option<(BodyPartId, IdentifyProofV2)>,
+    pub identity_proof_v1: Option<(BodyPartId, Vec<u8>)>,
+    pub pop_link_random: Option<(BodyPartId, Vec<u8>)>,
+    pub query_pending: Vec<(BodyPartId, Vec<u8>)>,
+    pub get_cert: Vec<(BodyPartId, GetCert)>,
+    pub get_crl: Vec<(BodyPartId, GetCrl)>,
+    pub revoke: Vec<(BodyPartId, RevokeRequest)>,
+    pub confirm_cert_acceptance: Vec<(BodyPartId, crate::controls::CmcCertId)>,
+    pub reg_info: Vec<(BodyPartId, Vec<u8>)>,
+    /// Controls an RA marked processed (CMC-65).
+    pub processed: Vec<BodyPartReference>,
+    /// Controls this server does not act on, not marked processed (CMC-9).
+    pub unsupported: Vec<(BodyPartId, ObjectIdentifier)>,
+}
+
+/// A certification request from reqSequence, checked and normalised (PKCS#10 `tcr` or CRMF
+/// `crm`).
+#[derive(Debug, Clone)]
+pub struct CertificationRequest {
+    pub body_part_id: BodyPartId,
+    pub form: RequestForm,
+    pub subject: Name,
+    pub spki: SubjectPublicKeyInfoOwned,
+    pub spki_der: Vec<u8>,
+    /// SubjectAltName requested (extensionRequest or certTemplate extensions).
+    pub san: Option<SubjectAltName>,
+    /// The SubjectKeyIdentifier extension requested, raw key identifier.
+    pub ski: Option<Vec<u8>>,
+    /// Every extension requested (CMC-15).
+    pub extensions: Vec<Extension>,
+    /// ChangeSubjectName (CMC-23).
+    pub change_subject_name: Option<ChangeSubjectName>,
+    pub pop_link_witness: Option<PopLinkWitness>,
+}
+
+/// The request syntax a certification request came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestForm {
+    Pkcs10,
+    Crmf,
+}
+
+/// A POP Link Witness of a request (CMC-48).
+#[derive(Debug, Clone)]
+pub enum PopLinkWitness {
+    V2(PopLinkWitnessV2),
+    /// Fixed SHA-1 / HMAC-SHA1.
+    V1(Vec<u8>),
+}
+
+/// Verification knobs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestPolicy {
+    /// Accept SHA-1 signatures on the inner requests' POP (CMC-29 requires SHA-1 for
+    /// SignedData verification; for certification requests it is the profile's choice).
+    pub allow_sha1_pop: bool,
+}
+
+fn cmc(failure: Failure, controls: &Controls) -> RequestError {
+    RequestError::Cmc {
+        failure,
+        controls: Box::new(controls.clone()),
+    }
+}
+
+impl FullPkiRequest {
+    /// Reads a DER ContentInfo(SignedData(PKIData)) (CMC-1, CMC-20 first layering): decodes
+    /// everything, verifies the outer signature (CMC-16, CMC-17) and every request's POP.
+    pub fn parse_signed(der: &[u8], policy: RequestPolicy) -> Result<Self, RequestError> {
+        let ci = cms::content_info::ContentInfo::from_der(der)
+            .map_err(|e| RequestError::NotCms(format!("body is not a DER CMS ContentInfo: {e}")))?;
+        if ci.content_type != est_cms::oids::ID_SIGNED_DATA {
+            return Err(RequestError::NotCms(format!(
+                "a Full PKI Request is SignedData (CMC-1); this ContentInfo is {}",
+                ci.content_type
+            )));
+        }
+        let empty = Controls::default();
+        let signed = est_cms::ParsedSignedData::parse(der).map_err(|e| {
+            cmc(
+                Failure::message(CmcFailInfo::BAD_MESSAGE_CHECK, format!("SignedData: {e}")),
+                &empty,
+            )
+        })?;
+        if signed.content_type != oids::CT_PKI_DATA {
+            return Err(cmc(
+                Failure::message(
+                    CmcFailInfo::BAD_REQUEST,
+                    format!(
+                        "eContentType is {}, not id-cct-PKIData (CMC-1)",
+                        signed.content_type
+                    ),
+                ),
+                &empty,
+            ));
+        }
+        let pki_data = PkiData::from_der(&signed.content).map_err(|e| {
+            cmc(
+                Failure::message(CmcFailInfo::BAD_REQUEST, format!("PKIData: {e}")),
+                &empty,
+            )
+        })?;
+        let controls = Controls::read(&pki_data).map_err(|f| cmc(f, &empty))?;
+        check_unique_body_parts(&pki_data).map_err(|f| cmc(f, &controls))?;
+        let requests: Vec<_> = pki_data
+            .req_sequence
+            .iter()
+            .map(|r| CertificationRequest::read(r, policy))
+            .collect();
+        let signer = outer_signer(&signed, &pki_data).map_err(|f| cmc(f, &controls))?;
+        Ok(Self {
+            pki_data_der: signed.content,
+            pki_data,
+            signer,
+            controls,
+            requests,
+        })
+    }
+
+    /// DER of reqSequence as received (the identity proof covers it, CMC-44).
+    pub fn req_sequence_der(&self) -> Result<Vec<u8>, Failure> {
+        let bad =
+            |e: der::Error| Failure::message(CmcFailInfo::BAD_REQUEST, format!("PKIData: {e}"));
+        let mut r = der::SliceReader::new(&self.pki_data_der).map_err(bad)?;
+        let header = der::Header::decode(&mut r).map_err(bad)?;
+        let _ = header;
+        let _controls = r.tlv_bytes().map_err(bad)?;
+        Ok(r.tlv_bytes().map_err(bad)?.to_vec())
+    }
+
+    /// Checks Identity Proof V2 or V1 (CMC-43..CMC-45) with the shared secret the caller found
+    /// for the Identification control. A mismatch is badIdentity.
+    pub fn verify_identity_proof(&self, secret: &[u8]) -> Result<(), Failure> {
+        let req_seq = self.req_sequence_der()?;
+        let ident = self
+            .controls
+            .identification
+            .as_ref()
+            .map(|(_, s)| s.as_bytes());
+        if let Some((id, proof)) = &self.controls.identity_proof_v2 {
+            let ok = crate::linking::identity_proof_v2(proof, secret, ident, &req_seq)
+                .map_err(|e| Failure::body_part(CmcFailInfo::BAD_ALG, *id, e))?;
+            return if ok {
+                Ok(())
+            } else {
+                Err(Failure::body_part(
+                    CmcFailInfo::BAD_IDENTITY,
+                    *id,
+                    "the identity proof does not verify with the shared secret",
+                ))
+            };
+        }
+        if let Some((id, witness)) = &self.controls.identity_proof_v1 {
+            let ok = crate::linking::identity_proof_v1(witness, secret, &req_seq)
+                .map_err(|e| Failure::body_part(CmcFailInfo::BAD_ALG, *id, e))?;
+            return if ok {
+                Ok(())
+            } else {
+                Err(Failure::body_part(
+                    CmcFailInfo::BAD_IDENTITY,
+                    *id,
+                    "the identity proof does not verify with the shared secret",
+                ))
+            };
+        }
+        Err(Failure::message(
+            CmcFailInfo::BAD_IDENTITY,
+            "no identity proof control",
+        ))
+    }
+
+    /// Checks the POP Link Witness of every request against POP Link Random (CMC-48).
+    pub fn verify_pop_link(&self, secret: &[u8]) -> Result<(), Failure> {
+        let Some((rid, random)) = &self.controls.pop_link_random else {
+            return Ok(());
+        };
+        for req in self.requests.iter().flatten() {
+            let Some(w) = &req.pop_link_witness else {
+                return Err(Failure::body_part(
+                    CmcFailInfo::POP_FAILED,
+                    req.body_part_id,
+                    "POP Link Random is present but this request has no POP Link Witness (CMC-48)",
+                ));
+            };
+            let ok = crate::linking::pop_link_witness(w, secret, random)
+                .map_err(|e| Failure::body_part(CmcFailInfo::BAD_ALG, *rid, e))?;
+            if !ok {
+                return Err(Failure::body_part(
+                    CmcFailInfo::POP_FAILED,
+                    req.body_part_id,
+                    "the POP Link Witness does not verify",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the request carries a shared-secret identity proof.
+    pub fn has_identity_proof(&self) -> bool {
+        self.controls.identity_proof_v2.is_some() || self.controls.identity_proof_v1.is_some()
+    }
+}
+
+/// CMC-6: body part IDs are unique within one PKIData.
+fn check_unique_body_parts(pki: &PkiData) -> Result<(), Failure> {
+    let mut ids: Vec<BodyPartId> = Vec::new();
+    ids.extend(pki.control_sequence.iter().map(|c| c.body_part_id));
+    for r in &pki.req_sequence {
+        match r.body_part_id() {
+            Some(id) => ids.push(id),
+            None => {
+                return Err(Failure::message(
+                    CmcFailInfo::BAD_REQUEST,
+                    "a CRMF certReqId is not a valid BodyPartID (0..4294967295)",
+                ));
+            }
+        }
+    }
+    ids.extend(pki.cms_sequence.iter().map(|c| c.body_part_id));
+    ids.extend(pki.other_msg_sequence.iter().map(|o| o.body_part_id));
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Failure::body_part(
+            CmcFailInfo::BAD_REQUEST,
+            w[0],
+            format!("body part ID {} is used twice in one PKIData (CMC-6)", w[0]),
+        ));
+    }
+    if ids.contains(&0) {
+        return Err(Failure::body_part(
+            CmcFailInfo::BAD_REQUEST,
+            0,
+            "body part ID 0 refers to the PKIData itself and cannot name a body part (CMC-6)",
+        ));
+    }
+    Ok(())
+}
+
+/// The body part ID, requested SubjectKeyIdentifier and SPKI DER of a request, read even
+/// when the request itself fails its checks (the outer signature is checked apart).
+fn request_key(req: &TaggedRequest) -> Option<(BodyPartId, Vec<u8>, Vec<u8>)> {
+    let (id, spki, exts): (BodyPartId, _, Vec<Extension>) = match req {
+        TaggedRequest::Tcr(t) => {
+            let info = &t.certification_request.info;
+            let exts = info
+                .attributes
+                .iter()
+                .filter(|a| a.oid == oids::EXTENSION_REQUEST)
+                .filter_map(|a| a.values.iter().next())
+                .filter_map(|v| v.decode_as::<Vec<Extension>>().ok())
+                .flatten()
+                .collect();
+            (t.body_part_id, info.public_key.clone(), exts)
+        }
+        TaggedRequest::Crm(m) => {
+            let t = &m.cert_req.cert_template;
+            (
+                m.cert_req.body_part_id()?,
+                t.public_key.clone()?,
+                t.extensions.clone().unwrap_or_default(),
+            )
+        }
+        TaggedRequest::Orm(_) => return None,
+    };
+    let ski = exts
+        .iter()
+        .find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER)
+        .and_then(|e| SubjectKeyIdentifier::from_der(e.extn_value.as_bytes()).ok())?;
+    Some((id, ski.0.as_bytes().to_vec(), spki.to_der().ok()?))
+}
+
+/// CMC-16/CMC-17: find and verify the outer signer.
+fn outer_signer(signed: &est_cms::ParsedSignedData, pki: &PkiData) -> Result<OuterSigner, Failure> {
+    let bad_sig = |e: String| Failure::message(CmcFailInfo::BAD_MESSAGE_CHECK, e);
+    let keys: Vec<_> = pki.req_sequence.iter().filter_map(request_key).collect();
+    // A SignerInfo naming a request's key by SKI: the request-key form.
+    let by_request = signed
+        .signer_infos
+        .iter()
+        .enumerate()
+        .find_map(|(i, (si, _))| match &si.sid {
+            cms::signed_data::SignerIdentifier::SubjectKeyIdentifier(ski) => keys
+                .iter()
+                .find(|(_, k, _)| k.as_slice() == ski.0.as_bytes())
+                .map(|k| (i, k)),
+            _ => None,
+        });
+    if let Some((index, (id, _, spki_der))) = by_request {
+        // CMC-17: exactly one SignerInfo.
+        if signed.signer_infos.len() != 1 {
+            return Err(bad_sig(
+                "a request signed with the key it certifies must have exactly one SignerInfo (CMC-17)".into(),
+            ));
+        }
+        let key = PKey::<Public>::public_key_from_der(spki_der)
+            .map_err(|e| bad_sig(format!("request public key: {e}")))?;
+        signed
+            .verify_with_key(index, &key)
+            .map_err(|e| bad_sig(format!("the request signature does not verify: {e}")))?;
+        return Ok(OuterSigner::RequestKey(*id));
+    }
+    // Otherwise every SignerInfo must verify with a carried certificate; the first is the
+    // signer the caller authorizes (we produce and accept one).
+    if signed.signer_infos.len() != 1 {
+        return Err(bad_sig(format!(
+            "{} SignerInfos: exactly one is accepted",
+            signed.signer_infos.len()
+        )));
+    }
+    let cert = signed.verify_with_certificate(0).map_err(|e| {
+        bad_sig(format!(
+            "the SignedData signature does not verify: {e} (a request signed with its own key needs a SubjectKeyIdentifier extension and sid = subjectKeyIdentifier, CMC-17)"
+        ))
+    })?;
+    Ok(OuterSigner::Certificate {
+        cert: Box::new(cert),
+        pool: signed.certificates.clone(),
+    })
+}
+
+impl Controls {
+    /// Decodes every control of `pki` (CMC-8, CMC-9).
+    pub fn read(pki: &PkiData) -> Result<Self, Failure> {
+        let mut c = Controls::default();
+        // Controls marked processed by an RA first: they are not ours to fail on (CMC-65).
+        for attr in pki
+            .control_sequence
+            .iter()
+            .filter(|a| a.attr_type == oids::CONTROL_PROCESSED)
+        {
+            let v: ControlsProcessed = single_value(attr)?;
+            c.processed.extend(v.body_list);
+        }
+        for attr in &pki.control_sequence {
+            c.read_one(attr)?;
+        }
+        Ok(c)
+    }
+
+    fn is_processed(&self, id: BodyPartId) -> bool {
+        self.processed
+            .iter()
+            .any(|r| matches!(r, BodyPartReference::Id(x) if *x == id))
+    }
+
+    fn read_one(&mut self, attr: &TaggedAttribute) -> Result<(), Failure> {
+        let id = attr.body_part_id;
+        let once = |present: bool| {
+            if present {
+                Err(Failure::body_part(
+                    CmcFailInfo::BAD_REQUEST,
+                    id,
+                    format!("{} appears more than once", describe(&attr.attr_type)),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match attr.attr_type {
+            oids::TRANSACTION_ID => {
+                once(self.transaction_id.is_some())?;
+                self.transaction_id = Some(single_value(attr)?);
+            }
+            oids::SENDER_NONCE => {
+                once(self.sender_nonce.is_some())?;
+                let v: OctetString = single_value(attr)?;
+                self.sender_nonce = Some(v.into_bytes().into());
+            }
+            oids::DATA_RETURN => {
+                once(self.data_return.is_some())?;
+                let v: OctetString = single_value(attr)?;
+                self.data_return = Some(v.into_bytes().into());
+            }
+            oids::IDENTIFICATION => {
+                once(self.identification.is_some())?;
+                let v: String = single_value(attr)?;
+                self.identification = Some((id, v));
+            }
+            oids::IDENTITY_PROOF_V2 => {
+                once(self.identity_proof_v2.is_some())?;
+                self.identity_proof_v2 = Some((id, single_value(attr)?));
+            }
+            oids::IDENTITY_PROOF => {
+                once(self.identity_proof_v1.is_some())?;
+                let v: OctetString = single_value(attr)?;
+                self.identity_proof_v1 = Some((id, v.into_bytes().into()));
+            }
+            oids::POP_LINK_RANDOM => {
+                once(self.pop_link_random.is_some())?;
+                let v: OctetString = single_value(attr)?;
+                self.pop_link_random = Some((id, v.into_bytes().into()));
+            }
+            oids::QUERY_PENDING => {
+                let v: OctetString = single_value(attr)?;
+                self.query_pending.push((id, v.into_bytes().into()));
+            }
+            oids::GET_CERT => self.get_cert.push((id, single_value(attr)?)),
+            oids::GET_CRL => self.get_crl.push((id, single_value(attr)?)),
+            oids::REVOKE_REQUEST => self.revoke.push((id, single_value(attr)?)),
+            oids::CONFIRM_CERT_ACCEPTANCE => {
+                self.confirm_cert_acceptance.push((id, single_value(attr)?))
+            }
+            oids::REG_INFO => {
+                let v: OctetString = single_value(attr)?;
+                self.reg_info.push((id, v.into_bytes().into()));
+            }
+            oids::CONTROL_PROCESSED => {}
+            // recipientNonce in a request: the client answers our earlier senderNonce; we keep
+            // no transaction state across requests, so it is accepted and not checked.
+            oids::RECIPIENT_NONCE => {
+                let _: OctetString = single_value(attr)?;
+            }
+            other => {
+                if !self.is_processed(id) {
+                    self.unsupported.push((id, other));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// CMC-9: the failure for controls this server does not act on, if any.
+    pub fn unsupported_failure(&self) -> Option<Failure> {
+        if self.unsupported.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self.unsupported.iter().map(|(_, o)| describe(o)).collect();
+        Some(Failure {
+            fail_info: CmcFailInfo::BAD_REQUEST,
+            status: CmcStatus::FAILED,
+            body_list: self
+                .unsupported
+                .iter()
+                .map(|(id, _)| BodyPartReference::Id(*id))
+                .collect(),
+            reason: format!(
+                "control(s) not supported by this server and not marked processed: {} (CMC-9)",
+                names.join(", ")
+            ),
+        })
+    }
+}
+
+fn single_any(attr: &TaggedAttribute) -> Result<&der::Any, Failure> {
+    if attr.attr_values.len() != 1 {
+        return Err(Failure::body_part(
+            CmcFailInfo::BAD_REQUEST,
+            attr.body_part_id,
+            format!("{} must have exactly one value", describe(&attr.attr_type)),
+        ));
+    }
+    attr.attr_values.iter().next().ok_or_else(|| {
+        Failure::body_part(CmcFailInfo::BAD_REQUEST, attr.body_part_id, "empty control")
+    })
+}
+
+fn malformed(attr: &TaggedAttribute, e: der::Error) -> Failure {
+    Failure::body_part(
+        CmcFailInfo::BAD_REQUEST,
+        attr.body_part_id,
+        format!("malformed {}: {e}", describe(&attr.attr_type)),
+    )
+}
+
+fn single_value<T>(attr: &TaggedAttribute) -> Result<T, Failure>
+where
+    T: for<'a> Decode<'a, Error = der::Error>,
+{
+    let der = single_any(attr)?.to_der().map_err(|e| malformed(attr, e))?;
+    T::from_der(&der).map_err(|e| malformed(attr, e))
+}
+
+impl CertificationRequest {
+    /// Decodes and checks one TaggedRequest (CMC-11, CMC-13, CMC-14, CMC-15, POP).
+    pub fn read(req: &TaggedRequest, policy: RequestPolicy) -> Result<Self, Failure> {
+        match req {
+            TaggedRequest::Tcr(t) => Self::pkcs10(t.body_part_id, &t.certification_request, policy),
+            TaggedRequest::Crm(m) => Self::crmf(m, policy),
+            TaggedRequest::Orm(o) => Err(Failure {
+                fail_info: CmcFailInfo::BAD_REQUEST,
+                status: CmcStatus::NO_SUPPORT,
+                body_list: vec![BodyPartReference::Id(o.body_part_id)],
+                reason: format!(
+                    "other request message type {} is not supported (CMC-11)",
+                    o.request_message_type
+                ),
+            }),
+        }
+    }
+
+    fn pkcs10(
+        id: BodyPartId,
+        csr: &x509_cert::request::CertReq,
+        policy: RequestPolicy,
+    ) -> Result<Self, Failure> {
+        let bad = |info: CmcFailInfo, m: String| Failure::body_part(info, id, m);
+        let der = csr
+            .to_der()
+            .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("PKCS#10: {e}")))?;
+        check_pop_alg(&csr.algorithm.oid, policy).map_err(|m| bad(CmcFailInfo::BAD_ALG, m))?;
+        let req = openssl::x509::X509Req::from_der(&der)
+            .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("PKCS#10: {e}")))?;
+        let spki_der = csr
+            .info
+            .public_key
+            .to_der()
+            .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("public key: {e}")))?;
+        let key = PKey::public_key_from_der(&spki_der)
+            .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("public key: {e}")))?;
+        if !req.verify(&key).unwrap_or(false) {
+            return Err(bad(
+                CmcFailInfo::POP_FAILED,
+                "the PKCS#10 signature does not verify (proof of possession failed)".into(),
+            ));
+        }
+        let mut extensions = Vec::new();
+        let mut change_subject_name = None;
+        let mut pop_link_witness = None;
+        for attr in csr.info.attributes.iter() {
+            let value = || {
+                if attr.values.len() != 1 {
+                    return Err(bad(
+                        CmcFailInfo::BAD_REQUEST,
+                        format!("attribute {} must have one value", attr.oid),
+                    ));
+                }
+                attr.values
+                    .iter()
+                    .next()
+                    .ok_or_else(|| bad(CmcFailInfo::BAD_REQUEST, "empty attribute".into()))
+            };
+            let dec = |e: der::Error| {
+                bad(
+                    CmcFailInfo::BAD_REQUEST,
+                    format!("attribute {}: {e}", attr.oid),
+                )
+            };
+            match attr.oid {
+                oids::EXTENSION_REQUEST => {
+                    let exts: Vec<Extension> = value()?.decode_as().map_err(dec)?;
+                    extensions.extend(exts);
+                }
+                oids::CHANGE_SUBJECT_NAME => {
+                    change_subject_name = Some(value()?.decode_as().map_err(dec)?)
+                }
+                oids::POP_LINK_WITNESS_V2 => {
+                    pop_link_witness = Some(PopLinkWitness::V2(value()?.decode_as().map_err(dec)?))
+                }
+                oids::POP_LINK_WITNESS => {
+                    let w: OctetString = value()?.decode_as().map_err(dec)?;
+                    pop_link_witness = Some(PopLinkWitness::V1(w.into_bytes().into()));
+                }
+                _ => {}
+            }
+        }
+        Self::finish(
+            id,
+            RequestForm::Pkcs10,
+            csr.info.subject.clone(),
+            csr.info.public_key.clone(),
+            spki_der,
+            extensions,
+            change_subject_name,
+            pop_link_witness,
+        )
+    }
+
+    fn crmf(msg: &CertReqMsg, policy: RequestPolicy) -> Result<Self, Failure> {
+        let id = msg.cert_req.body_part_id().ok_or_else(|| {
+            Failure::message(CmcFailInfo::BAD_REQUEST, "certReqId is not a BodyPartID")
+        })?;
+        let bad = |info: CmcFailInfo, m: &str| Failure::body_part(info, id, m);
+        let t = &msg.cert_req.cert_template;
+        // CMC-14: subject and publicKey present, no regInfo, no POPOSigningKeyInput, no
+        // regToken/authenticator controls.
+        let subject = t.subject.clone().ok_or_else(|| {
+            bad(
+                CmcFailInfo::BAD_REQUEST,
+                "certTemplate has no subject (CMC-14; it may be an empty Name)",
+            )
+        })?;
+        let spki = t.public_key.clone().ok_or_else(|| {
+            bad(
+                CmcFailInfo::BAD_REQUEST,
+                "certTemplate has no publicKey (CMC-14)",
+            )
+        })?;
+        if msg.reg_info.is_some() {
+            return Err(bad(
+                CmcFailInfo::BAD_REQUEST,
+                "CRMF regInfo must not be used in CMC (CMC-14)",
+            ));
+        }
+        let mut change_subject_name = None;
+        let mut pop_link_witness = None;
+        for ctl in msg.cert_req.controls.iter().flatten() {
+            let dec = |e: der::Error| {
+                Failure::body_part(
+                    CmcFailInfo::BAD_REQUEST,
+                    id,
+                    format!("CRMF control {}: {e}", ctl.oid),
+                )
+            };
+            match ctl.oid {
+                oids::REG_CTRL_REG_TOKEN | oids::REG_CTRL_AUTHENTICATOR => {
+                    return Err(bad(
+                        CmcFailInfo::BAD_REQUEST,
+                        "CRMF regToken/authenticator controls must not be used in CMC (CMC-14); use Identity Proof",
+                    ));
+                }
+                oids::CHANGE_SUBJECT_NAME => {
+                    change_subject_name = Some(ctl.value.decode_as().map_err(dec)?)
+                }
+                oids::POP_LINK_WITNESS_V2 => {
+                    pop_link_witness = Some(PopLinkWitness::V2(ctl.value.decode_as().map_err(dec)?))
+                }
+                oids::POP_LINK_WITNESS => {
+                    let w: OctetString = ctl.value.decode_as().map_err(dec)?;
+                    pop_link_witness = Some(PopLinkWitness::V1(w.into_bytes().into()));
+                }
+                _ => {}
+            }
+        }
+        let spki_der = spki
+            .to_der()
+            .map_err(|_| bad(CmcFailInfo::BAD_REQUEST, "public key does not encode"))?;
+        match &msg.popo {
+            Some(ProofOfPossession::Signature(pop)) => {
+                if pop.poposk_input.is_some() {
+                    return Err(bad(
+                        CmcFailInfo::BAD_REQUEST,
+                        "POPOSigningKeyInput must not be used in CMC (CMC-14)",
+                    ));
+                }
+                check_pop_alg(&pop.algorithm_identifier.oid, policy)
+                    .map_err(|m| Failure::body_part(CmcFailInfo::BAD_ALG, id, m))?;
+                let key = PKey::public_key_from_der(&spki_der)
+                    .map_err(|_| bad(CmcFailInfo::BAD_REQUEST, "unusable public key"))?;
+                let sig = pop.signature.as_bytes().ok_or_else(|| {
+                    bad(CmcFailInfo::POP_FAILED, "POP signature is not whole octets")
+                })?;
+                est_cms::verify_x509_signature(
+                    &key,
+                    &pop.algorithm_identifier,
+                    &msg.cert_req_der,
+                    sig,
+                )
+                .map_err(|_| {
+                    bad(
+                        CmcFailInfo::POP_FAILED,
+                        "the CRMF POP signature does not verify",
+                    )
+                })?;
+            }
+            Some(ProofOfPossession::RaVerified(_)) => {
+                // Only an authorized RA's RA POP Witness may stand for POP (CMC-61); RA mode
+                // is not served here yet.
+                return Err(bad(
+                    CmcFailInfo::POP_FAILED,
+                    "raVerified POP is accepted only with an authorized RA's RA POP Witness (CMC-61)",
+                ));
+            }
+            Some(_) => {
+                return Err(bad(
+                    CmcFailInfo::POP_FAILED,
+                    "key encipherment/agreement POP (Encrypted POP, CMC-67) is not supported; sign the request",
+                ));
+            }
+            None => {
+                return Err(bad(
+                    CmcFailInfo::POP_REQUIRED,
+                    "the CRMF request has no proof of possession (CMC-68)",
+                ));
+            }
+        }
+        Self::finish(
+            id,
+            RequestForm::Crmf,
+            subject,
+            spki,
+            spki_der,
+            t.extensions.clone().unwrap_or_default(),
+            change_subject_name,
+            pop_link_witness,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        id: BodyPartId,
+        form: RequestForm,
+        subject: Name,
+        spki: SubjectPublicKeyInfoOwned,
+        spki_der: Vec<u8>,
+        extensions: Vec<Extension>,
+        change_subject_name: Option<ChangeSubjectName>,
+        pop_link_witness: Option<PopLinkWitness>,
+    ) -> Result<Self, Failure> {
+        let bad = |m: String| Failure::body_part(CmcFailInfo::BAD_REQUEST, id, m);
+        let mut san = None;
+        let mut ski = None;
+        for (i, ext) in extensions.iter().enumerate() {
+            if extensions[..i].iter().any(|e| e.extn_id == ext.extn_id) {
+                return Err(bad(format!("extension {} is requested twice", ext.extn_id)));
+            }
+            match ext.extn_id {
+                const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME => {
+                    san = Some(
+                        SubjectAltName::from_der(ext.extn_value.as_bytes())
+                            .map_err(|e| bad(format!("subjectAltName: {e}")))?,
+                    );
+                }
+                const_oid::db::rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER => {
+                    let v = SubjectKeyIdentifier::from_der(ext.extn_value.as_bytes())
+                        .map_err(|e| bad(format!("subjectKeyIdentifier: {e}")))?;
+                    ski = Some(v.0.as_bytes().to_vec());
+                }
+                _ => {}
+            }
+        }
+        Ok(Self {
+            body_part_id: id,
+            form,
+            subject,
+            spki,
+            spki_der,
+            san,
+            ski,
+            extensions,
+            change_subject_name,
+            pop_link_witness,
+        })
+    }
+
+    /// The names to certify: the request's, or those of ChangeSubjectName (CMC-24: an absent
+    /// subject gives an empty Name, an absent subjectAlt removes the SAN).
+    pub fn effective_names(&self) -> (Name, Option<SubjectAltName>) {
+        match &self.change_subject_name {
+            Some(c) => (
+                c.subject.clone().unwrap_or_default(),
+                c.subject_alt.clone().map(SubjectAltName),
+            ),
+            None => (self.subject.clone(), self.san.clone()),
+        }
+    }
+}
+
+/// SEC-22 / CMC-29: MD5 and MD2 signatures are never POP; SHA-1 only by policy.
+fn check_pop_alg(oid: &ObjectIdentifier, policy: RequestPolicy) -> Result<(), String> {
+    const MD5_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.4");
+    const MD2_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.2");
+    const SHA1_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
+    const SHA1_ECDSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.1");
+    if *oid == MD5_RSA || *oid == MD2_RSA {
+        return Err(format!("signature algorithm {oid} is not accepted"));
+    }
+    if (*oid == SHA1_RSA || *oid == SHA1_ECDSA) && !policy.allow_sha1_pop {
+        return Err(
+            "SHA-1 signatures on certification requests are not accepted by this profile".into(),
+        );
+    }
+    Ok(())
+}

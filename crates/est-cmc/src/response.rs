@@ -1,0 +1,235 @@
+//! Building a PKIResponse (RFC 5272 §4.2) from the outcomes of a request, and reading one
+//! (for clients). Signing is the caller's: the CA signs through its key backend.
+use der::asn1::{GeneralizedTime, Int, OctetString};
+use der::{Decode, Encode};
+
+use crate::error::Failure;
+use crate::oids;
+use crate::request::Controls;
+use crate::types::{
+    BodyPartId, BodyPartReference, CmcFailInfo, CmcStatus, CmcStatusInfo, CmcStatusInfoV2,
+    OtherStatusInfo, PendInfo, PkiResponse, TaggedAttribute,
+};
+
+/// Length of the senderNonce we generate (CMC-53: 16 bytes or more).
+pub const NONCE_LEN: usize = 16;
+
+/// Collects the controls of a PKIResponse: echoes of the request's transaction controls
+/// (CMC-50, CMC-51, CMC-54) and one CMCStatusInfoV2 per outcome (CMC-35).
+#[derive(Debug, Clone)]
+pub struct ResponseBuilder {
+    controls: Vec<TaggedAttribute>,
+    next_id: BodyPartId,
+    /// Whether anything besides certificates must be said (so a Simple PKI Response will not
+    /// do, CMC-4).
+    needs_full: bool,
+    failed: bool,
+}
+
+impl ResponseBuilder {
+    /// Starts a response to a request with these controls: transactionId and dataReturn
+    /// echoed, recipientNonce = the request's senderNonce, a fresh senderNonce.
+    pub fn new(request: &Controls) -> Result<Self, Failure> {
+        let mut b = Self {
+            controls: Vec::new(),
+            next_id: 1,
+            needs_full: false,
+            failed: false,
+        };
+        if let Some(t) = &request.transaction_id {
+            b.push(oids::TRANSACTION_ID, t)?;
+        }
+        if let Some(n) = &request.sender_nonce {
+            b.push(oids::RECIPIENT_NONCE, &octets(n)?)?;
+            let mut fresh = [0u8; NONCE_LEN];
+            openssl::rand::rand_bytes(&mut fresh).map_err(|e| internal(e.to_string()))?;
+            b.push(oids::SENDER_NONCE, &octets(&fresh)?)?;
+        }
+        if let Some(d) = &request.data_return {
+            b.push(oids::DATA_RETURN, &octets(d)?)?;
+        }
+        // With any of these the client expects them back in a Full PKI Response.
+        b.needs_full = !b.controls.is_empty();
+        Ok(b)
+    }
+
+    fn push(
+        &mut self,
+        oid: der::asn1::ObjectIdentifier,
+        value: &impl Encode,
+    ) -> Result<(), Failure> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.controls
+            .push(TaggedAttribute::single(id, oid, value).map_err(|e| internal(e.to_string()))?);
+        Ok(())
+    }
+
+    /// Adds a CMCStatusInfoV2.
+    pub fn status(&mut self, info: CmcStatusInfoV2) -> Result<(), Failure> {
+        if info.status != CmcStatus::SUCCESS {
+            self.needs_full = true;
+        }
+        if info.status == CmcStatus::FAILED || info.status == CmcStatus::NO_SUPPORT {
+            self.failed = true;
+        }
+        self.push(oids::STATUS_INFO_V2, &info)
+    }
+
+    /// success for these body parts (CMC-40: sent always, so the client sees each outcome).
+    pub fn success(&mut self, ids: &[BodyPartId]) -> Result<(), Failure> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.status(CmcStatusInfoV2 {
+            status: CmcStatus::SUCCESS,
+            body_list: ids.iter().map(|i| BodyPartReference::Id(*i)).collect(),
+            status_string: None,
+            other_info: None,
+        })
+    }
+
+    /// A failure with its failInfo and reason (CMC-38).
+    pub fn failure(&mut self, f: &Failure) -> Result<(), Failure> {
+        let other_info =
+            (f.status == CmcStatus::FAILED).then_some(OtherStatusInfo::FailInfo(f.fail_info));
+        self.status(CmcStatusInfoV2 {
+            status: f.status,
+            body_list: f.body_list.clone(),
+            status_string: Some(f.reason.clone()),
+            other_info,
+        })
+    }
+
+    /// pending with pendInfo (CMC-38, EST-100).
+    pub fn pending(
+        &mut self,
+        id: BodyPartId,
+        token: &[u8],
+        time: GeneralizedTime,
+        note: &str,
+    ) -> Result<(), Failure> {
+        self.status(CmcStatusInfoV2 {
+            status: CmcStatus::PENDING,
+            body_list: vec![BodyPartReference::Id(id)],
+            status_string: Some(note.to_owned()),
+            other_info: Some(OtherStatusInfo::PendInfo(PendInfo {
+                pend_token: octets(token)?,
+                pend_time: time,
+            })),
+        })
+    }
+
+    /// Whether a Simple PKI Response (certificates only) says everything (CMC-4).
+    pub fn simple_suffices(&self) -> bool {
+        !self.needs_full
+    }
+
+    /// Whether any status is a failure.
+    pub fn has_failure(&self) -> bool {
+        self.failed
+    }
+
+    /// DER of the PKIResponse.
+    pub fn to_der(&self) -> Result<Vec<u8>, Failure> {
+        PkiResponse {
+            control_sequence: self.controls.clone(),
+            cms_sequence: Vec::new(),
+            other_msg_sequence: Vec::new(),
+        }
+        .to_der()
+        .map_err(|e| internal(e.to_string()))
+    }
+}
+
+fn octets(b: &[u8]) -> Result<OctetString, Failure> {
+    OctetString::new(b).map_err(|e| internal(e.to_string()))
+}
+
+fn internal(m: String) -> Failure {
+    Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, m)
+}
+
+/// What a client reads from a PKIResponse.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseSummary {
+    pub transaction_id: Option<Int>,
+    pub sender_nonce: Option<Vec<u8>>,
+    pub recipient_nonce: Option<Vec<u8>>,
+    pub data_return: Option<Vec<u8>>,
+    /// Every status, V2 and V1 (CMC-35: a client copes with several).
+    pub statuses: Vec<CmcStatusInfoV2>,
+}
+
+impl ResponseSummary {
+    /// Reads the controls of a DER PKIResponse. Malformed known controls are errors.
+    pub fn read(pki_response_der: &[u8]) -> Result<Self, der::Error> {
+        let resp = PkiResponse::from_der(pki_response_der)?;
+        let mut s = Self::default();
+        for c in &resp.control_sequence {
+            let Some(v) = c.attr_values.iter().next() else {
+                continue;
+            };
+            match c.attr_type {
+                oids::TRANSACTION_ID => s.transaction_id = Some(v.decode_as()?),
+                oids::SENDER_NONCE => {
+                    s.sender_nonce = Some(v.decode_as::<OctetString>()?.into_bytes().into())
+                }
+                oids::RECIPIENT_NONCE => {
+                    s.recipient_nonce = Some(v.decode_as::<OctetString>()?.into_bytes().into())
+                }
+                oids::DATA_RETURN => {
+                    s.data_return = Some(v.decode_as::<OctetString>()?.into_bytes().into())
+                }
+                oids::STATUS_INFO_V2 => s.statuses.push(v.decode_as()?),
+                oids::STATUS_INFO => {
+                    let v1: CmcStatusInfo = v.decode_as()?;
+                    s.statuses.push(CmcStatusInfoV2 {
+                        status: v1.status,
+                        body_list: v1
+                            .body_list
+                            .into_iter()
+                            .map(BodyPartReference::Id)
+                            .collect(),
+                        status_string: v1.status_string,
+                        other_info: v1.other_info,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+
+    /// The status that covers `id` (absent means success, CMC-40).
+    pub fn status_of(&self, id: BodyPartId) -> Option<&CmcStatusInfoV2> {
+        self.statuses
+            .iter()
+            .find(|s| s.body_list.contains(&BodyPartReference::Id(id)))
+    }
+}
+
+/// A status in words, for people: `failed (badRequest): reason`.
+pub fn describe_status(s: &CmcStatusInfoV2) -> String {
+    let mut out = s.status.name().to_string();
+    match &s.other_info {
+        Some(OtherStatusInfo::FailInfo(f)) => out.push_str(&format!(" ({})", f.name())),
+        Some(OtherStatusInfo::PendInfo(p)) => out.push_str(&format!(
+            " (pendToken {})",
+            hex_lower(p.pend_token.as_bytes())
+        )),
+        Some(OtherStatusInfo::ExtendedFailInfo(e)) => {
+            out.push_str(&format!(" (extended {})", e.fail_info_oid))
+        }
+        None => {}
+    }
+    if let Some(t) = &s.status_string {
+        out.push_str(": ");
+        out.push_str(t);
+    }
+    out
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
