@@ -168,6 +168,13 @@ pub enum Identity {
         /// RFC 4514 subject the certificate must have; empty: any.
         subject: String,
     },
+    /// A CMC shared secret whose Identity Proof verified (CMC-43): initial enrollment only,
+    /// for the DN the secret is linked to when it is (CMC-49).
+    SharedSecret {
+        ident: String,
+        /// RFC 4514 subject the certificate must have; empty: any.
+        subject: String,
+    },
 }
 
 impl Identity {
@@ -188,6 +195,7 @@ impl Identity {
                 )
             }
             Identity::Token { id, .. } => format!("token:{id}"),
+            Identity::SharedSecret { ident, .. } => format!("cmc-secret:{ident}"),
         }
     }
 }
@@ -207,6 +215,18 @@ pub struct EnrollRequest<'a> {
     pub csr_der: &'a [u8],
     pub identity: &'a Identity,
     pub renewal: Option<RenewalTarget>,
+}
+
+/// A certification request whose proof of possession the caller has already checked (a CMC
+/// request's POP is verified by the CMC layer, RFC 5272 §6.7): the names and key to certify.
+#[derive(Debug)]
+pub struct CertifyRequest<'a> {
+    pub domain: &'a str,
+    pub identity: &'a Identity,
+    pub renewal: Option<RenewalTarget>,
+    pub subject: &'a Name,
+    pub san: Option<&'a SubjectAltName>,
+    pub spki: &'a SubjectPublicKeyInfoOwned,
 }
 
 /// The names a request asks to certify.
@@ -381,6 +401,39 @@ impl Authority {
             &csr.spki,
             &csr.spki_der,
             csr.key_kind,
+            now,
+        )
+        .await
+    }
+
+    /// Certifies a key whose possession the caller proved (CMC): the same key checks (SEC-11,
+    /// CMC-34), profile, authorization, name policy and durable issuance as [`Self::enroll`].
+    pub async fn certify(&self, req: CertifyRequest<'_>) -> Result<IssuedCert, CaError> {
+        let domain = self.domain_named(req.domain)?;
+        let spki_der = req.spki.to_der()?;
+        let key_kind = crate::csr::classify_public_key(req.spki, &spki_der)?;
+        domain.profile.keys.check(key_kind)?;
+        let now = self.clock.now();
+        let names = Names {
+            subject: req.subject,
+            san: req.san,
+        };
+        self.authorize(
+            req.identity,
+            req.renewal.as_ref(),
+            names,
+            Some(req.spki),
+            &domain,
+            now,
+        )
+        .await?;
+        self.issue(
+            &domain,
+            req.identity,
+            names,
+            req.spki,
+            &spki_der,
+            key_kind,
             now,
         )
         .await
@@ -605,6 +658,17 @@ impl Authority {
                     )))
                 }
             }
+            // CMC-49: a secret linked to a DN certifies only that DN.
+            Identity::SharedSecret { subject, .. } => {
+                if subject.is_empty() || names.subject.to_string() == *subject {
+                    Ok(())
+                } else {
+                    Err(CaError::NameNotAllowed(format!(
+                        "this shared secret is linked to the subject \"{subject}\", not \"{}\" (CMC-49)",
+                        names.subject
+                    )))
+                }
+            }
         }
     }
 
@@ -656,6 +720,9 @@ impl Authority {
             }
             (_, Identity::Token { .. }) => Err(CaError::NotAuthorized(
                 "an enrollment token is for initial enrollment only".into(),
+            )),
+            (_, Identity::SharedSecret { .. }) => Err(CaError::NotAuthorized(
+                "a shared-secret identity proof is for initial enrollment only; sign a renewal with the current certificate (CMC-21)".into(),
             )),
             (_, Identity::ImplicitCertificate { .. }) => Err(CaError::NotAuthorized(
                 "a client authenticated by an implicit trust anchor may only enroll, not renew (SEC-23)"

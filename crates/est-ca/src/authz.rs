@@ -129,7 +129,9 @@ impl AccessRule {
     fn admits(&self, identity: &crate::Identity) -> bool {
         use crate::Identity;
         let cert = match identity {
-            Identity::User { name, .. } | Identity::Token { id: name, .. } => {
+            Identity::User { name, .. }
+            | Identity::Token { id: name, .. }
+            | Identity::SharedSecret { ident: name, .. } => {
                 return self.no_identity_condition() || any_glob(&self.users, name);
             }
             Identity::Certificate { cert, .. } | Identity::ImplicitCertificate { cert, .. } => cert,

@@ -182,6 +182,46 @@ fn verify_ecdsa(
     info: &[u8],
     sig: &[u8],
 ) -> Result<PublicKeyKind, CaError> {
+    let (key, kind) = ec_public_key(spki)?;
+    let digest: Vec<u8> = match sig_alg {
+        a if a == rfc5912::ECDSA_WITH_SHA_256 => openssl::sha::sha256(info).to_vec(),
+        a if a == rfc5912::ECDSA_WITH_SHA_384 => openssl::sha::sha384(info).to_vec(),
+        a if a == rfc5912::ECDSA_WITH_SHA_512 => openssl::sha::sha512(info).to_vec(),
+        a if a == ObjectIdentifier::new_unwrap("1.2.840.10045.4.1") => {
+            openssl::sha::sha1(info).to_vec()
+        }
+        _ => {
+            return Err(CaError::KeyNotAllowed(
+                "the CSR signature algorithm does not match its EC key".into(),
+            ));
+        }
+    };
+    let sig = openssl::ecdsa::EcdsaSig::from_der(sig).map_err(|_| CaError::BadCsrSignature)?;
+    match sig.verify(&digest, &key) {
+        Ok(true) => Ok(kind),
+        _ => Err(CaError::BadCsrSignature),
+    }
+}
+
+/// Classifies and validates a public key whose possession was proven elsewhere (CMC, where the
+/// CMC layer checks POP): the same checks as for a CSR's key (SEC-11, CMC-34).
+pub(crate) fn classify_public_key(
+    spki: &SubjectPublicKeyInfoOwned,
+    spki_der: &[u8],
+) -> Result<PublicKeyKind, CaError> {
+    if spki.algorithm.oid == rfc5912::ID_EC_PUBLIC_KEY {
+        return Ok(ec_public_key(spki)?.1);
+    }
+    let pkey = PKey::public_key_from_der(spki_der)
+        .map_err(|_| CaError::KeyNotAllowed("the public key cannot be decoded".into()))?;
+    classify_key(spki, &pkey)
+}
+
+/// The EC key of an SPKI: decoding the point checks that it lies on the curve (P-256 and
+/// P-384 have cofactor 1, so that is the whole public-key validation of SEC-11).
+fn ec_public_key(
+    spki: &SubjectPublicKeyInfoOwned,
+) -> Result<(openssl::ec::EcKey<Public>, PublicKeyKind), CaError> {
     let curve = spki
         .algorithm
         .parameters
@@ -209,24 +249,7 @@ fn verify_ecdsa(
         ));
     }
     let key = openssl::ec::EcKey::from_public_key(group, &point)?;
-    let digest: Vec<u8> = match sig_alg {
-        a if a == rfc5912::ECDSA_WITH_SHA_256 => openssl::sha::sha256(info).to_vec(),
-        a if a == rfc5912::ECDSA_WITH_SHA_384 => openssl::sha::sha384(info).to_vec(),
-        a if a == rfc5912::ECDSA_WITH_SHA_512 => openssl::sha::sha512(info).to_vec(),
-        a if a == ObjectIdentifier::new_unwrap("1.2.840.10045.4.1") => {
-            openssl::sha::sha1(info).to_vec()
-        }
-        _ => {
-            return Err(CaError::KeyNotAllowed(
-                "the CSR signature algorithm does not match its EC key".into(),
-            ));
-        }
-    };
-    let sig = openssl::ecdsa::EcdsaSig::from_der(sig).map_err(|_| CaError::BadCsrSignature)?;
-    match sig.verify(&digest, &key) {
-        Ok(true) => Ok(kind),
-        _ => Err(CaError::BadCsrSignature),
-    }
+    Ok((key, kind))
 }
 
 /// RSA and Ed25519 through OpenSSL's generic request verification.

@@ -64,6 +64,7 @@ impl Identity {
                 format!("subject:{}", cert.tbs_certificate().subject())
             }
             Identity::Token { id, .. } => format!("token:{id}"),
+            Identity::SharedSecret { ident, .. } => format!("cmc-secret:{ident}"),
         }
     }
 }

@@ -33,7 +33,8 @@ mod user_cache;
 
 pub use approval::{EnrollOutcome, match_key};
 pub use authority::{
-    Authority, CaDomain, EnrollRequest, GeneratedKey, Identity, IssuedCert, Issuer, RenewalTarget,
+    Authority, CaDomain, CertifyRequest, EnrollRequest, GeneratedKey, Identity, IssuedCert, Issuer,
+    RenewalTarget,
 };
 pub use authz::{
     AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, is_registration_authority,
@@ -49,7 +50,7 @@ pub use error::CaError;
 pub use keygen::{KeyGenCsr, KeyPool, KeySource};
 pub use keys::{KeyBackend, KeyError, KeyId, SignatureAlgorithm, SigningKey};
 pub use names::{NamePolicy, RequestedNames};
-pub use package::{DeliveredKey, DeliveryPlan, KeyGenRequest, KeyPart};
+pub use package::{DeliveredKey, DeliveryPlan, IssuerSigner, KeyGenRequest, KeyPart};
 pub use password::{PasswordHasher, PasswordVerifier};
 pub use profile::{ExtendedKeyUsage, KeyPolicy, KeyUsageBit, Profile, key_identifier};
 pub use sealed::SecretBox;

@@ -154,7 +154,15 @@ fn recipient_for_cert(
 }
 
 /// The CA's key as a CMS signer: it signs through the key backend, so an HSM key works too.
-struct IssuerSigner<'a>(&'a Issuer);
+#[derive(Debug)]
+pub struct IssuerSigner<'a>(&'a Issuer);
+
+impl Issuer {
+    /// This CA as the signer of CMS content (key packages, CMC responses).
+    pub fn cms_signer(&self) -> IssuerSigner<'_> {
+        IssuerSigner(self)
+    }
+}
 
 impl CmsSigner for IssuerSigner<'_> {
     fn certificate(&self) -> &Certificate {

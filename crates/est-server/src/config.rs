@@ -94,6 +94,28 @@ pub struct LabelConfig {
     pub policy: est_ca::LabelPolicy,
     /// Whether initial enrollments wait for an operator (EST-49).
     pub approval: Approval,
+    /// /fullcmc policy.
+    pub cmc: CmcPolicy,
+}
+
+/// How a label serves /fullcmc (RFC 7030 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CmcPolicy {
+    /// Accept requests without HTTP credentials when the CMC layer authenticates them: signed
+    /// by an existing certificate of this CA (CMC-21) or carrying a verified Identity Proof
+    /// (CMC-43).
+    pub accept_cmc_authentication: bool,
+    /// Accept SHA-1 signatures as POP of the inner certification requests.
+    pub allow_sha1_pop: bool,
+}
+
+impl Default for CmcPolicy {
+    fn default() -> Self {
+        Self {
+            accept_cmc_authentication: true,
+            allow_sha1_pop: false,
+        }
+    }
 }
 
 /// How a label's initial enrollments are decided.

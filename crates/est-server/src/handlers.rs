@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use der::Decode;
 use est_ca::{
-    Authority, CaError, DeliveredKey, EnrollRequest, Identity, IssuedCert, KeyGenRequest,
-    RenewalTarget,
+    Authority, CaError, CertifyRequest, DeliveredKey, EnrollRequest, Identity, IssuedCert,
+    KeyGenRequest, RenewalTarget,
 };
 use est_proto::{Operation, PathError};
 use http::{HeaderValue, Method, StatusCode, header};
@@ -51,6 +51,22 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
         Ok(None)
     }
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError>;
+    /// Certifies a key whose possession the CMC layer proved (/fullcmc).
+    async fn certify(&self, req: CertifyRequest<'_>) -> Result<IssuedCert, CaError>;
+    /// Signs a DER PKIResponse as SignedData with the domain's issuing CA key, carrying
+    /// `issued` and the CA chain (CMC-26..CMC-28).
+    fn sign_cmc_response(
+        &self,
+        domain: &str,
+        pki_response: &[u8],
+        issued: &[Certificate],
+    ) -> Result<Vec<u8>, CaError>;
+    /// The CMC shared secret provisioned for `ident` (CMC-43). Default: none.
+    async fn cmc_secret(&self, _ident: &str) -> Result<Option<crate::CmcSecret>, CaError> {
+        Ok(None)
+    }
+    /// Records a (transactionId, senderNonce) pair; `false` when it was seen before (CMC-53).
+    async fn cmc_replay_fresh(&self, transaction_id: &str, nonce: &[u8]) -> Result<bool, CaError>;
     /// /serverkeygen: generate, certify and package a key for the client (RFC 7030 §4.4).
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError>;
     /// Initial enrollment held for manual approval (EST-49, EST-92). Default: unsupported.
@@ -98,6 +114,32 @@ impl EstCa for Authority {
     async fn enroll(&self, req: EnrollRequest<'_>) -> Result<IssuedCert, CaError> {
         Authority::enroll(self, req).await
     }
+    async fn certify(&self, req: CertifyRequest<'_>) -> Result<IssuedCert, CaError> {
+        Authority::certify(self, req).await
+    }
+    fn sign_cmc_response(
+        &self,
+        domain: &str,
+        pki_response: &[u8],
+        issued: &[Certificate],
+    ) -> Result<Vec<u8>, CaError> {
+        let d = self
+            .domain(domain)
+            .ok_or_else(|| CaError::Internal(format!("unknown CA domain {domain}")))?;
+        let mut certs = issued.to_vec();
+        certs.extend(d.issuer.chain.iter().cloned());
+        est_cms::sign(
+            est_cmc::oids::CT_PKI_RESPONSE,
+            pki_response,
+            &d.issuer.cms_signer(),
+            &certs,
+        )
+        .map_err(|e| CaError::Internal(format!("signing the CMC response: {e}")))
+    }
+    async fn cmc_replay_fresh(&self, transaction_id: &str, nonce: &[u8]) -> Result<bool, CaError> {
+        let _ = (transaction_id, nonce);
+        Ok(true)
+    }
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError> {
         let keys = OffloadedKeys(self.key_pool().clone());
         Authority::server_keygen_delivered(self, req, &keys).await
@@ -144,8 +186,10 @@ pub(crate) struct Label {
 pub struct EstState {
     pub(crate) ca: Arc<dyn EstCa>,
     labels: HashMap<String, Label>,
-    limits: Limits,
-    auth: HttpAuth,
+    pub(crate) limits: Limits,
+    pub(crate) auth: HttpAuth,
+    /// This server's CA certificates: the anchors of certificates that sign CMC requests.
+    pub(crate) cmc_trust: crate::cmc::TrustStore,
 }
 
 impl EstState {
@@ -155,6 +199,7 @@ impl EstState {
         limits: Limits,
     ) -> Result<Self, String> {
         let mut map = HashMap::new();
+        let mut chains = Vec::new();
         for cfg in labels {
             if !cfg.name.is_empty() {
                 est_proto::validate_label(&cfg.name)
@@ -165,6 +210,7 @@ impl EstState {
                 .ok_or_else(|| format!("label {:?}: unknown CA {:?}", cfg.name, cfg.domain))?;
             let p7 =
                 est_proto::certs_only_encode(&chain).map_err(|e| format!("certs-only: {e}"))?;
+            chains.push(chain.clone());
             let cacerts_body = Bytes::from(est_proto::encode_body(&p7));
             // EST-55: a label that requires PoP linking lists challengePassword.
             let csr_attrs = if cfg.require_pop_linking {
@@ -197,6 +243,7 @@ impl EstState {
             labels: map,
             limits,
             auth: HttpAuth::new(AuthSettings::default())?,
+            cmc_trust: crate::cmc::trust_store(&chains)?,
         })
     }
 
@@ -280,16 +327,13 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
             enroll(st, label, &conn, req, op == Operation::SimpleReenroll).await
         }
         Operation::ServerKeyGen => crate::keygen::server_keygen(st, label, &conn, req).await,
-        Operation::FullCmc => Err(ServerError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("/{} is not implemented by this server", op.as_str()),
-        )),
+        Operation::FullCmc => crate::cmc::full_cmc(st, label, &conn, req).await,
         _ => Err(ServerError::new(StatusCode::NOT_FOUND, "unknown operation")),
     }
 }
 
 /// Reads the whole body under the size limit (EST-18: 413 beyond it).
-async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
+pub(crate) async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
     let limit = st.limits.max_body_bytes;
     let too_big = || {
         ServerError::new(
@@ -328,7 +372,7 @@ async fn read_body(st: &EstState, req: Request) -> Result<Bytes, ServerError> {
 
 /// Lingering close for an oversized body: read and discard a bounded amount (4× the limit, at
 /// most 2 s) so the client, still sending, reads our 413 instead of a connection reset.
-async fn drain(body: &mut Body, limit: usize) {
+pub(crate) async fn drain(body: &mut Body, limit: usize) {
     let cap = limit.saturating_mul(4);
     let mut seen = 0usize;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {

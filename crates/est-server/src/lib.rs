@@ -2,6 +2,7 @@
 //! connection's verified client chain and channel binding), limits on bodies, time and
 //! connections from the start, and thin handlers that call the authority through [`EstCa`].
 mod auth;
+mod cmc;
 mod config;
 mod conn;
 pub mod digest;
@@ -14,8 +15,9 @@ mod serve;
 mod tls;
 
 pub use auth::{AuthSettings, DEFAULT_REALM, user_digest_secrets};
+pub use cmc::CmcSecret;
 pub use config::{
-    Approval, AuthMethods, LabelConfig, Limits, ServerConfig, ServerKeyGen, TlsConfig,
+    Approval, AuthMethods, CmcPolicy, LabelConfig, Limits, ServerConfig, ServerKeyGen, TlsConfig,
 };
 pub use conn::{ConnInfo, TrustAnchorSet};
 pub use error::ServerError;

@@ -247,6 +247,13 @@ pub struct LabelSection {
     /// Entries of /csrattrs; none → 204.
     #[serde(default)]
     pub csr_attrs: Vec<CsrAttrEntry>,
+    /// /fullcmc: accept requests without HTTP credentials when the CMC layer authenticates
+    /// them (signed by an existing certificate of this CA, or a verified Identity Proof).
+    #[serde(default = "d_true")]
+    pub cmc_authentication: bool,
+    /// /fullcmc: accept SHA-1 signatures as proof of possession of inner requests.
+    #[serde(default)]
+    pub cmc_allow_sha1_pop: bool,
 }
 
 fn d_retry() -> u64 {
@@ -459,6 +466,10 @@ impl Config {
                             names: a.names.clone(),
                         })
                         .collect(),
+                },
+                cmc: est_server::CmcPolicy {
+                    accept_cmc_authentication: l.cmc_authentication,
+                    allow_sha1_pop: l.cmc_allow_sha1_pop,
                 },
             });
         }

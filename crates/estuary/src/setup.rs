@@ -160,6 +160,8 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         approval: Default::default(),
         approval_retry_after_secs: 60,
         csr_attrs: Vec::new(),
+        cmc_authentication: true,
+        cmc_allow_sha1_pop: false,
     };
     let mut labels = vec![label("", "default")];
     if opts.demo {

@@ -357,6 +357,7 @@ impl TestServer {
             implicit_enroll: None,
             policy: est_ca::LabelPolicy::default(),
             approval: est_server::Approval::Automatic,
+            cmc: est_server::CmcPolicy::default(),
             server_keygen: None,
         };
         let keygen = |name: &str, require_encryption: bool| LabelConfig {

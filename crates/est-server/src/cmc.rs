@@ -1,0 +1,478 @@
+//! `/fullcmc` (RFC 7030 §4.3, EST-95..EST-101): a thin driver of `est-cmc`. It authenticates
+//! the HTTP layer as the other operations do, lets `est-cmc` read and check the Full PKI
+//! Request, asks the CA to do what it says, and answers with a signed Full PKI Response (or a
+//! Simple PKI Response where CMC-4 allows it). Every CMC-level failure is a PKIResponse with
+//! a CMCStatusInfoV2 (EST-99); a body that is not CMS at all gets a text reason.
+use axum::extract::Request;
+use axum::response::Response;
+use bytes::Bytes;
+use est_ca::{CaError, CertifyRequest, Identity, RenewalTarget};
+use est_cmc::{
+    CertificationRequest, CmcFailInfo, Controls, Failure, FullPkiRequest, OuterSigner,
+    RequestError, RequestPolicy, ResponseBuilder,
+};
+use est_proto::Operation;
+use http::{HeaderValue, StatusCode, header};
+use x509_cert::Certificate;
+
+use crate::handlers::{CERTS_ONLY, EstState, Label, base64_response, drain, read_body};
+use crate::{ConnInfo, ServerError};
+
+const CMC_RESPONSE: &str = "application/pkcs7-mime; smime-type=CMC-response";
+
+/// A shared secret provisioned for CMC (`estuary cmc-secret`): identity proof, POP linking.
+#[derive(Clone)]
+pub struct CmcSecret {
+    pub ident: String,
+    /// The EST label it is valid on; empty: any.
+    pub label: String,
+    /// RFC 4514 DN it is linked to; empty: none (CMC-49).
+    pub subject: String,
+    pub secret: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CmcSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CmcSecret")
+            .field("ident", &self.ident)
+            .field("label", &self.label)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) async fn full_cmc(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    req: Request,
+) -> Result<Response, ServerError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // EST-96: application/pkcs7-mime, smime-type CMC-request or none.
+    if !est_proto::content_type_matches(Operation::FullCmc, ct) {
+        return Err(ServerError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/pkcs7-mime; smime-type=CMC-request, got \"{ct}\""
+            ),
+        ));
+    }
+    let (parts, mut body) = req.into_parts();
+    // HTTP authentication as on every operation; a label that accepts CMC-level
+    // authentication (a signing certificate, an identity proof) lets a request without HTTP
+    // credentials through to be authenticated inside (RFC 7030 §3.2.3 allows either).
+    let http_identity =
+        match crate::auth::authenticate(st.ca.as_ref(), &st.auth, label, conn, &parts, false).await
+        {
+            Ok(id) => Some(id),
+            Err(e)
+                if label.cfg.cmc.accept_cmc_authentication
+                    && e.status == StatusCode::UNAUTHORIZED
+                    && !parts.headers.contains_key(header::AUTHORIZATION) =>
+            {
+                None
+            }
+            Err(e) => {
+                drain(&mut body, st.limits.max_body_bytes).await;
+                return Err(e);
+            }
+        };
+    let body = read_body(st, Request::from_parts(parts, body)).await?;
+    let der = est_proto::decode_body(&body)
+        .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
+    let policy = RequestPolicy {
+        allow_sha1_pop: label.cfg.cmc.allow_sha1_pop,
+    };
+    let request = match FullPkiRequest::parse_signed(&der, policy) {
+        Ok(r) => r,
+        Err(RequestError::NotCms(why)) => return Err(ServerError::bad_request(why)),
+        Err(RequestError::Cmc { failure, controls }) => {
+            tracing::info!(peer = %conn.peer, reason = %failure, "CMC request refused");
+            return failure_response(st, label, &controls, &failure);
+        }
+    };
+    match process(st, label, conn, http_identity, &request).await {
+        Ok(r) => Ok(r),
+        Err(failure) => {
+            tracing::info!(peer = %conn.peer, reason = %failure, "CMC request refused");
+            failure_response(st, label, &request.controls, &failure)
+        }
+    }
+}
+
+/// Runs a checked request: whole-message checks first (CMC-9, replay, identity), then every
+/// certification request. A returned failure covers the whole PKIData.
+async fn process(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    http_identity: Option<Identity>,
+    request: &FullPkiRequest,
+) -> Result<Response, Failure> {
+    let controls = &request.controls;
+    if let Some(f) = controls.unsupported_failure() {
+        return Err(f);
+    }
+    if let Some(f) = not_served(controls) {
+        return Err(f);
+    }
+    if request.requests.is_empty() {
+        return Err(Failure::message(
+            CmcFailInfo::BAD_REQUEST,
+            "the PKIData carries no certification request and no control this server acts on",
+        ));
+    }
+    // CMC-53: a (transactionId, senderNonce) pair is accepted once, across restarts and nodes.
+    if let Some(nonce) = &controls.sender_nonce {
+        let tid = controls
+            .transaction_id
+            .as_ref()
+            .map(|t| hex::encode(t.as_bytes()))
+            .unwrap_or_default();
+        let fresh = st
+            .ca
+            .cmc_replay_fresh(&tid, nonce)
+            .await
+            .map_err(|e| ca_failure(0, &e))?;
+        if !fresh {
+            return Err(Failure::message(
+                CmcFailInfo::BAD_REQUEST,
+                "this transactionId and senderNonce were already used: a replayed request (CMC-53)",
+            ));
+        }
+    }
+    let (identity, renewal) = identify(st, label, http_identity, request).await?;
+    tracing::debug!(peer = %conn.peer, requester = %identity.requester(), "CMC request authenticated");
+
+    let mut builder = ResponseBuilder::new(controls)?;
+    let mut issued: Vec<Vec<u8>> = Vec::new();
+    let mut ok_ids = Vec::new();
+    let mut first_failure: Option<Failure> = None;
+    for item in &request.requests {
+        let outcome = match item {
+            Ok(r) => certify(st, label, &identity, renewal.clone(), r).await,
+            Err(f) => Err(f.clone()),
+        };
+        match outcome {
+            Ok(der) => {
+                issued.push(der);
+                if let Ok(r) = item {
+                    ok_ids.push(r.body_part_id);
+                }
+            }
+            Err(f) => {
+                builder.failure(&f)?;
+                first_failure.get_or_insert(f);
+            }
+        }
+    }
+    builder.success(&ok_ids)?;
+    if issued.is_empty() {
+        // Nothing issued: a failure answer (EST-99) with every per-request status.
+        let f = first_failure.unwrap_or_else(|| {
+            Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, "no certificate was issued")
+        });
+        return signed_response(st, label, &builder, &[], status_for(&f));
+    }
+    // CMC-4: only certificates to return and nothing else to say.
+    if builder.simple_suffices() && first_failure.is_none() {
+        let refs: Vec<&[u8]> = issued.iter().map(|d| d.as_slice()).collect();
+        let p7 = est_proto::certs_only_encode_der(&refs).map_err(|e| {
+            Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, format!("encoding: {e}"))
+        })?;
+        return Ok(base64_response(
+            CERTS_ONLY,
+            Bytes::from(est_proto::encode_body(&p7)),
+        ));
+    }
+    signed_response(st, label, &builder, &issued, StatusCode::OK)
+}
+
+/// Controls est-cmc decodes that this server does not serve yet: refused as CMC-9 asks, never
+/// silently ignored.
+fn not_served(c: &Controls) -> Option<Failure> {
+    let mut ids = Vec::new();
+    let mut names = Vec::new();
+    let mut add = |list: &mut dyn Iterator<Item = u32>, name: &str| {
+        let before = ids.len();
+        ids.extend(list);
+        if ids.len() > before {
+            names.push(name.to_string());
+        }
+    };
+    add(&mut c.query_pending.iter().map(|x| x.0), "queryPending");
+    add(&mut c.get_cert.iter().map(|x| x.0), "getCert");
+    add(&mut c.get_crl.iter().map(|x| x.0), "getCRL");
+    add(&mut c.revoke.iter().map(|x| x.0), "revokeRequest");
+    add(
+        &mut c.confirm_cert_acceptance.iter().map(|x| x.0),
+        "confirmCertAcceptance",
+    );
+    if ids.is_empty() {
+        return None;
+    }
+    Some(Failure {
+        status: est_cmc::CmcStatus::FAILED,
+        fail_info: CmcFailInfo::BAD_REQUEST,
+        body_list: ids
+            .into_iter()
+            .map(est_cmc::BodyPartReference::Id)
+            .collect(),
+        reason: format!(
+            "control(s) not supported by this server yet: {} (see docs/cmc.md)",
+            names.join(", ")
+        ),
+    })
+}
+
+/// Who is asking, from the outer signature, the identity proof and the HTTP layer
+/// (CMC-21, CMC-43..CMC-49).
+async fn identify(
+    st: &EstState,
+    label: &Label,
+    http_identity: Option<Identity>,
+    request: &FullPkiRequest,
+) -> Result<(Identity, Option<RenewalTarget>), Failure> {
+    let controls = &request.controls;
+    // A shared secret named by Identification: identity proof and POP linking use it.
+    let secret = match &controls.identification {
+        Some((id, ident)) if request.has_identity_proof() || controls.pop_link_random.is_some() => {
+            let found = st
+                .ca
+                .cmc_secret(ident)
+                .await
+                .map_err(|e| ca_failure(*id, &e))?;
+            // Unknown ident and a secret for another label look alike (no oracle).
+            match found.filter(|s| s.label.is_empty() || s.label == label.cfg.name) {
+                Some(s) => Some(s),
+                None => {
+                    return Err(Failure::body_part(
+                        CmcFailInfo::BAD_IDENTITY,
+                        *id,
+                        "no shared secret is provisioned for this Identification on this label",
+                    ));
+                }
+            }
+        }
+        _ => None,
+    };
+    if request.has_identity_proof() {
+        let s = secret.as_ref().ok_or_else(|| {
+            Failure::message(
+                CmcFailInfo::BAD_IDENTITY,
+                "an identity proof needs the Identification control to find its shared secret (CMC-46)",
+            )
+        })?;
+        request.verify_identity_proof(&s.secret)?;
+    }
+    if controls.pop_link_random.is_some() {
+        let s = secret.as_ref().ok_or_else(|| {
+            Failure::message(
+                CmcFailInfo::BAD_IDENTITY,
+                "POP Link Random needs the Identification control to find its shared secret",
+            )
+        })?;
+        request.verify_pop_link(&s.secret)?;
+    }
+    match &request.signer {
+        OuterSigner::Certificate { cert, pool } => {
+            // CMC-21: signed with an existing certificate of ours.
+            est_cms::validate_chain(&st.cmc_trust.0, cert, pool).map_err(|e| {
+                Failure::message(
+                    CmcFailInfo::BAD_IDENTITY,
+                    format!("the signing certificate is not one of this CA's: {e}"),
+                )
+            })?;
+            let id = st
+                .ca
+                .certificate_identity((**cert).clone())
+                .await
+                .map_err(|e| ca_failure(0, &e))?;
+            // EST-48: an RA certificate asks for others; any other signer renews itself.
+            if est_ca::is_registration_authority(cert) {
+                Ok((id, None))
+            } else {
+                Ok((id, Some(RenewalTarget::ClientCertificate)))
+            }
+        }
+        OuterSigner::RequestKey(_) => {
+            if let Some(id) = http_identity {
+                return Ok((id, None));
+            }
+            match secret {
+                Some(s) if request.has_identity_proof() => Ok((
+                    Identity::SharedSecret {
+                        ident: s.ident.clone(),
+                        subject: s.subject.clone(),
+                    },
+                    None,
+                )),
+                _ => Err(Failure::message(
+                    CmcFailInfo::BAD_IDENTITY,
+                    "the request is signed only by its own key and carries no identity proof: authenticate with HTTP credentials, a TLS client certificate or Identity Proof V2",
+                )),
+            }
+        }
+    }
+}
+
+/// One certification request through the label policy and the CA.
+async fn certify(
+    st: &EstState,
+    label: &Label,
+    identity: &Identity,
+    renewal: Option<RenewalTarget>,
+    r: &CertificationRequest,
+) -> Result<Vec<u8>, Failure> {
+    let id = r.body_part_id;
+    if label.cfg.approval != crate::Approval::Automatic && renewal.is_none() {
+        return Err(Failure::body_part(
+            CmcFailInfo::BAD_REQUEST,
+            id,
+            "this label holds initial enrollments for manual approval, which /fullcmc does not serve yet (pending/Query Pending, see docs/cmc.md); use /simpleenroll",
+        ));
+    }
+    if r.change_subject_name.is_some() && renewal.is_some() {
+        return Err(Failure::body_part(
+            CmcFailInfo::BAD_REQUEST,
+            id,
+            "ChangeSubjectName on a renewal is not supported: enroll the new name",
+        ));
+    }
+    let (subject, san) = r.effective_names();
+    let names = est_ca::RequestedNames::from_request(&subject, san.as_ref())
+        .map_err(|e| ca_failure(id, &e))?;
+    // EST-47: the label's own policy, as for /simpleenroll.
+    label
+        .cfg
+        .policy
+        .authorize(identity, &names)
+        .map_err(|e| ca_failure(id, &e))?;
+    let issued = st
+        .ca
+        .certify(CertifyRequest {
+            domain: &label.cfg.domain,
+            identity,
+            renewal,
+            subject: &subject,
+            san: san.as_ref(),
+            spki: &r.spki,
+        })
+        .await
+        .map_err(|e| ca_failure(id, &e))?;
+    Ok(issued.der)
+}
+
+/// The CMCFailInfo of a CA refusal (CMC-39), with its reason.
+fn ca_failure(id: u32, e: &CaError) -> Failure {
+    let info = match e {
+        CaError::MalformedRequest(_) | CaError::SubjectMismatch(_) => CmcFailInfo::BAD_REQUEST,
+        CaError::BadCsrSignature => CmcFailInfo::POP_FAILED,
+        CaError::KeyNotAllowed(_) => CmcFailInfo::BAD_ALG,
+        CaError::NameNotAllowed(_) | CaError::NotAuthorized(_) => CmcFailInfo::BAD_IDENTITY,
+        CaError::NoRenewalTarget(_) => CmcFailInfo::BAD_CERT_ID,
+        CaError::KeyReuse => CmcFailInfo::NO_KEY_REUSE,
+        CaError::Store(_) => CmcFailInfo::TRY_LATER,
+        _ => CmcFailInfo::INTERNAL_CA_ERROR,
+    };
+    let reason = match e {
+        CaError::Store(inner) => {
+            tracing::error!(error = %inner, "store failure");
+            "the certificate store is unavailable; try again later".to_string()
+        }
+        CaError::Key(_) | CaError::Internal(_) => {
+            tracing::error!(error = %e, "CA failure");
+            "internal CA error".to_string()
+        }
+        other => other.to_string(),
+    };
+    Failure::body_part(info, id, reason)
+}
+
+/// EST-99: 4xx for what the client can fix, 503 for tryLater, 500 for the CA's own failures.
+fn status_for(f: &Failure) -> StatusCode {
+    match f.fail_info {
+        CmcFailInfo::INTERNAL_CA_ERROR => StatusCode::INTERNAL_SERVER_ERROR,
+        CmcFailInfo::TRY_LATER => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn failure_response(
+    st: &EstState,
+    label: &Label,
+    controls: &Controls,
+    f: &Failure,
+) -> Result<Response, ServerError> {
+    let build = || -> Result<Response, Failure> {
+        let mut b = ResponseBuilder::new(controls)?;
+        b.failure(f)?;
+        signed_response(st, label, &b, &[], status_for(f))
+    };
+    build().map_err(|e| {
+        tracing::error!(error = %e, "building a CMC failure response");
+        ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal CA error")
+    })
+}
+
+/// SignedData(PKIResponse) signed by the label's issuing CA, with the issued certificates and
+/// the CA chain in `certificates` (CMC-26, CMC-27).
+fn signed_response(
+    st: &EstState,
+    label: &Label,
+    b: &ResponseBuilder,
+    issued: &[Vec<u8>],
+    status: StatusCode,
+) -> Result<Response, Failure> {
+    let internal = |m: String| Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, m);
+    let content = b.to_der()?;
+    let mut certs: Vec<Certificate> = Vec::new();
+    for d in issued {
+        certs.push(<Certificate as der::Decode>::from_der(d).map_err(|e| internal(e.to_string()))?);
+    }
+    let signed = st
+        .ca
+        .sign_cmc_response(&label.cfg.domain, &content, &certs)
+        .map_err(|e| internal(e.to_string()))?;
+    let mut r = base64_response(CMC_RESPONSE, Bytes::from(est_proto::encode_body(&signed)));
+    *r.status_mut() = status;
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+    }
+    Ok(r)
+}
+
+impl From<Failure> for ServerError {
+    fn from(f: Failure) -> Self {
+        ServerError::bad_request(f.reason)
+    }
+}
+
+/// An OpenSSL trust store (Debug without its contents).
+pub(crate) struct TrustStore(pub(crate) openssl::x509::store::X509Store);
+
+impl std::fmt::Debug for TrustStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrustStore")
+    }
+}
+
+/// The explicit trust anchors for certificates that sign CMC requests: this server's CAs.
+pub(crate) fn trust_store(chains: &[Vec<Certificate>]) -> Result<TrustStore, String> {
+    use der::Encode;
+    let mut b = openssl::x509::store::X509StoreBuilder::new().map_err(|e| e.to_string())?;
+    let mut seen = std::collections::HashSet::new();
+    for c in chains.iter().flatten() {
+        let d = c.to_der().map_err(|e| e.to_string())?;
+        if seen.insert(d.clone()) {
+            let x = openssl::x509::X509::from_der(&d).map_err(|e| e.to_string())?;
+            b.add_cert(x).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(TrustStore(b.build()))
+}
