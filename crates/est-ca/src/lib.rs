@@ -60,6 +60,6 @@ pub fn token_secret_hash(secret: &[u8]) -> String {
     hex::encode(openssl::sha::sha256(secret))
 }
 pub use store::{
-    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, PendingRecord, Store,
-    StoreError, TokenRecord, UserRecord,
+    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord,
+    PendingRecord, Store, StoreError, TokenRecord, UserRecord,
 };
