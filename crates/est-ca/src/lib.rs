@@ -14,6 +14,7 @@ mod approval;
 mod authority;
 mod authz;
 mod clock;
+mod cmc_secrets;
 mod credentials;
 mod csr;
 mod delivery;
@@ -39,6 +40,10 @@ pub use authz::{
     AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, is_registration_authority,
 };
 pub use clock::{Clock, SystemClock};
+pub use cmc_secrets::{
+    CMC_NONCE_MAX_LEN, CMC_REPLAY_PRUNE_INTERVAL, CMC_REPLAY_WINDOW, CMC_SECRET_MIN_LEN, CmcSecret,
+    CmcSecrets,
+};
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
 pub use delivery::{
     ClientKeys, DeliveryKey, DeliveryRequest, check_kek_size, check_recipient,
