@@ -278,9 +278,11 @@ pub struct Authority {
     pub(crate) clock: Arc<dyn Clock>,
     passwords: PasswordVerifier,
     users: crate::user_cache::UserCache,
-    /// Seals secrets at rest: client keys for /serverkeygen and users' Digest HA1 values (see
-    /// [`Authority::with_secret_box`]); `None`: both features are unavailable.
+    /// Seals secrets at rest: client keys for /serverkeygen, users' Digest HA1 values and CMC
+    /// shared secrets (see [`Authority::with_secret_box`]); `None`: these are unavailable.
     pub(crate) secret_box: Option<Arc<crate::SecretBox>>,
+    /// When CMC replay records were last pruned (CMC-53).
+    pub(crate) cmc_replay: crate::cmc_secrets::ReplayPruning,
     /// Pre-generated keys for /serverkeygen.
     key_pool: KeyPool,
 }
@@ -302,6 +304,7 @@ impl Authority {
             passwords: PasswordVerifier::new(Duration::from_secs(300))?,
             users: Default::default(),
             secret_box: None,
+            cmc_replay: Default::default(),
             key_pool: KeyPool::disabled(),
         })
     }
@@ -317,7 +320,7 @@ impl Authority {
     }
 
     /// Enables the features that keep secrets sealed at rest with `secret_box`: client-key
-    /// registration with encrypted key delivery, and HTTP Digest.
+    /// registration with encrypted key delivery, HTTP Digest, and CMC shared secrets.
     pub fn with_secret_box(mut self, secret_box: crate::SecretBox) -> Self {
         self.secret_box = Some(Arc::new(secret_box));
         self

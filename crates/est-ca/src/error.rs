@@ -34,6 +34,10 @@ pub enum CaError {
     /// The identity is not authorized for this operation.
     #[error("{0}")]
     NotAuthorized(String),
+    /// A secret given to the authority to keep is unusable: a CMC shared secret that is too
+    /// short (CMC-45), or whose identifier or linked subject is invalid.
+    #[error("{0}")]
+    InvalidSecret(String),
     /// The signing key failed.
     #[error("CA signing failed")]
     Key(#[from] KeyError),

@@ -14,6 +14,7 @@ mod approval;
 mod authority;
 mod authz;
 mod clock;
+mod cmc_secrets;
 mod credentials;
 mod csr;
 mod delivery;
@@ -40,6 +41,10 @@ pub use authz::{
     AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, is_registration_authority,
 };
 pub use clock::{Clock, SystemClock};
+pub use cmc_secrets::{
+    CMC_NONCE_MAX_LEN, CMC_REPLAY_PRUNE_INTERVAL, CMC_REPLAY_WINDOW, CMC_SECRET_MIN_LEN, CmcSecret,
+    CmcSecrets,
+};
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
 pub use delivery::{
     ClientKeys, DeliveryKey, DeliveryRequest, check_kek_size, check_recipient,
@@ -61,6 +66,6 @@ pub fn token_secret_hash(secret: &[u8]) -> String {
     hex::encode(openssl::sha::sha256(secret))
 }
 pub use store::{
-    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, PendingRecord, Store,
-    StoreError, TokenRecord, UserRecord,
+    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord,
+    PendingRecord, Store, StoreError, TokenRecord, UserRecord,
 };

@@ -148,6 +148,23 @@ pub struct ClientKeyRecord {
     pub created_at: i64,
 }
 
+/// A CMC shared secret (RFC 5272 §6.2, §6.3, §3.2), found by the Identification control value
+/// that names it (CMC-46). It keys the IdentityProofV2 witness (CMC-44), the POP link witness
+/// (CMC-48) and the pwri MAC key of an AuthenticatedData request (CMC-18). `sealed` is the secret
+/// encrypted at rest by the authority's [`crate::SecretBox`]; the store never sees it in the
+/// clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmcSecretRecord {
+    /// The Identification (id-cmc-identification, UTF8String) value that names the secret.
+    pub ident: String,
+    /// The label the secret may be used on; `""`: any label.
+    pub label: String,
+    /// RFC 4514 subject the secret is linked to (shared-secret/DN linking, CMC-49); `""`: none.
+    pub subject: String,
+    pub sealed: Vec<u8>,
+    pub created_at: i64,
+}
+
 /// Filter for listing certificates; newest first.
 #[derive(Debug, Clone, Default)]
 pub struct CertFilter {
@@ -267,5 +284,44 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         _serial: Option<&str>,
     ) -> Result<bool, StoreError> {
         Ok(false)
+    }
+
+    /// Stores a CMC shared secret; `Conflict` if one with this ident exists.
+    async fn add_cmc_secret(&self, _secret: &CmcSecretRecord) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support CMC shared secrets".into(),
+        ))
+    }
+    async fn get_cmc_secret(&self, _ident: &str) -> Result<Option<CmcSecretRecord>, StoreError> {
+        Ok(None)
+    }
+    /// Every CMC shared secret, ordered by ident (byte order).
+    async fn list_cmc_secrets(&self) -> Result<Vec<CmcSecretRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Returns whether a secret was removed.
+    async fn remove_cmc_secret(&self, _ident: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// CMC replay protection (CMC-53): records that a request with this transactionId (decimal
+    /// string of the INTEGER, `""` when the request has none) and senderNonce was seen at
+    /// `seen_at`. `Ok(true)` if the pair was new and is now recorded, `Ok(false)` if it was
+    /// already recorded: decided by the database's unique constraint in one statement, so of
+    /// concurrent callers (on one node or several sharing the store) exactly one gets `true`.
+    /// A store without it fails rather than letting replays through.
+    async fn record_cmc_nonce(
+        &self,
+        _transaction_id: &str,
+        _sender_nonce: &[u8],
+        _seen_at: i64,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support CMC replay protection".into(),
+        ))
+    }
+    /// Forgets the nonces seen before `before` (unix seconds); returns how many.
+    async fn prune_cmc_nonces(&self, _before: i64) -> Result<u64, StoreError> {
+        Ok(0)
     }
 }

@@ -30,8 +30,8 @@ mod writer;
 
 use async_trait::async_trait;
 use est_ca::{
-    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, Store, StoreError,
-    UserRecord,
+    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord, Store,
+    StoreError, UserRecord,
 };
 use sqlx::any::AnyConnectOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -77,6 +77,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "count trigger",
         include_str!("../migrations/sqlite/0004_count_trigger.sql"),
         include_str!("../migrations/postgres/0004_count_trigger.sql"),
+    ),
+    (
+        5,
+        "cmc",
+        include_str!("../migrations/sqlite/0005_cmc.sql"),
+        include_str!("../migrations/postgres/0005_cmc.sql"),
     ),
 ];
 
@@ -580,6 +586,78 @@ impl Store for SqlStore {
             .await
             .map_err(backend_error)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn add_cmc_secret(&self, secret: &CmcSecretRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::INSERT_CMC_SECRET)
+            .bind(secret.ident.as_str())
+            .bind(secret.label.as_str())
+            .bind(secret.subject.as_str())
+            .bind(secret.sealed.as_slice())
+            .bind(secret.created_at)
+            .execute(&self.write_pool)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "CMC shared secret {:?}",
+                secret.ident
+            ))),
+            Err(e) => Err(backend_error(e)),
+        }
+    }
+
+    async fn get_cmc_secret(&self, ident: &str) -> Result<Option<CmcSecretRecord>, StoreError> {
+        let row = sqlx::query(sql::SELECT_CMC_SECRET)
+            .bind(ident)
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        row.as_ref().map(sql::cmc_secret_from_row).transpose()
+    }
+
+    async fn list_cmc_secrets(&self) -> Result<Vec<CmcSecretRecord>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_CMC_SECRETS)
+            .fetch_all(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        rows.iter().map(sql::cmc_secret_from_row).collect()
+    }
+
+    async fn remove_cmc_secret(&self, ident: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::DELETE_CMC_SECRET)
+            .bind(ident)
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// One autocommit INSERT ... ON CONFLICT DO NOTHING: the primary key lets exactly one of
+    /// concurrent callers (on any node sharing the database) insert the pair.
+    async fn record_cmc_nonce(
+        &self,
+        transaction_id: &str,
+        sender_nonce: &[u8],
+        seen_at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::INSERT_CMC_NONCE)
+            .bind(transaction_id)
+            .bind(sender_nonce)
+            .bind(seen_at)
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_cmc_nonces(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::PRUNE_CMC_NONCES)
+            .bind(before)
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -4,7 +4,9 @@
 //! (sqlx binds `$N` to the N-th argument), so one string serves both through the Any driver.
 //! The one exception is the multi-row INSERT, see [`insert_certificates_sql`].
 
-use est_ca::{CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, StoreError, UserRecord};
+use est_ca::{
+    CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord, StoreError, UserRecord,
+};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Row};
@@ -332,6 +334,30 @@ pub(crate) fn client_key_from_row(row: &AnyRow) -> Result<ClientKeyRecord, Store
         kind: ClientKeyKind::parse(&kind)
             .ok_or_else(|| StoreError::Backend(format!("unknown client key kind {kind:?}")))?,
         key_id: row.try_get("key_id").map_err(backend_error)?,
+        sealed: row.try_get("sealed").map_err(backend_error)?,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
+    })
+}
+
+pub(crate) const INSERT_CMC_SECRET: &str = "INSERT INTO cmc_secrets \
+     (ident, label, subject, sealed, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const SELECT_CMC_SECRET: &str =
+    "SELECT ident, label, subject, sealed, created_at FROM cmc_secrets WHERE ident = $1";
+pub(crate) const SELECT_CMC_SECRETS: &str =
+    "SELECT ident, label, subject, sealed, created_at FROM cmc_secrets ORDER BY ident";
+pub(crate) const DELETE_CMC_SECRET: &str = "DELETE FROM cmc_secrets WHERE ident = $1";
+/// CMC-53: the primary key (transaction_id, sender_nonce) decides; a replayed pair inserts
+/// nothing (no row affected) instead of failing, so no error path is needed for it.
+pub(crate) const INSERT_CMC_NONCE: &str = "INSERT INTO cmc_nonces \
+     (transaction_id, sender_nonce, seen_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (transaction_id, sender_nonce) DO NOTHING";
+pub(crate) const PRUNE_CMC_NONCES: &str = "DELETE FROM cmc_nonces WHERE seen_at < $1";
+
+pub(crate) fn cmc_secret_from_row(row: &AnyRow) -> Result<CmcSecretRecord, StoreError> {
+    Ok(CmcSecretRecord {
+        ident: row.try_get("ident").map_err(backend_error)?,
+        label: row.try_get("label").map_err(backend_error)?,
+        subject: row.try_get("subject").map_err(backend_error)?,
         sealed: row.try_get("sealed").map_err(backend_error)?,
         created_at: row.try_get("created_at").map_err(backend_error)?,
     })

@@ -203,6 +203,21 @@ fn lookups() -> Vec<(String, sql::DynamicQuery)> {
         fixed("count", sql::SELECT_COUNT, vec![]),
         fixed("get user", sql::SELECT_USER, vec![text("bob")]),
         fixed("remove user", sql::DELETE_USER, vec![text("bob")]),
+        fixed(
+            "get cmc secret",
+            sql::SELECT_CMC_SECRET,
+            vec![text("dev-1")],
+        ),
+        fixed(
+            "remove cmc secret",
+            sql::DELETE_CMC_SECRET,
+            vec![text("dev-1")],
+        ),
+        fixed(
+            "prune cmc nonces",
+            sql::PRUNE_CMC_NONCES,
+            vec![sql::Arg::Int(1_700_000_000)],
+        ),
     ];
     let filters = [
         (
@@ -277,7 +292,8 @@ async fn sqlite_lookups_use_indexes() {
         for step in &plan {
             let on_table = step.contains("certificates")
                 || step.contains("users")
-                || step.contains("store_meta");
+                || step.contains("store_meta")
+                || step.contains("cmc_");
             let indexed = step.contains("USING INDEX")
                 || step.contains("USING COVERING INDEX")
                 || step.contains("USING INTEGER PRIMARY KEY")

@@ -55,4 +55,8 @@ on_every_backend!(
     bulk_insert_then_lookups,
     tokens_single_use_under_concurrency,
     pending_requests_lifecycle,
+    cmc_secrets_add_get_list_remove,
+    cmc_nonces_new_then_replayed,
+    cmc_nonces_concurrent_exactly_one_new,
+    cmc_nonces_pruned_before,
 );

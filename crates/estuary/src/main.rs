@@ -2,6 +2,7 @@
 //! place that picks backends and wires the crates together.
 mod bench;
 mod cmd_client;
+mod cmd_cmc_secret;
 mod cmd_request;
 mod cmd_token;
 mod config;
@@ -77,6 +78,12 @@ enum Cmd {
     Recipient {
         #[command(subcommand)]
         cmd: RecipientCmd,
+    },
+    /// CMC shared secrets (identity proof, POP linking, AuthenticatedData), named by the
+    /// Identification value clients send. Sealed at rest; never shown.
+    CmcSecret {
+        #[command(subcommand)]
+        cmd: cmd_cmc_secret::CmcSecretCmd,
     },
     /// Certification requests held for manual approval.
     Request {
@@ -314,6 +321,7 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
         Cmd::User { cmd } => user(cmd).await,
         Cmd::Kek { cmd } => kek(cmd).await,
         Cmd::Recipient { cmd } => recipient(cmd).await,
+        Cmd::CmcSecret { cmd } => cmd_cmc_secret::run(cmd).await,
         Cmd::Token { cmd } => cmd_token::run(cmd).await,
         Cmd::Request { cmd } => cmd_request::run(cmd).await,
         Cmd::Ca {

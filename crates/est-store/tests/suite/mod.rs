@@ -12,6 +12,9 @@ use est_ca::{CertFilter, CertRecord, CertStatus, Store, StoreError, UserRecord};
 use est_store::SqlStore;
 use tokio::task::JoinSet;
 
+mod cmc;
+pub use cmc::*;
+
 /// A serial as the authority writes them: lowercase hex, 20 bytes.
 pub fn serial(i: u64) -> String {
     format!("{:040x}", 0x7a00_0000_0000_0000_u64 + i)
