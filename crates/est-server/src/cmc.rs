@@ -20,27 +20,6 @@ use crate::{ConnInfo, ServerError};
 
 const CMC_RESPONSE: &str = "application/pkcs7-mime; smime-type=CMC-response";
 
-/// A shared secret provisioned for CMC (`estuary cmc-secret`): identity proof, POP linking.
-#[derive(Clone)]
-pub struct CmcSecret {
-    pub ident: String,
-    /// The EST label it is valid on; empty: any.
-    pub label: String,
-    /// RFC 4514 DN it is linked to; empty: none (CMC-49).
-    pub subject: String,
-    pub secret: zeroize::Zeroizing<Vec<u8>>,
-}
-
-impl std::fmt::Debug for CmcSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CmcSecret")
-            .field("ident", &self.ident)
-            .field("label", &self.label)
-            .field("subject", &self.subject)
-            .finish_non_exhaustive()
-    }
-}
-
 pub(crate) async fn full_cmc(
     st: &EstState,
     label: &Label,
@@ -128,11 +107,12 @@ async fn process(
     }
     // CMC-53: a (transactionId, senderNonce) pair is accepted once, across restarts and nodes.
     if let Some(nonce) = &controls.sender_nonce {
-        let tid = controls
-            .transaction_id
-            .as_ref()
-            .map(|t| hex::encode(t.as_bytes()))
-            .unwrap_or_default();
+        let tid = match &controls.transaction_id {
+            Some(t) => decimal(t.as_bytes()).map_err(|e| {
+                Failure::message(CmcFailInfo::BAD_REQUEST, format!("transactionId: {e}"))
+            })?,
+            None => String::new(),
+        };
         let fresh = st
             .ca
             .cmc_replay_fresh(&tid, nonce)
@@ -192,6 +172,21 @@ async fn process(
     signed_response(st, label, &builder, &issued, StatusCode::OK)
 }
 
+/// The decimal form of a DER INTEGER's content octets (two's complement).
+fn decimal(twos: &[u8]) -> Result<String, openssl::error::ErrorStack> {
+    let negative = twos.first().is_some_and(|b| b & 0x80 != 0);
+    if !negative {
+        return Ok(openssl::bn::BigNum::from_slice(twos)?
+            .to_dec_str()?
+            .to_string());
+    }
+    // Magnitude of a negative value: invert and add one.
+    let inverted: Vec<u8> = twos.iter().map(|b| !b).collect();
+    let mut m = openssl::bn::BigNum::from_slice(&inverted)?;
+    m.add_word(1)?;
+    Ok(format!("-{}", m.to_dec_str()?))
+}
+
 /// Controls est-cmc decodes that this server does not serve yet: refused as CMC-9 asks, never
 /// silently ignored.
 fn not_served(c: &Controls) -> Option<Failure> {
@@ -247,7 +242,7 @@ async fn identify(
                 .await
                 .map_err(|e| ca_failure(*id, &e))?;
             // Unknown ident and a secret for another label look alike (no oracle).
-            match found.filter(|s| s.label.is_empty() || s.label == label.cfg.name) {
+            match found.filter(|s| s.allowed_on(&label.cfg.name)) {
                 Some(s) => Some(s),
                 None => {
                     return Err(Failure::body_part(

@@ -62,7 +62,7 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
         issued: &[Certificate],
     ) -> Result<Vec<u8>, CaError>;
     /// The CMC shared secret provisioned for `ident` (CMC-43). Default: none.
-    async fn cmc_secret(&self, _ident: &str) -> Result<Option<crate::CmcSecret>, CaError> {
+    async fn cmc_secret(&self, _ident: &str) -> Result<Option<est_ca::CmcSecret>, CaError> {
         Ok(None)
     }
     /// Records a (transactionId, senderNonce) pair; `false` when it was seen before (CMC-53).
@@ -136,9 +136,11 @@ impl EstCa for Authority {
         )
         .map_err(|e| CaError::Internal(format!("signing the CMC response: {e}")))
     }
+    async fn cmc_secret(&self, ident: &str) -> Result<Option<est_ca::CmcSecret>, CaError> {
+        Authority::cmc_secret(self, ident).await
+    }
     async fn cmc_replay_fresh(&self, transaction_id: &str, nonce: &[u8]) -> Result<bool, CaError> {
-        let _ = (transaction_id, nonce);
-        Ok(true)
+        Authority::check_cmc_replay(self, transaction_id, nonce).await
     }
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError> {
         let keys = OffloadedKeys(self.key_pool().clone());

@@ -15,7 +15,6 @@ mod serve;
 mod tls;
 
 pub use auth::{AuthSettings, DEFAULT_REALM, user_digest_secrets};
-pub use cmc::CmcSecret;
 pub use config::{
     Approval, AuthMethods, CmcPolicy, LabelConfig, Limits, ServerConfig, ServerKeyGen, TlsConfig,
 };
