@@ -606,6 +606,12 @@ public class CmcInterop {
 
     /** POST a DER Full PKI Request (base64, RFC 8951) and parse whatever comes back. */
     static Resp post(byte[] der, String what) throws Exception {
+        return post(der, what, true);
+    }
+
+    /** As post(der, what), with or without the HTTP Basic credentials (an identity proof
+     *  request authenticates inside CMC instead). */
+    static Resp post(byte[] der, String what, boolean withBasic) throws Exception {
         HttpsURLConnection c = (HttpsURLConnection) new URL(url).openConnection();
         c.setSSLSocketFactory(tls.getSocketFactory());
         c.setConnectTimeout(20000);
@@ -616,7 +622,9 @@ public class CmcInterop {
         c.setRequestProperty("Content-Type", "application/pkcs7-mime; smime-type=CMC-request");
         c.setRequestProperty("Content-Transfer-Encoding", "base64");
         c.setRequestProperty("Accept", "application/pkcs7-mime");
-        c.setRequestProperty("Authorization", basic);
+        if (withBasic) {
+            c.setRequestProperty("Authorization", basic);
+        }
         // 64-column lines with CRLF, as in RFC 7030 App. A (receivers must tolerate it, EST-12).
         byte[] body = Base64.getMimeEncoder(64, new byte[] {'\r', '\n'}).encode(der);
         c.setFixedLengthStreamingMode(body.length);
@@ -956,7 +964,8 @@ public class CmcInterop {
                 s.secret = secret;
             }
             Req q = build(s);
-            Resp r = post(q.der, s.name);
+            // The identity-proof request carries no HTTP credentials: CMC authenticates it.
+            Resp r = post(q.der, s.name, s.ident == null);
             if (s.badSig) {
                 expectFailed(s.name, r, 1, 0L, true);                 // CMC-16
             } else if (s.unknownControl) {
@@ -966,6 +975,19 @@ public class CmcInterop {
                 if (first == null) {
                     first = q;
                 }
+            }
+        }
+        // A wrong shared secret without HTTP credentials: badIdentity (7), nothing issued.
+        if (ident != null) {
+            for (Spec s : genSpecs(secret)) {
+                if (s.ident == null) {
+                    continue;
+                }
+                s.ident = ident;
+                s.secret = secret + "-wrong";
+                Req q = build(s);
+                expectFailed("identity proof with a wrong secret", post(q.der, "wrong secret", false), 7, null, false);
+                break;
             }
         }
         // CMC-53: the identical p10-ec bytes again (same transactionId + senderNonce).

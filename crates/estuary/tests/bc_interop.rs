@@ -13,48 +13,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{BIN, start_demo};
-const JARS: [&str; 4] = ["bcprov", "bcpkix", "bctls", "bcutil"];
-
-fn classpath(extra: &Path) -> String {
-    let mut parts: Vec<String> = JARS
-        .iter()
-        .map(|j| {
-            let p = PathBuf::from(format!("/usr/share/java/{j}.jar"));
-            assert!(
-                p.exists(),
-                "{} missing: apt-get install libbcprov-java libbcpkix-java libbctls-java libbcutil-java (scripts/test.sh does)",
-                p.display()
-            );
-            p.display().to_string()
-        })
-        .collect();
-    parts.push(extra.display().to_string());
-    parts.join(":")
-}
-
+use common::{BIN, compile_bc, start_demo};
 #[test]
 fn bouncy_castle_est_client_against_estuary_serve() {
     let tmp = tempfile::tempdir().unwrap();
-    let classes = tmp.path().join("classes");
-    std::fs::create_dir_all(&classes).unwrap();
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/bc/EstInterop.java");
-    let cp = classpath(&classes);
-    let out = Command::new("javac")
-        .args(["-d"])
-        .arg(&classes)
-        .args(["-cp", &cp])
-        .arg(&source)
-        .output()
-        .expect("javac (apt-get install default-jdk-headless; scripts/test.sh does)");
-    assert!(
-        out.status.success(),
-        "javac failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let cp = compile_bc("EstInterop", tmp.path());
 
     let data = tmp.path().join("data");
     let server = start_demo(&data);

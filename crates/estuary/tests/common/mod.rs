@@ -111,3 +111,41 @@ pub fn sh(script: &str, dir: &Path) -> (bool, String) {
     );
     (out.status.success(), text)
 }
+
+const BC_JARS: [&str; 4] = ["bcprov", "bcpkix", "bctls", "bcutil"];
+
+/// Compiles `interop/bc/<name>.java` against Debian's Bouncy Castle jars into `dir`; returns
+/// the classpath to run it with. Missing tools fail the test: no skipping.
+pub fn compile_bc(name: &str, dir: &Path) -> String {
+    let classes = dir.join("classes");
+    std::fs::create_dir_all(&classes).unwrap();
+    let mut parts: Vec<String> = BC_JARS
+        .iter()
+        .map(|j| {
+            let p = std::path::PathBuf::from(format!("/usr/share/java/{j}.jar"));
+            assert!(
+                p.exists(),
+                "{} missing: apt-get install libbcprov-java libbcpkix-java libbctls-java libbcutil-java (scripts/test.sh does)",
+                p.display()
+            );
+            p.display().to_string()
+        })
+        .collect();
+    parts.push(classes.display().to_string());
+    let cp = parts.join(":");
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../interop/bc/{name}.java"));
+    let out = Command::new("javac")
+        .arg("-d")
+        .arg(&classes)
+        .args(["-cp", &cp])
+        .arg(&source)
+        .output()
+        .expect("javac (apt-get install default-jdk-headless; scripts/test.sh does)");
+    assert!(
+        out.status.success(),
+        "javac failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cp
+}
