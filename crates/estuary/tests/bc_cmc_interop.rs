@@ -76,3 +76,54 @@ fn bouncy_castle_cmc_client_against_estuary_serve() {
         "the identity-proof enrollment is recorded under its shared secret:\n{list}"
     );
 }
+
+/// curl posts a Bouncy Castle-built request; `openssl cms -verify` checks the Full PKI
+/// Response's signature and chain, `openssl asn1parse` shows the PKIResponse, and an unknown
+/// control comes back as a 400 carrying a CMC response (EST-99) that openssl verifies too.
+#[test]
+fn openssl_verifies_full_pki_responses_fetched_with_curl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = start_demo(&data);
+    let vectors =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../est-cmc/tests/vectors/bc");
+    let script = format!(
+        r#"set -e
+D={data}; U=https://{addr}/.well-known/est
+post() {{
+  openssl base64 -in {v}/$1 -out req.b64
+  curl -s -o resp.b64 -w '%{{http_code}} %{{content_type}}\n' --cacert $D/ca/root.pem -u "demo:{pw}" \
+    -H 'Content-Type: application/pkcs7-mime; smime-type=CMC-request' --data-binary @req.b64 $U/fullcmc
+  openssl base64 -d -in resp.b64 -out resp.der
+  openssl cms -verify -inform DER -in resp.der -CAfile $D/ca/root.pem -purpose any -out pkiresponse.der 2>&1
+  openssl asn1parse -inform DER -in pkiresponse.der
+}}
+post p10-ec.der
+echo ===
+post p10-unknown-control.der
+"#,
+        data = data.display(),
+        addr = server.addr,
+        pw = server.password,
+        v = vectors.display(),
+    );
+    let (ok, out) = common::sh(&script, tmp.path());
+    assert!(ok, "{out}");
+    let (success, failure) = out.split_once("===").unwrap();
+    assert!(
+        success.contains("200 application/pkcs7-mime; smime-type=CMC-response"),
+        "{success}"
+    );
+    assert!(success.contains("Verification successful"), "{success}");
+    // id-cmc-statusInfoV2, recipientNonce and the echoed dataReturn.
+    assert!(
+        success.contains(":1.3.6.1.5.5.7.7.25") && success.contains(":id-cmc-recipientNonce"),
+        "{success}"
+    );
+    assert!(success.contains(":bc-data-return"), "{success}");
+    assert!(
+        failure.contains("400 application/pkcs7-mime; smime-type=CMC-response"),
+        "{failure}"
+    );
+    assert!(failure.contains("Verification successful"), "{failure}");
+}
