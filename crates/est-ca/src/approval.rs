@@ -5,7 +5,7 @@
 //! changes with every connection (EST-17).
 use der::Encode;
 
-use crate::authority::{Authority, EnrollRequest, IssuedCert};
+use crate::authority::{Authority, CertifyRequest, EnrollRequest, IssuedCert};
 use crate::clock::unix_secs;
 use crate::{CaError, PendingRecord, StoreError, VerifiedCsr};
 
@@ -128,6 +128,140 @@ impl Authority {
                 "the certification request was rejected by the CA operator".into(),
             )),
             _ => Ok(EnrollOutcome::Pending),
+        }
+    }
+}
+
+/// What became of a request held for approval, with the record the client can be pointed at
+/// (CMC pendInfo, EST-100).
+#[derive(Debug, Clone)]
+pub enum HeldOutcome {
+    Issued(Box<IssuedCert>, PendingRecord),
+    Pending(PendingRecord),
+    Rejected(PendingRecord),
+}
+
+impl Authority {
+    /// Initial certification of a key proven elsewhere (CMC) on a label with manual approval:
+    /// the first request is authorized and held; once approved, this (or a Query Pending
+    /// naming the record) issues. `request_der` is kept for the operator and for issuing later
+    /// (a PKCS#10 request, or a CRMF CertReqMsg).
+    pub async fn certify_with_approval(
+        &self,
+        req: CertifyRequest<'_>,
+        label: &str,
+        request_der: &[u8],
+    ) -> Result<HeldOutcome, CaError> {
+        let domain = self
+            .domain(req.domain)
+            .ok_or_else(|| CaError::Internal(format!("unknown CA domain {}", req.domain)))?
+            .clone();
+        let spki_der = req.spki.to_der()?;
+        let kind = crate::csr::classify_public_key(req.spki, &spki_der)?;
+        domain.profile.keys.check(kind)?;
+        let names = crate::authority::Names {
+            subject: req.subject,
+            san: req.san,
+        };
+        self.authorize_initial(req.identity, names)?;
+        let requester = req.identity.requester();
+        let key = match_key(&requester, label, &spki_der, &req.subject.to_der()?);
+        let store = self.store();
+        match store.pending_by_match_key(&key).await? {
+            Some(p) => self.advance_held(p, req).await,
+            None => {
+                let mut id = [0u8; 8];
+                openssl::rand::rand_bytes(&mut id)?;
+                let rec = PendingRecord {
+                    id: hex::encode(id),
+                    match_key: key.clone(),
+                    label: label.to_owned(),
+                    requester,
+                    subject: req.subject.to_string(),
+                    spki_sha256: hex::encode(openssl::sha::sha256(&spki_der)),
+                    csr: request_der.to_vec(),
+                    status: "pending".into(),
+                    created_at: unix_secs(self.clock().now()),
+                    decided_at: 0,
+                    serial: String::new(),
+                };
+                match store.add_pending(&rec).await {
+                    Ok(()) => {
+                        tracing::info!(id = %rec.id, requester = %rec.requester, subject = %rec.subject, label, "request held for manual approval");
+                        Ok(HeldOutcome::Pending(rec))
+                    }
+                    Err(StoreError::Conflict(_)) => match store.pending_by_match_key(&key).await? {
+                        Some(p) => Ok(HeldOutcome::Pending(p)),
+                        None => Err(CaError::Internal("held request vanished".into())),
+                    },
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// A held request by id (the CMC pendToken in hex).
+    pub async fn held_request(&self, id: &str) -> Result<Option<PendingRecord>, CaError> {
+        Ok(self.store().pending_by_id(id).await?)
+    }
+
+    /// Moves a held request on: issue it if approved (one of concurrent callers wins), return
+    /// its certificate if already issued, or report it pending or rejected. `req` describes
+    /// the held request itself (its key and names) and who asks now.
+    pub async fn advance_held(
+        &self,
+        p: PendingRecord,
+        req: CertifyRequest<'_>,
+    ) -> Result<HeldOutcome, CaError> {
+        let store = self.store();
+        match p.status.as_str() {
+            "approved" => {
+                if !store
+                    .transition_pending(&p.id, "approved", "issuing", None, None)
+                    .await?
+                {
+                    return Ok(HeldOutcome::Pending(p));
+                }
+                match self.certify(req).await {
+                    Ok(issued) => {
+                        store
+                            .transition_pending(
+                                &p.id,
+                                "issuing",
+                                "issued",
+                                None,
+                                Some(&issued.record.serial),
+                            )
+                            .await?;
+                        Ok(HeldOutcome::Issued(Box::new(issued), p))
+                    }
+                    Err(e) => {
+                        store
+                            .transition_pending(&p.id, "issuing", "approved", None, None)
+                            .await?;
+                        Err(e)
+                    }
+                }
+            }
+            "issued" => {
+                let rec = store
+                    .certificate_by_serial(&p.serial)
+                    .await?
+                    .ok_or_else(|| {
+                        CaError::Internal("approved request's certificate is missing".into())
+                    })?;
+                let cert = <x509_cert::Certificate as der::Decode>::from_der(&rec.der)?;
+                Ok(HeldOutcome::Issued(
+                    Box::new(IssuedCert {
+                        cert,
+                        der: rec.der.clone(),
+                        record: rec,
+                    }),
+                    p,
+                ))
+            }
+            "rejected" => Ok(HeldOutcome::Rejected(p)),
+            _ => Ok(HeldOutcome::Pending(p)),
         }
     }
 }

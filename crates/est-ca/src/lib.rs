@@ -32,7 +32,7 @@ pub mod setup;
 mod store;
 mod user_cache;
 
-pub use approval::{EnrollOutcome, match_key};
+pub use approval::{EnrollOutcome, HeldOutcome, match_key};
 pub use authority::{
     Authority, CaDomain, CertifyRequest, EnrollRequest, GeneratedKey, Identity, IssuedCert, Issuer,
     RenewalTarget,

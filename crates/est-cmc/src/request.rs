@@ -34,11 +34,16 @@ pub enum OuterSigner {
         /// Every certificate the SignedData carried (for path building).
         pool: Vec<x509_cert::Certificate>,
     },
+    /// Signed by a key named only by this key identifier, in a PKIData without certification
+    /// requests: **not verified yet**. The caller finds the key (e.g. the held request a
+    /// Query Pending names) and calls [`FullPkiRequest::verify_outer_with_key`], or refuses.
+    KeyIdentifier { key_id: Vec<u8> },
 }
 
 /// A Full PKI Request whose outer signature verified.
 #[derive(Debug, Clone)]
 pub struct FullPkiRequest {
+    signed: est_cms::ParsedSignedData,
     pub pki_data: PkiData,
     /// DER of the PKIData as received.
     pub pki_data_der: Vec<u8>,
@@ -104,6 +109,9 @@ pub struct CertificationRequest {
     /// ChangeSubjectName (CMC-23).
     pub change_subject_name: Option<ChangeSubjectName>,
     pub pop_link_witness: Option<PopLinkWitness>,
+    /// The request as received: DER PKCS#10, or DER CertReqMsg (for holding it, see
+    /// [`CertificationRequest::from_stored`]).
+    pub request_der: Vec<u8>,
 }
 
 /// The request syntax a certification request came in.
@@ -182,12 +190,26 @@ impl FullPkiRequest {
             .collect();
         let signer = outer_signer(&signed, &pki_data).map_err(|f| cmc(f, &controls))?;
         Ok(Self {
-            pki_data_der: signed.content,
+            pki_data_der: signed.content.clone(),
+            signed,
             pki_data,
             signer,
             controls,
             requests,
         })
+    }
+
+    /// Verifies the outer signature of an [`OuterSigner::KeyIdentifier`] request with the key
+    /// the caller found; the key identifier must be the SHA-1 of its subjectPublicKey (RFC
+    /// 5280 §4.2.1.2 method 1) or the requested SKI the caller kept. A failure is
+    /// badMessageCheck (CMC-16).
+    pub fn verify_outer_with_key(&self, spki_der: &[u8]) -> Result<(), Failure> {
+        let bad = |m: String| Failure::message(CmcFailInfo::BAD_MESSAGE_CHECK, m);
+        let key = PKey::<Public>::public_key_from_der(spki_der)
+            .map_err(|e| bad(format!("public key: {e}")))?;
+        self.signed
+            .verify_with_key(0, &key)
+            .map_err(|e| bad(format!("the request signature does not verify: {e}")))
     }
 
     /// DER of reqSequence as received (the identity proof covers it, CMC-44).
@@ -381,6 +403,20 @@ fn outer_signer(signed: &est_cms::ParsedSignedData, pki: &PkiData) -> Result<Out
             signed.signer_infos.len()
         )));
     }
+    // A key identifier that names neither a request here nor a carried certificate: the
+    // caller may know the key (a Query Pending signed with the key of the held request).
+    if let cms::signed_data::SignerIdentifier::SubjectKeyIdentifier(ski) =
+        &signed.signer_infos[0].0.sid
+        && pki.req_sequence.is_empty()
+        && !signed.certificates.iter().any(|c| {
+            matches!(c.tbs_certificate().get_extension::<SubjectKeyIdentifier>(),
+                Ok(Some((_, k))) if k.0.as_bytes() == ski.0.as_bytes())
+        })
+    {
+        return Ok(OuterSigner::KeyIdentifier {
+            key_id: ski.0.as_bytes().to_vec(),
+        });
+    }
     let cert = signed.verify_with_certificate(0).map_err(|e| {
         bad_sig(format!(
             "the SignedData signature does not verify: {e} (a request signed with its own key needs a SubjectKeyIdentifier extension and sid = subjectKeyIdentifier, CMC-17)"
@@ -562,6 +598,17 @@ impl CertificationRequest {
         }
     }
 
+    /// Reads a request kept as [`Self::request_der`] (a held request, re-checked in full).
+    pub fn from_stored(der: &[u8], policy: RequestPolicy) -> Result<Self, Failure> {
+        if let Ok(csr) = x509_cert::request::CertReq::from_der(der) {
+            return Self::pkcs10(1, &csr, policy);
+        }
+        let msg = CertReqMsg::from_der(der).map_err(|e| {
+            Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, format!("held request: {e}"))
+        })?;
+        Self::crmf(&msg, policy)
+    }
+
     fn pkcs10(
         id: BodyPartId,
         csr: &x509_cert::request::CertReq,
@@ -636,6 +683,7 @@ impl CertificationRequest {
             extensions,
             change_subject_name,
             pop_link_witness,
+            der,
         )
     }
 
@@ -747,6 +795,9 @@ impl CertificationRequest {
                 ));
             }
         }
+        let request_der = msg
+            .to_der()
+            .map_err(|_| bad(CmcFailInfo::BAD_REQUEST, "CertReqMsg does not encode"))?;
         Self::finish(
             id,
             RequestForm::Crmf,
@@ -756,6 +807,7 @@ impl CertificationRequest {
             t.extensions.clone().unwrap_or_default(),
             change_subject_name,
             pop_link_witness,
+            request_der,
         )
     }
 
@@ -769,6 +821,7 @@ impl CertificationRequest {
         extensions: Vec<Extension>,
         change_subject_name: Option<ChangeSubjectName>,
         pop_link_witness: Option<PopLinkWitness>,
+        request_der: Vec<u8>,
     ) -> Result<Self, Failure> {
         let bad = |m: String| Failure::body_part(CmcFailInfo::BAD_REQUEST, id, m);
         let mut san = None;
@@ -803,6 +856,7 @@ impl CertificationRequest {
             extensions,
             change_subject_name,
             pop_link_witness,
+            request_der,
         })
     }
 

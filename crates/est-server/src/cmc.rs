@@ -83,8 +83,14 @@ pub(crate) async fn full_cmc(
     }
 }
 
+/// What became of one body part.
+enum Outcome {
+    Issued(Vec<u8>),
+    Pending,
+}
+
 /// Runs a checked request: whole-message checks first (CMC-9, replay, identity), then every
-/// certification request. A returned failure covers the whole PKIData.
+/// certification request and Query Pending. A returned failure covers the whole PKIData.
 async fn process(
     st: &EstState,
     label: &Label,
@@ -99,7 +105,7 @@ async fn process(
     if let Some(f) = not_served(controls) {
         return Err(f);
     }
-    if request.requests.is_empty() {
+    if request.requests.is_empty() && controls.query_pending.is_empty() {
         return Err(Failure::message(
             CmcFailInfo::BAD_REQUEST,
             "the PKIData carries no certification request and no control this server acts on",
@@ -125,6 +131,21 @@ async fn process(
             ));
         }
     }
+    // Queries name held requests; a query signed by the held request's key is verified
+    // with that key (the request itself carries none).
+    let mut held = Vec::new();
+    for (id, token) in &controls.query_pending {
+        held.push((*id, find_held(st, label, *id, token).await?));
+    }
+    if let OuterSigner::KeyIdentifier { .. } = &request.signer {
+        let (_, rec) = held.first().ok_or_else(|| {
+            Failure::message(
+                CmcFailInfo::BAD_MESSAGE_CHECK,
+                "the signer's key identifier names no request and no certificate here",
+            )
+        })?;
+        request.verify_outer_with_key(&rec.spki_der)?;
+    }
     let (identity, renewal) = identify(st, label, http_identity, request).await?;
     tracing::debug!(peer = %conn.peer, requester = %identity.requester(), "CMC request authenticated");
 
@@ -132,18 +153,29 @@ async fn process(
     let mut issued: Vec<Vec<u8>> = Vec::new();
     let mut ok_ids = Vec::new();
     let mut first_failure: Option<Failure> = None;
+    let mut pending = false;
+    let mut outcomes = Vec::new();
     for item in &request.requests {
-        let outcome = match item {
-            Ok(r) => certify(st, label, &identity, renewal.clone(), r).await,
-            Err(f) => Err(f.clone()),
+        let (id, outcome) = match item {
+            Ok(r) => (
+                r.body_part_id,
+                certify(st, label, &identity, renewal.clone(), r, &mut builder).await,
+            ),
+            Err(f) => (0, Err(f.clone())),
         };
+        outcomes.push((id, outcome));
+    }
+    for (id, rec) in held {
+        let outcome = query(st, label, &identity, id, rec, &mut builder).await;
+        outcomes.push((id, outcome));
+    }
+    for (id, outcome) in outcomes {
         match outcome {
-            Ok(der) => {
+            Ok(Outcome::Issued(der)) => {
                 issued.push(der);
-                if let Ok(r) = item {
-                    ok_ids.push(r.body_part_id);
-                }
+                ok_ids.push(id);
             }
+            Ok(Outcome::Pending) => pending = true,
             Err(f) => {
                 builder.failure(&f)?;
                 first_failure.get_or_insert(f);
@@ -151,15 +183,15 @@ async fn process(
         }
     }
     builder.success(&ok_ids)?;
-    if issued.is_empty() {
-        // Nothing issued: a failure answer (EST-99) with every per-request status.
-        let f = first_failure.unwrap_or_else(|| {
-            Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, "no certificate was issued")
-        });
-        return signed_response(st, label, &builder, &[], status_for(&f));
+    if issued.is_empty() && !pending {
+        // Nothing issued or held: a failure answer (EST-99) with every per-request status.
+        let status = first_failure
+            .as_ref()
+            .map_or(StatusCode::BAD_REQUEST, status_for);
+        return signed_response(st, label, &builder, &[], status);
     }
     // CMC-4: only certificates to return and nothing else to say.
-    if builder.simple_suffices() && first_failure.is_none() {
+    if builder.simple_suffices() && first_failure.is_none() && !pending {
         let refs: Vec<&[u8]> = issued.iter().map(|d| d.as_slice()).collect();
         let p7 = est_proto::certs_only_encode_der(&refs).map_err(|e| {
             Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, format!("encoding: {e}"))
@@ -169,7 +201,123 @@ async fn process(
             Bytes::from(est_proto::encode_body(&p7)),
         ));
     }
+    // EST-100: pending is reported in-band with 200.
     signed_response(st, label, &builder, &issued, StatusCode::OK)
+}
+
+/// A held request named by a Query Pending's pendToken, re-read in full.
+struct Held {
+    record: est_ca::PendingRecord,
+    request: CertificationRequest,
+    spki_der: Vec<u8>,
+}
+
+async fn find_held(st: &EstState, label: &Label, id: u32, token: &[u8]) -> Result<Held, Failure> {
+    let unknown = || {
+        Failure::body_part(
+            CmcFailInfo::BAD_REQUEST,
+            id,
+            "no held request has this pendToken on this label (CMC-64)",
+        )
+    };
+    let record = st
+        .ca
+        .held_request(&hex::encode(token))
+        .await
+        .map_err(|e| ca_failure(id, &e))?
+        .filter(|r| r.label == label.cfg.name)
+        .ok_or_else(unknown)?;
+    let policy = RequestPolicy {
+        allow_sha1_pop: label.cfg.cmc.allow_sha1_pop,
+    };
+    let request = CertificationRequest::from_stored(&record.csr, policy)?;
+    Ok(Held {
+        spki_der: request.spki_der.clone(),
+        record,
+        request,
+    })
+}
+
+/// pendTime: when the client should ask again (the same value on every answer, CMC-64).
+fn pend_time(
+    rec: &est_ca::PendingRecord,
+    label: &Label,
+) -> Result<der::asn1::GeneralizedTime, Failure> {
+    let wait = match label.cfg.approval {
+        crate::Approval::Manual { retry_after } => retry_after.as_secs(),
+        crate::Approval::Automatic => 60,
+    };
+    let at = u64::try_from(rec.created_at)
+        .unwrap_or(0)
+        .saturating_add(wait);
+    der::asn1::GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(at))
+        .map_err(|e| Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, e.to_string()))
+}
+
+fn pend_token(rec: &est_ca::PendingRecord) -> Result<Vec<u8>, Failure> {
+    hex::decode(&rec.id)
+        .map_err(|e| Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, e.to_string()))
+}
+
+/// Answers a held outcome: the certificate, pending with pendInfo, or the operator's refusal.
+fn held_outcome(
+    outcome: est_ca::HeldOutcome,
+    id: u32,
+    label: &Label,
+    builder: &mut ResponseBuilder,
+) -> Result<Outcome, Failure> {
+    match outcome {
+        est_ca::HeldOutcome::Issued(issued, _) => Ok(Outcome::Issued(issued.der)),
+        est_ca::HeldOutcome::Pending(rec) => {
+            builder.pending(
+                id,
+                &pend_token(&rec)?,
+                pend_time(&rec, label)?,
+                "held for the CA operator's approval; ask again with Query Pending and this pendToken",
+            )?;
+            Ok(Outcome::Pending)
+        }
+        est_ca::HeldOutcome::Rejected(_) => Err(Failure::body_part(
+            CmcFailInfo::BAD_REQUEST,
+            id,
+            "the certification request was rejected by the CA operator",
+        )),
+    }
+}
+
+/// Query Pending (CMC-64): only the requester of the held request may ask about it.
+async fn query(
+    st: &EstState,
+    label: &Label,
+    identity: &Identity,
+    id: u32,
+    held: Held,
+    builder: &mut ResponseBuilder,
+) -> Result<Outcome, Failure> {
+    if held.record.requester != identity.requester() {
+        return Err(Failure::body_part(
+            CmcFailInfo::BAD_REQUEST,
+            id,
+            "no held request has this pendToken on this label (CMC-64)",
+        ));
+    }
+    let (subject, san) = held.request.effective_names();
+    let outcome = st
+        .ca
+        .advance_held(
+            held.record,
+            CertifyRequest {
+                domain: &label.cfg.domain,
+                identity,
+                renewal: None,
+                subject: &subject,
+                san: san.as_ref(),
+                spki: &held.request.spki,
+            },
+        )
+        .await
+        .map_err(|e| ca_failure(id, &e))?;
+    held_outcome(outcome, id, label, builder)
 }
 
 /// The decimal form of a DER INTEGER's content octets (two's complement).
@@ -199,7 +347,6 @@ fn not_served(c: &Controls) -> Option<Failure> {
             names.push(name.to_string());
         }
     };
-    add(&mut c.query_pending.iter().map(|x| x.0), "queryPending");
     add(&mut c.get_cert.iter().map(|x| x.0), "getCert");
     add(&mut c.get_crl.iter().map(|x| x.0), "getCRL");
     add(&mut c.revoke.iter().map(|x| x.0), "revokeRequest");
@@ -294,7 +441,7 @@ async fn identify(
                 Ok((id, Some(RenewalTarget::ClientCertificate)))
             }
         }
-        OuterSigner::RequestKey(_) => {
+        OuterSigner::RequestKey(_) | OuterSigner::KeyIdentifier { .. } => {
             if let Some(id) = http_identity {
                 return Ok((id, None));
             }
@@ -315,22 +462,17 @@ async fn identify(
     }
 }
 
-/// One certification request through the label policy and the CA.
+/// One certification request through the label policy and the CA; on a label with manual
+/// approval an initial request is held (pending with pendInfo, EST-100).
 async fn certify(
     st: &EstState,
     label: &Label,
     identity: &Identity,
     renewal: Option<RenewalTarget>,
     r: &CertificationRequest,
-) -> Result<Vec<u8>, Failure> {
+    builder: &mut ResponseBuilder,
+) -> Result<Outcome, Failure> {
     let id = r.body_part_id;
-    if label.cfg.approval != crate::Approval::Automatic && renewal.is_none() {
-        return Err(Failure::body_part(
-            CmcFailInfo::BAD_REQUEST,
-            id,
-            "this label holds initial enrollments for manual approval, which /fullcmc does not serve yet (pending/Query Pending, see docs/cmc.md); use /simpleenroll",
-        ));
-    }
     if r.change_subject_name.is_some() && renewal.is_some() {
         return Err(Failure::body_part(
             CmcFailInfo::BAD_REQUEST,
@@ -347,19 +489,24 @@ async fn certify(
         .policy
         .authorize(identity, &names)
         .map_err(|e| ca_failure(id, &e))?;
-    let issued = st
-        .ca
-        .certify(CertifyRequest {
-            domain: &label.cfg.domain,
-            identity,
-            renewal,
-            subject: &subject,
-            san: san.as_ref(),
-            spki: &r.spki,
-        })
-        .await
-        .map_err(|e| ca_failure(id, &e))?;
-    Ok(issued.der)
+    let req = CertifyRequest {
+        domain: &label.cfg.domain,
+        identity,
+        renewal,
+        subject: &subject,
+        san: san.as_ref(),
+        spki: &r.spki,
+    };
+    if label.cfg.approval != crate::Approval::Automatic && req.renewal.is_none() {
+        let outcome = st
+            .ca
+            .certify_with_approval(req, &label.cfg.name, &r.request_der)
+            .await
+            .map_err(|e| ca_failure(id, &e))?;
+        return held_outcome(outcome, id, label, builder);
+    }
+    let issued = st.ca.certify(req).await.map_err(|e| ca_failure(id, &e))?;
+    Ok(Outcome::Issued(issued.der))
 }
 
 /// The CMCFailInfo of a CA refusal (CMC-39), with its reason.

@@ -61,6 +61,31 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
         pki_response: &[u8],
         issued: &[Certificate],
     ) -> Result<Vec<u8>, CaError>;
+    /// Holds an initial CMC certification for approval, or moves a held one on.
+    async fn certify_with_approval(
+        &self,
+        _req: CertifyRequest<'_>,
+        _label: &str,
+        _request_der: &[u8],
+    ) -> Result<est_ca::HeldOutcome, CaError> {
+        Err(CaError::Internal(
+            "manual approval is not supported by this CA".into(),
+        ))
+    }
+    /// A held request by id (pendToken hex).
+    async fn held_request(&self, _id: &str) -> Result<Option<est_ca::PendingRecord>, CaError> {
+        Ok(None)
+    }
+    /// Issues an approved held request, or reports its state (Query Pending, CMC-64).
+    async fn advance_held(
+        &self,
+        _record: est_ca::PendingRecord,
+        _req: CertifyRequest<'_>,
+    ) -> Result<est_ca::HeldOutcome, CaError> {
+        Err(CaError::Internal(
+            "manual approval is not supported by this CA".into(),
+        ))
+    }
     /// The CMC shared secret provisioned for `ident` (CMC-43). Default: none.
     async fn cmc_secret(&self, _ident: &str) -> Result<Option<est_ca::CmcSecret>, CaError> {
         Ok(None)
@@ -138,6 +163,24 @@ impl EstCa for Authority {
     }
     async fn cmc_secret(&self, ident: &str) -> Result<Option<est_ca::CmcSecret>, CaError> {
         Authority::cmc_secret(self, ident).await
+    }
+    async fn certify_with_approval(
+        &self,
+        req: CertifyRequest<'_>,
+        label: &str,
+        request_der: &[u8],
+    ) -> Result<est_ca::HeldOutcome, CaError> {
+        Authority::certify_with_approval(self, req, label, request_der).await
+    }
+    async fn held_request(&self, id: &str) -> Result<Option<est_ca::PendingRecord>, CaError> {
+        Authority::held_request(self, id).await
+    }
+    async fn advance_held(
+        &self,
+        record: est_ca::PendingRecord,
+        req: CertifyRequest<'_>,
+    ) -> Result<est_ca::HeldOutcome, CaError> {
+        Authority::advance_held(self, record, req).await
     }
     async fn cmc_replay_fresh(&self, transaction_id: &str, nonce: &[u8]) -> Result<bool, CaError> {
         Authority::check_cmc_replay(self, transaction_id, nonce).await
