@@ -202,6 +202,9 @@ pub enum RequestSigner<'a> {
     },
     /// With an existing certificate and its key (renewal/rekey, CMC-21).
     Certificate(&'a dyn est_cms::CmsSigner),
+    /// AuthenticatedData with a password recipient keyed by Identification ‖ secret (CMC-18);
+    /// the PKIData must carry that Identification (set [`RequestOptions::identity`]).
+    SharedSecret(&'a SharedSecret),
 }
 
 impl std::fmt::Debug for RequestSigner<'_> {
@@ -209,6 +212,7 @@ impl std::fmt::Debug for RequestSigner<'_> {
         match self {
             Self::RequestKey { key_id, .. } => write!(f, "RequestKey({} byte id)", key_id.len()),
             Self::Certificate(_) => f.write_str("Certificate"),
+            Self::SharedSecret(s) => write!(f, "SharedSecret({})", s.ident),
         }
     }
 }
@@ -221,6 +225,18 @@ pub fn sign_request(pki_data: &PkiData, signer: &RequestSigner<'_>) -> Result<Ve
             est_cms::sign_with_key_id(oids::CT_PKI_DATA, &content, key, key_id, &[])
         }
         RequestSigner::Certificate(s) => est_cms::sign(oids::CT_PKI_DATA, &content, *s, &[]),
+        RequestSigner::SharedSecret(s) => {
+            let mut password = zeroize::Zeroizing::new(s.ident.as_bytes().to_vec());
+            password.extend_from_slice(&s.secret);
+            est_cms::authenticate(
+                oids::CT_PKI_DATA,
+                &content,
+                &[est_cms::Recipient::Password {
+                    password,
+                    params: est_cms::PwriParams::default(),
+                }],
+            )
+        }
     }
     .map_err(|e| e.to_string())
 }

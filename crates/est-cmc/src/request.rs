@@ -38,12 +38,17 @@ pub enum OuterSigner {
     /// requests: **not verified yet**. The caller finds the key (e.g. the held request a
     /// Query Pending names) and calls [`FullPkiRequest::verify_outer_with_key`], or refuses.
     KeyIdentifier { key_id: Vec<u8> },
+    /// AuthenticatedData with a password recipient (CMC-18): **not verified yet**. The caller
+    /// finds the shared secret named by Identification and calls
+    /// [`FullPkiRequest::verify_mac`].
+    SharedSecretMac,
 }
 
 /// A Full PKI Request whose outer signature verified.
 #[derive(Debug, Clone)]
 pub struct FullPkiRequest {
-    signed: est_cms::ParsedSignedData,
+    /// The outer layer as received, for the checks the caller completes.
+    outer: Outer,
     pub pki_data: PkiData,
     /// DER of the PKIData as received.
     pub pki_data_der: Vec<u8>,
@@ -51,6 +56,12 @@ pub struct FullPkiRequest {
     pub controls: Controls,
     /// Every certification request, each already checked (syntax, CMC-14, POP) or failed.
     pub requests: Vec<Result<CertificationRequest, Failure>>,
+}
+
+#[derive(Debug, Clone)]
+enum Outer {
+    Signed(Box<est_cms::ParsedSignedData>),
+    Authenticated(Vec<u8>),
 }
 
 /// Why a body is not a Full PKI Request at all (answered with a text reason) or which CMC
@@ -191,7 +202,7 @@ impl FullPkiRequest {
         let signer = outer_signer(&signed, &pki_data).map_err(|f| cmc(f, &controls))?;
         Ok(Self {
             pki_data_der: signed.content.clone(),
-            signed,
+            outer: Outer::Signed(Box::new(signed)),
             pki_data,
             signer,
             controls,
@@ -207,9 +218,106 @@ impl FullPkiRequest {
         let bad = |m: String| Failure::message(CmcFailInfo::BAD_MESSAGE_CHECK, m);
         let key = PKey::<Public>::public_key_from_der(spki_der)
             .map_err(|e| bad(format!("public key: {e}")))?;
-        self.signed
+        let Outer::Signed(signed) = &self.outer else {
+            return Err(bad("not a signed request".into()));
+        };
+        signed
             .verify_with_key(0, &key)
             .map_err(|e| bad(format!("the request signature does not verify: {e}")))
+    }
+
+    /// Verifies the MAC of an AuthenticatedData request with the shared secret: the pwri
+    /// password is the UTF-8 Identification value followed by the secret (CMC-18; the
+    /// reverse of the identity proof's order). A failure is badMessageCheck on body part 0.
+    pub fn verify_mac(&self, secret: &[u8]) -> Result<(), Failure> {
+        let Outer::Authenticated(der) = &self.outer else {
+            return Err(Failure::message(
+                CmcFailInfo::BAD_MESSAGE_CHECK,
+                "not an AuthenticatedData request",
+            ));
+        };
+        let ident = self
+            .controls
+            .identification
+            .as_ref()
+            .map(|(_, s)| s.as_bytes())
+            .unwrap_or_default();
+        let mut password = zeroize::Zeroizing::new(Vec::with_capacity(ident.len() + secret.len()));
+        password.extend_from_slice(ident);
+        password.extend_from_slice(secret);
+        est_cms::verify_authenticated(der, &est_cms::RecipientSecret::Password(password))
+            .map(|_| ())
+            .map_err(|e| {
+                Failure::message(
+                    CmcFailInfo::BAD_MESSAGE_CHECK,
+                    format!(
+                        "the AuthenticatedData MAC does not verify with the shared secret: {e}"
+                    ),
+                )
+            })
+    }
+
+    /// Reads a Full PKI Request in any layering this crate serves: SignedData(PKIData) (see
+    /// [`Self::parse_signed`]) or AuthenticatedData(PKIData) (CMC-18, whose MAC the caller
+    /// verifies with [`Self::verify_mac`] once it found the secret).
+    pub fn parse(der: &[u8], policy: RequestPolicy) -> Result<Self, RequestError> {
+        let ci = cms::content_info::ContentInfo::from_der(der)
+            .map_err(|e| RequestError::NotCms(format!("body is not a DER CMS ContentInfo: {e}")))?;
+        if ci.content_type != est_cms::oids::ID_CT_AUTH_DATA {
+            return Self::parse_signed(der, policy);
+        }
+        let empty = Controls::default();
+        let content = est_cms::authenticated_content_unverified(der).map_err(|e| {
+            cmc(
+                Failure::message(
+                    CmcFailInfo::BAD_MESSAGE_CHECK,
+                    format!("AuthenticatedData: {e}"),
+                ),
+                &empty,
+            )
+        })?;
+        if content.content_type != oids::CT_PKI_DATA {
+            return Err(cmc(
+                Failure::message(
+                    CmcFailInfo::BAD_REQUEST,
+                    format!(
+                        "eContentType is {}, not id-cct-PKIData (CMC-1)",
+                        content.content_type
+                    ),
+                ),
+                &empty,
+            ));
+        }
+        let pki_data = PkiData::from_der(&content.content).map_err(|e| {
+            cmc(
+                Failure::message(CmcFailInfo::BAD_REQUEST, format!("PKIData: {e}")),
+                &empty,
+            )
+        })?;
+        let controls = Controls::read(&pki_data).map_err(|f| cmc(f, &empty))?;
+        check_unique_body_parts(&pki_data).map_err(|f| cmc(f, &controls))?;
+        if controls.identification.is_none() {
+            return Err(cmc(
+                Failure::message(
+                    CmcFailInfo::BAD_REQUEST,
+                    "an AuthenticatedData request needs the Identification control to name its shared secret (CMC-18)",
+                ),
+                &controls,
+            ));
+        }
+        let requests = pki_data
+            .req_sequence
+            .iter()
+            .map(|r| CertificationRequest::read(r, policy))
+            .collect();
+        Ok(Self {
+            outer: Outer::Authenticated(der.to_vec()),
+            pki_data_der: content.content,
+            pki_data,
+            signer: OuterSigner::SharedSecretMac,
+            controls,
+            requests,
+        })
     }
 
     /// DER of reqSequence as received (the identity proof covers it, CMC-44).

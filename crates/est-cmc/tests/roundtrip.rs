@@ -324,3 +324,23 @@ mod bouncy_castle_vectors {
         }
     }
 }
+
+#[test]
+fn authenticated_data_requests_verify_only_with_the_shared_secret() {
+    let k = key();
+    let secret = SharedSecret {
+        ident: "device-9".into(),
+        secret: zeroize::Zeroizing::new(b"a-shared-secret-of-20".to_vec()),
+    };
+    let mut opts = RequestOptions::random().unwrap();
+    opts.identity = Some(secret.clone());
+    let pki = build_pki_data(&opts, &CertRequestBody::Pkcs10(csr(&k, "mac.example")), &k).unwrap();
+    let der = sign_request(&pki, &RequestSigner::SharedSecret(&secret)).unwrap();
+    let req = FullPkiRequest::parse(&der, RequestPolicy::default()).unwrap();
+    assert!(matches!(req.signer, OuterSigner::SharedSecretMac));
+    assert_eq!(req.controls.identification.as_ref().unwrap().1, "device-9");
+    req.verify_mac(b"a-shared-secret-of-20").unwrap();
+    let f = req.verify_mac(b"a-shared-secret-of-21").unwrap_err();
+    assert_eq!(f.fail_info, CmcFailInfo::BAD_MESSAGE_CHECK);
+    assert_eq!(f.body_list, vec![est_cmc::BodyPartReference::Id(0)]);
+}

@@ -81,6 +81,30 @@ fn hmac(md: MessageDigest, key: &[u8], data: &[u8]) -> Result<Vec<u8>> {
     Ok(s.sign_oneshot_to_vec(data)?)
 }
 
+/// The encapsulated content of a DER ContentInfo(AuthenticatedData), **not authenticated**:
+/// for a receiver that must read the content to find its key (a CMC request names its shared
+/// secret in the Identification control inside, RFC 5272 §3.2). Verify with
+/// [`verify_authenticated`] before acting on it.
+pub fn authenticated_content_unverified(der: &[u8]) -> Result<Authenticated> {
+    let ci = ContentInfo::from_der(der)?;
+    if ci.content_type != oids::ID_CT_AUTH_DATA {
+        return Err(CmsError::UnexpectedContentType(ci.content_type));
+    }
+    let ad: AuthenticatedData = ci.content.decode_as()?;
+    let content = ad
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .ok_or_else(|| CmsError::malformed("detached content is not supported"))?
+        .decode_as::<OctetString>()?
+        .as_bytes()
+        .to_vec();
+    Ok(Authenticated {
+        content_type: ad.encap_content_info.econtent_type,
+        content,
+    })
+}
+
 /// Verify a DER ContentInfo(AuthenticatedData) with `secret` (typically a password): unwrap
 /// the MAC key, recompute the MAC (constant-time compare), and check the contentType and
 /// messageDigest attributes. A wrong password gives [`CmsError::BadMac`] or

@@ -22,7 +22,9 @@ pub use alg::{
     ContentEncryption, DigestAlgorithm, KeyWrap, RsaesOaepParams, RsassaPssParams,
     issuer_and_serial,
 };
-pub use authenticated::{Authenticated, authenticate, verify_authenticated};
+pub use authenticated::{
+    Authenticated, authenticate, authenticated_content_unverified, verify_authenticated,
+};
 pub use enveloped::{
     Decrypted, KeyTransport, Recipient, RecipientId, RecipientSecret, decrypt, envelope,
 };

@@ -66,7 +66,7 @@ pub(crate) async fn full_cmc(
     let policy = RequestPolicy {
         allow_sha1_pop: label.cfg.cmc.allow_sha1_pop,
     };
-    let request = match FullPkiRequest::parse_signed(&der, policy) {
+    let request = match FullPkiRequest::parse(&der, policy) {
         Ok(r) => r,
         Err(RequestError::NotCms(why)) => return Err(ServerError::bad_request(why)),
         Err(RequestError::Cmc { failure, controls }) => {
@@ -382,7 +382,11 @@ async fn identify(
     let controls = &request.controls;
     // A shared secret named by Identification: identity proof and POP linking use it.
     let secret = match &controls.identification {
-        Some((id, ident)) if request.has_identity_proof() || controls.pop_link_random.is_some() => {
+        Some((id, ident))
+            if request.has_identity_proof()
+                || controls.pop_link_random.is_some()
+                || matches!(request.signer, OuterSigner::SharedSecretMac) =>
+        {
             let found = st
                 .ca
                 .cmc_secret(ident)
@@ -402,6 +406,16 @@ async fn identify(
         }
         _ => None,
     };
+    if matches!(request.signer, OuterSigner::SharedSecretMac) {
+        // CMC-18: the MAC proves the secret before anything inside is trusted.
+        let s = secret.as_ref().ok_or_else(|| {
+            Failure::message(
+                CmcFailInfo::BAD_MESSAGE_CHECK,
+                "no shared secret for the MAC",
+            )
+        })?;
+        request.verify_mac(&s.secret)?;
+    }
     if request.has_identity_proof() {
         let s = secret.as_ref().ok_or_else(|| {
             Failure::message(
@@ -441,18 +455,25 @@ async fn identify(
                 Ok((id, Some(RenewalTarget::ClientCertificate)))
             }
         }
-        OuterSigner::RequestKey(_) | OuterSigner::KeyIdentifier { .. } => {
+        OuterSigner::RequestKey(_)
+        | OuterSigner::KeyIdentifier { .. }
+        | OuterSigner::SharedSecretMac => {
             if let Some(id) = http_identity {
                 return Ok((id, None));
             }
             match secret {
-                Some(s) if request.has_identity_proof() => Ok((
-                    Identity::SharedSecret {
-                        ident: s.ident.clone(),
-                        subject: s.subject.clone(),
-                    },
-                    None,
-                )),
+                Some(s)
+                    if request.has_identity_proof()
+                        || matches!(request.signer, OuterSigner::SharedSecretMac) =>
+                {
+                    Ok((
+                        Identity::SharedSecret {
+                            ident: s.ident.clone(),
+                            subject: s.subject.clone(),
+                        },
+                        None,
+                    ))
+                }
                 _ => Err(Failure::message(
                     CmcFailInfo::BAD_IDENTITY,
                     "the request is signed only by its own key and carries no identity proof: authenticate with HTTP credentials, a TLS client certificate or Identity Proof V2",
