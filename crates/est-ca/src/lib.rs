@@ -59,7 +59,7 @@ pub use package::{DeliveredKey, DeliveryPlan, IssuerSigner, KeyGenRequest, KeyPa
 pub use password::{PasswordHasher, PasswordVerifier};
 pub use profile::{ExtendedKeyUsage, KeyPolicy, KeyUsageBit, Profile, key_identifier};
 pub use sealed::SecretBox;
-pub use serial::new_serial;
+pub use serial::{new_serial, serial_hex};
 
 /// Lowercase hex SHA-256 of an enrollment token secret, as stored ([`TokenRecord`]).
 pub fn token_secret_hash(secret: &[u8]) -> String {

@@ -31,7 +31,9 @@ pub fn new_serial(now: SystemTime) -> Result<(SerialNumber, String), crate::CaEr
 
 /// Lowercase hex of a serial number's magnitude (leading zero sign octet dropped), the form used
 /// as the store key.
-pub(crate) fn serial_hex(s: &SerialNumber) -> String {
+/// The store form of a serial number: lowercase hex of the INTEGER content without a leading
+/// sign octet.
+pub fn serial_hex(s: &SerialNumber) -> String {
     let b = s.as_bytes();
     let b = match b {
         [0, rest @ ..] if !rest.is_empty() => rest,

@@ -110,6 +110,28 @@ pub fn tls_server_certificate(
     parent.sign(profile, serial, validity(now, lifetime)?, spki)
 }
 
+/// The CA's CMC encryption certificate (RSA, keyEncipherment): clients encrypt Full PKI
+/// Requests to it (RFC 5272 §5, CMC-20, CMC-30: RSA key transport).
+pub fn cmc_encryption_certificate(
+    parent: &Issuer,
+    spki: SubjectPublicKeyInfoOwned,
+    subject: Name,
+    lifetime: Duration,
+    now: SystemTime,
+) -> Result<Certificate, CaError> {
+    let profile = TbsProfile {
+        issuer: Some(parent.subject().clone()),
+        subject,
+        kind: CertKind::EndEntity {
+            key_usage: KeyUsage(KeyUsages::KeyEncipherment.into()),
+            eku: Vec::new(),
+            san: None,
+        },
+    };
+    let (serial, _) = new_serial(now)?;
+    parent.sign(profile, serial, validity(now, lifetime)?, spki)
+}
+
 /// Signs a self-issued certificate with its own key.
 struct SelfIssuer {
     key: Arc<dyn SigningKey>,

@@ -299,3 +299,24 @@ pub fn verify_response(der: &[u8], trust: &X509StoreRef) -> Result<VerifiedRespo
         signer: v.signers.into_iter().next(),
     })
 }
+
+/// EnvelopedData(SignedData(PKIData)) (CMC-20): `signed_request` (a DER ContentInfo from
+/// [`sign_request`]) encrypted to the CA's encryption certificate with RSA-OAEP (SHA-256)
+/// key transport and AES-256-CBC (CMC-30).
+pub fn envelope_request(
+    signed_request: &[u8],
+    ca_encryption_cert: &Certificate,
+) -> Result<Vec<u8>, String> {
+    let ci = cms::content_info::ContentInfo::from_der(signed_request).map_err(|e| e.to_string())?;
+    let signed_data = ci.content.to_der().map_err(|e| e.to_string())?;
+    let recipient =
+        est_cms::Recipient::key_transport(ca_encryption_cert, est_cms::KeyTransport::RsaOaepSha256)
+            .map_err(|e| e.to_string())?;
+    est_cms::envelope(
+        est_cms::oids::ID_SIGNED_DATA,
+        &signed_data,
+        &[recipient],
+        est_cms::ContentEncryption::Aes256Cbc,
+    )
+    .map_err(|e| e.to_string())
+}

@@ -261,12 +261,134 @@ impl FullPkiRequest {
     /// [`Self::parse_signed`]) or AuthenticatedData(PKIData) (CMC-18, whose MAC the caller
     /// verifies with [`Self::verify_mac`] once it found the secret).
     pub fn parse(der: &[u8], policy: RequestPolicy) -> Result<Self, RequestError> {
+        Self::parse_layered(der, policy, None)
+    }
+
+    /// [`Self::parse`] that also opens the encryption layers of CMC-20 with `decryption`
+    /// (the CA's encryption key): EnvelopedData(SignedData(PKIData)) and
+    /// SignedData(EnvelopedData(SignedData(PKIData))). A layer that does not decrypt is
+    /// badMessageCheck on body part 0 (CMC-19).
+    pub fn parse_layered(
+        der: &[u8],
+        policy: RequestPolicy,
+        decryption: Option<&est_cms::RecipientSecret>,
+    ) -> Result<Self, RequestError> {
         let ci = cms::content_info::ContentInfo::from_der(der)
             .map_err(|e| RequestError::NotCms(format!("body is not a DER CMS ContentInfo: {e}")))?;
+        let empty = Controls::default();
+        let decrypt = |enveloped: &[u8]| -> Result<Vec<u8>, RequestError> {
+            let secret = decryption.ok_or_else(|| {
+                cmc(
+                    Failure::message(
+                        CmcFailInfo::BAD_MESSAGE_CHECK,
+                        "this server has no CMC encryption key: send the request unencrypted (CMC-19)",
+                    ),
+                    &empty,
+                )
+            })?;
+            let d = est_cms::decrypt(enveloped, secret).map_err(|e| {
+                cmc(
+                    Failure::message(
+                        CmcFailInfo::BAD_MESSAGE_CHECK,
+                        format!("the EnvelopedData layer does not decrypt with this CA's encryption key: {e} (CMC-19)"),
+                    ),
+                    &empty,
+                )
+            })?;
+            if d.content_type != est_cms::oids::ID_SIGNED_DATA {
+                return Err(cmc(
+                    Failure::message(
+                        CmcFailInfo::BAD_REQUEST,
+                        format!(
+                            "the EnvelopedData carries {}, not SignedData(PKIData) (CMC-20)",
+                            d.content_type
+                        ),
+                    ),
+                    &empty,
+                ));
+            }
+            // The decrypted content is the inner SignedData's content: wrap it as ContentInfo.
+            let inner = cms::content_info::ContentInfo {
+                content_type: est_cms::oids::ID_SIGNED_DATA,
+                content: der::Any::from_der(&d.content).map_err(|e| {
+                    cmc(
+                        Failure::message(
+                            CmcFailInfo::BAD_REQUEST,
+                            format!("inner SignedData: {e}"),
+                        ),
+                        &empty,
+                    )
+                })?,
+            };
+            inner.to_der().map_err(|e| {
+                cmc(
+                    Failure::message(CmcFailInfo::BAD_REQUEST, format!("inner SignedData: {e}")),
+                    &empty,
+                )
+            })
+        };
+        if ci.content_type == est_cms::oids::ID_ENVELOPED_DATA {
+            let inner = decrypt(der)?;
+            return Self::parse_signed(&inner, policy);
+        }
+        if ci.content_type == est_cms::oids::ID_SIGNED_DATA {
+            let outer = est_cms::ParsedSignedData::parse(der).map_err(|e| {
+                cmc(
+                    Failure::message(CmcFailInfo::BAD_MESSAGE_CHECK, format!("SignedData: {e}")),
+                    &empty,
+                )
+            })?;
+            if outer.content_type == est_cms::oids::ID_ENVELOPED_DATA {
+                // SignedData(EnvelopedData(SignedData(PKIData))): the inner request decides;
+                // the outer signature must still verify (CMC-16), with a carried certificate
+                // or the key of a request inside.
+                let enveloped = cms::content_info::ContentInfo {
+                    content_type: est_cms::oids::ID_ENVELOPED_DATA,
+                    content: der::Any::from_der(&outer.content).map_err(|e| {
+                        cmc(
+                            Failure::message(
+                                CmcFailInfo::BAD_REQUEST,
+                                format!("EnvelopedData: {e}"),
+                            ),
+                            &empty,
+                        )
+                    })?,
+                }
+                .to_der()
+                .map_err(|e| {
+                    cmc(
+                        Failure::message(CmcFailInfo::BAD_REQUEST, e.to_string()),
+                        &empty,
+                    )
+                })?;
+                let inner = Self::parse_signed(&decrypt(&enveloped)?, policy)?;
+                let by_cert = outer.verify_with_certificate(0).is_ok();
+                let by_key = || {
+                    inner
+                        .pki_data
+                        .req_sequence
+                        .iter()
+                        .filter_map(request_key)
+                        .any(|(_, _, spki)| {
+                            PKey::<Public>::public_key_from_der(&spki)
+                                .is_ok_and(|k| outer.verify_with_key(0, &k).is_ok())
+                        })
+                };
+                if outer.signer_infos.len() != 1 || !(by_cert || by_key()) {
+                    return Err(cmc(
+                        Failure::message(
+                            CmcFailInfo::BAD_MESSAGE_CHECK,
+                            "the outer SignedData around the EnvelopedData does not verify (CMC-16)",
+                        ),
+                        &inner.controls,
+                    ));
+                }
+                return Ok(inner);
+            }
+        }
         if ci.content_type != est_cms::oids::ID_CT_AUTH_DATA {
             return Self::parse_signed(der, policy);
         }
-        let empty = Controls::default();
         let content = est_cms::authenticated_content_unverified(der).map_err(|e| {
             cmc(
                 Failure::message(

@@ -344,3 +344,78 @@ fn authenticated_data_requests_verify_only_with_the_shared_secret() {
     assert_eq!(f.fail_info, CmcFailInfo::BAD_MESSAGE_CHECK);
     assert_eq!(f.body_list, vec![est_cmc::BodyPartReference::Id(0)]);
 }
+
+#[test]
+fn enveloped_layers_open_with_the_ca_encryption_key_only() {
+    // A throwaway RSA encryption certificate for the CA.
+    let rsa = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "CMC encryption").unwrap();
+    let name = name.build();
+    let mut b = openssl::x509::X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&rsa).unwrap();
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    b.sign(&rsa, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    let x = b.build();
+    let cert = x509_cert::Certificate::from_der(&x.to_der().unwrap()).unwrap();
+    let secret = est_cms::RecipientSecret::PrivateKey {
+        key: rsa.clone(),
+        cert: Some(cert.clone()),
+        ski: None,
+    };
+
+    let k = key();
+    let signed = signed_p10(&k, &RequestOptions::random().unwrap());
+    let enveloped = est_cmc::client::envelope_request(&signed, &cert).unwrap();
+    // EnvelopedData(SignedData(PKIData))
+    let req =
+        FullPkiRequest::parse_layered(&enveloped, RequestPolicy::default(), Some(&secret)).unwrap();
+    assert!(matches!(req.signer, OuterSigner::RequestKey(ID_REQUEST)));
+    // Without the key: badMessageCheck on body part 0 (CMC-19).
+    match FullPkiRequest::parse_layered(&enveloped, RequestPolicy::default(), None) {
+        Err(RequestError::Cmc { failure, .. }) => {
+            assert_eq!(failure.fail_info, CmcFailInfo::BAD_MESSAGE_CHECK)
+        }
+        other => panic!("{other:?}"),
+    }
+    // SignedData(EnvelopedData(SignedData(PKIData))), the outer signed with the request key.
+    let id = ski_of(&k);
+    let outer = est_cms::sign_with_key_id(
+        est_cms::oids::ID_ENVELOPED_DATA,
+        &{
+            let ci = cms::content_info::ContentInfo::from_der(&enveloped).unwrap();
+            ci.content.to_der().unwrap()
+        },
+        &k,
+        &id,
+        &[],
+    )
+    .unwrap();
+    let req =
+        FullPkiRequest::parse_layered(&outer, RequestPolicy::default(), Some(&secret)).unwrap();
+    assert_eq!(req.requests.len(), 1);
+    // The same with the outer signed by some other key: badMessageCheck.
+    let stranger = key();
+    let outer = est_cms::sign_with_key_id(
+        est_cms::oids::ID_ENVELOPED_DATA,
+        &{
+            let ci = cms::content_info::ContentInfo::from_der(&enveloped).unwrap();
+            ci.content.to_der().unwrap()
+        },
+        &stranger,
+        &ski_of(&stranger),
+        &[],
+    )
+    .unwrap();
+    assert!(matches!(
+        FullPkiRequest::parse_layered(&outer, RequestPolicy::default(), Some(&secret)),
+        Err(RequestError::Cmc { .. })
+    ));
+}

@@ -66,7 +66,7 @@ pub(crate) async fn full_cmc(
     let policy = RequestPolicy {
         allow_sha1_pop: label.cfg.cmc.allow_sha1_pop,
     };
-    let request = match FullPkiRequest::parse(&der, policy) {
+    let request = match FullPkiRequest::parse_layered(&der, policy, st.cmc_decryption.as_ref()) {
         Ok(r) => r,
         Err(RequestError::NotCms(why)) => return Err(ServerError::bad_request(why)),
         Err(RequestError::Cmc { failure, controls }) => {
@@ -105,7 +105,10 @@ async fn process(
     if let Some(f) = not_served(controls) {
         return Err(f);
     }
-    if request.requests.is_empty() && controls.query_pending.is_empty() {
+    if request.requests.is_empty()
+        && controls.query_pending.is_empty()
+        && controls.get_cert.is_empty()
+    {
         return Err(Failure::message(
             CmcFailInfo::BAD_REQUEST,
             "the PKIData carries no certification request and no control this server acts on",
@@ -169,6 +172,9 @@ async fn process(
         let outcome = query(st, label, &identity, id, rec, &mut builder).await;
         outcomes.push((id, outcome));
     }
+    for (id, gc) in &controls.get_cert {
+        outcomes.push((*id, get_cert(st, label, *id, gc).await));
+    }
     for (id, outcome) in outcomes {
         match outcome {
             Ok(Outcome::Issued(der)) => {
@@ -203,6 +209,47 @@ async fn process(
     }
     // EST-100: pending is reported in-band with 200.
     signed_response(st, label, &builder, &issued, StatusCode::OK)
+}
+
+/// Get Certificate (CMC-70): a certificate this label's CA issued, by issuer and serial.
+async fn get_cert(
+    st: &EstState,
+    label: &Label,
+    id: u32,
+    gc: &est_cmc::controls::GetCert,
+) -> Result<Outcome, Failure> {
+    use x509_cert::ext::pkix::name::GeneralName;
+    let not_found = || {
+        Failure::body_part(
+            CmcFailInfo::BAD_CERT_ID,
+            id,
+            "no certificate with this issuer and serial number was issued here",
+        )
+    };
+    let issuer = match &gc.issuer_name {
+        GeneralName::DirectoryName(n) => n,
+        _ => {
+            return Err(Failure::body_part(
+                CmcFailInfo::BAD_REQUEST,
+                id,
+                "getCert issuerName must be a directoryName",
+            ));
+        }
+    };
+    let serial = est_ca::serial_hex(&gc.serial_number);
+    let rec = st
+        .ca
+        .certificate_record(&serial)
+        .await
+        .map_err(|e| ca_failure(id, &e))?
+        .filter(|r| r.ca == label.cfg.domain)
+        .ok_or_else(not_found)?;
+    let cert = <Certificate as der::Decode>::from_der(&rec.der)
+        .map_err(|e| Failure::body_part(CmcFailInfo::INTERNAL_CA_ERROR, id, e.to_string()))?;
+    if cert.tbs_certificate().issuer() != issuer {
+        return Err(not_found());
+    }
+    Ok(Outcome::Issued(rec.der))
 }
 
 /// A held request named by a Query Pending's pendToken, re-read in full.
@@ -347,7 +394,6 @@ fn not_served(c: &Controls) -> Option<Failure> {
             names.push(name.to_string());
         }
     };
-    add(&mut c.get_cert.iter().map(|x| x.0), "getCert");
     add(&mut c.get_crl.iter().map(|x| x.0), "getCRL");
     add(&mut c.revoke.iter().map(|x| x.0), "revokeRequest");
     add(

@@ -61,6 +61,13 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
         pki_response: &[u8],
         issued: &[Certificate],
     ) -> Result<Vec<u8>, CaError>;
+    /// A certificate this CA recorded, by serial (lowercase hex, CMC-70).
+    async fn certificate_record(
+        &self,
+        _serial: &str,
+    ) -> Result<Option<est_ca::CertRecord>, CaError> {
+        Ok(None)
+    }
     /// Holds an initial CMC certification for approval, or moves a held one on.
     async fn certify_with_approval(
         &self,
@@ -175,6 +182,12 @@ impl EstCa for Authority {
     async fn held_request(&self, id: &str) -> Result<Option<est_ca::PendingRecord>, CaError> {
         Authority::held_request(self, id).await
     }
+    async fn certificate_record(
+        &self,
+        serial: &str,
+    ) -> Result<Option<est_ca::CertRecord>, CaError> {
+        Ok(self.store().certificate_by_serial(serial).await?)
+    }
     async fn advance_held(
         &self,
         record: est_ca::PendingRecord,
@@ -235,6 +248,8 @@ pub struct EstState {
     pub(crate) auth: HttpAuth,
     /// This server's CA certificates: the anchors of certificates that sign CMC requests.
     pub(crate) cmc_trust: crate::cmc::TrustStore,
+    /// The CA's CMC encryption key and certificate, for EnvelopedData requests (CMC-20).
+    pub(crate) cmc_decryption: Option<est_cms::RecipientSecret>,
 }
 
 impl EstState {
@@ -289,12 +304,29 @@ impl EstState {
             limits,
             auth: HttpAuth::new(AuthSettings::default())?,
             cmc_trust: crate::cmc::trust_store(&chains)?,
+            cmc_decryption: None,
         })
     }
 
     /// Replaces the default HTTP authentication settings (realm, Digest nonces).
     pub fn with_auth_settings(mut self, settings: AuthSettings) -> Result<Self, String> {
         self.auth = HttpAuth::new(settings)?;
+        Ok(self)
+    }
+
+    /// Opens EnvelopedData /fullcmc requests with this key (PEM) and certificate (CMC-20).
+    pub fn with_cmc_decryption(
+        mut self,
+        key_pem: &[u8],
+        cert: Certificate,
+    ) -> Result<Self, String> {
+        let key = openssl::pkey::PKey::private_key_from_pem(key_pem)
+            .map_err(|e| format!("CMC encryption key: {e}"))?;
+        self.cmc_decryption = Some(est_cms::RecipientSecret::PrivateKey {
+            key,
+            cert: Some(cert),
+            ski: None,
+        });
         Ok(self)
     }
 

@@ -62,6 +62,12 @@ pub struct ServerSection {
     pub listen: SocketAddr,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
+    /// The CA's CMC encryption certificate (PEM) and key (PEM, kept 0600): clients may
+    /// encrypt /fullcmc requests to it (CMC-20). Absent: EnvelopedData requests are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmc_encryption_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmc_encryption_key: Option<PathBuf>,
     #[serde(default = "d_body")]
     pub max_body_bytes: usize,
     #[serde(default = "d_10")]
@@ -396,6 +402,27 @@ impl Config {
     }
 
     /// The trust anchor (the last certificate of the chain) of a CA.
+    /// The CMC encryption certificate and its PEM key, when configured.
+    pub fn cmc_encryption(
+        &self,
+        data_dir: &Path,
+    ) -> Result<Option<(Certificate, zeroize::Zeroizing<Vec<u8>>)>, AnyError> {
+        match (
+            &self.server.cmc_encryption_cert,
+            &self.server.cmc_encryption_key,
+        ) {
+            (Some(c), Some(k)) => {
+                let pem = std::fs::read(data_dir.join(c))
+                    .map_err(|e| format!("{}: {e}", data_dir.join(c).display()))?;
+                let der = openssl::x509::X509::from_pem(&pem)?.to_der()?;
+                let cert = <Certificate as der::Decode>::from_der(&der)?;
+                Ok(Some((cert, read_secret(&data_dir.join(k))?)))
+            }
+            (None, None) => Ok(None),
+            _ => Err("cmc_encryption_cert and cmc_encryption_key go together".into()),
+        }
+    }
+
     pub fn trust_anchor_pem(&self, data_dir: &Path, ca: &str) -> Result<String, AnyError> {
         let ca = self.cas.iter().find(|c| c.name == ca).ok_or("unknown ca")?;
         let path = ca.chain.last().unwrap_or(&ca.cert);

@@ -3,6 +3,7 @@
 mod bench;
 mod cmd_client;
 mod cmd_cmc_secret;
+mod cmd_fullcmc;
 mod cmd_request;
 mod cmd_token;
 mod config;
@@ -230,6 +231,10 @@ enum CaCmd {
         /// CA label; the label-less path when omitted.
         #[arg(long, default_value = "")]
         label: String,
+        /// Print the CA's CMC encryption certificate instead (clients encrypt /fullcmc
+        /// requests to it, RFC 5272 §5).
+        #[arg(long)]
+        encryption: bool,
     },
 }
 
@@ -325,9 +330,25 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
         Cmd::Token { cmd } => cmd_token::run(cmd).await,
         Cmd::Request { cmd } => cmd_request::run(cmd).await,
         Cmd::Ca {
-            cmd: CaCmd::Cert { dir, label },
+            cmd:
+                CaCmd::Cert {
+                    dir,
+                    label,
+                    encryption,
+                },
         } => {
             let cfg = Config::load(&dir.data_dir)?;
+            if encryption {
+                let (cert, _) = cfg
+                    .cmc_encryption(&dir.data_dir)?
+                    .ok_or("no CMC encryption certificate is configured")?;
+                let der = der::Encode::to_der(&cert)?;
+                print!(
+                    "{}",
+                    String::from_utf8(openssl::x509::X509::from_der(&der)?.to_pem()?)?
+                );
+                return Ok(());
+            }
             let l = cfg
                 .labels
                 .iter()
@@ -646,14 +667,16 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
         server_cfg.listen = l;
     }
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
-    let state = Arc::new(
-        est_server::EstState::new(
-            authority,
-            server_cfg.labels.clone(),
-            server_cfg.limits.clone(),
-        )?
-        .with_auth_settings(cfg.auth_settings())?,
-    );
+    let mut state = est_server::EstState::new(
+        authority,
+        server_cfg.labels.clone(),
+        server_cfg.limits.clone(),
+    )?
+    .with_auth_settings(cfg.auth_settings())?;
+    if let Some((cert, key)) = cfg.cmc_encryption(data_dir)? {
+        state = state.with_cmc_decryption(&key, cert)?;
+    }
+    let state = Arc::new(state);
     let server = est_server::serve(server_cfg.listen, acceptor, state).await?;
     banner(
         &cfg,

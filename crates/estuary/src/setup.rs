@@ -145,6 +145,26 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         &Zeroizing::new(tls_key.private_key_to_pem_pkcs8()?),
     )?;
 
+    // The CMC encryption key (RSA key transport, CMC-30), certified by the default CA.
+    let enc_key = generate_key(KeyType::Rsa2048)?;
+    let enc_soft = SoftwareKey::new(enc_key.clone())?;
+    let enc_cert = setup::cmc_encryption_certificate(
+        &issuer,
+        enc_soft.public_key_info().clone(),
+        Name::from_str(&format!("CN=CMC Encryption,O={}", opts.org))?,
+        Duration::from_secs(YEAR),
+        now,
+    )?;
+    write(
+        data_dir,
+        "ca/cmc-encryption.pem",
+        &pem_of(&der::Encode::to_der(&enc_cert)?)?,
+    )?;
+    write_private(
+        &data_dir.join("secrets/cmc-encryption.key.pem"),
+        &Zeroizing::new(enc_key.private_key_to_pem_pkcs8()?),
+    )?;
+
     // Every label starts from the defaults of the config file and changes what it is for.
     let label = |name: &str, ca: &str| LabelSection {
         name: name.into(),
@@ -205,6 +225,8 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             listen: opts.listen,
             tls_cert: "tls/server-chain.pem".into(),
             tls_key: "tls/server.key.pem".into(),
+            cmc_encryption_cert: Some("ca/cmc-encryption.pem".into()),
+            cmc_encryption_key: Some("secrets/cmc-encryption.key.pem".into()),
             max_body_bytes: 256 * 1024,
             handshake_timeout_secs: 10,
             header_read_timeout_secs: 10,
