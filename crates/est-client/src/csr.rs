@@ -8,8 +8,8 @@ use openssl::pkey::{Id, PKey, Private};
 use openssl::sign::Signer;
 use x509_cert::attr::Attribute;
 use x509_cert::ext::Extension;
-use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{SubjectAltName, SubjectKeyIdentifier};
 use x509_cert::request::{CertReq, CertReqInfo, Version};
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
@@ -128,6 +128,47 @@ impl San {
     }
 }
 
+/// The SubjectAltName extension for `sans`; `None` when there are none.
+pub fn san_extension(sans: &[San]) -> Result<Option<Extension>, ClientError> {
+    if sans.is_empty() {
+        return Ok(None);
+    }
+    let e = |x: der::Error| ClientError::Other(format!("encoding the SAN: {x}"));
+    let names = sans
+        .iter()
+        .map(San::general_name)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(e)?;
+    Ok(Some(Extension {
+        extn_id: const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME,
+        critical: false,
+        extn_value: OctetString::new(SubjectAltName(names).to_der().map_err(e)?).map_err(e)?,
+    }))
+}
+
+/// A key identifier for `key`: SHA-1 of the subjectPublicKey BIT STRING's bits (RFC 5280
+/// §4.2.1.2, method 1).
+pub fn subject_key_id(key: &PKey<Private>) -> Result<Vec<u8>, ClientError> {
+    let spki = SubjectPublicKeyInfoOwned::from_der(&key.public_key_to_der()?)
+        .map_err(|x| ClientError::Other(format!("public key: {x}")))?;
+    Ok(openssl::sha::sha1(spki.subject_public_key.raw_bytes()).to_vec())
+}
+
+/// The (non-critical) SubjectKeyIdentifier extension carrying `key_id`.
+pub fn subject_key_id_extension(key_id: &[u8]) -> Result<Extension, ClientError> {
+    let e = |x: der::Error| ClientError::Other(format!("encoding the SubjectKeyIdentifier: {x}"));
+    Ok(Extension {
+        extn_id: const_oid::db::rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER,
+        critical: false,
+        extn_value: OctetString::new(
+            SubjectKeyIdentifier(OctetString::new(key_id).map_err(e)?)
+                .to_der()
+                .map_err(e)?,
+        )
+        .map_err(e)?,
+    })
+}
+
 /// A PKCS#10 request for `key` with an RFC 4514 `subject`, SAN entries in an extensionRequest,
 /// and, when given, a challengePassword (UTF8String) carrying the channel binding (EST-53).
 /// Signed with SHA-256 (Ed25519: pure EdDSA).
@@ -149,28 +190,38 @@ pub fn build_csr_with(
     challenge_password: Option<&str>,
     extra_attributes: Vec<Attribute>,
 ) -> Result<Vec<u8>, ClientError> {
+    build_csr_full(
+        key,
+        subject,
+        sans,
+        challenge_password,
+        Vec::new(),
+        extra_attributes,
+    )
+}
+
+/// [`build_csr_with`] with further requested extensions besides the SAN (all in one
+/// extensionRequest), e.g. the SubjectKeyIdentifier a CMC request signed with its own key
+/// names it by (CMC-17).
+pub fn build_csr_full(
+    key: &PKey<Private>,
+    subject: &str,
+    sans: &[San],
+    challenge_password: Option<&str>,
+    extra_extensions: Vec<Extension>,
+    extra_attributes: Vec<Attribute>,
+) -> Result<Vec<u8>, ClientError> {
     let e = |x: der::Error| ClientError::Other(format!("encoding the CSR: {x}"));
     let subject = x509_cert::name::Name::from_str(subject)
         .map_err(|x| ClientError::Config(format!("subject {subject:?}: {x}")))?;
     let spki = SubjectPublicKeyInfoOwned::from_der(&key.public_key_to_der()?).map_err(e)?;
     let mut attrs = Vec::new();
-    if !sans.is_empty() {
-        let names = sans
-            .iter()
-            .map(San::general_name)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(e)?;
-        let ext = Extension {
-            extn_id: "2.5.29.17"
-                .parse()
-                .map_err(|_| ClientError::Other("oid".into()))?,
-            critical: false,
-            extn_value: OctetString::new(SubjectAltName(names).to_der().map_err(e)?).map_err(e)?,
-        };
+    let mut exts: Vec<Extension> = san_extension(sans)?.into_iter().collect();
+    exts.extend(extra_extensions);
+    if !exts.is_empty() {
         attrs.push(Attribute {
             oid: est_asn1::oids::EXTENSION_REQUEST,
-            values: SetOfVec::try_from(vec![Any::encode_from(&vec![ext]).map_err(e)?])
-                .map_err(e)?,
+            values: SetOfVec::try_from(vec![Any::encode_from(&exts).map_err(e)?]).map_err(e)?,
         });
     }
     if let Some(cp) = challenge_password {

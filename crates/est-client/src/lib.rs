@@ -21,9 +21,15 @@ use tokio_openssl::SslStream;
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
-pub use csr::{KeyKind, San, build_csr, build_csr_with, generate_key};
+pub use csr::{
+    KeyKind, San, build_csr, build_csr_full, build_csr_with, generate_key, san_extension,
+    subject_key_id, subject_key_id_extension,
+};
 pub use est_proto::ChannelBinding;
 pub use keygen::{KeyProtection, ServerGeneratedKey, server_keygen};
+
+/// The request media type of /fullcmc (RFC 7030 §4.3.1).
+pub const FULL_CMC_REQUEST: &str = "application/pkcs7-mime; smime-type=CMC-request";
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -291,7 +297,12 @@ impl EstConnection {
                 header::HOST,
                 format!("{}:{}", self.client.host, self.client.port),
             );
-        if let Some(mt) = op.request_media_type() {
+        // EST-96: /fullcmc names the S/MIME type of the request.
+        let media_type = match op {
+            est_proto::Operation::FullCmc => Some(FULL_CMC_REQUEST),
+            _ => op.request_media_type(),
+        };
+        if let Some(mt) = media_type {
             req = req
                 .header(header::CONTENT_TYPE, mt)
                 .header("content-transfer-encoding", "base64");
@@ -455,6 +466,43 @@ impl EstConnection {
             }
             _ => Err(Self::error(&r)),
         }
+    }
+
+    /// POST a DER Full PKI Request (ContentInfo(SignedData(PKIData)), RFC 5272 §3.2) to
+    /// /fullcmc (RFC 7030 §4.3) and return the HTTP status and the DER of the CMC response,
+    /// unverified: the caller checks its signature, nonces and statuses. A CMC-level failure
+    /// comes as a 4xx/5xx carrying a PKIResponse (EST-99) and is returned like a success; an
+    /// error status with any other body (text/plain) is [`ClientError::Status`].
+    ///
+    /// Configured Basic credentials are sent with the first request (to the server this
+    /// connection authenticated, EST-45): a server that also accepts CMC-level authentication
+    /// (an identity proof, a signing certificate) answers a request without them with a CMC
+    /// failure rather than a 401 to retry after, and would have spent its senderNonce.
+    pub async fn full_cmc(&mut self, request_der: &[u8]) -> Result<(u16, Vec<u8>), ClientError> {
+        let r = self
+            .send(
+                est_proto::Operation::FullCmc,
+                Some(request_der.to_vec()),
+                true,
+            )
+            .await?;
+        let mt = est_proto::MediaType::parse(&r.content_type);
+        let cms = mt
+            .as_ref()
+            .is_some_and(|m| m.essence == "application/pkcs7-mime");
+        if !cms {
+            if r.status.is_success() {
+                return Err(ClientError::Response(format!(
+                    "/fullcmc answered {} with Content-Type {:?}, not application/pkcs7-mime",
+                    r.status.as_u16(),
+                    r.content_type
+                )));
+            }
+            return Err(Self::error(&r));
+        }
+        let der = est_proto::decode_body(&r.body)
+            .map_err(|e| ClientError::Response(format!("body is not base64: {e}")))?;
+        Ok((r.status.as_u16(), der))
     }
 
     pub async fn simple_enroll(&mut self, csr_der: &[u8]) -> Result<EnrollOutcome, ClientError> {

@@ -9,7 +9,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use zeroize::Zeroizing;
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Args)]
 pub struct ClientArgs {
@@ -110,6 +110,12 @@ enum ClientCmd {
         #[arg(long)]
         out_cert: PathBuf,
     },
+    /// Full CMC (/fullcmc, RFC 7030 §4.3): enroll or renew with a signed Full PKI Request;
+    /// the response is verified against --trust-anchor and matched to the request.
+    Fullcmc {
+        #[command(subcommand)]
+        cmd: crate::cmd_fullcmc::FullCmcCmd,
+    },
     /// Re-enroll with --cert/--key as TLS client certificate (/simplereenroll): rekey by
     /// default (new key of the same type), same subject and SAN.
     Reenroll {
@@ -171,7 +177,7 @@ fn read_password(p: &Path) -> Result<Zeroizing<String>, Error> {
 }
 
 /// Writes a file with mode 0600 (keys), replacing it atomically.
-fn write_private(p: &Path, data: &[u8]) -> Result<(), Error> {
+pub(crate) fn write_private(p: &Path, data: &[u8]) -> Result<(), Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = p.with_extension("tmp-estuary");
     let mut f = std::fs::OpenOptions::new()
@@ -375,6 +381,9 @@ pub async fn run(a: ClientArgs) -> Result<(), Error> {
             );
             write_cert(&out_cert, &got.certs)?;
         }
+        ClientCmd::Fullcmc { cmd } => {
+            crate::cmd_fullcmc::run(client.config().clone(), cmd).await?;
+        }
         ClientCmd::Reenroll {
             same_key,
             out_key,
@@ -409,7 +418,7 @@ pub async fn run(a: ClientArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn write_cert(p: &Path, certs: &[x509_cert::Certificate]) -> Result<(), Error> {
+pub(crate) fn write_cert(p: &Path, certs: &[x509_cert::Certificate]) -> Result<(), Error> {
     let first = certs.first().ok_or("no certificate returned")?;
     let pem = certs_pem(std::slice::from_ref(first))?;
     std::fs::write(p, pem)?;
@@ -422,7 +431,7 @@ fn write_cert(p: &Path, certs: &[x509_cert::Certificate]) -> Result<(), Error> {
     Ok(())
 }
 
-fn new_key_like(old: &PKey<Private>) -> Result<PKey<Private>, Error> {
+pub(crate) fn new_key_like(old: &PKey<Private>) -> Result<PKey<Private>, Error> {
     use openssl::pkey::Id;
     let kind = match old.id() {
         Id::RSA if old.bits() >= 4096 => KeyKind::Rsa4096,
