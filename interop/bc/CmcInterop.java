@@ -17,6 +17,22 @@
 //       dataReturn and the senderNonce (as recipientNonce), add a fresh senderNonce, and return the
 //       certificate with its issuing CA; p10-unknown-control must fail with badRequest (CMC-9),
 //       p10-badsig with badMessageCheck (CMC-16), and a replay of p10-ec with badRequest (CMC-53).
+//       With IDENT and SECRET also "authdata" (CMC-18): PKIData in AuthenticatedData (HMAC-SHA256, a
+//       PasswordRecipientInfo whose password is UTF-8 IDENT || SECRET), no SignedData, no HTTP
+//       credentials: must be issued like the above; with a wrong secret: failed + badMessageCheck, bodyList [0].
+//   java -cp ... CmcInterop gen-extra OUTDIR
+//       Offline: authdata.der (AuthenticatedData under ident "bc-ident" and CMC_SECRET) and query-pending.der
+//       (a Query Pending for a random pendToken), with keys and descriptions, self-checked.
+//   java -cp ... CmcInterop pending-start HOST:PORT ROOT.pem USER PASSWORD STATEFILE
+//       Live, on the label $EST_PENDING_LABEL (default "manual"), with HTTP Basic: a PKCS#10 request for
+//       CN=bc-cmc-pending.example must be answered 200 pending(3), bodyList [4], pendInfo (8-byte pendToken,
+//       pendTime); a Query Pending at once (signed by the request key, sid = its SKI) must be pending again with
+//       the same pendInfo (CMC-64). Writes the key, pendToken, pendTime and SKI to STATEFILE and prints
+//       "PENDTOKEN <hex>".
+//   java -cp ... CmcInterop pending-finish HOST:PORT ROOT.pem USER PASSWORD STATEFILE
+//       Live, after the operator approved: the Query Pending must return success for its bodyPartID (7) and the
+//       certificate for the held key (CN=bc-cmc-pending.example, chaining to ROOT.pem); a Query Pending with a
+//       random pendToken must fail with badRequest, bodyList [7], HTTP 4xx.
 // Every check asserts; any failure prints the reason and exits 1.
 import java.io.ByteArrayOutputStream;
 import java.io.File;
@@ -65,6 +81,7 @@ import javax.net.ssl.TrustManagerFactory;
 
 import org.bouncycastle.asn1.ASN1Encodable;
 import org.bouncycastle.asn1.ASN1Encoding;
+import org.bouncycastle.asn1.ASN1TaggedObject;
 import org.bouncycastle.asn1.ASN1Integer;
 import org.bouncycastle.asn1.ASN1ObjectIdentifier;
 import org.bouncycastle.asn1.ASN1OctetString;
@@ -84,6 +101,7 @@ import org.bouncycastle.asn1.cmc.CertificationRequest;
 import org.bouncycastle.asn1.cmc.IdentityProofV2;
 import org.bouncycastle.asn1.cmc.OtherMsg;
 import org.bouncycastle.asn1.cmc.OtherStatusInfo;
+import org.bouncycastle.asn1.cmc.PendInfo;
 import org.bouncycastle.asn1.cmc.PKIData;
 import org.bouncycastle.asn1.cmc.PKIResponse;
 import org.bouncycastle.asn1.cmc.TaggedAttribute;
@@ -99,6 +117,7 @@ import org.bouncycastle.asn1.crmf.POPOSigningKey;
 import org.bouncycastle.asn1.crmf.ProofOfPossession;
 import org.bouncycastle.asn1.nist.NISTObjectIdentifiers;
 import org.bouncycastle.asn1.pkcs.PKCSObjectIdentifiers;
+import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x509.AlgorithmIdentifier;
 import org.bouncycastle.asn1.x509.Extension;
@@ -112,13 +131,24 @@ import org.bouncycastle.cert.crmf.CertificateRequestMessage;
 import org.bouncycastle.cert.crmf.CertificateRequestMessageBuilder;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
+import org.bouncycastle.cms.CMSAlgorithm;
+import org.bouncycastle.cms.CMSAuthenticatedData;
+import org.bouncycastle.cms.CMSAuthenticatedDataGenerator;
 import org.bouncycastle.cms.CMSProcessableByteArray;
 import org.bouncycastle.cms.CMSSignedData;
 import org.bouncycastle.cms.CMSSignedDataGenerator;
+import org.bouncycastle.cms.PasswordRecipient;
+import org.bouncycastle.cms.PasswordRecipientInformation;
+import org.bouncycastle.cms.RecipientInformation;
 import org.bouncycastle.cms.SignerInformation;
+import org.bouncycastle.cms.jcajce.JceCMSMacCalculatorBuilder;
+import org.bouncycastle.cms.jcajce.JcePasswordAuthenticatedRecipient;
+import org.bouncycastle.cms.jcajce.JcePasswordRecipientInfoGenerator;
 import org.bouncycastle.cms.jcajce.JcaSignerInfoGeneratorBuilder;
 import org.bouncycastle.cms.jcajce.JcaSimpleSignerInfoVerifierBuilder;
 import org.bouncycastle.jce.provider.BouncyCastleProvider;
+import org.bouncycastle.openssl.PEMParser;
+import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
 import org.bouncycastle.operator.ContentSigner;
@@ -136,9 +166,12 @@ public class CmcInterop {
     static final String OID_PKIDATA = "1.3.6.1.5.5.7.12.2";
     static final String OID_PKIRESPONSE = "1.3.6.1.5.5.7.12.3";
     static final String OID_DATA = "1.2.840.113549.1.7.1";
+    static final String OID_AUTHDATA = "1.2.840.113549.1.9.16.1.2";
+    static final String CN_AUTHDATA = "bc-cmc-authdata.example";
+    static final String CN_PENDING = "bc-cmc-pending.example";
     /** Body part IDs shared by every request built here. */
     static final long BP_TXID = 1, BP_SNONCE = 2, BP_DATARETURN = 3, BP_REQ = 4, BP_IDENT = 5, BP_IDPROOF = 6,
-        BP_UNKNOWN = 9;
+        BP_UNKNOWN = 9, BP_QUERY = 7;
 
     static final SecureRandom RNG = new SecureRandom();
     static int checks = 0;
@@ -173,6 +206,7 @@ public class CmcInterop {
         String secret;
         boolean unknownControl;
         boolean badSig;
+        boolean authData;       // AuthenticatedData(PKIData) with a pwri for ident || secret (CMC-18)
 
         Spec(String name, String keyAlg, String cn) {
             this.name = name;
@@ -195,7 +229,10 @@ public class CmcInterop {
         byte[] identityKey;     // SHA-256(secret || ident), for idproof
         byte[] witness;
         int flippedOffset = -1; // badSig: offset in `der` of the flipped byte
-        byte[] der;             // DER ContentInfo(SignedData(PKIData))
+        byte[] der;             // DER ContentInfo(SignedData(PKIData)), or AuthenticatedData(PKIData)
+        byte[] pkiDataDer;      // the encapsulated PKIData
+        long bodyPart = BP_REQ; // the body part whose status the response must report
+        byte[] pendToken;       // a Query Pending: the pendToken asked about
     }
 
     static Spec[] genSpecs(String secret) {
@@ -303,6 +340,8 @@ public class CmcInterop {
         controls.add(control(BP_DATARETURN, CMCObjectIdentifiers.id_cmc_dataReturn, new DEROctetString(r.dataReturn)));
         if (s.ident != null) {
             controls.add(control(BP_IDENT, CMCObjectIdentifiers.id_cmc_identification, new DERUTF8String(s.ident)));
+        }
+        if (s.ident != null && !s.authData) {
             r.identityKey = identityKey(s.secret, s.ident);
             r.witness = hmacSha256(r.identityKey, r.reqSequenceDer);
             IdentityProofV2 proof = new IdentityProofV2(
@@ -317,6 +356,7 @@ public class CmcInterop {
         PKIData pkiData = new PKIData(controls.toArray(new TaggedAttribute[0]), reqs,
             new TaggedContentInfo[0], new OtherMsg[0]);
         byte[] pkiDataDer = pkiData.getEncoded(ASN1Encoding.DER);
+        r.pkiDataDer = pkiDataDer;
         // The witness covers reqSequence exactly as it is encoded inside PKIData.
         byte[] inPkiData = ASN1Sequence.getInstance(pkiDataDer).getObjectAt(1).toASN1Primitive()
             .getEncoded(ASN1Encoding.DER);
@@ -324,6 +364,21 @@ public class CmcInterop {
             throw new IllegalStateException("reqSequence DER differs inside PKIData");
         }
 
+        if (s.authData) {
+            // CMC-18: no SignedData at all; the PKCS#10 inside is signed by its own key only.
+            r.der = authenticate(pkiDataDer, s.ident, s.secret);
+            return r;
+        }
+        r.der = signPkiData(r, pkiDataDer);
+
+        if (s.badSig) {
+            r.der = flipSignature(r);
+        }
+        return r;
+    }
+
+    /** ContentInfo(SignedData(PKIData)) signed by r's key, sid = subjectKeyIdentifier r.ski, no certificates. */
+    static byte[] signPkiData(Req r, byte[] pkiDataDer) throws Exception {
         CMSSignedDataGenerator gen = new CMSSignedDataGenerator();
         gen.addSignerInfoGenerator(
             new JcaSignerInfoGeneratorBuilder(new JcaDigestCalculatorProviderBuilder().setProvider("BC").build())
@@ -331,12 +386,259 @@ public class CmcInterop {
         CMSSignedData sd = gen.generate(new CMSProcessableByteArray(CMCObjectIdentifiers.id_cct_PKIData, pkiDataDer),
             true);
         // BC writes BER (indefinite lengths, constructed OCTET STRING); re-encode as DER.
-        r.der = sd.toASN1Structure().getEncoded(ASN1Encoding.DER);
+        return sd.toASN1Structure().getEncoded(ASN1Encoding.DER);
+    }
 
-        if (s.badSig) {
-            r.der = flipSignature(r);
-        }
+    /** The pwri password of an AuthenticatedData request (CMC-18): UTF-8 Identification || shared secret. */
+    static char[] authPassword(String ident, String secret) {
+        return (ident + secret).toCharArray(); // PKCS5_SCHEME2_UTF8: UTF-8(ident + secret) = UTF-8(ident) || UTF-8(secret)
+    }
+
+    /**
+     * ContentInfo(AuthenticatedData(PKIData)), RFC 5272 §3.2 / RFC 5652 §9, as BC 1.72 builds it:
+     * a random 256-bit HMAC-SHA256 key (macAlgorithm hmacWithSHA256), authAttrs from BC's
+     * DefaultAuthenticatedAttributeTableGenerator (contentType, messageDigest SHA-256 and
+     * cmsAlgorithmProtection), and one PasswordRecipientInfo: PBKDF2 (PRF hmacWithSHA256, BC's
+     * default 20-byte salt and 1024 iterations) with the RFC 3211 id-alg-PWRI-KEK wrap over AES-256-CBC.
+     */
+    static byte[] authenticate(byte[] pkiDataDer, String ident, String secret) throws Exception {
+        CMSAuthenticatedDataGenerator gen = new CMSAuthenticatedDataGenerator();
+        gen.addRecipientInfoGenerator(new JcePasswordRecipientInfoGenerator(CMSAlgorithm.AES256_CBC,
+            authPassword(ident, secret)).setProvider("BC")
+            .setPasswordConversionScheme(PasswordRecipient.PKCS5_SCHEME2_UTF8)
+            .setPRF(PasswordRecipient.PRF.HMacSHA256));
+        CMSAuthenticatedData ad = gen.generate(
+            new CMSProcessableByteArray(CMCObjectIdentifiers.id_cct_PKIData, pkiDataDer),
+            new JceCMSMacCalculatorBuilder(PKCSObjectIdentifiers.id_hmacWithSHA256, 256).setProvider("BC")
+                .setSecureRandom(RNG).build(),
+            new JcaDigestCalculatorProviderBuilder().setProvider("BC").build()
+                .get(new AlgorithmIdentifier(NISTObjectIdentifiers.id_sha256)));
+        // BC writes the eContent as a constructed BER OCTET STRING; re-encode as DER (the MAC covers
+        // the authAttrs, which BC already writes as a DER SET, so it survives the re-encoding).
+        return ad.toASN1Structure().getEncoded(ASN1Encoding.DER);
+    }
+
+    static Spec authDataSpec(String ident, String secret) {
+        return authDataSpec("authdata", ident, secret);
+    }
+
+    static Spec authDataSpec(String name, String ident, String secret) {
+        Spec s = new Spec(name, "EC", CN_AUTHDATA);
+        s.authData = true;
+        s.ident = ident;
+        s.secret = secret;
+        return s;
+    }
+
+    /**
+     * A Query Pending (CMC-64, RFC 5272 §6.13) for a held request: a fresh PKIData with transactionId,
+     * senderNonce and one queryPending control (OCTET STRING pendToken), empty reqSequence, signed with
+     * the held request's key (sid = its subjectKeyIdentifier, no certificates).
+     */
+    static Req buildQuery(String name, KeyPair kp, X500Name subject, byte[] pendToken) throws Exception {
+        Req r = new Req();
+        r.spec = new Spec(name, kp.getPublic().getAlgorithm().startsWith("EC") ? "EC" : "RSA",
+            subject.toString().replaceFirst("^CN=", ""));
+        r.kp = kp;
+        r.sigAlg = r.spec.keyAlg.equals("EC") ? "SHA256withECDSA" : "SHA256withRSA";
+        r.subject = subject;
+        r.ski = new JcaX509ExtensionUtils().createSubjectKeyIdentifier(kp.getPublic()).getKeyIdentifier();
+        r.transactionId = new BigInteger(63, RNG).add(BigInteger.ONE);
+        r.senderNonce = new byte[16];
+        RNG.nextBytes(r.senderNonce);
+        r.dataReturn = null;
+        r.bodyPart = BP_QUERY;
+        r.pendToken = pendToken.clone();
+        TaggedAttribute[] controls = {
+            control(BP_TXID, CMCObjectIdentifiers.id_cmc_transactionId, new ASN1Integer(r.transactionId)),
+            control(BP_SNONCE, CMCObjectIdentifiers.id_cmc_senderNonce, new DEROctetString(r.senderNonce)),
+            control(BP_QUERY, CMCObjectIdentifiers.id_cmc_queryPending, new DEROctetString(r.pendToken)),
+        };
+        r.pkiDataDer = new PKIData(controls, new TaggedRequest[0], new TaggedContentInfo[0], new OtherMsg[0])
+            .getEncoded(ASN1Encoding.DER);
+        r.der = signPkiData(r, r.pkiDataDer);
         return r;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Independent AuthenticatedData check: JCE only (SunJCE HMAC/AES), no BC CMS classes, the way a
+    // strict DER receiver does it (RFC 5652 §9.2, RFC 3211 §2.3.2, RFC 8018 PBKDF2).
+    // ------------------------------------------------------------------------------------------
+
+    static byte[] pbkdf2(String hmac, byte[] password, byte[] salt, int iterations, int len) throws Exception {
+        Mac mac = Mac.getInstance(hmac); // SunJCE: BC is added last
+        mac.init(new SecretKeySpec(password, hmac));
+        byte[] out = new byte[len];
+        int hLen = mac.getMacLength();
+        for (int block = 1, off = 0; off < len; block++, off += hLen) {
+            mac.update(salt);
+            byte[] u = mac.doFinal(new byte[] {(byte) (block >>> 24), (byte) (block >>> 16), (byte) (block >>> 8),
+                (byte) block});
+            byte[] t = u.clone();
+            for (int i = 1; i < iterations; i++) {
+                u = mac.doFinal(u);
+                for (int j = 0; j < t.length; j++) {
+                    t[j] ^= u[j];
+                }
+            }
+            System.arraycopy(t, 0, out, off, Math.min(hLen, len - off));
+        }
+        return out;
+    }
+
+    static byte[] aesCbcDecrypt(byte[] key, byte[] iv, byte[] data, int off, int len) throws Exception {
+        javax.crypto.Cipher c = javax.crypto.Cipher.getInstance("AES/CBC/NoPadding");
+        c.init(javax.crypto.Cipher.DECRYPT_MODE, new SecretKeySpec(key, "AES"), new javax.crypto.spec.IvParameterSpec(iv));
+        return c.doFinal(data, off, len);
+    }
+
+    /** RFC 3211 §2.3.2 key unwrap; throws on a bad length or check bytes. */
+    static byte[] rfc3211Unwrap(byte[] kek, byte[] iv, byte[] wrapped) throws Exception {
+        int bs = 16;
+        int n = wrapped.length / bs;
+        if (wrapped.length % bs != 0 || n < 2) {
+            throw new IllegalArgumentException("wrapped key is not 2+ whole blocks");
+        }
+        // 1. the last block, with the previous ciphertext block as IV
+        byte[] last = aesCbcDecrypt(kek, Arrays.copyOfRange(wrapped, (n - 2) * bs, (n - 1) * bs), wrapped, (n - 1) * bs, bs);
+        // 2. the first n-1 blocks, with that plaintext block as IV: the outer layer is gone
+        byte[] head = aesCbcDecrypt(kek, last, wrapped, 0, (n - 1) * bs);
+        byte[] inner = new byte[wrapped.length];
+        System.arraycopy(head, 0, inner, 0, head.length);
+        System.arraycopy(last, 0, inner, head.length, bs);
+        // 3. the inner layer with the real IV
+        byte[] blob = aesCbcDecrypt(kek, iv, inner, 0, inner.length);
+        int len = blob[0] & 0xff;
+        if (len < 3 || 4 + len > blob.length) {
+            throw new IllegalArgumentException("bad wrapped key length " + len);
+        }
+        for (int i = 0; i < 3; i++) {
+            if ((byte) ~blob[1 + i] != blob[4 + i]) {
+                throw new IllegalArgumentException("RFC 3211 check bytes do not match (wrong password)");
+            }
+        }
+        return Arrays.copyOfRange(blob, 4, 4 + len);
+    }
+
+    static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
+    }
+
+    /** What the independent check found. */
+    static final class AuthCheck {
+        String prf;
+        byte[] salt;
+        int iterations;
+        byte[] kek;
+        byte[] kekIv;
+        byte[] macKey;
+        byte[] authAttrsSet;
+        byte[] mac;
+        List<String> attrTypes = new ArrayList<>();
+    }
+
+    /** Verify ContentInfo(AuthenticatedData) `der` with the password; throws IllegalArgumentException on any defect. */
+    static AuthCheck verifyAuthIndependently(byte[] der, byte[] password) throws Exception {
+        AuthCheck out = new AuthCheck();
+        if (!Arrays.equals(ASN1Primitive.fromByteArray(der).getEncoded(ASN1Encoding.DER), der)) {
+            throw new IllegalArgumentException("not DER");
+        }
+        ContentInfo ci = ContentInfo.getInstance(der);
+        if (!ci.getContentType().getId().equals(OID_AUTHDATA)) {
+            throw new IllegalArgumentException("contentType " + ci.getContentType());
+        }
+        ASN1Sequence adSeq = ASN1Sequence.getInstance(ci.getContent());
+        org.bouncycastle.asn1.cms.AuthenticatedData ad = org.bouncycastle.asn1.cms.AuthenticatedData.getInstance(adSeq);
+        if (!ad.getMacAlgorithm().getAlgorithm().equals(PKCSObjectIdentifiers.id_hmacWithSHA256)) {
+            throw new IllegalArgumentException("macAlgorithm " + ad.getMacAlgorithm().getAlgorithm());
+        }
+        if (ad.getDigestAlgorithm() == null || !ad.getDigestAlgorithm().getAlgorithm().equals(NISTObjectIdentifiers.id_sha256)) {
+            throw new IllegalArgumentException("digestAlgorithm is not SHA-256");
+        }
+        if (ad.getRecipientInfos().size() != 1) {
+            throw new IllegalArgumentException(ad.getRecipientInfos().size() + " recipientInfos");
+        }
+        ASN1Encodable info = org.bouncycastle.asn1.cms.RecipientInfo.getInstance(ad.getRecipientInfos().getObjectAt(0))
+            .getInfo();
+        if (!(info instanceof org.bouncycastle.asn1.cms.PasswordRecipientInfo)) {
+            throw new IllegalArgumentException("the recipient is not a pwri");
+        }
+        org.bouncycastle.asn1.cms.PasswordRecipientInfo pwri = (org.bouncycastle.asn1.cms.PasswordRecipientInfo) info;
+        if (!pwri.getKeyDerivationAlgorithm().getAlgorithm().equals(PKCSObjectIdentifiers.id_PBKDF2)) {
+            throw new IllegalArgumentException("keyDerivationAlgorithm " + pwri.getKeyDerivationAlgorithm().getAlgorithm());
+        }
+        org.bouncycastle.asn1.pkcs.PBKDF2Params pb = org.bouncycastle.asn1.pkcs.PBKDF2Params.getInstance(
+            pwri.getKeyDerivationAlgorithm().getParameters());
+        ASN1ObjectIdentifier prf = pb.getPrf().getAlgorithm();
+        out.prf = prf.equals(PKCSObjectIdentifiers.id_hmacWithSHA256) ? "HmacSHA256"
+            : prf.equals(PKCSObjectIdentifiers.id_hmacWithSHA1) ? "HmacSHA1" : null;
+        if (out.prf == null) {
+            throw new IllegalArgumentException("PBKDF2 PRF " + prf);
+        }
+        out.salt = pb.getSalt();
+        out.iterations = pb.getIterationCount().intValueExact();
+        AlgorithmIdentifier kea = pwri.getKeyEncryptionAlgorithm();
+        if (!kea.getAlgorithm().getId().equals("1.2.840.113549.1.9.16.3.9")) { // id-alg-PWRI-KEK
+            throw new IllegalArgumentException("keyEncryptionAlgorithm " + kea.getAlgorithm() + " is not id-alg-PWRI-KEK");
+        }
+        AlgorithmIdentifier kek = AlgorithmIdentifier.getInstance(kea.getParameters());
+        if (!kek.getAlgorithm().equals(NISTObjectIdentifiers.id_aes256_CBC)) {
+            throw new IllegalArgumentException("PWRI KEK cipher " + kek.getAlgorithm());
+        }
+        if (pb.getKeyLength() != null && pb.getKeyLength().intValueExact() != 32) {
+            throw new IllegalArgumentException("PBKDF2 keyLength " + pb.getKeyLength());
+        }
+        out.kekIv = ASN1OctetString.getInstance(kek.getParameters()).getOctets();
+        out.kek = pbkdf2(out.prf, password, out.salt, out.iterations, 32);
+        out.macKey = rfc3211Unwrap(out.kek, out.kekIv, pwri.getEncryptedKey().getOctets());
+        if (out.macKey.length != 32) {
+            throw new IllegalArgumentException("MAC key is " + out.macKey.length + " bytes, not 32");
+        }
+        // authAttrs [2] IMPLICIT: the MAC input is the same bytes with the SET tag (RFC 5652 §9.2).
+        byte[] authAttrs = null;
+        for (ASN1Encodable e : adSeq) {
+            if (e instanceof ASN1TaggedObject && ((ASN1TaggedObject) e).getTagNo() == 2) {
+                authAttrs = e.toASN1Primitive().getEncoded(ASN1Encoding.DER);
+            }
+        }
+        if (authAttrs == null || indexOf(der, authAttrs) < 0 || authAttrs[0] != (byte) 0xA2) {
+            throw new IllegalArgumentException("authAttrs [2] not found as such in the encoding");
+        }
+        out.authAttrsSet = authAttrs.clone();
+        out.authAttrsSet[0] = 0x31;
+        out.mac = ad.getMac().getOctets();
+        if (!MessageDigest.isEqual(hmacSha256(out.macKey, out.authAttrsSet), out.mac)) {
+            throw new IllegalArgumentException("the HMAC-SHA256 over the DER authAttrs does not match");
+        }
+        org.bouncycastle.asn1.cms.ContentInfo eci = ad.getEncapsulatedContentInfo();
+        byte[] content = ASN1OctetString.getInstance(eci.getContent()).getOctets();
+        byte[] md = null;
+        ASN1ObjectIdentifier ct = null;
+        for (ASN1Encodable e : ad.getAuthAttrs()) {
+            org.bouncycastle.asn1.cms.Attribute a = org.bouncycastle.asn1.cms.Attribute.getInstance(e);
+            out.attrTypes.add(a.getAttrType().getId());
+            if (a.getAttrType().equals(org.bouncycastle.asn1.cms.CMSAttributes.messageDigest)) {
+                md = ASN1OctetString.getInstance(a.getAttrValues().getObjectAt(0)).getOctets();
+            } else if (a.getAttrType().equals(org.bouncycastle.asn1.cms.CMSAttributes.contentType)) {
+                ct = ASN1ObjectIdentifier.getInstance(a.getAttrValues().getObjectAt(0));
+            }
+        }
+        if (ct == null || !ct.equals(CMCObjectIdentifiers.id_cct_PKIData) || !eci.getContentType().equals(ct)) {
+            throw new IllegalArgumentException("contentType attribute / eContentType is not id-cct-PKIData");
+        }
+        if (md == null || !Arrays.equals(md, sha256(content))) {
+            throw new IllegalArgumentException("messageDigest attribute is not SHA-256 of the PKIData");
+        }
+        return out;
     }
 
     /** `base` (a valid request) with its signature flipped: same key, nonces and bytes but one. */
@@ -446,6 +748,154 @@ public class CmcInterop {
             check(proof != null && Arrays.equals(proof.getWitness(),
                 hmacSha256(identityKey(r.spec.secret, r.spec.ident), reqSeq)), n + ": identityProofV2 witness recomputes");
         }
+    }
+
+    /** Self-check of an AuthenticatedData request: independently (JCE), then with BC's own CMS reader. */
+    static AuthCheck selfCheckAuth(Req r) throws Exception {
+        String n = r.spec.name;
+        byte[] pw = (r.spec.ident + r.spec.secret).getBytes(StandardCharsets.UTF_8);
+        AuthCheck a;
+        try {
+            a = verifyAuthIndependently(r.der, pw);
+        } catch (IllegalArgumentException e) {
+            throw new AssertionError("FAILED: " + n + ": independent AuthenticatedData check: " + e.getMessage());
+        }
+        check(true, n + ": DER ContentInfo id-ct-authData, macAlgorithm hmacWithSHA256, digestAlgorithm sha256, one pwri"
+            + " (PBKDF2 " + a.prf + ", " + a.salt.length + "-byte salt, " + a.iterations + " iterations; id-alg-PWRI-KEK"
+            + " aes256-CBC)");
+        check(true, n + ": independent check: KEK = PBKDF2(UTF-8 ident || secret), RFC 3211 unwrap gives a 32-byte"
+            + " MAC key, HMAC-SHA256 over the DER authAttrs (" + a.attrTypes + ") matches, messageDigest and"
+            + " contentType match");
+        boolean wrongFails;
+        try {
+            verifyAuthIndependently(r.der, (r.spec.ident + r.spec.secret + "x").getBytes(StandardCharsets.UTF_8));
+            wrongFails = false;
+        } catch (IllegalArgumentException e) {
+            wrongFails = true;
+        }
+        check(wrongFails, n + ": a wrong password does not verify (independent check)");
+
+        CMSAuthenticatedData ad = new CMSAuthenticatedData(r.der,
+            new JcaDigestCalculatorProviderBuilder().setProvider("BC").build());
+        check(PKCSObjectIdentifiers.id_hmacWithSHA256.getId().equals(ad.getMacAlgOID()), n + ": BC reads macAlgorithm "
+            + ad.getMacAlgOID());
+        Collection<RecipientInformation> rcpts = ad.getRecipientInfos().getRecipients();
+        check(rcpts.size() == 1 && rcpts.iterator().next() instanceof PasswordRecipientInformation,
+            n + ": BC sees one PasswordRecipientInformation");
+        RecipientInformation ri = rcpts.iterator().next();
+        byte[] content = ri.getContent(new JcePasswordAuthenticatedRecipient(authPassword(r.spec.ident, r.spec.secret))
+            .setProvider("BC").setPasswordConversionScheme(PasswordRecipient.PKCS5_SCHEME2_UTF8));
+        check(Arrays.equals(content, r.pkiDataDer) && Arrays.equals(ri.getMac(), ad.getMac())
+            && Arrays.equals(ri.getContentDigest(), ad.getContentDigest()),
+            n + ": BC's CMSAuthenticatedData + JcePasswordAuthenticatedRecipient verify the MAC and digest");
+
+        PKIData pd = PKIData.getInstance(ASN1Primitive.fromByteArray(content));
+        TaggedAttribute[] ctl = pd.getControlSequence();
+        String ident = null;
+        boolean idproof = false;
+        for (TaggedAttribute t : ctl) {
+            if (t.getAttrType().equals(CMCObjectIdentifiers.id_cmc_identification)) {
+                ident = ASN1UTF8String.getInstance(t.getAttrValues().getObjectAt(0)).getString();
+            }
+            idproof |= t.getAttrType().equals(CMCObjectIdentifiers.id_cmc_identityProofV2);
+        }
+        check(ctl.length == 4 && r.spec.ident.equals(ident) && !idproof,
+            n + ": controls transactionId, senderNonce, dataReturn, identification \"" + ident + "\" (no identity proof)");
+        check(pd.getReqSequence().length == 1 && pd.getReqSequence()[0].getTagNo() == TaggedRequest.TCR,
+            n + ": one tcr request");
+        ASN1Sequence tcrSeq = ASN1Sequence.getInstance(TaggedCertificationRequest.getInstance(
+            pd.getReqSequence()[0].getValue()));
+        PKCS10CertificationRequest p10 = new PKCS10CertificationRequest(
+            CertificationRequest.getInstance(tcrSeq.getObjectAt(1)).getEncoded(ASN1Encoding.DER));
+        check(BodyPartID.getInstance(tcrSeq.getObjectAt(0)).getID() == BP_REQ && p10.isSignatureValid(
+            new JcaContentVerifierProviderBuilder().setProvider("BC").build(r.kp.getPublic())),
+            n + ": tcr bodyPartID " + BP_REQ + ", PKCS#10 signature verifies (the only signature in the request)");
+        return a;
+    }
+
+    /** Self-check of a Query Pending request. */
+    static void selfCheckQuery(Req r) throws Exception {
+        String n = r.spec.name;
+        CMSSignedData sd = new CMSSignedData(r.der);
+        check(Arrays.equals(sd.toASN1Structure().getEncoded(ASN1Encoding.DER), r.der), n + ": DER round trip");
+        check(OID_PKIDATA.equals(sd.getSignedContentTypeOID()), n + ": eContentType id-cct-PKIData");
+        check(sd.getCertificates().getMatches(null).isEmpty(), n + ": no certificates");
+        Collection<SignerInformation> signers = sd.getSignerInfos().getSigners();
+        check(signers.size() == 1, n + ": exactly one SignerInfo");
+        SignerInformation si = signers.iterator().next();
+        check(Arrays.equals(si.getSID().getSubjectKeyIdentifier(), r.ski) && si.getSID().getIssuer() == null,
+            n + ": sid is subjectKeyIdentifier " + hex(r.ski) + " (of the held request's key)");
+        check(si.verify(new JcaSimpleSignerInfoVerifierBuilder().setProvider("BC").build(r.kp.getPublic())),
+            n + ": signature verifies with the held request's key");
+        PKIData pd = PKIData.getInstance(ASN1Primitive.fromByteArray((byte[]) sd.getSignedContent().getContent()));
+        TaggedAttribute[] ctl = pd.getControlSequence();
+        byte[] token = null;
+        for (TaggedAttribute t : ctl) {
+            if (t.getAttrType().equals(CMCObjectIdentifiers.id_cmc_queryPending)) {
+                check(t.getBodyPartID().getID() == BP_QUERY, n + ": queryPending bodyPartID " + BP_QUERY);
+                token = ASN1OctetString.getInstance(t.getAttrValues().getObjectAt(0)).getOctets();
+            }
+        }
+        check(ctl.length == 3 && Arrays.equals(token, r.pendToken),
+            n + ": controls transactionId, senderNonce, queryPending " + hex(r.pendToken));
+        check(pd.getReqSequence().length == 0 && pd.getCmsSequence().length == 0 && pd.getOtherMsgSequence().length == 0,
+            n + ": empty reqSequence, cmsSequence and otherMsgSequence");
+    }
+
+    /** Offline: the new request kinds (AuthenticatedData, Query Pending) as files, self-checked. */
+    static void genExtra(File dir) throws Exception {
+        String secret = System.getenv("CMC_SECRET");
+        if (secret == null || secret.isEmpty()) {
+            secret = DEFAULT_SECRET;
+        }
+        if (!dir.isDirectory() && !dir.mkdirs()) {
+            throw new IllegalStateException("cannot create " + dir);
+        }
+        Req a = build(authDataSpec(DEFAULT_IDENT, secret));
+        AuthCheck ac = selfCheckAuth(a);
+        write(dir, a);
+        try (PrintWriter w = new PrintWriter(new FileWriter(new File(dir, "authdata.txt")))) {
+            w.println("authdata.der: CMC Full PKI Request as AuthenticatedData(PKIData) (RFC 5272 §3.2), DER, BC 1.72");
+            w.println("ContentInfo id-ct-authData 1.2.840.113549.1.9.16.1.2, eContentType id-cct-PKIData, macAlgorithm"
+                + " hmacWithSHA256, digestAlgorithm sha256");
+            w.println("authAttrs (BC's default): " + ac.attrTypes);
+            w.println("PKIData: transactionId " + a.transactionId + ", senderNonce " + hex(a.senderNonce)
+                + ", dataReturn \"bc-data-return\", identification \"" + DEFAULT_IDENT + "\"; tcr " + BP_REQ
+                + " PKCS#10 CN=" + CN_AUTHDATA + " (P-256, key authdata.key.pem)");
+            w.println("pwri password = UTF-8(identification) || UTF-8(secret) = \"" + DEFAULT_IDENT + secret + "\"");
+            w.println("PBKDF2 " + ac.prf + " salt " + hex(ac.salt) + " iterations " + ac.iterations + " -> KEK " + hex(ac.kek));
+            w.println("id-alg-PWRI-KEK aes256-CBC IV " + hex(ac.kekIv) + "; RFC 3211 unwrap -> HMAC key " + hex(ac.macKey));
+            w.println("MAC = HMAC-SHA256(key, DER SET OF authAttrs) = " + hex(ac.mac));
+            w.println("File: " + a.der.length + " bytes, SHA-256 " + hex(sha256(a.der)));
+        }
+        Req q = buildQuery("query-pending", keyPair("EC"), new X500Name("CN=" + CN_PENDING), randomToken());
+        selfCheckQuery(q);
+        write(dir, q);
+        try (PrintWriter w = new PrintWriter(new FileWriter(new File(dir, "query-pending.txt")))) {
+            w.println("query-pending.der: CMC Query Pending (RFC 5272 §6.13), SignedData(PKIData), DER, BC 1.72");
+            w.println("controls: transactionId " + q.transactionId + ", senderNonce " + hex(q.senderNonce)
+                + ", queryPending (bodyPartID " + BP_QUERY + ") pendToken " + hex(q.pendToken) + " (random: unknown to any server)");
+            w.println("reqSequence empty; signed by query-pending.key.pem, sid subjectKeyIdentifier " + hex(q.ski)
+                + ", no certificates");
+            w.println("File: " + q.der.length + " bytes, SHA-256 " + hex(sha256(q.der)));
+        }
+    }
+
+    static void write(File dir, Req r) throws Exception {
+        File der = new File(dir, r.spec.name + ".der");
+        try (OutputStream o = new FileOutputStream(der)) {
+            o.write(r.der);
+        }
+        try (JcaPEMWriter w = new JcaPEMWriter(new FileWriter(new File(dir, r.spec.name + ".key.pem")))) {
+            w.writeObject(new JcaPKCS8Generator(r.kp.getPrivate(), null));
+        }
+        System.out.println("wrote " + der + " (" + r.der.length + " bytes)");
+    }
+
+    static byte[] randomToken() {
+        byte[] t = new byte[8];
+        RNG.nextBytes(t);
+        return t;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -856,10 +1306,15 @@ public class CmcInterop {
         }
         boolean covered = false;
         for (CMCStatusInfoV2 st : r.statuses) {
-            covered |= bodyList(st).contains(BP_REQ);
+            covered |= bodyList(st).contains(q.bodyPart);
         }
-        check(true, w + ": body part " + BP_REQ + (covered ? " has status success" : " has no status (= success, CMC-40)"));
+        check(true, w + ": body part " + q.bodyPart + (covered ? " has status success" : " has no status (= success, CMC-40)"));
+        expectEchoes(q, r, w);
+        expectCertificate(q, r, w);
+    }
 
+    /** transactionId, recipientNonce, a fresh senderNonce and (when sent) dataReturn (CMC-50, CMC-51, CMC-54). */
+    static void expectEchoes(Req q, Resp r, String w) throws Exception {
         byte[] rn = ASN1OctetString.getInstance(single(r, CMCObjectIdentifiers.id_cmc_recipientNonce, "recipientNonce", w))
             .getOctets();
         check(Arrays.equals(rn, q.senderNonce), w + ": recipientNonce equals our senderNonce (CMC-51)");
@@ -870,10 +1325,18 @@ public class CmcInterop {
         BigInteger tx = ASN1Integer.getInstance(single(r, CMCObjectIdentifiers.id_cmc_transactionId, "transactionId", w))
             .getValue();
         check(tx.equals(q.transactionId), w + ": transactionId echoed (CMC-50)");
-        byte[] dr = ASN1OctetString.getInstance(single(r, CMCObjectIdentifiers.id_cmc_dataReturn, "dataReturn", w))
-            .getOctets();
-        check(Arrays.equals(dr, q.dataReturn), w + ": dataReturn echoed (CMC-54)");
+        if (q.dataReturn != null) {
+            byte[] dr = ASN1OctetString.getInstance(single(r, CMCObjectIdentifiers.id_cmc_dataReturn, "dataReturn", w))
+                .getOctets();
+            check(Arrays.equals(dr, q.dataReturn), w + ": dataReturn echoed (CMC-54)");
+        } else {
+            check(controlValues(r, CMCObjectIdentifiers.id_cmc_dataReturn).isEmpty(),
+                w + ": no dataReturn in the response (none was sent)");
+        }
+    }
 
+    /** The certificate for q's key, with its issuer, chaining to ROOT.pem (CMC-26, CMC-27). */
+    static X509CertificateHolder expectCertificate(Req q, Resp r, String w) throws Exception {
         byte[] spki = q.kp.getPublic().getEncoded();
         X509CertificateHolder issued = null;
         for (X509CertificateHolder h : r.certs) {
@@ -911,6 +1374,7 @@ public class CmcInterop {
         byte[] san = x.getExtensionValue(Extension.subjectAlternativeName.getId());
         note(w + ": subjectAltName " + (san == null ? "absent" : "present") + " (requested dNSName " + q.spec.cn
             + "; CMC-15 lets the CA modify it)");
+        return issued;
     }
 
     /**
@@ -934,8 +1398,166 @@ public class CmcInterop {
             + (hit == null ? " (got: " + (r.statuses.isEmpty() ? "no statusInfoV2" : failures(r)) + ")" : ""));
     }
 
-    static void live(String server, String rootPem, String user, String password, String ident, String secret)
+    /** The pendInfo of a status, or null. */
+    static PendInfo pendInfo(CMCStatusInfoV2 st) {
+        OtherStatusInfo o = st.getOtherStatusInfo();
+        if (o == null || !o.isPendingInfo()) {
+            return null;
+        }
+        return PendInfo.getInstance(o.toASN1Primitive());
+    }
+
+    /**
+     * A pending answer (EST-100, CMC-64): HTTP 200, a signed Full PKI Response, CMCStatusInfoV2 pending(3)
+     * with bodyList = [q.bodyPart] and otherInfo pendInfo (8-byte pendToken, pendTime), no failure,
+     * the nonces and transactionId echoed, and no certificate for the held key.
+     */
+    static PendInfo expectPending(Req q, Resp r) throws Exception {
+        String w = q.spec.name;
+        check(r.http == 200, w + ": HTTP 200 (EST-100: pending is in-band)" + (r.http != 200 ? " (got " + r.http + "; "
+            + failures(r) + ")" : ""));
+        check(r.contentType.toLowerCase(Locale.ROOT).startsWith("application/pkcs7-mime"),
+            w + ": Content-Type " + r.contentType);
+        check(!r.simple && r.pr != null, w + ": a Full PKI Response");
+        CMCStatusInfoV2 hit = null;
+        for (CMCStatusInfoV2 st : r.statuses) {
+            check(status(st) != 2, w + ": no failed status (" + describe(st) + ")");
+            if (status(st) == 3 && bodyList(st).equals(Collections.singletonList(q.bodyPart))) {
+                hit = st;
+            }
+        }
+        check(hit != null, w + ": CMCStatusInfoV2 pending(3) with bodyList = [" + q.bodyPart + "]"
+            + (hit == null ? " (got: " + (r.statuses.isEmpty() ? "no statusInfoV2" : failures(r)) + ")" : ""));
+        PendInfo p = pendInfo(hit);
+        check(p != null, w + ": otherInfo is pendInfo (CMC-38)");
+        check(p.getPendToken().length == 8, w + ": pendToken " + hex(p.getPendToken()) + " is 8 bytes");
+        java.util.Date when = p.getPendTime().getDate();
+        check(true, w + ": pendTime " + p.getPendTime().getTimeString() + " (" + when.toInstant() + ")");
+        expectEchoes(q, r, w);
+        byte[] spki = q.kp.getPublic().getEncoded();
+        boolean certForKey = false;
+        for (X509CertificateHolder h : r.certs) {
+            certForKey |= Arrays.equals(h.getSubjectPublicKeyInfo().getEncoded(ASN1Encoding.DER), spki);
+        }
+        check(!certForKey, w + ": no certificate for the held key yet");
+        return p;
+    }
+
+    static boolean samePendInfo(PendInfo a, PendInfo b) throws Exception {
+        return Arrays.equals(a.getPendToken(), b.getPendToken())
+            && Arrays.equals(a.getPendTime().getEncoded(ASN1Encoding.DER), b.getPendTime().getEncoded(ASN1Encoding.DER));
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // pending-start / pending-finish: the state in between (a text file)
+    //   PENDTOKEN <hex>, PENDTIME <GeneralizedTime>, SKI <hex>, then the key as PKCS#8 and SPKI PEM.
+    // ------------------------------------------------------------------------------------------
+
+    static void writeState(File f, Req q, PendInfo p) throws Exception {
+        try (FileWriter fw = new FileWriter(f); JcaPEMWriter w = new JcaPEMWriter(fw)) {
+            fw.write("# CmcInterop pending-start state: the held request (CN=" + CN_PENDING + ") and its key\n");
+            fw.write("PENDTOKEN " + hex(p.getPendToken()) + "\n");
+            fw.write("PENDTIME " + p.getPendTime().getTimeString() + "\n");
+            fw.write("SKI " + hex(q.ski) + "\n");
+            fw.flush();
+            w.writeObject(new JcaPKCS8Generator(q.kp.getPrivate(), null));
+            w.writeObject(q.kp.getPublic());
+        }
+    }
+
+    static final class State {
+        byte[] pendToken;
+        String pendTime;
+        byte[] ski;
+        KeyPair kp;
+    }
+
+    static State readState(File f) throws Exception {
+        State s = new State();
+        for (String line : java.nio.file.Files.readAllLines(f.toPath(), StandardCharsets.UTF_8)) {
+            if (line.startsWith("PENDTOKEN ")) {
+                s.pendToken = Hex.decode(line.substring(10).trim());
+            } else if (line.startsWith("PENDTIME ")) {
+                s.pendTime = line.substring(9).trim();
+            } else if (line.startsWith("SKI ")) {
+                s.ski = Hex.decode(line.substring(4).trim());
+            }
+        }
+        java.security.PrivateKey priv = null;
+        java.security.PublicKey pub = null;
+        JcaPEMKeyConverter conv = new JcaPEMKeyConverter().setProvider("BC");
+        try (PEMParser pp = new PEMParser(new java.io.FileReader(f))) {
+            Object o;
+            while ((o = pp.readObject()) != null) {
+                if (o instanceof PrivateKeyInfo) {
+                    priv = conv.getPrivateKey((PrivateKeyInfo) o);
+                } else if (o instanceof SubjectPublicKeyInfo) {
+                    pub = conv.getPublicKey((SubjectPublicKeyInfo) o);
+                }
+            }
+        }
+        if (s.pendToken == null || s.ski == null || priv == null || pub == null) {
+            throw new AssertionError("FAILED: " + f + " is not a pending-start state file");
+        }
+        s.kp = new KeyPair(pub, priv);
+        byte[] ski = new JcaX509ExtensionUtils().createSubjectKeyIdentifier(pub).getKeyIdentifier();
+        check(Arrays.equals(ski, s.ski), "state file: SKI " + hex(s.ski) + " is the held key's");
+        return s;
+    }
+
+    /** The pending label: EST_PENDING_LABEL, default "manual". */
+    static String pendingLabel() {
+        String l = System.getenv("EST_PENDING_LABEL");
+        return l == null || l.isEmpty() ? "manual" : l;
+    }
+
+    /**
+     * pending-start: a PKCS#10 request (CN=bc-cmc-pending.example) is held: pending(3) + pendInfo; a
+     * Query Pending at once is pending again with the same pendInfo (CMC-64). Writes STATEFILE.
+     */
+    static void pendingStart(String server, String rootPem, String user, String password, File state)
         throws Exception {
+        connect(server, rootPem, user, password, pendingLabel());
+        Req q = build(new Spec("pending", "EC", CN_PENDING));
+        PendInfo first = expectPending(q, post(q.der, q.spec.name));
+        writeState(state, q, first);
+        note("wrote " + state);
+        System.out.println("PENDTOKEN " + hex(first.getPendToken()));
+        Req qq = buildQuery("query-pending-before-approval", q.kp, q.subject, first.getPendToken());
+        PendInfo again = expectPending(qq, post(qq.der, qq.spec.name));
+        check(samePendInfo(first, again), "query-pending-before-approval: pendInfo equals the original (same pendToken"
+            + " and pendTime, CMC-64)");
+    }
+
+    /**
+     * pending-finish: after approval, the Query Pending returns success for its bodyPartID and the
+     * certificate for the held key; a Query Pending with an unknown pendToken is refused with badRequest.
+     */
+    static void pendingFinish(String server, String rootPem, String user, String password, File state)
+        throws Exception {
+        connect(server, rootPem, user, password, pendingLabel());
+        State st = readState(state);
+        note("held request: pendToken " + hex(st.pendToken) + ", pendTime " + st.pendTime);
+        Req qq = buildQuery("query-pending-after-approval", st.kp, new X500Name("CN=" + CN_PENDING), st.pendToken);
+        Resp r = post(qq.der, qq.spec.name);
+        expectIssued(qq, r);
+        boolean ok = false;
+        for (CMCStatusInfoV2 s : r.statuses) {
+            ok |= status(s) == 0 && bodyList(s).contains(BP_QUERY);
+        }
+        check(ok, qq.spec.name + ": a success(0) status whose bodyList has the queryPending bodyPartID " + BP_QUERY
+            + (ok ? "" : " (got: " + r.statuses.size() + " statuses)"));
+
+        byte[] unknown;
+        do {
+            unknown = randomToken();
+        } while (Arrays.equals(unknown, st.pendToken));
+        Req bad = buildQuery("query-pending-unknown-token", st.kp, new X500Name("CN=" + CN_PENDING), unknown);
+        expectFailed(bad.spec.name + " " + hex(unknown), post(bad.der, bad.spec.name), 2, BP_QUERY, true);
+    }
+
+    /** TLS trusting only ROOT.pem, Basic credentials, and the /fullcmc URL of `label` (null: the default CA). */
+    static void connect(String server, String rootPem, String user, String password, String label) throws Exception {
         try (FileInputStream in = new FileInputStream(rootPem)) {
             root = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
         }
@@ -946,10 +1568,14 @@ public class CmcInterop {
         tmf.init(ts);
         tls = SSLContext.getInstance("TLS");
         tls.init(null, tmf.getTrustManagers(), RNG);
-        String label = System.getenv("EST_LABEL");
         url = "https://" + server + "/.well-known/est" + (label == null || label.isEmpty() ? "" : "/" + label) + "/fullcmc";
         basic = "Basic " + Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
         System.out.println("posting to " + url);
+    }
+
+    static void live(String server, String rootPem, String user, String password, String ident, String secret)
+        throws Exception {
+        connect(server, rootPem, user, password, System.getenv("EST_LABEL"));
 
         // Fresh requests (keys, nonces, transaction IDs) from the same builders as gen mode.
         Spec[] specs = genSpecs(secret != null ? secret : DEFAULT_SECRET);
@@ -989,6 +1615,14 @@ public class CmcInterop {
                 expectFailed("identity proof with a wrong secret", post(q.der, "wrong secret", false), 7, null, false);
                 break;
             }
+            // CMC-18: AuthenticatedData(PKIData) under the shared secret, no SignedData, no HTTP credentials.
+            Req a = build(authDataSpec(ident, secret));
+            selfCheckAuth(a);
+            expectIssued(a, post(a.der, a.spec.name, false));
+            // The same with a wrong secret: the MAC fails, badMessageCheck on the whole message.
+            Spec wrong = authDataSpec("authdata-wrong-secret", ident, secret + "-wrong");
+            Req aw = build(wrong);
+            expectFailed(wrong.name, post(aw.der, wrong.name, false), 1, 0L, true);
         }
         // CMC-53: the identical p10-ec bytes again (same transactionId + senderNonce).
         Resp replay = post(first.der, "replay of " + first.spec.name);
@@ -997,15 +1631,28 @@ public class CmcInterop {
 
     public static void main(String[] args) throws Exception {
         Security.addProvider(new BouncyCastleProvider());
-        boolean gen = args.length == 2 && args[0].equals("gen");
-        if (!gen && args.length != 4 && args.length != 6) {
+        String mode = args.length > 0 ? args[0] : "";
+        boolean gen = args.length == 2 && mode.equals("gen");
+        boolean genExtra = args.length == 2 && mode.equals("gen-extra");
+        boolean pending = args.length == 6 && (mode.equals("pending-start") || mode.equals("pending-finish"));
+        boolean named = mode.equals("gen") || mode.equals("gen-extra") || mode.startsWith("pending-");
+        if (!gen && !genExtra && !pending && (named || (args.length != 4 && args.length != 6))) {
             System.err.println("usage: CmcInterop gen OUTDIR\n"
-                + "       CmcInterop HOST:PORT ROOT.pem USER PASSWORD [IDENT SECRET]");
+                + "       CmcInterop gen-extra OUTDIR\n"
+                + "       CmcInterop HOST:PORT ROOT.pem USER PASSWORD [IDENT SECRET]\n"
+                + "       CmcInterop pending-start HOST:PORT ROOT.pem USER PASSWORD STATEFILE\n"
+                + "       CmcInterop pending-finish HOST:PORT ROOT.pem USER PASSWORD STATEFILE");
             System.exit(2);
         }
         try {
             if (gen) {
                 gen(new File(args[1]));
+            } else if (genExtra) {
+                genExtra(new File(args[1]));
+            } else if (mode.equals("pending-start")) {
+                pendingStart(args[1], args[2], args[3], args[4], new File(args[5]));
+            } else if (mode.equals("pending-finish")) {
+                pendingFinish(args[1], args[2], args[3], args[4], new File(args[5]));
             } else {
                 live(args[0], args[1], args[2], args[3], args.length == 6 ? args[4] : null,
                     args.length == 6 ? args[5] : null);

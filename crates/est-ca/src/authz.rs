@@ -118,7 +118,8 @@ pub struct AccessRule {
     pub names: Vec<String>,
 }
 
-fn any_glob(patterns: &[String], value: &str) -> bool {
+/// Whether `value` matches one of `patterns` (`*` globs, ASCII case-insensitive).
+pub fn any_glob(patterns: &[String], value: &str) -> bool {
     let v = value.to_ascii_lowercase();
     patterns
         .iter()

@@ -38,7 +38,7 @@ pub use authority::{
     RenewalTarget,
 };
 pub use authz::{
-    AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, is_registration_authority,
+    AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, any_glob, is_registration_authority,
 };
 pub use clock::{Clock, SystemClock};
 pub use cmc_secrets::{

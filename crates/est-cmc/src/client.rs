@@ -24,6 +24,12 @@ pub const ID_DATA_RETURN: BodyPartId = 3;
 pub const ID_REQUEST: BodyPartId = 4;
 pub const ID_IDENTIFICATION: BodyPartId = 5;
 pub const ID_IDENTITY_PROOF: BodyPartId = 6;
+pub const ID_RECIPIENT_NONCE: BodyPartId = 7;
+/// The queryPending control of [`build_query_pending`]: the body part a pending, success or
+/// failed status names.
+pub const ID_QUERY_PENDING: BodyPartId = 8;
+/// The getCert control of [`build_get_cert`].
+pub const ID_GET_CERT: BodyPartId = 9;
 
 /// A shared secret to prove identity with (Identification + Identity Proof V2, HMAC-SHA256
 /// with SHA-256, CMC-43).
@@ -58,6 +64,9 @@ pub enum CertRequestBody {
 pub struct RequestOptions {
     pub transaction_id: Int,
     pub sender_nonce: Vec<u8>,
+    /// The senderNonce of the server's last response in this transaction, sent back as
+    /// recipientNonce (RFC 5272 §6.6; e.g. on a Query Pending after a pending answer).
+    pub recipient_nonce: Option<Vec<u8>>,
     pub data_return: Option<Vec<u8>>,
     pub identity: Option<SharedSecret>,
 }
@@ -74,10 +83,103 @@ impl RequestOptions {
         Ok(Self {
             transaction_id: Int::new(&t).map_err(|e| e.to_string())?,
             sender_nonce: n,
+            recipient_nonce: None,
             data_return: None,
             identity: None,
         })
     }
+
+    /// Options for a later request of the same transaction: the same transactionId, a fresh
+    /// senderNonce, and recipientNonce = the server's last senderNonce (CMC-50, CMC-51).
+    pub fn continuing(transaction_id: Int, server_nonce: Option<Vec<u8>>) -> Result<Self, String> {
+        let mut o = Self::random()?;
+        o.transaction_id = transaction_id;
+        o.recipient_nonce = server_nonce;
+        Ok(o)
+    }
+}
+
+/// transactionId, senderNonce, recipientNonce and dataReturn of `opts`.
+fn transaction_controls(opts: &RequestOptions) -> Result<Vec<TaggedAttribute>, String> {
+    let e = |e: der::Error| e.to_string();
+    let mut controls = vec![
+        TaggedAttribute::single(ID_TRANSACTION, oids::TRANSACTION_ID, &opts.transaction_id)
+            .map_err(e)?,
+        TaggedAttribute::single(
+            ID_SENDER_NONCE,
+            oids::SENDER_NONCE,
+            &OctetString::new(opts.sender_nonce.clone()).map_err(e)?,
+        )
+        .map_err(e)?,
+    ];
+    if let Some(n) = &opts.recipient_nonce {
+        controls.push(
+            TaggedAttribute::single(
+                ID_RECIPIENT_NONCE,
+                oids::RECIPIENT_NONCE,
+                &OctetString::new(n.clone()).map_err(e)?,
+            )
+            .map_err(e)?,
+        );
+    }
+    if let Some(d) = &opts.data_return {
+        controls.push(
+            TaggedAttribute::single(
+                ID_DATA_RETURN,
+                oids::DATA_RETURN,
+                &OctetString::new(d.clone()).map_err(e)?,
+            )
+            .map_err(e)?,
+        );
+    }
+    Ok(controls)
+}
+
+/// A PKIData of controls only (empty reqSequence): the transaction controls of `opts` and
+/// `extra`. An identity proof is computed over the reqSequence, so `opts.identity` is refused.
+fn controls_only(opts: &RequestOptions, extra: TaggedAttribute) -> Result<PkiData, String> {
+    if opts.identity.is_some() {
+        return Err("an identity proof needs a certification request to cover".into());
+    }
+    let mut control_sequence = transaction_controls(opts)?;
+    control_sequence.push(extra);
+    Ok(PkiData {
+        control_sequence,
+        req_sequence: Vec::new(),
+        cms_sequence: Vec::new(),
+        other_msg_sequence: Vec::new(),
+    })
+}
+
+/// Query Pending (CMC-64, RFC 5272 §6.13): a PKIData with the transaction controls and one
+/// queryPending control (OCTET STRING pendToken) as body part [`ID_QUERY_PENDING`], no request.
+/// Sign it with the held request's key ([`RequestSigner::RequestKey`]).
+pub fn build_query_pending(opts: &RequestOptions, pend_token: &[u8]) -> Result<PkiData, String> {
+    let e = |e: der::Error| e.to_string();
+    let q = TaggedAttribute::single(
+        ID_QUERY_PENDING,
+        oids::QUERY_PENDING,
+        &OctetString::new(pend_token).map_err(e)?,
+    )
+    .map_err(e)?;
+    controls_only(opts, q)
+}
+
+/// Get Certificate (CMC-70, RFC 5272 §6.9): a PKIData with the transaction controls and one
+/// getCert control {issuerName = directoryName `issuer`, `serial`} as body part
+/// [`ID_GET_CERT`], no request.
+pub fn build_get_cert(
+    opts: &RequestOptions,
+    issuer: &Name,
+    serial: &x509_cert::serial_number::SerialNumber,
+) -> Result<PkiData, String> {
+    let e = |e: der::Error| e.to_string();
+    let gc = crate::controls::GetCert {
+        issuer_name: x509_cert::ext::pkix::name::GeneralName::DirectoryName(issuer.clone()),
+        serial_number: serial.clone(),
+    };
+    let c = TaggedAttribute::single(ID_GET_CERT, oids::GET_CERT, &gc).map_err(e)?;
+    controls_only(opts, c)
 }
 
 /// Builds the PKIData: transactionId, senderNonce, dataReturn, the request, and
@@ -99,26 +201,7 @@ pub fn build_pki_data(
         } => TaggedRequest::Crm(crmf_request(subject, extensions, key)?),
     };
     let req_sequence = vec![req];
-    let mut controls = vec![
-        TaggedAttribute::single(ID_TRANSACTION, oids::TRANSACTION_ID, &opts.transaction_id)
-            .map_err(e)?,
-        TaggedAttribute::single(
-            ID_SENDER_NONCE,
-            oids::SENDER_NONCE,
-            &OctetString::new(opts.sender_nonce.clone()).map_err(e)?,
-        )
-        .map_err(e)?,
-    ];
-    if let Some(d) = &opts.data_return {
-        controls.push(
-            TaggedAttribute::single(
-                ID_DATA_RETURN,
-                oids::DATA_RETURN,
-                &OctetString::new(d.clone()).map_err(e)?,
-            )
-            .map_err(e)?,
-        );
-    }
+    let mut controls = transaction_controls(opts)?;
     if let Some(id) = &opts.identity {
         let req_der = req_sequence.to_der().map_err(e)?;
         let proof_alg = spki::AlgorithmIdentifierOwned {

@@ -25,8 +25,8 @@ pub mod types;
 
 pub use error::Failure;
 pub use request::{
-    CertificationRequest, Controls, FullPkiRequest, OuterSigner, PopLinkWitness, RequestError,
-    RequestForm, RequestPolicy,
+    CertificationRequest, Controls, FullPkiRequest, MAX_NESTING, OuterSigner, PopLinkWitness,
+    RequestError, RequestForm, RequestPolicy, prefix_path,
 };
 pub use response::{NONCE_LEN, ResponseBuilder, ResponseSummary, describe_status};
 pub use types::{

@@ -56,7 +56,13 @@ pub struct FullPkiRequest {
     pub controls: Controls,
     /// Every certification request, each already checked (syntax, CMC-14, POP) or failed.
     pub requests: Vec<Result<CertificationRequest, Failure>>,
+    /// Nested Full PKI Requests from cmsSequence (an RA's wrapping, RFC 5272 §7.1; batches,
+    /// §6.17), each verified on its own; other cmsSequence content is ignored (CMC-10).
+    pub nested: Vec<(BodyPartId, Result<Box<FullPkiRequest>, Failure>)>,
 }
+
+/// How deep RA wrappings may nest (a bound against nesting bombs).
+pub const MAX_NESTING: usize = 4;
 
 #[derive(Debug, Clone)]
 enum Outer {
@@ -98,6 +104,13 @@ pub struct Controls {
     pub reg_info: Vec<(BodyPartId, Vec<u8>)>,
     /// Controls an RA marked processed (CMC-65).
     pub processed: Vec<BodyPartReference>,
+    /// RA controls, honoured only from an authorized RA (CMC-56).
+    pub lra_pop_witness: Vec<(BodyPartId, crate::controls::LraPopWitness)>,
+    pub mod_cert_template: Vec<(BodyPartId, crate::controls::ModCertTemplate)>,
+    pub add_extensions: Vec<(BodyPartId, crate::controls::AddExtensions)>,
+    pub ra_identity_witness: Vec<(BodyPartId, Vec<BodyPartId>)>,
+    /// Batch Requests (CMC-66): the cmsSequence entries to answer one by one.
+    pub batch_requests: Vec<(BodyPartId, Vec<BodyPartId>)>,
     /// Controls this server does not act on, not marked processed (CMC-9).
     pub unsupported: Vec<(BodyPartId, ObjectIdentifier)>,
 }
@@ -120,6 +133,8 @@ pub struct CertificationRequest {
     /// ChangeSubjectName (CMC-23).
     pub change_subject_name: Option<ChangeSubjectName>,
     pub pop_link_witness: Option<PopLinkWitness>,
+    /// POP is `raVerified`: acceptable only with an authorized RA's RA POP Witness (CMC-61).
+    pub ra_verified_pop: bool,
     /// The request as received: DER PKCS#10, or DER CertReqMsg (for holding it, see
     /// [`CertificationRequest::from_stored`]).
     pub request_der: Vec<u8>,
@@ -159,6 +174,14 @@ impl FullPkiRequest {
     /// Reads a DER ContentInfo(SignedData(PKIData)) (CMC-1, CMC-20 first layering): decodes
     /// everything, verifies the outer signature (CMC-16, CMC-17) and every request's POP.
     pub fn parse_signed(der: &[u8], policy: RequestPolicy) -> Result<Self, RequestError> {
+        Self::parse_signed_at(der, policy, 0)
+    }
+
+    fn parse_signed_at(
+        der: &[u8],
+        policy: RequestPolicy,
+        depth: usize,
+    ) -> Result<Self, RequestError> {
         let ci = cms::content_info::ContentInfo::from_der(der)
             .map_err(|e| RequestError::NotCms(format!("body is not a DER CMS ContentInfo: {e}")))?;
         if ci.content_type != est_cms::oids::ID_SIGNED_DATA {
@@ -200,7 +223,9 @@ impl FullPkiRequest {
             .map(|r| CertificationRequest::read(r, policy))
             .collect();
         let signer = outer_signer(&signed, &pki_data).map_err(|f| cmc(f, &controls))?;
+        let nested = read_nested(&pki_data, policy, depth)?;
         Ok(Self {
+            nested,
             pki_data_der: signed.content.clone(),
             outer: Outer::Signed(Box::new(signed)),
             pki_data,
@@ -432,7 +457,9 @@ impl FullPkiRequest {
             .iter()
             .map(|r| CertificationRequest::read(r, policy))
             .collect();
+        let nested = read_nested(&pki_data, policy, 0)?;
         Ok(Self {
+            nested,
             outer: Outer::Authenticated(der.to_vec()),
             pki_data_der: content.content,
             pki_data,
@@ -523,6 +550,67 @@ impl FullPkiRequest {
     /// Whether the request carries a shared-secret identity proof.
     pub fn has_identity_proof(&self) -> bool {
         self.controls.identity_proof_v2.is_some() || self.controls.identity_proof_v1.is_some()
+    }
+}
+
+/// The nested Full PKI Requests of a PKIData's cmsSequence (SignedData(PKIData) entries).
+#[allow(clippy::type_complexity)]
+fn read_nested(
+    pki: &PkiData,
+    policy: RequestPolicy,
+    depth: usize,
+) -> Result<Vec<(BodyPartId, Result<Box<FullPkiRequest>, Failure>)>, RequestError> {
+    let mut out = Vec::new();
+    for tci in &pki.cms_sequence {
+        if tci.content_info.content_type != est_cms::oids::ID_SIGNED_DATA {
+            continue; // CMC-10
+        }
+        let id = tci.body_part_id;
+        if depth + 1 >= MAX_NESTING {
+            out.push((
+                id,
+                Err(Failure::body_part(
+                    CmcFailInfo::BAD_REQUEST,
+                    id,
+                    format!("PKIData nested more than {MAX_NESTING} deep"),
+                )),
+            ));
+            continue;
+        }
+        let der = tci
+            .content_info
+            .to_der()
+            .map_err(|e| RequestError::NotCms(format!("cmsSequence entry {id}: {e}")))?;
+        let parsed = match FullPkiRequest::parse_signed_at(&der, policy, depth + 1) {
+            Ok(r) => Ok(Box::new(r)),
+            Err(RequestError::NotCms(why)) => {
+                Err(Failure::body_part(CmcFailInfo::BAD_REQUEST, id, why))
+            }
+            Err(RequestError::Cmc { mut failure, .. }) => {
+                // Re-address the inner failure to this entry (CMC-7: paths run inwards).
+                failure.body_list = failure
+                    .body_list
+                    .into_iter()
+                    .map(|r| prefix_path(id, r))
+                    .collect();
+                Err(failure)
+            }
+        };
+        out.push((id, parsed));
+    }
+    Ok(out)
+}
+
+/// `reference` inside cmsSequence entry `id`, as a BodyPartPath from this layer (CMC-7).
+pub fn prefix_path(id: BodyPartId, reference: BodyPartReference) -> BodyPartReference {
+    match reference {
+        // Body part 0 of the inner PKIData is the entry itself.
+        BodyPartReference::Id(0) => BodyPartReference::Id(id),
+        BodyPartReference::Id(inner) => BodyPartReference::Path(vec![id, inner]),
+        BodyPartReference::Path(mut p) => {
+            p.insert(0, id);
+            BodyPartReference::Path(p)
+        }
     }
 }
 
@@ -745,6 +833,21 @@ impl Controls {
                 self.reg_info.push((id, v.into_bytes().into()));
             }
             oids::CONTROL_PROCESSED => {}
+            oids::LRA_POP_WITNESS => self.lra_pop_witness.push((id, single_value(attr)?)),
+            oids::MOD_CERT_TEMPLATE => self.mod_cert_template.push((id, single_value(attr)?)),
+            oids::ADD_EXTENSIONS => self.add_extensions.push((id, single_value(attr)?)),
+            oids::RA_IDENTITY_WITNESS => self.ra_identity_witness.push((id, single_value(attr)?)),
+            oids::BATCH_REQUESTS => {
+                let list: Vec<BodyPartId> = single_value(attr)?;
+                if list.is_empty() {
+                    return Err(Failure::body_part(
+                        CmcFailInfo::BAD_REQUEST,
+                        id,
+                        "batchRequests lists no body part (CMC-66)",
+                    ));
+                }
+                self.batch_requests.push((id, list));
+            }
             // recipientNonce in a request: the client answers our earlier senderNonce; we keep
             // no transaction state across requests, so it is accepted and not checked.
             oids::RECIPIENT_NONCE => {
@@ -757,6 +860,16 @@ impl Controls {
             }
         }
         Ok(())
+    }
+
+    /// The body part IDs of RA-only controls (CMC-56, CMC-59..CMC-62, CMC-66).
+    pub fn ra_controls(&self) -> Vec<BodyPartId> {
+        let mut ids: Vec<BodyPartId> = Vec::new();
+        ids.extend(self.lra_pop_witness.iter().map(|c| c.0));
+        ids.extend(self.mod_cert_template.iter().map(|c| c.0));
+        ids.extend(self.add_extensions.iter().map(|c| c.0));
+        ids.extend(self.ra_identity_witness.iter().map(|c| c.0));
+        ids
     }
 
     /// CMC-9: the failure for controls this server does not act on, if any.
@@ -976,6 +1089,7 @@ impl CertificationRequest {
         let spki_der = spki
             .to_der()
             .map_err(|_| bad(CmcFailInfo::BAD_REQUEST, "public key does not encode"))?;
+        let mut ra_verified = false;
         match &msg.popo {
             Some(ProofOfPossession::Signature(pop)) => {
                 if pop.poposk_input.is_some() {
@@ -1004,14 +1118,9 @@ impl CertificationRequest {
                     )
                 })?;
             }
-            Some(ProofOfPossession::RaVerified(_)) => {
-                // Only an authorized RA's RA POP Witness may stand for POP (CMC-61); RA mode
-                // is not served here yet.
-                return Err(bad(
-                    CmcFailInfo::POP_FAILED,
-                    "raVerified POP is accepted only with an authorized RA's RA POP Witness (CMC-61)",
-                ));
-            }
+            // Only an authorized RA's RA POP Witness may stand for POP (CMC-61): the caller
+            // checks `ra_verified_pop`.
+            Some(ProofOfPossession::RaVerified(_)) => ra_verified = true,
             Some(_) => {
                 return Err(bad(
                     CmcFailInfo::POP_FAILED,
@@ -1028,7 +1137,7 @@ impl CertificationRequest {
         let request_der = msg
             .to_der()
             .map_err(|_| bad(CmcFailInfo::BAD_REQUEST, "CertReqMsg does not encode"))?;
-        Self::finish(
+        let mut r = Self::finish(
             id,
             RequestForm::Crmf,
             subject,
@@ -1038,7 +1147,9 @@ impl CertificationRequest {
             change_subject_name,
             pop_link_witness,
             request_der,
-        )
+        )?;
+        r.ra_verified_pop = ra_verified;
+        Ok(r)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1086,8 +1197,48 @@ impl CertificationRequest {
             extensions,
             change_subject_name,
             pop_link_witness,
+            ra_verified_pop: false,
             request_der,
         })
+    }
+
+    /// Applies an authorized RA's Modify Certification Request (CMC-59): with `replace`,
+    /// present fields replace the request's (each extension counting as one field); without,
+    /// they are deleted. Subject, SAN and extensions are the fields this CA certifies from.
+    pub fn apply_mod_cert_template(&mut self, m: &crate::controls::ModCertTemplate) {
+        let t = &m.cert_template;
+        if let Some(subject) = &t.subject {
+            self.subject = if m.replace {
+                subject.clone()
+            } else {
+                Name::default()
+            };
+        }
+        for ext in t.extensions.iter().flatten() {
+            self.extensions.retain(|e| e.extn_id != ext.extn_id);
+            if m.replace {
+                self.extensions.push(ext.clone());
+            }
+            if ext.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME {
+                self.san = if m.replace {
+                    SubjectAltName::from_der(ext.extn_value.as_bytes()).ok()
+                } else {
+                    None
+                };
+            }
+        }
+    }
+
+    /// Applies Add Extensions (CMC-60, deprecated): each extension replaces one of the same
+    /// type.
+    pub fn apply_add_extensions(&mut self, extensions: &[Extension]) {
+        for ext in extensions {
+            self.extensions.retain(|e| e.extn_id != ext.extn_id);
+            self.extensions.push(ext.clone());
+            if ext.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME {
+                self.san = SubjectAltName::from_der(ext.extn_value.as_bytes()).ok();
+            }
+        }
     }
 
     /// The names to certify: the request's, or those of ChangeSubjectName (CMC-24: an absent

@@ -19,6 +19,7 @@ pub const NONCE_LEN: usize = 16;
 #[derive(Debug, Clone)]
 pub struct ResponseBuilder {
     controls: Vec<TaggedAttribute>,
+    cms: Vec<crate::types::TaggedContentInfo>,
     next_id: BodyPartId,
     /// Whether anything besides certificates must be said (so a Simple PKI Response will not
     /// do, CMC-4).
@@ -32,6 +33,7 @@ impl ResponseBuilder {
     pub fn new(request: &Controls) -> Result<Self, Failure> {
         let mut b = Self {
             controls: Vec::new(),
+            cms: Vec::new(),
             next_id: 1,
             needs_full: false,
             failed: false,
@@ -89,6 +91,49 @@ impl ResponseBuilder {
         })
     }
 
+    /// success for these body parts or paths.
+    pub fn success_refs(&mut self, refs: Vec<BodyPartReference>) -> Result<(), Failure> {
+        if refs.is_empty() {
+            return Ok(());
+        }
+        self.status(CmcStatusInfoV2 {
+            status: CmcStatus::SUCCESS,
+            body_list: refs,
+            status_string: None,
+            other_info: None,
+        })
+    }
+
+    /// A nested response (DER ContentInfo, typically SignedData(PKIResponse)) in cmsSequence
+    /// under body part `id` (CMC-66 batches).
+    pub fn nested_response(
+        &mut self,
+        id: BodyPartId,
+        content_info_der: &[u8],
+    ) -> Result<(), Failure> {
+        let content_info = cms::content_info::ContentInfo::from_der(content_info_der)
+            .map_err(|e| internal(e.to_string()))?;
+        self.cms.push(crate::types::TaggedContentInfo {
+            body_part_id: id,
+            content_info,
+        });
+        self.needs_full = true;
+        Ok(())
+    }
+
+    /// Batch Responses (CMC-66): the cmsSequence entries that answer a batch.
+    pub fn batch_responses(&mut self, ids: &[BodyPartId]) -> Result<(), Failure> {
+        self.needs_full = true;
+        self.push(oids::BATCH_RESPONSES, &ids.to_vec())
+    }
+
+    /// A body part ID unused in this response so far, for a nested response.
+    pub fn next_body_part_id(&mut self) -> BodyPartId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
     /// A failure with its failInfo and reason (CMC-38).
     pub fn failure(&mut self, f: &Failure) -> Result<(), Failure> {
         let other_info =
@@ -134,7 +179,7 @@ impl ResponseBuilder {
     pub fn to_der(&self) -> Result<Vec<u8>, Failure> {
         PkiResponse {
             control_sequence: self.controls.clone(),
-            cms_sequence: Vec::new(),
+            cms_sequence: self.cms.clone(),
             other_msg_sequence: Vec::new(),
         }
         .to_der()

@@ -419,3 +419,79 @@ fn enveloped_layers_open_with_the_ca_encryption_key_only() {
         Err(RequestError::Cmc { .. })
     ));
 }
+
+#[test]
+fn query_pending_and_get_cert_are_control_only_pki_data() {
+    use est_cmc::client::{ID_GET_CERT, ID_QUERY_PENDING, build_get_cert, build_query_pending};
+    let k = key();
+    let id = ski_of(&k);
+    let first = RequestOptions::random().unwrap();
+    // The next request of the transaction: same transactionId, fresh senderNonce, the
+    // server's senderNonce back as recipientNonce.
+    let opts =
+        RequestOptions::continuing(first.transaction_id.clone(), Some(vec![7u8; 16])).unwrap();
+    assert_eq!(opts.transaction_id, first.transaction_id);
+    assert_ne!(opts.sender_nonce, first.sender_nonce);
+    let token = [0xabu8, 0xcd, 0x01];
+    let pki = build_query_pending(&opts, &token).unwrap();
+    assert!(pki.req_sequence.is_empty());
+    let der = sign_request(
+        &pki,
+        &RequestSigner::RequestKey {
+            key: &k,
+            key_id: &id,
+        },
+    )
+    .unwrap();
+    let req = FullPkiRequest::parse_signed(&der, RequestPolicy::default()).unwrap();
+    // No request carries the key: the server finds it by the pendToken and verifies with it.
+    match &req.signer {
+        OuterSigner::KeyIdentifier { key_id } => assert_eq!(key_id, &id),
+        other => panic!("{other:?}"),
+    }
+    req.verify_outer_with_key(&k.public_key_to_der().unwrap())
+        .unwrap();
+    assert!(
+        req.verify_outer_with_key(&key().public_key_to_der().unwrap())
+            .is_err()
+    );
+    assert_eq!(
+        req.controls.query_pending,
+        vec![(ID_QUERY_PENDING, token.to_vec())]
+    );
+    assert_eq!(req.controls.transaction_id, Some(first.transaction_id));
+    assert_eq!(
+        req.controls.sender_nonce.as_deref(),
+        Some(&opts.sender_nonce[..])
+    );
+    assert!(req.controls.unsupported_failure().is_none());
+
+    // getCert: issuerName a directoryName, the serial as given.
+    let issuer: x509_cert::name::Name = "CN=Issuing CA,O=Example".parse().unwrap();
+    let serial = x509_cert::serial_number::SerialNumber::new(&[0x01, 0x02, 0xff]).unwrap();
+    let pki = build_get_cert(&RequestOptions::random().unwrap(), &issuer, &serial).unwrap();
+    let der = sign_request(
+        &pki,
+        &RequestSigner::RequestKey {
+            key: &k,
+            key_id: &id,
+        },
+    )
+    .unwrap();
+    let req = FullPkiRequest::parse_signed(&der, RequestPolicy::default()).unwrap();
+    let (gid, gc) = &req.controls.get_cert[0];
+    assert_eq!(*gid, ID_GET_CERT);
+    assert_eq!(
+        gc.issuer_name,
+        x509_cert::ext::pkix::name::GeneralName::DirectoryName(issuer)
+    );
+    assert_eq!(gc.serial_number, serial);
+
+    // An identity proof covers a reqSequence: refused on a control-only PKIData.
+    let mut with_id = RequestOptions::random().unwrap();
+    with_id.identity = Some(SharedSecret {
+        ident: "dev".into(),
+        secret: zeroize::Zeroizing::new(b"secret".to_vec()),
+    });
+    assert!(build_query_pending(&with_id, &token).is_err());
+}

@@ -8,8 +8,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use est_ca::{CaError, CertifyRequest, Identity, RenewalTarget};
 use est_cmc::{
-    CertificationRequest, CmcFailInfo, Controls, Failure, FullPkiRequest, OuterSigner,
-    RequestError, RequestPolicy, ResponseBuilder,
+    BodyPartReference, CertificationRequest, CmcFailInfo, Controls, Failure, FullPkiRequest,
+    OuterSigner, RequestError, RequestPolicy, ResponseBuilder,
 };
 use est_proto::Operation;
 use http::{HeaderValue, StatusCode, header};
@@ -89,8 +89,59 @@ enum Outcome {
     Pending,
 }
 
-/// Runs a checked request: whole-message checks first (CMC-9, replay, identity), then every
-/// certification request and Query Pending. A returned failure covers the whole PKIData.
+/// What the PKIData layers of one request produced.
+#[derive(Default)]
+struct Run {
+    issued: Vec<Vec<u8>>,
+    pending: bool,
+    ok: Vec<BodyPartReference>,
+    first_failure: Option<Failure>,
+}
+
+impl Run {
+    fn record(
+        &mut self,
+        builder: &mut ResponseBuilder,
+        prefix: &[u32],
+        id: u32,
+        outcome: Result<Outcome, Failure>,
+    ) -> Result<(), Failure> {
+        match outcome {
+            Ok(Outcome::Issued(der)) => {
+                self.issued.push(der);
+                self.ok.push(at(prefix, BodyPartReference::Id(id)));
+            }
+            Ok(Outcome::Pending) => self.pending = true,
+            Err(mut f) => {
+                f.body_list = f.body_list.into_iter().map(|r| at(prefix, r)).collect();
+                builder.failure(&f)?;
+                self.first_failure.get_or_insert(f);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `r` of the PKIData at `prefix` (cmsSequence body part IDs from the outer layer inwards), as
+/// a reference from the outer layer (CMC-7).
+fn at(prefix: &[u32], r: BodyPartReference) -> BodyPartReference {
+    prefix
+        .iter()
+        .rev()
+        .fold(r, |r, id| est_cmc::prefix_path(*id, r))
+}
+
+/// Who stands behind one PKIData layer.
+#[derive(Clone)]
+struct LayerIdentity {
+    identity: Identity,
+    renewal: Option<RenewalTarget>,
+}
+
+/// Runs a checked request: whole-message checks first (CMC-9, replay, identity, RA
+/// authorization), then every certification request, nested PKIData (an RA's wrapping),
+/// Query Pending, Get Certificate and Batch Requests. A returned failure covers the whole
+/// PKIData.
 async fn process(
     st: &EstState,
     label: &Label,
@@ -106,6 +157,7 @@ async fn process(
         return Err(f);
     }
     if request.requests.is_empty()
+        && request.nested.is_empty()
         && controls.query_pending.is_empty()
         && controls.get_cert.is_empty()
     {
@@ -114,26 +166,7 @@ async fn process(
             "the PKIData carries no certification request and no control this server acts on",
         ));
     }
-    // CMC-53: a (transactionId, senderNonce) pair is accepted once, across restarts and nodes.
-    if let Some(nonce) = &controls.sender_nonce {
-        let tid = match &controls.transaction_id {
-            Some(t) => decimal(t.as_bytes()).map_err(|e| {
-                Failure::message(CmcFailInfo::BAD_REQUEST, format!("transactionId: {e}"))
-            })?,
-            None => String::new(),
-        };
-        let fresh = st
-            .ca
-            .cmc_replay_fresh(&tid, nonce)
-            .await
-            .map_err(|e| ca_failure(0, &e))?;
-        if !fresh {
-            return Err(Failure::message(
-                CmcFailInfo::BAD_REQUEST,
-                "this transactionId and senderNonce were already used: a replayed request (CMC-53)",
-            ));
-        }
-    }
+    check_replay(st, controls).await?;
     // Queries name held requests; a query signed by the held request's key is verified
     // with that key (the request itself carries none).
     let mut held = Vec::new();
@@ -151,54 +184,64 @@ async fn process(
     }
     let (identity, renewal) = identify(st, label, http_identity, request).await?;
     tracing::debug!(peer = %conn.peer, requester = %identity.requester(), "CMC request authenticated");
-
-    let mut builder = ResponseBuilder::new(controls)?;
-    let mut issued: Vec<Vec<u8>> = Vec::new();
-    let mut ok_ids = Vec::new();
-    let mut first_failure: Option<Failure> = None;
-    let mut pending = false;
-    let mut outcomes = Vec::new();
-    for item in &request.requests {
-        let (id, outcome) = match item {
-            Ok(r) => (
-                r.body_part_id,
-                certify(st, label, &identity, renewal.clone(), r, &mut builder).await,
-            ),
-            Err(f) => (0, Err(f.clone())),
-        };
-        outcomes.push((id, outcome));
+    let ra = authorized_ra(label, request, &identity);
+    // CMC-56: RA assertions only from an RA this label authorizes.
+    let ra_only: Vec<u32> = controls
+        .ra_controls()
+        .into_iter()
+        .chain(controls.batch_requests.iter().map(|b| b.0))
+        .collect();
+    if !ra && !ra_only.is_empty() {
+        return Err(Failure {
+            status: est_cmc::CmcStatus::FAILED,
+            fail_info: CmcFailInfo::BAD_REQUEST,
+            body_list: ra_only.into_iter().map(BodyPartReference::Id).collect(),
+            reason: "RA controls (modCertTemplate, addExtensions, lraPOPWitness, raIdentityWitness, batchRequests) are honoured only from an id-kp-cmcRA certificate this label authorizes (CMC-56)".into(),
+        });
     }
+    let top = LayerIdentity { identity, renewal };
+    let mut builder = ResponseBuilder::new(controls)?;
+    let mut run = Run::default();
+    if !controls.batch_requests.is_empty() {
+        batch(st, label, request, &top, &mut builder, &mut run).await?;
+        for (id, _) in &controls.batch_requests {
+            run.ok.push(BodyPartReference::Id(*id));
+        }
+        builder.success_refs(std::mem::take(&mut run.ok))?;
+        return signed_response(st, label, &builder, &[], StatusCode::OK);
+    }
+    Box::pin(run_layer(
+        st,
+        label,
+        request,
+        &top,
+        ra,
+        &[],
+        None,
+        &mut builder,
+        &mut run,
+    ))
+    .await?;
     for (id, rec) in held {
-        let outcome = query(st, label, &identity, id, rec, &mut builder).await;
-        outcomes.push((id, outcome));
+        let outcome = query(st, label, &top.identity, id, rec, &mut builder).await;
+        run.record(&mut builder, &[], id, outcome)?;
     }
     for (id, gc) in &controls.get_cert {
-        outcomes.push((*id, get_cert(st, label, *id, gc).await));
+        let outcome = get_cert(st, label, *id, gc).await;
+        run.record(&mut builder, &[], *id, outcome)?;
     }
-    for (id, outcome) in outcomes {
-        match outcome {
-            Ok(Outcome::Issued(der)) => {
-                issued.push(der);
-                ok_ids.push(id);
-            }
-            Ok(Outcome::Pending) => pending = true,
-            Err(f) => {
-                builder.failure(&f)?;
-                first_failure.get_or_insert(f);
-            }
-        }
-    }
-    builder.success(&ok_ids)?;
-    if issued.is_empty() && !pending {
+    builder.success_refs(std::mem::take(&mut run.ok))?;
+    if run.issued.is_empty() && !run.pending {
         // Nothing issued or held: a failure answer (EST-99) with every per-request status.
-        let status = first_failure
+        let status = run
+            .first_failure
             .as_ref()
             .map_or(StatusCode::BAD_REQUEST, status_for);
         return signed_response(st, label, &builder, &[], status);
     }
     // CMC-4: only certificates to return and nothing else to say.
-    if builder.simple_suffices() && first_failure.is_none() && !pending {
-        let refs: Vec<&[u8]> = issued.iter().map(|d| d.as_slice()).collect();
+    if builder.simple_suffices() && run.first_failure.is_none() && !run.pending {
+        let refs: Vec<&[u8]> = run.issued.iter().map(|d| d.as_slice()).collect();
         let p7 = est_proto::certs_only_encode_der(&refs).map_err(|e| {
             Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, format!("encoding: {e}"))
         })?;
@@ -208,7 +251,277 @@ async fn process(
         ));
     }
     // EST-100: pending is reported in-band with 200.
-    signed_response(st, label, &builder, &issued, StatusCode::OK)
+    signed_response(st, label, &builder, &run.issued, StatusCode::OK)
+}
+
+/// CMC-53: a (transactionId, senderNonce) pair is accepted once, across restarts and nodes.
+async fn check_replay(st: &EstState, controls: &Controls) -> Result<(), Failure> {
+    let Some(nonce) = &controls.sender_nonce else {
+        return Ok(());
+    };
+    let tid = match &controls.transaction_id {
+        Some(t) => decimal(t.as_bytes()).map_err(|e| {
+            Failure::message(CmcFailInfo::BAD_REQUEST, format!("transactionId: {e}"))
+        })?,
+        None => String::new(),
+    };
+    let fresh = st
+        .ca
+        .cmc_replay_fresh(&tid, nonce)
+        .await
+        .map_err(|e| ca_failure(0, &e))?;
+    if fresh {
+        Ok(())
+    } else {
+        Err(Failure::message(
+            CmcFailInfo::BAD_REQUEST,
+            "this transactionId and senderNonce were already used: a replayed request (CMC-53)",
+        ))
+    }
+}
+
+/// Whether the request is signed by an RA certificate of this CA that the label authorizes
+/// (id-kp-cmcRA, in the store, not revoked; CMC-56).
+fn authorized_ra(label: &Label, request: &FullPkiRequest, identity: &Identity) -> bool {
+    let OuterSigner::Certificate { cert, .. } = &request.signer else {
+        return false;
+    };
+    let recorded = matches!(identity, Identity::Certificate { record: Some(r), .. }
+        if r.status == est_ca::CertStatus::Valid);
+    recorded
+        && est_ca::is_registration_authority(cert)
+        && est_ca::any_glob(
+            &label.cfg.cmc.authorized_ras,
+            &cert.tbs_certificate().subject().to_string(),
+        )
+}
+
+/// The RA controls of `outer` that address the PKIData at `target` (empty: `outer` itself;
+/// `[id]`: its cmsSequence entry `id`).
+struct RaEdits<'a> {
+    mods: Vec<&'a est_cmc::controls::ModCertTemplate>,
+    adds: Vec<&'a est_cmc::controls::AddExtensions>,
+    pop_witnessed: Vec<u32>,
+}
+
+fn ra_edits<'a>(outer: &'a Controls, target: Option<u32>) -> RaEdits<'a> {
+    let me = target.unwrap_or(0);
+    let path_ok = |p: &[u32]| match target {
+        None => p == [0] || p.is_empty(),
+        Some(id) => p == [id],
+    };
+    RaEdits {
+        mods: outer
+            .mod_cert_template
+            .iter()
+            .map(|(_, m)| m)
+            .filter(|m| path_ok(&m.pki_data_reference))
+            .collect(),
+        adds: outer
+            .add_extensions
+            .iter()
+            .map(|(_, a)| a)
+            .filter(|a| a.pki_data_reference == me)
+            .collect(),
+        pop_witnessed: outer
+            .lra_pop_witness
+            .iter()
+            .filter(|(_, w)| w.pki_data_bodyid == me)
+            .flat_map(|(_, w)| w.body_ids.iter().copied())
+            .collect(),
+    }
+}
+
+/// One PKIData layer: its certification requests (with the RA edits addressed to it when an
+/// authorized RA sent them, CMC-59..CMC-61), then its nested PKIData.
+#[allow(clippy::too_many_arguments)]
+async fn run_layer(
+    st: &EstState,
+    label: &Label,
+    request: &FullPkiRequest,
+    who: &LayerIdentity,
+    ra: bool,
+    prefix: &[u32],
+    ra_controls: Option<(&Controls, u32)>,
+    builder: &mut ResponseBuilder,
+    run: &mut Run,
+) -> Result<(), Failure> {
+    // Edits of an authorized RA: from this layer itself, or from the wrapper around it.
+    let own = ra.then(|| ra_edits(&request.controls, None));
+    let outer = ra_controls.map(|(c, id)| ra_edits(c, Some(id)));
+    for item in &request.requests {
+        let (id, outcome) = match item {
+            Ok(r) => {
+                let mut r = r.clone();
+                let rid = r.body_part_id;
+                let mut witnessed = false;
+                for e in own.iter().chain(outer.iter()) {
+                    for m in e.mods.iter().filter(|m| m.cert_references.contains(&rid)) {
+                        r.apply_mod_cert_template(m);
+                    }
+                    for a in e.adds.iter().filter(|a| a.cert_references.contains(&rid)) {
+                        r.apply_add_extensions(&a.extensions);
+                    }
+                    witnessed |= e.pop_witnessed.contains(&r.body_part_id);
+                }
+                let outcome = if r.ra_verified_pop && !witnessed {
+                    Err(Failure::body_part(
+                        CmcFailInfo::POP_FAILED,
+                        r.body_part_id,
+                        "raVerified POP needs an authorized RA's RA POP Witness for this request (CMC-61)",
+                    ))
+                } else {
+                    certify(st, label, &who.identity, who.renewal.clone(), &r, builder).await
+                };
+                (r.body_part_id, outcome)
+            }
+            Err(f) => (0, Err(f.clone())),
+        };
+        run.record(builder, prefix, id, outcome)?;
+    }
+    for (id, inner) in &request.nested {
+        if request
+            .controls
+            .batch_requests
+            .iter()
+            .any(|(_, l)| l.contains(id))
+        {
+            continue;
+        }
+        let mut path = prefix.to_vec();
+        path.push(*id);
+        let inner = match inner {
+            Ok(i) => i,
+            Err(f) => {
+                run.record(builder, prefix, *id, Err(f.clone()))?;
+                continue;
+            }
+        };
+        let inner_who = match nested_identity(st, label, inner, who, ra).await {
+            Ok(w) => w,
+            Err(f) => {
+                run.record(builder, &path, 0, Err(f))?;
+                continue;
+            }
+        };
+        Box::pin(run_layer(
+            st,
+            label,
+            inner,
+            &inner_who,
+            false,
+            &path,
+            ra.then_some((&request.controls, *id)),
+            builder,
+            run,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Who stands behind a wrapped request: its own authentication (a signing certificate, an
+/// identity proof, a MAC), else the authorized RA that wrapped it (EST-48, CMC-62).
+async fn nested_identity(
+    st: &EstState,
+    label: &Label,
+    inner: &FullPkiRequest,
+    outer: &LayerIdentity,
+    ra: bool,
+) -> Result<LayerIdentity, Failure> {
+    match identify(st, label, None, inner).await {
+        Ok((identity, renewal)) => Ok(LayerIdentity { identity, renewal }),
+        Err(_) if ra && matches!(inner.signer, OuterSigner::RequestKey(_)) => Ok(LayerIdentity {
+            identity: outer.identity.clone(),
+            renewal: None,
+        }),
+        Err(f) => Err(f),
+    }
+}
+
+/// Batch Requests (CMC-66): each listed cmsSequence request is answered by its own signed
+/// PKIResponse in cmsSequence; per-request errors stay inside their responses.
+async fn batch(
+    st: &EstState,
+    label: &Label,
+    request: &FullPkiRequest,
+    who: &LayerIdentity,
+    builder: &mut ResponseBuilder,
+    run: &mut Run,
+) -> Result<(), Failure> {
+    let mut answered = Vec::new();
+    for (_, list) in &request.controls.batch_requests {
+        for id in list {
+            let Some((_, inner)) = request.nested.iter().find(|(n, _)| n == id) else {
+                run.record(
+                    builder,
+                    &[],
+                    *id,
+                    Err(Failure::body_part(
+                        CmcFailInfo::BAD_REQUEST,
+                        *id,
+                        "batchRequests names no nested Full PKI Request with this body part ID",
+                    )),
+                )?;
+                continue;
+            };
+            let der = match inner {
+                Ok(inner) => batch_member(st, label, inner, who).await?,
+                Err(f) => {
+                    let mut b = ResponseBuilder::new(&Controls::default())?;
+                    b.failure(f)?;
+                    sign_pki_response(st, label, &b, &[])?
+                }
+            };
+            let rid = builder.next_body_part_id();
+            builder.nested_response(rid, &der)?;
+            answered.push(rid);
+        }
+    }
+    builder.batch_responses(&answered)
+}
+
+/// One member of a batch, answered as if it had come alone (its own nonces, statuses,
+/// certificates), signed.
+async fn batch_member(
+    st: &EstState,
+    label: &Label,
+    inner: &FullPkiRequest,
+    who: &LayerIdentity,
+) -> Result<Vec<u8>, Failure> {
+    let mut b = ResponseBuilder::new(&inner.controls)?;
+    let mut run = Run::default();
+    let checked = async {
+        if let Some(f) = inner
+            .controls
+            .unsupported_failure()
+            .or_else(|| not_served(&inner.controls))
+        {
+            return Err(f);
+        }
+        check_replay(st, &inner.controls).await?;
+        nested_identity(st, label, inner, who, true).await
+    }
+    .await;
+    match checked {
+        Ok(inner_who) => {
+            Box::pin(run_layer(
+                st,
+                label,
+                inner,
+                &inner_who,
+                false,
+                &[],
+                None,
+                &mut b,
+                &mut run,
+            ))
+            .await?;
+            b.success_refs(std::mem::take(&mut run.ok))?;
+        }
+        Err(f) => b.failure(&f)?,
+    }
+    sign_pki_response(st, label, &b, &run.issued)
 }
 
 /// Get Certificate (CMC-70): a certificate this label's CA issued, by issuer and serial.
@@ -654,6 +967,24 @@ fn signed_response(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
     }
     Ok(r)
+}
+
+/// DER ContentInfo(SignedData(PKIResponse)) signed by the label's issuing CA.
+fn sign_pki_response(
+    st: &EstState,
+    label: &Label,
+    b: &ResponseBuilder,
+    issued: &[Vec<u8>],
+) -> Result<Vec<u8>, Failure> {
+    let internal = |m: String| Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, m);
+    let content = b.to_der()?;
+    let mut certs: Vec<Certificate> = Vec::new();
+    for d in issued {
+        certs.push(<Certificate as der::Decode>::from_der(d).map_err(|e| internal(e.to_string()))?);
+    }
+    st.ca
+        .sign_cmc_response(&label.cfg.domain, &content, &certs)
+        .map_err(|e| internal(e.to_string()))
 }
 
 impl From<Failure> for ServerError {

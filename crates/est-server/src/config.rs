@@ -99,7 +99,7 @@ pub struct LabelConfig {
 }
 
 /// How a label serves /fullcmc (RFC 7030 §4.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CmcPolicy {
     /// Accept requests without HTTP credentials when the CMC layer authenticates them: signed
     /// by an existing certificate of this CA (CMC-21) or carrying a verified Identity Proof
@@ -107,6 +107,11 @@ pub struct CmcPolicy {
     pub accept_cmc_authentication: bool,
     /// Accept SHA-1 signatures as POP of the inner certification requests.
     pub allow_sha1_pop: bool,
+    /// Subjects (RFC 4514, `*` globs) of the id-kp-cmcRA certificates of this CA whose RA
+    /// controls this label honours: Modify Certification Request, Add Extensions, RA POP
+    /// Witness, RA Identity Witness, Batch Requests and vouching for wrapped requests
+    /// (CMC-56). Empty: no RA is authorized.
+    pub authorized_ras: Vec<String>,
 }
 
 impl Default for CmcPolicy {
@@ -114,6 +119,7 @@ impl Default for CmcPolicy {
         Self {
             accept_cmc_authentication: true,
             allow_sha1_pop: false,
+            authorized_ras: Vec::new(),
         }
     }
 }

@@ -56,6 +56,9 @@ impl Default for KeygenSection {
     }
 }
 
+/// The CA's CMC encryption certificate and its private key (PEM).
+pub type CmcEncryption = (Certificate, Zeroizing<Vec<u8>>);
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
@@ -260,6 +263,11 @@ pub struct LabelSection {
     /// /fullcmc: accept SHA-1 signatures as proof of possession of inner requests.
     #[serde(default)]
     pub cmc_allow_sha1_pop: bool,
+    /// /fullcmc: subjects (`*` globs) of this CA's id-kp-cmcRA certificates whose RA controls
+    /// (Modify Certification Request, Add Extensions, RA POP Witness, Batch Requests) and
+    /// wrapping this label honours (CMC-56); empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cmc_ras: Vec<String>,
 }
 
 fn d_retry() -> u64 {
@@ -403,10 +411,7 @@ impl Config {
 
     /// The trust anchor (the last certificate of the chain) of a CA.
     /// The CMC encryption certificate and its PEM key, when configured.
-    pub fn cmc_encryption(
-        &self,
-        data_dir: &Path,
-    ) -> Result<Option<(Certificate, zeroize::Zeroizing<Vec<u8>>)>, AnyError> {
+    pub fn cmc_encryption(&self, data_dir: &Path) -> Result<Option<CmcEncryption>, AnyError> {
         match (
             &self.server.cmc_encryption_cert,
             &self.server.cmc_encryption_key,
@@ -497,6 +502,7 @@ impl Config {
                 cmc: est_server::CmcPolicy {
                     accept_cmc_authentication: l.cmc_authentication,
                     allow_sha1_pop: l.cmc_allow_sha1_pop,
+                    authorized_ras: l.cmc_ras.clone(),
                 },
             });
         }

@@ -182,6 +182,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         csr_attrs: Vec::new(),
         cmc_authentication: true,
         cmc_allow_sha1_pop: false,
+        cmc_ras: Vec::new(),
     };
     let mut labels = vec![label("", "default")];
     if opts.demo {

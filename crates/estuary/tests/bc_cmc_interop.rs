@@ -65,6 +65,7 @@ fn bouncy_castle_cmc_client_against_estuary_serve() {
         "bc-cmc-rsa.example",
         "bc-cmc-crmf.example",
         "bc-cmc-idp.example",
+        "bc-cmc-authdata.example",
     ] {
         assert!(
             list.contains(&format!("CN={cn}")),
@@ -75,6 +76,61 @@ fn bouncy_castle_cmc_client_against_estuary_serve() {
         list.contains("cmc-secret:bc-ident"),
         "the identity-proof enrollment is recorded under its shared secret:\n{list}"
     );
+}
+
+/// Bouncy Castle on the `manual` label: pending with pendInfo, Query Pending still pending with
+/// the same pendInfo, the operator approves (`estuary request approve <pendToken hex>`), and
+/// BC's Query Pending then gets the certificate (CMC-64, EST-100).
+#[test]
+fn bouncy_castle_pending_and_query_pending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cp = compile_bc("CmcInterop", tmp.path());
+    let data = tmp.path().join("data");
+    let server = start_demo(&data);
+    let root = data.join("ca/root.pem");
+    let state = tmp.path().join("pending.state");
+    let run = |mode: &str| {
+        let out = Command::new("java")
+            .args(["-cp", &cp, "CmcInterop", mode, &server.addr])
+            .arg(&root)
+            .args(["demo", &server.password])
+            .arg(&state)
+            .output()
+            .expect("java");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{mode} failed:\n{stdout}");
+        assert!(stdout.contains("ALL OK"), "{stdout}");
+        stdout
+    };
+    let started = run("pending-start");
+    let token = started
+        .lines()
+        .find_map(|l| l.strip_prefix("PENDTOKEN "))
+        .expect("PENDTOKEN line")
+        .trim()
+        .to_string();
+    // The operator sees the request under its pendToken and approves it.
+    let list = Command::new(BIN)
+        .args(["request", "list", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&token));
+    let ok = Command::new(BIN)
+        .args(["request", "approve", "--data-dir"])
+        .arg(&data)
+        .arg(&token)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    run("pending-finish");
+    let list = Command::new(BIN)
+        .args(["cert", "list", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains("CN=bc-cmc-pending.example"));
 }
 
 /// curl posts a Bouncy Castle-built request; `openssl cms -verify` checks the Full PKI

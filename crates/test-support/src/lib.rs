@@ -252,6 +252,8 @@ impl Drop for PgScratch {
 #[derive(Debug)]
 pub struct TestServer {
     pub pki: TestPki,
+    /// The certificate /fullcmc requests may be encrypted to (CMC-20).
+    pub cmc_encryption_cert: x509_cert::Certificate,
     pub addr: SocketAddr,
     pub store: Arc<est_store::SqlStore>,
     pub authority: Arc<Authority>,
@@ -411,6 +413,15 @@ impl TestServer {
                 },
                 ..label("restricted", "main", false, None)
             },
+            // /fullcmc with RA controls honoured from any id-kp-cmcRA certificate of this CA
+            // (CMC-56).
+            LabelConfig {
+                cmc: est_server::CmcPolicy {
+                    authorized_ras: vec!["*".into()],
+                    ..Default::default()
+                },
+                ..label("cmc-ra", "main", false, None)
+            },
             // EST-49: held for the operator, retry after 1 s.
             LabelConfig {
                 approval: est_server::Approval::Manual {
@@ -427,10 +438,29 @@ impl TestServer {
             implicit_trust_anchors: opts.implicit_trust_anchors.clone(),
         };
         let acceptor = est_server::build_acceptor(&tls).unwrap();
+        // The CA's CMC encryption certificate (CMC-20), RSA key transport.
+        let enc_key = key(KeyType::Rsa2048);
+        let enc_spki = <x509_cert::spki::SubjectPublicKeyInfoOwned as der::Decode>::from_der(
+            &enc_key.public_key_to_der().unwrap(),
+        )
+        .unwrap();
+        let enc_cert = est_ca::setup::cmc_encryption_certificate(
+            &pki.issuing,
+            enc_spki,
+            "CN=CMC Encryption,O=Estuary Test".parse().unwrap(),
+            Duration::from_secs(86400),
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
         let state = Arc::new(
             est_server::EstState::new(authority.clone(), labels, opts.limits.clone())
                 .unwrap()
                 .with_auth_settings(opts.auth.clone())
+                .unwrap()
+                .with_cmc_decryption(
+                    &enc_key.private_key_to_pem_pkcs8().unwrap(),
+                    enc_cert.clone(),
+                )
                 .unwrap(),
         );
         let server = est_server::serve("127.0.0.1:0".parse().unwrap(), acceptor, state)
@@ -438,6 +468,7 @@ impl TestServer {
             .unwrap();
         Self {
             addr: server.local_addr,
+            cmc_encryption_cert: enc_cert,
             pki,
             store,
             authority,

@@ -1,0 +1,486 @@
+//! /fullcmc over real TLS on loopback with our client library: the layers an RA and a
+//! security-conscious client use (EnvelopedData to the CA's encryption certificate, CMC-20),
+//! RA wrapping with nested PKIData and the RA controls an authorized RA may send (CMC-56,
+//! CMC-59, CMC-61), Batch Requests (CMC-66), and pending with Query Pending (CMC-64, EST-100).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use der::{Decode, Encode};
+use est_client::{ClientConfig, EstClient, KeyKind, San, Trust};
+use est_cmc::client::{
+    CertRequestBody, ID_REQUEST, RequestOptions, RequestSigner, build_pki_data, envelope_request,
+    sign_request, verify_response,
+};
+use est_cmc::controls::{LraPopWitness, ModCertTemplate};
+use est_cmc::crmf::CertTemplate;
+use est_cmc::{
+    BodyPartReference, CmcFailInfo, CmcStatus, OtherStatusInfo, PkiData, TaggedAttribute,
+};
+use openssl::pkey::{PKey, Private};
+use openssl::x509::store::{X509Store, X509StoreBuilder};
+use test_support::*;
+use x509_cert::Certificate;
+use zeroize::Zeroizing;
+
+fn config(s: &TestServer, label: &str, basic: bool) -> ClientConfig {
+    ClientConfig {
+        url: s.url(),
+        label: (!label.is_empty()).then(|| label.into()),
+        trust: Trust::Explicit(vec![s.pki.root_x509()]),
+        identity: None,
+        basic: basic.then(|| (ALICE.0.into(), Zeroizing::new(ALICE.1.into()))),
+        max_tls12: false,
+    }
+}
+
+async fn post(s: &TestServer, label: &str, basic: bool, der: &[u8]) -> (u16, Vec<u8>) {
+    let mut c = EstClient::new(config(s, label, basic))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    c.full_cmc(der).await.unwrap()
+}
+
+fn trust(s: &TestServer) -> X509Store {
+    let mut b = X509StoreBuilder::new().unwrap();
+    b.add_cert(s.pki.root_x509()).unwrap();
+    b.build()
+}
+
+fn p10(key: &PKey<Private>, cn: &str) -> Vec<u8> {
+    let ski = est_client::subject_key_id(key).unwrap();
+    est_client::build_csr_full(
+        key,
+        &format!("CN={cn}"),
+        &[San::Dns(cn.into())],
+        None,
+        vec![est_client::subject_key_id_extension(&ski).unwrap()],
+        Vec::new(),
+    )
+    .unwrap()
+}
+
+/// A client's Full PKI Request: PKCS#10 signed with its own key (CMC-17).
+fn client_request(key: &PKey<Private>, cn: &str) -> (Vec<u8>, PkiData) {
+    let opts = RequestOptions::random().unwrap();
+    let pki = build_pki_data(&opts, &CertRequestBody::Pkcs10(p10(key, cn)), key).unwrap();
+    let ski = est_client::subject_key_id(key).unwrap();
+    let der = sign_request(&pki, &RequestSigner::RequestKey { key, key_id: &ski }).unwrap();
+    (der, pki)
+}
+
+fn cert_subject(c: &Certificate) -> String {
+    c.tbs_certificate().subject().to_string()
+}
+
+/// An RA certificate of this CA (id-kp-cmcRA, EST-48), enrolled on the "ra" label.
+async fn ra_credentials(s: &TestServer) -> (PKey<Private>, Certificate) {
+    let key = est_client::generate_key(KeyKind::P256).unwrap();
+    let csr = est_client::build_csr(&key, "CN=ra.example", &[], None).unwrap();
+    let mut c = EstClient::new(config(s, "ra", true))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    match c.simple_enroll(&csr).await.unwrap() {
+        est_client::EnrollOutcome::Issued(certs) => (key, certs[0].clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The RA's PKIData around `nested` client requests (cmsSequence) with `controls`, signed with
+/// the RA certificate (CMC-57: the client requests are not altered).
+fn ra_wrap(
+    ra: &(PKey<Private>, Certificate),
+    nested: &[(u32, &[u8])],
+    controls: Vec<TaggedAttribute>,
+    req_sequence: Vec<est_cmc::TaggedRequest>,
+) -> Vec<u8> {
+    let mut control_sequence = vec![
+        TaggedAttribute::single(
+            100,
+            est_cmc::oids::SENDER_NONCE,
+            &der::asn1::OctetString::new(rand16()).unwrap(),
+        )
+        .unwrap(),
+    ];
+    control_sequence.extend(controls);
+    let pki = PkiData {
+        control_sequence,
+        req_sequence,
+        cms_sequence: nested
+            .iter()
+            .map(|(id, der)| est_cmc::types::TaggedContentInfo {
+                body_part_id: *id,
+                content_info: cms::content_info::ContentInfo::from_der(der).unwrap(),
+            })
+            .collect(),
+        other_msg_sequence: Vec::new(),
+    };
+    let signer = est_cms::OpensslSigner::new(ra.0.clone(), ra.1.clone()).unwrap();
+    sign_request(&pki, &RequestSigner::Certificate(&signer)).unwrap()
+}
+
+fn rand16() -> Vec<u8> {
+    let mut n = vec![0u8; 16];
+    openssl::rand::rand_bytes(&mut n).unwrap();
+    n
+}
+
+fn status_of(
+    summary: &est_cmc::ResponseSummary,
+    r: &BodyPartReference,
+) -> Option<est_cmc::CmcStatusInfoV2> {
+    summary
+        .statuses
+        .iter()
+        .find(|s| s.body_list.contains(r))
+        .cloned()
+}
+
+fn fail_info(s: &est_cmc::CmcStatusInfoV2) -> Option<CmcFailInfo> {
+    match s.other_info {
+        Some(OtherStatusInfo::FailInfo(f)) => Some(f),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn enveloped_requests_are_opened_with_the_ca_encryption_key() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let key = est_client::generate_key(KeyKind::P256).unwrap();
+    let (signed, _) = client_request(&key, "enveloped.example");
+    let enveloped = envelope_request(&signed, &s.cmc_encryption_cert).unwrap();
+    let (status, der) = post(&s, "", true, &enveloped).await;
+    assert_eq!(status, 200);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert!(
+        v.certificates
+            .iter()
+            .any(|c| cert_subject(c) == "CN=enveloped.example")
+    );
+    // SignedData(EnvelopedData(SignedData(PKIData))), the outer signed with the request key.
+    let key2 = est_client::generate_key(KeyKind::P256).unwrap();
+    let (signed2, _) = client_request(&key2, "triple.example");
+    let env2 = envelope_request(&signed2, &s.cmc_encryption_cert).unwrap();
+    let ski = est_client::subject_key_id(&key2).unwrap();
+    let content = cms::content_info::ContentInfo::from_der(&env2)
+        .unwrap()
+        .content
+        .to_der()
+        .unwrap();
+    let triple =
+        est_cms::sign_with_key_id(est_cms::oids::ID_ENVELOPED_DATA, &content, &key2, &ski, &[])
+            .unwrap();
+    let (status, der) = post(&s, "", true, &triple).await;
+    assert_eq!(status, 200);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert!(
+        v.certificates
+            .iter()
+            .any(|c| cert_subject(c) == "CN=triple.example")
+    );
+    // Encrypted to some other certificate: badMessageCheck on body part 0 (CMC-19).
+    let other = est_client::generate_key(KeyKind::Rsa2048).unwrap();
+    let other_cert = {
+        let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(
+            &other.public_key_to_der().unwrap(),
+        )
+        .unwrap();
+        est_ca::setup::cmc_encryption_certificate(
+            &s.pki.issuing,
+            spki,
+            "CN=Someone else".parse().unwrap(),
+            std::time::Duration::from_secs(3600),
+            std::time::SystemTime::now(),
+        )
+        .unwrap()
+    };
+    let (signed3, _) = client_request(&key, "wrong-recipient.example");
+    let (status, der) = post(
+        &s,
+        "",
+        true,
+        &envelope_request(&signed3, &other_cert).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    let st = status_of(&v.summary, &BodyPartReference::Id(0)).unwrap();
+    assert_eq!(fail_info(&st), Some(CmcFailInfo::BAD_MESSAGE_CHECK));
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_authorized_ra_wraps_modifies_and_vouches_for_client_requests() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let ra = ra_credentials(&s).await;
+
+    // A client's Full PKI Request wrapped as cmsSequence entry 7, no HTTP credentials: the RA
+    // vouches for it; its Modify Certification Request renames the subject (CMC-59).
+    let ck = est_client::generate_key(KeyKind::P256).unwrap();
+    let (client, _) = client_request(&ck, "device-17.example");
+    let new_subject: x509_cert::name::Name = "CN=renamed-17.example,O=RA".parse().unwrap();
+    let modify = TaggedAttribute::single(
+        101,
+        est_cmc::oids::MOD_CERT_TEMPLATE,
+        &ModCertTemplate {
+            pki_data_reference: vec![7],
+            cert_references: vec![ID_REQUEST],
+            replace: true,
+            cert_template: CertTemplate {
+                subject: Some(new_subject.clone()),
+                ..Default::default()
+            },
+        },
+    )
+    .unwrap();
+    let wrapped = ra_wrap(&ra, &[(7, &client)], vec![modify.clone()], Vec::new());
+    let (status, der) = post(&s, "cmc-ra", false, &wrapped).await;
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert_eq!(status, 200, "{:?}", v.summary.statuses);
+    let issued = v
+        .certificates
+        .iter()
+        .find(|c| c.tbs_certificate().subject() == &new_subject)
+        .expect("the RA's subject applies");
+    assert_eq!(
+        issued
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .unwrap(),
+        ck.public_key_to_der().unwrap()
+    );
+    // The status of the wrapped request is addressed by its path (CMC-7).
+    let st = status_of(&v.summary, &BodyPartReference::Path(vec![7, ID_REQUEST])).unwrap();
+    assert_eq!(st.status, CmcStatus::SUCCESS);
+
+    // The same RA controls on a label that authorizes no RA: refused (CMC-56), nothing issued.
+    let ck2 = est_client::generate_key(KeyKind::P256).unwrap();
+    let (client2, _) = client_request(&ck2, "device-18.example");
+    let wrapped = ra_wrap(&ra, &[(7, &client2)], vec![modify], Vec::new());
+    let (status, der) = post(&s, "", false, &wrapped).await;
+    assert_eq!(status, 400);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    let st = status_of(&v.summary, &BodyPartReference::Id(101)).unwrap();
+    assert_eq!(fail_info(&st), Some(CmcFailInfo::BAD_REQUEST));
+
+    // CRMF raVerified POP in the RA's own reqSequence: accepted with an RA POP Witness
+    // (CMC-61), popFailed without.
+    let k3 = est_client::generate_key(KeyKind::P256).unwrap();
+    let crm = |id: u32, key: &PKey<Private>, cn: &str| {
+        let spki =
+            x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(&key.public_key_to_der().unwrap())
+                .unwrap();
+        let req = est_cmc::crmf::CertRequest {
+            cert_req_id: der::asn1::Int::from_der(&id.to_der().unwrap()).unwrap(),
+            cert_template: CertTemplate {
+                subject: Some(format!("CN={cn}").parse().unwrap()),
+                public_key: Some(spki),
+                ..Default::default()
+            },
+            controls: None,
+        };
+        est_cmc::TaggedRequest::Crm(
+            est_cmc::crmf::CertReqMsg::new(
+                req,
+                Some(est_cmc::crmf::ProofOfPossession::RaVerified(
+                    der::asn1::Null,
+                )),
+                None,
+            )
+            .unwrap(),
+        )
+    };
+    let witness = TaggedAttribute::single(
+        102,
+        est_cmc::oids::LRA_POP_WITNESS,
+        &LraPopWitness {
+            pki_data_bodyid: 0,
+            body_ids: vec![11],
+        },
+    )
+    .unwrap();
+    let k4 = est_client::generate_key(KeyKind::P256).unwrap();
+    let wrapped = ra_wrap(
+        &ra,
+        &[],
+        vec![witness],
+        vec![
+            crm(11, &k3, "ra-verified.example"),
+            crm(12, &k4, "not-witnessed.example"),
+        ],
+    );
+    let (status, der) = post(&s, "cmc-ra", false, &wrapped).await;
+    assert_eq!(status, 200);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert!(
+        v.certificates
+            .iter()
+            .any(|c| cert_subject(c) == "CN=ra-verified.example")
+    );
+    assert!(
+        !v.certificates
+            .iter()
+            .any(|c| cert_subject(c) == "CN=not-witnessed.example")
+    );
+    let st = status_of(&v.summary, &BodyPartReference::Id(12)).unwrap();
+    assert_eq!(fail_info(&st), Some(CmcFailInfo::POP_FAILED));
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_requests_get_one_signed_response_each() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let ra = ra_credentials(&s).await;
+    let (ka, kb) = (
+        est_client::generate_key(KeyKind::P256).unwrap(),
+        est_client::generate_key(KeyKind::P256).unwrap(),
+    );
+    let (a, pa) = client_request(&ka, "batch-a.example");
+    let (b, _) = client_request(&kb, "batch-b.example");
+    // A third member whose signature is broken: its failure stays inside its own response.
+    let mut c = client_request(&kb, "batch-c.example").0;
+    let n = c.len();
+    c[n - 3] ^= 1;
+    let batch =
+        TaggedAttribute::single(103, est_cmc::oids::BATCH_REQUESTS, &vec![21u32, 22, 23]).unwrap();
+    let wrapped = ra_wrap(
+        &ra,
+        &[(21, &a), (22, &b), (23, &c)],
+        vec![batch],
+        Vec::new(),
+    );
+    let (status, der) = post(&s, "cmc-ra", false, &wrapped).await;
+    assert_eq!(status, 200);
+    let outer = verify_response(&der, &trust(&s)).unwrap();
+    // The outer PKIResponse: batchResponses naming three cmsSequence entries.
+    let v = est_cms::verify(&der, &trust(&s), &Default::default()).unwrap();
+    let resp = est_cmc::PkiResponse::from_der(&v.content).unwrap();
+    let listed: Vec<u32> = resp
+        .control_sequence
+        .iter()
+        .find(|c| c.attr_type == est_cmc::oids::BATCH_RESPONSES)
+        .map(|c| c.attr_values.iter().next().unwrap().decode_as().unwrap())
+        .unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(resp.cms_sequence.len(), 3);
+    let mut subjects = Vec::new();
+    let mut failed = 0;
+    for entry in &resp.cms_sequence {
+        assert!(listed.contains(&entry.body_part_id));
+        let inner = verify_response(&entry.content_info.to_der().unwrap(), &trust(&s)).unwrap();
+        if let Some(st) = inner
+            .summary
+            .statuses
+            .iter()
+            .find(|x| x.status == CmcStatus::FAILED)
+        {
+            assert_eq!(fail_info(st), Some(CmcFailInfo::BAD_MESSAGE_CHECK));
+            failed += 1;
+        }
+        subjects.extend(inner.certificates.iter().map(cert_subject));
+        // Each member's own nonce is answered in its own response (CMC-51).
+        if inner
+            .certificates
+            .iter()
+            .any(|c| cert_subject(c) == "CN=batch-a.example")
+        {
+            let sent = est_cmc::Controls::read(&pa).unwrap().sender_nonce;
+            assert_eq!(inner.summary.recipient_nonce, sent);
+        }
+    }
+    assert!(subjects.contains(&"CN=batch-a.example".to_string()));
+    assert!(subjects.contains(&"CN=batch-b.example".to_string()));
+    assert_eq!(failed, 1);
+    assert!(!outer.simple);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_then_query_pending_issues_after_approval() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let key = est_client::generate_key(KeyKind::P256).unwrap();
+    let (req, _) = client_request(&key, "held.example");
+    let (status, der) = post(&s, "manual", true, &req).await;
+    assert_eq!(status, 200, "EST-100: pending in-band");
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    let st = status_of(&v.summary, &BodyPartReference::Id(ID_REQUEST)).unwrap();
+    assert_eq!(st.status, CmcStatus::PENDING);
+    let Some(OtherStatusInfo::PendInfo(pend)) = st.other_info.clone() else {
+        panic!("{st:?}")
+    };
+    let token = pend.pend_token.as_bytes().to_vec();
+
+    // Query Pending: a PKIData with only the queryPending control, signed by the held key.
+    let ski = est_client::subject_key_id(&key).unwrap();
+    let query = |token: &[u8]| {
+        let pki = PkiData {
+            control_sequence: vec![
+                TaggedAttribute::single(
+                    1,
+                    est_cmc::oids::SENDER_NONCE,
+                    &der::asn1::OctetString::new(rand16()).unwrap(),
+                )
+                .unwrap(),
+                TaggedAttribute::single(
+                    2,
+                    est_cmc::oids::QUERY_PENDING,
+                    &der::asn1::OctetString::new(token).unwrap(),
+                )
+                .unwrap(),
+            ],
+            ..Default::default()
+        };
+        sign_request(
+            &pki,
+            &RequestSigner::RequestKey {
+                key: &key,
+                key_id: &ski,
+            },
+        )
+        .unwrap()
+    };
+    let (status, der) = post(&s, "manual", true, &query(&token)).await;
+    assert_eq!(status, 200);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    let again = status_of(&v.summary, &BodyPartReference::Id(2)).unwrap();
+    assert_eq!(again.status, CmcStatus::PENDING);
+    // CMC-64: the same pendInfo as the original.
+    assert_eq!(again.other_info, Some(OtherStatusInfo::PendInfo(pend)));
+
+    // The operator approves; the next query gets the certificate.
+    use est_ca::Store;
+    assert!(
+        s.store
+            .transition_pending(&hex::encode(&token), "pending", "approved", Some(1), None)
+            .await
+            .unwrap()
+    );
+    let (status, der) = post(&s, "manual", true, &query(&token)).await;
+    assert_eq!(status, 200);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert_eq!(
+        status_of(&v.summary, &BodyPartReference::Id(2))
+            .unwrap()
+            .status,
+        CmcStatus::SUCCESS
+    );
+    let cert = v
+        .certificates
+        .iter()
+        .find(|c| cert_subject(c) == "CN=held.example")
+        .unwrap();
+    assert_eq!(
+        cert.tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .unwrap(),
+        key.public_key_to_der().unwrap()
+    );
+    // An unknown token: failed, badRequest.
+    let (status, _) = post(&s, "manual", true, &query(&rand16())).await;
+    assert_eq!(status, 400);
+    s.shutdown().await;
+}
