@@ -11,11 +11,14 @@ use zeroize::Zeroizing;
 
 pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
+const DEFAULT_URL: &str = "https://127.0.0.1:8443";
+
 #[derive(Args)]
 pub struct ClientArgs {
-    /// Server URL, e.g. https://est.example:8443
-    #[arg(long, global = true, default_value = "https://127.0.0.1:8443")]
-    url: String,
+    /// Server URL, e.g. https://est.example:8443 (default https://127.0.0.1:8443; `fullcmc
+    /// poll` takes the one in its state file).
+    #[arg(long, global = true)]
+    url: Option<String>,
     /// CA label (/.well-known/est/<label>/...).
     #[arg(long, global = true)]
     label: Option<String>,
@@ -134,7 +137,7 @@ fn read_pem_certs(p: &Path) -> Result<Vec<X509>, Error> {
     Ok(X509::stack_from_pem(&data).map_err(|e| format!("{}: {e}", p.display()))?)
 }
 
-fn read_key(p: &Path) -> Result<PKey<Private>, Error> {
+pub(crate) fn read_key(p: &Path) -> Result<PKey<Private>, Error> {
     let data = Zeroizing::new(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?);
     Ok(PKey::private_key_from_pem(&data).map_err(|e| format!("{}: {e}", p.display()))?)
 }
@@ -234,7 +237,7 @@ pub async fn run(a: ClientArgs) -> Result<(), Error> {
         _ => None,
     };
     let client = EstClient::new(ClientConfig {
-        url: a.url.clone(),
+        url: a.url.clone().unwrap_or_else(|| DEFAULT_URL.to_string()),
         label: a.label.clone(),
         trust,
         identity: identity.clone(),
@@ -382,7 +385,7 @@ pub async fn run(a: ClientArgs) -> Result<(), Error> {
             write_cert(&out_cert, &got.certs)?;
         }
         ClientCmd::Fullcmc { cmd } => {
-            crate::cmd_fullcmc::run(client.config().clone(), cmd).await?;
+            crate::cmd_fullcmc::run(client.config().clone(), a.url.is_some(), cmd).await?;
         }
         ClientCmd::Reenroll {
             same_key,

@@ -289,6 +289,11 @@ fn main() -> std::process::ExitCode {
     };
     match rt.block_on(run(cli.cmd)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `client fullcmc enroll|poll`: held for approval, not failed.
+        Err(e) if e.is::<cmd_fullcmc::Pending>() => {
+            eprintln!("{e}");
+            std::process::ExitCode::from(cmd_fullcmc::EXIT_PENDING)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
@@ -358,9 +363,7 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
             Ok(())
         }
         Cmd::Cert { cmd } => cert(cmd).await,
-        Cmd::Client(args) => cmd_client::run(*args)
-            .await
-            .map_err(|e| e.to_string().into()),
+        Cmd::Client(args) => cmd_client::run(*args).await,
         Cmd::Bench(args) => bench::run(args).await,
     }
 }
