@@ -86,6 +86,10 @@ pub(crate) async fn full_cmc(
 /// What became of one body part.
 enum Outcome {
     Issued(Vec<u8>),
+    /// Issued, and the label wants Confirm Certificate Acceptance (CMC-69).
+    IssuedUnconfirmed(Vec<u8>),
+    /// Done, nothing to return but success.
+    Done,
     Pending,
 }
 
@@ -111,6 +115,19 @@ impl Run {
                 self.issued.push(der);
                 self.ok.push(at(prefix, BodyPartReference::Id(id)));
             }
+            Ok(Outcome::IssuedUnconfirmed(der)) => {
+                self.issued.push(der);
+                builder.status(est_cmc::CmcStatusInfoV2 {
+                    status: est_cmc::CmcStatus::CONFIRM_REQUIRED,
+                    body_list: vec![at(prefix, BodyPartReference::Id(id))],
+                    status_string: Some(
+                        "issued; confirm acceptance with Confirm Certificate Acceptance (CMC-69)"
+                            .into(),
+                    ),
+                    other_info: None,
+                })?;
+            }
+            Ok(Outcome::Done) => self.ok.push(at(prefix, BodyPartReference::Id(id))),
             Ok(Outcome::Pending) => self.pending = true,
             Err(mut f) => {
                 f.body_list = f.body_list.into_iter().map(|r| at(prefix, r)).collect();
@@ -160,6 +177,7 @@ async fn process(
         && request.nested.is_empty()
         && controls.query_pending.is_empty()
         && controls.get_cert.is_empty()
+        && controls.confirm_cert_acceptance.is_empty()
     {
         return Err(Failure::message(
             CmcFailInfo::BAD_REQUEST,
@@ -230,13 +248,18 @@ async fn process(
         let outcome = get_cert(st, label, *id, gc).await;
         run.record(&mut builder, &[], *id, outcome)?;
     }
+    for (id, cid) in &controls.confirm_cert_acceptance {
+        let outcome = confirm(st, label, &top.identity, *id, cid).await;
+        run.record(&mut builder, &[], *id, outcome)?;
+    }
     builder.success_refs(std::mem::take(&mut run.ok))?;
     if run.issued.is_empty() && !run.pending {
-        // Nothing issued or held: a failure answer (EST-99) with every per-request status.
+        // Nothing issued or held: a failure answer (EST-99) with every per-request status,
+        // or a Full PKI Response to controls that return no certificate (CMC-69).
         let status = run
             .first_failure
             .as_ref()
-            .map_or(StatusCode::BAD_REQUEST, status_for);
+            .map_or(StatusCode::OK, status_for);
         return signed_response(st, label, &builder, &[], status);
     }
     // CMC-4: only certificates to return and nothing else to say.
@@ -709,10 +732,6 @@ fn not_served(c: &Controls) -> Option<Failure> {
     };
     add(&mut c.get_crl.iter().map(|x| x.0), "getCRL");
     add(&mut c.revoke.iter().map(|x| x.0), "revokeRequest");
-    add(
-        &mut c.confirm_cert_acceptance.iter().map(|x| x.0),
-        "confirmCertAcceptance",
-    );
     if ids.is_empty() {
         return None;
     }
@@ -886,7 +905,47 @@ async fn certify(
         return held_outcome(outcome, id, label, builder);
     }
     let issued = st.ca.certify(req).await.map_err(|e| ca_failure(id, &e))?;
+    if label.cfg.cmc.confirm_required {
+        return Ok(Outcome::IssuedUnconfirmed(issued.der));
+    }
     Ok(Outcome::Issued(issued.der))
+}
+
+/// Confirm Certificate Acceptance (CMC-69): the requester of a certificate this label's CA
+/// issued confirms it; anything else is badCertId.
+async fn confirm(
+    st: &EstState,
+    label: &Label,
+    identity: &Identity,
+    id: u32,
+    cid: &est_cmc::controls::CmcCertId,
+) -> Result<Outcome, Failure> {
+    let unknown = || {
+        Failure::body_part(
+            CmcFailInfo::BAD_CERT_ID,
+            id,
+            "no certificate with this issuer and serial number was issued to you here",
+        )
+    };
+    let rec = st
+        .ca
+        .certificate_record(&est_ca::serial_hex(&cid.serial_number))
+        .await
+        .map_err(|e| ca_failure(id, &e))?
+        .filter(|r| r.ca == label.cfg.domain)
+        .ok_or_else(unknown)?;
+    let cert = <Certificate as der::Decode>::from_der(&rec.der)
+        .map_err(|e| Failure::body_part(CmcFailInfo::INTERNAL_CA_ERROR, id, e.to_string()))?;
+    // Its requester, or the holder of the certificate itself (a request signed with it).
+    let holder =
+        matches!(identity, Identity::Certificate { record: Some(r), .. } if r.serial == rec.serial);
+    if cert.tbs_certificate().issuer() != &cid.issuer
+        || !(holder || rec.requester == identity.requester())
+    {
+        return Err(unknown());
+    }
+    tracing::info!(serial = %rec.serial, requester = %rec.requester, "certificate acceptance confirmed (CMC-69)");
+    Ok(Outcome::Done)
 }
 
 /// The CMCFailInfo of a CA refusal (CMC-39), with its reason.

@@ -112,6 +112,9 @@ pub struct CmcPolicy {
     /// Witness, RA Identity Witness, Batch Requests and vouching for wrapped requests
     /// (CMC-56). Empty: no RA is authorized.
     pub authorized_ras: Vec<String>,
+    /// Answer issued certificates with confirmRequired; the client then sends Confirm
+    /// Certificate Acceptance (CMC-69).
+    pub confirm_required: bool,
 }
 
 impl Default for CmcPolicy {
@@ -120,6 +123,7 @@ impl Default for CmcPolicy {
             accept_cmc_authentication: true,
             allow_sha1_pop: false,
             authorized_ras: Vec::new(),
+            confirm_required: false,
         }
     }
 }

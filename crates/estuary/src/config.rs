@@ -268,6 +268,9 @@ pub struct LabelSection {
     /// wrapping this label honours (CMC-56); empty: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cmc_ras: Vec<String>,
+    /// /fullcmc: answer issued certificates with confirmRequired (CMC-69).
+    #[serde(default)]
+    pub cmc_confirm_required: bool,
 }
 
 fn d_retry() -> u64 {
@@ -503,6 +506,7 @@ impl Config {
                     accept_cmc_authentication: l.cmc_authentication,
                     allow_sha1_pop: l.cmc_allow_sha1_pop,
                     authorized_ras: l.cmc_ras.clone(),
+                    confirm_required: l.cmc_confirm_required,
                 },
             });
         }

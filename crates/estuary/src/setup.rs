@@ -183,6 +183,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         cmc_authentication: true,
         cmc_allow_sha1_pop: false,
         cmc_ras: Vec::new(),
+        cmc_confirm_required: false,
     };
     let mut labels = vec![label("", "default")];
     if opts.demo {

@@ -422,6 +422,14 @@ impl TestServer {
                 },
                 ..label("cmc-ra", "main", false, None)
             },
+            // /fullcmc answering confirmRequired (CMC-69).
+            LabelConfig {
+                cmc: est_server::CmcPolicy {
+                    confirm_required: true,
+                    ..Default::default()
+                },
+                ..label("cmc-confirm", "main", false, None)
+            },
             // EST-49: held for the operator, retry after 1 s.
             LabelConfig {
                 approval: est_server::Approval::Manual {

@@ -484,3 +484,65 @@ async fn pending_then_query_pending_issues_after_approval() {
     assert_eq!(status, 400);
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confirm_required_then_confirm_certificate_acceptance() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let key = est_client::generate_key(KeyKind::P256).unwrap();
+    let (req, _) = client_request(&key, "confirm.example");
+    let (status, der) = post(&s, "cmc-confirm", true, &req).await;
+    assert_eq!(status, 200);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert_eq!(
+        status_of(&v.summary, &BodyPartReference::Id(ID_REQUEST))
+            .unwrap()
+            .status,
+        CmcStatus::CONFIRM_REQUIRED
+    );
+    let cert = v
+        .certificates
+        .iter()
+        .find(|c| cert_subject(c) == "CN=confirm.example")
+        .unwrap()
+        .clone();
+    // The confirmation: CMCCertId = IssuerAndSerialNumber of the certificate, signed with it.
+    let confirm_for = |cid: est_cmc::controls::CmcCertId| {
+        let pki = PkiData {
+            control_sequence: vec![
+                TaggedAttribute::single(
+                    1,
+                    est_cmc::oids::SENDER_NONCE,
+                    &der::asn1::OctetString::new(rand16()).unwrap(),
+                )
+                .unwrap(),
+                TaggedAttribute::single(2, est_cmc::oids::CONFIRM_CERT_ACCEPTANCE, &cid).unwrap(),
+            ],
+            ..Default::default()
+        };
+        let signer = est_cms::OpensslSigner::new(key.clone(), cert.clone()).unwrap();
+        sign_request(&pki, &RequestSigner::Certificate(&signer)).unwrap()
+    };
+    let cid = est_cms::issuer_and_serial(&cert);
+    let (status, der) = post(&s, "cmc-confirm", true, &confirm_for(cid.clone())).await;
+    assert_eq!(status, 200);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert!(
+        !v.simple,
+        "a Full PKI Response answers the confirmation (CMC-69)"
+    );
+    assert_eq!(
+        status_of(&v.summary, &BodyPartReference::Id(2))
+            .unwrap()
+            .status,
+        CmcStatus::SUCCESS
+    );
+    // A serial this CA never issued: badCertId.
+    let mut wrong = cid;
+    wrong.serial_number = x509_cert::serial_number::SerialNumber::new(&[0x42; 9]).unwrap();
+    let (status, der) = post(&s, "cmc-confirm", true, &confirm_for(wrong)).await;
+    assert_eq!(status, 400);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    let st = status_of(&v.summary, &BodyPartReference::Id(2)).unwrap();
+    assert_eq!(fail_info(&st), Some(CmcFailInfo::BAD_CERT_ID));
+    s.shutdown().await;
+}
