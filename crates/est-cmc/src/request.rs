@@ -185,10 +185,17 @@ impl FullPkiRequest {
         let ci = cms::content_info::ContentInfo::from_der(der)
             .map_err(|e| RequestError::NotCms(format!("body is not a DER CMS ContentInfo: {e}")))?;
         if ci.content_type != est_cms::oids::ID_SIGNED_DATA {
-            return Err(RequestError::NotCms(format!(
-                "a Full PKI Request is SignedData (CMC-1); this ContentInfo is {}",
-                ci.content_type
-            )));
+            // CMS, but not a Full PKI Request: a CMC failure (EST-99).
+            return Err(cmc(
+                Failure::message(
+                    CmcFailInfo::BAD_REQUEST,
+                    format!(
+                        "a Full PKI Request is SignedData, AuthenticatedData or EnvelopedData (CMC-1, CMC-20); this ContentInfo is {}",
+                        ci.content_type
+                    ),
+                ),
+                &Controls::default(),
+            ));
         }
         let empty = Controls::default();
         let signed = est_cms::ParsedSignedData::parse(der).map_err(|e| {
@@ -267,6 +274,7 @@ impl FullPkiRequest {
             .as_ref()
             .map(|(_, s)| s.as_bytes())
             .unwrap_or_default();
+        check_pbkdf2_cost(der)?;
         let mut password = zeroize::Zeroizing::new(Vec::with_capacity(ident.len() + secret.len()));
         password.extend_from_slice(ident);
         password.extend_from_slice(secret);
@@ -551,6 +559,35 @@ impl FullPkiRequest {
     pub fn has_identity_proof(&self) -> bool {
         self.controls.identity_proof_v2.is_some() || self.controls.identity_proof_v1.is_some()
     }
+}
+
+/// The most PBKDF2 iterations a client may make the server spend on one AuthenticatedData
+/// request (SEC: an unauthenticated request must not buy seconds of CPU).
+pub const MAX_MAC_PBKDF2_ITERATIONS: u32 = 200_000;
+
+/// Refuses password recipients whose key derivation would cost more than
+/// [`MAX_MAC_PBKDF2_ITERATIONS`] before any key is derived.
+fn check_pbkdf2_cost(der: &[u8]) -> Result<(), Failure> {
+    let bad = |m: String| Failure::message(CmcFailInfo::BAD_MESSAGE_CHECK, m);
+    let ci = cms::content_info::ContentInfo::from_der(der).map_err(|e| bad(e.to_string()))?;
+    let ad: cms::authenticated_data::AuthenticatedData = ci
+        .content
+        .decode_as()
+        .map_err(|e: der::Error| bad(e.to_string()))?;
+    for ri in ad.recip_infos.0.iter() {
+        if let cms::enveloped_data::RecipientInfo::Pwri(p) = ri
+            && let Some(kdf) = &p.key_derivation_alg
+            && let Some(params) = &kdf.parameters
+            && let Ok(pb) = params.decode_as::<est_cms::Pbkdf2Params>()
+            && pb.iteration_count > MAX_MAC_PBKDF2_ITERATIONS
+        {
+            return Err(bad(format!(
+                "PBKDF2 iteration count {} exceeds {MAX_MAC_PBKDF2_ITERATIONS}",
+                pb.iteration_count
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The nested Full PKI Requests of a PKIData's cmsSequence (SignedData(PKIData) entries).
