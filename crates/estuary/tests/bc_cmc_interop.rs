@@ -183,3 +183,38 @@ post p10-unknown-control.der
     );
     assert!(failure.contains("Verification successful"), "{failure}");
 }
+
+/// CMC-53 across restarts: a request accepted once is refused as a replay after the server
+/// restarted on the same store.
+#[test]
+fn replays_are_refused_across_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = start_demo(&data);
+    let vectors =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../est-cmc/tests/vectors/bc");
+    let post = |addr: &str, pw: &str| {
+        let script = format!(
+            r#"set -e
+openssl base64 -in {v}/p10-rsa.der -out req.b64
+curl -s -o resp.b64 -w '%{{http_code}}\n' --cacert {d}/ca/root.pem -u "demo:{pw}" \
+  -H 'Content-Type: application/pkcs7-mime; smime-type=CMC-request' --data-binary @req.b64 \
+  https://{addr}/.well-known/est/fullcmc
+openssl base64 -d -in resp.b64 | openssl cms -verify -inform DER -CAfile {d}/ca/root.pem -purpose any 2>/dev/null | openssl asn1parse -inform DER
+"#,
+            v = vectors.display(),
+            d = data.display(),
+        );
+        common::sh(&script, tmp.path())
+    };
+    let (ok, out) = post(&server.addr, &server.password);
+    assert!(ok && out.starts_with("200"), "{out}");
+    let password = server.password.clone();
+    drop(server);
+    let server = common::restart(&data, &password);
+    let (ok, out) = post(&server.addr, &password);
+    assert!(
+        ok && out.starts_with("400"),
+        "the replay is refused after a restart: {out}"
+    );
+}
