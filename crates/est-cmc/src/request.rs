@@ -42,6 +42,9 @@ pub enum OuterSigner {
     /// finds the shared secret named by Identification and calls
     /// [`FullPkiRequest::verify_mac`].
     SharedSecretMac,
+    /// A SignedData with no SignerInfo: acceptable only for a Revocation Request that carries
+    /// its passphrase (RFC 5272 §6.11, CMC-72); nothing in it is authenticated.
+    Unsigned,
 }
 
 /// A Full PKI Request whose outer signature verified.
@@ -723,6 +726,15 @@ fn request_key(req: &TaggedRequest) -> Option<(BodyPartId, Vec<u8>, Vec<u8>)> {
 /// CMC-16/CMC-17: find and verify the outer signer.
 fn outer_signer(signed: &est_cms::ParsedSignedData, pki: &PkiData) -> Result<OuterSigner, Failure> {
     let bad_sig = |e: String| Failure::message(CmcFailInfo::BAD_MESSAGE_CHECK, e);
+    if signed.signer_infos.is_empty() {
+        return if pki.req_sequence.is_empty() && pki.cms_sequence.is_empty() {
+            Ok(OuterSigner::Unsigned)
+        } else {
+            Err(bad_sig(
+                "the SignedData has no SignerInfo: only a Revocation Request with its passphrase may be unsigned (CMC-16, CMC-72)".into(),
+            ))
+        };
+    }
     let keys: Vec<_> = pki.req_sequence.iter().filter_map(request_key).collect();
     // A SignerInfo naming a request's key by SKI: the request-key form.
     let by_request = signed

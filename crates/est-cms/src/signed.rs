@@ -54,6 +54,8 @@ pub struct SignOptions {
     pub unsigned_attributes: Vec<Attribute>,
     /// Sign the content directly, without signed attributes (only for id-data, §5.3).
     pub without_signed_attributes: bool,
+    /// CRLs for the `crls` field (DER CertificateLists), e.g. a CMC Get CRL answer.
+    pub crls: Vec<Vec<u8>>,
 }
 
 /// Sign `content` as ContentInfo(SignedData) with contentType + messageDigest signed
@@ -222,7 +224,22 @@ fn sign_core(
         } else {
             Some(CertificateSet(SetOfVec::try_from(certs)?))
         },
-        crls: None,
+        crls: if opts.crls.is_empty() {
+            None
+        } else {
+            let list = opts
+                .crls
+                .iter()
+                .map(|d| {
+                    Ok(cms::revocation::RevocationInfoChoice::Crl(
+                        x509_cert::crl::CertificateList::from_der(d)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Some(cms::revocation::RevocationInfoChoices(SetOfVec::try_from(
+                list,
+            )?))
+        },
         signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
     };
     let ci = ContentInfo {
@@ -303,8 +320,8 @@ pub struct ParsedSignedData {
 }
 
 impl ParsedSignedData {
-    /// Decodes DER ContentInfo(SignedData) with encapsulated content and at least one
-    /// SignerInfo.
+    /// Decodes DER ContentInfo(SignedData) with encapsulated content; `signer_infos` may be
+    /// empty (an unsigned CMC Revocation Request, RFC 5272 §6.11), which [`verify`] refuses.
     pub fn parse(der: &[u8]) -> Result<Self> {
         let ci = ContentInfo::from_der(der)?;
         if ci.content_type != oids::ID_SIGNED_DATA {
@@ -333,9 +350,6 @@ impl ParsedSignedData {
             .last()
             .ok_or_else(|| CmsError::malformed("empty SignedData"))?;
         let raw_infos = rawder::elements(raw_infos, Tag::Set)?;
-        if raw_infos.is_empty() {
-            return Err(CmsError::malformed("SignedData has no SignerInfo"));
-        }
         let signer_infos = raw_infos
             .into_iter()
             .map(|raw| Ok((SignerInfo::from_der(raw)?, raw.to_vec())))
@@ -376,6 +390,9 @@ impl ParsedSignedData {
 /// BER (indefinite-length) input are not supported.
 pub fn verify(der: &[u8], trust: &X509StoreRef, opts: &VerifyOptions) -> Result<Verified> {
     let parsed = ParsedSignedData::parse(der)?;
+    if parsed.signer_infos.is_empty() {
+        return Err(CmsError::malformed("SignedData has no SignerInfo"));
+    }
     let mut signers = Vec::new();
     for i in 0..parsed.signer_infos.len() {
         signers.push(parsed.verify_with_certificate(i)?);

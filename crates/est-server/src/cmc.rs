@@ -813,6 +813,10 @@ async fn identify(
         request.verify_pop_link(&s.secret)?;
     }
     match &request.signer {
+        OuterSigner::Unsigned => Err(Failure::message(
+            CmcFailInfo::BAD_MESSAGE_CHECK,
+            "the request is not signed: only a Revocation Request with its passphrase may be (CMC-16, CMC-72)",
+        )),
         OuterSigner::Certificate { cert, pool } => {
             // CMC-21: signed with an existing certificate of ours.
             est_cms::validate_chain(&st.cmc_trust.0, cert, pool).map_err(|e| {
