@@ -4,10 +4,13 @@
 # 1,000,000 certificates and measures enrollment again.
 # Usage: scripts/bench.sh [duration-seconds] [concurrency]
 #        scripts/bench.sh keygen [duration-seconds]   (/serverkeygen only, see docs/performance.md)
+#        scripts/bench.sh fullcmc [duration-seconds] [concurrency]
+#                         (/fullcmc beside /simpleenroll on one server, keep-alive and fresh TLS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=all
 if [ "${1:-}" = keygen ]; then suite=keygen; shift; fi
+if [ "${1:-}" = fullcmc ]; then suite=fullcmc; shift; fi
 dur=${1:-10}
 conc=${2:-32}
 cargo build --release -p estuary >/dev/null
@@ -46,6 +49,32 @@ if [ "$suite" = keygen ]; then
   sleep 5
   runk "$dur" --key-type rsa3072 --concurrency 1 --rate 1
   runk "$dur" --key-type p256 --concurrency 1 --rate 50
+  exit 0
+fi
+if [ "$suite" = fullcmc ]; then
+  # SignedData(PKIData) with a PKCS#10 (P-256) against /simpleenroll with the same CSR pool,
+  # alternating on one server so that both see the same machine and a similar store.
+  runt() { # NAME ARGS...: a run whose output is kept for the summary
+    local name=$1; shift
+    run "$@" | tee "$dir/$name"
+  }
+  runt ek --op enroll --mode keepalive "${auth[@]}"
+  runt fk --op fullcmc --mode keepalive "${auth[@]}"
+  runt ef --op enroll --mode fresh "${auth[@]}"
+  runt ff --op fullcmc --mode fresh "${auth[@]}"
+  ops() { sed -n 's/^  throughput *\([0-9]*\) ok\/s.*/\1/p' "$dir/$1"; }
+  lat() { sed -n "s/^  latency ms .* $2 \([0-9.]*\) .*/\1/p" "$dir/$1"; }
+  base=$(ops ek)
+  echo "summary (one server, this run; ratio = ok/s over /simpleenroll keep-alive ok/s):"
+  printf '  %-28s %8s %8s %8s %8s\n' run ok/s p50-ms p99-ms ratio
+  for r in "ek:/simpleenroll keep-alive" "fk:/fullcmc keep-alive" \
+           "ef:/simpleenroll fresh TLS" "ff:/fullcmc fresh TLS"; do
+    n=${r%%:*}
+    printf '  %-28s %8s %8s %8s %8s\n' "${r#*:}" "$(ops "$n")" "$(lat "$n" p50)" \
+      "$(lat "$n" p99)" "$(awk -v a="$(ops "$n")" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
+  done
+  awk -v a="$(ops ff)" -v b="$(ops ef)" \
+    'BEGIN { printf "  /fullcmc fresh TLS over /simpleenroll fresh TLS: %.2f\n", a / b }'
   exit 0
 fi
 run --op cacerts --mode keepalive

@@ -2,6 +2,7 @@
 //! latency beside the crypto ceiling of this machine measured in the same run.
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -37,6 +38,10 @@ enum Op {
     Cacerts,
     /// /serverkeygen (plain PKCS#8 delivery) of `--key-type` keys.
     Serverkeygen,
+    /// /fullcmc: SignedData(PKIData) carrying a PKCS#10 (P-256), signed with the request's
+    /// key (CMC-17). Every request has its own transactionId and senderNonce (the server
+    /// refuses a replayed pair) and so its own signature; they are built before the run.
+    Fullcmc,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -72,6 +77,11 @@ struct RunArgs {
     /// Number of distinct pre-generated CSRs (P-256) to cycle through.
     #[arg(long, default_value_t = 512)]
     csrs: usize,
+    /// With `--op fullcmc`: how many signed requests to build before the run (each is sent
+    /// once). Default: duration × 8,000 (keep-alive) or × 2,000 (fresh). Should the run use
+    /// them all, the workers build more as they go, which is then reported.
+    #[arg(long)]
+    cmc_requests: Option<usize>,
     /// PID of the server process, to report its RSS and CPU time per operation.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -98,6 +108,100 @@ struct Target {
     request_prefix: Vec<u8>,
     csr_bodies: Vec<String>,
     op: Op,
+    cmc: Option<CmcPool>,
+}
+
+/// Full PKI Requests for `--op fullcmc`, each sent once.
+struct CmcPool {
+    /// base64 bodies, built before the run.
+    requests: Vec<String>,
+    next: AtomicUsize,
+    /// (key, its SubjectKeyIdentifier, DER PKCS#10 carrying it), to build more if needed.
+    keys: Vec<(
+        openssl::pkey::PKey<openssl::pkey::Private>,
+        Vec<u8>,
+        Vec<u8>,
+    )>,
+    built_live: AtomicU64,
+}
+
+impl CmcPool {
+    fn new(count: usize) -> Result<Self, AnyError> {
+        let mut keys = Vec::with_capacity(count);
+        for i in 0..count.max(1) {
+            let key = est_keys::generate_key(est_ca::KeyType::P256)?;
+            let key_id = est_client::subject_key_id(&key)?;
+            let ski = est_client::subject_key_id_extension(&key_id)?;
+            let csr = est_client::build_csr_full(
+                &key,
+                &format!("CN=bench-{i}"),
+                &[],
+                None,
+                vec![ski],
+                Vec::new(),
+            )?;
+            keys.push((key, key_id, csr));
+        }
+        Ok(Self {
+            requests: Vec::new(),
+            next: AtomicUsize::new(0),
+            keys,
+            built_live: AtomicU64::new(0),
+        })
+    }
+
+    /// A fresh Full PKI Request (new transactionId, senderNonce and signature) for CSR `i`.
+    fn build(&self, i: usize) -> Result<String, String> {
+        use est_cmc::client::{
+            CertRequestBody, RequestOptions, RequestSigner, build_pki_data, sign_request,
+        };
+        let (key, key_id, csr) = &self.keys[i % self.keys.len()];
+        let opts = RequestOptions::random()?;
+        let pki = build_pki_data(&opts, &CertRequestBody::Pkcs10(csr.clone()), key)?;
+        let der = sign_request(&pki, &RequestSigner::RequestKey { key, key_id })?;
+        Ok(openssl::base64::encode_block(&der))
+    }
+
+    /// Builds `count` requests on every core.
+    fn prebuild(&mut self, count: usize) -> Result<(), AnyError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = count.div_ceil(threads);
+        let this = &*self;
+        let parts: Vec<Result<Vec<String>, String>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    sc.spawn(move || {
+                        (t * per..((t + 1) * per).min(count))
+                            .map(|i| this.build(i))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("builder thread panicked".into()))
+                })
+                .collect()
+        });
+        for p in parts {
+            self.requests.extend(p?);
+        }
+        Ok(())
+    }
+
+    /// The next unsent request, built now if the pool is used up.
+    fn take(&self) -> Result<std::borrow::Cow<'_, str>, String> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        match self.requests.get(i) {
+            Some(r) => Ok(std::borrow::Cow::Borrowed(r.as_str())),
+            None => {
+                self.built_live.fetch_add(1, Ordering::Relaxed);
+                Ok(std::borrow::Cow::Owned(self.build(i)?))
+            }
+        }
+    }
 }
 
 fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
@@ -136,6 +240,9 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
         Op::Serverkeygen => format!(
             "POST /.well-known/est/{label}serverkeygen HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/pkcs10\r\n"
         ),
+        Op::Fullcmc => format!(
+            "POST /.well-known/est/{label}fullcmc HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/pkcs7-mime; smime-type=CMC-request\r\n"
+        ),
     };
     if let (Some(u), Some(pf)) = (&a.user, &a.password_file) {
         let pw = crate::config::read_secret(pf)?;
@@ -148,7 +255,29 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
         ));
     }
     let mut csr_bodies = Vec::new();
-    if a.op != Op::Cacerts {
+    let mut cmc = None;
+    if a.op == Op::Fullcmc {
+        let count = a.cmc_requests.unwrap_or_else(|| {
+            let per_s = if a.mode == Mode::Keepalive {
+                8000
+            } else {
+                2000
+            };
+            usize::try_from(a.duration)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(per_s)
+        });
+        let t0 = Instant::now();
+        let mut pool = CmcPool::new(a.csrs)?;
+        pool.prebuild(count.max(1))?;
+        let secs = t0.elapsed().as_secs_f64();
+        println!(
+            "pre-built {} Full PKI Requests (each its own transactionId, senderNonce and P-256 signature over the PKIData; {} distinct CSRs) in {secs:.1} s",
+            pool.requests.len(),
+            pool.keys.len()
+        );
+        cmc = Some(pool);
+    } else if a.op != Op::Cacerts {
         // For /serverkeygen the CSR key is only the type hint: one key serves every CSR.
         let key_type = est_ca::KeyType::parse(&a.key_type).ok_or("unknown --key-type")?;
         let hint = est_keys::generate_key(key_type)?;
@@ -174,6 +303,7 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
         request_prefix: req.into_bytes(),
         csr_bodies,
         op: a.op,
+        cmc,
     })
 }
 
@@ -197,10 +327,14 @@ async fn exchange(
     buf: &mut Vec<u8>,
 ) -> Result<u16, AnyError> {
     let mut req = t.request_prefix.clone();
-    let body = if t.op != Op::Cacerts {
-        t.csr_bodies[i % t.csr_bodies.len()].as_bytes()
-    } else {
-        &[][..]
+    let cmc_body;
+    let body = match (&t.cmc, t.op) {
+        (Some(pool), _) => {
+            cmc_body = pool.take()?;
+            cmc_body.as_bytes()
+        }
+        (None, Op::Cacerts) => &[][..],
+        (None, _) => t.csr_bodies[i % t.csr_bodies.len()].as_bytes(),
     };
     if t.op != Op::Cacerts {
         req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
@@ -323,6 +457,23 @@ fn proc_stat(pid: u32) -> Option<(f64, u64)> {
     Some((ticks as f64 / 100.0, rss_kb))
 }
 
+/// CPU seconds the whole machine has spent busy (user, nice, system, irq, softirq, steal).
+fn machine_busy() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let busy = [0usize, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|i| f.get(*i))
+        .sum::<u64>();
+    Some(busy as f64 / 100.0)
+}
+
 /// Operations per second of `f` on one core, over ~`ms` milliseconds.
 fn rate(ms: u64, mut f: impl FnMut()) -> f64 {
     let t0 = Instant::now();
@@ -430,6 +581,8 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
         None
     };
     let before = a.server_pid.and_then(proc_stat);
+    let machine_before = machine_busy();
+    let self_before = proc_stat(std::process::id());
     let start = Instant::now();
     let deadline = start + Duration::from_secs(a.duration);
     let interval = a
@@ -451,6 +604,8 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let after = a.server_pid.and_then(proc_stat);
+    let machine_after = machine_busy();
+    let self_after = proc_stat(std::process::id());
     lat.sort_unstable();
     let ops = lat.len() as f64 / elapsed;
     println!(
@@ -470,6 +625,31 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
     );
     if let Some(e) = first_error {
         println!("  first error  {e}");
+    }
+    if let Some(pool) = &target.cmc {
+        let live = pool.built_live.load(Ordering::Relaxed);
+        if live > 0 {
+            println!(
+                "  note         the {} pre-built requests ran out: {live} more were built by the workers during the run (driver CPU inside the measurement)",
+                pool.requests.len()
+            );
+        }
+    }
+    // The machine is shared: what else ran meanwhile, in cores, so a disturbed run shows.
+    if let (Some(m0), Some(m1), Some((s0, _)), Some((s1, _)), Some((d0, _)), Some((d1, _))) = (
+        machine_before,
+        machine_after,
+        before,
+        after,
+        self_before,
+        self_after,
+    ) {
+        let (server, driver) = ((s1 - s0) / elapsed, (d1 - d0) / elapsed);
+        let busy = (m1 - m0) / elapsed;
+        println!(
+            "  machine      {busy:.2} cores busy: server {server:.2}, driver {driver:.2}, other processes {:.2}",
+            (busy - server - driver).max(0.0)
+        );
     }
     if let (Some((cpu0, _)), Some((cpu1, rss))) = (before, after) {
         let per_op = if lat.is_empty() {
@@ -506,6 +686,11 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
     let mut per_op = 0.0;
     if a.op == Op::Enroll {
         per_op += cost(1.0, 1.0, 0.0);
+    }
+    // /fullcmc: the outer SignedData and the CSR are verified, the certificate and the
+    // response signed (the driver's signature over each request was made before the run).
+    if a.op == Op::Fullcmc {
+        per_op += cost(2.0, 2.0, 0.0);
     }
     if a.mode == Mode::Fresh {
         per_op += cost(1.0, 2.0, 4.0);
