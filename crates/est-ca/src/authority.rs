@@ -597,6 +597,7 @@ impl Authority {
                 not_after: unix_secs(not_after),
                 issued_at: unix_secs(now),
                 status: CertStatus::Valid,
+                revocation: None,
                 der: der.clone(),
             };
             match self.store.insert_certificate(&record).await {

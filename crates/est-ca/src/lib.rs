@@ -67,5 +67,5 @@ pub fn token_secret_hash(secret: &[u8]) -> String {
 }
 pub use store::{
     CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord,
-    PendingRecord, Store, StoreError, TokenRecord, UserRecord,
+    PendingRecord, Revocation, RevokedEntry, Store, StoreError, TokenRecord, UserRecord,
 };
