@@ -16,6 +16,7 @@ mod authz;
 mod clock;
 mod cmc_secrets;
 mod credentials;
+mod crl;
 mod csr;
 mod delivery;
 mod digest_secrets;
@@ -44,6 +45,9 @@ pub use clock::{Clock, SystemClock};
 pub use cmc_secrets::{
     CMC_NONCE_MAX_LEN, CMC_REPLAY_PRUNE_INTERVAL, CMC_REPLAY_WINDOW, CMC_SECRET_MIN_LEN, CmcSecret,
     CmcSecrets,
+};
+pub use crl::{
+    CRL_STATE_CHECK_INTERVAL, CrlReason, RevokeOutcome, UnknownCrlReason, normalize_serial,
 };
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
 pub use delivery::{
