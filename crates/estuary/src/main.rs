@@ -664,11 +664,11 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
         demo_password = r.demo_password;
     }
     let cfg = Config::load(data_dir)?;
-    let (authority, domains) = config::authority(&cfg, data_dir).await?;
-    let mut server_cfg = cfg.server_config(data_dir, &domains)?;
-    if let Some(l) = listen {
-        server_cfg.listen = l;
-    }
+    // Bound first: the CRL URL in issued certificates defaults to the address actually bound.
+    let listener = tokio::net::TcpListener::bind(listen.unwrap_or(cfg.server.listen)).await?;
+    let public_url = cfg.public_url(listener.local_addr()?);
+    let (authority, domains) = config::authority(&cfg, data_dir, Some(&public_url)).await?;
+    let server_cfg = cfg.server_config(data_dir, &domains)?;
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
     let mut state = est_server::EstState::new(
         authority,
@@ -680,13 +680,18 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
         state = state.with_cmc_decryption(&key, cert)?;
     }
     let state = Arc::new(state);
-    let server = est_server::serve(server_cfg.listen, acceptor, state).await?;
+    let server = est_server::serve_listener(listener, acceptor, state)?;
     banner(
         &cfg,
         data_dir,
         server.local_addr,
         demo_password.as_deref().map(String::as_str),
     )?;
+    for ca in &cfg.cas {
+        if let Some(path) = est_proto::crl_path(&ca.name) {
+            println!("CRL of CA {}: {public_url}{path}", ca.name);
+        }
+    }
     wait_for_signal().await;
     eprintln!("shutting down");
     server.shutdown().await;
