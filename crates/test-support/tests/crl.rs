@@ -80,7 +80,10 @@ async fn crl_endpoint(store: StoreKind) {
     let r = raw_request(&s, &tls, &get_request("/crl/main.crl")).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let crl = crl_of(&r);
-    assert_eq!(revoked_serials(&crl), std::slice::from_ref(&issued.record.serial));
+    assert_eq!(
+        revoked_serials(&crl),
+        std::slice::from_ref(&issued.record.serial)
+    );
     assert!(crl.verify(&issuing_key).unwrap());
     // Each CA has its own CRL, signed by its own key.
     let r = raw_request(&s, &tls, &get_request("/crl/devices.crl")).await;
