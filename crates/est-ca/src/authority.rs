@@ -285,6 +285,8 @@ pub struct Authority {
     pub(crate) cmc_replay: crate::cmc_secrets::ReplayPruning,
     /// Pre-generated keys for /serverkeygen.
     key_pool: KeyPool,
+    /// The last CRL of each domain (RFC 5280 §5), see [`Authority::crl`].
+    pub(crate) crls: crate::crl::CrlCache,
 }
 
 impl Authority {
@@ -306,6 +308,7 @@ impl Authority {
             secret_box: None,
             cmc_replay: Default::default(),
             key_pool: KeyPool::disabled(),
+            crls: Default::default(),
         })
     }
 
@@ -373,7 +376,7 @@ impl Authority {
         })
     }
 
-    fn domain_named(&self, name: &str) -> Result<Arc<CaDomain>, CaError> {
+    pub(crate) fn domain_named(&self, name: &str) -> Result<Arc<CaDomain>, CaError> {
         self.domains
             .get(name)
             .cloned()
@@ -561,6 +564,7 @@ impl Authority {
                 key_usage: profile.key_usages_for(key_kind),
                 eku: profile.extended_key_usage.iter().map(|e| e.oid()).collect(),
                 san,
+                crl_url: profile.crl_distribution_point.clone(),
             },
         };
         let not_before = now.checked_sub(profile.backdate).unwrap_or(now);
@@ -597,6 +601,7 @@ impl Authority {
                 not_after: unix_secs(not_after),
                 issued_at: unix_secs(now),
                 status: CertStatus::Valid,
+                revocation: None,
                 der: der.clone(),
             };
             match self.store.insert_certificate(&record).await {

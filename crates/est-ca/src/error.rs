@@ -38,6 +38,10 @@ pub enum CaError {
     /// short (CMC-45), or whose identifier or linked subject is invalid.
     #[error("{0}")]
     InvalidSecret(String),
+    /// A revocation request the authority refuses as asked: a serial that is not hex, a
+    /// reason not used in full CRLs (removeFromCRL), an invalidity date in the future.
+    #[error("{0}")]
+    Revocation(String),
     /// The signing key failed.
     #[error("CA signing failed")]
     Key(#[from] KeyError),

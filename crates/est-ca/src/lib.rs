@@ -16,6 +16,7 @@ mod authz;
 mod clock;
 mod cmc_secrets;
 mod credentials;
+mod crl;
 mod csr;
 mod delivery;
 mod digest_secrets;
@@ -45,6 +46,9 @@ pub use cmc_secrets::{
     CMC_NONCE_MAX_LEN, CMC_REPLAY_PRUNE_INTERVAL, CMC_REPLAY_WINDOW, CMC_SECRET_MIN_LEN, CmcSecret,
     CmcSecrets,
 };
+pub use crl::{
+    CRL_STATE_CHECK_INTERVAL, CrlReason, RevokeOutcome, UnknownCrlReason, normalize_serial,
+};
 pub use csr::{KeyType, PublicKeyKind, VerifiedCsr};
 pub use delivery::{
     ClientKeys, DeliveryKey, DeliveryRequest, check_kek_size, check_recipient,
@@ -67,5 +71,5 @@ pub fn token_secret_hash(secret: &[u8]) -> String {
 }
 pub use store::{
     CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord,
-    PendingRecord, Store, StoreError, TokenRecord, UserRecord,
+    PendingRecord, Revocation, RevokedEntry, Store, StoreError, TokenRecord, UserRecord,
 };

@@ -3,13 +3,15 @@ use std::time::Duration;
 
 use const_oid::{AssociatedOid, ObjectIdentifier};
 use der::Encode;
-use der::asn1::OctetString;
+use der::asn1::{Ia5String, OctetString};
 use x509_cert::TbsCertificate;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage as EkuExt, KeyUsage, KeyUsages,
-    SubjectAltName, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage as EkuExt,
+    KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 use x509_cert::spki::SubjectPublicKeyInfoRef;
@@ -108,6 +110,13 @@ pub struct Profile {
     pub allow_key_reuse: bool,
     /// Admit SHA-1 CSR signatures (SEC-22).
     pub allow_sha1_csr: bool,
+    /// How long a CRL of this domain is valid: nextUpdate = thisUpdate + this (RFC 5280
+    /// §5.1.2.5). A new CRL is made when half of it has passed, or sooner on a revocation.
+    pub crl_validity: Duration,
+    /// URL of this domain's CRL, put in every end-entity certificate's CRL Distribution Points
+    /// extension (RFC 5280 §4.2.1.13); `None`: no such extension. An `http:` or `https:` URL,
+    /// ASCII only (it is an IA5String).
+    pub crl_distribution_point: Option<String>,
 }
 
 impl Default for Profile {
@@ -125,6 +134,8 @@ impl Default for Profile {
             copy_san: true,
             allow_key_reuse: true,
             allow_sha1_csr: false,
+            crl_validity: Duration::from_secs(7 * 86400),
+            crl_distribution_point: None,
         }
     }
 }
@@ -168,16 +179,33 @@ pub(crate) fn extension<T: Encode + AssociatedOid>(
     })
 }
 
+/// RFC 5280 §4.2.1.13: one DistributionPoint whose fullName is the URI of the CRL, without
+/// reasons or cRLIssuer (the CRL covers every reason and is signed by the certificate's issuer).
+/// Non-critical, as the section recommends.
+fn crl_distribution_points(url: &str) -> Result<CrlDistributionPoints, CaError> {
+    let uri = Ia5String::new(url)
+        .map_err(|e| CaError::Internal(format!("CRL distribution point URL {url:?}: {e}")))?;
+    Ok(CrlDistributionPoints(vec![DistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(vec![
+            GeneralName::UniformResourceIdentifier(uri),
+        ])),
+        reasons: None,
+        crl_issuer: None,
+    }]))
+}
+
 /// What kind of certificate a [`TbsProfile`] builds.
 #[derive(Debug, Clone)]
 pub(crate) enum CertKind {
     /// A CA certificate; `None` path length means unconstrained.
     Ca { path_len: Option<u8> },
-    /// An end-entity certificate with these key usages, EKUs and SAN.
+    /// An end-entity certificate with these key usages, EKUs, SAN and CRL distribution point
+    /// URL.
     EndEntity {
         key_usage: KeyUsage,
         eku: Vec<ObjectIdentifier>,
         san: Option<SubjectAltName>,
+        crl_url: Option<String>,
     },
 }
 
@@ -239,6 +267,7 @@ impl TbsProfile {
                 key_usage,
                 eku,
                 san,
+                crl_url,
             } => {
                 v.push(extension(
                     true,
@@ -256,6 +285,9 @@ impl TbsProfile {
                 if let Some(san) = san {
                     // RFC 5280 §4.2.1.6: critical when the subject is empty.
                     v.push(extension(self.subject.is_empty(), san)?);
+                }
+                if let Some(url) = crl_url {
+                    v.push(extension(false, &crl_distribution_points(url)?)?);
                 }
             }
         }

@@ -104,6 +104,7 @@ pub fn tls_server_certificate(
                 const_oid::db::rfc5280::ID_KP_CLIENT_AUTH,
             ],
             san: Some(SubjectAltName(names)),
+            crl_url: None,
         },
     };
     let (serial, _) = new_serial(now)?;
@@ -126,6 +127,7 @@ pub fn cmc_encryption_certificate(
             key_usage: KeyUsage(KeyUsages::KeyEncipherment.into()),
             eku: Vec::new(),
             san: None,
+            crl_url: None,
         },
     };
     let (serial, _) = new_serial(now)?;

@@ -46,8 +46,35 @@ pub struct CertRecord {
     pub not_after: i64,
     pub issued_at: i64,
     pub status: CertStatus,
+    /// How and when it was revoked: `Some` once [`Store::revoke_certificate`] revoked it (and
+    /// for certificates revoked before revocation details were recorded, with the time the
+    /// store learned of it and reason `unspecified`).
+    pub revocation: Option<Revocation>,
     /// The certificate, DER.
     pub der: Vec<u8>,
+}
+
+/// The revocation details of a certificate, as they go into its CRL entry (RFC 5280 §5.1.2.6,
+/// §5.3.1, §5.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    /// revocationDate, unix seconds (never 0: the store uses 0 for "not revoked").
+    pub revoked_at: i64,
+    /// The CRLReason code (RFC 5280 §5.3.1; see [`crate::CrlReason`]).
+    pub reason: i32,
+    /// invalidityDate, unix seconds: when the key is known or suspected to have been
+    /// compromised, or the certificate otherwise became invalid.
+    pub invalidity_date: Option<i64>,
+}
+
+/// One revoked certificate of a CA, as [`Store::revoked_certificates`] lists them for its CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedEntry {
+    /// Serial number, in the [`CertRecord::serial`] form.
+    pub serial: String,
+    pub revoked_at: i64,
+    pub reason: i32,
+    pub invalidity_date: Option<i64>,
 }
 
 /// An HTTP user (Basic, Digest). The password is stored only as a PHC-format argon2id hash, and
@@ -203,11 +230,58 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn certificates_by_ski(&self, ski: &str) -> Result<Vec<CertRecord>, StoreError>;
     async fn list_certificates(&self, filter: &CertFilter) -> Result<Vec<CertRecord>, StoreError>;
     async fn count_certificates(&self) -> Result<u64, StoreError>;
+    /// Sets the status; whether a certificate with this serial exists. Prefer
+    /// [`Store::revoke_certificate`], which records why and when: revoking through this method
+    /// records reason `unspecified` at the current time (and leaves an already revoked
+    /// certificate's details alone); setting `Valid` clears the revocation details.
     async fn set_certificate_status(
         &self,
         serial: &str,
         status: CertStatus,
     ) -> Result<bool, StoreError>;
+
+    /// Revokes a valid certificate, recording the CRLReason code `reason`, the revocation time
+    /// `revoked_at` (unix seconds, positive) and the optional invalidity date (RFC 5280 §5.3).
+    /// One conditional UPDATE from valid to revoked, so of concurrent callers (on any node sharing
+    /// the store) exactly one gets `true`; `false` if the serial is unknown or already revoked
+    /// (the first revocation's details stay).
+    async fn revoke_certificate(
+        &self,
+        _serial: &str,
+        _reason: i32,
+        _revoked_at: i64,
+        _invalidity_date: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support revocation".into(),
+        ))
+    }
+    /// The revoked certificates of CA domain `ca`, oldest revocation first (ties by serial),
+    /// read from an index of revoked certificates only: the cost grows with the CRL, not with
+    /// the store. A store without revocation fails rather than let an empty CRL claim that
+    /// nothing is revoked.
+    async fn revoked_certificates(&self, _ca: &str) -> Result<Vec<RevokedEntry>, StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support revocation".into(),
+        ))
+    }
+    /// (number of revoked certificates of `ca`, latest `revoked_at` among them, 0 if none): a
+    /// cheap fingerprint of [`Store::revoked_certificates`] that changes with every revocation,
+    /// so a cached CRL can tell it is stale (also when another process, such as
+    /// `estuary cert revoke`, revoked through the same database).
+    async fn revocation_state(&self, _ca: &str) -> Result<(u64, i64), StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support revocation".into(),
+        ))
+    }
+    /// The next CRL number of `ca` (RFC 5280 §5.2.3: monotonically increasing), starting at 1:
+    /// one atomic increment in the database, so nodes sharing it never issue the same number
+    /// twice.
+    async fn next_crl_number(&self, _ca: &str) -> Result<u64, StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support CRL numbers".into(),
+        ))
+    }
 
     /// Creates a user; `Conflict` if the name exists.
     async fn add_user(&self, user: &UserRecord) -> Result<(), StoreError>;

@@ -17,4 +17,7 @@ pub use csr::{
     smime_capabilities,
 };
 pub use media::{MediaType, content_type_matches};
-pub use path::{EstPath, Operation, PathError, parse_path, validate_label};
+pub use path::{
+    CRL_PATH_PREFIX, EstPath, Operation, PathError, crl_path, parse_crl_path, parse_path,
+    validate_label,
+};

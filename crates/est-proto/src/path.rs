@@ -99,15 +99,39 @@ pub fn parse_path(path: &str) -> Result<EstPath, PathError> {
     })
 }
 
+/// Where CRLs are served on the EST listener, outside `/.well-known/est/` (which RFC 7030
+/// reserves for EST operations): `/crl/<ca>.crl`, DER over HTTP (RFC 5280 §4.2.1.13, RFC 2585
+/// §3). [EXT]
+pub const CRL_PATH_PREFIX: &str = "/crl/";
+
+/// The path of CA `ca`'s CRL, `None` if the name cannot appear in a path as it is (see
+/// [`parse_crl_path`]).
+pub fn crl_path(ca: &str) -> Option<String> {
+    is_path_name(ca).then(|| format!("{CRL_PATH_PREFIX}{ca}.crl"))
+}
+
+/// The CA name of a CRL path `/crl/<ca>.crl`, where `<ca>` is 1..=64 characters of
+/// `[A-Za-z0-9._~-]`; `None` for any other path. As with labels, nothing is percent-decoded,
+/// so one CA name has exactly one URL.
+pub fn parse_crl_path(path: &str) -> Option<&str> {
+    let name = path.strip_prefix(CRL_PATH_PREFIX)?.strip_suffix(".crl")?;
+    is_path_name(name).then_some(name)
+}
+
+/// 1..=64 characters, each unreserved in URIs (RFC 3986 §2.3): `[A-Za-z0-9._~-]`.
+fn is_path_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+}
+
 /// A label is 1..=64 characters of `[A-Za-z0-9._~-]` and is not an operation name (EST-4).
 pub fn validate_label(label: &str) -> Result<(), PathError> {
     if label.is_empty() || label.len() > 64 {
         return Err(PathError::InvalidLabel("must be 1 to 64 characters".into()));
     }
-    if !label
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
-    {
+    if !is_path_name(label) {
         return Err(PathError::InvalidLabel(
             "only letters, digits and . _ ~ - are allowed".into(),
         ));
@@ -124,6 +148,34 @@ pub fn validate_label(label: &str) -> Result<(), PathError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn crl_paths() {
+        assert_eq!(crl_path("default").as_deref(), Some("/crl/default.crl"));
+        assert_eq!(parse_crl_path("/crl/default.crl"), Some("default"));
+        assert_eq!(parse_crl_path("/crl/a.b-c_d~e.crl"), Some("a.b-c_d~e"));
+        // A name may end in ".crl" itself: only the last suffix is the extension.
+        assert_eq!(parse_crl_path("/crl/x.crl.crl"), Some("x.crl"));
+        for p in [
+            "/crl/.crl",
+            "/crl/default",
+            "/crl/default.der",
+            "/crl/a/b.crl",
+            "/crl/a%2Fb.crl",
+            "/crl/a b.crl",
+            "/crl//x.crl",
+            "/.well-known/est/crl/default.crl",
+            "/crls/default.crl",
+        ] {
+            assert_eq!(parse_crl_path(p), None, "{p}");
+        }
+        assert_eq!(
+            parse_crl_path(&format!("/crl/{}.crl", "x".repeat(65))),
+            None
+        );
+        assert_eq!(crl_path("Acme Issuing"), None);
+        assert_eq!(crl_path(""), None);
+    }
 
     #[test]
     fn table() {

@@ -41,7 +41,8 @@ impl From<CaError> for ServerError {
             | CaError::SubjectMismatch(_)
             | CaError::NoRenewalTarget(_)
             | CaError::KeyReuse
-            | CaError::KeyDelivery(_) => ServerError::bad_request(e.to_string()),
+            | CaError::KeyDelivery(_)
+            | CaError::Revocation(_) => ServerError::bad_request(e.to_string()),
             CaError::NameNotAllowed(_) | CaError::NotAuthorized(_) => {
                 ServerError::new(StatusCode::FORBIDDEN, e.to_string())
             }

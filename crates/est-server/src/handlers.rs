@@ -113,6 +113,25 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
     }
     /// The issuing CA certificate and every certificate up to the root (EST-65).
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>>;
+    /// The current CRL of CA domain `domain`, DER (RFC 5280 §5), served at `/crl/<domain>.crl`;
+    /// `None` for a CA this front end has no CRL of (404). Default: none.
+    async fn crl(&self, _domain: &str) -> Result<Option<Arc<Vec<u8>>>, CaError> {
+        Ok(None)
+    }
+    /// Revokes a certificate this CA issued (RFC 5280 §5.3; the operation behind a CMC
+    /// Revocation Request, CMC-72). `actor` names who asked, for the audit log. Default:
+    /// unsupported.
+    async fn revoke(
+        &self,
+        _serial_hex: &str,
+        _reason: est_ca::CrlReason,
+        _invalidity_date: Option<std::time::SystemTime>,
+        _actor: &str,
+    ) -> Result<est_ca::RevokeOutcome, CaError> {
+        Err(CaError::Internal(
+            "revocation is not supported by this CA".into(),
+        ))
+    }
 }
 
 #[async_trait]
@@ -211,6 +230,21 @@ impl EstCa for Authority {
     }
     fn ca_chain(&self, domain: &str) -> Option<Vec<Certificate>> {
         self.domain(domain).map(|d| d.issuer.full_chain())
+    }
+    async fn crl(&self, domain: &str) -> Result<Option<Arc<Vec<u8>>>, CaError> {
+        if self.domain(domain).is_none() {
+            return Ok(None);
+        }
+        Authority::crl(self, domain).await.map(Some)
+    }
+    async fn revoke(
+        &self,
+        serial_hex: &str,
+        reason: est_ca::CrlReason,
+        invalidity_date: Option<std::time::SystemTime>,
+        actor: &str,
+    ) -> Result<est_ca::RevokeOutcome, CaError> {
+        Authority::revoke(self, serial_hex, reason, invalidity_date, actor).await
     }
 }
 
@@ -358,6 +392,13 @@ pub(crate) async fn dispatch(State(st): State<Arc<EstState>>, req: Request) -> R
 }
 
 async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
+    // CRLs live beside EST, not under /.well-known/est (RFC 7030 reserves that for EST).
+    if req.uri().path().starts_with(est_proto::CRL_PATH_PREFIX) {
+        // Owned: a borrowed request (its body is not Sync) would make the future not Send.
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        drop(req);
+        return crl(st, &method, &path).await;
+    }
     let conn = req
         .extensions()
         .get::<Arc<ConnInfo>>()
@@ -406,6 +447,42 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
         Operation::ServerKeyGen => crate::keygen::server_keygen(st, label, &conn, req).await,
         Operation::FullCmc => crate::cmc::full_cmc(st, label, &conn, req).await,
         _ => Err(ServerError::new(StatusCode::NOT_FOUND, "unknown operation")),
+    }
+}
+
+/// The media type of a DER CRL (RFC 2585 §4.2).
+pub(crate) const PKIX_CRL: &str = "application/pkix-crl";
+
+/// GET `/crl/<ca>.crl`: the CA's current CRL, DER over HTTP as RFC 5280 §4.2.1.13 and RFC 2585
+/// §3 want it (not base64), no authentication: CRLs are public and signed. 404 for a path
+/// that names no CA of ours.
+async fn crl(st: &EstState, method: &Method, path: &str) -> Result<Response, ServerError> {
+    if method != Method::GET && method != Method::HEAD {
+        return Err(
+            ServerError::new(StatusCode::METHOD_NOT_ALLOWED, "use GET for CRLs")
+                .with_header(header::ALLOW, HeaderValue::from_static("GET")),
+        );
+    }
+    let unknown = |what: String| ServerError::new(StatusCode::NOT_FOUND, what);
+    let name = est_proto::parse_crl_path(path)
+        .ok_or_else(|| unknown("not found: CRLs are served at /crl/<ca>.crl".to_owned()))?;
+    let der = st
+        .ca
+        .crl(name)
+        .await?
+        .ok_or_else(|| unknown(format!("unknown CA \"{name}\"")))?;
+    let mut r = Response::new(Body::from(Bytes::from_owner(SharedDer(der))));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PKIX_CRL));
+    Ok(r)
+}
+
+/// A cached DER body served without copying.
+struct SharedDer(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedDer {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
     }
 }
 

@@ -23,5 +23,5 @@ pub use error::ServerError;
 pub use est_proto::ChannelBinding;
 pub use handlers::{EstCa, EstState, TOKEN_PREFIX};
 pub use ratelimit::FailurePolicy;
-pub use serve::{RunningServer, serve};
+pub use serve::{RunningServer, serve, serve_listener};
 pub use tls::build_acceptor;

@@ -37,7 +37,17 @@ pub async fn serve(
     acceptor: SslAcceptor,
     state: Arc<EstState>,
 ) -> std::io::Result<RunningServer> {
-    let listener = TcpListener::bind(listen).await?;
+    serve_listener(TcpListener::bind(listen).await?, acceptor, state)
+}
+
+/// Serves on a listener the caller bound, for callers that need the bound address (port 0)
+/// before the state exists: the CRL distribution point URL in issued certificates is derived
+/// from it.
+pub fn serve_listener(
+    listener: TcpListener,
+    acceptor: SslAcceptor,
+    state: Arc<EstState>,
+) -> std::io::Result<RunningServer> {
     let local_addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
     let limits = state.limits().clone();

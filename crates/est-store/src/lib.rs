@@ -30,8 +30,8 @@ mod writer;
 
 use async_trait::async_trait;
 use est_ca::{
-    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord, Store,
-    StoreError, UserRecord,
+    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord,
+    RevokedEntry, Store, StoreError, UserRecord,
 };
 use sqlx::any::AnyConnectOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -83,6 +83,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "cmc",
         include_str!("../migrations/sqlite/0005_cmc.sql"),
         include_str!("../migrations/postgres/0005_cmc.sql"),
+    ),
+    (
+        6,
+        "revocation",
+        include_str!("../migrations/sqlite/0006_revocation.sql"),
+        include_str!("../migrations/postgres/0006_revocation.sql"),
     ),
 ];
 
@@ -335,19 +341,88 @@ impl Store for SqlStore {
             .map_err(|_| StoreError::Backend(format!("negative certificate count {count}")))
     }
 
-    /// Returns whether a certificate with this serial exists (and now has `status`).
+    /// Returns whether a certificate with this serial exists (and now has `status`). Revoking
+    /// goes through [`Store::revoke_certificate`] (reason unspecified, now); an already revoked
+    /// certificate keeps its details.
     async fn set_certificate_status(
         &self,
         serial: &str,
         status: CertStatus,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::UPDATE_STATUS)
-            .bind(status.as_str())
+        match status {
+            CertStatus::Revoked => {
+                if self.revoke_certificate(serial, 0, unix_now(), None).await? {
+                    return Ok(true);
+                }
+                Ok(self.certificate_by_serial(serial).await?.is_some())
+            }
+            CertStatus::Valid => {
+                let done = sqlx::query(sql::UPDATE_STATUS_VALID)
+                    .bind(serial)
+                    .execute(&self.write_pool)
+                    .await
+                    .map_err(backend_error)?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+    }
+
+    /// One autocommit conditional UPDATE on the write connection (see [`sql::REVOKE`]).
+    async fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: i32,
+        revoked_at: i64,
+        invalidity_date: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        if revoked_at <= 0 {
+            return Err(StoreError::Backend(format!(
+                "revocation time {revoked_at} is not after 1970"
+            )));
+        }
+        let done = sqlx::query(sql::REVOKE)
+            .bind(revoked_at)
+            .bind(i64::from(reason))
+            .bind(invalidity_date.unwrap_or(0))
             .bind(serial)
             .execute(&self.write_pool)
             .await
             .map_err(backend_error)?;
-        Ok(done.rows_affected() > 0)
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoked_certificates(&self, ca: &str) -> Result<Vec<RevokedEntry>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_REVOKED)
+            .bind(ca)
+            .fetch_all(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        rows.iter().map(sql::revoked_entry_from_row).collect()
+    }
+
+    async fn revocation_state(&self, ca: &str) -> Result<(u64, i64), StoreError> {
+        let row = sqlx::query(sql::SELECT_REVOCATION_STATE)
+            .bind(ca)
+            .fetch_one(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        let count: i64 = row.try_get("revoked").map_err(backend_error)?;
+        let latest: i64 = row.try_get("latest").map_err(backend_error)?;
+        let count = u64::try_from(count)
+            .map_err(|_| StoreError::Backend(format!("negative revocation count {count}")))?;
+        Ok((count, latest))
+    }
+
+    /// On the write connection, so the increment commits (and syncs) before the number is used.
+    async fn next_crl_number(&self, ca: &str) -> Result<u64, StoreError> {
+        let row = sqlx::query(sql::NEXT_CRL_NUMBER)
+            .bind(ca)
+            .fetch_one(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        let number: i64 = row.try_get(0).map_err(backend_error)?;
+        u64::try_from(number)
+            .map_err(|_| StoreError::Backend(format!("negative CRL number {number}")))
     }
 
     async fn add_user(&self, user: &UserRecord) -> Result<(), StoreError> {
@@ -659,6 +734,14 @@ impl Store for SqlStore {
             .map_err(backend_error)?;
         Ok(done.rows_affected())
     }
+}
+
+/// The wall clock in unix seconds, for the legacy [`Store::set_certificate_status`] path only
+/// (every other time comes from the caller's clock).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn hex_id(id: &[u8]) -> String {

@@ -17,14 +17,15 @@ use crate::error::backend_error;
 macro_rules! cert_columns {
     () => {
         "serial, ca, subject, issuer, ski, spki_sha256, requester, \
-         not_before, not_after, issued_at, status, der"
+         not_before, not_after, issued_at, status, der, \
+         revoked_at, revocation_reason, invalidity_date"
     };
 }
 
 /// Columns bound per certificate row in an INSERT.
-const CERT_COLUMN_COUNT: usize = 12;
+const CERT_COLUMN_COUNT: usize = 15;
 
-/// Rows per multi-row INSERT statement: 1,000 x 12 = 12,000 parameters, under SQLite's 32,766
+/// Rows per multi-row INSERT statement: 1,000 x 15 = 15,000 parameters, under SQLite's 32,766
 /// and PostgreSQL's 65,535 limits, and large enough that per-statement costs vanish.
 pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -43,7 +44,29 @@ pub(crate) const SELECT_BY_SKI: &str = concat!(
 
 pub(crate) const SELECT_COUNT: &str = "SELECT certificate_count FROM store_meta WHERE id = 1";
 
-pub(crate) const UPDATE_STATUS: &str = "UPDATE certificates SET status = $1 WHERE serial = $2";
+/// Un-revokes (`set_certificate_status(Valid)`): the revocation details go with the status.
+pub(crate) const UPDATE_STATUS_VALID: &str = "UPDATE certificates SET status = 'valid', \
+     revoked_at = 0, revocation_reason = 0, invalidity_date = 0 WHERE serial = $1";
+
+/// Valid → revoked in one conditional statement: of concurrent revocations exactly one sees a
+/// row affected, and an already revoked certificate keeps its first details.
+pub(crate) const REVOKE: &str = "UPDATE certificates SET status = 'revoked', revoked_at = $1, \
+     revocation_reason = $2, invalidity_date = $3 WHERE serial = $4 AND status = 'valid'";
+
+/// From the partial index `certificates_revoked` (migration 0006), which covers every column
+/// read; the `status = 'revoked'` literal is what lets SQLite use a partial index.
+pub(crate) const SELECT_REVOKED: &str = "SELECT serial, revoked_at, revocation_reason, \
+     invalidity_date FROM certificates WHERE ca = $1 AND status = 'revoked' \
+     ORDER BY revoked_at, serial";
+
+/// Counted on the same partial index: index-only, over the CA's revoked certificates.
+pub(crate) const SELECT_REVOCATION_STATE: &str = "SELECT COUNT(*) AS revoked, \
+     COALESCE(MAX(revoked_at), 0) AS latest FROM certificates \
+     WHERE ca = $1 AND status = 'revoked'";
+
+/// One atomic upsert: the first CRL of a CA is number 1, each later one the previous plus one.
+pub(crate) const NEXT_CRL_NUMBER: &str = "INSERT INTO crl_state (ca, crl_number) VALUES ($1, 1) \
+     ON CONFLICT (ca) DO UPDATE SET crl_number = crl_state.crl_number + 1 RETURNING crl_number";
 
 pub(crate) const INSERT_USER: &str = "INSERT INTO users (name, password_hash, allowed_names, created_at, digest_secrets) \
      VALUES ($1, $2, $3, $4, $5)";
@@ -155,7 +178,15 @@ pub(crate) fn insert_certificates<'q>(
             .bind(record.not_after)
             .bind(record.issued_at)
             .bind(record.status.as_str())
-            .bind(record.der.as_slice());
+            .bind(record.der.as_slice())
+            .bind(record.revocation.map_or(0, |r| r.revoked_at))
+            .bind(record.revocation.map_or(0, |r| i64::from(r.reason)))
+            .bind(
+                record
+                    .revocation
+                    .and_then(|r| r.invalidity_date)
+                    .unwrap_or(0),
+            );
     }
     query
 }
@@ -251,7 +282,45 @@ pub(crate) fn certificate_from_row(row: &AnyRow) -> Result<CertRecord, StoreErro
         not_after: row.try_get("not_after").map_err(backend_error)?,
         issued_at: row.try_get("issued_at").map_err(backend_error)?,
         status,
+        revocation: revocation_from_row(row, "revoked_at")?,
         der: row.try_get("der").map_err(backend_error)?,
+    })
+}
+
+/// The revocation columns (0 = none): `None` while `revoked_at` is 0.
+fn revocation_from_row(
+    row: &AnyRow,
+    revoked_at_column: &str,
+) -> Result<Option<est_ca::Revocation>, StoreError> {
+    let revoked_at: i64 = row.try_get(revoked_at_column).map_err(backend_error)?;
+    if revoked_at == 0 {
+        return Ok(None);
+    }
+    let reason: i64 = row.try_get("revocation_reason").map_err(backend_error)?;
+    let reason = i32::try_from(reason)
+        .map_err(|_| StoreError::Backend(format!("revocation reason {reason} out of range")))?;
+    let invalidity_date: i64 = row.try_get("invalidity_date").map_err(backend_error)?;
+    Ok(Some(est_ca::Revocation {
+        revoked_at,
+        reason,
+        invalidity_date: (invalidity_date != 0).then_some(invalidity_date),
+    }))
+}
+
+pub(crate) fn revoked_entry_from_row(row: &AnyRow) -> Result<est_ca::RevokedEntry, StoreError> {
+    let serial: String = row.try_get("serial").map_err(backend_error)?;
+    let revocation = revocation_from_row(row, "revoked_at")?;
+    // Rows revoked with no recorded time (inserted already revoked) still belong on the CRL.
+    let r = revocation.unwrap_or(est_ca::Revocation {
+        revoked_at: 0,
+        reason: 0,
+        invalidity_date: None,
+    });
+    Ok(est_ca::RevokedEntry {
+        serial,
+        revoked_at: r.revoked_at,
+        reason: r.reason,
+        invalidity_date: r.invalidity_date,
     })
 }
 

@@ -57,6 +57,7 @@ fn device_record(i: u64, der_len: usize) -> est_ca::CertRecord {
         not_after: 1,
         issued_at: 0,
         status: CertStatus::Valid,
+        revocation: None,
         der: vec![0x30; der_len],
     }
 }
@@ -196,9 +197,25 @@ fn lookups() -> Vec<(String, sql::DynamicQuery)> {
         fixed("by serial", sql::SELECT_BY_SERIAL, vec![text("00ff")]),
         fixed("by ski", sql::SELECT_BY_SKI, vec![text("00ff")]),
         fixed(
-            "set status",
-            sql::UPDATE_STATUS,
-            vec![text("revoked"), text("00ff")],
+            "revoke",
+            sql::REVOKE,
+            vec![
+                sql::Arg::Int(1_700_000_000),
+                sql::Arg::Int(1),
+                sql::Arg::Int(0),
+                text("00ff"),
+            ],
+        ),
+        fixed("un-revoke", sql::UPDATE_STATUS_VALID, vec![text("00ff")]),
+        fixed(
+            "revoked of a ca",
+            sql::SELECT_REVOKED,
+            vec![text("default")],
+        ),
+        fixed(
+            "revocation state",
+            sql::SELECT_REVOCATION_STATE,
+            vec![text("default")],
         ),
         fixed("count", sql::SELECT_COUNT, vec![]),
         fixed("get user", sql::SELECT_USER, vec![text("bob")]),
@@ -379,6 +396,80 @@ async fn writer_stops_when_store_is_dropped() {
     .expect("the writer did not stop after the store was dropped");
 }
 
+/// An INSERT as versions before migration 0006 made them (no revocation columns).
+async fn insert_without_revocation_columns(pool: &sqlx::AnyPool, r: &est_ca::CertRecord) {
+    sqlx::query(
+        "INSERT INTO certificates (serial, ca, subject, issuer, ski, spki_sha256, requester, \
+         not_before, not_after, issued_at, status, der) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(r.serial.as_str())
+    .bind(r.ca.as_str())
+    .bind(r.subject.as_str())
+    .bind(r.issuer.as_str())
+    .bind(r.ski.as_str())
+    .bind(r.spki_sha256.as_str())
+    .bind(r.requester.as_str())
+    .bind(r.not_before)
+    .bind(r.not_after)
+    .bind(r.issued_at)
+    .bind(r.status.as_str())
+    .bind(r.der.as_slice())
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// A certificate revoked before migration 0006 (status only, no details) gets the upgrade time
+/// as its revocation time and reason unspecified, so it is on the CRL; valid ones stay valid.
+async fn revoked_before_0006_are_listed_after_it(url: &str) {
+    use est_ca::Store;
+    sqlx::any::install_default_drivers();
+    let (backend, url) = Backend::from_url(url).unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    {
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        crate::migrator_of(backend, &crate::MIGRATIONS[..5])
+            .run(&pool)
+            .await
+            .unwrap();
+        let mut revoked = device_record(1, 10);
+        revoked.status = CertStatus::Revoked;
+        insert_without_revocation_columns(&pool, &revoked).await;
+        insert_without_revocation_columns(&pool, &device_record(2, 10)).await;
+        pool.close().await;
+    }
+    let store = SqlStore::connect(&url).await.unwrap();
+    let listed = store.revoked_certificates("default").await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].serial, format!("{:040x}", 1));
+    assert!(listed[0].revoked_at >= before, "{listed:?}");
+    assert_eq!((listed[0].reason, listed[0].invalidity_date), (0, None));
+    let valid = store
+        .certificate_by_serial(&format!("{:040x}", 2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((valid.status, valid.revocation), (CertStatus::Valid, None));
+    assert_eq!(store.revocation_state("default").await.unwrap().0, 1);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_revoked_before_0006_are_listed_after_it() {
+    let db = harness::SqliteDb::new();
+    revoked_before_0006_are_listed_after_it(db.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_revoked_before_0006_are_listed_after_it() {
+    let db = harness::PgDb::create().await;
+    revoked_before_0006_are_listed_after_it(db.url()).await;
+}
+
 /// A store made by the previous version (schema v3, the count kept by the writer's own UPDATE)
 /// keeps an exact count once migration 0004 moves the counting into a trigger.
 async fn count_survives_the_upgrade_to_the_count_trigger(url: &str) {
@@ -392,12 +483,8 @@ async fn count_survives_the_upgrade_to_the_count_trigger(url: &str) {
             .run(&pool)
             .await
             .unwrap();
-        // What the v3 writer did: the insert, then its own count update.
-        let old = record(1);
-        sql::insert_certificates(&[&old], sql::OnDuplicate::Fail, backend)
-            .execute(&pool)
-            .await
-            .unwrap();
+        // What the v3 writer did: the insert (of the v3 columns), then its own count update.
+        insert_without_revocation_columns(&pool, &record(1)).await;
         sqlx::query("UPDATE store_meta SET certificate_count = certificate_count + 1 WHERE id = 1")
             .execute(&pool)
             .await

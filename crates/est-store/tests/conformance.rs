@@ -59,4 +59,9 @@ on_every_backend!(
     cmc_nonces_new_then_replayed,
     cmc_nonces_concurrent_exactly_one_new,
     cmc_nonces_pruned_before,
+    revoke_once_then_already_revoked,
+    revoked_certificates_of_one_ca,
+    revocation_state_changes_with_revocations,
+    crl_numbers_increase_atomically,
+    revocation_seen_across_store_instances,
 );

@@ -30,6 +30,7 @@ fn record(i: u64) -> CertRecord {
         not_after: 1_731_536_000 + i as i64,
         issued_at: 1_700_000_000 + i as i64,
         status: CertStatus::Valid,
+        revocation: None,
         der: vec![0x30; 700],
     }
 }

@@ -733,6 +733,7 @@ async fn prefill(data_dir: &std::path::Path, count: u64) -> Result<(), AnyError>
                 not_after: 0,
                 issued_at: 0,
                 status: est_ca::CertStatus::Valid,
+                revocation: None,
                 der: vec![0u8; 16],
             });
         }

@@ -99,6 +99,11 @@ pub struct ServerSection {
     /// trust anchors (e.g. an IDevID manufacturer CA); empty (the default) turns them off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub implicit_trust_anchors: Vec<PathBuf>,
+    /// Base URL clients reach this server at (`https://ca.example.com:8443`): issued
+    /// certificates point at `<public_url>/crl/<ca>.crl` (RFC 5280 §4.2.1.13). Absent:
+    /// `https://<listen address>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 fn d_fail_limit() -> u32 {
@@ -158,8 +163,16 @@ pub struct CaSection {
     pub chain: Vec<PathBuf>,
     /// Key id in the key backend.
     pub key: String,
+    /// Hours a CRL of this CA is valid (nextUpdate - thisUpdate, RFC 5280 §5.1.2.5); a new
+    /// one is made after half of it, or at once after a revocation.
+    #[serde(default = "d_crl_hours")]
+    pub crl_validity_hours: u32,
     #[serde(default)]
     pub profile: ProfileSection,
+}
+
+fn d_crl_hours() -> u32 {
+    7 * 24
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,7 +211,7 @@ impl Default for ProfileSection {
 }
 
 impl ProfileSection {
-    fn to_profile(&self) -> Profile {
+    fn to_profile(&self, crl_validity_hours: u32, crl_url: Option<String>) -> Profile {
         Profile {
             validity: Duration::from_secs(u64::from(self.validity_days) * 86400),
             backdate: Duration::from_secs(300),
@@ -213,6 +226,8 @@ impl ProfileSection {
             copy_san: self.copy_san,
             allow_key_reuse: self.allow_key_reuse,
             allow_sha1_csr: self.allow_sha1_csr,
+            crl_validity: Duration::from_secs(u64::from(crl_validity_hours) * 3600),
+            crl_distribution_point: crl_url,
         }
     }
 }
@@ -341,6 +356,16 @@ impl Config {
                 return Err(format!("label {:?} names unknown ca {:?}", l.name, l.ca).into());
             }
         }
+        for ca in &self.cas {
+            if ca.crl_validity_hours == 0 {
+                return Err(
+                    format!("ca {:?}: crl_validity_hours must be at least 1", ca.name).into(),
+                );
+            }
+        }
+        if let Some(url) = &self.server.public_url {
+            check_public_url(url)?;
+        }
         if self.keys.backend != "file" {
             return Err(format!(
                 "unsupported key backend {:?} (only \"file\")",
@@ -382,11 +407,27 @@ impl Config {
         Ok(FileKeyBackend::new(data_dir.join(&self.keys.dir), pass)?)
     }
 
-    /// The CA domains with their keys loaded.
+    /// The base of the URLs this server is reached at: `public_url`, or `https://<bound>` (the
+    /// address the listener actually bound, so port 0 gives the real port).
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match &self.server.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                if bound.ip().is_unspecified() {
+                    tracing::warn!(%bound, "listening on an unspecified address: set [server] public_url so certificates carry a reachable CRL URL");
+                }
+                format!("https://{bound}")
+            }
+        }
+    }
+
+    /// The CA domains with their keys loaded. With `public_url`, end-entity certificates carry
+    /// the CRL distribution point `<public_url>/crl/<ca>.crl`.
     pub fn domains(
         &self,
         data_dir: &Path,
         keys: &dyn KeyBackend,
+        public_url: Option<&str>,
     ) -> Result<Vec<CaDomain>, AnyError> {
         let mut out = Vec::new();
         for ca in &self.cas {
@@ -403,10 +444,18 @@ impl Config {
             let key = keys.load(&KeyId(ca.key.clone()))?;
             let issuer =
                 Issuer::new(cert_der, chain, key).map_err(|e| format!("ca {:?}: {e}", ca.name))?;
+            let crl_url = match (public_url, est_proto::crl_path(&ca.name)) {
+                (Some(base), Some(path)) => Some(format!("{base}{path}")),
+                (Some(_), None) => {
+                    tracing::warn!(ca = %ca.name, "this CA name cannot appear in a URL (only letters, digits and . _ ~ -, at most 64): its certificates get no CRL distribution point and its CRL is not served over HTTP (use `estuary crl`)");
+                    None
+                }
+                (None, _) => None,
+            };
             out.push(CaDomain {
                 name: ca.name.clone(),
                 issuer,
-                profile: ca.profile.to_profile(),
+                profile: ca.profile.to_profile(ca.crl_validity_hours, crl_url),
             });
         }
         Ok(out)
@@ -549,13 +598,36 @@ pub fn resolve_store_url(url: &str, data_dir: &Path) -> String {
     }
 }
 
-/// Builds the authority with its store.
+/// `[server] public_url`: an http(s) URL of ASCII characters (it goes into an IA5String) with
+/// no query or fragment, since CRL paths are appended to it.
+fn check_public_url(url: &str) -> Result<(), AnyError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| {
+        !r.is_empty()
+            && !r.starts_with('/')
+            && r.bytes().all(|b| b.is_ascii_graphic())
+            && !r.contains(['?', '#'])
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "[server] public_url {url:?}: expected http(s)://host[:port][/path], ASCII, without query or fragment"
+        )
+        .into())
+    }
+}
+
+/// Builds the authority with its store; `public_url` as in [`Config::domains`].
 pub async fn authority(
     cfg: &Config,
     data_dir: &Path,
+    public_url: Option<&str>,
 ) -> Result<(Arc<Authority>, Vec<CaDomain>), AnyError> {
     let keys = cfg.key_backend(data_dir)?;
-    let domains = cfg.domains(data_dir, &keys)?;
+    let domains = cfg.domains(data_dir, &keys, public_url)?;
     let store = Arc::new(est_store::SqlStore::connect(&cfg.store_url(data_dir)).await?);
     // The pool spends CPU filling itself: only when some label serves /serverkeygen.
     let pool: Vec<_> = if cfg.labels.iter().any(|l| l.server_keygen) {
@@ -617,6 +689,39 @@ fn csr_attrs_der(entries: &[CsrAttrEntry]) -> Result<Option<Vec<u8>>, AnyError> 
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn public_urls_are_checked() {
+        for ok in [
+            "https://ca.example.com",
+            "https://127.0.0.1:8443",
+            "http://[::1]:8080/pki",
+            "https://ca.example.com/",
+        ] {
+            assert!(check_public_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ca.example.com",
+            "ftp://ca.example.com",
+            "https://",
+            "https:///x",
+            "https://ca.example.com/a b",
+            "https://ca.example.com/?x=1",
+            "https://caf\u{e9}.example",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ca_crl_validity_defaults_to_a_week() {
+        let ca: CaSection =
+            toml::from_str("name = \"default\"\ncert = \"ca.pem\"\nkey = \"k\"").unwrap();
+        assert_eq!(ca.crl_validity_hours, 168);
+        let p = ca.profile.to_profile(ca.crl_validity_hours, None);
+        assert_eq!(p.crl_validity, Duration::from_secs(7 * 86400));
+        assert_eq!(p.crl_distribution_point, None);
+    }
 
     #[test]
     fn label_auth_keys_parse() {

@@ -3,6 +3,7 @@
 mod bench;
 mod cmd_client;
 mod cmd_cmc_secret;
+mod cmd_crl;
 mod cmd_fullcmc;
 mod cmd_request;
 mod cmd_token;
@@ -101,10 +102,22 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CaCmd,
     },
-    /// Inspect issued certificates.
+    /// Inspect and revoke issued certificates.
     Cert {
         #[command(subcommand)]
         cmd: CertCmd,
+    },
+    /// Write the current CRL (DER, RFC 5280 §5) of a CA to a file; the server serves the same
+    /// at /crl/<ca>.crl.
+    Crl {
+        #[command(flatten)]
+        dir: DataDir,
+        /// CA name (a `[[ca]]`); default: the CA of the label-less path.
+        #[arg(long)]
+        ca: Option<String>,
+        /// Output file, `-` for standard output.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// EST client: talk to any EST server.
     Client(Box<cmd_client::ClientArgs>),
@@ -260,6 +273,23 @@ enum CertCmd {
         dir: DataDir,
         serial: String,
     },
+    /// Revoke a certificate by serial number (hex, as `openssl x509 -serial` prints it); it is
+    /// on its CA's next CRL, which a running server picks up within a second.
+    Revoke {
+        #[command(flatten)]
+        dir: DataDir,
+        serial: String,
+        /// CRLReason (RFC 5280 §5.3.1): unspecified, keyCompromise, cACompromise,
+        /// affiliationChanged, superseded, cessationOfOperation, certificateHold,
+        /// privilegeWithdrawn, aACompromise (any case), or the numeric code.
+        #[arg(long)]
+        reason: String,
+        /// When the key was (suspected to be) compromised or the certificate otherwise became
+        /// invalid, RFC 3339 (`2025-01-31T12:00:00Z`); goes into the CRL entry's
+        /// invalidityDate.
+        #[arg(long)]
+        invalidity_date: Option<String>,
+    },
 }
 
 /// mimalloc instead of glibc's malloc: request handling allocates many small, short-lived
@@ -363,6 +393,7 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
             Ok(())
         }
         Cmd::Cert { cmd } => cert(cmd).await,
+        Cmd::Crl { dir, ca, out } => cmd_crl::crl(&dir.data_dir, ca, &out).await,
         Cmd::Client(args) => cmd_client::run(*args).await,
         Cmd::Bench(args) => bench::run(args).await,
     }
@@ -551,7 +582,7 @@ async fn recipient(cmd: RecipientCmd) -> Result<(), AnyError> {
     }
 }
 
-fn fmt_time(t: i64) -> String {
+pub(crate) fn fmt_time(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
         .and_then(|d| {
@@ -602,6 +633,12 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
             );
             Ok(())
         }
+        CertCmd::Revoke {
+            dir,
+            serial,
+            reason,
+            invalidity_date,
+        } => cmd_crl::revoke(&dir.data_dir, &serial, &reason, invalidity_date.as_deref()).await,
         CertCmd::Show { dir, serial } => {
             let store = open_store(&dir.data_dir).await?;
             let serial = serial
@@ -630,6 +667,14 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
                 },
                 r.ski
             );
+            if let Some(rev) = &r.revocation {
+                let reason = est_ca::CrlReason::from_code(rev.reason)
+                    .map_or_else(|| rev.reason.to_string(), |c| c.name().to_owned());
+                println!("revoked:   {} ({reason})", fmt_time(rev.revoked_at));
+                if let Some(t) = rev.invalidity_date {
+                    println!("invalid:   since {}", fmt_time(t));
+                }
+            }
             let x = openssl::x509::X509::from_der(&r.der)?;
             print!("{}", String::from_utf8_lossy(&x.to_pem()?));
             Ok(())
@@ -664,11 +709,11 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
         demo_password = r.demo_password;
     }
     let cfg = Config::load(data_dir)?;
-    let (authority, domains) = config::authority(&cfg, data_dir).await?;
-    let mut server_cfg = cfg.server_config(data_dir, &domains)?;
-    if let Some(l) = listen {
-        server_cfg.listen = l;
-    }
+    // Bound first: the CRL URL in issued certificates defaults to the address actually bound.
+    let listener = tokio::net::TcpListener::bind(listen.unwrap_or(cfg.server.listen)).await?;
+    let public_url = cfg.public_url(listener.local_addr()?);
+    let (authority, domains) = config::authority(&cfg, data_dir, Some(&public_url)).await?;
+    let server_cfg = cfg.server_config(data_dir, &domains)?;
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
     let mut state = est_server::EstState::new(
         authority,
@@ -680,13 +725,18 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
         state = state.with_cmc_decryption(&key, cert)?;
     }
     let state = Arc::new(state);
-    let server = est_server::serve(server_cfg.listen, acceptor, state).await?;
+    let server = est_server::serve_listener(listener, acceptor, state)?;
     banner(
         &cfg,
         data_dir,
         server.local_addr,
         demo_password.as_deref().map(String::as_str),
     )?;
+    for ca in &cfg.cas {
+        if let Some(path) = est_proto::crl_path(&ca.name) {
+            println!("CRL of CA {}: {public_url}{path}", ca.name);
+        }
+    }
     wait_for_signal().await;
     eprintln!("shutting down");
     server.shutdown().await;

@@ -115,6 +115,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             cert: file.into(),
             chain: vec!["ca/root.pem".into()],
             key: key_id,
+            crl_validity_hours: 7 * 24,
             profile,
         });
         if *ca_name == "default" {
@@ -240,6 +241,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_failure_limit: 10,
             auth_failure_window_secs: 300,
             auth_lockout_secs: 300,
+            public_url: None,
         },
         store: StoreSection {
             url: "sqlite://estuary.db".into(),

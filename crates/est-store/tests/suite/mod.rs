@@ -13,7 +13,9 @@ use est_store::SqlStore;
 use tokio::task::JoinSet;
 
 mod cmc;
+mod revocation;
 pub use cmc::*;
+pub use revocation::*;
 
 /// A serial as the authority writes them: lowercase hex, 20 bytes.
 pub fn serial(i: u64) -> String {
@@ -34,6 +36,7 @@ pub fn record(serial: String) -> CertRecord {
         not_after: 1_731_536_000,
         issued_at: 1_700_000_060,
         status: CertStatus::Valid,
+        revocation: None,
         der: vec![0x30, 0x82, 0x01, 0x0a, 0x00, 0xff, 0x00],
     }
 }
@@ -476,12 +479,28 @@ pub async fn set_certificate_status(url: &str) {
         .await
         .unwrap()
         .unwrap();
+    // The legacy path records an unspecified revocation at the current time.
+    let revocation = got.revocation.expect("revocation details recorded");
+    assert!(revocation.revoked_at > 1_700_000_000, "{revocation:?}");
+    assert_eq!((revocation.reason, revocation.invalidity_date), (0, None));
     assert_eq!(
         got,
         CertRecord {
             status: CertStatus::Revoked,
+            revocation: Some(revocation),
             ..r.clone()
         }
+    );
+    // Revoking again changes nothing but still finds the certificate.
+    assert!(
+        store
+            .set_certificate_status(&r.serial, CertStatus::Revoked)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.certificate_by_serial(&r.serial).await.unwrap(),
+        Some(got.clone())
     );
     let revoked = store
         .list_certificates(&CertFilter {
