@@ -403,3 +403,48 @@ pub fn envelope_request(
     )
     .map_err(|e| e.to_string())
 }
+
+/// An unsigned Full PKI Request: SignedData with no SignerInfo around `pki_data`, for a
+/// Revocation Request authenticated by its passphrase alone (RFC 5272 §6.11, CMC-72).
+pub fn unsigned_request(pki_data: &PkiData) -> Result<Vec<u8>, String> {
+    let e = |e: der::Error| e.to_string();
+    let content = pki_data.to_der().map_err(e)?;
+    let sd = cms::signed_data::SignedData {
+        version: cms::content_info::CmsVersion::V3,
+        digest_algorithms: der::asn1::SetOfVec::new(),
+        encap_content_info: cms::signed_data::EncapsulatedContentInfo {
+            econtent_type: oids::CT_PKI_DATA,
+            econtent: Some(
+                der::Any::encode_from(&OctetString::new(content).map_err(e)?).map_err(e)?,
+            ),
+        },
+        certificates: None,
+        crls: None,
+        signer_infos: cms::signed_data::SignerInfos(der::asn1::SetOfVec::new()),
+    };
+    cms::content_info::ContentInfo {
+        content_type: est_cms::oids::ID_SIGNED_DATA,
+        content: der::Any::encode_from(&sd).map_err(e)?,
+    }
+    .to_der()
+    .map_err(e)
+}
+
+/// A Revocation Request control value (CMC-72) for `cert`.
+pub fn revoke_request(
+    cert: &Certificate,
+    reason: x509_cert::ext::pkix::crl::CrlReason,
+    passphrase: Option<&[u8]>,
+    comment: Option<&str>,
+) -> Result<crate::controls::RevokeRequest, String> {
+    Ok(crate::controls::RevokeRequest {
+        issuer_name: cert.tbs_certificate().issuer().clone(),
+        serial_number: cert.tbs_certificate().serial_number().clone(),
+        reason,
+        invalidity_date: None,
+        passphrase: passphrase
+            .map(|p| OctetString::new(p).map_err(|e| e.to_string()))
+            .transpose()?,
+        comment: comment.map(str::to_owned),
+    })
+}

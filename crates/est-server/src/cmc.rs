@@ -90,6 +90,8 @@ enum Outcome {
     IssuedUnconfirmed(Vec<u8>),
     /// Done, nothing to return but success.
     Done,
+    /// A CRL to return in `crls` (CMC-71).
+    Crl(Vec<u8>),
     Pending,
 }
 
@@ -97,6 +99,7 @@ enum Outcome {
 #[derive(Default)]
 struct Run {
     issued: Vec<Vec<u8>>,
+    crls: Vec<Vec<u8>>,
     pending: bool,
     ok: Vec<BodyPartReference>,
     first_failure: Option<Failure>,
@@ -128,6 +131,10 @@ impl Run {
                 })?;
             }
             Ok(Outcome::Done) => self.ok.push(at(prefix, BodyPartReference::Id(id))),
+            Ok(Outcome::Crl(der)) => {
+                self.crls.push(der);
+                self.ok.push(at(prefix, BodyPartReference::Id(id)));
+            }
             Ok(Outcome::Pending) => self.pending = true,
             Err(mut f) => {
                 f.body_list = f.body_list.into_iter().map(|r| at(prefix, r)).collect();
@@ -170,14 +177,13 @@ async fn process(
     if let Some(f) = controls.unsupported_failure() {
         return Err(f);
     }
-    if let Some(f) = not_served(controls) {
-        return Err(f);
-    }
     if request.requests.is_empty()
         && request.nested.is_empty()
         && controls.query_pending.is_empty()
         && controls.get_cert.is_empty()
         && controls.confirm_cert_acceptance.is_empty()
+        && controls.revoke.is_empty()
+        && controls.get_crl.is_empty()
     {
         return Err(Failure::message(
             CmcFailInfo::BAD_REQUEST,
@@ -185,6 +191,9 @@ async fn process(
         ));
     }
     check_replay(st, controls).await?;
+    if matches!(request.signer, OuterSigner::Unsigned) {
+        return unsigned_revocation(st, label, http_identity.as_ref(), request).await;
+    }
     // Queries name held requests; a query signed by the held request's key is verified
     // with that key (the request itself carries none).
     let mut held = Vec::new();
@@ -226,7 +235,7 @@ async fn process(
             run.ok.push(BodyPartReference::Id(*id));
         }
         builder.success_refs(std::mem::take(&mut run.ok))?;
-        return signed_response(st, label, &builder, &[], StatusCode::OK);
+        return signed_response(st, label, &builder, &[], &[], StatusCode::OK);
     }
     Box::pin(run_layer(
         st,
@@ -252,6 +261,14 @@ async fn process(
         let outcome = confirm(st, label, &top.identity, *id, cid).await;
         run.record(&mut builder, &[], *id, outcome)?;
     }
+    for (id, rr) in &controls.revoke {
+        let outcome = revoke(st, label, controls, Some(&top.identity), ra, *id, rr).await;
+        run.record(&mut builder, &[], *id, outcome)?;
+    }
+    for (id, gc) in &controls.get_crl {
+        let outcome = get_crl(st, label, *id, gc).await;
+        run.record(&mut builder, &[], *id, outcome)?;
+    }
     builder.success_refs(std::mem::take(&mut run.ok))?;
     if run.issued.is_empty() && !run.pending {
         // Nothing issued or held: a failure answer (EST-99) with every per-request status,
@@ -260,10 +277,14 @@ async fn process(
             .first_failure
             .as_ref()
             .map_or(StatusCode::OK, status_for);
-        return signed_response(st, label, &builder, &[], status);
+        return signed_response(st, label, &builder, &[], &run.crls, status);
     }
     // CMC-4: only certificates to return and nothing else to say.
-    if builder.simple_suffices() && run.first_failure.is_none() && !run.pending {
+    if builder.simple_suffices()
+        && run.first_failure.is_none()
+        && !run.pending
+        && run.crls.is_empty()
+    {
         let refs: Vec<&[u8]> = run.issued.iter().map(|d| d.as_slice()).collect();
         let p7 = est_proto::certs_only_encode_der(&refs).map_err(|e| {
             Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, format!("encoding: {e}"))
@@ -274,7 +295,171 @@ async fn process(
         ));
     }
     // EST-100: pending is reported in-band with 200.
-    signed_response(st, label, &builder, &run.issued, StatusCode::OK)
+    signed_response(st, label, &builder, &run.issued, &run.crls, StatusCode::OK)
+}
+
+/// A SignedData without SignerInfo carrying Revocation Requests: each must carry the
+/// passphrase (the shared secret) of the certificate it revokes (RFC 5272 §6.11, CMC-72).
+async fn unsigned_revocation(
+    st: &EstState,
+    label: &Label,
+    http_identity: Option<&Identity>,
+    request: &FullPkiRequest,
+) -> Result<Response, Failure> {
+    let c = &request.controls;
+    if c.revoke.is_empty()
+        || !request.requests.is_empty()
+        || !request.nested.is_empty()
+        || !c.query_pending.is_empty()
+        || !c.get_cert.is_empty()
+        || !c.get_crl.is_empty()
+        || !c.confirm_cert_acceptance.is_empty()
+        || !c.ra_controls().is_empty()
+        || !c.batch_requests.is_empty()
+    {
+        return Err(Failure::message(
+            CmcFailInfo::BAD_MESSAGE_CHECK,
+            "the request is not signed: only Revocation Requests with their passphrase may be (CMC-16, CMC-72)",
+        ));
+    }
+    let mut builder = ResponseBuilder::new(c)?;
+    let mut run = Run::default();
+    for (id, rr) in &c.revoke {
+        let outcome = revoke(st, label, c, http_identity, false, *id, rr).await;
+        run.record(&mut builder, &[], *id, outcome)?;
+    }
+    builder.success_refs(std::mem::take(&mut run.ok))?;
+    let status = run
+        .first_failure
+        .as_ref()
+        .map_or(StatusCode::OK, status_for);
+    signed_response(st, label, &builder, &[], &[], status)
+}
+
+/// Revocation Request (CMC-72). Who may revoke: the holder of the certificate (the request is
+/// signed with it), the requester who enrolled it, an RA this label authorizes, or whoever
+/// knows the shared secret it was enrolled with (the passphrase). Always a Full PKI Response.
+async fn revoke(
+    st: &EstState,
+    label: &Label,
+    controls: &Controls,
+    identity: Option<&Identity>,
+    ra: bool,
+    id: u32,
+    rr: &est_cmc::controls::RevokeRequest,
+) -> Result<Outcome, Failure> {
+    let unknown = || {
+        Failure::body_part(
+            CmcFailInfo::BAD_CERT_ID,
+            id,
+            "no certificate with this issuer and serial number was issued here",
+        )
+    };
+    let serial = est_ca::serial_hex(&rr.serial_number);
+    let rec = st
+        .ca
+        .certificate_record(&serial)
+        .await
+        .map_err(|e| ca_failure(id, &e))?
+        .filter(|r| r.ca == label.cfg.domain)
+        .ok_or_else(unknown)?;
+    let cert = <Certificate as der::Decode>::from_der(&rec.der)
+        .map_err(|e| Failure::body_part(CmcFailInfo::INTERNAL_CA_ERROR, id, e.to_string()))?;
+    if cert.tbs_certificate().issuer() != &rr.issuer_name {
+        return Err(unknown());
+    }
+    let holder = matches!(identity, Some(Identity::Certificate { record: Some(r), .. }) if r.serial == rec.serial);
+    let requester = identity.is_some_and(|i| i.requester() == rec.requester);
+    let by_passphrase = match &rr.passphrase {
+        Some(p) => passphrase_matches(st, label, controls, &rec, p.as_bytes()).await?,
+        None => false,
+    };
+    if !(holder || requester || ra || by_passphrase) {
+        return Err(Failure::body_part(
+            CmcFailInfo::BAD_IDENTITY,
+            id,
+            "not authorized to revoke this certificate: sign with it, authenticate as its requester, or give its shared secret as passphrase (CMC-72)",
+        ));
+    }
+    let reason = est_ca::CrlReason::from_code(rr.reason as u32 as i32)
+        .ok_or_else(|| Failure::body_part(CmcFailInfo::BAD_REQUEST, id, "unknown CRLReason"))?;
+    let actor = match identity {
+        Some(i) if !by_passphrase || holder || requester => i.requester(),
+        _ => "cmc-passphrase".into(),
+    };
+    let invalidity = rr.invalidity_date.map(|t| t.to_system_time());
+    match st
+        .ca
+        .revoke(&rec.serial, reason, invalidity, &actor)
+        .await
+        .map_err(|e| ca_failure(id, &e))?
+    {
+        est_ca::RevokeOutcome::Revoked(_) | est_ca::RevokeOutcome::AlreadyRevoked(_) => {
+            Ok(Outcome::Done)
+        }
+        est_ca::RevokeOutcome::Unknown => Err(unknown()),
+    }
+}
+
+/// Whether `passphrase` is the shared secret of the Identification control, or of the secret
+/// the certificate was enrolled with (constant-time comparison).
+async fn passphrase_matches(
+    st: &EstState,
+    label: &Label,
+    controls: &Controls,
+    rec: &est_ca::CertRecord,
+    passphrase: &[u8],
+) -> Result<bool, Failure> {
+    let idents = controls
+        .identification
+        .iter()
+        .map(|(_, s)| s.as_str())
+        .chain(rec.requester.strip_prefix("cmc-secret:"));
+    for ident in idents {
+        if let Some(s) = st
+            .ca
+            .cmc_secret(ident)
+            .await
+            .map_err(|e| ca_failure(0, &e))?
+            .filter(|s| s.allowed_on(&label.cfg.name))
+            && s.secret.len() == passphrase.len()
+            && openssl::memcmp::eq(&s.secret, passphrase)
+        {
+            // The secret must be the one the certificate was enrolled with, or its
+            // requester's: a secret proves nothing about other requesters' certificates.
+            if rec.requester == format!("cmc-secret:{}", s.ident) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Get CRL (CMC-71): the current CRL of this label's issuing CA, in `crls`.
+async fn get_crl(
+    st: &EstState,
+    label: &Label,
+    id: u32,
+    gc: &est_cmc::controls::GetCrl,
+) -> Result<Outcome, Failure> {
+    let issuer = st
+        .ca
+        .ca_chain(&label.cfg.domain)
+        .and_then(|c| c.first().map(|c| c.tbs_certificate().subject().clone()));
+    if issuer.as_ref() != Some(&gc.issuer_name) {
+        return Err(Failure::body_part(
+            CmcFailInfo::BAD_REQUEST,
+            id,
+            "this label's CA does not issue CRLs for that issuerName",
+        ));
+    }
+    let crl = st
+        .ca
+        .crl(&label.cfg.domain)
+        .await
+        .map_err(|e| ca_failure(id, &e))?
+        .ok_or_else(|| Failure::body_part(CmcFailInfo::BAD_REQUEST, id, "no CRL is published"))?;
+    Ok(Outcome::Crl(crl.as_ref().clone()))
 }
 
 /// CMC-53: a (transactionId, senderNonce) pair is accepted once, across restarts and nodes.
@@ -493,7 +678,7 @@ async fn batch(
                 Err(f) => {
                     let mut b = ResponseBuilder::new(&Controls::default())?;
                     b.failure(f)?;
-                    sign_pki_response(st, label, &b, &[])?
+                    sign_pki_response(st, label, &b, &[], &[])?
                 }
             };
             let rid = builder.next_body_part_id();
@@ -515,11 +700,7 @@ async fn batch_member(
     let mut b = ResponseBuilder::new(&inner.controls)?;
     let mut run = Run::default();
     let checked = async {
-        if let Some(f) = inner
-            .controls
-            .unsupported_failure()
-            .or_else(|| not_served(&inner.controls))
-        {
+        if let Some(f) = inner.controls.unsupported_failure() {
             return Err(f);
         }
         check_replay(st, &inner.controls).await?;
@@ -544,7 +725,7 @@ async fn batch_member(
         }
         Err(f) => b.failure(&f)?,
     }
-    sign_pki_response(st, label, &b, &run.issued)
+    sign_pki_response(st, label, &b, &run.issued, &run.crls)
 }
 
 /// Get Certificate (CMC-70): a certificate this label's CA issued, by issuer and serial.
@@ -716,37 +897,6 @@ fn decimal(twos: &[u8]) -> Result<String, openssl::error::ErrorStack> {
     let mut m = openssl::bn::BigNum::from_slice(&inverted)?;
     m.add_word(1)?;
     Ok(format!("-{}", m.to_dec_str()?))
-}
-
-/// Controls est-cmc decodes that this server does not serve yet: refused as CMC-9 asks, never
-/// silently ignored.
-fn not_served(c: &Controls) -> Option<Failure> {
-    let mut ids = Vec::new();
-    let mut names = Vec::new();
-    let mut add = |list: &mut dyn Iterator<Item = u32>, name: &str| {
-        let before = ids.len();
-        ids.extend(list);
-        if ids.len() > before {
-            names.push(name.to_string());
-        }
-    };
-    add(&mut c.get_crl.iter().map(|x| x.0), "getCRL");
-    add(&mut c.revoke.iter().map(|x| x.0), "revokeRequest");
-    if ids.is_empty() {
-        return None;
-    }
-    Some(Failure {
-        status: est_cmc::CmcStatus::FAILED,
-        fail_info: CmcFailInfo::BAD_REQUEST,
-        body_list: ids
-            .into_iter()
-            .map(est_cmc::BodyPartReference::Id)
-            .collect(),
-        reason: format!(
-            "control(s) not supported by this server yet: {} (see docs/cmc.md)",
-            names.join(", ")
-        ),
-    })
 }
 
 /// Who is asking, from the outer signature, the identity proof and the HTTP layer
@@ -996,7 +1146,7 @@ fn failure_response(
     let build = || -> Result<Response, Failure> {
         let mut b = ResponseBuilder::new(controls)?;
         b.failure(f)?;
-        signed_response(st, label, &b, &[], status_for(f))
+        signed_response(st, label, &b, &[], &[], status_for(f))
     };
     build().map_err(|e| {
         tracing::error!(error = %e, "building a CMC failure response");
@@ -1011,18 +1161,10 @@ fn signed_response(
     label: &Label,
     b: &ResponseBuilder,
     issued: &[Vec<u8>],
+    crls: &[Vec<u8>],
     status: StatusCode,
 ) -> Result<Response, Failure> {
-    let internal = |m: String| Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, m);
-    let content = b.to_der()?;
-    let mut certs: Vec<Certificate> = Vec::new();
-    for d in issued {
-        certs.push(<Certificate as der::Decode>::from_der(d).map_err(|e| internal(e.to_string()))?);
-    }
-    let signed = st
-        .ca
-        .sign_cmc_response(&label.cfg.domain, &content, &certs)
-        .map_err(|e| internal(e.to_string()))?;
+    let signed = sign_pki_response(st, label, b, issued, crls)?;
     let mut r = base64_response(CMC_RESPONSE, Bytes::from(est_proto::encode_body(&signed)));
     *r.status_mut() = status;
     if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -1038,6 +1180,7 @@ fn sign_pki_response(
     label: &Label,
     b: &ResponseBuilder,
     issued: &[Vec<u8>],
+    crls: &[Vec<u8>],
 ) -> Result<Vec<u8>, Failure> {
     let internal = |m: String| Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, m);
     let content = b.to_der()?;
@@ -1046,7 +1189,7 @@ fn sign_pki_response(
         certs.push(<Certificate as der::Decode>::from_der(d).map_err(|e| internal(e.to_string()))?);
     }
     st.ca
-        .sign_cmc_response(&label.cfg.domain, &content, &certs)
+        .sign_cmc_response(&label.cfg.domain, &content, &certs, crls)
         .map_err(|e| internal(e.to_string()))
 }
 

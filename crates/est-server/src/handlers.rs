@@ -60,6 +60,7 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
         domain: &str,
         pki_response: &[u8],
         issued: &[Certificate],
+        crls: &[Vec<u8>],
     ) -> Result<Vec<u8>, CaError>;
     /// A certificate this CA recorded, by serial (lowercase hex, CMC-70).
     async fn certificate_record(
@@ -173,17 +174,22 @@ impl EstCa for Authority {
         domain: &str,
         pki_response: &[u8],
         issued: &[Certificate],
+        crls: &[Vec<u8>],
     ) -> Result<Vec<u8>, CaError> {
         let d = self
             .domain(domain)
             .ok_or_else(|| CaError::Internal(format!("unknown CA domain {domain}")))?;
         let mut certs = issued.to_vec();
         certs.extend(d.issuer.chain.iter().cloned());
-        est_cms::sign(
+        est_cms::sign_with(
             est_cmc::oids::CT_PKI_RESPONSE,
             pki_response,
             &d.issuer.cms_signer(),
             &certs,
+            &est_cms::SignOptions {
+                crls: crls.to_vec(),
+                ..Default::default()
+            },
         )
         .map_err(|e| CaError::Internal(format!("signing the CMC response: {e}")))
     }

@@ -546,3 +546,246 @@ async fn confirm_required_then_confirm_certificate_acceptance() {
     assert_eq!(fail_info(&st), Some(CmcFailInfo::BAD_CERT_ID));
     s.shutdown().await;
 }
+
+/// A PKIData with a fresh senderNonce and these controls.
+fn controls_only(controls: Vec<(u32, der::asn1::ObjectIdentifier, Vec<u8>)>) -> PkiData {
+    let mut control_sequence = vec![
+        TaggedAttribute::single(
+            1,
+            est_cmc::oids::SENDER_NONCE,
+            &der::asn1::OctetString::new(rand16()).unwrap(),
+        )
+        .unwrap(),
+    ];
+    for (id, oid, value) in controls {
+        control_sequence.push(TaggedAttribute {
+            body_part_id: id,
+            attr_type: oid,
+            attr_values: der::asn1::SetOfVec::try_from(vec![der::Any::from_der(&value).unwrap()])
+                .unwrap(),
+        });
+    }
+    PkiData {
+        control_sequence,
+        ..Default::default()
+    }
+}
+
+async fn enroll(s: &TestServer, key: &PKey<Private>, cn: &str) -> Certificate {
+    let (req, _) = client_request(key, cn);
+    let (status, der) = post(s, "", true, &req).await;
+    assert_eq!(status, 200);
+    let v = verify_response(&der, &trust(s)).unwrap();
+    v.certificates
+        .into_iter()
+        .find(|c| cert_subject(c) == format!("CN={cn}"))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revocation_requests_and_get_crl() {
+    use x509_cert::ext::pkix::crl::CrlReason;
+    let s = TestServer::start(ServerOptions::default()).await;
+    let key = est_client::generate_key(KeyKind::P256).unwrap();
+    let cert = enroll(&s, &key, "revoke-me.example").await;
+    let serial = est_ca::serial_hex(cert.tbs_certificate().serial_number());
+    let rr = est_cmc::client::revoke_request(&cert, CrlReason::KeyCompromise, None, Some("lost"))
+        .unwrap();
+    // A fresh senderNonce each time (CMC-53).
+    let pki = || {
+        controls_only(vec![(
+            2,
+            est_cmc::oids::REVOKE_REQUEST,
+            rr.to_der().unwrap(),
+        )])
+    };
+
+    // Bob (HTTP) is neither holder nor requester: badIdentity, nothing revoked.
+    let mut cfg = config(&s, "", false);
+    cfg.basic = Some((BOB.0.into(), Zeroizing::new(BOB.1.into())));
+    let other = est_client::generate_key(KeyKind::P256).unwrap();
+    let bob_cert = {
+        let (req, _) = client_request(&other, "bob.example");
+        let mut c = EstClient::new(cfg.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let (st, der) = c.full_cmc(&req).await.unwrap();
+        assert_eq!(st, 200);
+        verify_response(&der, &trust(&s))
+            .unwrap()
+            .certificates
+            .into_iter()
+            .find(|c| cert_subject(c) == "CN=bob.example")
+            .unwrap()
+    };
+    let bob_signer = est_cms::OpensslSigner::new(other.clone(), bob_cert).unwrap();
+    let by_bob = sign_request(&pki(), &RequestSigner::Certificate(&bob_signer)).unwrap();
+    let mut c = EstClient::new(cfg).unwrap().connect().await.unwrap();
+    let (status, der) = c.full_cmc(&by_bob).await.unwrap();
+    assert_eq!(status, 400);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert_eq!(
+        fail_info(&status_of(&v.summary, &BodyPartReference::Id(2)).unwrap()),
+        Some(CmcFailInfo::BAD_IDENTITY)
+    );
+    use est_ca::Store;
+    assert!(
+        s.store
+            .certificate_by_serial(&serial)
+            .await
+            .unwrap()
+            .unwrap()
+            .revocation
+            .is_none()
+    );
+
+    // Signed by the certificate itself: revoked; the answer is a Full PKI Response.
+    let signer = est_cms::OpensslSigner::new(key.clone(), cert.clone()).unwrap();
+    let by_holder = sign_request(&pki(), &RequestSigner::Certificate(&signer)).unwrap();
+    let (status, der) = post(&s, "", false, &by_holder).await;
+    assert_eq!(
+        status,
+        200,
+        "{:?}",
+        verify_response(&der, &trust(&s)).unwrap().summary.statuses
+    );
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert_eq!(
+        status_of(&v.summary, &BodyPartReference::Id(2))
+            .unwrap()
+            .status,
+        CmcStatus::SUCCESS
+    );
+    let rec = s
+        .store
+        .certificate_by_serial(&serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.status, est_ca::CertStatus::Revoked);
+    assert_eq!(rec.revocation.unwrap().reason, 1);
+
+    // Get CRL (CMC-71): the CRL comes back in `crls` and lists the serial.
+    let issuer = s.pki.issuing.cert.tbs_certificate().subject().clone();
+    let gc = est_cmc::controls::GetCrl {
+        issuer_name: issuer,
+        crl_name: None,
+        time: None,
+        reasons: None,
+    };
+    let pki = controls_only(vec![(3, est_cmc::oids::GET_CRL, gc.to_der().unwrap())]);
+    let k2 = est_client::generate_key(KeyKind::P256).unwrap();
+    let c2 = enroll(&s, &k2, "crl-reader.example").await;
+    let reader = est_cms::OpensslSigner::new(k2, c2).unwrap();
+    let (status, der) = post(
+        &s,
+        "",
+        true,
+        &sign_request(&pki, &RequestSigner::Certificate(&reader)).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ci = cms::content_info::ContentInfo::from_der(&der).unwrap();
+    let sd: cms::signed_data::SignedData = ci.content.decode_as().unwrap();
+    let crls = sd.crls.expect("crls in the response");
+    let cms::revocation::RevocationInfoChoice::Crl(crl) = crls.0.iter().next().unwrap() else {
+        panic!()
+    };
+    assert!(
+        crl.tbs_cert_list
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .any(|r| est_ca::serial_hex(&r.serial_number) == serial)
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_revocation_with_the_shared_secret_as_passphrase() {
+    use x509_cert::ext::pkix::crl::CrlReason;
+    let s = TestServer::start(ServerOptions::default()).await;
+    s.authority
+        .add_cmc_secret("dev-42", b"the-shared-secret-42", "", "")
+        .await
+        .unwrap();
+    // Enrolled with Identity Proof V2 and no HTTP credentials.
+    let key = est_client::generate_key(KeyKind::P256).unwrap();
+    let mut opts = RequestOptions::random().unwrap();
+    opts.identity = Some(est_cmc::client::SharedSecret {
+        ident: "dev-42".into(),
+        secret: Zeroizing::new(b"the-shared-secret-42".to_vec()),
+    });
+    let pki = build_pki_data(
+        &opts,
+        &CertRequestBody::Pkcs10(p10(&key, "dev-42.example")),
+        &key,
+    )
+    .unwrap();
+    let ski = est_client::subject_key_id(&key).unwrap();
+    let req = sign_request(
+        &pki,
+        &RequestSigner::RequestKey {
+            key: &key,
+            key_id: &ski,
+        },
+    )
+    .unwrap();
+    let (status, der) = post(&s, "", false, &req).await;
+    assert_eq!(status, 200);
+    let cert = verify_response(&der, &trust(&s))
+        .unwrap()
+        .certificates
+        .into_iter()
+        .find(|c| cert_subject(c) == "CN=dev-42.example")
+        .unwrap();
+    let serial = est_ca::serial_hex(cert.tbs_certificate().serial_number());
+
+    let unsigned = |pass: &[u8]| {
+        let rr = est_cmc::client::revoke_request(&cert, CrlReason::Superseded, Some(pass), None)
+            .unwrap();
+        est_cmc::client::unsigned_request(&controls_only(vec![(
+            2,
+            est_cmc::oids::REVOKE_REQUEST,
+            rr.to_der().unwrap(),
+        )]))
+        .unwrap()
+    };
+    // A wrong passphrase: badIdentity.
+    let (status, der) = post(&s, "", false, &unsigned(b"not-the-secret-0000")).await;
+    assert_eq!(status, 400);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert_eq!(
+        fail_info(&status_of(&v.summary, &BodyPartReference::Id(2)).unwrap()),
+        Some(CmcFailInfo::BAD_IDENTITY)
+    );
+    // The right one: revoked.
+    let (status, der) = post(&s, "", false, &unsigned(b"the-shared-secret-42")).await;
+    assert_eq!(status, 200);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    assert!(!v.simple);
+    use est_ca::Store;
+    let rec = s
+        .store
+        .certificate_by_serial(&serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.status, est_ca::CertStatus::Revoked);
+    // An unsigned request may carry nothing but revocations.
+    let (req2, _) = client_request(&key, "sneaky.example");
+    let pki2 =
+        est_cmc::PkiData::from_der(&est_cms::ParsedSignedData::parse(&req2).unwrap().content)
+            .unwrap();
+    let (status, _) = post(
+        &s,
+        "",
+        true,
+        &est_cmc::client::unsigned_request(&pki2).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    s.shutdown().await;
+}
