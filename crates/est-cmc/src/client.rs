@@ -30,6 +30,10 @@ pub const ID_RECIPIENT_NONCE: BodyPartId = 7;
 pub const ID_QUERY_PENDING: BodyPartId = 8;
 /// The getCert control of [`build_get_cert`].
 pub const ID_GET_CERT: BodyPartId = 9;
+/// The revokeRequest control of [`build_revoke`].
+pub const ID_REVOKE: BodyPartId = 10;
+/// The getCRL control of [`build_get_crl`].
+pub const ID_GET_CRL: BodyPartId = 11;
 
 /// A shared secret to prove identity with (Identification + Identity Proof V2, HMAC-SHA256
 /// with SHA-256, CMC-43).
@@ -179,6 +183,30 @@ pub fn build_get_cert(
         serial_number: serial.clone(),
     };
     let c = TaggedAttribute::single(ID_GET_CERT, oids::GET_CERT, &gc).map_err(e)?;
+    controls_only(opts, c)
+}
+
+/// A PKIData asking to revoke a certificate (Revocation Request, CMC-72): sign it with the
+/// certificate (or as its requester or an RA), or send it unsigned ([`unsigned_request`])
+/// with the enrollment's shared secret as `revoke.passphrase`.
+pub fn build_revoke(
+    opts: &RequestOptions,
+    revoke: &crate::controls::RevokeRequest,
+) -> Result<PkiData, String> {
+    let c = TaggedAttribute::single(ID_REVOKE, oids::REVOKE_REQUEST, revoke)
+        .map_err(|e| e.to_string())?;
+    controls_only(opts, c)
+}
+
+/// A PKIData asking for the current CRL of `issuer` (Get CRL, CMC-71).
+pub fn build_get_crl(opts: &RequestOptions, issuer: &Name) -> Result<PkiData, String> {
+    let gc = crate::controls::GetCrl {
+        issuer_name: issuer.clone(),
+        crl_name: None,
+        time: None,
+        reasons: None,
+    };
+    let c = TaggedAttribute::single(ID_GET_CRL, oids::GET_CRL, &gc).map_err(|e| e.to_string())?;
     controls_only(opts, c)
 }
 
@@ -333,6 +361,8 @@ pub struct VerifiedResponse {
     pub certificates: Vec<Certificate>,
     /// The certificate that signed a Full PKI Response.
     pub signer: Option<Certificate>,
+    /// DER CRLs the response carries (Get CRL, CMC-71).
+    pub crls: Vec<Vec<u8>>,
 }
 
 /// Verifies a DER response: a Full PKI Response's signature and signer chain to `trust`
@@ -355,6 +385,15 @@ pub fn verify_response(der: &[u8], trust: &X509StoreRef) -> Result<VerifiedRespo
             _ => None,
         })
         .collect();
+    let crls = sd
+        .crls
+        .iter()
+        .flat_map(|c| c.0.iter())
+        .filter_map(|c| match c {
+            cms::revocation::RevocationInfoChoice::Crl(crl) => crl.to_der().ok(),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
     if sd.signer_infos.0.is_empty() {
         if sd.encap_content_info.econtent_type != est_cms::oids::ID_DATA {
             return Err("unsigned response that is not a Simple PKI Response".into());
@@ -364,6 +403,7 @@ pub fn verify_response(der: &[u8], trust: &X509StoreRef) -> Result<VerifiedRespo
             summary: ResponseSummary::default(),
             certificates: certs,
             signer: None,
+            crls,
         });
     }
     let v = est_cms::verify(der, trust, &est_cms::VerifyOptions::default())
@@ -380,6 +420,7 @@ pub fn verify_response(der: &[u8], trust: &X509StoreRef) -> Result<VerifiedRespo
         summary,
         certificates: v.certificates,
         signer: v.signers.into_iter().next(),
+        crls,
     })
 }
 

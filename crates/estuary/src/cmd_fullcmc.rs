@@ -1,6 +1,7 @@
 //! `estuary client fullcmc`: enrollment and renewal over /fullcmc (RFC 7030 §4.3) with Full
 //! PKI Requests (RFC 5272 §3.2) built by `est-cmc`, Query Pending for requests held for the
-//! operator (CMC-64) and Get Certificate (CMC-70). Every response is verified against the
+//! operator (CMC-64), Get Certificate (CMC-70), Revocation Request (CMC-72) and Get CRL
+//! (CMC-71). Every response is verified against the
 //! trust anchor and matched to its request before anything is written.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -134,6 +135,41 @@ pub enum FullCmcCmd {
         issuer: Option<PathBuf>,
         #[arg(long)]
         out_cert: PathBuf,
+    },
+    /// Revoke a certificate (Revocation Request, CMC-72). Signed with --cert/--key when given
+    /// (the certificate itself, or an RA's); otherwise sent unsigned, authenticated by
+    /// --passphrase-file (the shared secret the certificate was enrolled with) and/or the
+    /// HTTP credentials of its requester.
+    Revoke {
+        /// The certificate to revoke (PEM).
+        #[arg(long)]
+        revoke_cert: PathBuf,
+        /// CRLReason: unspecified, keyCompromise, affiliationChanged, superseded,
+        /// cessationOfOperation, certificateHold, privilegeWithdrawn ... or its number.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        /// A comment for the CA's records.
+        #[arg(long)]
+        comment: Option<String>,
+        /// The shared secret (`-`: stdin) as passphrase.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Fetch the current CRL of a CA (Get CRL, CMC-71), signed with --cert/--key; writes it
+    /// DER (as `openssl crl -inform DER` reads it).
+    GetCrl {
+        /// The CA certificate (PEM) whose CRL is wanted.
+        #[arg(
+            long,
+            required_unless_present = "issuer_of",
+            conflicts_with = "issuer_of"
+        )]
+        issuer: Option<PathBuf>,
+        /// The CA that issued this certificate (PEM).
+        #[arg(long)]
+        issuer_of: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -412,6 +448,100 @@ pub async fn run(mut cfg: ClientConfig, url_given: bool, cmd: FullCmcCmd) -> Res
                 eprintln!("note: the certificate does not validate to the trust anchor now: {e}");
             }
             write_cert(&out_cert, std::slice::from_ref(cert))
+        }
+        FullCmcCmd::Revoke {
+            revoke_cert,
+            reason,
+            comment,
+            passphrase_file,
+        } => {
+            let target = first_cert(&revoke_cert)?;
+            let reason: est_ca::CrlReason = reason.parse().map_err(|e| format!("--reason: {e}"))?;
+            let reason = x509_cert::ext::pkix::crl::CrlReason::try_from(reason.code() as u32)
+                .map_err(|e| format!("--reason: {e}"))?;
+            let passphrase = passphrase_file
+                .map(|f| crate::read_password(&f))
+                .transpose()?;
+            let rr = est_cmc::client::revoke_request(
+                &target,
+                reason,
+                passphrase.as_ref().map(|p| p.as_slice()),
+                comment.as_deref(),
+            )?;
+            let opts = RequestOptions::random()?;
+            let pki = est_cmc::client::build_revoke(&opts, &rr)?;
+            let request = match cfg.identity.take() {
+                Some(id) => {
+                    let signer = est_cms::OpensslSigner::new(
+                        id.key.clone(),
+                        est_client::from_x509(&id.cert)?,
+                    )
+                    .map_err(|e| format!("signing with --key: {e}"))?;
+                    sign_request(&pki, &RequestSigner::Certificate(&signer))?
+                }
+                None if passphrase.is_some() || cfg.basic.is_some() => {
+                    est_cmc::client::unsigned_request(&pki)?
+                }
+                None => {
+                    return Err(
+                        "give --cert/--key to sign, or --passphrase-file, or HTTP credentials of the certificate's requester"
+                            .into(),
+                    );
+                }
+            };
+            let answer = exchange(cfg, &anchors, &opts, &request).await?;
+            if let Outcome::Pending(_) = answer.outcome("revoke the certificate")? {
+                return Err("the server answered a revocation with pending".into());
+            }
+            println!(
+                "revoked {}",
+                est_ca::serial_hex(target.tbs_certificate().serial_number())
+            );
+            Ok(())
+        }
+        FullCmcCmd::GetCrl {
+            issuer,
+            issuer_of,
+            out,
+        } => {
+            let id = cfg.identity.take().ok_or(
+                "get-crl needs --cert and --key (a certificate of this CA and its key) to sign the request",
+            )?;
+            let issuer_name = match (issuer, issuer_of) {
+                (Some(p), _) => first_cert(&p)?.tbs_certificate().subject().clone(),
+                (None, Some(p)) => first_cert(&p)?.tbs_certificate().issuer().clone(),
+                (None, None) => return Err("give --issuer CA-CERT or --issuer-of CERT".into()),
+            };
+            let opts = RequestOptions::random()?;
+            let pki = est_cmc::client::build_get_crl(&opts, &issuer_name)?;
+            let signer =
+                est_cms::OpensslSigner::new(id.key.clone(), est_client::from_x509(&id.cert)?)
+                    .map_err(|e| format!("signing with --key: {e}"))?;
+            let request = sign_request(&pki, &RequestSigner::Certificate(&signer))?;
+            let answer = exchange(cfg, &anchors, &opts, &request).await?;
+            if let Outcome::Pending(_) = answer.outcome("return the CRL")? {
+                return Err("the server answered a getCRL with pending".into());
+            }
+            // The CRL is signed by the CA: check it against the issuer we asked about.
+            let crl_der = answer.v.crls.first().ok_or("the response carries no CRL")?;
+            let crl = openssl::x509::X509Crl::from_der(crl_der)?;
+            let issuer_cert = answer
+                .v
+                .certificates
+                .iter()
+                .find(|c| c.tbs_certificate().subject() == &issuer_name)
+                .ok_or("the response does not carry the CRL issuer's certificate")?;
+            let issuer_key = est_client::to_x509(issuer_cert)?.public_key()?;
+            if !crl.verify(&issuer_key)? {
+                return Err("the CRL's signature does not verify with its issuer's key".into());
+            }
+            std::fs::write(&out, crl_der).map_err(|e| format!("{}: {e}", out.display()))?;
+            eprintln!(
+                "wrote the CRL ({} revoked) to {}",
+                crl.get_revoked().map_or(0, |r| r.len()),
+                out.display()
+            );
+            Ok(())
         }
     }
 }
