@@ -13,7 +13,9 @@
 //!   and CMCStatusInfoV2 per body part (CMC-35..CMC-41).
 //! - [`client`]: building Full PKI Requests (PKCS#10 or CRMF, signed with the request key or
 //!   an existing certificate) and reading responses.
+mod certreq;
 pub mod client;
+mod control_set;
 pub mod controls;
 pub mod crmf;
 mod error;
@@ -23,10 +25,11 @@ mod request;
 mod response;
 pub mod types;
 
+pub use certreq::{CertificationRequest, PopLinkWitness, RequestForm};
+pub use control_set::Controls;
 pub use error::Failure;
 pub use request::{
-    CertificationRequest, Controls, FullPkiRequest, MAX_NESTING, OuterSigner, PopLinkWitness,
-    RequestError, RequestForm, RequestPolicy, prefix_path,
+    FullPkiRequest, MAX_NESTING, OuterSigner, RequestError, RequestPolicy, prefix_path,
 };
 pub use response::{NONCE_LEN, ResponseBuilder, ResponseSummary, describe_status};
 pub use types::{

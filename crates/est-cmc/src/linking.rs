@@ -6,9 +6,9 @@ use openssl::sign::Signer;
 use spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
+use crate::PopLinkWitness;
 use crate::controls::{IdentifyProofV2, PopLinkWitnessV2};
 use crate::oids;
-use crate::request::PopLinkWitness;
 
 fn hash_alg(alg: &AlgorithmIdentifierOwned) -> Result<MessageDigest, String> {
     Ok(match alg.oid {

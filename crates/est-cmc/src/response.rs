@@ -3,9 +3,9 @@
 use der::asn1::{GeneralizedTime, Int, OctetString};
 use der::{Decode, Encode};
 
+use crate::Controls;
 use crate::error::Failure;
 use crate::oids;
-use crate::request::Controls;
 use crate::types::{
     BodyPartId, BodyPartReference, CmcFailInfo, CmcStatus, CmcStatusInfo, CmcStatusInfoV2,
     OtherStatusInfo, PendInfo, PkiResponse, TaggedAttribute,

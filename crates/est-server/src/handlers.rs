@@ -289,7 +289,7 @@ pub struct EstState {
     /// This server's CA certificates: the anchors of certificates that sign CMC requests.
     pub(crate) cmc_trust: crate::cmc::TrustStore,
     /// The CA's CMC encryption key and certificate, for EnvelopedData requests (CMC-20).
-    pub(crate) cmc_decryption: Option<est_cms::RecipientSecret>,
+    pub(crate) cmc_decryption: Option<Arc<est_cms::RecipientSecret>>,
 }
 
 impl EstState {
@@ -362,11 +362,11 @@ impl EstState {
     ) -> Result<Self, String> {
         let key = openssl::pkey::PKey::private_key_from_pem(key_pem)
             .map_err(|e| format!("CMC encryption key: {e}"))?;
-        self.cmc_decryption = Some(est_cms::RecipientSecret::PrivateKey {
+        self.cmc_decryption = Some(Arc::new(est_cms::RecipientSecret::PrivateKey {
             key,
             cert: Some(cert),
             ski: None,
-        });
+        }));
         Ok(self)
     }
 

@@ -1,0 +1,227 @@
+//! The layers of a /fullcmc request: certification requests with the edits of an authorized
+//! RA (CMC-59..CMC-61), nested PKIData (RA wrapping, CMC-57) and Batch Requests (CMC-66).
+use super::*;
+
+/// The RA controls of `outer` that address the PKIData at `target` (empty: `outer` itself;
+/// `[id]`: its cmsSequence entry `id`).
+pub(super) struct RaEdits<'a> {
+    mods: Vec<&'a est_cmc::controls::ModCertTemplate>,
+    adds: Vec<&'a est_cmc::controls::AddExtensions>,
+    pop_witnessed: Vec<u32>,
+}
+
+pub(super) fn ra_edits<'a>(outer: &'a Controls, target: Option<u32>) -> RaEdits<'a> {
+    let me = target.unwrap_or(0);
+    let path_ok = |p: &[u32]| match target {
+        None => p == [0] || p.is_empty(),
+        Some(id) => p == [id],
+    };
+    RaEdits {
+        mods: outer
+            .mod_cert_template
+            .iter()
+            .map(|(_, m)| m)
+            .filter(|m| path_ok(&m.pki_data_reference))
+            .collect(),
+        adds: outer
+            .add_extensions
+            .iter()
+            .map(|(_, a)| a)
+            .filter(|a| a.pki_data_reference == me)
+            .collect(),
+        pop_witnessed: outer
+            .lra_pop_witness
+            .iter()
+            .filter(|(_, w)| w.pki_data_bodyid == me)
+            .flat_map(|(_, w)| w.body_ids.iter().copied())
+            .collect(),
+    }
+}
+
+/// One PKIData layer: its certification requests (with the RA edits addressed to it when an
+/// authorized RA sent them, CMC-59..CMC-61), then its nested PKIData.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run_layer(
+    st: &EstState,
+    label: &Label,
+    request: &FullPkiRequest,
+    who: &LayerIdentity,
+    ra: bool,
+    prefix: &[u32],
+    ra_controls: Option<(&Controls, u32)>,
+    builder: &mut ResponseBuilder,
+    run: &mut Run,
+) -> Result<(), Failure> {
+    // Edits of an authorized RA: from this layer itself, or from the wrapper around it.
+    let own = ra.then(|| ra_edits(&request.controls, None));
+    let outer = ra_controls.map(|(c, id)| ra_edits(c, Some(id)));
+    for item in &request.requests {
+        let (id, outcome) = match item {
+            Ok(r) => {
+                let mut r = r.clone();
+                let rid = r.body_part_id;
+                let mut witnessed = false;
+                for e in own.iter().chain(outer.iter()) {
+                    for m in e.mods.iter().filter(|m| m.cert_references.contains(&rid)) {
+                        r.apply_mod_cert_template(m);
+                    }
+                    for a in e.adds.iter().filter(|a| a.cert_references.contains(&rid)) {
+                        r.apply_add_extensions(&a.extensions);
+                    }
+                    witnessed |= e.pop_witnessed.contains(&r.body_part_id);
+                }
+                let outcome = if r.ra_verified_pop && !witnessed {
+                    Err(Failure::body_part(
+                        CmcFailInfo::POP_FAILED,
+                        r.body_part_id,
+                        "raVerified POP needs an authorized RA's RA POP Witness for this request (CMC-61)",
+                    ))
+                } else {
+                    certify(st, label, &who.identity, who.renewal.clone(), &r, builder).await
+                };
+                (r.body_part_id, outcome)
+            }
+            Err(f) => (0, Err(f.clone())),
+        };
+        run.record(builder, prefix, id, outcome)?;
+    }
+    for (id, inner) in &request.nested {
+        if request
+            .controls
+            .batch_requests
+            .iter()
+            .any(|(_, l)| l.contains(id))
+        {
+            continue;
+        }
+        let mut path = prefix.to_vec();
+        path.push(*id);
+        let inner = match inner {
+            Ok(i) => i,
+            Err(f) => {
+                run.record(builder, prefix, *id, Err(f.clone()))?;
+                continue;
+            }
+        };
+        let inner_who = match nested_identity(st, label, inner, who, ra).await {
+            Ok(w) => w,
+            Err(f) => {
+                run.record(builder, &path, 0, Err(f))?;
+                continue;
+            }
+        };
+        Box::pin(run_layer(
+            st,
+            label,
+            inner,
+            &inner_who,
+            false,
+            &path,
+            ra.then_some((&request.controls, *id)),
+            builder,
+            run,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Who stands behind a wrapped request: its own authentication (a signing certificate, an
+/// identity proof, a MAC), else the authorized RA that wrapped it (EST-48, CMC-62).
+pub(super) async fn nested_identity(
+    st: &EstState,
+    label: &Label,
+    inner: &FullPkiRequest,
+    outer: &LayerIdentity,
+    ra: bool,
+) -> Result<LayerIdentity, Failure> {
+    match identify(st, label, None, inner).await {
+        Ok((identity, renewal)) => Ok(LayerIdentity { identity, renewal }),
+        Err(_) if ra && matches!(inner.signer, OuterSigner::RequestKey(_)) => Ok(LayerIdentity {
+            identity: outer.identity.clone(),
+            renewal: None,
+        }),
+        Err(f) => Err(f),
+    }
+}
+
+/// Batch Requests (CMC-66): each listed cmsSequence request is answered by its own signed
+/// PKIResponse in cmsSequence; per-request errors stay inside their responses.
+pub(super) async fn batch(
+    st: &EstState,
+    label: &Label,
+    request: &FullPkiRequest,
+    who: &LayerIdentity,
+    builder: &mut ResponseBuilder,
+    run: &mut Run,
+) -> Result<(), Failure> {
+    let mut answered = Vec::new();
+    for (_, list) in &request.controls.batch_requests {
+        for id in list {
+            let Some((_, inner)) = request.nested.iter().find(|(n, _)| n == id) else {
+                run.record(
+                    builder,
+                    &[],
+                    *id,
+                    Err(Failure::body_part(
+                        CmcFailInfo::BAD_REQUEST,
+                        *id,
+                        "batchRequests names no nested Full PKI Request with this body part ID",
+                    )),
+                )?;
+                continue;
+            };
+            let der = match inner {
+                Ok(inner) => batch_member(st, label, inner, who).await?,
+                Err(f) => {
+                    let mut b = ResponseBuilder::new(&Controls::default())?;
+                    b.failure(f)?;
+                    sign_pki_response(st, label, &b, &[], &[])?
+                }
+            };
+            let rid = builder.next_body_part_id();
+            builder.nested_response(rid, &der)?;
+            answered.push(rid);
+        }
+    }
+    builder.batch_responses(&answered)
+}
+
+/// One member of a batch, answered as if it had come alone (its own nonces, statuses,
+/// certificates), signed.
+pub(super) async fn batch_member(
+    st: &EstState,
+    label: &Label,
+    inner: &FullPkiRequest,
+    who: &LayerIdentity,
+) -> Result<Vec<u8>, Failure> {
+    let mut b = ResponseBuilder::new(&inner.controls)?;
+    let mut run = Run::default();
+    let checked = async {
+        if let Some(f) = inner.controls.unsupported_failure() {
+            return Err(f);
+        }
+        check_replay(st, &inner.controls).await?;
+        nested_identity(st, label, inner, who, true).await
+    }
+    .await;
+    match checked {
+        Ok(inner_who) => {
+            Box::pin(run_layer(
+                st,
+                label,
+                inner,
+                &inner_who,
+                false,
+                &[],
+                None,
+                &mut b,
+                &mut run,
+            ))
+            .await?;
+            b.success_refs(std::mem::take(&mut run.ok))?;
+        }
+        Err(f) => b.failure(&f)?,
+    }
+    sign_pki_response(st, label, &b, &run.issued, &run.crls)
+}
