@@ -71,6 +71,14 @@ pub enum FullCmcCmd {
         /// Opaque text for the dataReturn control; the response must echo it (CMC-54).
         #[arg(long)]
         data_return: Option<String>,
+        /// Wrap the PKIData in AuthenticatedData keyed by --ident/--secret-file (a MAC with a
+        /// password recipient, CMC-18) instead of signing it with the new key.
+        #[arg(long, requires = "ident")]
+        mac: bool,
+        /// Encrypt the request to the CA's CMC encryption certificate (PEM, from `estuary ca
+        /// cert --encryption`): EnvelopedData(SignedData(PKIData)) (CMC-20).
+        #[arg(long, conflicts_with = "mac")]
+        encrypt_to: Option<PathBuf>,
         #[arg(long)]
         out_key: PathBuf,
         #[arg(long)]
@@ -260,6 +268,8 @@ pub async fn run(mut cfg: ClientConfig, url_given: bool, cmd: FullCmcCmd) -> Res
             ident,
             secret_file,
             data_return,
+            mac,
+            encrypt_to,
             out_key,
             out_cert,
             state,
@@ -304,13 +314,20 @@ pub async fn run(mut cfg: ClientConfig, url_given: bool, cmd: FullCmcCmd) -> Res
             // CMC-44: Identification + Identity Proof V2 over the reqSequence.
             opts.identity = identity;
             let pki = build_pki_data(&opts, &body, &key)?;
-            let request = sign_request(
-                &pki,
-                &RequestSigner::RequestKey {
-                    key: &key,
-                    key_id: &key_id,
-                },
-            )?;
+            let request = match (&opts.identity, mac) {
+                (Some(secret), true) => sign_request(&pki, &RequestSigner::SharedSecret(secret))?,
+                _ => sign_request(
+                    &pki,
+                    &RequestSigner::RequestKey {
+                        key: &key,
+                        key_id: &key_id,
+                    },
+                )?,
+            };
+            let request = match &encrypt_to {
+                Some(p) => est_cmc::client::envelope_request(&request, &first_cert(p)?)?,
+                None => request,
+            };
             let (url, label) = (cfg.url.clone(), cfg.label.clone());
             let answer = exchange(cfg, &anchors, &opts, &request).await?;
             match answer.outcome("issue")? {

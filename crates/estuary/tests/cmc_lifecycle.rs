@@ -1,4 +1,5 @@
-//! `estuary client fullcmc revoke|get-crl` against the real `estuary serve`: a certificate
+//! `estuary client fullcmc enroll --mac` (AuthenticatedData, CMC-18) and `--encrypt-to`
+//! (EnvelopedData, CMC-20), then `revoke|get-crl` against the real `estuary serve`: a certificate
 //! revoked by a Revocation Request signed with itself (CMC-72), another one revoked unsigned
 //! with its enrollment's shared secret as passphrase, a wrong passphrase refused; the CRL
 //! fetched with Get CRL (CMC-71) lists both, and `openssl crl` / `openssl verify -crl_check`
@@ -109,6 +110,59 @@ fn fullcmc_revoke_and_get_crl_against_estuary_serve() {
         ],
     );
     assert!(ok, "{out}");
+    // AuthenticatedData keyed by the shared secret (CMC-18), no HTTP credentials.
+    let (ok, out) = client(
+        &url,
+        &root,
+        &work,
+        &[
+            "fullcmc",
+            "enroll",
+            "--subject",
+            "CN=mac.example",
+            "--ident",
+            "dev-b",
+            "--secret-file",
+            "secret.txt",
+            "--mac",
+            "--out-key",
+            "mac.key",
+            "--out-cert",
+            "mac.pem",
+        ],
+    );
+    assert!(ok && out.contains("success"), "{out}");
+    // Encrypted to the CA's CMC encryption certificate (CMC-20), as `ca cert --encryption`
+    // prints it.
+    let enc = Command::new(BIN)
+        .args(["ca", "cert", "--encryption", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(enc.status.success());
+    std::fs::write(work.join("cmc-enc.pem"), &enc.stdout).unwrap();
+    let (ok, out) = client(
+        &url,
+        &root,
+        &work,
+        &[
+            &basic[..],
+            &[
+                "fullcmc",
+                "enroll",
+                "--subject",
+                "CN=enc.example",
+                "--encrypt-to",
+                "cmc-enc.pem",
+                "--out-key",
+                "enc.key",
+                "--out-cert",
+                "enc.pem",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(ok && out.contains("success"), "{out}");
     // A third, never revoked, to show the CRL does not list everything.
     let (ok, out) = client(
         &url,
