@@ -25,6 +25,7 @@
 mod backend;
 mod checkpoint;
 mod error;
+mod nonces;
 mod sql;
 mod writer;
 
@@ -137,6 +138,8 @@ pub struct SqlStore {
     read_pool: AnyPool,
     write_pool: AnyPool,
     writer: Writer,
+    /// Group commit of CMC replay records (CMC-53).
+    nonces: nonces::NonceWriter,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -181,12 +184,14 @@ impl SqlStore {
             .await?;
         let checkpoint_pool = (backend == Backend::Sqlite).then(|| read_pool.clone());
         let writer = Writer::spawn(write_pool.clone(), backend, &options, checkpoint_pool);
+        let nonces = nonces::NonceWriter::spawn(write_pool.clone(), backend);
         tracing::debug!(?backend, read_connections, "store opened");
         Ok(SqlStore {
             backend,
             read_pool,
             write_pool,
             writer,
+            nonces,
         })
     }
 
@@ -255,8 +260,10 @@ impl SqlStore {
             read_pool,
             write_pool,
             writer,
+            nonces,
             ..
         } = self;
+        nonces.shutdown().await;
         writer.shutdown().await;
         write_pool.close().await;
         read_pool.close().await;
@@ -716,14 +723,9 @@ impl Store for SqlStore {
         sender_nonce: &[u8],
         seen_at: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::INSERT_CMC_NONCE)
-            .bind(transaction_id)
-            .bind(sender_nonce)
-            .bind(seen_at)
-            .execute(&self.write_pool)
+        self.nonces
+            .record(transaction_id, sender_nonce, seen_at)
             .await
-            .map_err(backend_error)?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn prune_cmc_nonces(&self, before: i64) -> Result<u64, StoreError> {

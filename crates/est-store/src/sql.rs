@@ -417,9 +417,6 @@ pub(crate) const SELECT_CMC_SECRETS: &str =
 pub(crate) const DELETE_CMC_SECRET: &str = "DELETE FROM cmc_secrets WHERE ident = $1";
 /// CMC-53: the primary key (transaction_id, sender_nonce) decides; a replayed pair inserts
 /// nothing (no row affected) instead of failing, so no error path is needed for it.
-pub(crate) const INSERT_CMC_NONCE: &str = "INSERT INTO cmc_nonces \
-     (transaction_id, sender_nonce, seen_at) VALUES ($1, $2, $3) \
-     ON CONFLICT (transaction_id, sender_nonce) DO NOTHING";
 pub(crate) const PRUNE_CMC_NONCES: &str = "DELETE FROM cmc_nonces WHERE seen_at < $1";
 
 pub(crate) fn cmc_secret_from_row(row: &AnyRow) -> Result<CmcSecretRecord, StoreError> {

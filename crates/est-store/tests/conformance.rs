@@ -58,6 +58,7 @@ on_every_backend!(
     cmc_secrets_add_get_list_remove,
     cmc_nonces_new_then_replayed,
     cmc_nonces_concurrent_exactly_one_new,
+    cmc_nonces_batched_distinct_pairs,
     cmc_nonces_pruned_before,
     revoke_once_then_already_revoked,
     revoked_certificates_of_one_ca,

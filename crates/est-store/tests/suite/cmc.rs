@@ -176,3 +176,34 @@ pub async fn cmc_nonces_pruned_before(url: &str) {
     assert!(store.record_cmc_nonce("1", b"n3", 500).await.unwrap());
     sql.close().await;
 }
+
+/// Many distinct pairs at once (they share group commits): every one is new once, then a
+/// replay, and each caller gets its own answer.
+pub async fn cmc_nonces_batched_distinct_pairs(url: &str) {
+    let store = Arc::new(open(url).await);
+    for pass in [true, false] {
+        let mut tasks = JoinSet::new();
+        for i in 0..200u32 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let tid = (i % 7).to_string();
+                let nonce = format!("distinct-{i}").into_bytes();
+                (
+                    i,
+                    store
+                        .record_cmc_nonce(&tid, &nonce, 1_700_000_000)
+                        .await
+                        .unwrap(),
+                )
+            });
+        }
+        let mut answers = 0;
+        while let Some(r) = tasks.join_next().await {
+            let (i, fresh) = r.unwrap();
+            assert_eq!(fresh, pass, "pair {i}, first pass {pass}");
+            answers += 1;
+        }
+        assert_eq!(answers, 200);
+    }
+    Arc::try_unwrap(store).unwrap().close().await;
+}
