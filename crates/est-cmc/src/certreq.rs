@@ -2,7 +2,6 @@
 //! (CMC-13..CMC-15, CMC-23, CMC-24, CMC-48, CMC-59..CMC-61, CMC-68).
 use der::asn1::{ObjectIdentifier, OctetString};
 use der::{Decode, Encode};
-use openssl::pkey::PKey;
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::{SubjectAltName, SubjectKeyIdentifier};
@@ -94,16 +93,21 @@ impl CertificationRequest {
             .to_der()
             .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("PKCS#10: {e}")))?;
         check_pop_alg(&csr.algorithm.oid, policy).map_err(|m| bad(CmcFailInfo::BAD_ALG, m))?;
-        let req = openssl::x509::X509Req::from_der(&der)
-            .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("PKCS#10: {e}")))?;
         let spki_der = csr
             .info
             .public_key
             .to_der()
             .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("public key: {e}")))?;
-        let key = PKey::public_key_from_der(&spki_der)
+        let key = est_cms::VerifyKey::from_spki_der(&spki_der)
             .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("public key: {e}")))?;
-        if !req.verify(&key).unwrap_or(false) {
+        // The signature covers CertificationRequestInfo as encoded (strict DER decoding makes
+        // the re-encoding identical).
+        let info = csr
+            .info
+            .to_der()
+            .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("PKCS#10: {e}")))?;
+        let sig = csr.signature.as_bytes().unwrap_or_default();
+        if est_cms::verify_x509_signature_with(&key, &csr.algorithm, &info, sig).is_err() {
             return Err(bad(
                 CmcFailInfo::POP_FAILED,
                 "the PKCS#10 signature does not verify (proof of possession failed)".into(),
@@ -232,12 +236,12 @@ impl CertificationRequest {
                 }
                 check_pop_alg(&pop.algorithm_identifier.oid, policy)
                     .map_err(|m| Failure::body_part(CmcFailInfo::BAD_ALG, id, m))?;
-                let key = PKey::public_key_from_der(&spki_der)
+                let key = est_cms::VerifyKey::from_spki_der(&spki_der)
                     .map_err(|_| bad(CmcFailInfo::BAD_REQUEST, "unusable public key"))?;
                 let sig = pop.signature.as_bytes().ok_or_else(|| {
                     bad(CmcFailInfo::POP_FAILED, "POP signature is not whole octets")
                 })?;
-                est_cms::verify_x509_signature(
+                est_cms::verify_x509_signature_with(
                     &key,
                     &pop.algorithm_identifier,
                     &msg.cert_req_der,

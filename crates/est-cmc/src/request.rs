@@ -3,7 +3,6 @@
 //! state (a shared secret, the replay table, the store) is left to the caller, which gets
 //! typed values and pure check functions for it.
 use der::{Decode, Encode, Reader};
-use openssl::pkey::{PKey, Public};
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 
@@ -171,13 +170,13 @@ impl FullPkiRequest {
     /// badMessageCheck (CMC-16).
     pub fn verify_outer_with_key(&self, spki_der: &[u8]) -> Result<(), Failure> {
         let bad = |m: String| Failure::message(CmcFailInfo::BAD_MESSAGE_CHECK, m);
-        let key = PKey::<Public>::public_key_from_der(spki_der)
+        let key = est_cms::VerifyKey::from_spki_der(spki_der)
             .map_err(|e| bad(format!("public key: {e}")))?;
         let Outer::Signed(signed) = &self.outer else {
             return Err(bad("not a signed request".into()));
         };
         signed
-            .verify_with_key(0, &key)
+            .verify_with(0, &key)
             .map_err(|e| bad(format!("the request signature does not verify: {e}")))
     }
 
@@ -326,8 +325,8 @@ impl FullPkiRequest {
                         .iter()
                         .filter_map(request_key)
                         .any(|(_, _, spki)| {
-                            PKey::<Public>::public_key_from_der(&spki)
-                                .is_ok_and(|k| outer.verify_with_key(0, &k).is_ok())
+                            est_cms::VerifyKey::from_spki_der(&spki)
+                                .is_ok_and(|k| outer.verify_with(0, &k).is_ok())
                         })
                 };
                 if outer.signer_infos.len() != 1 || !(by_cert || by_key()) {
@@ -675,10 +674,10 @@ fn outer_signer(signed: &est_cms::ParsedSignedData, pki: &PkiData) -> Result<Out
                 "a request signed with the key it certifies must have exactly one SignerInfo (CMC-17)".into(),
             ));
         }
-        let key = PKey::<Public>::public_key_from_der(spki_der)
+        let key = est_cms::VerifyKey::from_spki_der(spki_der)
             .map_err(|e| bad_sig(format!("request public key: {e}")))?;
         signed
-            .verify_with_key(index, &key)
+            .verify_with(index, &key)
             .map_err(|e| bad_sig(format!("the request signature does not verify: {e}")))?;
         return Ok(OuterSigner::RequestKey(*id));
     }

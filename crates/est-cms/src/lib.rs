@@ -17,6 +17,7 @@ mod rawder;
 mod signed;
 mod signer;
 mod smime_caps;
+mod verify_key;
 
 pub use alg::{
     ContentEncryption, DigestAlgorithm, KeyWrap, RsaesOaepParams, RsassaPssParams,
@@ -42,3 +43,4 @@ pub use smime_caps::{
     pick_key_agreement, pick_key_transport, pick_key_wrap, smime_capabilities_attribute,
     smime_capabilities_from_attribute,
 };
+pub use verify_key::{VerifyKey, verify_x509_signature_with};

@@ -22,8 +22,8 @@ use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::time::Time;
 
 use crate::alg::{
-    DigestAlgorithm, RsassaPssParams, cert_public_key, cert_ski, issuer_and_serial,
-    rsa_param_hashes, to_openssl_cert,
+    DigestAlgorithm, RsassaPssParams, cert_ski, issuer_and_serial, rsa_param_hashes,
+    to_openssl_cert,
 };
 use crate::error::{CmsError, Result};
 use crate::oids;
@@ -364,6 +364,11 @@ impl ParsedSignedData {
 
     /// Checks SignerInfo `index` (signature, messageDigest, contentType) with `key`.
     pub fn verify_with_key(&self, index: usize, key: &PKey<Public>) -> Result<()> {
+        self.verify_with(index, &crate::VerifyKey::from_pkey(key.clone()))
+    }
+
+    /// Checks SignerInfo `index` with `key` (see [`crate::VerifyKey`]).
+    pub fn verify_with(&self, index: usize, key: &crate::VerifyKey) -> Result<()> {
         let (si, raw) = self
             .signer_infos
             .get(index)
@@ -379,7 +384,7 @@ impl ParsedSignedData {
             .get(index)
             .ok_or_else(|| CmsError::invalid("no such SignerInfo"))?;
         let cert = find_signer(&self.certificates, &si.sid)?;
-        self.verify_with_key(index, &cert_public_key(&cert)?)?;
+        self.verify_with(index, &crate::VerifyKey::from_certificate(&cert)?)?;
         Ok(cert)
     }
 }
@@ -437,7 +442,7 @@ fn find_signer(certs: &[Certificate], sid: &SignerIdentifier) -> Result<Certific
 fn verify_signer_info_key(
     si: &SignerInfo,
     raw: &[u8],
-    key: &PKey<Public>,
+    key: &crate::VerifyKey,
     content_type: ObjectIdentifier,
     content: &[u8],
 ) -> Result<()> {
@@ -472,8 +477,7 @@ fn verify_signer_info_key(
             content.to_vec()
         }
     };
-    verify_signature(
-        key,
+    key.verify(
         &si.signature_algorithm,
         digest,
         &message,
