@@ -79,55 +79,15 @@ impl Authority {
                 Err(e) => Err(e.into()),
             };
         };
-        match p.status.as_str() {
-            "approved" => {
-                // Claim the approval: one of several concurrent retries issues.
-                if !store
-                    .transition_pending(&p.id, "approved", "issuing", None, None)
-                    .await?
-                {
-                    return Ok(EnrollOutcome::Pending);
-                }
-                match self.enroll(req).await {
-                    Ok(issued) => {
-                        store
-                            .transition_pending(
-                                &p.id,
-                                "issuing",
-                                "issued",
-                                None,
-                                Some(&issued.record.serial),
-                            )
-                            .await?;
-                        Ok(EnrollOutcome::Issued(Box::new(issued)))
-                    }
-                    Err(e) => {
-                        store
-                            .transition_pending(&p.id, "issuing", "approved", None, None)
-                            .await?;
-                        Err(e)
-                    }
-                }
-            }
-            // The answer to an earlier retry was lost: the same certificate again.
-            "issued" => {
-                let rec = store
-                    .certificate_by_serial(&p.serial)
-                    .await?
-                    .ok_or_else(|| {
-                        CaError::Internal("approved request's certificate is missing".into())
-                    })?;
-                let cert = <x509_cert::Certificate as der::Decode>::from_der(&rec.der)?;
-                Ok(EnrollOutcome::Issued(Box::new(IssuedCert {
-                    cert,
-                    der: rec.der.clone(),
-                    record: rec,
-                })))
-            }
-            "rejected" => Err(CaError::NotAuthorized(
+        match self
+            .advance_with(p, async || self.enroll(req).await)
+            .await?
+        {
+            HeldOutcome::Issued(issued, _) => Ok(EnrollOutcome::Issued(issued)),
+            HeldOutcome::Pending(_) => Ok(EnrollOutcome::Pending),
+            HeldOutcome::Rejected(_) => Err(CaError::NotAuthorized(
                 "the certification request was rejected by the CA operator".into(),
             )),
-            _ => Ok(EnrollOutcome::Pending),
         }
     }
 }
@@ -213,6 +173,18 @@ impl Authority {
         p: PendingRecord,
         req: CertifyRequest<'_>,
     ) -> Result<HeldOutcome, CaError> {
+        self.advance_with(p, async || self.certify(req).await).await
+    }
+
+    /// The state machine of a held request (EST-92, CMC-64): an approved request is claimed
+    /// by one of its concurrent retries and issued with `issue`; an issued one returns its
+    /// certificate again (the first answer may have been lost); pending and rejected are
+    /// reported as they are.
+    async fn advance_with(
+        &self,
+        p: PendingRecord,
+        issue: impl AsyncFnOnce() -> Result<IssuedCert, CaError>,
+    ) -> Result<HeldOutcome, CaError> {
         let store = self.store();
         match p.status.as_str() {
             "approved" => {
@@ -222,7 +194,7 @@ impl Authority {
                 {
                     return Ok(HeldOutcome::Pending(p));
                 }
-                match self.certify(req).await {
+                match issue().await {
                     Ok(issued) => {
                         store
                             .transition_pending(

@@ -2,6 +2,7 @@
 //! and its certification requests, with every check that needs no I/O. What needs the CA's
 //! state (a shared secret, the replay table, the store) is left to the caller, which gets
 //! typed values and pure check functions for it.
+use der::asn1::ObjectIdentifier;
 use der::{Decode, Encode, Reader};
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
@@ -126,26 +127,7 @@ impl FullPkiRequest {
                 &empty,
             )
         })?;
-        if signed.content_type != oids::CT_PKI_DATA {
-            return Err(cmc(
-                Failure::message(
-                    CmcFailInfo::BAD_REQUEST,
-                    format!(
-                        "eContentType is {}, not id-cct-PKIData (CMC-1)",
-                        signed.content_type
-                    ),
-                ),
-                &empty,
-            ));
-        }
-        let pki_data = PkiData::from_der(&signed.content).map_err(|e| {
-            cmc(
-                Failure::message(CmcFailInfo::BAD_REQUEST, format!("PKIData: {e}")),
-                &empty,
-            )
-        })?;
-        let controls = Controls::read(&pki_data).map_err(|f| cmc(f, &empty))?;
-        check_unique_body_parts(&pki_data).map_err(|f| cmc(f, &controls))?;
+        let (pki_data, controls) = read_pki_data(signed.content_type, &signed.content)?;
         let requests: Vec<_> = pki_data
             .req_sequence
             .iter()
@@ -353,26 +335,7 @@ impl FullPkiRequest {
                 &empty,
             )
         })?;
-        if content.content_type != oids::CT_PKI_DATA {
-            return Err(cmc(
-                Failure::message(
-                    CmcFailInfo::BAD_REQUEST,
-                    format!(
-                        "eContentType is {}, not id-cct-PKIData (CMC-1)",
-                        content.content_type
-                    ),
-                ),
-                &empty,
-            ));
-        }
-        let pki_data = PkiData::from_der(&content.content).map_err(|e| {
-            cmc(
-                Failure::message(CmcFailInfo::BAD_REQUEST, format!("PKIData: {e}")),
-                &empty,
-            )
-        })?;
-        let controls = Controls::read(&pki_data).map_err(|f| cmc(f, &empty))?;
-        check_unique_body_parts(&pki_data).map_err(|f| cmc(f, &controls))?;
+        let (pki_data, controls) = read_pki_data(content.content_type, &content.content)?;
         if controls.identification.is_none() {
             return Err(cmc(
                 Failure::message(
@@ -481,6 +444,32 @@ impl FullPkiRequest {
     pub fn has_identity_proof(&self) -> bool {
         self.controls.identity_proof_v2.is_some() || self.controls.identity_proof_v1.is_some()
     }
+}
+
+/// Decodes the encapsulated PKIData and its controls (CMC-1, CMC-6, CMC-9).
+fn read_pki_data(
+    content_type: ObjectIdentifier,
+    content: &[u8],
+) -> Result<(PkiData, Controls), RequestError> {
+    let empty = Controls::default();
+    if content_type != oids::CT_PKI_DATA {
+        return Err(cmc(
+            Failure::message(
+                CmcFailInfo::BAD_REQUEST,
+                format!("eContentType is {content_type}, not id-cct-PKIData (CMC-1)"),
+            ),
+            &empty,
+        ));
+    }
+    let pki_data = PkiData::from_der(content).map_err(|e| {
+        cmc(
+            Failure::message(CmcFailInfo::BAD_REQUEST, format!("PKIData: {e}")),
+            &empty,
+        )
+    })?;
+    let controls = Controls::read(&pki_data).map_err(|f| cmc(f, &empty))?;
+    check_unique_body_parts(&pki_data).map_err(|f| cmc(f, &controls))?;
+    Ok((pki_data, controls))
 }
 
 /// The most PBKDF2 iterations a client may make the server spend on one AuthenticatedData

@@ -10,55 +10,12 @@
 mod common;
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{BIN, sh, start_demo};
+use common::{BIN, check_cert, client, sh, start_demo};
 
 const SECRET: &str = "fullcmc-client-shared-secret-0123";
-
-/// `estuary client --url URL --trust-anchor ROOT <args>` in `work`: (success, stdout+stderr).
-fn client(url: &str, root: &Path, work: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .arg("client")
-        .args(["--url", url])
-        .arg("--trust-anchor")
-        .arg(root)
-        .args(args)
-        .current_dir(work)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-/// `openssl verify` against the root with the issuing CA as intermediate, and the
-/// certificate's public key equal to the key file's.
-fn check_cert(work: &Path, data: &Path, cert: &str, key: &str) {
-    let (ok, out) = sh(
-        &format!(
-            "set -e
-            openssl verify -CAfile {root} -untrusted {issuing} {cert}
-            openssl x509 -in {cert} -noout -pubkey | cmp - <(openssl pkey -in {key} -pubout)",
-            root = data.join("ca/root.pem").display(),
-            issuing = data.join("ca/default-issuing.pem").display(),
-        ),
-        work,
-    );
-    assert!(ok && out.contains(&format!("{cert}: OK")), "{cert}: {out}");
-    let mode = std::fs::metadata(work.join(key))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600, "{key}");
-}
 
 fn field(work: &Path, cert: &str, what: &str) -> String {
     let (ok, out) = sh(

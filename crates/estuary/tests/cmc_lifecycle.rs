@@ -12,29 +12,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{BIN, sh, start_demo};
+use common::{BIN, client, sh, start_demo};
 
 const SECRET: &str = "lifecycle-shared-secret-0123456";
-
-fn client(url: &str, root: &Path, work: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .arg("client")
-        .args(["--url", url])
-        .arg("--trust-anchor")
-        .arg(root)
-        .args(args)
-        .current_dir(work)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 fn serial(work: &Path, cert: &str) -> String {
     let (ok, out) = sh(&format!("openssl x509 -in {cert} -noout -serial"), work);

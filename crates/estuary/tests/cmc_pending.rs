@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{BIN, sh, start_demo};
+use common::{BIN, check_cert, sh, start_demo};
 
 /// `estuary client --trust-anchor ROOT <args>` in `work`: (exit code, stdout+stderr).
 fn client(root: &Path, work: &Path, args: &[&str]) -> (i32, String) {
@@ -63,27 +63,6 @@ fn line_value(out: &str, name: &str) -> String {
 
 fn state(work: &Path, file: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(work.join(file)).unwrap()).unwrap()
-}
-
-/// `openssl verify` against the root with the issuing CA as intermediate, the certificate's
-/// public key equal to the key file's, and the key file mode 0600.
-fn check_cert(work: &Path, data: &Path, cert: &str, key: &str) {
-    let (ok, out) = sh(
-        &format!(
-            "set -e
-            openssl verify -CAfile {root} -untrusted {issuing} {cert}
-            openssl x509 -in {cert} -noout -pubkey | cmp - <(openssl pkey -in {key} -pubout)",
-            root = data.join("ca/root.pem").display(),
-            issuing = data.join("ca/default-issuing.pem").display(),
-        ),
-        work,
-    );
-    assert!(ok && out.contains(&format!("{cert}: OK")), "{cert}: {out}");
-    let mode = std::fs::metadata(work.join(key))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600, "{key}");
 }
 
 #[test]

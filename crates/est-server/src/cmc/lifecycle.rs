@@ -52,26 +52,7 @@ pub(super) async fn revoke(
     id: u32,
     rr: &est_cmc::controls::RevokeRequest,
 ) -> Result<Outcome, Failure> {
-    let unknown = || {
-        Failure::body_part(
-            CmcFailInfo::BAD_CERT_ID,
-            id,
-            "no certificate with this issuer and serial number was issued here",
-        )
-    };
-    let serial = est_ca::serial_hex(&rr.serial_number);
-    let rec = st
-        .ca
-        .certificate_record(&serial)
-        .await
-        .map_err(|e| ca_failure(id, &e))?
-        .filter(|r| r.ca == label.cfg.domain)
-        .ok_or_else(unknown)?;
-    let cert = <Certificate as der::Decode>::from_der(&rec.der)
-        .map_err(|e| Failure::body_part(CmcFailInfo::INTERNAL_CA_ERROR, id, e.to_string()))?;
-    if cert.tbs_certificate().issuer() != &rr.issuer_name {
-        return Err(unknown());
-    }
+    let rec = issued_here(st, label, id, &rr.issuer_name, &rr.serial_number).await?;
     let holder = matches!(identity, Some(Identity::Certificate { record: Some(r), .. }) if r.serial == rec.serial);
     let requester = identity.is_some_and(|i| i.requester() == rec.requester);
     let by_passphrase = match &rr.passphrase {
@@ -101,7 +82,11 @@ pub(super) async fn revoke(
         est_ca::RevokeOutcome::Revoked(_) | est_ca::RevokeOutcome::AlreadyRevoked(_) => {
             Ok(Outcome::Done)
         }
-        est_ca::RevokeOutcome::Unknown => Err(unknown()),
+        est_ca::RevokeOutcome::Unknown => Err(Failure::body_part(
+            CmcFailInfo::BAD_CERT_ID,
+            id,
+            "no certificate with this issuer and serial number was issued here",
+        )),
     }
 }
 
@@ -174,13 +159,6 @@ pub(super) async fn get_cert(
     gc: &est_cmc::controls::GetCert,
 ) -> Result<Outcome, Failure> {
     use x509_cert::ext::pkix::name::GeneralName;
-    let not_found = || {
-        Failure::body_part(
-            CmcFailInfo::BAD_CERT_ID,
-            id,
-            "no certificate with this issuer and serial number was issued here",
-        )
-    };
     let issuer = match &gc.issuer_name {
         GeneralName::DirectoryName(n) => n,
         _ => {
@@ -191,19 +169,7 @@ pub(super) async fn get_cert(
             ));
         }
     };
-    let serial = est_ca::serial_hex(&gc.serial_number);
-    let rec = st
-        .ca
-        .certificate_record(&serial)
-        .await
-        .map_err(|e| ca_failure(id, &e))?
-        .filter(|r| r.ca == label.cfg.domain)
-        .ok_or_else(not_found)?;
-    let cert = <Certificate as der::Decode>::from_der(&rec.der)
-        .map_err(|e| Failure::body_part(CmcFailInfo::INTERNAL_CA_ERROR, id, e.to_string()))?;
-    if cert.tbs_certificate().issuer() != issuer {
-        return Err(not_found());
-    }
+    let rec = issued_here(st, label, id, issuer, &gc.serial_number).await?;
     Ok(Outcome::Issued(rec.der))
 }
 
@@ -216,30 +182,48 @@ pub(super) async fn confirm(
     id: u32,
     cid: &est_cmc::controls::CmcCertId,
 ) -> Result<Outcome, Failure> {
+    let rec = issued_here(st, label, id, &cid.issuer, &cid.serial_number).await?;
+    // Its requester, or the holder of the certificate itself (a request signed with it).
+    let holder =
+        matches!(identity, Identity::Certificate { record: Some(r), .. } if r.serial == rec.serial);
+    if !(holder || rec.requester == identity.requester()) {
+        return Err(Failure::body_part(
+            CmcFailInfo::BAD_CERT_ID,
+            id,
+            "no certificate with this issuer and serial number was issued to you here",
+        ));
+    }
+    tracing::info!(serial = %rec.serial, requester = %rec.requester, "certificate acceptance confirmed (CMC-69)");
+    Ok(Outcome::Done)
+}
+
+/// The record of a certificate this label's CA issued, named by issuer and serial number (the
+/// CMCCertId / IssuerAndSerialNumber of CMC-69, CMC-70 and CMC-72); badCertId otherwise.
+async fn issued_here(
+    st: &EstState,
+    label: &Label,
+    id: u32,
+    issuer: &x509_cert::name::Name,
+    serial: &x509_cert::serial_number::SerialNumber,
+) -> Result<est_ca::CertRecord, Failure> {
     let unknown = || {
         Failure::body_part(
             CmcFailInfo::BAD_CERT_ID,
             id,
-            "no certificate with this issuer and serial number was issued to you here",
+            "no certificate with this issuer and serial number was issued here",
         )
     };
     let rec = st
         .ca
-        .certificate_record(&est_ca::serial_hex(&cid.serial_number))
+        .certificate_record(&est_ca::serial_hex(serial))
         .await
         .map_err(|e| ca_failure(id, &e))?
         .filter(|r| r.ca == label.cfg.domain)
         .ok_or_else(unknown)?;
     let cert = <Certificate as der::Decode>::from_der(&rec.der)
         .map_err(|e| Failure::body_part(CmcFailInfo::INTERNAL_CA_ERROR, id, e.to_string()))?;
-    // Its requester, or the holder of the certificate itself (a request signed with it).
-    let holder =
-        matches!(identity, Identity::Certificate { record: Some(r), .. } if r.serial == rec.serial);
-    if cert.tbs_certificate().issuer() != &cid.issuer
-        || !(holder || rec.requester == identity.requester())
-    {
+    if cert.tbs_certificate().issuer() != issuer {
         return Err(unknown());
     }
-    tracing::info!(serial = %rec.serial, requester = %rec.requester, "certificate acceptance confirmed (CMC-69)");
-    Ok(Outcome::Done)
+    Ok(rec)
 }

@@ -149,3 +149,46 @@ pub fn compile_bc(name: &str, dir: &Path) -> String {
     );
     cp
 }
+
+/// `estuary client --url URL --trust-anchor ROOT <args>` in `work`: (success, stdout+stderr).
+pub fn client(url: &str, root: &Path, work: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .arg("client")
+        .args(["--url", url])
+        .arg("--trust-anchor")
+        .arg(root)
+        .args(args)
+        .current_dir(work)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// `openssl verify` against the root with the issuing CA as intermediate, the certificate's
+/// public key equal to the key file's, and the key file mode 0600.
+pub fn check_cert(work: &Path, data: &Path, cert: &str, key: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let (ok, out) = sh(
+        &format!(
+            "set -e
+            openssl verify -CAfile {root} -untrusted {issuing} {cert}
+            openssl x509 -in {cert} -noout -pubkey | cmp - <(openssl pkey -in {key} -pubout)",
+            root = data.join("ca/root.pem").display(),
+            issuing = data.join("ca/default-issuing.pem").display(),
+        ),
+        work,
+    );
+    assert!(ok && out.contains(&format!("{cert}: OK")), "{cert}: {out}");
+    let mode = std::fs::metadata(work.join(key))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{key}");
+}
