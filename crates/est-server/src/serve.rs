@@ -148,6 +148,10 @@ async fn connection(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true)
+        // Header names in canonical case (`Content-Type`, `WWW-Authenticate`): RFC 9110 makes
+        // them case-insensitive, but widely deployed EST clients (libest's estclient and its
+        // descendants) compare them byte for byte.
+        .title_case_headers(true)
         .max_buf_size(64 * 1024);
     // header_read_timeout also bounds how long an idle keep-alive connection may wait for its
     // next request head, so idle and slow clients are both cut off.

@@ -453,7 +453,11 @@ fn serverkeygen_with_curl_openssl_and_the_cli() {
     let ct = std::fs::read_to_string(work.join("skg.headers")).unwrap();
     let ct = ct
         .lines()
-        .find_map(|l| l.strip_prefix("content-type: "))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v)
+        })
         .unwrap()
         .trim()
         .to_string();

@@ -865,3 +865,31 @@ async fn labels_requiring_pop_linking_list_challenge_password() {
     );
     s.shutdown().await;
 }
+
+/// Header names go out in title case (`Content-Type`, `Content-Length`): clients such as
+/// libest's estclient compare them case-sensitively. (hyper writes `Www-Authenticate`, not the
+/// `WWW-Authenticate` those clients expect: issue 12.)
+#[tokio::test(flavor = "multi_thread")]
+async fn response_header_names_are_title_case() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let r = raw_request(
+        &s,
+        &RawTls::default(),
+        &get_request("/.well-known/est/cacerts"),
+    )
+    .await;
+    let names: Vec<&str> = r.headers.iter().map(|(k, _)| k.as_str()).collect();
+    for must in [
+        "Content-Type",
+        "Content-Length",
+        "Content-Transfer-Encoding",
+    ] {
+        assert!(names.contains(&must), "{must} in {names:?}");
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.chars().next().is_some_and(|c| c.is_ascii_lowercase())),
+        "{names:?}"
+    );
+}
