@@ -326,37 +326,37 @@ mod tests {
         }
 
         async fn insert_certificate(&self, _: &CertRecord) -> Result<(), StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn certificate_by_serial(&self, _: &str) -> Result<Option<CertRecord>, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn certificates_by_ski(&self, _: &str) -> Result<Vec<CertRecord>, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn list_certificates(&self, _: &CertFilter) -> Result<Vec<CertRecord>, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn count_certificates(&self) -> Result<u64, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn set_certificate_status(&self, _: &str, _: CertStatus) -> Result<bool, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn add_user(&self, _: &UserRecord) -> Result<(), StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn get_user(&self, _: &str) -> Result<Option<UserRecord>, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn remove_user(&self, _: &str) -> Result<bool, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn add_client_key(&self, _: &ClientKeyRecord) -> Result<(), StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn get_client_key(
             &self,
@@ -364,13 +364,13 @@ mod tests {
             _: ClientKeyKind,
             _: &[u8],
         ) -> Result<Option<ClientKeyRecord>, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn list_client_keys(
             &self,
             _: Option<&str>,
         ) -> Result<Vec<ClientKeyRecord>, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
         async fn remove_client_key(
             &self,
@@ -378,8 +378,13 @@ mod tests {
             _: ClientKeyKind,
             _: &[u8],
         ) -> Result<bool, StoreError> {
-            unimplemented!()
+            Err(unused())
         }
+    }
+
+    /// The store methods these tests never reach.
+    fn unused() -> StoreError {
+        StoreError::Backend("not used by these tests".into())
     }
 
     #[derive(Debug)]
