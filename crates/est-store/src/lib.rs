@@ -137,9 +137,8 @@ pub struct SqlStore {
     backend: Backend,
     read_pool: AnyPool,
     write_pool: AnyPool,
+    /// Group commit of certificates and CMC replay records (CMC-53).
     writer: Writer,
-    /// Group commit of CMC replay records (CMC-53).
-    nonces: nonces::NonceWriter,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -184,14 +183,12 @@ impl SqlStore {
             .await?;
         let checkpoint_pool = (backend == Backend::Sqlite).then(|| read_pool.clone());
         let writer = Writer::spawn(write_pool.clone(), backend, &options, checkpoint_pool);
-        let nonces = nonces::NonceWriter::spawn(write_pool.clone(), backend);
         tracing::debug!(?backend, read_connections, "store opened");
         Ok(SqlStore {
             backend,
             read_pool,
             write_pool,
             writer,
-            nonces,
         })
     }
 
@@ -260,10 +257,8 @@ impl SqlStore {
             read_pool,
             write_pool,
             writer,
-            nonces,
             ..
         } = self;
-        nonces.shutdown().await;
         writer.shutdown().await;
         write_pool.close().await;
         read_pool.close().await;
@@ -715,16 +710,17 @@ impl Store for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
-    /// One autocommit INSERT ... ON CONFLICT DO NOTHING: the primary key lets exactly one of
-    /// concurrent callers (on any node sharing the database) insert the pair.
+    /// INSERT ... ON CONFLICT DO NOTHING in the writer's next group commit (see `nonces`): the
+    /// primary key lets exactly one of concurrent callers (on any node sharing the database)
+    /// insert the pair.
     async fn record_cmc_nonce(
         &self,
         transaction_id: &str,
         sender_nonce: &[u8],
         seen_at: i64,
     ) -> Result<bool, StoreError> {
-        self.nonces
-            .record(transaction_id, sender_nonce, seen_at)
+        self.writer
+            .record_nonce(transaction_id, sender_nonce, seen_at)
             .await
     }
 

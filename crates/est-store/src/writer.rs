@@ -6,7 +6,7 @@
 //! it in one statement (one round trip; the count follows by trigger), pays one fsync, then
 //! answers every caller. Under load batches grow by themselves, and a small batch waits up to
 //! `commit_delay` for company (see [`Linger`]); an idle store commits a lone insert at
-//! once, with no added delay.
+//! once, with no added delay. CMC replay records (see `nonces`) ride in the same commits.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::{backend_error, certificate_insert_error};
+use crate::nonces::{self, NonceJob};
 use crate::sql::{self, OnDuplicate};
 use crate::{Backend, SqlStoreOptions, checkpoint};
 
@@ -49,6 +50,13 @@ impl Counters {
     }
 }
 
+/// What callers queue: a certificate, or a CMC replay record.
+#[derive(Debug)]
+enum Work {
+    Certificate(Job),
+    Nonce(NonceJob),
+}
+
 /// One caller waiting for its certificate to be committed.
 #[derive(Debug)]
 struct Job {
@@ -68,7 +76,7 @@ impl Job {
 /// is queued and stops.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Work>,
     task: JoinHandle<()>,
     counters: Arc<Counters>,
 }
@@ -121,7 +129,28 @@ impl Writer {
     pub(crate) async fn insert(&self, record: CertRecord) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job { record, reply })
+            .send(Work::Certificate(Job { record, reply }))
+            .await
+            .map_err(|_| writer_stopped())?;
+        answer.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Queues a CMC replay record and waits until it is committed: `true` if the pair was new
+    /// (and is now durable), `false` if it was seen before.
+    pub(crate) async fn record_nonce(
+        &self,
+        transaction_id: &str,
+        sender_nonce: &[u8],
+        seen_at: i64,
+    ) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Work::Nonce(NonceJob {
+                transaction_id: transaction_id.to_owned(),
+                sender_nonce: sender_nonce.to_vec(),
+                seen_at,
+                reply,
+            }))
             .await
             .map_err(|_| writer_stopped())?;
         answer.await.map_err(|_| writer_stopped())?
@@ -171,7 +200,7 @@ fn writer_stopped() -> StoreError {
 
 async fn run(
     target: Target,
-    mut jobs: mpsc::Receiver<Job>,
+    mut jobs: mpsc::Receiver<Work>,
     max_batch: usize,
     commit_delay: Duration,
     counters: Arc<Counters>,
@@ -309,30 +338,128 @@ async fn catch_up(pool: &AnyPool, checkpoints: &Checkpoints) -> i64 {
 }
 
 /// Commits one batch and answers each caller with its own outcome.
-async fn commit_batch(target: &Target, batch: Vec<Job>, counters: &Counters) {
-    // Two callers with the same serial in one batch: the first one queued keeps it. Settling
-    // this here keeps the statement free of self-conflicting rows.
+///
+/// Certificates and replay records queued together go into one transaction, so a round of
+/// /fullcmc requests (each records its pair, then later its certificate) pays one sync, not
+/// two. Should that transaction fail, each kind is retried on its own, so that a failure is
+/// reported only to the callers it concerns.
+async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) {
+    let mut certificates = Vec::with_capacity(batch.len());
+    let mut pairs = Vec::new();
+    for work in batch {
+        match work {
+            Work::Certificate(job) => certificates.push(job),
+            Work::Nonce(job) => pairs.push(job),
+        }
+    }
+    if pairs.is_empty() {
+        return commit_certificates(target, certificates, counters).await;
+    }
+    let pairs = nonces::dedupe(pairs);
+    if certificates.is_empty() {
+        return commit_nonces(target, pairs).await;
+    }
+    let (certificates, duplicates) = dedupe_serials(certificates);
+    let records: Vec<&CertRecord> = certificates.iter().map(|job| &job.record).collect();
+    match insert_together(target, &pairs, &records).await {
+        Ok((new_pairs, inserted)) => {
+            nonces::answer(pairs, Ok(&new_pairs));
+            counters.committed(inserted.len());
+            answer_certificates(certificates, &inserted);
+            for job in duplicates {
+                job.answer(Err(StoreError::DuplicateSerial));
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "combined commit failed; retrying replay records and certificates apart");
+            commit_nonces(target, pairs).await;
+            let mut retry = certificates;
+            retry.extend(duplicates);
+            commit_certificates(target, retry, counters).await;
+        }
+    }
+}
+
+/// Replay records alone: one autocommit statement.
+async fn commit_nonces(target: &Target, pairs: Vec<NonceJob>) {
+    let new = match nonces::insert(&pairs, target.backend)
+        .fetch_all(&target.pool)
+        .await
+    {
+        Ok(rows) => nonces::inserted(&rows),
+        Err(e) => Err(backend_error(e)),
+    };
+    nonces::answer(pairs, new.as_ref());
+}
+
+/// Both kinds in one transaction; returns the new pairs and the serials inserted.
+async fn insert_together(
+    target: &Target,
+    pairs: &[NonceJob],
+    records: &[&CertRecord],
+) -> Result<(HashSet<(String, Vec<u8>)>, HashSet<String>), StoreError> {
+    let mut tx = target.pool.begin().await.map_err(backend_error)?;
+    let rows = nonces::insert(pairs, target.backend)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+    let new_pairs = nonces::inserted(&rows)?;
+    let mut inserted = HashSet::with_capacity(records.len());
+    for chunk in records.chunks(sql::ROWS_PER_STATEMENT) {
+        let rows = sql::insert_certificates(chunk, OnDuplicate::Skip, target.backend)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(certificate_insert_error)?;
+        for row in rows {
+            inserted.insert(row.try_get::<String, _>(0).map_err(backend_error)?);
+        }
+    }
+    tx.commit().await.map_err(backend_error)?;
+    Ok((new_pairs, inserted))
+}
+
+/// Two callers with the same serial in one batch: the first one queued keeps it, the others are
+/// returned apart (they get [`StoreError::DuplicateSerial`]). Settling this here keeps the
+/// statement free of self-conflicting rows.
+fn dedupe_serials(batch: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
     let mut seen = HashSet::with_capacity(batch.len());
     let mut jobs = Vec::with_capacity(batch.len());
+    let mut duplicates = Vec::new();
     for job in batch {
         if seen.insert(job.record.serial.clone()) {
             jobs.push(job);
         } else {
-            job.answer(Err(StoreError::DuplicateSerial));
+            duplicates.push(job);
         }
+    }
+    (jobs, duplicates)
+}
+
+fn answer_certificates(jobs: Vec<Job>, inserted: &HashSet<String>) {
+    for job in jobs {
+        let result = if inserted.contains(&job.record.serial) {
+            Ok(())
+        } else {
+            Err(StoreError::DuplicateSerial)
+        };
+        job.answer(result);
+    }
+}
+
+/// Certificates alone.
+async fn commit_certificates(target: &Target, batch: Vec<Job>, counters: &Counters) {
+    let (jobs, duplicates) = dedupe_serials(batch);
+    for job in duplicates {
+        job.answer(Err(StoreError::DuplicateSerial));
+    }
+    if jobs.is_empty() {
+        return;
     }
     let records: Vec<&CertRecord> = jobs.iter().map(|job| &job.record).collect();
     match insert_committed(target, &records).await {
         Ok(inserted) => {
             counters.committed(inserted.len());
-            for job in jobs {
-                let result = if inserted.contains(&job.record.serial) {
-                    Ok(())
-                } else {
-                    Err(StoreError::DuplicateSerial)
-                };
-                job.answer(result);
-            }
+            answer_certificates(jobs, &inserted);
         }
         Err(error) if jobs.len() == 1 => {
             if let Some(job) = jobs.into_iter().next() {

@@ -207,3 +207,56 @@ pub async fn cmc_nonces_batched_distinct_pairs(url: &str) {
     }
     Arc::try_unwrap(store).unwrap().close().await;
 }
+
+/// Replay records and certificates queued together share the writer's commits (one
+/// transaction each): 200 concurrent "requests" each record a pair and then store a
+/// certificate, while a replay of every pair races them. Every certificate is durable, every
+/// pair is new exactly once, and both survive a reopen.
+pub async fn cmc_nonces_and_certificates_commit_together(url: &str) {
+    const N: u64 = 200;
+    let sql = Arc::new(open(url).await);
+    let mut tasks = JoinSet::new();
+    for i in 0..N {
+        for _replay in 0..2 {
+            let store = Arc::clone(&sql);
+            tasks.spawn(async move {
+                let nonce = format!("mixed-{i}").into_bytes();
+                let fresh = store
+                    .record_cmc_nonce("99", &nonce, 1_700_000_000)
+                    .await
+                    .unwrap();
+                if fresh {
+                    let mut r = super::record(format!("{:040x}", 0x7e00_0000_0000_0000_u64 + i));
+                    r.issued_at += i as i64;
+                    store.insert_certificate(&r).await.unwrap();
+                }
+                fresh
+            });
+        }
+    }
+    let mut new = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let fresh = joined.unwrap();
+        new += u64::from(fresh);
+    }
+    assert_eq!(new, N, "each pair is new exactly once");
+    assert_eq!(sql.stats().rows, N);
+    Arc::into_inner(sql).unwrap().close().await;
+
+    let sql = open(url).await;
+    let store: &dyn Store = &sql;
+    for i in 0..N {
+        let serial = format!("{:040x}", 0x7e00_0000_0000_0000_u64 + i);
+        assert!(
+            store
+                .certificate_by_serial(&serial)
+                .await
+                .unwrap()
+                .is_some(),
+            "{serial} lost"
+        );
+        let nonce = format!("mixed-{i}").into_bytes();
+        assert!(!store.record_cmc_nonce("99", &nonce, 1).await.unwrap());
+    }
+    sql.close().await;
+}
