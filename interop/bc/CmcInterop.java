@@ -1624,9 +1624,97 @@ public class CmcInterop {
             Req aw = build(wrong);
             expectFailed(wrong.name, post(aw.der, wrong.name, false), 1, 0L, true);
         }
+        if (ident != null) {
+            encryptedPop(ident, secret);
+        }
         // CMC-53: the identical p10-ec bytes again (same transactionId + senderNonce).
         Resp replay = post(first.der, "replay of " + first.spec.name);
         expectFailed("replay of " + first.spec.name, replay, 2, null, false);
+    }
+
+    /**
+     * CMC-67 (RFC 5272 §6.7): an RSA key that proves possession by decryption. A CRMF request whose
+     * POP is keyEncipherment subsequentMessage challengeResp (BC's builder), in AuthenticatedData
+     * under the shared secret, gets popRequired with an Encrypted POP; BC decrypts its EnvelopedData
+     * (ktri) with the private key, checks the witness, computes the Decrypted POP
+     * (HMAC-SHA256, key = the POP value, data = the DER CertReqMsg) and sends the request again; the
+     * answer carries the certificate. A Decrypted POP with one bit changed is refused with popFailed.
+     */
+    static void encryptedPop(String ident, String secret) throws Exception {
+        String w = "encrypted-pop-rsa";
+        Req q = new Req();
+        q.spec = new Spec(w, "RSA", "bc-cmc-encpop.example");
+        q.kp = keyPair("RSA");
+        q.subject = new X500Name("CN=" + q.spec.cn);
+        q.transactionId = new BigInteger(63, RNG).add(BigInteger.ONE);
+        q.senderNonce = new byte[16];
+        RNG.nextBytes(q.senderNonce);
+        CertificateRequestMessageBuilder b = new CertificateRequestMessageBuilder(BigInteger.valueOf(BP_REQ));
+        b.setSubject(q.subject);
+        b.setPublicKey(SubjectPublicKeyInfo.getInstance(q.kp.getPublic().getEncoded()));
+        b.setProofOfPossessionSubsequentMessage(org.bouncycastle.asn1.crmf.SubsequentMessage.challengeResp);
+        TaggedRequest tr = new TaggedRequest(b.build().toASN1Structure());
+        check(CertReqMsg.getInstance(tr.getValue()).getPopo().getType() == ProofOfPossession.TYPE_KEY_ENCIPHERMENT,
+            w + ": BC built a keyEncipherment POP");
+        List<TaggedAttribute> controls = new ArrayList<>();
+        controls.add(control(BP_TXID, CMCObjectIdentifiers.id_cmc_transactionId, new ASN1Integer(q.transactionId)));
+        controls.add(control(BP_SNONCE, CMCObjectIdentifiers.id_cmc_senderNonce, new DEROctetString(q.senderNonce)));
+        controls.add(control(BP_IDENT, CMCObjectIdentifiers.id_cmc_identification, new DERUTF8String(ident)));
+        byte[] first = authenticate(new PKIData(controls.toArray(new TaggedAttribute[0]), new TaggedRequest[] {tr},
+            new TaggedContentInfo[0], new OtherMsg[0]).getEncoded(ASN1Encoding.DER), ident, secret);
+        Resp r = post(first, w + " (round 1)", false);
+        check(r.http == 200, w + ": popRequired is answered with HTTP 200 (got " + r.http + "; " + failures(r) + ")");
+        boolean popRequired = false;
+        for (CMCStatusInfoV2 st : r.statuses) {
+            popRequired |= status(st) == 6 && bodyList(st).contains(BP_REQ);
+        }
+        check(popRequired, w + ": status popRequired for body part " + BP_REQ);
+        check(r.certs.stream().noneMatch(h -> h.getSubject().equals(q.subject)), w + ": nothing issued yet");
+        expectEchoes(q, r, w + " (round 1)");
+        org.bouncycastle.asn1.cmc.EncryptedPOP ep = org.bouncycastle.asn1.cmc.EncryptedPOP.getInstance(
+            single(r, CMCObjectIdentifiers.id_cmc_encryptedPOP, "encryptedPOP", w));
+        // Step 3: decrypt with BC's CMS (ktri), check the witness.
+        org.bouncycastle.cms.CMSEnvelopedData env = new org.bouncycastle.cms.CMSEnvelopedData(
+            ep.getCms().getEncoded(ASN1Encoding.DER));
+        org.bouncycastle.cms.RecipientInformation ri = env.getRecipientInfos().getRecipients().iterator().next();
+        byte[] y = ri.getContent(new org.bouncycastle.cms.jcajce.JceKeyTransEnvelopedRecipient(q.kp.getPrivate())
+            .setProvider("BC"));
+        check(ep.getWitnessAlgID().getAlgorithm().equals(NISTObjectIdentifiers.id_sha256), w + ": witness SHA-256");
+        check(Arrays.equals(sha256(y), ep.getWitness()), w + ": the decrypted POP value matches the witness");
+        check(ep.getThePOPAlgID().getAlgorithm().equals(PKCSObjectIdentifiers.id_hmacWithSHA256),
+            w + ": thePOPAlgID hmacWithSHA256");
+        check(Arrays.equals(ep.getRequest().getEncoded(ASN1Encoding.DER), tr.getEncoded(ASN1Encoding.DER)),
+            w + ": the Encrypted POP carries our request unchanged");
+        // Step 4: HMAC(key = first 64 bytes of the value, data = the certification request).
+        byte[] key = Arrays.copyOf(y, Math.min(y.length, 64));
+        byte[] pop = hmacSha256(key, CertReqMsg.getInstance(ep.getRequest().getValue()).getEncoded(ASN1Encoding.DER));
+        byte[] serverNonce = ASN1OctetString.getInstance(
+            single(r, CMCObjectIdentifiers.id_cmc_senderNonce, "senderNonce", w)).getOctets();
+        for (boolean tamper : new boolean[] {true, false}) {
+            byte[] thePop = pop.clone();
+            if (tamper) {
+                thePop[0] ^= 1;
+            }
+            q.senderNonce = new byte[16];
+            RNG.nextBytes(q.senderNonce);
+            List<TaggedAttribute> c2 = new ArrayList<>();
+            c2.add(control(BP_TXID, CMCObjectIdentifiers.id_cmc_transactionId, new ASN1Integer(q.transactionId)));
+            c2.add(control(BP_SNONCE, CMCObjectIdentifiers.id_cmc_senderNonce, new DEROctetString(q.senderNonce)));
+            c2.add(control(8, CMCObjectIdentifiers.id_cmc_recipientNonce, new DEROctetString(serverNonce)));
+            c2.add(control(BP_IDENT, CMCObjectIdentifiers.id_cmc_identification, new DERUTF8String(ident)));
+            c2.add(control(10, CMCObjectIdentifiers.id_cmc_decryptedPOP, new org.bouncycastle.asn1.cmc.DecryptedPOP(
+                new BodyPartID(BP_REQ), ep.getThePOPAlgID(), thePop)));
+            c2.add(control(11, CMCObjectIdentifiers.id_cmc_encryptedPOP, ep));
+            byte[] second = authenticate(new PKIData(c2.toArray(new TaggedAttribute[0]),
+                new TaggedRequest[] {ep.getRequest()}, new TaggedContentInfo[0], new OtherMsg[0])
+                .getEncoded(ASN1Encoding.DER), ident, secret);
+            Resp r2 = post(second, w + (tamper ? " (a wrong Decrypted POP)" : " (round 2)"), false);
+            if (tamper) {
+                expectFailed(w + " with a wrong Decrypted POP", r2, 9, BP_REQ, false); // popFailed (9)
+            } else {
+                expectIssued(q, r2);
+            }
+        }
     }
 
     public static void main(String[] args) throws Exception {

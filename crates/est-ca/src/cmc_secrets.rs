@@ -30,6 +30,10 @@ const IDENT_MAX_LEN: usize = 256;
 /// pair seen within this window is a replay.
 pub const CMC_REPLAY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// How long an Encrypted POP challenge stays answerable, at least (CMC-67; see
+/// [`Authority::encrypted_pop_values`]).
+pub const ENCRYPTED_POP_WINDOW: Duration = Duration::from_secs(3600);
+
 /// How often [`Authority::check_cmc_replay`] forgets the pairs older than [`CMC_REPLAY_WINDOW`]:
 /// at most once per interval per authority, so the store's nonce table stays about one window
 /// large without a DELETE on every request.
@@ -235,6 +239,30 @@ impl Authority {
     /// `Ok(None)` when no secret has this ident.
     pub async fn cmc_secret(&self, ident: &str) -> Result<Option<CmcSecret>, CaError> {
         self.cmc_secrets()?.get(ident).await
+    }
+
+    /// CMC-67: the POP proof values for an Encrypted POP challenge to the certification
+    /// request `request_der` (DER as the client sends it), newest first: the value of the
+    /// current [`ENCRYPTED_POP_WINDOW`] and of the one before. A challenge carries the first;
+    /// an answer is accepted against either, so a challenge stays good for one to two windows.
+    /// Derived from the server secret (no state between the two rounds, the same on every
+    /// node); the values are zeroized on drop.
+    pub fn encrypted_pop_values(
+        &self,
+        request_der: &[u8],
+    ) -> Result<[Zeroizing<Vec<u8>>; 2], CaError> {
+        let sealer = self.secret_box.as_ref().ok_or_else(|| {
+            CaError::Internal("Encrypted POP needs the server secret (no secret box)".into())
+        })?;
+        let window = u64::try_from(unix_secs(self.clock.now())).unwrap_or(0)
+            / ENCRYPTED_POP_WINDOW.as_secs();
+        let value = |w: u64| {
+            let mut data = Vec::with_capacity(8 + request_der.len());
+            data.extend_from_slice(&w.to_be_bytes());
+            data.extend_from_slice(request_der);
+            sealer.derive(b"estuary encrypted POP v1", &data)
+        };
+        Ok([value(window)?, value(window.saturating_sub(1))?])
     }
 
     /// CMC-53: records a request's (transactionId, senderNonce) at the authority's clock.

@@ -44,7 +44,7 @@ pub use authz::{
 pub use clock::{Clock, SystemClock};
 pub use cmc_secrets::{
     CMC_NONCE_MAX_LEN, CMC_REPLAY_PRUNE_INTERVAL, CMC_REPLAY_WINDOW, CMC_SECRET_MIN_LEN, CmcSecret,
-    CmcSecrets,
+    CmcSecrets, ENCRYPTED_POP_WINDOW,
 };
 pub use crl::{
     CRL_STATE_CHECK_INTERVAL, CrlReason, RevokeOutcome, UnknownCrlReason, normalize_serial,

@@ -45,6 +45,18 @@ impl SecretBox {
         Ok(Self { key })
     }
 
+    /// A 64-byte value derived from the sealing key for `purpose` and `data`
+    /// (HMAC-SHA512(key, purpose ‖ 0x00 ‖ data)): the same on every node holding the server
+    /// secret, unpredictable to anyone else.
+    pub fn derive(&self, purpose: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>, CaError> {
+        let pkey = openssl::pkey::PKey::hmac(&self.key[..])?;
+        let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha512(), &pkey)?;
+        signer.update(purpose)?;
+        signer.update(&[0])?;
+        signer.update(data)?;
+        Ok(Zeroizing::new(signer.sign_to_vec()?))
+    }
+
     pub fn seal(&self, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CaError> {
         let mut nonce = [0u8; NONCE];
         openssl::rand::rand_bytes(&mut nonce)?;

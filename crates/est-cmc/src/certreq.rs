@@ -34,6 +34,9 @@ pub struct CertificationRequest {
     pub pop_link_witness: Option<PopLinkWitness>,
     /// POP is `raVerified`: acceptable only with an authorized RA's RA POP Witness (CMC-61).
     pub ra_verified_pop: bool,
+    /// POP is key encipherment or key agreement: the key is proven by Encrypted/Decrypted POP
+    /// (CMC-67) before anything is issued.
+    pub encrypted_pop: bool,
     /// The request as received: DER PKCS#10, or DER CertReqMsg (for holding it, see
     /// [`CertificationRequest::from_stored`]).
     pub request_der: Vec<u8>,
@@ -226,6 +229,7 @@ impl CertificationRequest {
             .to_der()
             .map_err(|_| bad(CmcFailInfo::BAD_REQUEST, "public key does not encode"))?;
         let mut ra_verified = false;
+        let mut encrypted = false;
         match &msg.popo {
             Some(ProofOfPossession::Signature(pop)) => {
                 if pop.poposk_input.is_some() {
@@ -257,11 +261,9 @@ impl CertificationRequest {
             // Only an authorized RA's RA POP Witness may stand for POP (CMC-61): the caller
             // checks `ra_verified_pop`.
             Some(ProofOfPossession::RaVerified(_)) => ra_verified = true,
-            Some(_) => {
-                return Err(bad(
-                    CmcFailInfo::POP_FAILED,
-                    "key encipherment/agreement POP (Encrypted POP, CMC-67) is not supported; sign the request",
-                ));
+            // The caller runs the Encrypted/Decrypted POP exchange (CMC-67).
+            Some(ProofOfPossession::KeyEncipherment(_) | ProofOfPossession::KeyAgreement(_)) => {
+                encrypted = true;
             }
             None => {
                 return Err(bad(
@@ -285,6 +287,7 @@ impl CertificationRequest {
             request_der,
         )?;
         r.ra_verified_pop = ra_verified;
+        r.encrypted_pop = encrypted;
         Ok(r)
     }
 
@@ -334,6 +337,7 @@ impl CertificationRequest {
             change_subject_name,
             pop_link_witness,
             ra_verified_pop: false,
+            encrypted_pop: false,
             request_der,
         })
     }

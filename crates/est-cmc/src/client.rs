@@ -34,6 +34,10 @@ pub const ID_GET_CERT: BodyPartId = 9;
 pub const ID_REVOKE: BodyPartId = 10;
 /// The getCRL control of [`build_get_crl`].
 pub const ID_GET_CRL: BodyPartId = 11;
+/// Body part of the Decrypted POP control (CMC-67).
+pub const ID_DECRYPTED_POP: BodyPartId = 12;
+/// Body part of the echoed Encrypted POP control (CMC-67).
+pub const ID_ENCRYPTED_POP: BodyPartId = 13;
 
 /// A shared secret to prove identity with (Identification + Identity Proof V2, HMAC-SHA256
 /// with SHA-256, CMC-43).
@@ -58,6 +62,12 @@ pub enum CertRequestBody {
     Pkcs10(Vec<u8>),
     /// A CRMF request (crm) for `key`'s public key, POP signed with it.
     Crmf {
+        subject: Name,
+        extensions: Vec<Extension>,
+    },
+    /// A CRMF request for a key that cannot sign: POP keyEncipherment (RSA) or keyAgreement
+    /// (EC) with subsequentMessage challengeResp, proven by Encrypted/Decrypted POP (CMC-67).
+    CrmfEncryption {
         subject: Name,
         extensions: Vec<Extension>,
     },
@@ -227,9 +237,41 @@ pub fn build_pki_data(
             subject,
             extensions,
         } => TaggedRequest::Crm(crmf_request(subject, extensions, key)?),
+        CertRequestBody::CrmfEncryption {
+            subject,
+            extensions,
+        } => TaggedRequest::Crm(crmf_encryption_request(subject, extensions, key)?),
     };
-    let req_sequence = vec![req];
+    with_requests(opts, vec![req], Vec::new())
+}
+
+/// The second round of Encrypted/Decrypted POP (CMC-67, RFC 5272 §6.7 step 4): decrypts the
+/// server's `challenge` with the request's private `key`, checks its witness, and builds a
+/// PKIData with the request again, the Decrypted POP and the server's Encrypted POP echoed.
+pub fn build_decrypted_pop(
+    opts: &RequestOptions,
+    challenge: &crate::controls::EncryptedPop,
+    key: &PKey<Private>,
+) -> Result<PkiData, String> {
+    let e = |e: der::Error| e.to_string();
+    let (request, decrypted) = crate::encrypted_pop::answer(challenge, key)?;
+    let extra = vec![
+        TaggedAttribute::single(ID_DECRYPTED_POP, oids::DECRYPTED_POP, &decrypted).map_err(e)?,
+        TaggedAttribute::single(ID_ENCRYPTED_POP, oids::ENCRYPTED_POP, challenge).map_err(e)?,
+    ];
+    with_requests(opts, vec![request], extra)
+}
+
+/// A PKIData with `req_sequence`, the transaction controls, `extra` controls and, with
+/// `opts.identity`, Identification + Identity Proof V2 over the reqSequence.
+fn with_requests(
+    opts: &RequestOptions,
+    req_sequence: Vec<TaggedRequest>,
+    extra: Vec<TaggedAttribute>,
+) -> Result<PkiData, String> {
+    let e = |e: der::Error| e.to_string();
     let mut controls = transaction_controls(opts)?;
+    controls.extend(extra);
     if let Some(id) = &opts.identity {
         let req_der = req_sequence.to_der().map_err(e)?;
         let proof_alg = spki::AlgorithmIdentifierOwned {
@@ -302,6 +344,41 @@ fn crmf_request(
         None,
     )
     .map_err(e)
+}
+
+/// A CRMF request whose POP is left to Encrypted/Decrypted POP: `[2] keyEncipherment` for
+/// an RSA key, `[3] keyAgreement` for an EC key, each POPOPrivKey `subsequentMessage
+/// challengeResp` (RFC 4211 §4.2, RFC 5272 §6.7).
+fn crmf_encryption_request(
+    subject: &Name,
+    extensions: &[Extension],
+    key: &PKey<Private>,
+) -> Result<CertReqMsg, String> {
+    let e = |e: der::Error| e.to_string();
+    let spki_der = key.public_key_to_der().map_err(|e| e.to_string())?;
+    let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).map_err(e)?;
+    let cert_req = CertRequest {
+        cert_req_id: Int::from_der(&ID_REQUEST.to_der().map_err(e)?).map_err(e)?,
+        cert_template: CertTemplate {
+            subject: Some(subject.clone()),
+            public_key: Some(spki),
+            extensions: (!extensions.is_empty()).then(|| extensions.to_vec()),
+            ..Default::default()
+        },
+        controls: None,
+    };
+    // subsequentMessage [1] IMPLICIT SubsequentMessage (INTEGER), challengeResp (1).
+    let challenge_resp = der::Any::from_der(&[0x81, 0x01, 0x01]).map_err(e)?;
+    let popo = match key.id() {
+        openssl::pkey::Id::RSA => ProofOfPossession::KeyEncipherment(challenge_resp),
+        openssl::pkey::Id::EC => ProofOfPossession::KeyAgreement(challenge_resp),
+        other => {
+            return Err(format!(
+                "Encrypted POP needs an RSA or EC key, not {other:?}"
+            ));
+        }
+    };
+    CertReqMsg::new(cert_req, Some(popo), None).map_err(e)
 }
 
 /// How to sign the PKIData.

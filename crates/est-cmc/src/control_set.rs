@@ -36,6 +36,11 @@ pub struct Controls {
     pub mod_cert_template: Vec<(BodyPartId, crate::controls::ModCertTemplate)>,
     pub add_extensions: Vec<(BodyPartId, crate::controls::AddExtensions)>,
     pub ra_identity_witness: Vec<(BodyPartId, Vec<BodyPartId>)>,
+    /// Encrypted POP controls a client sends back with its Decrypted POP (CMC-67; the server
+    /// recomputes the challenge, so these are informational).
+    pub encrypted_pop: Vec<(BodyPartId, crate::controls::EncryptedPop)>,
+    /// Decrypted POP answers (CMC-67).
+    pub decrypted_pop: Vec<(BodyPartId, crate::controls::DecryptedPop)>,
     /// Batch Requests (CMC-66): the cmsSequence entries to answer one by one.
     pub batch_requests: Vec<(BodyPartId, Vec<BodyPartId>)>,
     /// Controls this server does not act on, not marked processed (CMC-9).
@@ -130,6 +135,8 @@ impl Controls {
             }
             oids::CONTROL_PROCESSED => {}
             oids::LRA_POP_WITNESS => self.lra_pop_witness.push((id, single_value(attr)?)),
+            oids::ENCRYPTED_POP => self.encrypted_pop.push((id, single_value(attr)?)),
+            oids::DECRYPTED_POP => self.decrypted_pop.push((id, single_value(attr)?)),
             oids::MOD_CERT_TEMPLATE => self.mod_cert_template.push((id, single_value(attr)?)),
             oids::ADD_EXTENSIONS => self.add_extensions.push((id, single_value(attr)?)),
             oids::RA_IDENTITY_WITNESS => self.ra_identity_witness.push((id, single_value(attr)?)),

@@ -18,6 +18,7 @@ pub mod client;
 mod control_set;
 pub mod controls;
 pub mod crmf;
+pub mod encrypted_pop;
 mod error;
 pub mod linking;
 pub mod oids;

@@ -10,7 +10,7 @@ use crate::PopLinkWitness;
 use crate::controls::{IdentifyProofV2, PopLinkWitnessV2};
 use crate::oids;
 
-fn hash_alg(alg: &AlgorithmIdentifierOwned) -> Result<MessageDigest, String> {
+pub(crate) fn hash_alg(alg: &AlgorithmIdentifierOwned) -> Result<MessageDigest, String> {
     Ok(match alg.oid {
         oids::SHA1 => MessageDigest::sha1(),
         oids::SHA256 => MessageDigest::sha256(),
@@ -20,7 +20,7 @@ fn hash_alg(alg: &AlgorithmIdentifierOwned) -> Result<MessageDigest, String> {
     })
 }
 
-fn mac_alg(alg: &AlgorithmIdentifierOwned) -> Result<MessageDigest, String> {
+pub(crate) fn mac_alg(alg: &AlgorithmIdentifierOwned) -> Result<MessageDigest, String> {
     Ok(match alg.oid {
         oids::HMAC_SHA1 | oids::HMAC_WITH_SHA1 => MessageDigest::sha1(),
         oids::HMAC_WITH_SHA256 => MessageDigest::sha256(),
@@ -48,7 +48,7 @@ fn digest(md: MessageDigest, parts: &[&[u8]]) -> Result<Zeroizing<Vec<u8>>, Stri
     ))
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && openssl::memcmp::eq(a, b)
 }
 

@@ -165,6 +165,23 @@ impl ResponseBuilder {
         })
     }
 
+    /// popRequired for request `id` with its Encrypted POP challenge (CMC-67, RFC 5272 §6.7).
+    pub fn pop_required(
+        &mut self,
+        id: BodyPartReference,
+        challenge: &crate::controls::EncryptedPop,
+    ) -> Result<(), Failure> {
+        self.status(CmcStatusInfoV2 {
+            status: CmcStatus::POP_REQUIRED,
+            body_list: vec![id],
+            status_string: Some(
+                "proof of possession required: decrypt the Encrypted POP and send the request again with Decrypted POP (RFC 5272 §6.7)".into(),
+            ),
+            other_info: None,
+        })?;
+        self.push(oids::ENCRYPTED_POP, challenge)
+    }
+
     /// Whether a Simple PKI Response (certificates only) says everything (CMC-4).
     pub fn simple_suffices(&self) -> bool {
         !self.needs_full
@@ -204,6 +221,8 @@ pub struct ResponseSummary {
     pub data_return: Option<Vec<u8>>,
     /// Every status, V2 and V1 (CMC-35: a client copes with several).
     pub statuses: Vec<CmcStatusInfoV2>,
+    /// Encrypted POP challenges that come with popRequired (CMC-67).
+    pub encrypted_pop: Vec<crate::controls::EncryptedPop>,
 }
 
 impl ResponseSummary {
@@ -227,6 +246,7 @@ impl ResponseSummary {
                     s.data_return = Some(v.decode_as::<OctetString>()?.into_bytes().into())
                 }
                 oids::STATUS_INFO_V2 => s.statuses.push(v.decode_as()?),
+                oids::ENCRYPTED_POP => s.encrypted_pop.push(v.decode_as()?),
                 oids::STATUS_INFO => {
                     let v1: CmcStatusInfo = v.decode_as()?;
                     s.statuses.push(CmcStatusInfoV2 {

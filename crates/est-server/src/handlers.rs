@@ -100,6 +100,16 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
     }
     /// Records a (transactionId, senderNonce) pair; `false` when it was seen before (CMC-53).
     async fn cmc_replay_fresh(&self, transaction_id: &str, nonce: &[u8]) -> Result<bool, CaError>;
+    /// The POP proof values of an Encrypted POP challenge to `request_der`, newest first
+    /// (CMC-67). Default: unsupported.
+    fn encrypted_pop_values(
+        &self,
+        _request_der: &[u8],
+    ) -> Result<[zeroize::Zeroizing<Vec<u8>>; 2], CaError> {
+        Err(CaError::Internal(
+            "Encrypted POP is not supported by this CA".into(),
+        ))
+    }
     /// /serverkeygen: generate, certify and package a key for the client (RFC 7030 §4.4).
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError>;
     /// Initial enrollment held for manual approval (EST-49, EST-92). Default: unsupported.
@@ -222,6 +232,12 @@ impl EstCa for Authority {
     }
     async fn cmc_replay_fresh(&self, transaction_id: &str, nonce: &[u8]) -> Result<bool, CaError> {
         Authority::check_cmc_replay(self, transaction_id, nonce).await
+    }
+    fn encrypted_pop_values(
+        &self,
+        request_der: &[u8],
+    ) -> Result<[zeroize::Zeroizing<Vec<u8>>; 2], CaError> {
+        Authority::encrypted_pop_values(self, request_der)
     }
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError> {
         let keys = OffloadedKeys(self.key_pool().clone());

@@ -59,6 +59,13 @@ pub enum FullCmcCmd {
         /// Send a CRMF request (RFC 4211) instead of PKCS#10.
         #[arg(long)]
         crmf: bool,
+        /// Prove possession of the key by decryption instead of a signature, as for a key that
+        /// may only encrypt (CMC-67): a CRMF request with keyEncipherment (RSA) or
+        /// keyAgreement (EC) POP; the CA answers popRequired with an Encrypted POP, which is
+        /// decrypted and answered with a Decrypted POP in a second request. The key cannot
+        /// sign the PKIData, so this needs --mac.
+        #[arg(long, requires = "mac")]
+        encryption_pop: bool,
         /// Identification to prove our identity with a shared secret the CA provisioned
         /// (`estuary cmc-secret add`): Identification + Identity Proof V2 (CMC-44). HTTP
         /// credentials are then optional.
@@ -265,6 +272,7 @@ pub async fn run(mut cfg: ClientConfig, url_given: bool, cmd: FullCmcCmd) -> Res
             subject,
             san,
             crmf,
+            encryption_pop,
             ident,
             secret_file,
             data_return,
@@ -291,13 +299,21 @@ pub async fn run(mut cfg: ClientConfig, url_given: bool, cmd: FullCmcCmd) -> Res
             // the request itself carries.
             let key_id = est_client::subject_key_id(&key)?;
             let ski = est_client::subject_key_id_extension(&key_id)?;
-            let body = if crmf {
+            let body = if crmf || encryption_pop {
                 let mut extensions: Vec<_> =
                     est_client::san_extension(&sans)?.into_iter().collect();
                 extensions.push(ski);
-                CertRequestBody::Crmf {
-                    subject: est_client::parse_subject(&subject)?,
-                    extensions,
+                let subject = est_client::parse_subject(&subject)?;
+                if encryption_pop {
+                    CertRequestBody::CrmfEncryption {
+                        subject,
+                        extensions,
+                    }
+                } else {
+                    CertRequestBody::Crmf {
+                        subject,
+                        extensions,
+                    }
                 }
             } else {
                 CertRequestBody::Pkcs10(est_client::build_csr_full(
@@ -329,7 +345,27 @@ pub async fn run(mut cfg: ClientConfig, url_given: bool, cmd: FullCmcCmd) -> Res
                 None => request,
             };
             let (url, label) = (cfg.url.clone(), cfg.label.clone());
-            let answer = exchange(cfg, &anchors, &opts, &request).await?;
+            let mut answer = exchange(cfg.clone(), &anchors, &opts, &request).await?;
+            let mut opts = opts;
+            if let Some(challenge) = answer.pop_challenge() {
+                // CMC-67, RFC 5272 §6.7 steps 3-4: decrypt, check the witness, answer.
+                let secret = opts.identity.clone().ok_or("Encrypted POP needs --ident")?;
+                let mut next = RequestOptions::continuing(
+                    opts.transaction_id.clone(),
+                    answer.v.summary.sender_nonce.clone(),
+                )?;
+                next.data_return = opts.data_return.clone();
+                next.identity = Some(secret.clone());
+                let pki = est_cmc::client::build_decrypted_pop(&next, &challenge, &key)?;
+                let request = sign_request(&pki, &RequestSigner::SharedSecret(&secret))?;
+                let request = match &encrypt_to {
+                    Some(p) => est_cmc::client::envelope_request(&request, &first_cert(p)?)?,
+                    None => request,
+                };
+                eprintln!("decrypted the CA's Encrypted POP challenge; sending the Decrypted POP");
+                answer = exchange(cfg, &anchors, &next, &request).await?;
+                opts = next;
+            }
             match answer.outcome("issue")? {
                 Outcome::Success => {
                     let certs = answer.issued_for(&key)?;
@@ -737,6 +773,16 @@ fn said(s: &ResponseSummary) -> String {
 }
 
 impl Answer {
+    /// The Encrypted POP challenge of a popRequired answer (CMC-67), if that is what it is.
+    fn pop_challenge(&self) -> Option<est_cmc::controls::EncryptedPop> {
+        let s = &self.v.summary;
+        s.statuses
+            .iter()
+            .any(|st| st.status == CmcStatus::POP_REQUIRED)
+            .then(|| s.encrypted_pop.first().cloned())
+            .flatten()
+    }
+
     /// success, pending (with its pendInfo), or an error saying why the CA did not `what`.
     fn outcome(&self, what: &str) -> Result<Outcome, Error> {
         let s = &self.v.summary;

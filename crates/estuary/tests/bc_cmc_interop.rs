@@ -66,6 +66,7 @@ fn bouncy_castle_cmc_client_against_estuary_serve() {
         "bc-cmc-crmf.example",
         "bc-cmc-idp.example",
         "bc-cmc-authdata.example",
+        "bc-cmc-encpop.example",
     ] {
         assert!(
             list.contains(&format!("CN={cn}")),

@@ -233,3 +233,82 @@ fn fullcmc_enroll_identity_proof_and_renew_against_estuary_serve() {
     let (ok, _) = sh("cmp -s idp.key idp-new.key", &work);
     assert!(!ok, "--new-key must make a new key");
 }
+
+/// CMC-67 from the command line: `fullcmc enroll --encryption-pop --mac` sends a CRMF request
+/// with keyEncipherment (RSA) / keyAgreement (EC) POP in AuthenticatedData, decrypts the CA's
+/// Encrypted POP challenge, answers with a Decrypted POP and writes the certificate.
+#[test]
+fn fullcmc_enroll_with_encrypted_pop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let server = start_demo(&data);
+    let url = format!("https://{}", server.addr);
+    let root = data.join("ca/root.pem");
+    let mut add = Command::new(BIN)
+        .args(["cmc-secret", "add", "--data-dir"])
+        .arg(&data)
+        .args(["--ident", "enc-dev", "--secret-file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{SECRET}\n").as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    std::fs::write(work.join("secret.txt"), format!("{SECRET}\n")).unwrap();
+    for (name, kind) in [("rsa", "rsa2048"), ("ec", "p256")] {
+        let cn = format!("enc-{name}.example");
+        let (key, cert) = (format!("enc-{name}.key"), format!("enc-{name}.pem"));
+        let (ok, out) = client(
+            &url,
+            &root,
+            &work,
+            &[
+                "fullcmc",
+                "enroll",
+                "--encryption-pop",
+                "--mac",
+                "--key-type",
+                kind,
+                "--subject",
+                &format!("CN={cn}"),
+                "--ident",
+                "enc-dev",
+                "--secret-file",
+                "secret.txt",
+                "--out-key",
+                &key,
+                "--out-cert",
+                &cert,
+            ],
+        );
+        assert!(ok, "{name}: {out}");
+        assert!(out.contains("popRequired"), "{name}: {out}");
+        assert!(out.contains("Decrypted POP"), "{name}: {out}");
+        check_cert(&work, &data, &cert, &key);
+        assert_eq!(field(&work, &cert, "subject"), format!("subject=CN={cn}"));
+    }
+    // Without --mac the key cannot sign the PKIData: refused by the command line.
+    let (ok, out) = client(
+        &url,
+        &root,
+        &work,
+        &[
+            "fullcmc",
+            "enroll",
+            "--encryption-pop",
+            "--subject",
+            "CN=x.example",
+            "--out-key",
+            "x.key",
+            "--out-cert",
+            "x.pem",
+        ],
+    );
+    assert!(!ok && out.contains("--mac"), "{out}");
+}

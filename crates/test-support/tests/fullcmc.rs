@@ -789,3 +789,174 @@ async fn unsigned_revocation_with_the_shared_secret_as_passphrase() {
     assert_eq!(status, 400);
     s.shutdown().await;
 }
+
+/// CMC-67: a key that cannot sign proves possession by decryption. Round one (CRMF with
+/// keyEncipherment / keyAgreement POP, in AuthenticatedData) gets popRequired and an Encrypted
+/// POP and issues nothing; the POP value decrypts with `openssl cms -decrypt` to what the
+/// witness hashes (ktri for RSA, kari for EC); a wrong Decrypted POP is popFailed and issues
+/// nothing; the right one issues the certificate for the key.
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypted_and_decrypted_pop_for_keys_that_cannot_sign() {
+    use est_ca::Store;
+    let s = TestServer::start(ServerOptions::default()).await;
+    s.authority
+        .add_cmc_secret("enc-1", b"the-shared-secret-enc-1", "", "")
+        .await
+        .unwrap();
+    let secret = est_cmc::client::SharedSecret {
+        ident: "enc-1".into(),
+        secret: Zeroizing::new(b"the-shared-secret-enc-1".to_vec()),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut others = Vec::new();
+    for (name, kind) in [("rsa", KeyKind::Rsa2048), ("ec", KeyKind::P256)] {
+        let key = est_client::generate_key(kind).unwrap();
+        let cn = format!("enc-{name}.example");
+        let mut opts = RequestOptions::random().unwrap();
+        opts.identity = Some(secret.clone());
+        let body = CertRequestBody::CrmfEncryption {
+            subject: est_client::parse_subject(&format!("CN={cn}")).unwrap(),
+            extensions: Vec::new(),
+        };
+        let pki = build_pki_data(&opts, &body, &key).unwrap();
+        let req = sign_request(&pki, &RequestSigner::SharedSecret(&secret)).unwrap();
+        let before = s.store.count_certificates().await.unwrap();
+        let (status, der) = post(&s, "", false, &req).await;
+        assert_eq!(status, 200, "{name}");
+        let v = verify_response(&der, &trust(&s)).unwrap();
+        let st = status_of(&v.summary, &BodyPartReference::Id(ID_REQUEST)).unwrap();
+        assert_eq!(st.status, CmcStatus::POP_REQUIRED, "{name}: {st:?}");
+        assert_eq!(v.summary.encrypted_pop.len(), 1, "{name}");
+        assert!(
+            v.certificates
+                .iter()
+                .all(|c| cert_subject(c) != format!("CN={cn}"))
+        );
+        assert_eq!(
+            s.store.count_certificates().await.unwrap(),
+            before,
+            "{name}: nothing issued"
+        );
+        let challenge = v.summary.encrypted_pop[0].clone();
+
+        // An independent decryption of the challenge: openssl cms -decrypt, then the witness.
+        let dir = tmp.path();
+        std::fs::write(
+            dir.join(format!("{name}.cms")),
+            challenge.cms.to_der().unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.key")),
+            key.private_key_to_pem_pkcs8().unwrap(),
+        )
+        .unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in"])
+            .arg(dir.join(format!("{name}.cms")))
+            .arg("-inkey")
+            .arg(dir.join(format!("{name}.key")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout.len(), est_cmc::encrypted_pop::POP_VALUE_LEN);
+        assert_eq!(
+            openssl::sha::sha256(&out.stdout).as_slice(),
+            challenge.witness.as_bytes(),
+            "{name}: the decrypted value is what the witness hashes"
+        );
+
+        let second = |tamper: bool| {
+            let mut next = RequestOptions::continuing(
+                opts.transaction_id.clone(),
+                v.summary.sender_nonce.clone(),
+            )
+            .unwrap();
+            next.identity = Some(secret.clone());
+            let mut pki = est_cmc::client::build_decrypted_pop(&next, &challenge, &key).unwrap();
+            if tamper {
+                let attr = pki
+                    .control_sequence
+                    .iter_mut()
+                    .find(|a| a.attr_type == est_cmc::oids::DECRYPTED_POP)
+                    .unwrap();
+                let mut d: est_cmc::controls::DecryptedPop =
+                    attr.attr_values.iter().next().unwrap().decode_as().unwrap();
+                let mut pop = d.the_pop.as_bytes().to_vec();
+                pop[0] ^= 1;
+                d.the_pop = der::asn1::OctetString::new(pop).unwrap();
+                *attr = TaggedAttribute::single(
+                    est_cmc::client::ID_DECRYPTED_POP,
+                    est_cmc::oids::DECRYPTED_POP,
+                    &d,
+                )
+                .unwrap();
+            }
+            sign_request(&pki, &RequestSigner::SharedSecret(&secret)).unwrap()
+        };
+        // A wrong answer: popFailed, nothing issued (RFC 5272 §6.7 step 5).
+        let (status, der) = post(&s, "", false, &second(true)).await;
+        assert_eq!(status, 400, "{name}");
+        let bad = verify_response(&der, &trust(&s)).unwrap();
+        let st = status_of(&bad.summary, &BodyPartReference::Id(ID_REQUEST)).unwrap();
+        assert_eq!(
+            fail_info(&st),
+            Some(CmcFailInfo::POP_FAILED),
+            "{name}: {st:?}"
+        );
+        assert_eq!(s.store.count_certificates().await.unwrap(), before);
+        // The right answer: the certificate for this key.
+        let (status, der) = post(&s, "", false, &second(false)).await;
+        assert_eq!(status, 200, "{name}");
+        let ok = verify_response(&der, &trust(&s)).unwrap();
+        let spki = key.public_key_to_der().unwrap();
+        let cert = ok
+            .certificates
+            .iter()
+            .find(|c| {
+                c.tbs_certificate()
+                    .subject_public_key_info()
+                    .to_der()
+                    .unwrap()
+                    == spki
+            })
+            .unwrap_or_else(|| panic!("{name}: no certificate for the key"));
+        assert_eq!(cert_subject(cert), format!("CN={cn}"));
+        assert_eq!(s.store.count_certificates().await.unwrap(), before + 1);
+        others.push((key, challenge));
+    }
+    // One key's answer does not stand for another key's request: the challenge of the RSA
+    // request answered correctly, but sent with the EC request in its place.
+    let (ec_key, ec_challenge) = &others[1];
+    let (_, rsa_challenge) = &others[0];
+    let opts = RequestOptions::random().unwrap();
+    let mut pki = est_cmc::client::build_decrypted_pop(&opts, ec_challenge, ec_key).unwrap();
+    pki.req_sequence = vec![rsa_challenge.request.clone()];
+    // Authenticated by the MAC alone (Identification names its secret, no identity proof).
+    pki.control_sequence.push(
+        TaggedAttribute::single(
+            est_cmc::client::ID_IDENTIFICATION,
+            est_cmc::oids::IDENTIFICATION,
+            &secret.ident,
+        )
+        .unwrap(),
+    );
+    let before = s.store.count_certificates().await.unwrap();
+    let (status, der) = post(
+        &s,
+        "",
+        false,
+        &sign_request(&pki, &RequestSigner::SharedSecret(&secret)).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let v = verify_response(&der, &trust(&s)).unwrap();
+    let st = status_of(&v.summary, &BodyPartReference::Id(ID_REQUEST)).unwrap();
+    assert_eq!(fail_info(&st), Some(CmcFailInfo::POP_FAILED), "{st:?}");
+    assert_eq!(s.store.count_certificates().await.unwrap(), before);
+    s.shutdown().await;
+}

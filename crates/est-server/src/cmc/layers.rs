@@ -76,6 +76,8 @@ pub(super) async fn run_layer(
                         r.body_part_id,
                         "raVerified POP needs an authorized RA's RA POP Witness for this request (CMC-61)",
                     ))
+                } else if r.encrypted_pop {
+                    encrypted_pop(st, label, request, who, &r, builder).await
                 } else {
                     certify(st, label, &who.identity, who.renewal.clone(), &r, builder).await
                 };
@@ -124,6 +126,66 @@ pub(super) async fn run_layer(
         .await?;
     }
     Ok(())
+}
+
+/// CMC-67: a request whose key cannot sign. Without a Decrypted POP for it, the answer is
+/// popRequired with an Encrypted POP challenge; with one, the certificate is issued only if
+/// it matches the POP proof value of this request (RFC 5272 §6.7 step 5: no match, no
+/// certificate).
+async fn encrypted_pop(
+    st: &EstState,
+    label: &Label,
+    request: &FullPkiRequest,
+    who: &LayerIdentity,
+    r: &est_cmc::CertificationRequest,
+    builder: &mut ResponseBuilder,
+) -> Result<Outcome, Failure> {
+    let id = r.body_part_id;
+    let values = st
+        .ca
+        .encrypted_pop_values(&r.request_der)
+        .map_err(|e| ca_failure(id, &e))?;
+    let answers: Vec<&est_cmc::controls::DecryptedPop> = request
+        .controls
+        .decrypted_pop
+        .iter()
+        .map(|(_, d)| d)
+        .filter(|d| d.body_part_id == id)
+        .collect();
+    if answers.is_empty() {
+        let tagged = <est_cmc::crmf::CertReqMsg as der::Decode>::from_der(&r.request_der)
+            .map(est_cmc::TaggedRequest::Crm)
+            .map_err(|e| {
+                Failure::body_part(CmcFailInfo::INTERNAL_CA_ERROR, id, format!("request: {e}"))
+            })?;
+        let challenge = est_cmc::encrypted_pop::challenge(
+            &tagged,
+            id,
+            &r.spki_der,
+            r.ski.as_deref(),
+            &values[0],
+        )?;
+        return Ok(Outcome::PopRequired(Box::new(challenge)));
+    }
+    if answers.len() > 1 {
+        return Err(Failure::body_part(
+            CmcFailInfo::BAD_REQUEST,
+            id,
+            "more than one Decrypted POP names this request",
+        ));
+    }
+    let mut matched = false;
+    for value in &values {
+        matched |= est_cmc::encrypted_pop::verify(answers[0], value, &r.request_der)?;
+    }
+    if !matched {
+        return Err(Failure::body_part(
+            CmcFailInfo::POP_FAILED,
+            id,
+            "the Decrypted POP does not match this request's Encrypted POP challenge (or the challenge is older than two hours): not issued (CMC-67)",
+        ));
+    }
+    certify(st, label, &who.identity, who.renewal.clone(), r, builder).await
 }
 
 /// Who stands behind a wrapped request: its own authentication (a signing certificate, an

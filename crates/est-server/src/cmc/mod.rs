@@ -112,6 +112,8 @@ enum Outcome {
     /// A CRL to return in `crls` (CMC-71).
     Crl(Vec<u8>),
     Pending,
+    /// popRequired with this Encrypted POP challenge (CMC-67).
+    PopRequired(Box<est_cmc::controls::EncryptedPop>),
 }
 
 /// What the PKIData layers of one request produced.
@@ -155,6 +157,11 @@ impl Run {
                 self.ok.push(at(prefix, BodyPartReference::Id(id)));
             }
             Ok(Outcome::Pending) => self.pending = true,
+            Ok(Outcome::PopRequired(challenge)) => {
+                builder.pop_required(at(prefix, BodyPartReference::Id(id)), &challenge)?;
+                // Answered in-band with 200, as pending is (EST-100).
+                self.pending = true;
+            }
             Err(mut f) => {
                 f.body_list = f.body_list.into_iter().map(|r| at(prefix, r)).collect();
                 builder.failure(&f)?;
