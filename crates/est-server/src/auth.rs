@@ -147,6 +147,16 @@ impl HttpAuth {
         tokio::time::sleep(d1.max(d2)).await;
     }
 
+    /// The Digest algorithms `label` offers and accepts, in order.
+    fn digest_algorithms<'a>(&'a self, label: &'a Label) -> &'a [DigestAlgorithm] {
+        label
+            .cfg
+            .auth
+            .digest_algorithms
+            .as_deref()
+            .unwrap_or(&self.settings.digest_algorithms)
+    }
+
     /// 401 with one challenge per method the label accepts (EST-41): Basic first, then Digest,
     /// one challenge per algorithm, strongest first, sharing a fresh nonce. Basic comes first
     /// because RFC 7030-era clients (Bouncy Castle's ESTService among them) answer only the
@@ -165,7 +175,7 @@ impl HttpAuth {
         if label.cfg.auth.digest {
             match self.nonces.issue(unix_now()) {
                 Ok(nonce) => {
-                    for alg in &self.settings.digest_algorithms {
+                    for alg in self.digest_algorithms(label) {
                         let c = digest::challenge(
                             &self.settings.realm,
                             &nonce,
@@ -200,6 +210,10 @@ impl HttpAuth {
             other => fail(&format!("malformed Digest credentials: {other}")),
         })?;
         self.check_locked(&creds.username, conn.peer.ip())?;
+        // Only what this label offers: no downgrade to an algorithm it does not (EST-42).
+        if !self.digest_algorithms(label).contains(&creds.algorithm) {
+            return Err(fail("this Digest algorithm is not offered on this label"));
+        }
         if creds.realm != self.settings.realm {
             return Err(fail("Digest realm does not match"));
         }

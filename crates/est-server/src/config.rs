@@ -56,12 +56,17 @@ impl Default for Limits {
 }
 
 /// Which HTTP authentication methods a label accepts (TLS client certificates always count).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthMethods {
     pub basic: bool,
     /// HTTP Digest (RFC 7616; EST-42).
     pub digest: bool,
     pub client_cert: bool,
+    /// The Digest algorithms this label offers, one challenge each in this order, and the only
+    /// ones it accepts; `None`: the server's default ([`crate::AuthSettings`], SHA-256 then
+    /// MD5). A label for clients that answer only the first challenge and know only MD5
+    /// (libest's estclient) lists MD5 first (docs/interop.md).
+    pub digest_algorithms: Option<Vec<crate::digest::DigestAlgorithm>>,
 }
 
 impl Default for AuthMethods {
@@ -70,6 +75,7 @@ impl Default for AuthMethods {
             basic: true,
             digest: true,
             client_cert: true,
+            digest_algorithms: None,
         }
     }
 }

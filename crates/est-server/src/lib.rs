@@ -8,6 +8,7 @@ mod conn;
 pub mod digest;
 mod error;
 mod handlers;
+mod header_case;
 mod keygen;
 mod nonce;
 mod ratelimit;

@@ -148,14 +148,18 @@ async fn connection(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true)
-        // Header names in canonical case (`Content-Type`, `WWW-Authenticate`): RFC 9110 makes
-        // them case-insensitive, but widely deployed EST clients (libest's estclient and its
-        // descendants) compare them byte for byte.
+        // Header names in canonical case (`Content-Type`, `Retry-After`; `WWW-Authenticate`
+        // through `CanonicalHeaders`): RFC 9110 makes them case-insensitive, but widely
+        // deployed EST clients (libest's estclient and its descendants) compare them byte for
+        // byte.
         .title_case_headers(true)
         .max_buf_size(64 * 1024);
     // header_read_timeout also bounds how long an idle keep-alive connection may wait for its
     // next request head, so idle and slow clients are both cut off.
-    let conn = http.serve_connection(TokioIo::new(stream), svc);
+    let conn = http.serve_connection(
+        TokioIo::new(crate::header_case::CanonicalHeaders::new(stream)),
+        svc,
+    );
     watcher.watch(conn).await.map_err(|e| e.into())
 }
 

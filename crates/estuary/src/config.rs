@@ -232,6 +232,38 @@ impl ProfileSection {
     }
 }
 
+/// A label's `digest_algorithms`, checked: known names, none twice, not empty.
+fn digest_algorithms(
+    l: &LabelSection,
+) -> Result<Option<Vec<est_server::digest::DigestAlgorithm>>, String> {
+    let Some(names) = &l.digest_algorithms else {
+        return Ok(None);
+    };
+    let mut algs = Vec::new();
+    for n in names {
+        let a = est_server::digest::DigestAlgorithm::parse(n).ok_or_else(|| {
+            format!(
+                "label {:?}: digest_algorithms: unknown algorithm {n:?} (SHA-256, SHA-512-256, MD5)",
+                l.name
+            )
+        })?;
+        if algs.contains(&a) {
+            return Err(format!(
+                "label {:?}: digest_algorithms lists {n:?} twice",
+                l.name
+            ));
+        }
+        algs.push(a);
+    }
+    if algs.is_empty() {
+        return Err(format!(
+            "label {:?}: digest_algorithms is empty (turn Digest off with auth_digest = false)",
+            l.name
+        ));
+    }
+    Ok(Some(algs))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelSection {
@@ -244,6 +276,12 @@ pub struct LabelSection {
     /// HTTP Digest (RFC 7616) with the users of `estuary user add`.
     #[serde(default = "d_true")]
     pub auth_digest: bool,
+    /// The Digest algorithms offered, one challenge each in this order, and the only ones
+    /// accepted: "SHA-256", "SHA-512-256", "MD5". Absent: ["SHA-256", "MD5"]. Clients that
+    /// answer only the first challenge and know only MD5 (libest's estclient) need "MD5"
+    /// first (docs/interop.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_algorithms: Option<Vec<String>>,
     #[serde(default = "d_true")]
     pub auth_client_cert: bool,
     #[serde(default)]
@@ -515,6 +553,7 @@ impl Config {
                     basic: l.auth_basic,
                     digest: l.auth_digest,
                     client_cert: l.auth_client_cert,
+                    digest_algorithms: digest_algorithms(l)?,
                 },
                 require_pop_linking: l.require_pop_linking,
                 server_keygen: l.server_keygen.then_some(est_server::ServerKeyGen {

@@ -172,6 +172,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         ca: ca.into(),
         auth_basic: true,
         auth_digest: true,
+        digest_algorithms: None,
         auth_client_cert: true,
         require_pop_linking: false,
         server_keygen: false,
@@ -198,6 +199,14 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_basic: false,
             auth_client_cert: false,
             ..label("digest", "default")
+        });
+        // Digest for clients that answer only the first challenge and know only MD5 (libest's
+        // estclient, docs/interop.md): MD5 offered first, SHA-256 after it; /serverkeygen on.
+        labels.push(LabelSection {
+            auth_basic: false,
+            digest_algorithms: Some(vec!["MD5".into(), "SHA-256".into()]),
+            server_keygen: true,
+            ..label("legacy", "default")
         });
         // EST-49: initial enrollments wait for `estuary request approve`.
         labels.push(LabelSection {

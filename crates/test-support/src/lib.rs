@@ -378,6 +378,7 @@ impl TestServer {
                     basic: false,
                     digest: true,
                     client_cert: false,
+                    digest_algorithms: None,
                 },
                 ..label("digest", "main", false, None)
             },

@@ -866,9 +866,9 @@ async fn labels_requiring_pop_linking_list_challenge_password() {
     s.shutdown().await;
 }
 
-/// Header names go out in title case (`Content-Type`, `Content-Length`): clients such as
-/// libest's estclient compare them case-sensitively. (hyper writes `Www-Authenticate`, not the
-/// `WWW-Authenticate` those clients expect: issue 12.)
+/// Header names go out in canonical case (`Content-Type`, `Content-Length`,
+/// `WWW-Authenticate`), read from the raw response bytes: clients such as libest's estclient
+/// compare them case-sensitively (issue 12).
 #[tokio::test(flavor = "multi_thread")]
 async fn response_header_names_are_title_case() {
     let s = TestServer::start(ServerOptions::default()).await;
@@ -892,4 +892,47 @@ async fn response_header_names_are_title_case() {
             .any(|n| n.chars().next().is_some_and(|c| c.is_ascii_lowercase())),
         "{names:?}"
     );
+    // A 401 with Basic and Digest challenges (three WWW-Authenticate lines), on a keep-alive
+    // connection after another response: the exact bytes, and the body untouched.
+    let two = [
+        "GET /.well-known/est/cacerts HTTP/1.1\r\nHost: localhost\r\n\r\n".to_string(),
+        "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/pkcs10\r\nContent-Length: 4\r\nConnection: close\r\n\r\nAAAA".to_string(),
+    ]
+    .concat();
+    let raw = raw_bytes(&s, two.as_bytes()).await;
+    let text = String::from_utf8_lossy(&raw);
+    let second = &text[text.find("HTTP/1.1 401").expect("a 401")..];
+    let head = &second[..second.find("\r\n\r\n").unwrap()];
+    assert_eq!(head.matches("\r\nWWW-Authenticate: ").count(), 3, "{head}");
+    assert!(
+        head.contains("\r\nWWW-Authenticate: Basic realm="),
+        "{head}"
+    );
+    assert!(
+        head.contains("\r\nWWW-Authenticate: Digest realm="),
+        "{head}"
+    );
+    assert!(head.contains("\r\nContent-Type: text/plain"), "{head}");
+    assert!(!text.contains("Www-Authenticate"), "{text}");
+    s.shutdown().await;
+}
+
+/// Everything the server writes on one connection for `request` (read to EOF).
+async fn raw_bytes(s: &TestServer, request: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+    b.cert_store_mut().add_cert(s.pki.root_x509()).unwrap();
+    let ssl = b
+        .build()
+        .configure()
+        .unwrap()
+        .into_ssl("localhost")
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+    std::pin::Pin::new(&mut tls).connect().await.unwrap();
+    tls.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    out
 }
