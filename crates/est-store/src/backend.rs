@@ -156,7 +156,16 @@ impl Backend {
 /// exclusive lock that `busy_timeout` cannot wait for, which is why it is done on a lone
 /// connection here rather than in every pooled connection. In-memory databases cannot use WAL
 /// and are refused: they would silently lose every "durable" certificate.
-pub(crate) async fn prepare_sqlite_file(options: &AnyConnectOptions) -> Result<(), StoreError> {
+pub(crate) async fn prepare_sqlite_file(
+    options: &AnyConnectOptions,
+    url: &str,
+) -> Result<(), StoreError> {
+    // The database holds password hashes and sealed secrets: owner-only whatever the umask.
+    // SQLite creates the -wal and -shm files with the database file's permissions.
+    let path = sqlite_path(url);
+    if let Some(path) = &path {
+        create_private(path)?;
+    }
     let mut conn = AnyConnection::connect_with(options)
         .await
         .map_err(backend_error)?;
@@ -170,6 +179,14 @@ pub(crate) async fn prepare_sqlite_file(options: &AnyConnectOptions) -> Result<(
         .map_err(backend_error)?;
     let mode: String = row.try_get(0).map_err(backend_error)?;
     conn.close().await.map_err(backend_error)?;
+    if let Some(path) = &path {
+        for suffix in ["", "-wal", "-shm"] {
+            restrict(&std::path::PathBuf::from(format!(
+                "{}{suffix}",
+                path.display()
+            )))?;
+        }
+    }
     if mode.eq_ignore_ascii_case("wal") {
         Ok(())
     } else {
@@ -177,4 +194,45 @@ pub(crate) async fn prepare_sqlite_file(options: &AnyConnectOptions) -> Result<(
             "SQLite store needs a file database in WAL mode, got journal mode {mode:?}"
         )))
     }
+}
+
+/// The file of a `sqlite:` URL (`sqlite://PATH?query`), `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist yet.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend(format!(
+            "creating the database file {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Takes group and other permissions away from `path` if it exists.
+fn restrict(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700)).map_err(
+            |e| StoreError::Backend(format!("restricting {} to its owner: {e}", path.display())),
+        )?;
+    }
+    Ok(())
 }

@@ -167,7 +167,7 @@ impl SqlStore {
             .parse()
             .map_err(|e| StoreError::Backend(format!("invalid store URL: {e}")))?;
         if backend == Backend::Sqlite {
-            backend::prepare_sqlite_file(&connect_options).await?;
+            backend::prepare_sqlite_file(&connect_options, &url).await?;
         }
         let write_pool = backend.pool(&connect_options, 1, Role::Write).await?;
         migrator(backend)

@@ -514,3 +514,29 @@ async fn postgres_count_survives_the_upgrade_to_the_count_trigger() {
     let db = harness::PgDb::create().await;
     count_survives_the_upgrade_to_the_count_trigger(db.url()).await;
 }
+
+/// Issue 12: the database, its WAL and its shared-memory file are owner-only (0600) whatever
+/// the umask, and a database file found group/world-readable is restricted on open.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let wal = |p: &std::path::Path| std::path::PathBuf::from(format!("{}-wal", p.display()));
+    let shm = |p: &std::path::Path| std::path::PathBuf::from(format!("{}-shm", p.display()));
+    // A new database.
+    let db = harness::SqliteDb::new();
+    let store = SqlStore::connect(db.url()).await.unwrap();
+    use est_ca::Store;
+    store.record_cmc_nonce("1", b"n", 1).await.unwrap();
+    for p in [db.path().to_path_buf(), wal(db.path()), shm(db.path())] {
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+    store.close().await;
+    // An existing one, left 0644 by an older version or by hand.
+    std::fs::set_permissions(db.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = SqlStore::connect(db.url()).await.unwrap();
+    store.record_cmc_nonce("1", b"m", 1).await.unwrap();
+    assert_eq!(mode(db.path()), 0o600);
+    assert_eq!(mode(&wal(db.path())), 0o600);
+    store.close().await;
+}

@@ -8,6 +8,7 @@ mod cmd_fullcmc;
 mod cmd_request;
 mod cmd_token;
 mod config;
+mod perms;
 mod setup;
 
 use std::io::Read;
@@ -709,6 +710,7 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
         demo_password = r.demo_password;
     }
     let cfg = Config::load(data_dir)?;
+    perms::check_private_files(data_dir, &cfg)?;
     // Bound first: the CRL URL in issued certificates defaults to the address actually bound.
     let listener = tokio::net::TcpListener::bind(listen.unwrap_or(cfg.server.listen)).await?;
     let public_url = cfg.public_url(listener.local_addr()?);

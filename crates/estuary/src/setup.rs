@@ -54,10 +54,10 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         std::fs::create_dir_all(data_dir.join(sub))?;
     }
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        data_dir.join("secrets"),
-        std::fs::Permissions::from_mode(0o700),
-    )?;
+    // The data dir and the secrets in it are the owner's alone, whatever the umask (issue 12).
+    for dir in ["", "secrets", "keys"] {
+        std::fs::set_permissions(data_dir.join(dir), std::fs::Permissions::from_mode(0o700))?;
+    }
     let pass = random_secret(32)?;
     write_private(&data_dir.join("secrets/key-passphrase"), pass.as_bytes())?;
     let keys = FileKeyBackend::new(
