@@ -8,6 +8,12 @@
 //! [`CanonicalHeaders`], which fixes that one name inside response heads: the same number of
 //! bytes, only inside a head, never in a body.
 //!
+//! The same wrapper gives hyper's own error responses a reason. hyper answers a request it
+//! cannot parse (header syntax, Content-Length, Transfer-Encoding, a head over the size limit)
+//! by itself, before any handler runs, with an empty `400` or `431`; every other refusal of
+//! Estuary's carries a `text/plain` reason, so those heads are replaced by the same response
+//! with a reason in the body (issue 12, item 8).
+//!
 //! It follows the response stream: a head ends at CRLF CRLF; its Content-Length says how many
 //! body bytes follow (1xx, 204 and 304 responses have none); then the next head begins. A head
 //! it cannot follow (chunked, no Content-Length, a head larger than one write) turns the
@@ -34,6 +40,14 @@ enum State {
     Body(u64),
     /// Unable to follow the stream: pass everything through.
     Off,
+    /// hyper's own bodiless error response (a request it could not parse) being replaced by
+    /// one with a `text/plain` reason: `out` is written in full, then the caller is told that
+    /// its `original` bytes were.
+    Replacing {
+        out: Vec<u8>,
+        written: usize,
+        original: usize,
+    },
 }
 
 /// A stream whose writes get `WWW-Authenticate` in canonical case (see the module docs).
@@ -79,13 +93,66 @@ fn body_length(head: &[u8]) -> Option<u64> {
     length
 }
 
+/// The reason for one of hyper's bodiless error responses, if `head` is one: a 4xx/505 status
+/// hyper produces on a parse error, `Connection: close`, `Content-Length: 0` and no
+/// `Content-Type` (every response of Estuary's own has one).
+fn hyper_error_reason(head: &[u8]) -> Option<&'static str> {
+    let text = std::str::from_utf8(head).ok()?;
+    let mut lines = text.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?;
+    let reason = match status {
+        "400" => {
+            "malformed HTTP request: the request line or a header (its syntax, Content-Length or Transfer-Encoding) could not be parsed\n"
+        }
+        "413" => "request too large\n",
+        "414" => "request URI too long\n",
+        "431" => "request header fields too large: the request head exceeds the server's limit\n",
+        "501" => "this request method or transfer coding is not implemented\n",
+        "505" => "HTTP version not supported: use HTTP/1.1\n",
+        _ => return None,
+    };
+    let (mut close, mut empty) = (false, false);
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-type") {
+            return None;
+        }
+        close |= name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close");
+        empty |= name.eq_ignore_ascii_case("content-length") && value == "0";
+    }
+    (close && empty).then_some(reason)
+}
+
+/// `head` (hyper's, ending CRLF CRLF) with a `text/plain` body saying `reason`.
+fn with_reason(head: &[u8], reason: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::with_capacity(head.len() + reason.len() + 64);
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        if line
+            .split_once(':')
+            .is_some_and(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Content-Type: text/plain; charset=utf-8\r\n");
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", reason.len()));
+    out.push_str(reason);
+    out.into_bytes()
+}
+
 impl State {
     /// What to write for `buf`: the bytes (borrowed or fixed) and the next state once `n` of
     /// them are written.
     fn plan<'a>(&self, buf: &'a [u8]) -> (std::borrow::Cow<'a, [u8]>, Plan) {
         use std::borrow::Cow;
         match self {
-            State::Off => (Cow::Borrowed(buf), Plan::Keep),
+            State::Off | State::Replacing { .. } => (Cow::Borrowed(buf), Plan::Keep),
             State::Body(left) => {
                 let take = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
                 (Cow::Borrowed(&buf[..take]), Plan::Body(*left))
@@ -109,6 +176,12 @@ impl State {
                     return (Cow::Borrowed(buf), Plan::Off);
                 }
                 let head = &buf[..end];
+                if let Some(reason) = hyper_error_reason(head) {
+                    return (
+                        Cow::Borrowed(head),
+                        Plan::Replace(with_reason(head, reason)),
+                    );
+                }
                 let mut fixed = head.to_vec();
                 let mut at = 0;
                 while let Some(i) = find(&fixed[at..], FROM) {
@@ -129,6 +202,8 @@ fn same_but_case(a: &[u8], b: &[u8]) -> bool {
 
 enum Plan {
     Keep,
+    /// Write this instead of the head (see [`State::Replacing`]).
+    Replace(Vec<u8>),
     Off,
     Body(u64),
     /// A head (fixed) of which this much was written before this write.
@@ -136,9 +211,35 @@ enum Plan {
 }
 
 impl<S: AsyncWrite + Unpin> CanonicalHeaders<S> {
+    /// Writes the rest of a replacement; once all of it is out, reports the original head as
+    /// written and passes everything after it through (hyper closes such connections).
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        loop {
+            let State::Replacing {
+                out,
+                written,
+                original,
+            } = &mut self.state
+            else {
+                return Poll::Ready(Err(io::Error::other("not replacing")));
+            };
+            if *written >= out.len() {
+                let n = *original;
+                self.state = State::Off;
+                return Poll::Ready(Ok(n));
+            }
+            match Pin::new(&mut self.inner).poll_write(cx, &out[*written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
     fn advance(&mut self, plan: Plan, n: usize) {
         self.state = match plan {
-            Plan::Keep => self.state.clone(),
+            Plan::Keep | Plan::Replace(_) => self.state.clone(),
             Plan::Off => State::Off,
             Plan::Body(left) => {
                 let left = left.saturating_sub(n as u64);
@@ -172,6 +273,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CanonicalHeaders<S> {
     ) -> Poll<io::Result<usize>> {
         if buf.is_empty() {
             return Pin::new(&mut self.inner).poll_write(cx, buf);
+        }
+        if let (_, Plan::Replace(out)) = self.state.plan(buf) {
+            let original = find(buf, b"\r\n\r\n").map_or(buf.len(), |i| i + 4);
+            self.state = State::Replacing {
+                out,
+                written: 0,
+                original,
+            };
+        }
+        if let State::Replacing { .. } = self.state {
+            return self.poll_replacement(cx);
         }
         let (bytes, plan) = self.state.plan(buf);
         match Pin::new(&mut self.inner).poll_write(cx, &bytes) {
@@ -283,6 +395,32 @@ mod tests {
                 assert_eq!(text.len(), stream.len());
             }
         }
+    }
+
+    #[tokio::test]
+    async fn hypers_bodiless_errors_get_a_reason() {
+        let bare = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\nDate: Wed, 02 Dec 2026 21:51:51 GMT\r\n\r\n";
+        for chunk in [1, 5, 4096] {
+            let out = String::from_utf8(through(&[bare], chunk).await).unwrap();
+            let (head, body) = out.split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with("HTTP/1.1 431 "), "{out}");
+            assert!(
+                head.contains("\r\nContent-Type: text/plain; charset=utf-8"),
+                "{out}"
+            );
+            assert!(head.contains("\r\nConnection: close"), "{out}");
+            assert!(head.contains("\r\nDate: "), "{out}");
+            assert!(
+                head.contains(&format!("\r\nContent-Length: {}", body.len())),
+                "{out}"
+            );
+            assert!(body.contains("header fields too large"), "{out}");
+        }
+        // Our own 400s (with a Content-Type) are left alone.
+        let ours = response("400 Bad Request", b"bad CSR\n");
+        let out = through(&[&ours], 4096).await;
+        assert_eq!(out.len(), ours.len());
+        assert!(String::from_utf8(out).unwrap().ends_with("bad CSR\n"));
     }
 
     #[tokio::test]

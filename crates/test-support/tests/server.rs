@@ -917,6 +917,48 @@ async fn response_header_names_are_title_case() {
     s.shutdown().await;
 }
 
+/// Requests hyper refuses before any handler runs (issue 12, item 8) still get a `text/plain`
+/// reason: a malformed Content-Length, a bad header line, conflicting framing, a head over
+/// the 64 KiB limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_hyper_cannot_parse_get_a_text_reason() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let huge = format!(
+        "GET /.well-known/est/cacerts HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    for (request, status, words) in [
+        (
+            "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".to_string(),
+            "400",
+            "malformed HTTP request",
+        ),
+        (
+            "GET /x HTTP/1.1\r\nHo st: x\r\n\r\n".to_string(),
+            "400",
+            "malformed HTTP request",
+        ),
+        (
+            "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nAAAA".to_string(),
+            "400",
+            "malformed HTTP request",
+        ),
+        (huge, "431", "too large"),
+    ] {
+        let raw = raw_bytes(&s, request.as_bytes()).await;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        assert!(head.contains("\r\nContent-Type: text/plain"), "{text}");
+        assert!(body.contains(words), "{text}");
+        assert!(
+            head.contains(&format!("\r\nContent-Length: {}", body.len())),
+            "{text}"
+        );
+    }
+    s.shutdown().await;
+}
+
 /// Everything the server writes on one connection for `request` (read to EOF).
 async fn raw_bytes(s: &TestServer, request: &[u8]) -> Vec<u8> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
