@@ -113,10 +113,13 @@ impl HttpAuth {
     /// any credential is checked (so a locked-out guesser learns nothing).
     pub(crate) fn check_locked(&self, user: &str, peer: IpAddr) -> Result<(), ServerError> {
         let now = Instant::now();
+        // The guessing source is locked, never the victim: a user name is locked only from
+        // the address that failed with it, so 30 guesses from 30 addresses cannot lock its
+        // owner out (issue 12); guesses spread over addresses are slowed by the user's delay.
         let remaining = self
             .limiter
             .locked(&FailureKey::addr(peer), now)
-            .max(self.limiter.locked(&FailureKey::User(user.to_owned()), now));
+            .max(self.limiter.locked(&FailureKey::user_at(user, peer), now));
         match remaining {
             None => Ok(()),
             Some(r) => {
@@ -137,14 +140,18 @@ impl HttpAuth {
     /// growing delay before the caller answers (SEC-3). Logged without any secret (SEC-17).
     pub(crate) async fn failed(&self, user: &str, peer: IpAddr) {
         let now = Instant::now();
-        let (d1, l1) = self
+        // The user's count across addresses only adds delay (see `check_locked`).
+        let (d0, _) = self
             .limiter
             .record_failure(FailureKey::User(user.to_owned()), now);
+        let (d1, l1) = self
+            .limiter
+            .record_failure(FailureKey::user_at(user, peer), now);
         let (d2, l2) = self.limiter.record_failure(FailureKey::addr(peer), now);
         if l1 || l2 {
-            tracing::warn!(user = %user, %peer, "too many failed authentications: locked out for {:?}", self.settings.failures.lockout);
+            tracing::warn!(user = %user, %peer, "too many failed authentications: this source locked out for {:?}", self.settings.failures.lockout);
         }
-        tokio::time::sleep(d1.max(d2)).await;
+        tokio::time::sleep(d0.max(d1).max(d2)).await;
     }
 
     /// The Digest algorithms `label` offers and accepts, in order.

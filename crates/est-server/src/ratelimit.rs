@@ -36,12 +36,23 @@ impl Default for FailurePolicy {
 /// What failures are counted against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FailureKey {
+    /// A user name from anywhere: its failures slow down further guesses at it (a delay
+    /// only; it is never locked, or anyone could lock a victim out).
     User(String),
+    /// A user name from one source address (per /64 for IPv6): locked after too many failures.
+    UserAt(String, IpAddr),
     /// IPv6 addresses count per /64, which is what one client usually controls.
     Addr(IpAddr),
 }
 
 impl FailureKey {
+    pub fn user_at(user: &str, ip: IpAddr) -> Self {
+        match Self::addr(ip) {
+            FailureKey::Addr(a) => FailureKey::UserAt(user.to_owned(), a),
+            _ => FailureKey::UserAt(user.to_owned(), ip),
+        }
+    }
+
     pub fn addr(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V6(v6) => {
