@@ -133,10 +133,11 @@ impl Backend {
         options: &AnyConnectOptions,
         max_connections: u32,
         role: Role,
+        acquire_timeout: Duration,
     ) -> Result<AnyPool, StoreError> {
         AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire_timeout)
             // sqlx pings every connection it hands out. A PostgreSQL connection can die with
             // the server or the network, and the ping replaces it unseen. A SQLite connection
             // lives in this process; its ping is only a round trip to sqlx's worker thread

@@ -110,6 +110,10 @@ pub struct SqlStoreOptions {
     /// commits a small batch while batches have been small (default 2 ms; zero never waits). An
     /// idle store commits at once.
     pub commit_delay: std::time::Duration,
+    /// How long a caller waits for a database connection before the request fails (the server
+    /// then answers 503 with `Retry-After`; issue 12: a prompt refusal during an outage, not a
+    /// request stuck for the pool's default 30 s).
+    pub acquire_timeout: std::time::Duration,
 }
 
 impl Default for SqlStoreOptions {
@@ -120,6 +124,7 @@ impl Default for SqlStoreOptions {
             queue_capacity: 1_024,
             wal_restart_pages: checkpoint::RESTART_FRAMES,
             commit_delay: std::time::Duration::from_millis(2),
+            acquire_timeout: std::time::Duration::from_secs(3),
         }
     }
 }
@@ -169,7 +174,9 @@ impl SqlStore {
         if backend == Backend::Sqlite {
             backend::prepare_sqlite_file(&connect_options, &url).await?;
         }
-        let write_pool = backend.pool(&connect_options, 1, Role::Write).await?;
+        let write_pool = backend
+            .pool(&connect_options, 1, Role::Write, options.acquire_timeout)
+            .await?;
         migrator(backend)
             .run(&write_pool)
             .await
@@ -179,7 +186,12 @@ impl SqlStore {
             .unwrap_or_else(|| backend.default_read_connections())
             .max(1);
         let read_pool = backend
-            .pool(&connect_options, read_connections, Role::Read)
+            .pool(
+                &connect_options,
+                read_connections,
+                Role::Read,
+                options.acquire_timeout,
+            )
             .await?;
         let checkpoint_pool = (backend == Backend::Sqlite).then(|| read_pool.clone());
         let writer = Writer::spawn(write_pool.clone(), backend, &options, checkpoint_pool);

@@ -140,6 +140,14 @@ fn d_true() -> bool {
 pub struct StoreSection {
     /// `sqlite://estuary.db` (relative to the data dir) or `postgres://user@host/db`.
     pub url: String,
+    /// How long a request waits for a database connection before it is answered 503 with
+    /// `Retry-After` (a database outage is refused promptly; the pool reconnects by itself).
+    #[serde(default = "d_acquire_timeout")]
+    pub acquire_timeout_secs: u64,
+}
+
+fn d_acquire_timeout() -> u64 {
+    3
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -667,7 +675,16 @@ pub async fn authority(
 ) -> Result<(Arc<Authority>, Vec<CaDomain>), AnyError> {
     let keys = cfg.key_backend(data_dir)?;
     let domains = cfg.domains(data_dir, &keys, public_url)?;
-    let store = Arc::new(est_store::SqlStore::connect(&cfg.store_url(data_dir)).await?);
+    let store = Arc::new(
+        est_store::SqlStore::connect_with(
+            &cfg.store_url(data_dir),
+            est_store::SqlStoreOptions {
+                acquire_timeout: Duration::from_secs(cfg.store.acquire_timeout_secs.max(1)),
+                ..Default::default()
+            },
+        )
+        .await?,
+    );
     // The pool spends CPU filling itself: only when some label serves /serverkeygen.
     let pool: Vec<_> = if cfg.labels.iter().any(|l| l.server_keygen) {
         cfg.keygen.pool.iter().map(|(k, n)| (*k, *n)).collect()

@@ -254,6 +254,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         },
         store: StoreSection {
             url: "sqlite://estuary.db".into(),
+            acquire_timeout_secs: 3,
         },
         keys: KeysSection {
             backend: "file".into(),

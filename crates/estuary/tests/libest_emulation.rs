@@ -108,7 +108,11 @@ impl Client {
         let mut raw = Vec::new();
         let mut byte = [0u8; 1];
         while !raw.ends_with(b"\r\n\r\n") {
-            assert_eq!(tls.read(&mut byte).unwrap(), 1, "connection closed in the head");
+            assert_eq!(
+                tls.read(&mut byte).unwrap(),
+                1,
+                "connection closed in the head"
+            );
             raw.push(byte[0]);
         }
         let text = String::from_utf8(raw).unwrap();
@@ -199,7 +203,13 @@ fn b64_decode(body: &[u8]) -> Vec<u8> {
 
 fn pkcs7_certs(body: &[u8]) -> Vec<X509> {
     let p7 = openssl::pkcs7::Pkcs7::from_der(&b64_decode(body)).unwrap();
-    p7.signed().unwrap().certificates().unwrap().iter().map(|c| c.to_owned()).collect()
+    p7.signed()
+        .unwrap()
+        .certificates()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_owned())
+        .collect()
 }
 
 fn csr(key: &PKey<Private>, cn: &str, pop: Option<&str>) -> Vec<u8> {
@@ -227,7 +237,9 @@ fn a_libest_like_client_completes_every_operation_against_the_demo() {
     let r = c.request("GET", "/.well-known/est/cacerts", "demo", &pw, &none);
     assert_eq!(r.status, 200);
     assert!(
-        r.exact("Content-Type").unwrap().starts_with("application/pkcs7-mime"),
+        r.exact("Content-Type")
+            .unwrap()
+            .starts_with("application/pkcs7-mime"),
         "{:?}",
         r.head
     );
@@ -235,49 +247,104 @@ fn a_libest_like_client_completes_every_operation_against_the_demo() {
     assert!(!pkcs7_certs(&r.body).is_empty());
 
     // /csrattrs
-    let r = c.request("GET", "/.well-known/est/devices/csrattrs", "demo", &pw, &none);
+    let r = c.request(
+        "GET",
+        "/.well-known/est/devices/csrattrs",
+        "demo",
+        &pw,
+        &none,
+    );
     assert_eq!(r.status, 200, "{:?}", r.head);
     assert_eq!(r.exact("Content-Type"), Some("application/csrattrs"));
 
     // /simpleenroll with Basic (the first challenge of the default label is Basic).
     let key = est_client::generate_key(est_client::KeyKind::P256).unwrap();
-    let r = c.request("POST", "/.well-known/est/simpleenroll", "demo", &pw, &|_| {
-        csr(&key, "libest-1.example", None)
-    });
-    assert_eq!(r.status, 200, "{:?} {}", r.head, String::from_utf8_lossy(&r.body));
+    let r = c.request(
+        "POST",
+        "/.well-known/est/simpleenroll",
+        "demo",
+        &pw,
+        &|_| csr(&key, "libest-1.example", None),
+    );
+    assert_eq!(
+        r.status,
+        200,
+        "{:?} {}",
+        r.head,
+        String::from_utf8_lossy(&r.body)
+    );
     let cert = pkcs7_certs(&r.body).remove(0);
     assert!(cert.public_key().unwrap().public_eq(&key));
 
     // PoP: tls-unique of this connection in challengePassword (RFC 7030 §3.5) ...
     let key2 = est_client::generate_key(est_client::KeyKind::P256).unwrap();
-    let r = c.request("POST", "/.well-known/est/simpleenroll", "demo", &pw, &|tls| {
-        csr(&key2, "libest-pop.example", Some(&Client::tls_unique(tls)))
-    });
-    assert_eq!(r.status, 200, "{:?} {}", r.head, String::from_utf8_lossy(&r.body));
+    let r = c.request(
+        "POST",
+        "/.well-known/est/simpleenroll",
+        "demo",
+        &pw,
+        &|tls| csr(&key2, "libest-pop.example", Some(&Client::tls_unique(tls))),
+    );
+    assert_eq!(
+        r.status,
+        200,
+        "{:?} {}",
+        r.head,
+        String::from_utf8_lossy(&r.body)
+    );
     // ... and a value that is not this connection's is refused, with a reason.
-    let r = c.request("POST", "/.well-known/est/simpleenroll", "demo", &pw, &|_| {
-        csr(&key2, "libest-pop.example", Some("AAAAAAAAAAAAAAAA"))
-    });
+    let r = c.request(
+        "POST",
+        "/.well-known/est/simpleenroll",
+        "demo",
+        &pw,
+        &|_| csr(&key2, "libest-pop.example", Some("AAAAAAAAAAAAAAAA")),
+    );
     assert!((400..500).contains(&r.status), "{}", r.status);
     assert!(r.exact("Content-Type").unwrap().starts_with("text/plain"));
 
     // /simplereenroll with the issued certificate in TLS.
     c.cert = Some((cert, key.clone()));
-    let r = c.request("POST", "/.well-known/est/simplereenroll", "demo", &pw, &|_| {
-        csr(&key, "libest-1.example", None)
-    });
-    assert_eq!(r.status, 200, "{:?} {}", r.head, String::from_utf8_lossy(&r.body));
+    let r = c.request(
+        "POST",
+        "/.well-known/est/simplereenroll",
+        "demo",
+        &pw,
+        &|_| csr(&key, "libest-1.example", None),
+    );
+    assert_eq!(
+        r.status,
+        200,
+        "{:?} {}",
+        r.head,
+        String::from_utf8_lossy(&r.body)
+    );
     c.cert = None;
 
     // RSA /serverkeygen on the "legacy" label: Digest only, MD5 offered first.
-    let r = c.request("POST", "/.well-known/est/legacy/serverkeygen", "demo", &pw, &|_| {
-        let k = est_client::generate_key(est_client::KeyKind::Rsa2048).unwrap();
-        csr(&k, "libest-skg.example", None)
-    });
-    assert_eq!(r.status, 200, "{:?} {}", r.head, String::from_utf8_lossy(&r.body));
+    let r = c.request(
+        "POST",
+        "/.well-known/est/legacy/serverkeygen",
+        "demo",
+        &pw,
+        &|_| {
+            let k = est_client::generate_key(est_client::KeyKind::Rsa2048).unwrap();
+            csr(&k, "libest-skg.example", None)
+        },
+    );
+    assert_eq!(
+        r.status,
+        200,
+        "{:?} {}",
+        r.head,
+        String::from_utf8_lossy(&r.body)
+    );
     let ct = r.exact("Content-Type").unwrap();
     assert!(ct.starts_with("multipart/mixed"), "{ct}");
     let body = String::from_utf8_lossy(&r.body);
     assert!(body.contains("Content-Type: application/pkcs8"), "{body}");
-    assert!(body.contains("Content-Type: application/pkcs7-mime"), "{body}");
+    assert!(
+        body.contains("Content-Type: application/pkcs7-mime"),
+        "{body}"
+    );
 }
