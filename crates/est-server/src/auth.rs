@@ -76,6 +76,15 @@ pub(crate) struct HttpAuth {
     /// Digest HA1 used when the user is unknown, so the work done does not depend on it.
     dummy_ha1: Zeroizing<String>,
     limiter: FailureLimiter,
+    /// Password verifications (argon2id, ~20 ms of a core each) running at once, at most half
+    /// the cores (at least one): a guessing flood cannot take the cores from TLS handshakes,
+    /// /cacerts and enrollments (issue 12).
+    password_checks: tokio::sync::Semaphore,
+}
+
+/// How many password verifications may run at once on this machine.
+fn password_check_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 fn unix_now() -> u64 {
@@ -106,6 +115,7 @@ impl HttpAuth {
             nonces,
             dummy_ha1,
             limiter,
+            password_checks: tokio::sync::Semaphore::new(password_check_slots()),
         })
     }
 
@@ -136,6 +146,30 @@ impl HttpAuth {
         }
     }
 
+    /// A Basic password check (argon2id for known and unknown users alike, SEC-17) under the
+    /// global concurrency limit, on a thread that may block: the runtime's workers go on
+    /// serving other connections meanwhile.
+    async fn check_password(
+        &self,
+        ca: &dyn EstCa,
+        user: &str,
+        password: &[u8],
+    ) -> Result<Option<Identity>, ServerError> {
+        let _slot = self
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|_| ServerError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+        let check = ca.authenticate_user(user, password);
+        let found = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| h.block_on(check))
+            }
+            _ => check.await,
+        };
+        Ok(found?)
+    }
+
     /// Counts a failed authentication against the user name and the address, and waits the
     /// growing delay before the caller answers (SEC-3). Logged without any secret (SEC-17).
     pub(crate) async fn failed(&self, user: &str, peer: IpAddr) {
@@ -148,6 +182,10 @@ impl HttpAuth {
             .limiter
             .record_failure(FailureKey::user_at(user, peer), now);
         let (d2, l2) = self.limiter.record_failure(FailureKey::addr(peer), now);
+        // Server-wide: guessing spread over many names and addresses still slows every further
+        // failure (a delay only, never a lockout of everyone).
+        let (d3, _) = self.limiter.record_failure(FailureKey::Global, now);
+        let d2 = d2.max(d3);
         if l1 || l2 {
             tracing::warn!(user = %user, %peer, "too many failed authentications: this source locked out for {:?}", self.settings.failures.lockout);
         }
@@ -401,7 +439,7 @@ async fn http_identity(
         )
     } else {
         (
-            ca.authenticate_user(&user, &password).await?,
+            auth.check_password(ca, &user, &password).await?,
             "invalid user name or password",
         )
     };

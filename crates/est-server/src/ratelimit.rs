@@ -43,6 +43,8 @@ pub enum FailureKey {
     UserAt(String, IpAddr),
     /// IPv6 addresses count per /64, which is what one client usually controls.
     Addr(IpAddr),
+    /// Every failure on this server: a delay for further failures, never a lockout.
+    Global,
 }
 
 impl FailureKey {
