@@ -59,4 +59,15 @@ if grep -q 'SKIPPED' target/test-output.log; then
   echo "some tests skipped a real component" >&2
   exit 1
 fi
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+# --- 4. Fuzzing ---------------------------------------------------------------------------
+# Every cargo-fuzz target for a bounded time on its corpus, when a nightly toolchain exists
+# (cargo-fuzz needs one; it is installed if missing). A crash fails the suite.
+if cargo +nightly --version >/dev/null 2>&1; then
+  log "fuzz (every target, ${ESTUARY_FUZZ_SECS:-10} s each)"
+  ./scripts/fuzz.sh "${ESTUARY_FUZZ_SECS:-10}"
+else
+  log "fuzz: no nightly toolchain on this machine; fuzz targets not run"
+fi
+exit 0
