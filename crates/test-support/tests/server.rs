@@ -482,6 +482,31 @@ async fn simplereenroll_with_client_certificate_renews_and_rekeys() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // A renewal CSR whose signature is broken (one bit of it flipped): 400 with a reason,
+    // nothing issued (issue 12; EST-21).
+    let before = s.store.count_certificates().await.unwrap();
+    let mut broken = make_csr(&old_key, "renew-me", &["renew-me.example"], None);
+    let n = broken.len() - 3;
+    broken[n] ^= 0x01;
+    let r = raw_request(
+        &s,
+        &tls,
+        &enroll_request(
+            "/.well-known/est/simplereenroll",
+            None,
+            P10,
+            b64(&broken).as_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/plain")
+    );
+    assert!(r.text().contains("signature"), "{}", r.text());
+    assert_eq!(s.store.count_certificates().await.unwrap(), before);
     // A different subject or SAN is refused (EST-82).
     for (cn, sans) in [
         ("someone-else", vec!["renew-me.example"]),
