@@ -483,7 +483,7 @@ async fn simplereenroll_with_client_certificate_renews_and_rekeys() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     // A renewal CSR whose signature is broken (one bit of it flipped): 400 with a reason,
-    // nothing issued (issue 12; EST-21).
+    // nothing issued (issue 12; EST-75).
     let before = s.store.count_certificates().await.unwrap();
     let mut broken = make_csr(&old_key, "renew-me", &["renew-me.example"], None);
     let n = broken.len() - 3;
