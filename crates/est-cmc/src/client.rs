@@ -314,15 +314,16 @@ fn with_requests(
     })
 }
 
-fn crmf_request(
+/// The CertRequest of a CRMF request (certReqId [`ID_REQUEST`]) for `key`'s public key.
+fn cert_request(
     subject: &Name,
     extensions: &[Extension],
     key: &PKey<Private>,
-) -> Result<CertReqMsg, String> {
+) -> Result<CertRequest, String> {
     let e = |e: der::Error| e.to_string();
     let spki_der = key.public_key_to_der().map_err(|e| e.to_string())?;
     let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).map_err(e)?;
-    let cert_req = CertRequest {
+    Ok(CertRequest {
         cert_req_id: Int::from_der(&ID_REQUEST.to_der().map_err(e)?).map_err(e)?,
         cert_template: CertTemplate {
             subject: Some(subject.clone()),
@@ -331,7 +332,16 @@ fn crmf_request(
             ..Default::default()
         },
         controls: None,
-    };
+    })
+}
+
+fn crmf_request(
+    subject: &Name,
+    extensions: &[Extension],
+    key: &PKey<Private>,
+) -> Result<CertReqMsg, String> {
+    let e = |e: der::Error| e.to_string();
+    let cert_req = cert_request(subject, extensions, key)?;
     let (alg, sig) =
         est_cms::sign_x509(key, &cert_req.to_der().map_err(e)?).map_err(|e| e.to_string())?;
     CertReqMsg::new(
@@ -355,18 +365,7 @@ fn crmf_encryption_request(
     key: &PKey<Private>,
 ) -> Result<CertReqMsg, String> {
     let e = |e: der::Error| e.to_string();
-    let spki_der = key.public_key_to_der().map_err(|e| e.to_string())?;
-    let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).map_err(e)?;
-    let cert_req = CertRequest {
-        cert_req_id: Int::from_der(&ID_REQUEST.to_der().map_err(e)?).map_err(e)?,
-        cert_template: CertTemplate {
-            subject: Some(subject.clone()),
-            public_key: Some(spki),
-            extensions: (!extensions.is_empty()).then(|| extensions.to_vec()),
-            ..Default::default()
-        },
-        controls: None,
-    };
+    let cert_req = cert_request(subject, extensions, key)?;
     // subsequentMessage [1] IMPLICIT SubsequentMessage (INTEGER), challengeResp (1).
     let challenge_resp = der::Any::from_der(&[0x81, 0x01, 0x01]).map_err(e)?;
     let popo = match key.id() {

@@ -404,18 +404,29 @@ async fn insert_together(
         .await
         .map_err(backend_error)?;
     let new_pairs = nonces::inserted(&rows)?;
+    let inserted = insert_in(&mut tx, target.backend, records).await?;
+    tx.commit().await.map_err(backend_error)?;
+    Ok((new_pairs, inserted))
+}
+
+/// Inserts `records` inside `tx` (statements of [`sql::ROWS_PER_STATEMENT`] rows, duplicate
+/// serials skipped); returns the serials inserted.
+async fn insert_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    records: &[&CertRecord],
+) -> Result<HashSet<String>, StoreError> {
     let mut inserted = HashSet::with_capacity(records.len());
     for chunk in records.chunks(sql::ROWS_PER_STATEMENT) {
-        let rows = sql::insert_certificates(chunk, OnDuplicate::Skip, target.backend)
-            .fetch_all(&mut *tx)
+        let rows = sql::insert_certificates(chunk, OnDuplicate::Skip, backend)
+            .fetch_all(&mut **tx)
             .await
             .map_err(certificate_insert_error)?;
         for row in rows {
             inserted.insert(row.try_get::<String, _>(0).map_err(backend_error)?);
         }
     }
-    tx.commit().await.map_err(backend_error)?;
-    Ok((new_pairs, inserted))
+    Ok(inserted)
 }
 
 /// Two callers with the same serial in one batch: the first one queued keeps it, the others are
@@ -512,15 +523,7 @@ async fn insert_committed(
         return Ok(inserted);
     }
     let mut tx = target.pool.begin().await.map_err(backend_error)?;
-    for chunk in records.chunks(sql::ROWS_PER_STATEMENT) {
-        let rows = sql::insert_certificates(chunk, OnDuplicate::Skip, target.backend)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(certificate_insert_error)?;
-        for row in rows {
-            inserted.insert(row.try_get::<String, _>(0).map_err(backend_error)?);
-        }
-    }
+    let inserted = insert_in(&mut tx, target.backend, records).await?;
     tx.commit().await.map_err(backend_error)?;
     Ok(inserted)
 }

@@ -10,8 +10,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{BIN, compile_bc, start_demo};
 
@@ -24,19 +23,7 @@ fn bouncy_castle_cmc_client_against_estuary_serve() {
 
     // The shared secret BC proves its identity with, provisioned by the operator.
     let secret = "bc-interop-shared-secret-42";
-    let mut add = Command::new(BIN)
-        .args(["cmc-secret", "add", "--data-dir"])
-        .arg(&data)
-        .args(["--ident", "bc-ident", "--secret-file", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(secret.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
+    common::add_cmc_secret(&data, "bc-ident", secret);
 
     let root = data.join("ca/root.pem");
     let out = Command::new("java")

@@ -9,11 +9,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{BIN, check_cert, client, sh, start_demo};
+use common::{check_cert, client, sh, start_demo};
 
 const SECRET: &str = "fullcmc-client-shared-secret-0123";
 
@@ -120,20 +118,7 @@ fn fullcmc_enroll_identity_proof_and_renew_against_estuary_serve() {
     assert!(!work.join("x.pem").exists() && !work.join("x.key").exists());
 
     // A shared secret provisioned by the operator; Identity Proof V2, no HTTP credentials.
-    let mut add = Command::new(BIN)
-        .args(["cmc-secret", "add", "--data-dir"])
-        .arg(&data)
-        .args(["--ident", "dev-1", "--secret-file", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{SECRET}\n").as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
+    common::add_cmc_secret(&data, "dev-1", &format!("{SECRET}\n"));
     std::fs::write(work.join("secret.txt"), format!("{SECRET}\n")).unwrap();
     std::fs::write(work.join("wrong.txt"), "fullcmc-client-wrong-secret-0123\n").unwrap();
     let idp = |secret: &str, out: &str| {
@@ -246,20 +231,7 @@ fn fullcmc_enroll_with_encrypted_pop() {
     let server = start_demo(&data);
     let url = format!("https://{}", server.addr);
     let root = data.join("ca/root.pem");
-    let mut add = Command::new(BIN)
-        .args(["cmc-secret", "add", "--data-dir"])
-        .arg(&data)
-        .args(["--ident", "enc-dev", "--secret-file", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{SECRET}\n").as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
+    common::add_cmc_secret(&data, "enc-dev", &format!("{SECRET}\n"));
     std::fs::write(work.join("secret.txt"), format!("{SECRET}\n")).unwrap();
     for (name, kind) in [("rsa", "rsa2048"), ("ec", "p256")] {
         let cn = format!("enc-{name}.example");

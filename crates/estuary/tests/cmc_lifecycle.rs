@@ -8,9 +8,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{BIN, client, sh, start_demo};
 
@@ -57,19 +56,7 @@ fn fullcmc_revoke_and_get_crl_against_estuary_serve() {
         .concat(),
     );
     assert!(ok, "{out}");
-    let mut add = Command::new(BIN)
-        .args(["cmc-secret", "add", "--data-dir"])
-        .arg(&data)
-        .args(["--ident", "dev-b", "--secret-file", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(SECRET.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
+    common::add_cmc_secret(&data, "dev-b", SECRET);
     let (ok, out) = client(
         &url,
         &root,

@@ -29,6 +29,18 @@ fn serve_with_umask_000(data: &Path) -> std::process::Child {
         .unwrap()
 }
 
+/// `serve` on `data` must exit with an error; its message.
+fn refused(data: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn owner_only_files_whatever_the_umask_and_refusal_of_readable_secrets() {
     let tmp = tempfile::tempdir().unwrap();
@@ -63,14 +75,7 @@ fn owner_only_files_whatever_the_umask_and_refusal_of_readable_secrets() {
     // A secret made readable by others: serve refuses, naming it and the fix.
     let secret = data.join("secrets/key-passphrase");
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--data-dir"])
-        .arg(&data)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&data);
     assert!(err.contains(&secret.display().to_string()), "{err}");
     assert!(
         err.contains(&format!("chmod 600 {}", secret.display())),
@@ -79,13 +84,6 @@ fn owner_only_files_whatever_the_umask_and_refusal_of_readable_secrets() {
     // A key directory opened to the group, likewise.
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::set_permissions(data.join("keys"), std::fs::Permissions::from_mode(0o750)).unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--data-dir"])
-        .arg(&data)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&data);
     assert!(err.contains("chmod 700"), "{err}");
 }

@@ -527,6 +527,12 @@ pub struct RawTls {
 /// Sends `request` verbatim over a fresh TLS connection (server verified against the root)
 /// and reads one response (`Connection: close` is expected in the request).
 pub async fn raw_request(server: &TestServer, tls: &RawTls, request: &[u8]) -> RawResponse {
+    parse_response(&raw_bytes(server, tls, request).await)
+}
+
+/// Sends `request` verbatim over a fresh TLS connection and returns every byte the server
+/// writes until it closes (at most 20 s), unparsed: for checks of the exact wire format.
+pub async fn raw_bytes(server: &TestServer, tls: &RawTls, request: &[u8]) -> Vec<u8> {
     let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
     b.cert_store_mut().add_cert(server.pki.root_x509()).unwrap();
     b.set_verify(SslVerifyMode::PEER);
@@ -549,7 +555,7 @@ pub async fn raw_request(server: &TestServer, tls: &RawTls, request: &[u8]) -> R
     s.write_all(request).await.unwrap();
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
-    parse_response(&buf)
+    buf
 }
 
 pub fn parse_response(buf: &[u8]) -> RawResponse {

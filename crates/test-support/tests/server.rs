@@ -924,7 +924,7 @@ async fn response_header_names_are_title_case() {
         "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/pkcs10\r\nContent-Length: 4\r\nConnection: close\r\n\r\nAAAA".to_string(),
     ]
     .concat();
-    let raw = raw_bytes(&s, two.as_bytes()).await;
+    let raw = raw_bytes(&s, &RawTls::default(), two.as_bytes()).await;
     let text = String::from_utf8_lossy(&raw);
     let second = &text[text.find("HTTP/1.1 401").expect("a 401")..];
     let head = &second[..second.find("\r\n\r\n").unwrap()];
@@ -970,7 +970,7 @@ async fn requests_hyper_cannot_parse_get_a_text_reason() {
         ),
         (huge, "431", "too large"),
     ] {
-        let raw = raw_bytes(&s, request.as_bytes()).await;
+        let raw = raw_bytes(&s, &RawTls::default(), request.as_bytes()).await;
         let text = String::from_utf8_lossy(&raw);
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
@@ -982,24 +982,4 @@ async fn requests_hyper_cannot_parse_get_a_text_reason() {
         );
     }
     s.shutdown().await;
-}
-
-/// Everything the server writes on one connection for `request` (read to EOF).
-async fn raw_bytes(s: &TestServer, request: &[u8]) -> Vec<u8> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-    b.cert_store_mut().add_cert(s.pki.root_x509()).unwrap();
-    let ssl = b
-        .build()
-        .configure()
-        .unwrap()
-        .into_ssl("localhost")
-        .unwrap();
-    let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
-    std::pin::Pin::new(&mut tls).connect().await.unwrap();
-    tls.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    let _ = tls.read_to_end(&mut out).await;
-    out
 }

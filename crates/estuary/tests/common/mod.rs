@@ -192,3 +192,23 @@ pub fn check_cert(work: &Path, data: &Path, cert: &str, key: &str) {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "{key}");
 }
+
+/// `estuary cmc-secret add --data-dir DATA --ident IDENT --secret-file -` with `secret` on
+/// standard input (as an operator provisions a CMC shared secret).
+pub fn add_cmc_secret(data: &Path, ident: &str, secret: &str) {
+    use std::io::Write;
+    let mut add = Command::new(BIN)
+        .args(["cmc-secret", "add", "--data-dir"])
+        .arg(data)
+        .args(["--ident", ident, "--secret-file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(secret.as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success(), "cmc-secret add {ident}");
+}
