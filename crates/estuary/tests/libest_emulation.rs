@@ -29,6 +29,17 @@ struct Resp {
 }
 
 impl Resp {
+    /// Asserts 200, showing the head and body otherwise.
+    fn ok(&self) {
+        assert_eq!(
+            self.status,
+            200,
+            "{:?} {}",
+            self.head,
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+
     /// The value of the first header named exactly `name` (libest: case-sensitive).
     fn exact(&self, name: &str) -> Option<&str> {
         let prefix = format!("{name}:");
@@ -266,13 +277,7 @@ fn a_libest_like_client_completes_every_operation_against_the_demo() {
         &pw,
         &|_| csr(&key, "libest-1.example", None),
     );
-    assert_eq!(
-        r.status,
-        200,
-        "{:?} {}",
-        r.head,
-        String::from_utf8_lossy(&r.body)
-    );
+    r.ok();
     let cert = pkcs7_certs(&r.body).remove(0);
     assert!(cert.public_key().unwrap().public_eq(&key));
 
@@ -285,13 +290,7 @@ fn a_libest_like_client_completes_every_operation_against_the_demo() {
         &pw,
         &|tls| csr(&key2, "libest-pop.example", Some(&Client::tls_unique(tls))),
     );
-    assert_eq!(
-        r.status,
-        200,
-        "{:?} {}",
-        r.head,
-        String::from_utf8_lossy(&r.body)
-    );
+    r.ok();
     // ... and a value that is not this connection's is refused, with a reason.
     let r = c.request(
         "POST",
@@ -312,13 +311,7 @@ fn a_libest_like_client_completes_every_operation_against_the_demo() {
         &pw,
         &|_| csr(&key, "libest-1.example", None),
     );
-    assert_eq!(
-        r.status,
-        200,
-        "{:?} {}",
-        r.head,
-        String::from_utf8_lossy(&r.body)
-    );
+    r.ok();
     c.cert = None;
 
     // RSA /serverkeygen on the "legacy" label: Digest only, MD5 offered first.
@@ -332,13 +325,7 @@ fn a_libest_like_client_completes_every_operation_against_the_demo() {
             csr(&k, "libest-skg.example", None)
         },
     );
-    assert_eq!(
-        r.status,
-        200,
-        "{:?} {}",
-        r.head,
-        String::from_utf8_lossy(&r.body)
-    );
+    r.ok();
     let ct = r.exact("Content-Type").unwrap();
     assert!(ct.starts_with("multipart/mixed"), "{ct}");
     let body = String::from_utf8_lossy(&r.body);
