@@ -274,18 +274,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CanonicalHeaders<S> {
         if buf.is_empty() {
             return Pin::new(&mut self.inner).poll_write(cx, buf);
         }
-        if let (_, Plan::Replace(out)) = self.state.plan(buf) {
-            let original = find(buf, b"\r\n\r\n").map_or(buf.len(), |i| i + 4);
-            self.state = State::Replacing {
-                out,
-                written: 0,
-                original,
-            };
-        }
         if let State::Replacing { .. } = self.state {
             return self.poll_replacement(cx);
         }
         let (bytes, plan) = self.state.plan(buf);
+        if let Plan::Replace(out) = plan {
+            self.state = State::Replacing {
+                out,
+                written: 0,
+                original: bytes.len(),
+            };
+            return self.poll_replacement(cx);
+        }
         match Pin::new(&mut self.inner).poll_write(cx, &bytes) {
             Poll::Ready(Ok(n)) => {
                 self.advance(plan, n);
