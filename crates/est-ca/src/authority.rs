@@ -22,7 +22,7 @@ use crate::serial::serial_hex;
 use crate::{
     CaError, CertFilter, CertRecord, CertStatus, Clock, ImplicitNameMapping, KeyGenCsr, KeyPool,
     NamePolicy, PasswordVerifier, Profile, PublicKeyKind, RequestedNames, SigningKey, Store,
-    StoreError, VerifiedCsr, new_serial,
+    StoreError, UserRecord, VerifiedCsr, new_serial,
 };
 
 /// A CA certificate with its signing key and the rest of its chain.
@@ -348,7 +348,25 @@ impl Authority {
         name: &str,
         password: &[u8],
     ) -> Result<Option<Identity>, CaError> {
-        let user = self.users.get(self.store.as_ref(), name).await?;
+        let user = self.find_user(name).await?;
+        self.verify_user_password(name, user, password)
+    }
+
+    /// The user record for `name` (from a short-lived cache in front of the store): the I/O
+    /// half of [`Authority::authenticate_user`], which callers that bound the CPU spent on
+    /// password checks run outside that bound (a store outage must not hold the slots).
+    pub async fn find_user(&self, name: &str) -> Result<Option<UserRecord>, CaError> {
+        Ok(self.users.get(self.store.as_ref(), name).await?)
+    }
+
+    /// The CPU half: verifies `password` against `user`'s hash, or against a dummy hash when
+    /// the user is unknown so that both cost the same (SEC-17). No I/O.
+    pub fn verify_user_password(
+        &self,
+        name: &str,
+        user: Option<UserRecord>,
+        password: &[u8],
+    ) -> Result<Option<Identity>, CaError> {
         let ok = self.passwords.verify(
             name,
             user.as_ref().map(|u| u.password_hash.as_str()),

@@ -216,6 +216,18 @@ pub enum StoreError {
     Conflict(String),
     #[error("store backend: {0}")]
     Backend(String),
+    /// The database cannot be reached right now (no connection within the acquire timeout, a
+    /// broken connection): the request may be retried later, and the server answers 503 with
+    /// `Retry-After` (issue 12: a prompt refusal during an outage).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether this is an outage ([`StoreError::Unavailable`]) rather than a refusal.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
 }
 
 /// Persistent state of the authority. Every method is a point lookup or an indexed range scan,

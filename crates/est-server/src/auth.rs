@@ -148,24 +148,25 @@ impl HttpAuth {
 
     /// A Basic password check (argon2id for known and unknown users alike, SEC-17) under the
     /// global concurrency limit, on a thread that may block: the runtime's workers go on
-    /// serving other connections meanwhile.
+    /// serving other connections meanwhile. The user is looked up first, outside the limit:
+    /// the slots bound CPU, and a slow or unreachable store must not hold them (issue 12).
     async fn check_password(
         &self,
         ca: &dyn EstCa,
         user: &str,
         password: &[u8],
     ) -> Result<Option<Identity>, ServerError> {
+        let record = ca.find_user(user).await?;
         let _slot = self
             .password_checks
             .acquire()
             .await
             .map_err(|_| ServerError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-        let check = ca.authenticate_user(user, password);
         let found = match tokio::runtime::Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| h.block_on(check))
+                tokio::task::block_in_place(|| ca.verify_user_password(user, record, password))
             }
-            _ => check.await,
+            _ => ca.verify_user_password(user, record, password),
         };
         Ok(found?)
     }

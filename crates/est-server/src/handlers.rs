@@ -29,6 +29,17 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
         user: &str,
         password: &[u8],
     ) -> Result<Option<Identity>, CaError>;
+    /// The user record behind a Basic credential (I/O only). With
+    /// [`EstCa::verify_user_password`] this splits [`EstCa::authenticate_user`] so that the
+    /// server's bound on concurrent password checks covers only the CPU-heavy half.
+    async fn find_user(&self, user: &str) -> Result<Option<est_ca::UserRecord>, CaError>;
+    /// Verifies a Basic password against `record` (a dummy hash when `None`), CPU only.
+    fn verify_user_password(
+        &self,
+        user: &str,
+        record: Option<est_ca::UserRecord>,
+        password: &[u8],
+    ) -> Result<Option<Identity>, CaError>;
     async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError>;
     /// HTTP Digest: the user's HA1 (lowercase hex) for `realm` and `algorithm` (RFC 7616
     /// token) and the identity it authenticates; `None` when unknown. Default: no Digest.
@@ -153,6 +164,17 @@ impl EstCa for Authority {
         password: &[u8],
     ) -> Result<Option<Identity>, CaError> {
         Authority::authenticate_user(self, user, password).await
+    }
+    async fn find_user(&self, user: &str) -> Result<Option<est_ca::UserRecord>, CaError> {
+        Authority::find_user(self, user).await
+    }
+    fn verify_user_password(
+        &self,
+        user: &str,
+        record: Option<est_ca::UserRecord>,
+        password: &[u8],
+    ) -> Result<Option<Identity>, CaError> {
+        Authority::verify_user_password(self, user, record, password)
     }
     async fn certificate_identity(&self, cert: Certificate) -> Result<Identity, CaError> {
         Authority::certificate_identity(self, cert).await

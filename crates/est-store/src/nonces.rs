@@ -106,9 +106,11 @@ pub(crate) fn answer(jobs: Vec<NonceJob>, new: Result<&HashSet<(String, Vec<u8>)
         Err(e) => {
             tracing::error!(error = %e, rows = jobs.len(), "recording CMC replay records failed");
             for job in jobs {
-                let _ = job.reply.send(Err(StoreError::Backend(
-                    "recording the replay record failed".into(),
-                )));
+                let _ = job.reply.send(Err(if e.is_unavailable() {
+                    StoreError::Unavailable("recording the replay record failed".into())
+                } else {
+                    StoreError::Backend("recording the replay record failed".into())
+                }));
             }
         }
     }

@@ -57,6 +57,18 @@ enum Work {
     Nonce(NonceJob),
 }
 
+impl Work {
+    fn fail_unavailable(self, why: &str) {
+        let error = StoreError::Unavailable(why.to_owned());
+        match self {
+            Work::Certificate(job) => job.answer(Err(error)),
+            Work::Nonce(job) => {
+                let _ = job.reply.send(Err(error));
+            }
+        }
+    }
+}
+
 /// One caller waiting for its certificate to be committed.
 #[derive(Debug)]
 struct Job {
@@ -224,7 +236,14 @@ async fn run(
             }
         }
         let rows = batch.len();
-        commit_batch(&target, std::mem::take(&mut batch), &counters).await;
+        if let Some(outage) = commit_batch(&target, std::mem::take(&mut batch), &counters).await {
+            // The database is unreachable: whatever queued while this batch waited for it has
+            // waited long enough (up to the acquire timeout); fail it now instead of making it
+            // wait a timeout of its own (issue 12). Later work tries the database again.
+            while let Ok(work) = jobs.try_recv() {
+                work.fail_unavailable(&outage);
+            }
+        }
         linger.committed(rows, Instant::now());
         if let Some(checkpoints) = &target.checkpoints {
             // Full means a checkpoint is already due; it will cover this commit too.
@@ -342,8 +361,9 @@ async fn catch_up(pool: &AnyPool, checkpoints: &Checkpoints) -> i64 {
 /// Certificates and replay records queued together go into one transaction, so a round of
 /// /fullcmc requests (each records its pair, then later its certificate) pays one sync, not
 /// two. Should that transaction fail, each kind is retried on its own, so that a failure is
-/// reported only to the callers it concerns.
-async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) {
+/// reported only to the callers it concerns; not when the database is unreachable, which
+/// fails them all at once. Returns the outage's description if the database was unreachable.
+async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) -> Option<String> {
     let mut certificates = Vec::with_capacity(batch.len());
     let mut pairs = Vec::new();
     for work in batch {
@@ -370,18 +390,30 @@ async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) {
                 job.answer(Err(StoreError::DuplicateSerial));
             }
         }
+        Err(error) if error.is_unavailable() => {
+            let why = error.to_string();
+            tracing::error!(%error, "the database is unreachable; failing the queued commits");
+            nonces::answer(pairs, Err(&error));
+            for job in certificates.into_iter().chain(duplicates) {
+                job.answer(Err(StoreError::Unavailable(why.clone())));
+            }
+            return Some(why);
+        }
         Err(error) => {
             tracing::warn!(%error, "combined commit failed; retrying replay records and certificates apart");
-            commit_nonces(target, pairs).await;
+            let outage = commit_nonces(target, pairs).await;
             let mut retry = certificates;
             retry.extend(duplicates);
-            commit_certificates(target, retry, counters).await;
+            return commit_certificates(target, retry, counters)
+                .await
+                .or(outage);
         }
     }
+    None
 }
 
-/// Replay records alone: one autocommit statement.
-async fn commit_nonces(target: &Target, pairs: Vec<NonceJob>) {
+/// Replay records alone: one autocommit statement. Returns the outage, if any.
+async fn commit_nonces(target: &Target, pairs: Vec<NonceJob>) -> Option<String> {
     let new = match nonces::insert(&pairs, target.backend)
         .fetch_all(&target.pool)
         .await
@@ -389,7 +421,13 @@ async fn commit_nonces(target: &Target, pairs: Vec<NonceJob>) {
         Ok(rows) => nonces::inserted(&rows),
         Err(e) => Err(backend_error(e)),
     };
+    let outage = new
+        .as_ref()
+        .err()
+        .filter(|e| e.is_unavailable())
+        .map(ToString::to_string);
     nonces::answer(pairs, new.as_ref());
+    outage
 }
 
 /// Both kinds in one transaction; returns the new pairs and the serials inserted.
@@ -458,19 +496,33 @@ fn answer_certificates(jobs: Vec<Job>, inserted: &HashSet<String>) {
 }
 
 /// Certificates alone.
-async fn commit_certificates(target: &Target, batch: Vec<Job>, counters: &Counters) {
+/// Returns the outage, if the database was unreachable.
+async fn commit_certificates(
+    target: &Target,
+    batch: Vec<Job>,
+    counters: &Counters,
+) -> Option<String> {
     let (jobs, duplicates) = dedupe_serials(batch);
     for job in duplicates {
         job.answer(Err(StoreError::DuplicateSerial));
     }
     if jobs.is_empty() {
-        return;
+        return None;
     }
     let records: Vec<&CertRecord> = jobs.iter().map(|job| &job.record).collect();
     match insert_committed(target, &records).await {
         Ok(inserted) => {
             counters.committed(inserted.len());
             answer_certificates(jobs, &inserted);
+        }
+        Err(error) if error.is_unavailable() => {
+            // Retrying row by row would make every caller wait an acquire timeout of its own.
+            let why = error.to_string();
+            tracing::error!(%error, rows = jobs.len(), "the database is unreachable; failing the batch");
+            for job in jobs {
+                job.answer(Err(StoreError::Unavailable(why.clone())));
+            }
+            return Some(why);
         }
         Err(error) if jobs.len() == 1 => {
             if let Some(job) = jobs.into_iter().next() {
@@ -482,7 +534,12 @@ async fn commit_certificates(target: &Target, batch: Vec<Job>, counters: &Counte
             // are skipped, not failed). Retry each row alone so only its own caller sees the
             // error; the others still get their certificate.
             tracing::warn!(%error, rows = jobs.len(), "group commit failed; retrying rows one by one");
+            let mut outage: Option<String> = None;
             for job in jobs {
+                if let Some(why) = &outage {
+                    job.answer(Err(StoreError::Unavailable(why.clone())));
+                    continue;
+                }
                 let result = match insert_committed(target, &[&job.record]).await {
                     Ok(inserted) => {
                         counters.committed(inserted.len());
@@ -492,12 +549,19 @@ async fn commit_certificates(target: &Target, batch: Vec<Job>, counters: &Counte
                             Ok(())
                         }
                     }
-                    Err(error) => Err(error),
+                    Err(error) => {
+                        if error.is_unavailable() {
+                            outage = Some(error.to_string());
+                        }
+                        Err(error)
+                    }
                 };
                 job.answer(result);
             }
+            return outage;
         }
     }
+    None
 }
 
 /// Inserts `records` durably, skipping serials that already exist, and returns the serials
