@@ -92,6 +92,16 @@ struct RunArgs {
     /// every worker sends as fast as it can. For latency at a given (low) load.
     #[arg(long)]
     rate: Option<f64>,
+    /// A password guesser (issue 12, the guessing-flood benchmark): every request carries
+    /// Basic credentials of a new user name (`guess-N`) with a wrong password instead of
+    /// `--user`; 401 and 429 answers are its expected outcome and are what its latency covers.
+    #[arg(long)]
+    guess: bool,
+    /// Rotate the source address of every new connection over 127.0.0.2 ..= 127.0.0.(N+1)
+    /// (all of 127.0.0.0/8 loops back on Linux), so that one driver plays N clients; 0 = the
+    /// system's choice. Only for an IPv4 loopback `--url`.
+    #[arg(long, default_value_t = 0)]
+    source_ips: u8,
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
@@ -109,6 +119,10 @@ struct Target {
     csr_bodies: Vec<String>,
     op: Op,
     cmc: Option<CmcPool>,
+    guess: bool,
+    source_ips: u8,
+    /// Connections opened so far (source-address rotation) and guesses sent.
+    opened: AtomicUsize,
 }
 
 /// Full PKI Requests for `--op fullcmc`, each sent once.
@@ -244,7 +258,12 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
             "POST /.well-known/est/{label}fullcmc HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/pkcs7-mime; smime-type=CMC-request\r\n"
         ),
     };
-    if let (Some(u), Some(pf)) = (&a.user, &a.password_file) {
+    if a.source_ips > 0 && !matches!(addr.ip(), std::net::IpAddr::V4(ip) if ip.is_loopback()) {
+        return Err("--source-ips needs an IPv4 loopback --url".into());
+    }
+    if a.guess {
+        // Credentials are added per request (see `exchange`).
+    } else if let (Some(u), Some(pf)) = (&a.user, &a.password_file) {
         let pw = crate::config::read_secret(pf)?;
         let mut cred = u.as_bytes().to_vec();
         cred.push(b':');
@@ -304,13 +323,24 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
         csr_bodies,
         op: a.op,
         cmc,
+        guess: a.guess,
+        source_ips: a.source_ips,
+        opened: AtomicUsize::new(0),
     })
 }
 
 type Conn = SslStream<TcpStream>;
 
 async fn connect(t: &Target) -> Result<Conn, AnyError> {
-    let tcp = TcpStream::connect(t.addr).await?;
+    let tcp = if t.source_ips > 0 {
+        let n = t.opened.fetch_add(1, Ordering::Relaxed) % usize::from(t.source_ips);
+        let last = u8::try_from(n + 2).unwrap_or(u8::MAX);
+        let sock = tokio::net::TcpSocket::new_v4()?;
+        sock.bind(std::net::SocketAddr::from(([127, 0, 0, last], 0)))?;
+        sock.connect(t.addr).await?
+    } else {
+        TcpStream::connect(t.addr).await?
+    };
     tcp.set_nodelay(true)?;
     let ssl = t.connector.configure()?.into_ssl(&t.host)?;
     let mut s = SslStream::new(ssl, tcp)?;
@@ -338,6 +368,18 @@ async fn exchange(
     };
     if t.op != Op::Cacerts {
         req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
+    if t.guess {
+        let mut pw = [0u8; 9];
+        openssl::rand::rand_bytes(&mut pw)?;
+        let cred = format!("guess-{i}:{}", openssl::base64::encode_block(&pw));
+        req.extend_from_slice(
+            format!(
+                "Authorization: Basic {}\r\n",
+                openssl::base64::encode_block(cred.as_bytes())
+            )
+            .as_bytes(),
+        );
     }
     if close {
         req.extend_from_slice(b"Connection: close\r\n");
@@ -380,6 +422,8 @@ async fn exchange(
 #[derive(Default)]
 struct WorkerResult {
     latencies_us: Vec<u32>,
+    /// Answers by HTTP status.
+    statuses: std::collections::BTreeMap<u16, u64>,
     errors: u64,
     first_error: Option<String>,
 }
@@ -413,8 +457,16 @@ async fn worker(
         }
         .await;
         i = i.wrapping_add(1);
+        if let Ok(s) = outcome {
+            *r.statuses.entry(s).or_default() += 1;
+        }
+        let expected = match outcome {
+            Ok(200) => true,
+            Ok(401 | 429) => t.guess,
+            _ => false,
+        };
         match outcome {
-            Ok(200) => r
+            Ok(_) if expected => r
                 .latencies_us
                 .push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX)),
             Ok(s) => {
@@ -565,7 +617,7 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
     let mut c = connect(&target).await?;
     let mut buf = Vec::new();
     let st = exchange(&mut c, &target, 0, true, &mut buf).await?;
-    if st != 200 {
+    if st != 200 && !(target.guess && st == 401) {
         return Err(format!(
             "warm-up request failed: HTTP {st}: {}",
             String::from_utf8_lossy(&buf)
@@ -594,9 +646,13 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
         .collect();
     let mut lat = Vec::new();
     let (mut errors, mut first_error) = (0u64, None);
+    let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
     for t in tasks {
         let r = t.await?;
         lat.extend(r.latencies_us);
+        for (s, n) in r.statuses {
+            *statuses.entry(s).or_default() += n;
+        }
         errors += r.errors;
         if first_error.is_none() {
             first_error = r.first_error;
@@ -622,6 +678,19 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
         pct(&lat, 0.9),
         pct(&lat, 0.99),
         pct(&lat, 1.0)
+    );
+    println!(
+        "  statuses     {}{}",
+        statuses
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if a.guess {
+            "   (guesser: 401/429 expected)"
+        } else {
+            ""
+        }
     );
     if let Some(e) = first_error {
         println!("  first error  {e}");
