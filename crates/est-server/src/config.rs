@@ -38,7 +38,13 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     pub header_read_timeout: Duration,
     pub request_timeout: Duration,
+    /// Open connections at most; when full, a new connection closes the one that has been
+    /// handshaking or idle longest (never one serving a request), and handshake and idle
+    /// timeouts shrink from half full on (see `conntable`).
     pub max_connections: usize,
+    /// Open connections at most from one source (an IPv4 address or an IPv6 /64); further
+    /// ones are closed at once.
+    pub max_connections_per_source: usize,
     pub shutdown_grace: Duration,
 }
 
@@ -50,6 +56,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_source: 128,
             shutdown_grace: Duration::from_secs(10),
         }
     }

@@ -5,8 +5,10 @@ mod auth;
 mod cmc;
 mod config;
 mod conn;
+mod conntable;
 pub mod digest;
 mod error;
+mod fdlimit;
 mod handlers;
 mod header_case;
 mod keygen;
@@ -20,8 +22,10 @@ pub use config::{
     Approval, AuthMethods, CmcPolicy, LabelConfig, Limits, ServerConfig, ServerKeyGen, TlsConfig,
 };
 pub use conn::{ConnInfo, TrustAnchorSet};
+pub use conntable::{ConnStats, TIMEOUT_FLOOR};
 pub use error::ServerError;
 pub use est_proto::ChannelBinding;
+pub use fdlimit::{RESERVED_FDS, connection_capacity, raise_fd_limit};
 pub use handlers::{EstCa, EstState, TOKEN_PREFIX};
 pub use ratelimit::FailurePolicy;
 pub use serve::{RunningServer, serve, serve_listener};

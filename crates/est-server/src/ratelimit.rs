@@ -55,15 +55,10 @@ impl FailureKey {
         }
     }
 
+    /// IPv4-mapped IPv6 addresses (a dual-stack listener) count as IPv4: grouped by /64 they
+    /// would all share one counter, and one guesser would lock every IPv4 client out.
     pub fn addr(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V6(v6) => {
-                let mut o = v6.octets();
-                o[8..].fill(0);
-                FailureKey::Addr(IpAddr::from(o))
-            }
-            v4 => FailureKey::Addr(v4),
-        }
+        FailureKey::Addr(crate::conntable::source_of(ip))
     }
 }
 
@@ -162,6 +157,14 @@ mod tests {
             step: Duration::from_millis(100),
             max_delay: Duration::from_millis(150),
         }
+    }
+
+    #[test]
+    fn ipv4_clients_of_a_dual_stack_listener_are_counted_apart() {
+        let key = |s: &str| FailureKey::addr(s.parse().unwrap());
+        assert_ne!(key("::ffff:192.0.2.1"), key("::ffff:192.0.2.2"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_eq!(key("2001:db8::1"), key("2001:db8::ffff:2"));
     }
 
     #[test]

@@ -1,24 +1,37 @@
-//! Our own accept loop: TCP accept under a connection cap → TLS handshake under a timeout →
-//! per-connection [`ConnInfo`] → hyper HTTP/1.1 with header-read and idle timeouts → axum.
+//! Our own accept loop: TCP accept, admission to the connection table → TLS handshake under a
+//! timeout → per-connection [`ConnInfo`] → hyper HTTP/1.1 with header-read and idle timeouts
+//! → axum. The loop never waits for a free slot: a full table makes room by closing its
+//! longest-idle connection ([`crate::conntable`]), so a flood of idle or slow connections
+//! cannot queue a fresh client behind it.
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use openssl::ssl::{Ssl, SslAcceptor};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_openssl::SslStream;
 use tower::ServiceExt;
 
+use crate::conntable::{BusyGuard, ConnStats, ConnTable, Slot, TablePolicy};
 use crate::handlers::dispatch;
 use crate::{ConnInfo, EstState, Limits};
+
+/// How often the reaper closes connections past the timeouts in force.
+const REAP_EVERY: Duration = Duration::from_millis(250);
+
+/// At most one flood warning in the log per this period.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// A server running on a background task.
 #[derive(Debug)]
 pub struct RunningServer {
     pub local_addr: SocketAddr,
+    table: Arc<ConnTable>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -28,6 +41,11 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+    }
+
+    /// The open connections by phase, and what the flood defences did so far.
+    pub fn connection_stats(&self) -> ConnStats {
+        self.table.stats()
     }
 }
 
@@ -52,15 +70,18 @@ pub fn serve_listener(
     let (tx, rx) = watch::channel(false);
     let limits = state.limits().clone();
     let router = Router::new().fallback(dispatch).with_state(state);
+    let table = ConnTable::new(TablePolicy::from_limits(&limits));
     let task = tokio::spawn(accept_loop(
         listener,
         Arc::new(acceptor),
         router,
         limits,
+        table.clone(),
         rx,
     ));
     Ok(RunningServer {
         local_addr,
+        table,
         shutdown: tx,
         task,
     })
@@ -71,27 +92,28 @@ async fn accept_loop(
     acceptor: Arc<SslAcceptor>,
     router: Router,
     limits: Limits,
+    table: Arc<ConnTable>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let reaper = tokio::spawn(reap(table.clone()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
-        // Wait for a free connection slot before accepting: excess clients queue in the
-        // kernel's backlog instead of consuming memory here.
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = stop.changed() => break,
-        };
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    accept_failed(&e, &table).await;
                     continue;
                 }
             },
             _ = stop.changed() => break,
+        };
+        let (slot, closed) = match table.admit(peer.ip(), Instant::now()) {
+            Ok(x) => x,
+            Err(why) => {
+                tracing::debug!(%peer, reason = %why, "connection refused");
+                continue;
+            }
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
@@ -99,9 +121,14 @@ async fn accept_loop(
         let limits = limits.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(e) = connection(tcp, peer, acceptor, router, limits, watcher).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            tokio::select! {
+                r = connection(tcp, peer, slot, acceptor, router, limits, watcher) => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                // Evicted or reaped: dropping the connection's future closes the socket.
+                _ = closed => tracing::debug!(%peer, "idle or slow connection closed"),
             }
         });
     }
@@ -110,11 +137,62 @@ async fn accept_loop(
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
     }
+    reaper.abort();
+}
+
+/// Out of file descriptors, make room by closing the longest-idle connection; other accept
+/// errors (a client that reset before we accepted) are the client's.
+async fn accept_failed(e: &std::io::Error, table: &ConnTable) {
+    // EMFILE and ENFILE (the same numbers on Linux, the BSDs and macOS).
+    if matches!(e.raw_os_error(), Some(23 | 24)) {
+        let evicted = table.evict_one(Instant::now());
+        tracing::warn!(error = %e, evicted, "accept failed: out of file descriptors");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    } else {
+        tracing::debug!(error = %e, "accept failed");
+    }
+}
+
+/// Closes connections past the timeouts in force, and warns (at most every
+/// [`REPORT_EVERY`]) while the table is under pressure.
+async fn reap(table: Arc<ConnTable>) {
+    let mut tick = tokio::time::interval(REAP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = table.stats();
+    let mut last_report = Instant::now();
+    loop {
+        tick.tick().await;
+        table.reap(Instant::now());
+        if last_report.elapsed() < REPORT_EVERY {
+            continue;
+        }
+        let now = table.stats();
+        let evicted = now.evicted - reported.evicted;
+        let per_source = now.refused_per_source - reported.refused_per_source;
+        let all_busy = now.refused_all_busy - reported.refused_all_busy;
+        if evicted + per_source + all_busy > 0 {
+            let (handshake, idle) = table.policy().effective_timeouts(now.open);
+            tracing::warn!(
+                open = now.open,
+                max = table.policy().capacity,
+                evicted,
+                refused_per_source = per_source,
+                refused_all_busy = all_busy,
+                reaped = now.reaped - reported.reaped,
+                ?handshake,
+                ?idle,
+                "connection flood: idle and slow connections closed to make room"
+            );
+        }
+        reported = now;
+        last_report = Instant::now();
+    }
 }
 
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
+    slot: Slot,
     acceptor: Arc<SslAcceptor>,
     router: Router,
     limits: Limits,
@@ -127,21 +205,28 @@ async fn connection(
         Ok(Err(e)) => return Err(format!("TLS handshake: {e}").into()),
         Err(_) => return Err("TLS handshake timed out".into()),
     }
+    slot.handshake_done();
+    let slot = Arc::new(slot);
     let info = Arc::new(ConnInfo::from_ssl(stream.ssl(), peer));
     let request_timeout = limits.request_timeout;
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        // Busy from here until hyper has taken the whole response body: the reaper and
+        // evictions leave the connection alone meanwhile.
+        let busy = slot.request();
         req.extensions_mut().insert(info.clone());
         let router = router.clone();
         async move {
             let req = req.map(axum::body::Body::new);
-            match tokio::time::timeout(request_timeout, router.oneshot(req)).await {
-                Ok(r) => r,
-                Err(_) => Ok(crate::ServerError::new(
+            let resp = match tokio::time::timeout(request_timeout, router.oneshot(req)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(never)) => match never {},
+                Err(_) => crate::ServerError::new(
                     http::StatusCode::REQUEST_TIMEOUT,
                     "request took too long",
                 )
-                .into_response_ext()),
-            }
+                .into_response_ext(),
+            };
+            Ok::<_, std::convert::Infallible>(resp.map(|body| Sending { body, _busy: busy }))
         }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -155,7 +240,8 @@ async fn connection(
         .title_case_headers(true)
         .max_buf_size(64 * 1024);
     // header_read_timeout also bounds how long an idle keep-alive connection may wait for its
-    // next request head, so idle and slow clients are both cut off.
+    // next request head, so idle and slow clients are both cut off; the reaper cuts them
+    // sooner when the connection table fills.
     let conn = http.serve_connection(
         TokioIo::new(crate::header_case::CanonicalHeaders::new(stream)),
         svc,
@@ -166,5 +252,31 @@ async fn connection(
 impl crate::ServerError {
     fn into_response_ext(self) -> axum::response::Response {
         axum::response::IntoResponse::into_response(self)
+    }
+}
+
+/// A response body that keeps its connection marked busy until hyper has taken all of it.
+struct Sending<B> {
+    body: B,
+    _busy: BusyGuard,
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Sending<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }

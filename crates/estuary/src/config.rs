@@ -81,6 +81,9 @@ pub struct ServerSection {
     pub request_timeout_secs: u64,
     #[serde(default = "d_conns")]
     pub max_connections: usize,
+    /// Open connections at most from one IPv4 address or IPv6 /64.
+    #[serde(default = "d_conns_per_source")]
+    pub max_connections_per_source: usize,
     /// Realm of the Basic and Digest challenges; Digest secrets are computed for it.
     #[serde(default = "d_realm")]
     pub auth_realm: String,
@@ -130,6 +133,9 @@ fn d_30() -> u64 {
 }
 fn d_conns() -> usize {
     1024
+}
+fn d_conns_per_source() -> usize {
+    128
 }
 fn d_true() -> bool {
     true
@@ -412,6 +418,11 @@ impl Config {
         if let Some(url) = &self.server.public_url {
             check_public_url(url)?;
         }
+        if self.server.max_connections == 0 || self.server.max_connections_per_source == 0 {
+            return Err(
+                "server: max_connections and max_connections_per_source must be at least 1".into(),
+            );
+        }
         if self.keys.backend != "file" {
             return Err(format!(
                 "unsupported key backend {:?} (only \"file\")",
@@ -629,6 +640,7 @@ impl Config {
                 header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
                 request_timeout: Duration::from_secs(s.request_timeout_secs),
                 max_connections: s.max_connections,
+                max_connections_per_source: s.max_connections_per_source,
                 ..Limits::default()
             },
             labels,

@@ -711,6 +711,7 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
     }
     let cfg = Config::load(data_dir)?;
     perms::check_private_files(data_dir, &cfg)?;
+    fd_capacity(cfg.server.max_connections);
     // Bound first: the CRL URL in issued certificates defaults to the address actually bound.
     let listener = tokio::net::TcpListener::bind(listen.unwrap_or(cfg.server.listen)).await?;
     let public_url = cfg.public_url(listener.local_addr()?);
@@ -743,6 +744,31 @@ async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<
     eprintln!("shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// Raises the open-file limit to the hard limit (a soft limit of 1024 is common and would
+/// refuse connections below `max_connections`) and says how many connections fit.
+fn fd_capacity(max_connections: usize) {
+    match est_server::raise_fd_limit() {
+        Ok(Some(limit)) => {
+            let capacity = est_server::connection_capacity(limit);
+            tracing::info!(
+                open_file_limit = limit,
+                connection_capacity = capacity,
+                max_connections,
+                "open-file limit"
+            );
+            if max_connections as u64 > capacity {
+                tracing::warn!(
+                    "max_connections = {max_connections} exceeds the {capacity} connections the \
+                     open-file limit ({limit}) leaves room for; raise the hard limit (ulimit -Hn, \
+                     LimitNOFILE=) or lower max_connections"
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
 }
 
 async fn wait_for_signal() {

@@ -490,6 +490,14 @@ impl TestServer {
         format!("https://localhost:{}", self.addr.port())
     }
 
+    /// The server's connection table: open connections by phase, evictions, refusals.
+    pub fn connection_stats(&self) -> est_server::ConnStats {
+        self.server
+            .as_ref()
+            .map(|s| s.connection_stats())
+            .unwrap_or_default()
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
