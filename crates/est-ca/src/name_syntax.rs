@@ -9,7 +9,8 @@
 //! - dNSName: preferred name syntax (RFC 5280 §4.2.1.6, RFC 1034 §3.5 as relaxed by RFC 1123
 //!   §2.1): ASCII letters, digits and hyphens, labels of 1..=63 octets not starting or ending
 //!   with a hyphen, at most 253 octets, no empty label (so no leading dot, `..` or trailing
-//!   dot), not all-numeric in the rightmost label (an address belongs in an iPAddress). A
+//!   dot), fully qualified (two labels or more) with a top-level label of two characters or
+//!   more ending in a letter (RFC 1123 §2.1; an address belongs in an iPAddress). A
 //!   wildcard `*` only as the whole leftmost label with two labels after it, and only where
 //!   the profile allows it (`allow_wildcard`).
 //! - rfc822Name: a Mailbox `local@domain` (RFC 5280 §4.2.1.6, RFC 5321 §4.1.2): a dot-atom
@@ -205,6 +206,16 @@ impl DnsName {
 
 /// Parses a dNSName; `wildcard` admits `*` as the whole leftmost label.
 pub(crate) fn dns_name(s: &str, wildcard: bool) -> Result<DnsName, String> {
+    dns_name_with(s, wildcard, true)
+}
+
+/// A commonName that is written like a host name (`dev2`, `a.example`, `*.a.example`): LDH
+/// labels, not necessarily fully qualified. For the name policy only: a commonName is text.
+pub(crate) fn host_like(s: &str) -> Option<DnsName> {
+    dns_name_with(s, true, false).ok()
+}
+
+fn dns_name_with(s: &str, wildcard: bool, fqdn: bool) -> Result<DnsName, String> {
     if s.is_empty() {
         return Err("is empty".into());
     }
@@ -245,14 +256,31 @@ pub(crate) fn dns_name(s: &str, wildcard: bool) -> Result<DnsName, String> {
     if is_wildcard && count < 3 {
         return Err("has a wildcard with fewer than two labels after it".into());
     }
-    if s.rsplit('.')
-        .next()
-        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if !fqdn {
+        return Ok(DnsName {
+            name: s.to_ascii_lowercase(),
+            wildcard: is_wildcard,
+        });
+    }
+    if count < 2 {
+        return Err(
+            "is not fully qualified (a single label; a certificate names hosts by their domain names)"
+                .into(),
+        );
+    }
+    let tld = s.rsplit('.').next().unwrap_or_default();
+    if tld.bytes().all(|b| b.is_ascii_digit()) {
         return Err(
             "has an all-numeric rightmost label (an IP address belongs in an iPAddress name)"
                 .into(),
         );
+    }
+    // RFC 1123 §2.1: "the highest-level component label will be alphabetic"; top-level labels
+    // (IDN ones included, xn--...) end with a letter and have two characters or more.
+    if tld.len() < 2 || !tld.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(format!(
+            "has the top-level label {tld:?}, which is not a top-level domain (RFC 1123 §2.1)"
+        ));
     }
     Ok(DnsName {
         name: s.to_ascii_lowercase(),
@@ -558,7 +586,7 @@ fn check_subject(subject: &Name, rules: NameRules) -> Result<(), CaError> {
             if !rules.allow_wildcard
                 && atv.oid == COMMON_NAME
                 && attribute_text(&atv.value)
-                    .is_some_and(|t| dns_name(t, true).is_ok_and(|d| d.wildcard))
+                    .is_some_and(|t| host_like(t).is_some_and(|d| d.wildcard))
             {
                 return Err(invalid(
                     "subject commonName: a wildcard name is not allowed by this CA's profile",
@@ -662,7 +690,7 @@ mod tests {
         for ok in [
             "a.example",
             "A.Example.COM",
-            "localhost",
+            "a.xn--p1ai",
             "xn--bcher-kva.example",
             "1a.example",
             "a-b.example",
@@ -694,6 +722,9 @@ mod tests {
             ("a-.example", "hyphen"),
             ("b\u{fc}cher.example", "ASCII"),
             ("10.0.0.1", "all-numeric"),
+            ("localhost", "fully qualified"),
+            ("a.example1", "top-level"),
+            ("a.b", "top-level"),
             ("a.*.example", "leftmost"),
             ("*a.example.com", "leftmost"),
             ("*.example", "two labels"),

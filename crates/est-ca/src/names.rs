@@ -31,7 +31,7 @@ use x509_cert::name::Name;
 use crate::CaError;
 use crate::name_syntax::{
     self, COMMON_NAME, DnsName, Mailbox, NameRules, SanName, Uri, UriHost, attribute_text,
-    dns_name, shown,
+    host_like, shown,
 };
 
 /// One requested name, parsed, with its original form for messages.
@@ -99,9 +99,9 @@ fn common_name_kind(text: &str) -> Kind {
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Kind::Ip(ip);
     }
-    match dns_name(text, true) {
-        Ok(d) => Kind::Dns(d),
-        Err(_) => Kind::Text(text.to_ascii_lowercase()),
+    match host_like(text) {
+        Some(d) => Kind::Dns(d),
+        None => Kind::Text(text.to_ascii_lowercase()),
     }
 }
 
@@ -499,13 +499,13 @@ mod tests {
         assert!(allows(&p, &req(None, vec![dns("A.ALLOWED.EXAMPLE")])));
         for n in [
             "allowed.example",
-            "allowedexample",
             "evilallowed.example",
             "a.b.allowed.example",
             "evil.example",
         ] {
             assert!(!allows(&p, &req(None, vec![dns(n)])), "{n}");
         }
+        assert!(!allows(&p, &req(Some("allowedexample"), vec![])));
         // A requested wildcard only under a whole-label `*` (or `**`).
         let w = req(None, vec![dns("*.allowed.example")]);
         assert!(allows(&p, &w));
@@ -592,6 +592,9 @@ mod tests {
         assert!(allows(&["acme sensor"], &text));
         assert!(!allows(&["acme"], &text));
         assert!(allows(&["*"], &text));
+        // A single-label commonName is matched as a host name.
+        assert!(allows(&["dev2"], &req(Some("dev2"), vec![])));
+        assert!(allows(&["dev*"], &req(Some("Dev2"), vec![])));
     }
 
     #[test]
