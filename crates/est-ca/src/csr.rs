@@ -412,3 +412,91 @@ pub(crate) fn general_name_string(gn: &GeneralName) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use der::asn1::{Ia5String, OctetString, SetOfVec};
+    use x509_cert::attr::Attribute;
+    use x509_cert::ext::Extension;
+    use x509_cert::request::{CertReqInfo, Version};
+
+    use super::*;
+
+    fn san_ext(name: &str) -> Extension {
+        let san = SubjectAltName(vec![GeneralName::DnsName(Ia5String::new(name).unwrap())]);
+        Extension {
+            extn_id: <SubjectAltName as const_oid::AssociatedOid>::OID,
+            critical: false,
+            extn_value: OctetString::new(san.to_der().unwrap()).unwrap(),
+        }
+    }
+
+    fn ext_request(values: Vec<Vec<Extension>>) -> Attribute {
+        Attribute {
+            oid: EXTENSION_REQUEST,
+            values: SetOfVec::try_from(
+                values
+                    .iter()
+                    .map(|v| der::Any::encode_from(v).unwrap())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+        }
+    }
+
+    /// A request with these attributes; requested_san reads attributes only, so the
+    /// signature is a placeholder.
+    fn request(attrs: Vec<Attribute>) -> CertReq {
+        let key = openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap();
+        let spki = SubjectPublicKeyInfoOwned::from_der(
+            &PKey::from_ec_key(key).unwrap().public_key_to_der().unwrap(),
+        )
+        .unwrap();
+        CertReq {
+            info: CertReqInfo {
+                version: Version::V1,
+                subject: Name::default(),
+                public_key: spki,
+                attributes: SetOfVec::try_from(attrs).unwrap(),
+            },
+            algorithm: spki::AlgorithmIdentifierOwned {
+                oid: rfc5912::ECDSA_WITH_SHA_256,
+                parameters: None,
+            },
+            signature: der::asn1::BitString::from_bytes(&[0]).unwrap(),
+        }
+    }
+
+    fn refused(attrs: Vec<Attribute>) -> String {
+        match requested_san(&request(attrs)) {
+            Err(CaError::MalformedRequest(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_extension_request_with_each_extension_once() {
+        let one = requested_san(&request(vec![ext_request(vec![vec![san_ext(
+            "a.example",
+        )]])]));
+        assert_eq!(one.unwrap().unwrap().0.len(), 1);
+        assert!(requested_san(&request(vec![])).unwrap().is_none());
+        // 2,000 SAN extensions: refused at the first repeat, in linear time.
+        let many: Vec<Extension> = (0..2000)
+            .map(|i| san_ext(&format!("h{i}.example")))
+            .collect();
+        assert!(refused(vec![ext_request(vec![many])]).contains("more than once"));
+        // Two extensionRequest attributes, or one with two values.
+        let two = vec![
+            ext_request(vec![vec![san_ext("a.example")]]),
+            ext_request(vec![vec![san_ext("b.example")]]),
+        ];
+        assert!(refused(two).contains("more than one extensionRequest"));
+        let two_values = ext_request(vec![vec![san_ext("a.example")], vec![san_ext("b.example")]]);
+        assert!(refused(vec![two_values]).contains("exactly one value"));
+    }
+}

@@ -478,7 +478,7 @@ mod tests {
             Some(cn) => Name::from_str(&format!("CN={cn}")).unwrap(),
             None => Name::default(),
         };
-        let san = (!sans.is_empty()).then(|| SubjectAltName(sans));
+        let san = (!sans.is_empty()).then_some(SubjectAltName(sans));
         RequestedNames::from_request(&subject, san.as_ref()).unwrap()
     }
 

@@ -562,6 +562,28 @@ async fn fullcmc_refuses_hostile_names_with_a_cmc_failure() {
             "4.1.2.6",
         ),
         (
+            "PKCS#10, two extensionRequest attributes",
+            CertRequestBody::Pkcs10(make_csr_with(
+                &k,
+                &ok_cn(),
+                vec![
+                    extension_request(vec![ski.clone(), san("a.allowed.example")]),
+                    extension_request(vec![san("b.allowed.example")]),
+                ],
+            )),
+            "more than one extensionRequest",
+        ),
+        (
+            "PKCS#10, 2,000 SAN extensions",
+            p10(
+                &ok_cn(),
+                (0..2000)
+                    .map(|i| san(&format!("h{i}.allowed.example")))
+                    .collect(),
+            ),
+            "more than once",
+        ),
+        (
             "PKCS#10, wildcard, profile without",
             p10(&ok_cn(), vec![san("*.allowed.example")]),
             "wildcard",
