@@ -358,7 +358,12 @@ impl CertificationRequest {
     /// Applies an authorized RA's Modify Certification Request (CMC-59): with `replace`,
     /// present fields replace the request's (each extension counting as one field); without,
     /// they are deleted. Subject, SAN and extensions are the fields this CA certifies from.
-    pub fn apply_mod_cert_template(&mut self, m: &crate::controls::ModCertTemplate) {
+    /// A replacing SubjectAltName that does not decode is refused (badRequest), never
+    /// dropped.
+    pub fn apply_mod_cert_template(
+        &mut self,
+        m: &crate::controls::ModCertTemplate,
+    ) -> Result<(), Failure> {
         let t = &m.cert_template;
         if let Some(subject) = &t.subject {
             self.subject = if m.replace {
@@ -374,24 +379,36 @@ impl CertificationRequest {
             }
             if ext.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME {
                 self.san = if m.replace {
-                    SubjectAltName::from_der(ext.extn_value.as_bytes()).ok()
+                    Some(self.decode_san(ext)?)
                 } else {
                     None
                 };
             }
         }
+        Ok(())
+    }
+
+    fn decode_san(&self, ext: &Extension) -> Result<SubjectAltName, Failure> {
+        SubjectAltName::from_der(ext.extn_value.as_bytes()).map_err(|e| {
+            Failure::body_part(
+                CmcFailInfo::BAD_REQUEST,
+                self.body_part_id,
+                format!("subjectAltName: {e}"),
+            )
+        })
     }
 
     /// Applies Add Extensions (CMC-60, deprecated): each extension replaces one of the same
     /// type.
-    pub fn apply_add_extensions(&mut self, extensions: &[Extension]) {
+    pub fn apply_add_extensions(&mut self, extensions: &[Extension]) -> Result<(), Failure> {
         for ext in extensions {
             self.extensions.retain(|e| e.extn_id != ext.extn_id);
             self.extensions.push(ext.clone());
             if ext.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME {
-                self.san = SubjectAltName::from_der(ext.extn_value.as_bytes()).ok();
+                self.san = Some(self.decode_san(ext)?);
             }
         }
+        Ok(())
     }
 
     /// The names to certify: the request's, or those of ChangeSubjectName (CMC-24: an absent
