@@ -22,6 +22,20 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# --- 1b. pkilint (PyPI): the independent RFC 5280 linter of crates/estuary/tests/pkilint.rs ---
+if ! python3 -c 'import pkilint' >/dev/null 2>&1; then
+  log "installing pkilint"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  # A Debian system Python refuses installs outside a venv (PEP 668) unless told otherwise.
+  python3 -m pip install --quiet pkilint 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages pkilint
+fi
+python3 -c 'import pkilint'
+
 # --- 2. PostgreSQL ------------------------------------------------------------------------
 export ESTUARY_TEST_PG="${ESTUARY_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}"
 pg_tmp=""

@@ -48,6 +48,10 @@ impl Authority {
             .clone();
         let csr = VerifiedCsr::verify(req.csr_der, domain.profile.allow_sha1_csr)?;
         domain.profile.keys.check(csr.key_kind)?;
+        // Only admissible requests are held: names RFC 5280 forbids are refused now.
+        domain
+            .profile
+            .check_names(csr.subject(), csr.san.as_ref())?;
         self.authorize_initial(req.identity, csr.names())?;
         let requester = req.identity.requester();
         let key = match_key(&requester, label, &csr.spki_der, &csr.subject().to_der()?);
@@ -123,6 +127,7 @@ impl Authority {
             subject: req.subject,
             san: req.san,
         };
+        domain.profile.check_names(req.subject, req.san)?;
         self.authorize_initial(req.identity, names)?;
         let requester = req.identity.requester();
         let key = match_key(&requester, label, &spki_der, &req.subject.to_der()?);

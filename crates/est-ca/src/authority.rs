@@ -527,6 +527,9 @@ impl Authority {
         domain: &CaDomain,
         now: SystemTime,
     ) -> Result<(), CaError> {
+        // A name RFC 5280 forbids is a bad request (400), whoever asks and whatever the
+        // policy would say; issue() checks again, as the last step before signing.
+        domain.profile.check_names(names.subject, names.san)?;
         match renewal {
             None => {
                 self.authorize_initial(identity, names)?;
@@ -570,6 +573,9 @@ impl Authority {
         now: SystemTime,
     ) -> Result<IssuedCert, CaError> {
         let profile = &domain.profile;
+        // The single issuance chokepoint (enroll, reenroll, serverkeygen, CMC, held requests):
+        // nothing RFC 5280 forbids is ever signed (SEC-11).
+        profile.check_names(names.subject, names.san)?;
         let san = if profile.copy_san {
             names.san.cloned()
         } else {

@@ -111,7 +111,8 @@ pub struct AccessRule {
     pub cert_subjects: Vec<String>,
     /// Client certificate issuer, RFC 4514 string.
     pub cert_issuers: Vec<String>,
-    /// A SubjectAltName value of the client certificate (DNS, IP, email, URI).
+    /// A SubjectAltName value of the client certificate (DNS, IP, email, URI), as name
+    /// patterns ([`crate::NamePolicy`]).
     pub cert_sans: Vec<String>,
     /// Names (CN and SAN values) the request may ask for; empty: any (the user's own
     /// `--allow-name` patterns still apply).
@@ -149,17 +150,15 @@ impl AccessRule {
             || any_glob(&self.cert_subjects, &tbs.subject().to_string());
         let issuer_ok =
             self.cert_issuers.is_empty() || any_glob(&self.cert_issuers, &tbs.issuer().to_string());
+        // SAN patterns are name patterns, compared with parsed names (not raw strings).
         let san_ok = self.cert_sans.is_empty() || {
             let sans = tbs
                 .get_extension::<x509_cert::ext::pkix::SubjectAltName>()
                 .ok()
                 .flatten()
                 .map(|(_, s)| s);
-            sans.is_some_and(|s| {
-                s.0.iter()
-                    .filter_map(crate::csr::general_name_string)
-                    .any(|v| any_glob(&self.cert_sans, &v))
-            })
+            let patterns = crate::NamePolicy::new(self.cert_sans.clone());
+            sans.is_some_and(|s| s.0.iter().any(|gn| patterns.allows_general_name(gn)))
         };
         subject_ok && issuer_ok && san_ok
     }
@@ -224,10 +223,8 @@ mod tests {
     }
 
     fn names(cn: &str) -> RequestedNames {
-        RequestedNames {
-            common_names: vec![cn.into()],
-            alt_names: vec![],
-        }
+        let subject: x509_cert::name::Name = format!("CN={cn}").parse().unwrap();
+        RequestedNames::from_request(&subject, None).unwrap()
     }
 
     #[test]

@@ -329,26 +329,55 @@ fn classify_key(
     }
 }
 
+/// The SubjectAltName a PKCS#10 request asks for. One extensionRequest attribute with one
+/// value, and each extension in it once (RFC 5280 §4.2: a certificate never has two instances
+/// of an extension, so a request for two is refused rather than resolved by guessing).
 pub(crate) fn requested_san(req: &CertReq) -> Result<Option<SubjectAltName>, CaError> {
-    use const_oid::AssociatedOid;
-    for attr in req.info.attributes.iter() {
-        if attr.oid != EXTENSION_REQUEST {
-            continue;
-        }
-        for value in attr.values.iter() {
-            let exts: x509_cert::ext::Extensions = value
-                .decode_as()
-                .map_err(|e| CaError::MalformedRequest(format!("extensionRequest: {e}")))?;
-            for ext in exts {
-                if ext.extn_id == SubjectAltName::OID {
-                    let san = SubjectAltName::from_der(ext.extn_value.as_bytes())
-                        .map_err(|e| CaError::MalformedRequest(format!("SubjectAltName: {e}")))?;
-                    return Ok(Some(san));
-                }
-            }
+    let mut requests = req
+        .info
+        .attributes
+        .iter()
+        .filter(|a| a.oid == EXTENSION_REQUEST);
+    let Some(attr) = requests.next() else {
+        return Ok(None);
+    };
+    if requests.next().is_some() {
+        return Err(CaError::MalformedRequest(
+            "the request has more than one extensionRequest attribute".into(),
+        ));
+    }
+    let mut values = attr.values.iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(CaError::MalformedRequest(
+            "the extensionRequest attribute must have exactly one value".into(),
+        ));
+    };
+    let exts: x509_cert::ext::Extensions = value
+        .decode_as()
+        .map_err(|e| CaError::MalformedRequest(format!("extensionRequest: {e}")))?;
+    check_unique_extensions(&exts)?;
+    exts.iter()
+        .find(|e| e.extn_id == <SubjectAltName as const_oid::AssociatedOid>::OID)
+        .map(|ext| {
+            SubjectAltName::from_der(ext.extn_value.as_bytes())
+                .map_err(|e| CaError::MalformedRequest(format!("SubjectAltName: {e}")))
+        })
+        .transpose()
+}
+
+/// RFC 5280 §4.2: "A certificate MUST NOT include more than one instance of a particular
+/// extension." Linear in the number of extensions (a set), so 2,000 of them cost nothing.
+pub(crate) fn check_unique_extensions(exts: &[x509_cert::ext::Extension]) -> Result<(), CaError> {
+    let mut seen = std::collections::HashSet::with_capacity(exts.len());
+    for e in exts {
+        if !seen.insert(e.extn_id) {
+            return Err(CaError::MalformedRequest(format!(
+                "extension {} is requested more than once (RFC 5280 §4.2)",
+                e.extn_id
+            )));
         }
     }
-    Ok(None)
+    Ok(())
 }
 
 /// The SAN entries as a sorted list of DER encodings, for set comparison (EST-82).
@@ -381,5 +410,93 @@ pub(crate) fn general_name_string(gn: &GeneralName) -> Option<String> {
             }
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use der::asn1::{Ia5String, OctetString, SetOfVec};
+    use x509_cert::attr::Attribute;
+    use x509_cert::ext::Extension;
+    use x509_cert::request::{CertReqInfo, Version};
+
+    use super::*;
+
+    fn san_ext(name: &str) -> Extension {
+        let san = SubjectAltName(vec![GeneralName::DnsName(Ia5String::new(name).unwrap())]);
+        Extension {
+            extn_id: <SubjectAltName as const_oid::AssociatedOid>::OID,
+            critical: false,
+            extn_value: OctetString::new(san.to_der().unwrap()).unwrap(),
+        }
+    }
+
+    fn ext_request(values: Vec<Vec<Extension>>) -> Attribute {
+        Attribute {
+            oid: EXTENSION_REQUEST,
+            values: SetOfVec::try_from(
+                values
+                    .iter()
+                    .map(|v| der::Any::encode_from(v).unwrap())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+        }
+    }
+
+    /// A request with these attributes; requested_san reads attributes only, so the
+    /// signature is a placeholder.
+    fn request(attrs: Vec<Attribute>) -> CertReq {
+        let key = openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap();
+        let spki = SubjectPublicKeyInfoOwned::from_der(
+            &PKey::from_ec_key(key).unwrap().public_key_to_der().unwrap(),
+        )
+        .unwrap();
+        CertReq {
+            info: CertReqInfo {
+                version: Version::V1,
+                subject: Name::default(),
+                public_key: spki,
+                attributes: SetOfVec::try_from(attrs).unwrap(),
+            },
+            algorithm: spki::AlgorithmIdentifierOwned {
+                oid: rfc5912::ECDSA_WITH_SHA_256,
+                parameters: None,
+            },
+            signature: der::asn1::BitString::from_bytes(&[0]).unwrap(),
+        }
+    }
+
+    fn refused(attrs: Vec<Attribute>) -> String {
+        match requested_san(&request(attrs)) {
+            Err(CaError::MalformedRequest(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_extension_request_with_each_extension_once() {
+        let one = requested_san(&request(vec![ext_request(vec![vec![san_ext(
+            "a.example",
+        )]])]));
+        assert_eq!(one.unwrap().unwrap().0.len(), 1);
+        assert!(requested_san(&request(vec![])).unwrap().is_none());
+        // 2,000 SAN extensions: refused at the first repeat, in linear time.
+        let many: Vec<Extension> = (0..2000)
+            .map(|i| san_ext(&format!("h{i}.example")))
+            .collect();
+        assert!(refused(vec![ext_request(vec![many])]).contains("more than once"));
+        // Two extensionRequest attributes, or one with two values.
+        let two = vec![
+            ext_request(vec![vec![san_ext("a.example")]]),
+            ext_request(vec![vec![san_ext("b.example")]]),
+        ];
+        assert!(refused(two).contains("more than one extensionRequest"));
+        let two_values = ext_request(vec![vec![san_ext("a.example")], vec![san_ext("b.example")]]);
+        assert!(refused(vec![two_values]).contains("exactly one value"));
     }
 }

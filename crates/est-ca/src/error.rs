@@ -14,6 +14,10 @@ pub enum CaError {
     /// The public key or signature algorithm is not allowed by the profile.
     #[error("{0}")]
     KeyNotAllowed(String),
+    /// A name RFC 5280 forbids in a certificate, or one the profile does not issue (a
+    /// wildcard): the request is wrong whoever sends it (SEC-11).
+    #[error("{0}")]
+    InvalidName(String),
     /// The requester may not ask for these names.
     #[error("{0}")]
     NameNotAllowed(String),

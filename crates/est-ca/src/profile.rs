@@ -106,6 +106,9 @@ pub struct Profile {
     pub keys: KeyPolicy,
     /// Whether the CSR's SubjectAltName is copied into the certificate.
     pub copy_san: bool,
+    /// Whether a wildcard dNSName (`*.example.com`, the whole leftmost label only) or
+    /// commonName may be issued; off: such a request is refused (400).
+    pub allow_wildcard: bool,
     /// Whether a renewal may certify the same public key again (EST-86).
     pub allow_key_reuse: bool,
     /// Admit SHA-1 CSR signatures (SEC-22).
@@ -132,6 +135,7 @@ impl Default for Profile {
             extended_key_usage: vec![ExtendedKeyUsage::ClientAuth],
             keys: KeyPolicy::default(),
             copy_san: true,
+            allow_wildcard: false,
             allow_key_reuse: true,
             allow_sha1_csr: false,
             crl_validity: Duration::from_secs(7 * 86400),
@@ -141,6 +145,23 @@ impl Default for Profile {
 }
 
 impl Profile {
+    /// The RFC 5280 name checks with this profile's switches: every name a certificate of
+    /// this profile would carry (SEC-11).
+    pub(crate) fn check_names(
+        &self,
+        subject: &Name,
+        san: Option<&SubjectAltName>,
+    ) -> Result<(), CaError> {
+        crate::name_syntax::check_names(
+            subject,
+            san,
+            crate::name_syntax::NameRules {
+                allow_wildcard: self.allow_wildcard,
+                san_copied: self.copy_san,
+            },
+        )
+    }
+
     /// Key usage bits adapted to the key: keyEncipherment only for RSA, keyAgreement only for
     /// EC keys (RFC 5480 §3, RFC 8410 §5), so one profile serves every key type correctly.
     pub(crate) fn key_usages_for(&self, k: PublicKeyKind) -> KeyUsage {

@@ -117,6 +117,7 @@ impl CertificationRequest {
             ));
         }
         let mut extensions = Vec::new();
+        let mut extension_requests = 0usize;
         let mut change_subject_name = None;
         let mut pop_link_witness = None;
         for attr in csr.info.attributes.iter() {
@@ -140,6 +141,13 @@ impl CertificationRequest {
             };
             match attr.oid {
                 oids::EXTENSION_REQUEST => {
+                    extension_requests += 1;
+                    if extension_requests > 1 {
+                        return Err(bad(
+                            CmcFailInfo::BAD_REQUEST,
+                            "the request has more than one extensionRequest attribute".into(),
+                        ));
+                    }
                     let exts: Vec<Extension> = value()?.decode_as().map_err(dec)?;
                     extensions.extend(exts);
                 }
@@ -306,9 +314,14 @@ impl CertificationRequest {
         let bad = |m: String| Failure::body_part(CmcFailInfo::BAD_REQUEST, id, m);
         let mut san = None;
         let mut ski = None;
-        for (i, ext) in extensions.iter().enumerate() {
-            if extensions[..i].iter().any(|e| e.extn_id == ext.extn_id) {
-                return Err(bad(format!("extension {} is requested twice", ext.extn_id)));
+        // RFC 5280 §4.2: one instance per extension; a set keeps 2,000 duplicates cheap.
+        let mut seen = std::collections::HashSet::with_capacity(extensions.len());
+        for ext in &extensions {
+            if !seen.insert(ext.extn_id) {
+                return Err(bad(format!(
+                    "extension {} is requested more than once (RFC 5280 §4.2)",
+                    ext.extn_id
+                )));
             }
             match ext.extn_id {
                 const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME => {
@@ -345,7 +358,12 @@ impl CertificationRequest {
     /// Applies an authorized RA's Modify Certification Request (CMC-59): with `replace`,
     /// present fields replace the request's (each extension counting as one field); without,
     /// they are deleted. Subject, SAN and extensions are the fields this CA certifies from.
-    pub fn apply_mod_cert_template(&mut self, m: &crate::controls::ModCertTemplate) {
+    /// A replacing SubjectAltName that does not decode is refused (badRequest), never
+    /// dropped.
+    pub fn apply_mod_cert_template(
+        &mut self,
+        m: &crate::controls::ModCertTemplate,
+    ) -> Result<(), Failure> {
         let t = &m.cert_template;
         if let Some(subject) = &t.subject {
             self.subject = if m.replace {
@@ -361,24 +379,36 @@ impl CertificationRequest {
             }
             if ext.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME {
                 self.san = if m.replace {
-                    SubjectAltName::from_der(ext.extn_value.as_bytes()).ok()
+                    Some(self.decode_san(ext)?)
                 } else {
                     None
                 };
             }
         }
+        Ok(())
+    }
+
+    fn decode_san(&self, ext: &Extension) -> Result<SubjectAltName, Failure> {
+        SubjectAltName::from_der(ext.extn_value.as_bytes()).map_err(|e| {
+            Failure::body_part(
+                CmcFailInfo::BAD_REQUEST,
+                self.body_part_id,
+                format!("subjectAltName: {e}"),
+            )
+        })
     }
 
     /// Applies Add Extensions (CMC-60, deprecated): each extension replaces one of the same
     /// type.
-    pub fn apply_add_extensions(&mut self, extensions: &[Extension]) {
+    pub fn apply_add_extensions(&mut self, extensions: &[Extension]) -> Result<(), Failure> {
         for ext in extensions {
             self.extensions.retain(|e| e.extn_id != ext.extn_id);
             self.extensions.push(ext.clone());
             if ext.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME {
-                self.san = SubjectAltName::from_der(ext.extn_value.as_bytes()).ok();
+                self.san = Some(self.decode_san(ext)?);
             }
         }
+        Ok(())
     }
 
     /// The names to certify: the request's, or those of ChangeSubjectName (CMC-24: an absent

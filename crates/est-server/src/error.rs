@@ -30,12 +30,13 @@ impl ServerError {
     }
 }
 
-/// EST-90: 400 malformed/POP/binding/subject mismatch, 403 refused by policy, 500 CA error,
+/// EST-90: 400 malformed/POP/binding/subject mismatch (and names RFC 5280 forbids), 403 refused by policy, 500 CA error,
 /// 503 + Retry-After when the store is unavailable. Internal details go to the log only.
 impl From<CaError> for ServerError {
     fn from(e: CaError) -> Self {
         match &e {
             CaError::MalformedRequest(_)
+            | CaError::InvalidName(_)
             | CaError::BadCsrSignature
             | CaError::KeyNotAllowed(_)
             | CaError::SubjectMismatch(_)

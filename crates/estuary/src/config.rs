@@ -201,6 +201,9 @@ pub struct ProfileSection {
     pub allow_p384: bool,
     pub allow_ed25519: bool,
     pub copy_san: bool,
+    /// Issue wildcard dNSNames (`*.example.com`); off by default.
+    #[serde(default)]
+    pub allow_wildcard: bool,
     pub allow_key_reuse: bool,
     #[serde(default)]
     pub allow_sha1_csr: bool,
@@ -218,6 +221,7 @@ impl Default for ProfileSection {
             allow_p384: true,
             allow_ed25519: true,
             copy_san: true,
+            allow_wildcard: false,
             allow_key_reuse: true,
             allow_sha1_csr: false,
         }
@@ -238,12 +242,22 @@ impl ProfileSection {
                 ed25519: self.allow_ed25519,
             },
             copy_san: self.copy_san,
+            allow_wildcard: self.allow_wildcard,
             allow_key_reuse: self.allow_key_reuse,
             allow_sha1_csr: self.allow_sha1_csr,
             crl_validity: Duration::from_secs(u64::from(crl_validity_hours) * 3600),
             crl_distribution_point: crl_url,
         }
     }
+}
+
+/// Name patterns of a label's access rule, each usable (see docs/configuration.md).
+fn check_name_patterns(label: &str, key: &str, patterns: &[String]) -> Result<(), String> {
+    for p in patterns {
+        est_ca::NamePolicy::check_pattern(p)
+            .map_err(|e| format!("label {label:?}: allow.{key}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// A label's `digest_algorithms`, checked: known names, none twice, not empty.
@@ -600,6 +614,13 @@ impl Config {
                     rules: l
                         .allow
                         .iter()
+                        .map(|a| {
+                            check_name_patterns(&l.name, "names", &a.names)?;
+                            check_name_patterns(&l.name, "cert_sans", &a.cert_sans)?;
+                            Ok::<_, String>(a)
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                        .into_iter()
                         .map(|a| est_ca::AccessRule {
                             users: a.users.clone(),
                             cert_subjects: a.cert_subjects.clone(),

@@ -426,6 +426,9 @@ async fn user(cmd: UserCmd) -> Result<(), AnyError> {
             password_file,
             allow_names,
         } => {
+            for p in &allow_names {
+                est_ca::NamePolicy::check_pattern(p).map_err(|e| format!("--allow-name {e}"))?;
+            }
             let cfg = Config::load(&dir.data_dir)?;
             let store = open_store(&dir.data_dir).await?;
             let pw = read_password(&password_file)?;

@@ -24,6 +24,8 @@ use zeroize::Zeroizing;
 pub const ALICE: (&str, &str) = ("alice", "alice-password-1");
 /// Bob may only request names under bob.example.
 pub const BOB: (&str, &str) = ("bob", "bob-password-12");
+/// May only request `*.allowed.example` (one label in front).
+pub const ALLOWED: (&str, &str) = ("allowed", "allowed-password-1");
 
 /// The server secret of the fixture (the binary uses its key-file passphrase): it seals
 /// client keys and Digest secrets.
@@ -272,7 +274,7 @@ impl TestServer {
     /// with an access policy (alice: *.team.example; *.devices.example certificates);
     /// "manual" → the issuing CA, initial enrollments held for approval (Retry-After 1 s);
     /// "skg" → the issuing CA with /serverkeygen; "skg-enc" → the same, encrypted delivery
-    /// required.
+    /// required; "wild" → the issuing CA, a profile that allows wildcard names.
     pub async fn start(opts: ServerOptions) -> Self {
         let pki = TestPki::new();
         let (url, pg) = match &opts.store {
@@ -297,6 +299,7 @@ impl TestServer {
                 BOB.1,
                 vec!["bob.example".to_string(), "*.bob.example".to_string()],
             ),
+            (ALLOWED.0, ALLOWED.1, vec!["*.allowed.example".to_string()]),
         ] {
             let digest =
                 est_server::user_digest_secrets(est_server::DEFAULT_REALM, user, pw.as_bytes())
@@ -339,6 +342,14 @@ impl TestServer {
                 name: "devices".into(),
                 issuer: pki.devices.clone(),
                 profile: devices_profile,
+            },
+            CaDomain {
+                name: "wild".into(),
+                issuer: pki.issuing.clone(),
+                profile: Profile {
+                    allow_wildcard: true,
+                    ..Profile::default()
+                },
             },
         ];
         let authority = Arc::new(
@@ -384,6 +395,8 @@ impl TestServer {
             },
             // Issues RA certificates (id-kp-cmcRA, EST-48).
             label("ra", "ra", false, None),
+            // A profile that issues wildcard dNSNames.
+            label("wild", "wild", false, None),
             // IDevID holders (implicit trust anchors) may enroll, keeping their serialNumber.
             LabelConfig {
                 implicit_enroll: Some(est_ca::ImplicitNameMapping::SameSerialNumber),
@@ -621,33 +634,17 @@ pub fn make_csr(
     dns_sans: &[&str],
     challenge_password: Option<&str>,
 ) -> Vec<u8> {
-    use der::asn1::{Ia5String, OctetString, SetOfVec, Utf8StringRef};
-    use der::{Any, Decode, Encode};
+    use der::Any;
+    use der::asn1::{Ia5String, SetOfVec, Utf8StringRef};
     use x509_cert::attr::Attribute;
-    use x509_cert::ext::pkix::SubjectAltName;
     use x509_cert::ext::pkix::name::GeneralName;
-    use x509_cert::request::{CertReq, CertReqInfo, Version};
-    let spki =
-        x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(&key.public_key_to_der().unwrap())
-            .unwrap();
     let mut attrs = Vec::new();
     if !dns_sans.is_empty() {
-        let san = SubjectAltName(
-            dns_sans
-                .iter()
-                .map(|d| GeneralName::DnsName(Ia5String::new(d).unwrap()))
-                .collect(),
-        );
-        let ext = x509_cert::ext::Extension {
-            extn_id: const_oid_san(),
-            critical: false,
-            extn_value: OctetString::new(san.to_der().unwrap()).unwrap(),
-        };
-        let exts: Vec<x509_cert::ext::Extension> = vec![ext];
-        attrs.push(Attribute {
-            oid: est_asn1::oid_from_str("extensionRequest").unwrap(),
-            values: SetOfVec::try_from(vec![Any::encode_from(&exts).unwrap()]).unwrap(),
-        });
+        let sans: Vec<GeneralName> = dns_sans
+            .iter()
+            .map(|d| GeneralName::DnsName(Ia5String::new(d).unwrap()))
+            .collect();
+        attrs.push(extension_request(vec![san_extension(&sans)]));
     }
     if let Some(cp) = challenge_password {
         attrs.push(Attribute {
@@ -658,9 +655,51 @@ pub fn make_csr(
             .unwrap(),
         });
     }
+    make_csr_with(key, &Name::from_str(&format!("CN={cn}")).unwrap(), attrs)
+}
+
+/// A SubjectAltName extension (non-critical) of these names.
+pub fn san_extension(
+    names: &[x509_cert::ext::pkix::name::GeneralName],
+) -> x509_cert::ext::Extension {
+    let san = x509_cert::ext::pkix::SubjectAltName(names.to_vec());
+    raw_extension(const_oid_san(), &der::Encode::to_der(&san).unwrap())
+}
+
+/// An extension with `value` as its extnValue contents, verbatim (so malformed ones can be
+/// requested too).
+pub fn raw_extension(oid: der::oid::ObjectIdentifier, value: &[u8]) -> x509_cert::ext::Extension {
+    x509_cert::ext::Extension {
+        extn_id: oid,
+        critical: false,
+        extn_value: der::asn1::OctetString::new(value).unwrap(),
+    }
+}
+
+/// An extensionRequest attribute (PKCS#9) with these extensions, duplicates and all.
+pub fn extension_request(exts: Vec<x509_cert::ext::Extension>) -> x509_cert::attr::Attribute {
+    use der::asn1::SetOfVec;
+    x509_cert::attr::Attribute {
+        oid: est_asn1::oid_from_str("extensionRequest").unwrap(),
+        values: SetOfVec::try_from(vec![der::Any::encode_from(&exts).unwrap()]).unwrap(),
+    }
+}
+
+/// A PKCS#10 request for `subject` with these attributes, signed with `key`.
+pub fn make_csr_with(
+    key: &PKey<Private>,
+    subject: &Name,
+    attrs: Vec<x509_cert::attr::Attribute>,
+) -> Vec<u8> {
+    use der::asn1::SetOfVec;
+    use der::{Any, Decode, Encode};
+    use x509_cert::request::{CertReq, CertReqInfo, Version};
+    let spki =
+        x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(&key.public_key_to_der().unwrap())
+            .unwrap();
     let info = CertReqInfo {
         version: Version::V1,
-        subject: Name::from_str(&format!("CN={cn}")).unwrap(),
+        subject: subject.clone(),
         public_key: spki,
         attributes: SetOfVec::try_from(attrs).unwrap(),
     };
@@ -696,7 +735,7 @@ pub fn make_csr(
     .unwrap()
 }
 
-fn const_oid_san() -> der::oid::ObjectIdentifier {
+pub fn const_oid_san() -> der::oid::ObjectIdentifier {
     "2.5.29.17".parse().unwrap()
 }
 

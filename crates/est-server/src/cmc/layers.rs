@@ -61,16 +61,19 @@ pub(super) async fn run_layer(
                 let mut r = r.clone();
                 let rid = r.body_part_id;
                 let mut witnessed = false;
+                let mut edited = Ok(());
                 for e in own.iter().chain(outer.iter()) {
                     for m in e.mods.iter().filter(|m| m.cert_references.contains(&rid)) {
-                        r.apply_mod_cert_template(m);
+                        edited = edited.and_then(|()| r.apply_mod_cert_template(m));
                     }
                     for a in e.adds.iter().filter(|a| a.cert_references.contains(&rid)) {
-                        r.apply_add_extensions(&a.extensions);
+                        edited = edited.and_then(|()| r.apply_add_extensions(&a.extensions));
                     }
                     witnessed |= e.pop_witnessed.contains(&r.body_part_id);
                 }
-                let outcome = if r.ra_verified_pop && !witnessed {
+                let outcome = if let Err(f) = edited {
+                    Err(f)
+                } else if r.ra_verified_pop && !witnessed {
                     Err(Failure::body_part(
                         CmcFailInfo::POP_FAILED,
                         r.body_part_id,

@@ -550,7 +550,9 @@ async fn certify(
 /// The CMCFailInfo of a CA refusal (CMC-39), with its reason.
 fn ca_failure(id: u32, e: &CaError) -> Failure {
     let info = match e {
-        CaError::MalformedRequest(_) | CaError::SubjectMismatch(_) => CmcFailInfo::BAD_REQUEST,
+        CaError::MalformedRequest(_) | CaError::InvalidName(_) | CaError::SubjectMismatch(_) => {
+            CmcFailInfo::BAD_REQUEST
+        }
         CaError::BadCsrSignature => CmcFailInfo::POP_FAILED,
         CaError::KeyNotAllowed(_) => CmcFailInfo::BAD_ALG,
         CaError::NameNotAllowed(_) | CaError::NotAuthorized(_) => CmcFailInfo::BAD_IDENTITY,
