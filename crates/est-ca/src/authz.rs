@@ -127,6 +127,50 @@ pub fn any_glob(patterns: &[String], value: &str) -> bool {
         .any(|p| crate::names::glob(p.to_ascii_lowercase().as_bytes(), v.as_bytes()))
 }
 
+/// Whether the RFC 4514 string `dn` matches one of `patterns`, ASCII case-insensitive, where
+/// `*` stays within one attribute value: it never matches the `,` or `+` between attributes
+/// (a comma or plus inside a value is escaped, `\,`, and cannot be matched by `*` either). So
+/// `CN=*.devices.example` admits `CN=a.devices.example` but not
+/// `CN=x,OU=a.devices.example`: patterns compare attribute by attribute, not as raw suffixes.
+/// A pattern of `*` alone admits every DN.
+pub fn any_dn_glob(patterns: &[String], dn: &str) -> bool {
+    let v = dn.to_ascii_lowercase();
+    patterns
+        .iter()
+        .any(|p| p == "*" || glob_within_values(p.to_ascii_lowercase().as_bytes(), v.as_bytes()))
+}
+
+/// `*` glob whose stars never absorb an attribute separator. Linear backtracking over the last
+/// star only, as [`crate::names`]' glob: no recursion, cheap on hostile input.
+fn glob_within_values(p: &[u8], s: &[u8]) -> bool {
+    let separator = |b: u8| b == b',' || b == b'+' || b == b'\\';
+    let (mut pi, mut si) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while si < s.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            pi += 1;
+            mark = si;
+        } else if pi < p.len() && p[pi] == s[si] {
+            pi += 1;
+            si += 1;
+        } else if let Some(st) = star {
+            if separator(s[mark]) {
+                return false;
+            }
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
 impl AccessRule {
     fn admits(&self, identity: &crate::Identity) -> bool {
         use crate::Identity;
@@ -147,9 +191,9 @@ impl AccessRule {
         }
         let tbs = cert.tbs_certificate();
         let subject_ok = self.cert_subjects.is_empty()
-            || any_glob(&self.cert_subjects, &tbs.subject().to_string());
-        let issuer_ok =
-            self.cert_issuers.is_empty() || any_glob(&self.cert_issuers, &tbs.issuer().to_string());
+            || any_dn_glob(&self.cert_subjects, &tbs.subject().to_string());
+        let issuer_ok = self.cert_issuers.is_empty()
+            || any_dn_glob(&self.cert_issuers, &tbs.issuer().to_string());
         // SAN patterns are name patterns, compared with parsed names (not raw strings).
         let san_ok = self.cert_sans.is_empty() || {
             let sans = tbs
@@ -211,8 +255,24 @@ impl LabelPolicy {
 
 #[cfg(test)]
 mod tests {
+
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn dn_patterns_compare_attribute_by_attribute() {
+        let p = vec!["CN=*.devices.example".to_string()];
+        assert!(any_dn_glob(&p, "CN=a.devices.example"));
+        assert!(any_dn_glob(&p, "cn=A.Devices.Example"));
+        assert!(!any_dn_glob(&p, "CN=x,OU=a.devices.example"));
+        assert!(!any_dn_glob(&p, "CN=x+OU=a.devices.example"));
+        assert!(!any_dn_glob(&p, "CN=x\\,y.devices.example"));
+        let q = vec!["CN=*,O=Acme".to_string()];
+        assert!(any_dn_glob(&q, "CN=dev1,O=Acme"));
+        assert!(!any_dn_glob(&q, "CN=dev1,OU=x,O=Acme"));
+        // `*` alone still admits every subject.
+        assert!(any_dn_glob(&["*".to_string()], "CN=a,O=b"));
+    }
     use crate::{Identity, NamePolicy, RequestedNames};
 
     fn user(n: &str) -> Identity {

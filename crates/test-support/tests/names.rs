@@ -407,8 +407,14 @@ async fn hostile_names_get_400_with_a_reason_and_nothing_is_stored() {
     let s = TestServer::start(ServerOptions::default()).await;
     let k = key(KeyType::P256);
     let before = s.store.count_certificates().await.unwrap();
-    for c in hostile_cases() {
+    // `ESTUARY_WRITE_FUZZ_CORPUS=fuzz/corpus/csr` saves every hostile CSR as a seed of the
+    // `csr` fuzz target (issue 12 item 9: the corpus gains the inputs found by probing).
+    let corpus = std::env::var_os("ESTUARY_WRITE_FUZZ_CORPUS").map(std::path::PathBuf::from);
+    for (i, c) in hostile_cases().into_iter().enumerate() {
         let csr = make_csr_with(&k, &c.subject, c.attrs);
+        if let Some(dir) = &corpus {
+            std::fs::write(dir.join(format!("hostile-name-{i:02}.der")), &csr).unwrap();
+        }
         for path in [
             "/.well-known/est/simpleenroll",
             "/.well-known/est/skg/serverkeygen",
