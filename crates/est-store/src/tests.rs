@@ -37,7 +37,7 @@ async fn sqlite_connections_are_wal_full_sync() {
     let mut writer = store.write_pool.acquire().await.unwrap();
     assert_eq!(pragma(&mut writer, "PRAGMA wal_autocheckpoint").await, "0");
     assert_eq!(pragma(&mut writer, "PRAGMA temp_store").await, "2");
-    assert_eq!(pragma(&mut writer, "PRAGMA cache_size").await, "-65536");
+    assert_eq!(pragma(&mut writer, "PRAGMA cache_size").await, "-16384");
     drop(writer);
     store.close().await;
 }

@@ -150,6 +150,13 @@ pub struct StoreSection {
     /// `Retry-After` (a database outage is refused promptly; the pool reconnects by itself).
     #[serde(default = "d_acquire_timeout")]
     pub acquire_timeout_secs: u64,
+    /// SQLite: the writer's page cache in MiB (resident once the store outgrows it).
+    #[serde(default = "d_sqlite_cache")]
+    pub sqlite_writer_cache_mib: u32,
+}
+
+fn d_sqlite_cache() -> u32 {
+    16
 }
 
 fn d_acquire_timeout() -> u64 {
@@ -713,6 +720,7 @@ pub async fn authority(
             &cfg.store_url(data_dir),
             est_store::SqlStoreOptions {
                 acquire_timeout: Duration::from_secs(cfg.store.acquire_timeout_secs.max(1)),
+                sqlite_writer_cache_kib: cfg.store.sqlite_writer_cache_mib.saturating_mul(1024),
                 ..Default::default()
             },
         )
