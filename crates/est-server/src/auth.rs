@@ -173,7 +173,8 @@ impl HttpAuth {
 
     /// Counts a failed authentication against the user name and the address, and waits the
     /// growing delay before the caller answers (SEC-3). Logged without any secret (SEC-17).
-    pub(crate) async fn failed(&self, user: &str, peer: IpAddr) {
+    pub(crate) async fn failed(&self, user: &str, conn: &ConnInfo) {
+        let peer = conn.peer.ip();
         let now = Instant::now();
         // The user's count across addresses only adds delay (see `check_locked`).
         let (d0, _) = self
@@ -190,6 +191,8 @@ impl HttpAuth {
         if l1 || l2 {
             tracing::warn!(user = %user, %peer, "too many failed authentications: this source locked out for {:?}", self.settings.failures.lockout);
         }
+        // Evictable while it waits (see `Slot::idle_while_delayed`).
+        let _idle = conn.slot.as_ref().map(|s| s.idle_while_delayed());
         tokio::time::sleep(d0.max(d1).max(d2)).await;
     }
 
@@ -281,7 +284,7 @@ impl HttpAuth {
             }
             NonceCheck::Invalid => {
                 tracing::warn!(user = %creds.username, peer = %conn.peer, "Digest nonce invalid or replayed");
-                self.failed(&creds.username, conn.peer.ip()).await;
+                self.failed(&creds.username, conn).await;
                 return Err(fail("Digest nonce invalid or already used"));
             }
         }
@@ -307,7 +310,7 @@ impl HttpAuth {
             }
             _ => {
                 log_failure(&creds, conn);
-                self.failed(&creds.username, conn.peer.ip()).await;
+                self.failed(&creds.username, conn).await;
                 Err(fail("invalid user name or password"))
             }
         }
@@ -449,7 +452,7 @@ async fn http_identity(
         None => {
             // SEC-17: who and from where, never the secret.
             tracing::warn!(user = %user, peer = %conn.peer, "Basic authentication failed");
-            auth.failed(&user, conn.peer.ip()).await;
+            auth.failed(&user, conn).await;
             Err(unauthorized(why))
         }
     }

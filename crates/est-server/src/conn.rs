@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use est_proto::ChannelBinding;
 use openssl::ssl::{SslRef, SslVersion};
@@ -29,6 +30,8 @@ pub struct ConnInfo {
     pub client_trust: Option<TrustAnchorSet>,
     /// Why a presented client certificate was not accepted (for the 401 reason text).
     pub client_cert_error: Option<String>,
+    /// The connection's place in the connection table, when served by [`crate::serve`].
+    pub(crate) slot: Option<Arc<crate::conntable::Slot>>,
 }
 
 impl ConnInfo {
@@ -87,6 +90,7 @@ impl ConnInfo {
             client_cert,
             client_trust,
             client_cert_error,
+            slot: None,
         }
     }
 }

@@ -93,7 +93,7 @@ impl TablePolicy {
             per_source: l.max_connections_per_source.max(1),
             handshake_timeout: l.handshake_timeout,
             idle_timeout: l.header_read_timeout,
-            stalled_after: l.request_timeout + l.header_read_timeout,
+            stalled_after: l.request_timeout.saturating_add(l.header_read_timeout),
         }
     }
 
@@ -315,6 +315,14 @@ impl ConnTable {
 
     /// Closes the longest-waiting idle or handshaking connection (the process is out of file
     /// descriptors); false if there is none.
+    /// Closes every connection (the end of the shutdown grace period): dropping the entries
+    /// wakes each connection's task, which drops its socket.
+    pub fn close_all(&self) {
+        let mut inner = self.lock();
+        inner.entries.clear();
+        inner.per_source.clear();
+    }
+
     pub fn evict_one(&self, now: Instant) -> bool {
         let mut inner = self.lock();
         let Some(victim) = inner.victim(&self.policy, now) else {
@@ -393,6 +401,25 @@ impl Slot {
     pub fn request(self: &Arc<Self>) -> BusyGuard {
         self.table.request_started(self.id, Instant::now());
         BusyGuard(self.clone())
+    }
+
+    /// For a deliberate wait inside a request (the delay after a failed authentication,
+    /// SEC-3): the connection counts as idle meanwhile, so that guessers sleeping on their
+    /// delay cannot fill the table with connections that may never be evicted. Should it be
+    /// evicted, the request's future is dropped and the guesser gets no answer at all.
+    pub fn idle_while_delayed(self: &Arc<Self>) -> DelayGuard {
+        self.table.request_done(self.id, Instant::now());
+        DelayGuard(self.clone())
+    }
+}
+
+/// Marks its connection busy again when the deliberate wait is over.
+#[derive(Debug)]
+pub struct DelayGuard(Arc<Slot>);
+
+impl Drop for DelayGuard {
+    fn drop(&mut self) {
+        self.0.table.request_started(self.0.id, Instant::now());
     }
 }
 
@@ -524,6 +551,58 @@ mod tests {
         assert!(t.admit(IpAddr::from([10, 0, 0, 3]), Instant::now()).is_ok());
         let s = t.stats();
         assert_eq!((s.refused_all_busy, s.evicted, s.busy), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_request_sleeping_on_its_failure_delay_can_be_evicted() {
+        let t = ConnTable::new(policy(1, 1));
+        let (a, mut a_rx) = t
+            .admit(IpAddr::from([10, 0, 0, 1]), Instant::now())
+            .unwrap();
+        let a = Arc::new(a);
+        let _request = a.request();
+        assert_eq!(
+            t.admit(IpAddr::from([10, 0, 0, 2]), Instant::now()).err(),
+            Some(Refused::AllBusy)
+        );
+        {
+            let _delay = a.idle_while_delayed();
+            assert_eq!(
+                t.stats().busy,
+                0,
+                "idle while it waits out its delay (SEC-3)"
+            );
+        }
+        assert_eq!(t.stats().busy, 1, "busy again once the delay is over");
+        let _delay = a.idle_while_delayed();
+        // A newcomer evicts the guesser sleeping on its delay.
+        assert!(t.admit(IpAddr::from([10, 0, 0, 2]), Instant::now()).is_ok());
+        assert_eq!(
+            a_rx.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed),
+            "the evicted connection is told to close"
+        );
+        assert_eq!(t.stats().evicted, 1);
+    }
+
+    #[test]
+    fn close_all_ends_every_connection() {
+        let t = ConnTable::new(policy(4, 4));
+        let (_a, mut a_rx) = t
+            .admit(IpAddr::from([10, 0, 0, 1]), Instant::now())
+            .unwrap();
+        let (b, mut b_rx) = t
+            .admit(IpAddr::from([10, 0, 0, 2]), Instant::now())
+            .unwrap();
+        let _busy = Arc::new(b).request();
+        t.close_all();
+        assert_eq!(t.stats().open, 0);
+        for rx in [&mut a_rx, &mut b_rx] {
+            assert_eq!(
+                rx.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+            );
+        }
     }
 
     #[test]

@@ -135,21 +135,47 @@ async fn accept_loop(
     drop(listener);
     tokio::select! {
         _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+        _ = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+            table.close_all();
+        }
     }
     reaper.abort();
 }
 
-/// Out of file descriptors, make room by closing the longest-idle connection; other accept
-/// errors (a client that reset before we accepted) are the client's.
+/// Out of file descriptors, make room by closing the longest-idle connection; a client that
+/// reset before we accepted is the client's business; anything else (ENOBUFS, ENOMEM) backs
+/// off briefly, so that a persistent error cannot spin the accept loop. Warnings are logged
+/// at most once a second.
 async fn accept_failed(e: &std::io::Error, table: &ConnTable) {
-    // EMFILE and ENFILE (the same numbers on Linux, the BSDs and macOS).
-    if matches!(e.raw_os_error(), Some(23 | 24)) {
-        let evicted = table.evict_one(Instant::now());
-        tracing::warn!(error = %e, evicted, "accept failed: out of file descriptors");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    } else {
-        tracing::debug!(error = %e, "accept failed");
+    static LAST_WARNING: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+    let warn_now = || {
+        let now = Instant::now();
+        let mut last = LAST_WARNING.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        if due {
+            *last = Some(now);
+        }
+        due
+    };
+    match e.raw_os_error() {
+        // EMFILE and ENFILE (the same numbers on Linux, the BSDs and macOS).
+        Some(23 | 24) => {
+            let evicted = table.evict_one(Instant::now());
+            if warn_now() {
+                tracing::warn!(error = %e, evicted, "accept failed: out of file descriptors");
+            }
+            let pause = if evicted { 10 } else { 100 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        // ECONNABORTED, ECONNRESET, EPROTO (Linux numbers): the client went away first.
+        Some(103 | 104 | 71) => tracing::debug!(error = %e, "accept failed"),
+        _ => {
+            if warn_now() {
+                tracing::warn!(error = %e, "accept failed");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -207,7 +233,9 @@ async fn connection(
     }
     slot.handshake_done();
     let slot = Arc::new(slot);
-    let info = Arc::new(ConnInfo::from_ssl(stream.ssl(), peer));
+    let mut info = ConnInfo::from_ssl(stream.ssl(), peer);
+    info.slot = Some(slot.clone());
+    let info = Arc::new(info);
     let request_timeout = limits.request_timeout;
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         // Busy from here until hyper has taken the whole response body: the reaper and

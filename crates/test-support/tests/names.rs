@@ -449,6 +449,21 @@ async fn hostile_names_get_400_with_a_reason_and_nothing_is_stored() {
             c.what
         );
     }
+    // A requester without name restrictions (alice may ask for any name) still gets no `*` in
+    // a commonName on a profile without wildcards, well-formed wildcard name or not.
+    for bad in [
+        "*",
+        "*.com",
+        "*.a.example.",
+        "a*.example.com",
+        "*.allowed.example",
+    ] {
+        let csr = make_csr_with(&k, &cn(bad), Vec::new());
+        let r = post(&s, "/.well-known/est/simpleenroll", ALICE, &csr).await;
+        assert_eq!(r.status, 400, "CN={bad}: {}", r.text());
+        assert!(r.text().contains("wildcard"), "CN={bad}: {}", r.text());
+    }
+    assert_eq!(s.store.count_certificates().await.unwrap(), before);
     s.shutdown().await;
 }
 

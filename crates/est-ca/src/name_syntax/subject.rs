@@ -94,15 +94,20 @@ pub(super) fn check_subject(subject: &Name, rules: NameRules) -> Result<(), CaEr
                 )));
             }
             check_attribute(atv.oid, &atv.value)?;
-            // A commonName that is a wildcard domain name follows the profile as a dNSName does.
-            if !rules.allow_wildcard
-                && atv.oid == COMMON_NAME
-                && attribute_text(&atv.value)
-                    .is_some_and(|t| host_like(t).is_some_and(|d| d.wildcard))
+            // A commonName with a `*` follows the profile as a wildcard dNSName does: without
+            // `allow_wildcard`, no `*` at all (`*`, `*.com`, `a*.example`, `*.example.` are
+            // not wildcard domain names, but a relying party matching CNs may take them as
+            // such); with it, only a well-formed wildcard name.
+            if atv.oid == COMMON_NAME
+                && let Some(text) = attribute_text(&atv.value)
+                && text.contains('*')
+                && (!rules.allow_wildcard || !host_like(text).is_some_and(|d| d.wildcard))
             {
-                return Err(invalid(
-                    "subject commonName: a wildcard name is not allowed by this CA's profile",
-                ));
+                return Err(invalid(if rules.allow_wildcard {
+                    "subject commonName: a `*` is allowed only as the whole leftmost label of a wildcard domain name"
+                } else {
+                    "subject commonName: a wildcard name is not allowed by this CA's profile"
+                }));
             }
         }
     }
