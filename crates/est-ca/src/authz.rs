@@ -135,40 +135,12 @@ pub fn any_glob(patterns: &[String], value: &str) -> bool {
 /// A pattern of `*` alone admits every DN.
 pub fn any_dn_glob(patterns: &[String], dn: &str) -> bool {
     let v = dn.to_ascii_lowercase();
-    patterns
-        .iter()
-        .any(|p| p == "*" || glob_within_values(p.to_ascii_lowercase().as_bytes(), v.as_bytes()))
-}
-
-/// `*` glob whose stars never absorb an attribute separator. Linear backtracking over the last
-/// star only, as [`crate::names`]' glob: no recursion, cheap on hostile input.
-fn glob_within_values(p: &[u8], s: &[u8]) -> bool {
-    let separator = |b: u8| b == b',' || b == b'+' || b == b'\\';
-    let (mut pi, mut si) = (0usize, 0usize);
-    let (mut star, mut mark) = (None::<usize>, 0usize);
-    while si < s.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
-            pi += 1;
-            mark = si;
-        } else if pi < p.len() && p[pi] == s[si] {
-            pi += 1;
-            si += 1;
-        } else if let Some(st) = star {
-            if separator(s[mark]) {
-                return false;
-            }
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
+    patterns.iter().any(|p| {
+        p == "*"
+            || crate::names::glob_with(p.to_ascii_lowercase().as_bytes(), v.as_bytes(), |b| {
+                matches!(b, b',' | b'+' | b'\\')
+            })
+    })
 }
 
 impl AccessRule {

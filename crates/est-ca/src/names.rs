@@ -429,6 +429,12 @@ impl NamePolicy {
 
 /// Iterative glob with `*` only; linear in practice, no recursion (hostile input is fine).
 pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
+    glob_with(p, s, |_| false)
+}
+
+/// [`glob`] whose stars never absorb a byte for which `barrier` holds (e.g. the `,` between
+/// the attributes of a DN, see [`crate::authz::any_dn_glob`]).
+pub(crate) fn glob_with(p: &[u8], s: &[u8], barrier: impl Fn(u8) -> bool) -> bool {
     let (mut pi, mut si) = (0usize, 0usize);
     let (mut star, mut mark) = (None::<usize>, 0usize);
     while si < s.len() {
@@ -440,6 +446,9 @@ pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
             pi += 1;
             si += 1;
         } else if let Some(st) = star {
+            if barrier(s[mark]) {
+                return false;
+            }
             pi = st + 1;
             mark += 1;
             si = mark;
