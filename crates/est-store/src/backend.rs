@@ -34,14 +34,19 @@ const SQLITE_SESSION: &[&str] = &[
 ];
 
 /// Page cache of the SQLite write connection ([`crate::SqlStoreOptions::sqlite_writer_cache_kib`],
-/// 16 MiB by default). Inserts land on random pages of the key-identifier indexes; with
+/// 8 MiB by default). Inserts land on random pages of the key-identifier indexes; with
 /// SQLite's 2 MiB default a large store re-reads most of them from the file on every batch.
-/// Readers keep the default: their point lookups touch a handful of pages and the OS cache
-/// serves the rest. The cache fills as the store grows and stays full: it is resident memory
+/// Readers get less ([`SQLITE_READER_CACHE`]). The cache fills as the store grows and stays full: it is resident memory
 /// (issue 12 item 7: 64 MiB made most of a 145 MiB steady state under the soak load).
 fn sqlite_writer_cache(kib: u32) -> String {
     format!("PRAGMA cache_size = -{}", kib.max(512))
 }
+
+/// Page cache of each SQLite read connection, KiB: readers make point lookups (a user, a
+/// serial, a key's previous certificates) and the OS page cache serves the file, so SQLite's
+/// 2 MiB default per reader only made resident memory creep while each filled (issue 12 item
+/// 7: four readers added ~8 MiB over a ten-minute soak).
+const SQLITE_READER_CACHE: &str = "PRAGMA cache_size = -512";
 
 /// Keeps the writer's statement journal in memory. A multi-row INSERT inside a transaction
 /// keeps a copy of the pages it changes, so that a failing row undoes only its own statement;
@@ -102,7 +107,12 @@ impl Backend {
         writer_cache_kib: u32,
     ) -> Result<(), sqlx::Error> {
         let statements: &[&str] = match (self, role) {
-            (Backend::Sqlite, Role::Read) => SQLITE_SESSION,
+            (Backend::Sqlite, Role::Read) => {
+                for pragma in SQLITE_SESSION {
+                    sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
+                }
+                &[SQLITE_READER_CACHE]
+            }
             (Backend::Sqlite, Role::Write) => {
                 for pragma in SQLITE_SESSION {
                     sqlx::raw_sql(*pragma).execute(&mut *conn).await?;

@@ -114,7 +114,7 @@ pub struct SqlStoreOptions {
     /// then answers 503 with `Retry-After`; issue 12: a prompt refusal during an outage, not a
     /// request stuck for the pool's default 30 s).
     pub acquire_timeout: std::time::Duration,
-    /// SQLite: the write connection's page cache, KiB (default 16 MiB). It fills as the store
+    /// SQLite: the write connection's page cache, KiB (default 8 MiB). It fills as the store
     /// grows and stays resident; larger helps a store of millions of certificates a little.
     pub sqlite_writer_cache_kib: u32,
 }
@@ -128,7 +128,7 @@ impl Default for SqlStoreOptions {
             wal_restart_pages: checkpoint::RESTART_FRAMES,
             commit_delay: std::time::Duration::from_millis(2),
             acquire_timeout: std::time::Duration::from_secs(3),
-            sqlite_writer_cache_kib: 16 * 1024,
+            sqlite_writer_cache_kib: 8 * 1024,
         }
     }
 }

@@ -33,11 +33,15 @@ async fn sqlite_connections_are_wal_full_sync() {
         assert_eq!(pragma(&mut conn, "PRAGMA foreign_keys").await, "1");
         assert_eq!(pragma(&mut conn, "PRAGMA busy_timeout").await, "5000");
     }
+    // Readers keep a small page cache (resident memory, issue 12 item 7).
+    let mut reader = store.read_pool.acquire().await.unwrap();
+    assert_eq!(pragma(&mut reader, "PRAGMA cache_size").await, "-512");
+    drop(reader);
     // The writer leaves checkpoints to the checkpoint task and keeps scratch data in memory.
     let mut writer = store.write_pool.acquire().await.unwrap();
     assert_eq!(pragma(&mut writer, "PRAGMA wal_autocheckpoint").await, "0");
     assert_eq!(pragma(&mut writer, "PRAGMA temp_store").await, "2");
-    assert_eq!(pragma(&mut writer, "PRAGMA cache_size").await, "-16384");
+    assert_eq!(pragma(&mut writer, "PRAGMA cache_size").await, "-8192");
     drop(writer);
     store.close().await;
 }

@@ -156,7 +156,7 @@ pub struct StoreSection {
 }
 
 fn d_sqlite_cache() -> u32 {
-    16
+    8
 }
 
 fn d_acquire_timeout() -> u64 {

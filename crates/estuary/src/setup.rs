@@ -256,7 +256,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         store: StoreSection {
             url: "sqlite://estuary.db".into(),
             acquire_timeout_secs: 3,
-            sqlite_writer_cache_mib: 16,
+            sqlite_writer_cache_mib: 8,
         },
         keys: KeysSection {
             backend: "file".into(),
