@@ -137,9 +137,9 @@ if [ "$suite" = soak ]; then
     mixpids="$e $k $!"
   }
   ops() { sed -n 's/^  throughput *\([0-9]*\) ok\/s.*/\1/p' "$dir/$1"; }
-  # An established store (ESTUARY_SOAK_PREFILL certificates, default 300,000): the writer's
-  # page cache is then full after the warm-up, as on a server that has run for a while; with
-  # an empty store it fills during the soak, up to its bound ([store] sqlite_writer_cache_mib).
+  # An established store (ESTUARY_SOAK_PREFILL certificates, default 300,000; 0 = empty), as
+  # on a server that has run for a while. SQLite's page caches fill during the first minutes
+  # either way, up to their bounds ([store] sqlite_writer_cache_mib, 512 KiB per reader).
   prefill=${ESTUARY_SOAK_PREFILL:-300000}
   if [ "$prefill" -gt 0 ]; then
     kill $pid; wait $pid 2>/dev/null || true
@@ -172,9 +172,12 @@ if [ "$suite" = soak ]; then
   end=$(tail -n 1 "$dir/rss" | awk '{print $2}')
   max=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$dir/rss")
   echo "RSS samples (s kB): $(tr '\n' ' ' < "$dir/rss")"
+  half=$(awk -v h=$((dur / 2)) '$1 == h {print $2}' "$dir/rss")
   awk -v s="$rss0" -v w="$warm" -v e="$end" -v m="$max" 'BEGIN {
     printf "RSS: start %.1f MiB, after 60 s warm-up %.1f MiB, end %.1f MiB, max %.1f MiB; growth after warm-up %+.1f%%\n",
       s / 1024, w / 1024, e / 1024, m / 1024, 100 * (e - w) / w }'
+  [ -n "$half" ] && awk -v h="$half" -v e="$end" -v t=$((dur / 2)) \
+    'BEGIN { printf "RSS growth over the last %d s: %+.1f%%\n", t, 100 * (e - h) / h }'
   exit 0
 fi
 run --op cacerts --mode keepalive
