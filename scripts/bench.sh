@@ -168,15 +168,17 @@ if [ "$suite" = soak ]; then
   # shellcheck disable=SC2086
   wait $mixpids
   for f in mix-e mix-k mix-c; do cat "$dir/$f"; echo; done
-  warm=$(awk '$1 == 60 {print $2}' "$dir/rss")
+  # Warm-up: the first 60 s (the first half of a run shorter than 120 s).
+  wu=$((dur < 120 ? dur / 2 / 10 * 10 : 60))
+  warm=$(awk -v w="$wu" '$1 == w {print $2}' "$dir/rss")
   end=$(tail -n 1 "$dir/rss" | awk '{print $2}')
   max=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$dir/rss")
   echo "RSS samples (s kB): $(tr '\n' ' ' < "$dir/rss")"
-  half=$(awk -v h=$((dur / 2)) '$1 == h {print $2}' "$dir/rss")
-  awk -v s="$rss0" -v w="$warm" -v e="$end" -v m="$max" 'BEGIN {
-    printf "RSS: start %.1f MiB, after 60 s warm-up %.1f MiB, end %.1f MiB, max %.1f MiB; growth after warm-up %+.1f%%\n",
-      s / 1024, w / 1024, e / 1024, m / 1024, 100 * (e - w) / w }'
-  [ -n "$half" ] && awk -v h="$half" -v e="$end" -v t=$((dur / 2)) \
+  half=$(awk -v h=$((dur / 2 / 10 * 10)) '$1 == h {print $2}' "$dir/rss")
+  awk -v s="$rss0" -v w="$warm" -v e="$end" -v m="$max" -v u="$wu" 'BEGIN {
+    printf "RSS: start %.1f MiB, after %d s warm-up %.1f MiB, end %.1f MiB, max %.1f MiB; growth after warm-up %+.1f%%\n",
+      s / 1024, u, w / 1024, e / 1024, m / 1024, 100 * (e - w) / w }'
+  [ -n "$half" ] && awk -v h="$half" -v e="$end" -v t=$((dur - dur / 2 / 10 * 10)) \
     'BEGIN { printf "RSS growth over the last %d s: %+.1f%%\n", t, 100 * (e - h) / h }'
   exit 0
 fi
