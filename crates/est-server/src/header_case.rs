@@ -182,6 +182,17 @@ impl State {
                         Plan::Replace(with_reason(head, reason)),
                     );
                 }
+                // The head and as much of its body as this buffer holds go out in one write
+                // (one TLS record, one send): hyper hands both over together, and writing the
+                // head alone doubled the records and syscalls of every response. The rewrite
+                // keeps every byte in place (same lengths), so `n` written still counts
+                // hyper's bytes; a next response's head in the same buffer waits for its turn.
+                let take = match body_length(head) {
+                    Some(len) => end
+                        .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+                        .min(buf.len()),
+                    None => buf.len(),
+                };
                 let mut fixed = head.to_vec();
                 let mut at = 0;
                 while let Some(i) = find(&fixed[at..], FROM) {
@@ -189,7 +200,14 @@ impl State {
                     fixed[i..i + TO.len()].copy_from_slice(TO);
                     at = i + TO.len();
                 }
-                (Cow::Owned(fixed.clone()), Plan::Head(fixed, 0))
+                let bytes = if at == 0 {
+                    Cow::Borrowed(&buf[..take])
+                } else {
+                    let mut whole = buf[..take].to_vec();
+                    whole[..end].copy_from_slice(&fixed);
+                    Cow::Owned(whole)
+                };
+                (bytes, Plan::Head(fixed, 0))
             }
         }
     }
@@ -254,9 +272,11 @@ impl<S: AsyncWrite + Unpin> CanonicalHeaders<S> {
                 if written < fixed.len() {
                     State::InHead { fixed, written }
                 } else {
+                    // Body bytes that went out in the same write as the end of the head.
+                    let sent = (written - fixed.len()) as u64;
                     match body_length(&fixed) {
-                        Some(0) => State::Head,
-                        Some(len) => State::Body(len),
+                        Some(len) if len <= sent => State::Head,
+                        Some(len) => State::Body(len - sent),
                         None => State::Off,
                     }
                 }
@@ -325,6 +345,8 @@ mod tests {
     struct Sink {
         out: Vec<u8>,
         chunk: usize,
+        /// Writes that reached the sink (each is a TLS record and a send on a real socket).
+        writes: usize,
     }
 
     impl AsyncWrite for Sink {
@@ -335,6 +357,7 @@ mod tests {
         ) -> Poll<io::Result<usize>> {
             let n = buf.len().min(self.chunk);
             self.out.extend_from_slice(&buf[..n]);
+            self.writes += 1;
             Poll::Ready(Ok(n))
         }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -346,14 +369,38 @@ mod tests {
     }
 
     async fn through(writes: &[&[u8]], chunk: usize) -> Vec<u8> {
+        through_counting(writes, chunk).await.0
+    }
+
+    /// The bytes out and the number of writes that reached the sink.
+    async fn through_counting(writes: &[&[u8]], chunk: usize) -> (Vec<u8>, usize) {
         let mut s = CanonicalHeaders::new(Sink {
             out: Vec::new(),
             chunk,
+            writes: 0,
         });
         for w in writes {
             s.write_all(w).await.unwrap();
         }
-        s.inner.out
+        (s.inner.out, s.inner.writes)
+    }
+
+    #[tokio::test]
+    async fn a_head_and_its_body_go_out_in_one_write() {
+        // Fixed or not, a response hyper hands over whole is one write (one TLS record).
+        let fixed = response("401 Unauthorized", BODY);
+        let plain =
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+        for r in [&fixed[..], &plain[..]] {
+            let (out, writes) = through_counting(&[r], 4096).await;
+            assert_eq!((out.len(), writes), (r.len(), 1));
+        }
+        // Two responses in one buffer: two writes, the second head fixed too.
+        let two = [fixed.clone(), fixed.clone()].concat();
+        let (out, writes) = through_counting(&[&two], 4096).await;
+        assert_eq!(writes, 2);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("\r\nWWW-Authenticate: ").count(), 4);
     }
 
     const BODY: &[u8] = b"no \r\nWww-Authenticate: here";
