@@ -626,6 +626,21 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The certificates of a base64 certs-only body (an /simpleenroll or /cacerts answer), decoded
+/// by OpenSSL, independently of our own decoder.
+pub fn certs_only(r: &RawResponse) -> Vec<X509> {
+    let der =
+        openssl::base64::decode_block(&r.text().replace(['\r', '\n'], "")).expect("base64 body");
+    let p7 = openssl::pkcs7::Pkcs7::from_der(&der).expect("PKCS#7");
+    p7.signed()
+        .expect("signedData")
+        .certificates()
+        .expect("certificates")
+        .iter()
+        .map(|c| c.to_owned())
+        .collect()
+}
+
 /// A PKCS#10 request (x509-cert types, signed by OpenSSL), optionally with a SAN extension
 /// request and a challengePassword (UTF8String).
 pub fn make_csr(

@@ -149,16 +149,7 @@ async fn post_with_cert(
 }
 
 fn issued(r: &RawResponse) -> X509 {
-    let der = openssl::base64::decode_block(&r.text().replace(['\r', '\n'], "")).unwrap();
-    let p7 = openssl::pkcs7::Pkcs7::from_der(&der).unwrap();
-    p7.signed()
-        .unwrap()
-        .certificates()
-        .unwrap()
-        .iter()
-        .next()
-        .unwrap()
-        .to_owned()
+    certs_only(r).into_iter().next().unwrap()
 }
 
 fn to_x509_cert(x: &X509) -> x509_cert::Certificate {

@@ -391,12 +391,7 @@ async fn post(s: &TestServer, path: &str, user: (&str, &str), csr: &[u8]) -> Raw
 }
 
 fn certs_of(resp: &RawResponse) -> Vec<Certificate> {
-    let der = openssl::base64::decode_block(&resp.text().replace(['\r', '\n'], "")).unwrap();
-    let p7 = openssl::pkcs7::Pkcs7::from_der(&der).unwrap();
-    p7.signed()
-        .unwrap()
-        .certificates()
-        .unwrap()
+    certs_only(resp)
         .iter()
         .map(|c| Certificate::from_der(&c.to_der().unwrap()).unwrap())
         .collect()

@@ -3,27 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use est_ca::{CertFilter, KeyType, Store};
-use openssl::pkcs7::Pkcs7;
 use openssl::stack::Stack;
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
 use test_support::*;
 
 const P10: &str = "application/pkcs10";
-
-/// Decodes a certs-only body with OpenSSL (independent of our decoder).
-fn certs_of(resp: &RawResponse) -> Vec<X509> {
-    let der =
-        openssl::base64::decode_block(&resp.text().replace(['\r', '\n'], "")).expect("base64 body");
-    let p7 = Pkcs7::from_der(&der).expect("PKCS#7");
-    let signed = p7.signed().expect("signedData");
-    signed
-        .certificates()
-        .expect("certificates")
-        .iter()
-        .map(|c| c.to_owned())
-        .collect()
-}
 
 /// Verifies a certificate with OpenSSL against the fixture root and the given intermediate.
 fn verify(server: &TestServer, leaf: &X509, intermediate_der: &[u8]) -> bool {
@@ -64,7 +49,7 @@ async fn cacerts_returns_full_chain_without_authentication() {
                 .starts_with("application/pkcs7-mime")
         );
         assert_eq!(r.header("content-transfer-encoding"), Some("base64"));
-        let certs = certs_of(&r);
+        let certs = certs_only(&r);
         let ders: Vec<Vec<u8>> = certs.iter().map(|c| c.to_der().unwrap()).collect();
         assert_eq!(ders.len(), 2, "issuing CA + root (EST-65)");
         assert!(ders.contains(&s.pki.issuing.cert_der) && ders.contains(&s.pki.root.cert_der));
@@ -76,7 +61,7 @@ async fn cacerts_returns_full_chain_without_authentication() {
         &get_request("/.well-known/est/devices/cacerts"),
     )
     .await;
-    let ders: Vec<Vec<u8>> = certs_of(&r).iter().map(|c| c.to_der().unwrap()).collect();
+    let ders: Vec<Vec<u8>> = certs_only(&r).iter().map(|c| c.to_der().unwrap()).collect();
     assert!(ders.contains(&s.pki.devices.cert_der));
     s.shutdown().await;
 }
@@ -102,7 +87,7 @@ async fn simpleenroll_with_basic_auth_issues_and_records() {
             r.header("content-type"),
             Some("application/pkcs7-mime; smime-type=certs-only")
         );
-        let certs = certs_of(&r);
+        let certs = certs_only(&r);
         assert_eq!(certs.len(), 1, "only the issued certificate (EST-87)");
         let c = &certs[0];
         assert!(verify(&s, c, &s.pki.issuing.cert_der), "chains to the root");
@@ -373,7 +358,7 @@ async fn labels_apply_their_own_ca_and_profile() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let c = &certs_of(&r)[0];
+    let c = &certs_only(&r)[0];
     assert!(
         verify(&s, c, &s.pki.devices.cert_der),
         "issued by the devices CA"
@@ -434,7 +419,7 @@ async fn enroll_cert(
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    (certs_of(&r).remove(0), k)
+    (certs_only(&r).remove(0), k)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -459,7 +444,7 @@ async fn simplereenroll_with_client_certificate_renews_and_rekeys() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let new = certs_of(&r).remove(0);
+    let new = certs_only(&r).remove(0);
     assert!(new.public_key().unwrap().public_eq(&new_key));
     assert_eq!(
         new.subject_name().to_der().unwrap(),
@@ -814,7 +799,7 @@ async fn concurrent_enrollments_all_recorded_on_postgres() {
             let csr = make_csr(&key(KeyType::P256), &format!("pg-{i}"), &[], None);
             let r = enroll_basic(&s, "/.well-known/est/simpleenroll", ALICE, &csr).await;
             assert_eq!(r.status, 200, "{}", r.text());
-            certs_of(&r)
+            certs_only(&r)
                 .remove(0)
                 .serial_number()
                 .to_bn()

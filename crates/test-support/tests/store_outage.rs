@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use est_ca::{KeyType, Store};
-use openssl::pkcs7::Pkcs7;
 use test_support::*;
 use tokio::sync::Mutex;
 
@@ -182,10 +181,7 @@ struct Answer {
 }
 
 fn serial_of(r: &RawResponse) -> String {
-    let der = openssl::base64::decode_block(&r.text().replace(['\r', '\n'], "")).unwrap();
-    let p7 = Pkcs7::from_der(&der).unwrap();
-    let certs = p7.signed().unwrap().certificates().unwrap();
-    let cert = certs.iter().next().unwrap();
+    let cert = certs_only(r).into_iter().next().unwrap();
     let parsed =
         <x509_cert::Certificate as der::Decode>::from_der(&cert.to_der().unwrap()).unwrap();
     est_ca::serial_hex(parsed.tbs_certificate().serial_number())
