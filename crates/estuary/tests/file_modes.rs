@@ -55,11 +55,17 @@ fn owner_only_files_whatever_the_umask_and_refusal_of_readable_secrets() {
         }
     }
     assert!(started, "the demo server started");
-    // Give the store a moment to have its WAL and SHM open, then look.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The store opens its WAL and SHM as its pools connect, which on a loaded machine can be
+    // a while after the banner: wait for them (bounded), then look.
     assert_eq!(mode(&data), 0o700, "data dir");
     for f in ["estuary.db", "estuary.db-wal", "estuary.db-shm"] {
-        assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+        let p = data.join(f);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !p.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(p.exists(), "{f} exists 20 s after the server started");
+        assert_eq!(mode(&p), 0o600, "{f}");
     }
     for dir in ["keys", "secrets"] {
         assert_eq!(mode(&data.join(dir)), 0o700, "{dir}");
