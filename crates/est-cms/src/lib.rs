@@ -35,7 +35,7 @@ pub use keypackage::{PackagedKey, decode_key_package, encode_key_package, one_as
 pub use pwri::{MAX_PBKDF2_ITERATIONS, Pbkdf2Params, PwriParams};
 pub use signed::{
     ParsedSignedData, SignOptions, SignerIdKind, Verified, VerifyOptions, sign, sign_with,
-    sign_with_key_id, validate_chain, verify, verify_x509_signature,
+    sign_with_der_certs, sign_with_key_id, validate_chain, verify, verify_x509_signature,
 };
 pub use signer::{CmsSigner, OpensslSigner, sign_x509};
 pub use smime_caps::{

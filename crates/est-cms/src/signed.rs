@@ -85,23 +85,7 @@ pub fn sign_with(
     opts: &SignOptions,
 ) -> Result<Vec<u8>> {
     let cert = signer.certificate();
-    let (sid, si_version) = match opts.sid {
-        SignerIdKind::IssuerAndSerialNumber => (
-            SignerIdentifier::IssuerAndSerialNumber(issuer_and_serial(cert)),
-            CmsVersion::V1,
-        ),
-        SignerIdKind::SubjectKeyIdentifier => {
-            let ski = cert_ski(cert).ok_or_else(|| {
-                CmsError::invalid("signer certificate has no subjectKeyIdentifier extension")
-            })?;
-            (
-                SignerIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(OctetString::new(
-                    ski,
-                )?)),
-                CmsVersion::V3,
-            )
-        }
-    };
+    let (sid, si_version) = signer_id(cert, opts.sid)?;
     let mut certs: Vec<CertificateChoices> = Vec::new();
     for c in std::iter::once(cert).chain(extra_certs) {
         let choice = CertificateChoices::Certificate(c.clone());
@@ -157,15 +141,16 @@ struct SigningParts<'a> {
     sign: &'a dyn Fn(&[u8]) -> Result<Vec<u8>>,
 }
 
-fn sign_core(
+/// The SignerInfo over `content` (signed attributes unless `opts` says otherwise) and the
+/// SignedData version that goes with it.
+fn signer_info(
     content_type: ObjectIdentifier,
     content: &[u8],
     key: &SigningParts<'_>,
     sid: SignerIdentifier,
     si_version: CmsVersion,
-    certs: Vec<CertificateChoices>,
     opts: &SignOptions,
-) -> Result<Vec<u8>> {
+) -> Result<(SignerInfo, CmsVersion)> {
     let digest = key.digest;
     let (signed_attrs, signature) = if opts.without_signed_attributes {
         if content_type != oids::ID_DATA {
@@ -206,12 +191,25 @@ fn sign_core(
         signature: OctetString::new(signature)?,
         unsigned_attrs,
     };
-
     let version = if si_version == CmsVersion::V3 || content_type != oids::ID_DATA {
         CmsVersion::V3
     } else {
         CmsVersion::V1
     };
+    Ok((signer_info, version))
+}
+
+fn sign_core(
+    content_type: ObjectIdentifier,
+    content: &[u8],
+    key: &SigningParts<'_>,
+    sid: SignerIdentifier,
+    si_version: CmsVersion,
+    certs: Vec<CertificateChoices>,
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
+    let digest = key.digest;
+    let (signer_info, version) = signer_info(content_type, content, key, sid, si_version, opts)?;
     let sd = SignedData {
         version,
         digest_algorithms: SetOfVec::try_from(vec![digest.algorithm_identifier()])?,
@@ -247,6 +245,121 @@ fn sign_core(
         content: Any::encode_from(&sd)?,
     };
     Ok(ci.to_der()?)
+}
+
+/// [`sign_with`] for certificates already in DER (`certs`: the signer's certificate, if it
+/// is to be carried, and any others; `opts.crls` likewise): they are copied into the
+/// SignedData as they are, neither decoded nor re-encoded, so a CA that signs every response
+/// with the same chain encodes it once (CMC responses, docs/performance.md). Each must be one
+/// DER SEQUENCE; the sets are sorted and deduplicated as DER requires (X.690 §11.6). sid =
+/// issuerAndSerialNumber or subjectKeyIdentifier of `signer.certificate()`, as in
+/// [`sign_with`].
+pub fn sign_with_der_certs(
+    content_type: ObjectIdentifier,
+    content: &[u8],
+    signer: &dyn CmsSigner,
+    certs: &[&[u8]],
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
+    let (sid, si_version) = signer_id(signer.certificate(), opts.sid)?;
+    let key = SigningParts {
+        digest: signer.digest(),
+        signature_algorithm: signer.signature_algorithm(),
+        sign: &|m| signer.sign(m),
+    };
+    let (signer_info, version) = signer_info(content_type, content, &key, sid, si_version, opts)?;
+    let crls: Vec<&[u8]> = opts.crls.iter().map(Vec::as_slice).collect();
+    let version = version.to_der()?;
+    let digest_algorithms =
+        SetOfVec::try_from(vec![key.digest.algorithm_identifier()])?.to_der()?;
+    let encap = EncapsulatedContentInfo {
+        econtent_type: content_type,
+        econtent: Some(Any::encode_from(&OctetString::new(content)?)?),
+    }
+    .to_der()?;
+    let certificates = raw_set(0, certs)?;
+    let crls = raw_set(1, &crls)?;
+    let signer_infos = SignerInfos(SetOfVec::try_from(vec![signer_info])?).to_der()?;
+    let sd = tlv(
+        Tag::Sequence,
+        &[
+            &version,
+            &digest_algorithms,
+            &encap,
+            certificates.as_deref().unwrap_or_default(),
+            crls.as_deref().unwrap_or_default(),
+            &signer_infos,
+        ],
+    )?;
+    let content = tlv(context_constructed(0), &[&sd])?;
+    tlv(Tag::Sequence, &[&oids::ID_SIGNED_DATA.to_der()?, &content])
+}
+
+/// The sid of `cert` in the form asked for, and the SignerInfo version it implies.
+fn signer_id(cert: &Certificate, kind: SignerIdKind) -> Result<(SignerIdentifier, CmsVersion)> {
+    Ok(match kind {
+        SignerIdKind::IssuerAndSerialNumber => (
+            SignerIdentifier::IssuerAndSerialNumber(issuer_and_serial(cert)),
+            CmsVersion::V1,
+        ),
+        SignerIdKind::SubjectKeyIdentifier => {
+            let ski = cert_ski(cert).ok_or_else(|| {
+                CmsError::invalid("signer certificate has no subjectKeyIdentifier extension")
+            })?;
+            (
+                SignerIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(OctetString::new(
+                    ski,
+                )?)),
+                CmsVersion::V3,
+            )
+        }
+    })
+}
+
+fn context_constructed(number: u32) -> Tag {
+    Tag::ContextSpecific {
+        constructed: true,
+        number: der::TagNumber(number),
+    }
+}
+
+/// A TLV with this tag around the concatenation of `parts`.
+fn tlv(tag: Tag, parts: &[&[u8]]) -> Result<Vec<u8>> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let header = der::Header::new(tag, der::Length::try_from(len)?);
+    let mut out = Vec::with_capacity(len + 8);
+    header.encode_to_vec(&mut out)?;
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    Ok(out)
+}
+
+/// `[number] IMPLICIT SET OF` the DER SEQUENCEs `items`, sorted and deduplicated; `None` when
+/// there are none (the field is OPTIONAL).
+fn raw_set(number: u32, items: &[&[u8]]) -> Result<Option<Vec<u8>>> {
+    if items.is_empty() {
+        return Ok(None);
+    }
+    for item in items {
+        let one_sequence = || -> der::Result<bool> {
+            use der::Reader;
+            let mut reader = der::SliceReader::new(item)?;
+            let header = der::Header::decode(&mut reader)?;
+            reader.read_slice(header.length())?;
+            reader.finish()?;
+            Ok(header.tag() == Tag::Sequence)
+        };
+        if !one_sequence().unwrap_or(false) {
+            return Err(CmsError::invalid(
+                "a certificate or CRL is not one DER SEQUENCE",
+            ));
+        }
+    }
+    let mut sorted = items.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    Ok(Some(tlv(context_constructed(number), &sorted)?))
 }
 
 /// An attribute with one value.

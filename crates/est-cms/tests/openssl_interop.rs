@@ -338,6 +338,125 @@ fn signed_data_ours_to_openssl() {
     }
 }
 
+/// Certificates given as DER go in as they are, sorted and deduplicated (a DER SET OF: the
+/// `cms` types re-encode the result byte for byte), and OpenSSL verifies the signature and
+/// finds the signer among them; a CRL rides along; anything but one DER SEQUENCE is refused.
+#[test]
+fn signed_data_with_der_certificates_to_openssl() {
+    let d = Dir::new();
+    let root = root("Interop Root");
+    let root_pem = d.cert("root.pem", &root.1);
+    let key = p256();
+    let cert = leaf(&root, &key, "signer");
+    let other = leaf(&root, &p256(), "another");
+    let signer = OpensslSigner::new(key, to_cert(&cert)).unwrap();
+    let (leaf_der, root_der, other_der) = (
+        cert.to_der().unwrap(),
+        root.1.to_der().unwrap(),
+        other.to_der().unwrap(),
+    );
+    let crl = {
+        // With a crlnumber file OpenSSL writes a v2 CRL (the kind Estuary issues).
+        let conf = d.write(
+            "crl.cnf",
+            b"[ca]\ndefault_ca=c\n[c]\ndatabase=DB\ncrlnumber=NUM\ndefault_md=sha256\ndefault_crl_days=1\n",
+        );
+        let db = d.write("index.txt", b"");
+        let num = d.write("crlnumber", b"01\n");
+        let conf_text = std::fs::read_to_string(&conf)
+            .unwrap()
+            .replace("DB", &db)
+            .replace("NUM", &num);
+        std::fs::write(&conf, conf_text).unwrap();
+        let key_pem = d.key("root.key", &root.0);
+        let out = d.s("crl.der");
+        openssl(&[
+            "ca",
+            "-gencrl",
+            "-config",
+            &conf,
+            "-keyfile",
+            &key_pem,
+            "-cert",
+            &root_pem,
+            "-out",
+            &d.s("crl.pem"),
+        ]);
+        openssl(&[
+            "crl",
+            "-in",
+            &d.s("crl.pem"),
+            "-outform",
+            "DER",
+            "-out",
+            &out,
+        ]);
+        d.read("crl.der")
+    };
+    let opts = SignOptions {
+        crls: vec![crl.clone()],
+        ..Default::default()
+    };
+    let der = sign_with_der_certs(
+        ID_DATA,
+        CONTENT,
+        &signer,
+        &[&other_der, &leaf_der, &root_der, &leaf_der],
+        &opts,
+    )
+    .unwrap();
+    // Each certificate once, in ascending order of their encodings (X.690 §11.6; the `der`
+    // crate's re-encoding orders by value instead, so it is not the reference here).
+    let at = |cert: &[u8]| {
+        let found: Vec<usize> = der
+            .windows(cert.len())
+            .enumerate()
+            .filter(|(_, w)| *w == cert)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(found.len(), 1, "each certificate exactly once");
+        found[0]
+    };
+    let mut by_position = [&leaf_der, &root_der, &other_der];
+    by_position.sort_by_key(|c| at(c));
+    let mut by_encoding = by_position;
+    by_encoding.sort();
+    assert_eq!(by_position, by_encoding);
+    assert_eq!(openssl_verify(&d, &der, &root_pem), CONTENT);
+    let input = d.write("signed.der", &der);
+    let printed = String::from_utf8(openssl(&[
+        "pkcs7",
+        "-inform",
+        "DER",
+        "-in",
+        &input,
+        "-print_certs",
+        "-noout",
+    ]))
+    .unwrap();
+    assert_eq!(printed.matches("subject=").count(), 3, "{printed}");
+    let parsed = ParsedSignedData::parse(&der).unwrap();
+    let ci = {
+        use der::Decode;
+        cms::content_info::ContentInfo::from_der(&der).unwrap()
+    };
+    let sd: cms::signed_data::SignedData = ci.content.decode_as().unwrap();
+    assert_eq!(sd.crls.map(|c| c.0.len()), Some(1));
+    assert_eq!(parsed.content, CONTENT);
+    // Not certificates: refused, not copied into the output.
+    for bad in [
+        &b""[..],
+        &[0x30, 0x03, 0x02, 0x01][..],
+        &[0x04, 0x00][..],
+        &[0x30, 0x00, 0x00][..],
+    ] {
+        assert!(
+            sign_with_der_certs(ID_DATA, CONTENT, &signer, &[&leaf_der, bad], &opts).is_err(),
+            "{bad:02x?}"
+        );
+    }
+}
+
 /// RFC 8419 by hand: SHA-512 messageDigest, PureEdDSA over the DER SET OF signed attributes.
 fn check_ed25519_independently(der: &[u8], cert: &X509) {
     use der::{Decode, Encode};
