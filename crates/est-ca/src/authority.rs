@@ -35,6 +35,8 @@ pub struct Issuer {
     pub key: Arc<dyn SigningKey>,
     /// RFC 4514 form of the subject, computed once (recorded with every issued certificate).
     subject_string: String,
+    /// DER of `chain`, encoded once (signed responses carry it).
+    chain_der: Vec<Vec<u8>>,
 }
 
 impl Issuer {
@@ -50,13 +52,23 @@ impl Issuer {
             ));
         }
         let subject_string = cert.tbs_certificate().subject().to_string();
+        let chain_der = chain
+            .iter()
+            .map(der::Encode::to_der)
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             cert,
             cert_der,
             chain,
             key,
             subject_string,
+            chain_der,
         })
+    }
+
+    /// DER of the issuing certificate followed by its chain.
+    pub fn full_chain_der(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(self.cert_der.as_slice()).chain(self.chain_der.iter().map(Vec::as_slice))
     }
 
     pub fn subject(&self) -> &Name {
@@ -227,6 +239,9 @@ pub struct CertifyRequest<'a> {
     pub subject: &'a Name,
     pub san: Option<&'a SubjectAltName>,
     pub spki: &'a SubjectPublicKeyInfoOwned,
+    /// The request's CMC replay record, to claim in the same commit as this certificate
+    /// (CMC-53; see [`crate::ReplayClaim`]). Ignored once claimed.
+    pub replay: Option<&'a crate::ReplayClaim>,
 }
 
 /// The names a request asks to certify.
@@ -426,6 +441,7 @@ impl Authority {
             &csr.spki_der,
             csr.key_kind,
             now,
+            None,
         )
         .await
     }
@@ -459,6 +475,7 @@ impl Authority {
             &spki_der,
             key_kind,
             now,
+            req.replay,
         )
         .await
     }
@@ -506,6 +523,7 @@ impl Authority {
                 &spki_der,
                 key_type.public_key_kind(),
                 now,
+                None,
             )
             .await?;
         Ok(GeneratedKey {
@@ -571,8 +589,10 @@ impl Authority {
         spki_der: &[u8],
         key_kind: PublicKeyKind,
         now: SystemTime,
+        replay: Option<&crate::ReplayClaim>,
     ) -> Result<IssuedCert, CaError> {
         let profile = &domain.profile;
+        let mut replay = replay.filter(|c| !c.is_claimed());
         // The single issuance chokepoint (enroll, reenroll, serverkeygen, CMC, held requests):
         // nothing RFC 5280 forbids is ever signed (SEC-11).
         profile.check_names(names.subject, names.san)?;
@@ -628,7 +648,22 @@ impl Authority {
                 revocation: None,
                 der: der.clone(),
             };
-            match self.store.insert_certificate(&record).await {
+            // CMC-53: the request's replay record rides in the certificate's commit.
+            let result = match replay {
+                Some(claim) => {
+                    let pair = claim.pair(unix_secs(now));
+                    self.store.insert_certificate_claiming(&record, &pair).await
+                }
+                None => self.store.insert_certificate(&record).await,
+            };
+            if let Some(claim) =
+                replay.take_if(|_| matches!(result, Ok(()) | Err(StoreError::DuplicateSerial)))
+            {
+                // Recorded: later attempts (and certificates) go without it.
+                claim.mark_claimed();
+                self.prune_replay_records_if_due(unix_secs(now)).await;
+            }
+            match result {
                 Ok(()) => {
                     tracing::info!(serial = %record.serial, subject = %record.subject, requester = %record.requester, ca = %record.ca, "certificate issued");
                     return Ok(IssuedCert { cert, der, record });

@@ -7,12 +7,13 @@
 //! associated data: a sealed value copied onto another ident's row fails to open instead of
 //! lending that ident its secret.
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use zeroize::Zeroizing;
 
 use crate::clock::unix_secs;
+use crate::store::ReplayPair;
 use crate::{Authority, CaError, CmcSecretRecord, SecretBox, Store};
 
 /// CMC-45: shared-secret tokens of 16 characters must work; shorter ones are refused, since a
@@ -275,17 +276,18 @@ impl Authority {
         transaction_id: &str,
         sender_nonce: &[u8],
     ) -> Result<bool, CaError> {
-        check_transaction_id(transaction_id)?;
-        if sender_nonce.len() > CMC_NONCE_MAX_LEN {
-            return Err(CaError::MalformedRequest(format!(
-                "the senderNonce is longer than {CMC_NONCE_MAX_LEN} bytes"
-            )));
-        }
+        check_pair(transaction_id, sender_nonce)?;
         let now = unix_secs(self.clock.now());
         let fresh = self
             .store
             .record_cmc_nonce(transaction_id, sender_nonce, now)
             .await?;
+        self.prune_replay_records_if_due(now).await;
+        Ok(fresh)
+    }
+
+    /// Once per [`CMC_REPLAY_PRUNE_INTERVAL`]: forgets the pairs older than the window.
+    pub(crate) async fn prune_replay_records_if_due(&self, now: i64) {
         if self.cmc_replay.claim(now) {
             let window = i64::try_from(CMC_REPLAY_WINDOW.as_secs()).unwrap_or(i64::MAX);
             // Housekeeping: a failure here must not fail the request it rides on.
@@ -298,7 +300,68 @@ impl Authority {
                 Err(e) => tracing::warn!(error = %e, "pruning CMC replay records failed"),
             }
         }
-        Ok(fresh)
+    }
+}
+
+/// The (transactionId, senderNonce) pair the authority can record.
+fn check_pair(transaction_id: &str, sender_nonce: &[u8]) -> Result<(), CaError> {
+    check_transaction_id(transaction_id)?;
+    if sender_nonce.len() > CMC_NONCE_MAX_LEN {
+        return Err(CaError::MalformedRequest(format!(
+            "the senderNonce is longer than {CMC_NONCE_MAX_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A request's replay record (CMC-53), claimed in the same durable commit as the first
+/// certificate the request gets ([`crate::CertifyRequest::replay`],
+/// [`Store::insert_certificate_claiming`]): a /fullcmc request that only asks for
+/// certificates then waits for one commit instead of two. Whoever holds the claim must, if no
+/// certificate claimed it ([`ReplayClaim::is_claimed`]), record the pair itself with
+/// [`Authority::check_cmc_replay`] before answering, and must do nothing else with side
+/// effects before the claim is settled.
+#[derive(Debug)]
+pub struct ReplayClaim {
+    transaction_id: String,
+    sender_nonce: Vec<u8>,
+    claimed: AtomicBool,
+}
+
+impl ReplayClaim {
+    /// `transaction_id`: the decimal INTEGER, `""` without one.
+    pub fn new(transaction_id: &str, sender_nonce: &[u8]) -> Result<Self, CaError> {
+        check_pair(transaction_id, sender_nonce)?;
+        Ok(Self {
+            transaction_id: transaction_id.to_owned(),
+            sender_nonce: sender_nonce.to_vec(),
+            claimed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+
+    pub fn sender_nonce(&self) -> &[u8] {
+        &self.sender_nonce
+    }
+
+    /// Whether a certificate's commit recorded the pair (it was new).
+    pub fn is_claimed(&self) -> bool {
+        self.claimed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn pair(&self, seen_at: i64) -> ReplayPair {
+        ReplayPair {
+            transaction_id: self.transaction_id.clone(),
+            sender_nonce: self.sender_nonce.clone(),
+            seen_at,
+        }
+    }
+
+    pub(crate) fn mark_claimed(&self) {
+        self.claimed.store(true, Ordering::Release);
     }
 }
 

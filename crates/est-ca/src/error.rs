@@ -46,15 +46,28 @@ pub enum CaError {
     /// reason not used in full CRLs (removeFromCRL), an invalidity date in the future.
     #[error("{0}")]
     Revocation(String),
+    /// The request's (transactionId, senderNonce) pair was used before (CMC-53): nothing was
+    /// issued.
+    #[error("this transactionId and senderNonce were already used: a replayed request (CMC-53)")]
+    Replayed,
     /// The signing key failed.
     #[error("CA signing failed")]
     Key(#[from] KeyError),
     /// The store failed; the certificate was not issued.
     #[error("certificate store unavailable")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// Any other internal failure (encoding of our own structures).
     #[error("internal CA error: {0}")]
     Internal(String),
+}
+
+impl From<StoreError> for CaError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Replayed => CaError::Replayed,
+            other => CaError::Store(other),
+        }
+    }
 }
 
 impl From<der::Error> for CaError {

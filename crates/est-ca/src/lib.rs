@@ -45,7 +45,7 @@ pub use authz::{
 pub use clock::{Clock, SystemClock};
 pub use cmc_secrets::{
     CMC_NONCE_MAX_LEN, CMC_REPLAY_PRUNE_INTERVAL, CMC_REPLAY_WINDOW, CMC_SECRET_MIN_LEN, CmcSecret,
-    CmcSecrets, ENCRYPTED_POP_WINDOW,
+    CmcSecrets, ENCRYPTED_POP_WINDOW, ReplayClaim,
 };
 pub use crl::{
     CRL_STATE_CHECK_INTERVAL, CrlReason, RevokeOutcome, UnknownCrlReason, normalize_serial,
@@ -73,5 +73,6 @@ pub fn token_secret_hash(secret: &[u8]) -> String {
 }
 pub use store::{
     CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord,
-    PendingRecord, Revocation, RevokedEntry, Store, StoreError, TokenRecord, UserRecord,
+    PendingRecord, ReplayPair, Revocation, RevokedEntry, Store, StoreError, TokenRecord,
+    UserRecord,
 };

@@ -221,6 +221,10 @@ pub enum StoreError {
     /// `Retry-After` (issue 12: a prompt refusal during an outage).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The CMC replay record claimed with a certificate was recorded before: the certificate
+    /// was not recorded (CMC-53, [`Store::insert_certificate_claiming`]).
+    #[error("replayed CMC transactionId and senderNonce")]
+    Replayed,
 }
 
 impl StoreError {
@@ -228,6 +232,15 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }
+}
+
+/// A CMC replay record (CMC-53) to claim in the same durable commit as a certificate: the
+/// request's transactionId (decimal, `""` without one), senderNonce and the time it was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReplayPair {
+    pub transaction_id: String,
+    pub sender_nonce: Vec<u8>,
+    pub seen_at: i64,
 }
 
 /// Persistent state of the authority. Every method is a point lookup or an indexed range scan,
@@ -405,6 +418,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Err(StoreError::Backend(
             "this store does not support CMC replay protection".into(),
         ))
+    }
+    /// Records `record` only if `pair` is new, and the pair with it (CMC-53): one durable
+    /// commit where a store can, so that a /fullcmc request waits for one commit, not two.
+    /// [`StoreError::Replayed`] (and nothing recorded for the certificate) when the pair was
+    /// seen before. [`StoreError::DuplicateSerial`] means the pair is now recorded but the
+    /// certificate is not: draw a new serial and insert it without the pair. This default
+    /// records the pair first, then the certificate.
+    async fn insert_certificate_claiming(
+        &self,
+        record: &CertRecord,
+        pair: &ReplayPair,
+    ) -> Result<(), StoreError> {
+        if !self
+            .record_cmc_nonce(&pair.transaction_id, &pair.sender_nonce, pair.seen_at)
+            .await?
+        {
+            return Err(StoreError::Replayed);
+        }
+        self.insert_certificate(record).await
     }
     /// Forgets the nonces seen before `before` (unix seconds); returns how many.
     async fn prune_cmc_nonces(&self, _before: i64) -> Result<u64, StoreError> {

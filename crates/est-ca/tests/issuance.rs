@@ -17,6 +17,7 @@ struct MemStore {
     certs: Mutex<Vec<CertRecord>>,
     users: Mutex<Vec<UserRecord>>,
     client_keys: Mutex<Vec<ClientKeyRecord>>,
+    nonces: Mutex<std::collections::HashSet<(String, Vec<u8>)>>,
     fail: Mutex<bool>,
 }
 
@@ -137,6 +138,10 @@ impl Store for MemStore {
         let before = v.len();
         v.retain(|k| !(k.owner == owner && k.kind == kind && k.key_id == id));
         Ok(v.len() != before)
+    }
+    // insert_certificate_claiming: the trait's default (pair first, then the certificate).
+    async fn record_cmc_nonce(&self, t: &str, n: &[u8], _at: i64) -> Result<bool, StoreError> {
+        Ok(self.nonces.lock().unwrap().insert((t.into(), n.to_vec())))
     }
 }
 
@@ -316,6 +321,56 @@ async fn issues_records_and_applies_profile() {
             .await,
         Err(CaError::MalformedRequest(_))
     ));
+}
+
+/// CMC-53: a certification whose request carries a replay claim records the pair with the
+/// certificate; the same pair again issues nothing (`Replayed`); a request refused before
+/// issuance leaves its claim unclaimed (the caller records the pair itself); a claimed claim
+/// is not claimed twice (a second certificate of the same request goes without it).
+#[tokio::test]
+async fn replay_claims_ride_with_the_certificate() {
+    let f = fixture(Profile::default(), SystemTime::now());
+    let k = est_keys::generate_key(KeyType::P256).unwrap();
+    let spki = spki::SubjectPublicKeyInfoOwned::from_der(&k.public_key_to_der().unwrap()).unwrap();
+    let subject = Name::from_str("CN=dev").unwrap();
+    let alice = user(&["dev"]);
+    macro_rules! certify {
+        ($claim:expr, $identity:expr) => {
+            f.authority.certify(CertifyRequest {
+                domain: "d",
+                identity: $identity,
+                renewal: None,
+                subject: &subject,
+                san: None,
+                spki: &spki,
+                replay: $claim,
+            })
+        };
+    }
+    let claim = ReplayClaim::new("42", b"nonce").unwrap();
+    certify!(Some(&claim), &alice).await.unwrap();
+    assert!(claim.is_claimed());
+    assert_eq!(f.store.count_certificates().await.unwrap(), 1);
+    // Claimed once: the request's second certificate does not claim again.
+    certify!(Some(&claim), &alice).await.unwrap();
+    assert_eq!(f.store.count_certificates().await.unwrap(), 2);
+
+    let replay = ReplayClaim::new("42", b"nonce").unwrap();
+    let r = certify!(Some(&replay), &alice).await;
+    assert!(matches!(r, Err(CaError::Replayed)), "got {r:?}");
+    assert!(!replay.is_claimed());
+    assert_eq!(f.store.count_certificates().await.unwrap(), 2);
+
+    // Refused by the name policy: nothing reached the store, the claim is still open.
+    let refused = ReplayClaim::new("43", b"nonce").unwrap();
+    let r = certify!(Some(&refused), &user(&["other"])).await;
+    assert!(matches!(r, Err(CaError::NameNotAllowed(_))), "got {r:?}");
+    assert!(!refused.is_claimed());
+    assert!(f.authority.check_cmc_replay("43", b"nonce").await.unwrap());
+
+    // Malformed pairs are refused up front.
+    assert!(ReplayClaim::new("4x", b"n").is_err());
+    assert!(ReplayClaim::new("1", &[0u8; 4096]).is_err());
 }
 
 #[tokio::test]

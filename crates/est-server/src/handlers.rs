@@ -65,12 +65,12 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
     /// Certifies a key whose possession the CMC layer proved (/fullcmc).
     async fn certify(&self, req: CertifyRequest<'_>) -> Result<IssuedCert, CaError>;
     /// Signs a DER PKIResponse as SignedData with the domain's issuing CA key, carrying
-    /// `issued` and the CA chain (CMC-26..CMC-28).
+    /// `issued` (DER certificates) and the CA chain (CMC-26..CMC-28).
     fn sign_cmc_response(
         &self,
         domain: &str,
         pki_response: &[u8],
-        issued: &[Certificate],
+        issued: &[Vec<u8>],
         crls: &[Vec<u8>],
     ) -> Result<Vec<u8>, CaError>;
     /// A certificate this CA recorded, by serial (lowercase hex, CMC-70).
@@ -205,15 +205,19 @@ impl EstCa for Authority {
         &self,
         domain: &str,
         pki_response: &[u8],
-        issued: &[Certificate],
+        issued: &[Vec<u8>],
         crls: &[Vec<u8>],
     ) -> Result<Vec<u8>, CaError> {
         let d = self
             .domain(domain)
             .ok_or_else(|| CaError::Internal(format!("unknown CA domain {domain}")))?;
-        let mut certs = issued.to_vec();
-        certs.extend(d.issuer.chain.iter().cloned());
-        est_cms::sign_with(
+        // The chain as encoded once at start: nothing is decoded or re-encoded per response.
+        let certs: Vec<&[u8]> = issued
+            .iter()
+            .map(Vec::as_slice)
+            .chain(d.issuer.full_chain_der())
+            .collect();
+        est_cms::sign_with_der_certs(
             est_cmc::oids::CT_PKI_RESPONSE,
             pki_response,
             &d.issuer.cms_signer(),

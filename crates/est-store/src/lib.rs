@@ -320,7 +320,16 @@ fn migrator_of(
 impl Store for SqlStore {
     /// Queued to the group-commit writer; returns once the transaction holding it committed.
     async fn insert_certificate(&self, record: &CertRecord) -> Result<(), StoreError> {
-        self.writer.insert(record.clone()).await
+        self.writer.insert(record.clone(), None).await
+    }
+
+    /// Queued to the writer with its replay record: one transaction holds both (see `nonces`).
+    async fn insert_certificate_claiming(
+        &self,
+        record: &CertRecord,
+        pair: &est_ca::ReplayPair,
+    ) -> Result<(), StoreError> {
+        self.writer.insert(record.clone(), Some(pair.clone())).await
     }
 
     async fn certificate_by_serial(&self, serial: &str) -> Result<Option<CertRecord>, StoreError> {

@@ -8,10 +8,13 @@
 //! `writer`): whatever pairs and certificates queued up while the previous commit was syncing
 //! go into one transaction, the pairs in one statement (`ON CONFLICT DO NOTHING RETURNING`),
 //! and each caller learns whether its pair was new or seen before. The unique key decides,
-//! across concurrent callers and nodes.
+//! across concurrent callers and nodes. A request that only asks for certificates claims its
+//! pair with its first certificate instead (`Store::insert_certificate_claiming`): the pair and
+//! the certificate then share the commit, the certificate recorded only if the pair was new,
+//! and the request waits for one commit instead of two.
 use std::collections::HashSet;
 
-use est_ca::StoreError;
+use est_ca::{ReplayPair, StoreError};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Row};
@@ -23,26 +26,15 @@ use crate::error::backend_error;
 /// One caller waiting to learn whether its pair is new.
 #[derive(Debug)]
 pub(crate) struct NonceJob {
-    pub(crate) transaction_id: String,
-    pub(crate) sender_nonce: Vec<u8>,
-    pub(crate) seen_at: i64,
+    pub(crate) pair: ReplayPair,
     pub(crate) reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
-/// Answers the second and later callers with the same pair in one batch (the first one queued
-/// is new, the others replays) and returns the rest, each pair once, so that the statement
-/// holds no self-conflicting rows.
-pub(crate) fn dedupe(batch: Vec<NonceJob>) -> Vec<NonceJob> {
-    let mut seen = HashSet::with_capacity(batch.len());
-    let mut jobs = Vec::with_capacity(batch.len());
-    for job in batch {
-        if seen.insert((job.transaction_id.clone(), job.sender_nonce.clone())) {
-            jobs.push(job);
-        } else {
-            let _ = job.reply.send(Ok(false));
-        }
-    }
-    jobs
+/// The unique key of a pair.
+pub(crate) type PairKey = (String, Vec<u8>);
+
+pub(crate) fn key(pair: &ReplayPair) -> PairKey {
+    (pair.transaction_id.clone(), pair.sender_nonce.clone())
 }
 
 /// The multi-row INSERT for `rows` pairs (anonymous `?` on SQLite, see
@@ -68,22 +60,25 @@ fn insert_sql(rows: usize, backend: Backend) -> String {
     sql
 }
 
-/// The statement inserting every pair of `jobs` (deduplicated, at most a few hundred: three
+/// The statement inserting every pair of `pairs` (deduplicated, at most a few hundred: three
 /// parameters each); its rows are the pairs actually inserted.
-pub(crate) fn insert<'q>(jobs: &'q [NonceJob], backend: Backend) -> Query<'q, Any, AnyArguments> {
+pub(crate) fn insert<'q>(
+    pairs: &[&'q ReplayPair],
+    backend: Backend,
+) -> Query<'q, Any, AnyArguments> {
     // The text holds only our own column names and placeholders; values are bound.
-    let mut query = sqlx::query(AssertSqlSafe(insert_sql(jobs.len(), backend)));
-    for job in jobs {
+    let mut query = sqlx::query(AssertSqlSafe(insert_sql(pairs.len(), backend)));
+    for pair in pairs {
         query = query
-            .bind(job.transaction_id.as_str())
-            .bind(job.sender_nonce.as_slice())
-            .bind(job.seen_at);
+            .bind(pair.transaction_id.as_str())
+            .bind(pair.sender_nonce.as_slice())
+            .bind(pair.seen_at);
     }
     query
 }
 
 /// The pairs the statement of [`insert`] returned.
-pub(crate) fn inserted(rows: &[AnyRow]) -> Result<HashSet<(String, Vec<u8>)>, StoreError> {
+pub(crate) fn inserted(rows: &[AnyRow]) -> Result<HashSet<PairKey>, StoreError> {
     rows.iter()
         .map(|r| {
             Ok((
@@ -95,11 +90,11 @@ pub(crate) fn inserted(rows: &[AnyRow]) -> Result<HashSet<(String, Vec<u8>)>, St
 }
 
 /// Answers every caller once the commit that held `new` is durable (or failed).
-pub(crate) fn answer(jobs: Vec<NonceJob>, new: Result<&HashSet<(String, Vec<u8>)>, &StoreError>) {
+pub(crate) fn answer(jobs: Vec<NonceJob>, new: Result<&HashSet<PairKey>, &StoreError>) {
     match new {
         Ok(new) => {
             for job in jobs {
-                let fresh = new.contains(&(job.transaction_id.clone(), job.sender_nonce.clone()));
+                let fresh = new.contains(&key(&job.pair));
                 let _ = job.reply.send(Ok(fresh));
             }
         }

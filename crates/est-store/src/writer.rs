@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use est_ca::{CertRecord, StoreError};
+use est_ca::{CertRecord, ReplayPair, StoreError};
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::{backend_error, certificate_insert_error};
-use crate::nonces::{self, NonceJob};
+use crate::nonces::{self, NonceJob, PairKey};
 use crate::sql::{self, OnDuplicate};
 use crate::{Backend, SqlStoreOptions, checkpoint};
 
@@ -51,6 +51,9 @@ impl Counters {
 }
 
 /// What callers queue: a certificate, or a CMC replay record.
+// Most of what is queued is certificates: boxing them would cost an allocation per insert to
+// shrink the rarer replay records' slots.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Work {
     Certificate(Job),
@@ -73,6 +76,8 @@ impl Work {
 #[derive(Debug)]
 struct Job {
     record: CertRecord,
+    /// A replay record to claim with it: the certificate is recorded only if the pair is new.
+    claim: Option<ReplayPair>,
     reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -137,11 +142,21 @@ impl Writer {
         }
     }
 
-    /// Queues `record` and waits until it is committed (or refused).
-    pub(crate) async fn insert(&self, record: CertRecord) -> Result<(), StoreError> {
+    /// Queues `record` and waits until it is committed (or refused). With `claim`, the pair is
+    /// recorded in the same transaction and the certificate only if the pair was new
+    /// ([`StoreError::Replayed`] otherwise).
+    pub(crate) async fn insert(
+        &self,
+        record: CertRecord,
+        claim: Option<ReplayPair>,
+    ) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Work::Certificate(Job { record, reply }))
+            .send(Work::Certificate(Job {
+                record,
+                claim,
+                reply,
+            }))
             .await
             .map_err(|_| writer_stopped())?;
         answer.await.map_err(|_| writer_stopped())?
@@ -158,9 +173,11 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Work::Nonce(NonceJob {
-                transaction_id: transaction_id.to_owned(),
-                sender_nonce: sender_nonce.to_vec(),
-                seen_at,
+                pair: ReplayPair {
+                    transaction_id: transaction_id.to_owned(),
+                    sender_nonce: sender_nonce.to_vec(),
+                    seen_at,
+                },
                 reply,
             }))
             .await
@@ -359,36 +376,57 @@ async fn catch_up(pool: &AnyPool, checkpoints: &Checkpoints) -> i64 {
 /// Commits one batch and answers each caller with its own outcome.
 ///
 /// Certificates and replay records queued together go into one transaction, so a round of
-/// /fullcmc requests (each records its pair, then later its certificate) pays one sync, not
-/// two. Should that transaction fail, each kind is retried on its own, so that a failure is
-/// reported only to the callers it concerns; not when the database is unreachable, which
-/// fails them all at once. Returns the outage's description if the database was unreachable.
+/// /fullcmc requests pays one sync for both; a certificate that claims a pair is recorded
+/// only if its pair is new. Should that transaction fail, each kind is retried on its own, so
+/// that a failure is reported only to the callers it concerns; not when the database is
+/// unreachable, which fails them all at once. Returns the outage's description if the
+/// database was unreachable.
 async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) -> Option<String> {
     let mut certificates = Vec::with_capacity(batch.len());
     let mut pairs = Vec::new();
+    // Each pair once per statement, the first queued wins: later callers with the same pair
+    // are replays (no self-conflicting rows in the statement).
+    let mut seen: HashSet<PairKey> = HashSet::new();
     for work in batch {
         match work {
-            Work::Certificate(job) => certificates.push(job),
-            Work::Nonce(job) => pairs.push(job),
+            Work::Certificate(job) => match &job.claim {
+                Some(pair) if !seen.insert(nonces::key(pair)) => {
+                    job.answer(Err(StoreError::Replayed));
+                }
+                _ => certificates.push(job),
+            },
+            Work::Nonce(job) => {
+                if seen.insert(nonces::key(&job.pair)) {
+                    pairs.push(job);
+                } else {
+                    let _ = job.reply.send(Ok(false));
+                }
+            }
         }
     }
-    if pairs.is_empty() {
+    if seen.is_empty() {
         return commit_certificates(target, certificates, counters).await;
     }
-    let pairs = nonces::dedupe(pairs);
     if certificates.is_empty() {
         return commit_nonces(target, pairs).await;
     }
     let (certificates, duplicates) = dedupe_serials(certificates);
-    let records: Vec<&CertRecord> = certificates.iter().map(|job| &job.record).collect();
-    match insert_together(target, &pairs, &records).await {
+    let all_pairs: Vec<&ReplayPair> = pairs
+        .iter()
+        .map(|j| &j.pair)
+        .chain(
+            certificates
+                .iter()
+                .chain(&duplicates)
+                .filter_map(|j| j.claim.as_ref()),
+        )
+        .collect();
+    match insert_together(target, &all_pairs, &certificates).await {
         Ok((new_pairs, inserted)) => {
             nonces::answer(pairs, Ok(&new_pairs));
             counters.committed(inserted.len());
-            answer_certificates(certificates, &inserted);
-            for job in duplicates {
-                job.answer(Err(StoreError::DuplicateSerial));
-            }
+            answer_certificates(certificates, &inserted, &new_pairs);
+            answer_certificates(duplicates, &HashSet::new(), &new_pairs);
         }
         Err(error) if error.is_unavailable() => {
             let why = error.to_string();
@@ -401,10 +439,19 @@ async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) ->
         }
         Err(error) => {
             tracing::warn!(%error, "combined commit failed; retrying replay records and certificates apart");
-            let outage = commit_nonces(target, pairs).await;
-            let mut retry = certificates;
-            retry.extend(duplicates);
-            return commit_certificates(target, retry, counters)
+            let mut outage = commit_nonces(target, pairs).await;
+            let (claiming, plain): (Vec<Job>, Vec<Job>) = certificates
+                .into_iter()
+                .chain(duplicates)
+                .partition(|j| j.claim.is_some());
+            for job in claiming {
+                if let Some(why) = &outage {
+                    job.answer(Err(StoreError::Unavailable(why.clone())));
+                    continue;
+                }
+                outage = commit_claiming_alone(target, job, counters).await;
+            }
+            return commit_certificates(target, plain, counters)
                 .await
                 .or(outage);
         }
@@ -412,9 +459,31 @@ async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) ->
     None
 }
 
+/// One certificate with its replay record in a transaction of its own (the retry path).
+async fn commit_claiming_alone(target: &Target, job: Job, counters: &Counters) -> Option<String> {
+    let pairs: Vec<&ReplayPair> = job.claim.iter().collect();
+    let result = insert_together(target, &pairs, std::slice::from_ref(&job)).await;
+    match result {
+        Ok((new_pairs, inserted)) => {
+            counters.committed(inserted.len());
+            answer_certificates(vec![job], &inserted, &new_pairs);
+            None
+        }
+        Err(error) => {
+            let outage = error.is_unavailable().then(|| error.to_string());
+            job.answer(Err(error));
+            outage
+        }
+    }
+}
+
 /// Replay records alone: one autocommit statement. Returns the outage, if any.
 async fn commit_nonces(target: &Target, pairs: Vec<NonceJob>) -> Option<String> {
-    let new = match nonces::insert(&pairs, target.backend)
+    if pairs.is_empty() {
+        return None;
+    }
+    let refs: Vec<&ReplayPair> = pairs.iter().map(|j| &j.pair).collect();
+    let new = match nonces::insert(&refs, target.backend)
         .fetch_all(&target.pool)
         .await
     {
@@ -430,19 +499,33 @@ async fn commit_nonces(target: &Target, pairs: Vec<NonceJob>) -> Option<String> 
     outage
 }
 
-/// Both kinds in one transaction; returns the new pairs and the serials inserted.
+/// Both kinds in one transaction: the pairs first, then the certificates that claim no pair
+/// or a pair that was new. Returns the new pairs and the serials inserted.
 async fn insert_together(
     target: &Target,
-    pairs: &[NonceJob],
-    records: &[&CertRecord],
-) -> Result<(HashSet<(String, Vec<u8>)>, HashSet<String>), StoreError> {
+    pairs: &[&ReplayPair],
+    jobs: &[Job],
+) -> Result<(HashSet<PairKey>, HashSet<String>), StoreError> {
     let mut tx = target.pool.begin().await.map_err(backend_error)?;
-    let rows = nonces::insert(pairs, target.backend)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_error)?;
-    let new_pairs = nonces::inserted(&rows)?;
-    let inserted = insert_in(&mut tx, target.backend, records).await?;
+    let new_pairs = if pairs.is_empty() {
+        HashSet::new()
+    } else {
+        let rows = nonces::insert(pairs, target.backend)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        nonces::inserted(&rows)?
+    };
+    let records: Vec<&CertRecord> = jobs
+        .iter()
+        .filter(|j| {
+            j.claim
+                .as_ref()
+                .is_none_or(|p| new_pairs.contains(&nonces::key(p)))
+        })
+        .map(|j| &j.record)
+        .collect();
+    let inserted = insert_in(&mut tx, target.backend, &records).await?;
     tx.commit().await.map_err(backend_error)?;
     Ok((new_pairs, inserted))
 }
@@ -484,9 +567,17 @@ fn dedupe_serials(batch: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
     (jobs, duplicates)
 }
 
-fn answer_certificates(jobs: Vec<Job>, inserted: &HashSet<String>) {
+/// `new_pairs`: the replay records the same commit inserted. A certificate whose claimed pair
+/// is not among them was a replay and was not inserted.
+fn answer_certificates(jobs: Vec<Job>, inserted: &HashSet<String>, new_pairs: &HashSet<PairKey>) {
     for job in jobs {
-        let result = if inserted.contains(&job.record.serial) {
+        let replayed = job
+            .claim
+            .as_ref()
+            .is_some_and(|p| !new_pairs.contains(&nonces::key(p)));
+        let result = if replayed {
+            Err(StoreError::Replayed)
+        } else if inserted.contains(&job.record.serial) {
             Ok(())
         } else {
             Err(StoreError::DuplicateSerial)
@@ -513,7 +604,7 @@ async fn commit_certificates(
     match insert_committed(target, &records).await {
         Ok(inserted) => {
             counters.committed(inserted.len());
-            answer_certificates(jobs, &inserted);
+            answer_certificates(jobs, &inserted, &HashSet::new());
         }
         Err(error) if error.is_unavailable() => {
             // Retrying row by row would make every caller wait an acquire timeout of its own.

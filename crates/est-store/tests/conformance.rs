@@ -61,6 +61,7 @@ on_every_backend!(
     cmc_nonces_batched_distinct_pairs,
     cmc_nonces_pruned_before,
     cmc_nonces_and_certificates_commit_together,
+    certificates_claiming_replay_records,
     revoke_once_then_already_revoked,
     revoked_certificates_of_one_ca,
     revocation_state_changes_with_revocations,

@@ -114,6 +114,7 @@ pub(super) async fn query(
                 subject: &subject,
                 san: san.as_ref(),
                 spki: &held.request.spki,
+                replay: None,
             },
         )
         .await

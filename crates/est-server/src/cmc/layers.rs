@@ -82,7 +82,17 @@ pub(super) async fn run_layer(
                 } else if r.encrypted_pop {
                     encrypted_pop(st, label, request, who, &r, builder).await
                 } else {
-                    certify(st, label, &who.identity, who.renewal.clone(), &r, builder).await
+                    let replay = run.replay.clone();
+                    certify(
+                        st,
+                        label,
+                        &who.identity,
+                        who.renewal.clone(),
+                        &r,
+                        replay.as_deref(),
+                        builder,
+                    )
+                    .await
                 };
                 (r.body_part_id, outcome)
             }
@@ -188,7 +198,16 @@ async fn encrypted_pop(
             "the Decrypted POP does not match this request's Encrypted POP challenge (or the challenge is older than two hours): not issued (CMC-67)",
         ));
     }
-    certify(st, label, &who.identity, who.renewal.clone(), r, builder).await
+    certify(
+        st,
+        label,
+        &who.identity,
+        who.renewal.clone(),
+        r,
+        None,
+        builder,
+    )
+    .await
 }
 
 /// Who stands behind a wrapped request: its own authentication (a signing certificate, an

@@ -75,7 +75,8 @@ pub(crate) async fn full_cmc(
         allow_sha1_pop: label.cfg.cmc.allow_sha1_pop,
     };
     // Signature checks, RSA decryption and POP verification are CPU work: off the runtime's
-    // worker threads.
+    // worker threads (measured: checking even a small SignedData inline on the worker cost
+    // keep-alive /fullcmc 5-10% of its throughput, docs/performance.md).
     let decryption = st.cmc_decryption.clone();
     let parsed = tokio::task::spawn_blocking(move || {
         FullPkiRequest::parse_layered(&der, policy, decryption.as_deref())
@@ -114,6 +115,9 @@ enum Outcome {
     Pending,
     /// popRequired with this Encrypted POP challenge (CMC-67).
     PopRequired(Box<est_cmc::controls::EncryptedPop>),
+    /// The replay record claimed with the certificate was seen before (CMC-53): the whole
+    /// request fails.
+    Replayed,
 }
 
 /// What the PKIData layers of one request produced.
@@ -124,6 +128,9 @@ struct Run {
     pending: bool,
     ok: Vec<BodyPartReference>,
     first_failure: Option<Failure>,
+    /// The request's replay record, claimed with its first certificate (CMC-53, see
+    /// [`replay_claim`]).
+    replay: Option<std::sync::Arc<est_ca::ReplayClaim>>,
 }
 
 impl Run {
@@ -157,6 +164,7 @@ impl Run {
                 self.ok.push(at(prefix, BodyPartReference::Id(id)));
             }
             Ok(Outcome::Pending) => self.pending = true,
+            Ok(Outcome::Replayed) => return Err(replay_failure()),
             Ok(Outcome::PopRequired(challenge)) => {
                 builder.pop_required(at(prefix, BodyPartReference::Id(id)), &challenge)?;
                 // Answered in-band with 200, as pending is (EST-100).
@@ -216,7 +224,11 @@ async fn process(
             "the PKIData carries no certification request and no control this server acts on",
         ));
     }
-    check_replay(st, controls).await?;
+    // CMC-53, before anything with a side effect: now, or with the first certificate.
+    let claim = replay_claim(label, request)?;
+    if claim.is_none() {
+        check_replay(st, controls).await?;
+    }
     if matches!(request.signer, OuterSigner::Unsigned) {
         return unsigned_revocation(st, label, http_identity.as_ref(), request).await;
     }
@@ -254,7 +266,10 @@ async fn process(
     }
     let top = LayerIdentity { identity, renewal };
     let mut builder = ResponseBuilder::new(controls)?;
-    let mut run = Run::default();
+    let mut run = Run {
+        replay: claim.map(std::sync::Arc::new),
+        ..Run::default()
+    };
     if !controls.batch_requests.is_empty() {
         batch(st, label, request, &top, &mut builder, &mut run).await?;
         for (id, _) in &controls.batch_requests {
@@ -275,6 +290,13 @@ async fn process(
         &mut run,
     ))
     .await?;
+    // No certificate claimed the replay record (every request failed before the store):
+    // record it now, and refuse a replay as such.
+    if let Some(claim) = &run.replay
+        && !claim.is_claimed()
+    {
+        check_replay(st, controls).await?;
+    }
     for (id, rec) in held {
         let outcome = query(st, label, &top.identity, id, rec, &mut builder).await;
         run.record(&mut builder, &[], id, outcome)?;
@@ -329,24 +351,63 @@ async fn check_replay(st: &EstState, controls: &Controls) -> Result<(), Failure>
     let Some(nonce) = &controls.sender_nonce else {
         return Ok(());
     };
-    let tid = match &controls.transaction_id {
-        Some(t) => decimal(t.as_bytes()).map_err(|e| {
-            Failure::message(CmcFailInfo::BAD_REQUEST, format!("transactionId: {e}"))
-        })?,
-        None => String::new(),
-    };
+    let tid = transaction_id_decimal(controls)?;
     let fresh = st
         .ca
         .cmc_replay_fresh(&tid, nonce)
         .await
         .map_err(|e| ca_failure(0, &e))?;
-    if fresh {
-        Ok(())
-    } else {
-        Err(Failure::message(
-            CmcFailInfo::BAD_REQUEST,
-            "this transactionId and senderNonce were already used: a replayed request (CMC-53)",
-        ))
+    if fresh { Ok(()) } else { Err(replay_failure()) }
+}
+
+fn replay_failure() -> Failure {
+    Failure::message(
+        CmcFailInfo::BAD_REQUEST,
+        "this transactionId and senderNonce were already used: a replayed request (CMC-53)",
+    )
+}
+
+/// CMC-53: the replay record of a request that only asks for certificates issued at once
+/// rides in the commit of its first certificate, so that the request waits for one durable
+/// commit instead of two (docs/performance.md). Anything else (held requests, revocation,
+/// queries, nested or batched PKIData, Encrypted POP, unsigned requests) records the pair
+/// before it starts. `None` also for a request without a senderNonce.
+fn replay_claim(
+    label: &Label,
+    request: &FullPkiRequest,
+) -> Result<Option<est_ca::ReplayClaim>, Failure> {
+    let controls = &request.controls;
+    let Some(nonce) = &controls.sender_nonce else {
+        return Ok(None);
+    };
+    let only_issuance = label.cfg.approval == crate::Approval::Automatic
+        && !matches!(request.signer, OuterSigner::Unsigned)
+        && !request.requests.is_empty()
+        && request
+            .requests
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| !r.encrypted_pop))
+        && request.nested.is_empty()
+        && controls.batch_requests.is_empty()
+        && controls.query_pending.is_empty()
+        && controls.get_cert.is_empty()
+        && controls.confirm_cert_acceptance.is_empty()
+        && controls.revoke.is_empty()
+        && controls.get_crl.is_empty();
+    if !only_issuance {
+        return Ok(None);
+    }
+    let tid = transaction_id_decimal(controls)?;
+    est_ca::ReplayClaim::new(&tid, nonce)
+        .map(Some)
+        .map_err(|e| ca_failure(0, &e))
+}
+
+fn transaction_id_decimal(controls: &Controls) -> Result<String, Failure> {
+    match &controls.transaction_id {
+        Some(t) => decimal(t.as_bytes())
+            .map_err(|e| Failure::message(CmcFailInfo::BAD_REQUEST, format!("transactionId: {e}"))),
+        None => Ok(String::new()),
     }
 }
 
@@ -505,6 +566,7 @@ async fn certify(
     identity: &Identity,
     renewal: Option<RenewalTarget>,
     r: &CertificationRequest,
+    replay: Option<&est_ca::ReplayClaim>,
     builder: &mut ResponseBuilder,
 ) -> Result<Outcome, Failure> {
     let id = r.body_part_id;
@@ -531,6 +593,7 @@ async fn certify(
         subject: &subject,
         san: san.as_ref(),
         spki: &r.spki,
+        replay,
     };
     if label.cfg.approval != crate::Approval::Automatic && req.renewal.is_none() {
         let outcome = st
@@ -540,7 +603,11 @@ async fn certify(
             .map_err(|e| ca_failure(id, &e))?;
         return held_outcome(outcome, id, label, builder);
     }
-    let issued = st.ca.certify(req).await.map_err(|e| ca_failure(id, &e))?;
+    let issued = match st.ca.certify(req).await {
+        Ok(issued) => issued,
+        Err(CaError::Replayed) => return Ok(Outcome::Replayed),
+        Err(e) => return Err(ca_failure(id, &e)),
+    };
     if label.cfg.cmc.confirm_required {
         return Ok(Outcome::IssuedUnconfirmed(issued.der));
     }
@@ -550,9 +617,10 @@ async fn certify(
 /// The CMCFailInfo of a CA refusal (CMC-39), with its reason.
 fn ca_failure(id: u32, e: &CaError) -> Failure {
     let info = match e {
-        CaError::MalformedRequest(_) | CaError::InvalidName(_) | CaError::SubjectMismatch(_) => {
-            CmcFailInfo::BAD_REQUEST
-        }
+        CaError::MalformedRequest(_)
+        | CaError::InvalidName(_)
+        | CaError::SubjectMismatch(_)
+        | CaError::Replayed => CmcFailInfo::BAD_REQUEST,
         CaError::BadCsrSignature => CmcFailInfo::POP_FAILED,
         CaError::KeyNotAllowed(_) => CmcFailInfo::BAD_ALG,
         CaError::NameNotAllowed(_) | CaError::NotAuthorized(_) => CmcFailInfo::BAD_IDENTITY,
@@ -631,12 +699,8 @@ fn sign_pki_response(
 ) -> Result<Vec<u8>, Failure> {
     let internal = |m: String| Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, m);
     let content = b.to_der()?;
-    let mut certs: Vec<Certificate> = Vec::new();
-    for d in issued {
-        certs.push(<Certificate as der::Decode>::from_der(d).map_err(|e| internal(e.to_string()))?);
-    }
     st.ca
-        .sign_cmc_response(&label.cfg.domain, &content, &certs, crls)
+        .sign_cmc_response(&label.cfg.domain, &content, issued, crls)
         .map_err(|e| internal(e.to_string()))
 }
 

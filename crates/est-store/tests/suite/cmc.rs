@@ -260,3 +260,121 @@ pub async fn cmc_nonces_and_certificates_commit_together(url: &str) {
     }
     sql.close().await;
 }
+
+fn pair(tid: &str, nonce: &[u8]) -> est_ca::ReplayPair {
+    est_ca::ReplayPair {
+        transaction_id: tid.into(),
+        sender_nonce: nonce.to_vec(),
+        seen_at: 1_700_000_000,
+    }
+}
+
+/// A certificate that claims a replay record (CMC-53, one commit for both): recorded only if
+/// the pair is new, and the pair with it; a pair seen before (by a claim or by
+/// `record_cmc_nonce`) refuses the certificate with `Replayed` and stores nothing; a duplicate
+/// serial still records the pair; of 16 concurrent claims of one pair on two store instances,
+/// exactly one certificate is stored.
+pub async fn certificates_claiming_replay_records(url: &str) {
+    let serial = |i: u64| format!("{:040x}", 0x5c00_0000_0000_0000_u64 + i);
+    let sql = Arc::new(open(url).await);
+    let store: &dyn Store = sql.as_ref();
+
+    store
+        .insert_certificate_claiming(&super::record(serial(1)), &pair("1", b"p"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .certificate_by_serial(&serial(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let again = store
+        .insert_certificate_claiming(&super::record(serial(2)), &pair("1", b"p"))
+        .await;
+    assert!(matches!(again, Err(StoreError::Replayed)), "got {again:?}");
+    assert!(
+        store
+            .certificate_by_serial(&serial(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The claim recorded the pair for everyone.
+    assert!(!store.record_cmc_nonce("1", b"p", 1).await.unwrap());
+
+    // Recorded first by a request that had other work: a later claim is a replay.
+    assert!(store.record_cmc_nonce("2", b"q", 1).await.unwrap());
+    let r = store
+        .insert_certificate_claiming(&super::record(serial(3)), &pair("2", b"q"))
+        .await;
+    assert!(matches!(r, Err(StoreError::Replayed)), "got {r:?}");
+    assert!(
+        store
+            .certificate_by_serial(&serial(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A serial collision: the pair is recorded, the certificate is not (draw again).
+    let r = store
+        .insert_certificate_claiming(&super::record(serial(1)), &pair("3", b"r"))
+        .await;
+    assert!(matches!(r, Err(StoreError::DuplicateSerial)), "got {r:?}");
+    assert!(!store.record_cmc_nonce("3", b"r", 1).await.unwrap());
+
+    // Concurrent claims of one pair, mixed with plain inserts, on two instances.
+    let other = Arc::new(open(url).await);
+    let mut tasks = JoinSet::new();
+    for i in 0..16u64 {
+        let s: Arc<est_store::SqlStore> = if i % 2 == 0 {
+            sql.clone()
+        } else {
+            other.clone()
+        };
+        tasks.spawn(async move {
+            let claimed = s
+                .insert_certificate_claiming(&super::record(serial(100 + i)), &pair("4", b"race"))
+                .await;
+            s.insert_certificate(&super::record(serial(200 + i)))
+                .await
+                .unwrap();
+            match claimed {
+                Ok(()) => true,
+                Err(StoreError::Replayed) => false,
+                Err(e) => panic!("claim {i}: {e:?}"),
+            }
+        });
+    }
+    let mut won = Vec::new();
+    while let Some(j) = tasks.join_next().await {
+        won.push(j.unwrap());
+    }
+    assert_eq!(
+        won.iter().filter(|w| **w).count(),
+        1,
+        "exactly one claim wins"
+    );
+    let mut stored = 0;
+    for i in 0..16u64 {
+        stored += usize::from(
+            store
+                .certificate_by_serial(&serial(100 + i))
+                .await
+                .unwrap()
+                .is_some(),
+        );
+        assert!(
+            store
+                .certificate_by_serial(&serial(200 + i))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert_eq!(stored, 1, "only the winning claim's certificate is stored");
+    Arc::try_unwrap(other).unwrap().close().await;
+    Arc::try_unwrap(sql).unwrap().close().await;
+}
