@@ -21,6 +21,7 @@ pub mod crmf;
 pub mod encrypted_pop;
 mod error;
 pub mod linking;
+mod oid;
 pub mod oids;
 mod request;
 mod response;
@@ -29,6 +30,7 @@ pub mod types;
 pub use certreq::{CertificationRequest, PopLinkWitness, RequestForm};
 pub use control_set::Controls;
 pub use error::Failure;
+pub use oid::{Oid, OidError};
 pub use request::{
     FullPkiRequest, MAX_NESTING, OuterSigner, RequestError, RequestPolicy, prefix_path,
 };

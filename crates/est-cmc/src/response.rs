@@ -234,7 +234,10 @@ impl ResponseSummary {
             let Some(v) = c.attr_values.iter().next() else {
                 continue;
             };
-            match c.attr_type {
+            let Some(attr_type) = c.attr_type.to_const() else {
+                continue;
+            };
+            match attr_type {
                 oids::TRANSACTION_ID => s.transaction_id = Some(v.decode_as()?),
                 oids::SENDER_NONCE => {
                     s.sender_nonce = Some(v.decode_as::<OctetString>()?.into_bytes().into())
