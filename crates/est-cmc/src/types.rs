@@ -239,22 +239,25 @@ impl CmcFailInfo {
 
 macro_rules! integer_newtype {
     ($t:ty) => {
-        impl<'a> DecodeValue<'a> for $t {
+        impl<'a> der::DecodeValue<'a> for $t {
             type Error = der::Error;
-            fn decode_value<R: Reader<'a>>(reader: &mut R, header: Header) -> der::Result<Self> {
-                Ok(Self(u32::decode_value(reader, header)?))
+            fn decode_value<R: der::Reader<'a>>(
+                reader: &mut R,
+                header: der::Header,
+            ) -> der::Result<Self> {
+                Ok(Self(<u32 as der::DecodeValue>::decode_value(reader, header)?))
             }
         }
-        impl EncodeValue for $t {
-            fn value_len(&self) -> der::Result<Length> {
-                self.0.value_len()
+        impl der::EncodeValue for $t {
+            fn value_len(&self) -> der::Result<der::Length> {
+                der::EncodeValue::value_len(&self.0)
             }
-            fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
-                self.0.encode_value(writer)
+            fn encode_value(&self, writer: &mut impl der::Writer) -> der::Result<()> {
+                der::EncodeValue::encode_value(&self.0, writer)
             }
         }
-        impl FixedTag for $t {
-            const TAG: Tag = Tag::Integer;
+        impl der::FixedTag for $t {
+            const TAG: der::Tag = der::Tag::Integer;
         }
     };
 }
