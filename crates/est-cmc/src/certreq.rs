@@ -116,8 +116,7 @@ impl CertificationRequest {
             .to_der()
             .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("public key: {e}")))?;
         if let Some(policy) = pop {
-            check_pop_alg(&csr.algorithm.oid, policy)
-                .map_err(|m| bad(CmcFailInfo::BAD_ALG, m))?;
+            check_pop_alg(&csr.algorithm.oid, policy).map_err(|m| bad(CmcFailInfo::BAD_ALG, m))?;
             let key = est_cms::VerifyKey::from_spki_der(&spki_der)
                 .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("public key: {e}")))?;
             // The signature covers CertificationRequestInfo as encoded (strict DER decoding

@@ -245,7 +245,9 @@ macro_rules! integer_newtype {
                 reader: &mut R,
                 header: der::Header,
             ) -> der::Result<Self> {
-                Ok(Self(<u32 as der::DecodeValue>::decode_value(reader, header)?))
+                Ok(Self(<u32 as der::DecodeValue>::decode_value(
+                    reader, header,
+                )?))
             }
         }
         impl der::EncodeValue for $t {

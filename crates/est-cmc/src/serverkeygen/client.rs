@@ -13,7 +13,9 @@ use x509_cert::name::Name;
 use x509_cert::request::{CertReq, CertReqInfo, Version};
 
 use super::server::identifies;
-use super::{ServerKeyGenRequest, ServerKeyGenResponse, Shroud, SkgCapability, SkgErrorCode, SkgOids};
+use super::{
+    ServerKeyGenRequest, ServerKeyGenResponse, Shroud, SkgCapability, SkgErrorCode, SkgOids,
+};
 use crate::client::RequestOptions;
 use crate::oids;
 use crate::response::ResponseSummary;
@@ -155,8 +157,12 @@ pub fn build_request(
         archive_key: false,
     };
     control_sequence.push(
-        TaggedAttribute::single(ID_SKG_REQUEST, oids.server_key_gen_request.clone(), &request)
-            .map_err(e)?,
+        TaggedAttribute::single(
+            ID_SKG_REQUEST,
+            oids.server_key_gen_request.clone(),
+            &request,
+        )
+        .map_err(e)?,
     );
     Ok(PkiData {
         control_sequence,
@@ -208,7 +214,8 @@ pub fn read_response(
         ));
     }
     let summary = ResponseSummary::read(&outer.content).map_err(|e| format!("PKIResponse: {e}"))?;
-    let response = PkiResponse::from_der(&outer.content).map_err(|e| format!("PKIResponse: {e}"))?;
+    let response =
+        PkiResponse::from_der(&outer.content).map_err(|e| format!("PKIResponse: {e}"))?;
     let errors = summary
         .statuses
         .iter()

@@ -66,9 +66,9 @@ impl SkgFailure {
     pub fn report(&self, b: &mut ResponseBuilder, oids: &SkgOids) -> Result<(), Failure> {
         match self.code {
             Some(code) => {
-                let ext = code.extended_fail_info(oids).map_err(|e| {
-                    Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, e.to_string())
-                })?;
+                let ext = code
+                    .extended_fail_info(oids)
+                    .map_err(|e| Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, e.to_string()))?;
                 b.extended_failure(&self.failure, ext)
             }
             None => b.failure(&self.failure),
@@ -213,8 +213,10 @@ fn read_shroud(
         )
     };
     if m.algorithm == oids.shroud_with_public_key {
+        // From the TLV, not `Any::decode_as`: a CHOICE is read by its own tag.
+        let der = der::Encode::to_der(params).map_err(bad)?;
         Ok(Shroud::PublicKey(
-            params.decode_as::<ShroudWithPublicKey>().map_err(bad)?,
+            <ShroudWithPublicKey as der::Decode>::from_der(&der).map_err(bad)?,
         ))
     } else {
         let name: der::asn1::Utf8StringRef<'_> = params.decode_as().map_err(bad)?;
@@ -319,20 +321,18 @@ impl SkgRequest {
                 })?,
                 ski: b.ski.0.as_bytes().to_vec(),
             }),
-            Shroud::PublicKey(ShroudWithPublicKey::CertIdentifier(sid)) => {
-                signed_data_certificates
-                    .iter()
-                    .find(|c| identifies(sid, c))
-                    .cloned()
-                    .map(ShroudKey::Certificate)
-                    .ok_or_else(|| {
-                        SkgFailure::draft(
-                            SkgErrorCode::BAD_CERTIFICATE,
-                            id,
-                            "certIdentifier names no certificate of the request's SignedData (SKGD-11)",
-                        )
-                    })
-            }
+            Shroud::PublicKey(ShroudWithPublicKey::CertIdentifier(sid)) => signed_data_certificates
+                .iter()
+                .find(|c| identifies(sid, c))
+                .cloned()
+                .map(ShroudKey::Certificate)
+                .ok_or_else(|| {
+                    SkgFailure::draft(
+                        SkgErrorCode::BAD_CERTIFICATE,
+                        id,
+                        "certIdentifier names no certificate of the request's SignedData (SKGD-11)",
+                    )
+                }),
         }
     }
 }
@@ -372,8 +372,11 @@ pub fn check_shroud_certificate(
             "the protecting certificate is not the authenticated client's (subjects differ) (SKGD-12)".into(),
         ));
     }
-    est_cms::check_recipient_certificate(cert)
-        .map_err(|e| bad(format!("the protecting certificate cannot protect a key: {e} (SKGD-13)")))
+    est_cms::check_recipient_certificate(cert).map_err(|e| {
+        bad(format!(
+            "the protecting certificate cannot protect a key: {e} (SKGD-13)"
+        ))
+    })
 }
 
 /// SKGD-15: the named shared secret does not belong to the authenticated requester (or is
@@ -484,9 +487,9 @@ impl DeliveryPlan {
         let value = ServerKeyGenResponse {
             cms_body_part_id,
             request_body_part_id: self.request_body_part_id,
-            signer_identifier: SignerIdentifier::IssuerAndSerialNumber(
-                est_cms::issuer_and_serial(issued),
-            ),
+            signer_identifier: SignerIdentifier::IssuerAndSerialNumber(est_cms::issuer_and_serial(
+                issued,
+            )),
         };
         b.control(oids.server_key_gen_response.clone(), &value)?;
         Ok(cms_body_part_id)
