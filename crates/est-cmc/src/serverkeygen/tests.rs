@@ -1027,3 +1027,124 @@ fn skgd24_key_must_match_the_certificate() {
     .unwrap_err();
     assert!(e.contains("SKGD-24"), "{e}");
 }
+
+/// A cheap stand-in for the fuzz target in every test run: each bit-flip (two per octet)
+/// and truncation of four requests goes through the decoders and the server's reader
+/// without a panic, and whatever still reads as a request is planned.
+#[test]
+fn mutated_requests_never_panic() {
+    let oids = SkgOids::default();
+    let ca = ca("Mutation CA");
+    let rsa_key = rsa();
+    let cert = to_cert(&leaf(&ca, "dev.example", &rsa_key, Ku::Encipherment, 2));
+    let shrouds = [
+        Shroud::SharedSecret("seed".into()),
+        Shroud::PublicKey(ShroudWithPublicKey::Certificate(cert.clone())),
+        Shroud::PublicKey(ShroudWithPublicKey::BareKey(BareKey {
+            public_key: cert.tbs_certificate().subject_public_key_info().clone(),
+            ski: x509_cert::ext::pkix::SubjectKeyIdentifier(
+                der::asn1::OctetString::new(vec![9; 20]).unwrap(),
+            ),
+        })),
+        Shroud::PublicKey(ShroudWithPublicKey::CertIdentifier(
+            SignerIdentifier::IssuerAndSerialNumber(est_cms::issuer_and_serial(&cert)),
+        )),
+    ];
+    let name = rust_name("dev.example");
+    let exercise = |bytes: &[u8]| {
+        let _ = ServerKeyGenRequest::from_der(bytes);
+        let _ = ShroudWithPublicKey::from_der(bytes);
+        let Ok(pki) = PkiData::from_der(bytes) else {
+            return;
+        };
+        let Ok(requests) = read_requests(&pki, &oids) else {
+            return;
+        };
+        for r in requests.into_iter().flatten() {
+            let _ = check_request_names(
+                &r,
+                AuthenticatedName {
+                    subject: &name,
+                    san: None,
+                },
+            );
+            if let Ok(k) = r.shroud_key(std::slice::from_ref(&cert)) {
+                let _ = DeliveryPlan::new(&r, &k, Some(Zeroizing::new(b"x".to_vec())));
+            }
+        }
+    };
+    for shroud in &shrouds {
+        let der = request_pki(&oids, "dev.example", shroud, None)
+            .to_der()
+            .unwrap();
+        for i in 0..der.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut m = der.clone();
+                m[i] ^= bit;
+                exercise(&m);
+            }
+            exercise(&der[..i]);
+        }
+    }
+}
+
+/// The committed seeds of the `cmc_server_keygen` fuzz target, made by
+/// `ESTUARY_SKG_SEEDS=$PWD/fuzz/corpus/cmc_server_keygen cargo test -p est-cmc --lib
+/// write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("ESTUARY_SKG_SEEDS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let oids = SkgOids::default();
+    let ca = ca("Seed CA");
+    let rsa_key = rsa();
+    let cert = to_cert(&leaf(&ca, "dev.example", &rsa_key, Ku::Encipherment, 2));
+    let bare = Shroud::PublicKey(ShroudWithPublicKey::BareKey(BareKey {
+        public_key: cert.tbs_certificate().subject_public_key_info().clone(),
+        ski: x509_cert::ext::pkix::SubjectKeyIdentifier(
+            der::asn1::OctetString::new(vec![9; 20]).unwrap(),
+        ),
+    }));
+    let by_id = Shroud::PublicKey(ShroudWithPublicKey::CertIdentifier(
+        SignerIdentifier::IssuerAndSerialNumber(est_cms::issuer_and_serial(&cert)),
+    ));
+    let shrouds = [
+        ("pki-shared-secret.der", Shroud::SharedSecret("seed".into())),
+        (
+            "pki-certificate.der",
+            Shroud::PublicKey(ShroudWithPublicKey::Certificate(cert.clone())),
+        ),
+        ("pki-bare-key.der", bare),
+        ("pki-cert-identifier.der", by_id),
+    ];
+    for (name, shroud) in &shrouds {
+        let pki = request_pki(&oids, "dev.example", shroud, None);
+        std::fs::write(dir.join(name), pki.to_der().unwrap()).unwrap();
+        if *name == "pki-bare-key.der" {
+            let c = &pki.control_sequence[pki.control_sequence.len() - 1];
+            let v = c.attr_values.iter().next().unwrap().to_der().unwrap();
+            std::fs::write(dir.join("server-keygen-request.der"), v).unwrap();
+        }
+    }
+    let resp = ServerKeyGenResponse {
+        cms_body_part_id: 3,
+        request_body_part_id: ID_SKG_REQUEST,
+        signer_identifier: SignerIdentifier::IssuerAndSerialNumber(est_cms::issuer_and_serial(
+            &cert,
+        )),
+    };
+    std::fs::write(
+        dir.join("server-keygen-response.der"),
+        resp.to_der().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("wide-oid.der"),
+        oids.server_key_gen_request.to_der().unwrap(),
+    )
+    .unwrap();
+}
