@@ -294,6 +294,37 @@ impl SkgErrorCode {
 
 crate::types::integer_newtype!(SkgErrorCode);
 
+/// id-aa-contentHint (RFC 2634 §2.9).
+pub const ID_AA_CONTENT_HINT: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.4");
+
+/// ```text
+/// ContentHints ::= SEQUENCE {
+///   contentDescription UTF8String (SIZE (1..MAX)) OPTIONAL,
+///   contentType ContentType }
+/// ```
+/// (RFC 2634 §2.9)
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct ContentHints {
+    #[asn1(optional = "true")]
+    pub content_description: Option<String>,
+    pub content_type: const_oid::ObjectIdentifier,
+}
+
+/// A Content Hints signed attribute naming the innermost content, id-ct-KP-aKeyPackage, for
+/// the outer SignedData of a response that returns keys (SKGD-20, a MAY): pass it in
+/// `est_cms::SignOptions::signed_attributes`.
+pub fn key_package_content_hints() -> der::Result<x509_cert::attr::Attribute> {
+    let hints = ContentHints {
+        content_description: None,
+        content_type: est_cms::oids::ID_CT_KP_A_KEY_PACKAGE,
+    };
+    Ok(x509_cert::attr::Attribute {
+        oid: ID_AA_CONTENT_HINT,
+        values: SetOfVec::try_from(vec![Any::encode_from(&hints)?])?,
+    })
+}
+
 /// The one value of a control, decoded as `T`.
 fn control_value<T>(attr: &crate::types::TaggedAttribute) -> Result<T, String>
 where

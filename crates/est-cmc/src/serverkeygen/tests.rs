@@ -1028,6 +1028,137 @@ fn skgd24_key_must_match_the_certificate() {
     assert!(e.contains("SKGD-24"), "{e}");
 }
 
+/// SKGD-21: two ServerKeyGenRequests in one PKIData get two keys, each in its own
+/// EnvelopedData entry named by its own ServerKeyGenResponse; SKGD-20: Content Hints in the
+/// outer SignedData; SKGD-23: transactionId echoed, recipientNonce = the request's
+/// senderNonce, a fresh senderNonce.
+#[test]
+fn skgd20_skgd21_skgd23_two_keys_hints_and_nonces() {
+    let oids = SkgOids::default();
+    let ca = ca("Multi CA");
+    let shroud = Shroud::SharedSecret("multi".into());
+    let mut pki = request_pki(&oids, "dev.example", &shroud, None);
+    let mut second = pki.control_sequence.last().unwrap().clone();
+    second.body_part_id = ID_SKG_REQUEST + 1;
+    pki.control_sequence.push(second);
+    let controls = crate::Controls::read(&pki).unwrap();
+    let requests: Vec<SkgRequest> = read_requests(&pki, &oids)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(requests.len(), 2);
+    let secret = b"multi secret".to_vec();
+    let generator = est_cms::OpensslSigner::new(ca.key.clone(), to_cert(&ca.cert)).unwrap();
+    let mut b = ResponseBuilder::new(&controls).unwrap();
+    let mut issued_all = Vec::new();
+    let mut generated = Vec::new();
+    let mut entries = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        let plan = DeliveryPlan::new(
+            r,
+            &r.shroud_key(&[]).unwrap(),
+            Some(Zeroizing::new(secret.clone())),
+        )
+        .unwrap();
+        let k = p256();
+        let issued = to_cert(&leaf(
+            &ca,
+            "dev.example",
+            &k,
+            Ku::SignatureOnly,
+            60 + i as u32,
+        ));
+        let env = plan.seal(&k, &generator, &[]).unwrap();
+        entries.push(plan.add_to_response(&mut b, &oids, &env, &issued).unwrap());
+        issued_all.push(issued);
+        generated.push(k);
+    }
+    assert_ne!(entries[0], entries[1]);
+    let opts = est_cms::SignOptions {
+        signed_attributes: vec![key_package_content_hints().unwrap()],
+        ..Default::default()
+    };
+    let resp = est_cms::sign_with(
+        crate::oids::CT_PKI_RESPONSE,
+        &b.to_der().unwrap(),
+        &generator,
+        &issued_all,
+        &opts,
+    )
+    .unwrap();
+    let got = read_response(
+        &resp,
+        &store(&ca),
+        &oids,
+        &est_cms::RecipientSecret::Password(Zeroizing::new(secret)),
+    )
+    .unwrap();
+    assert_eq!(got.keys.len(), 2);
+    for (k, g) in got.keys.iter().zip(&generated) {
+        assert!(k.key.public_eq(g));
+    }
+    assert_eq!(
+        got.keys
+            .iter()
+            .map(|k| k.request_body_part_id)
+            .collect::<Vec<_>>(),
+        vec![ID_SKG_REQUEST, ID_SKG_REQUEST + 1]
+    );
+    assert_eq!(got.summary.transaction_id, controls.transaction_id);
+    assert_eq!(got.summary.recipient_nonce, controls.sender_nonce);
+    assert!(
+        got.summary
+            .sender_nonce
+            .as_ref()
+            .is_some_and(|n| n.len() >= 16)
+    );
+    assert_ne!(got.summary.sender_nonce, controls.sender_nonce);
+    // The hint is a signed attribute naming id-ct-KP-aKeyPackage.
+    let v = est_cms::verify(&resp, &store(&ca), &est_cms::VerifyOptions::default()).unwrap();
+    let attrs = v.signer_infos[0].signed_attrs.as_ref().unwrap();
+    let hint = attrs.iter().find(|a| a.oid == ID_AA_CONTENT_HINT).unwrap();
+    let h: ContentHints = hint.values.iter().next().unwrap().decode_as().unwrap();
+    assert_eq!(h.content_type, est_cms::oids::ID_CT_KP_A_KEY_PACKAGE);
+}
+
+/// SKGD-14 for an EC bare key: kari with rKeyId = the given ski.
+#[test]
+fn skgd14_kari_bare_key_uses_rkeyid() {
+    let oids = SkgOids::default();
+    let ca = ca("EC Bare CA");
+    let client_key = p256();
+    let ski = vec![0xec; 20];
+    let shroud = Shroud::PublicKey(ShroudWithPublicKey::BareKey(BareKey {
+        public_key: spki::SubjectPublicKeyInfoOwned::from_der(
+            &client_key.public_key_to_der().unwrap(),
+        )
+        .unwrap(),
+        ski: x509_cert::ext::pkix::SubjectKeyIdentifier(
+            der::asn1::OctetString::new(ski.clone()).unwrap(),
+        ),
+    }));
+    let pki = request_pki(&oids, "dev.example", &shroud, None);
+    let (response, enveloped, generated) = serve(&pki, &crate::Controls::default(), &[], &ca, None);
+    let env = cms::content_info::ContentInfo::from_der(&enveloped).unwrap();
+    let ed: cms::enveloped_data::EnvelopedData = env.content.decode_as().unwrap();
+    let Some(cms::enveloped_data::RecipientInfo::Kari(k)) = ed.recip_infos.0.iter().next() else {
+        panic!("kari expected");
+    };
+    match &k.recipient_enc_keys[0].rid {
+        cms::enveloped_data::KeyAgreeRecipientIdentifier::RKeyId(r) => {
+            assert_eq!(r.subject_key_identifier.0.as_bytes(), ski.as_slice())
+        }
+        other => panic!("{other:?}"),
+    }
+    let secret = est_cms::RecipientSecret::PrivateKey {
+        key: client_key,
+        cert: None,
+        ski: Some(ski),
+    };
+    check_received(&response, &ca, &secret, &generated);
+}
+
 /// A cheap stand-in for the fuzz target in every test run: each bit-flip (two per octet)
 /// and truncation of four requests goes through the decoders and the server's reader
 /// without a panic, and whatever still reads as a request is planned.
