@@ -87,7 +87,8 @@ pub struct SkgRequest {
     /// read without any POP check (SKGD-5).
     pub certificate_request: CertificationRequest,
     /// The key algorithm (and parameters, e.g. the curve) wanted: the algorithm of the
-    /// request's SPKI (SKGD-3). The server generates this or fails with badAlg (SKGD-4).
+    /// request's SPKI (SKGD-3). The server generates this or fails with badAlg (SKGD-4); see
+    /// [`SkgRequest::wanted_key`]. An RSA placeholder cannot say its size.
     pub wanted_algorithm: AlgorithmIdentifierOwned,
     /// The SPKI's subjectPublicKey is empty: a pure algorithm placeholder (SKGD-3).
     pub placeholder_key: bool,
@@ -98,6 +99,61 @@ pub struct SkgRequest {
     pub capabilities: Option<Vec<est_cms::SmimeCapability>>,
     /// The content-encryption algorithm picked from `capabilities` (SKGD-8).
     pub content_encryption: est_cms::ContentEncryption,
+}
+
+/// A key type the request asks for (SKGD-3, SKGD-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WantedKey {
+    /// rsaEncryption; the modulus size when the request carried a real key, `None` for a
+    /// zero-length placeholder (the server's profile decides).
+    Rsa { bits: Option<u32> },
+    /// id-ecPublicKey on secp256r1.
+    EcP256,
+    /// id-ecPublicKey on secp384r1.
+    EcP384,
+    /// id-Ed25519.
+    Ed25519,
+}
+
+impl SkgRequest {
+    /// The key type to generate, or badAlg for an algorithm or curve Estuary does not generate
+    /// (SKGD-4). Whether the profile allows it is the caller's next check.
+    pub fn wanted_key(&self) -> Result<WantedKey, SkgFailure> {
+        let bad = |m: String| SkgFailure::cmc(CmcFailInfo::BAD_ALG, self.body_part_id, m);
+        let alg = &self.wanted_algorithm;
+        match alg.oid {
+            est_cms::oids::RSA_ENCRYPTION => {
+                let bits = if self.placeholder_key {
+                    None
+                } else {
+                    let key = PKey::public_key_from_der(&self.certificate_request.spki_der)
+                        .map_err(|_| {
+                            bad("the RSA public key in the request does not decode".into())
+                        })?;
+                    Some(key.bits())
+                };
+                Ok(WantedKey::Rsa { bits })
+            }
+            est_cms::oids::ID_EC_PUBLIC_KEY => {
+                let curve = alg
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok());
+                match curve {
+                    Some(est_cms::oids::SECP256R1) => Ok(WantedKey::EcP256),
+                    Some(est_cms::oids::SECP384R1) => Ok(WantedKey::EcP384),
+                    _ => Err(bad(
+                        "the wanted EC key must name P-256 or P-384 as namedCurve (SKGD-4)".into(),
+                    )),
+                }
+            }
+            est_cms::oids::ID_ED25519 => Ok(WantedKey::Ed25519),
+            other => Err(bad(format!(
+                "this server does not generate {other} keys (SKGD-4)"
+            ))),
+        }
+    }
 }
 
 /// Finds the ServerKeyGenRequest controls of `pki` and reads each one (SKGD-1): an empty

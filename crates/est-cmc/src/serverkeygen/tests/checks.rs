@@ -318,3 +318,69 @@ fn skgd15_missing_or_foreign_secret_is_bad_shared_secret() {
     assert_eq!(f.code, Some(SkgErrorCode::BAD_SHARED_SECRET));
     assert_eq!(bad_shared_secret(&r), f);
 }
+
+/// SKGD-4: the wanted key type, or badAlg.
+#[test]
+fn skgd4_wanted_key_type() {
+    use super::super::server::WantedKey;
+    let oids = SkgOids::default();
+    let shroud = Shroud::SharedSecret("s".into());
+    let with_alg = |alg: AlgorithmIdentifierOwned| {
+        let pki = build_request(
+            &opts(),
+            &oids,
+            placeholder_request(rust_name("a"), alg, &[]).unwrap(),
+            &shroud,
+            default_capabilities(&oids, &shroud),
+        )
+        .unwrap();
+        only_request(&pki, &oids).unwrap().wanted_key()
+    };
+    assert_eq!(with_alg(p256_algorithm()).unwrap(), WantedKey::EcP256);
+    let p384 = AlgorithmIdentifierOwned {
+        oid: est_cms::oids::ID_EC_PUBLIC_KEY,
+        parameters: Some(Any::encode_from(&est_cms::oids::SECP384R1).unwrap()),
+    };
+    assert_eq!(with_alg(p384).unwrap(), WantedKey::EcP384);
+    let rsa_alg = AlgorithmIdentifierOwned {
+        oid: est_cms::oids::RSA_ENCRYPTION,
+        parameters: Some(Any::encode_from(&der::asn1::Null).unwrap()),
+    };
+    assert_eq!(with_alg(rsa_alg).unwrap(), WantedKey::Rsa { bits: None });
+    let ed = AlgorithmIdentifierOwned {
+        oid: est_cms::oids::ID_ED25519,
+        parameters: None,
+    };
+    assert_eq!(with_alg(ed).unwrap(), WantedKey::Ed25519);
+    let p521 = AlgorithmIdentifierOwned {
+        oid: est_cms::oids::ID_EC_PUBLIC_KEY,
+        parameters: Some(
+            Any::encode_from(&const_oid::ObjectIdentifier::new_unwrap("1.3.132.0.35")).unwrap(),
+        ),
+    };
+    let f = with_alg(p521).unwrap_err();
+    assert_eq!(f.failure.fail_info, CmcFailInfo::BAD_ALG);
+    assert!(f.failure.reason.contains("SKGD-4"));
+    let dsa = AlgorithmIdentifierOwned {
+        oid: const_oid::ObjectIdentifier::new_unwrap("1.2.840.10040.4.1"),
+        parameters: None,
+    };
+    assert_eq!(
+        with_alg(dsa).unwrap_err().failure.fail_info,
+        CmcFailInfo::BAD_ALG
+    );
+    // A real RSA key in the request gives its size.
+    let key = rsa();
+    let spki =
+        spki::SubjectPublicKeyInfoOwned::from_der(&key.public_key_to_der().unwrap()).unwrap();
+    let pki = request_pki(&oids, "a", &shroud, None);
+    let real = edited(&oids, &pki, |r| {
+        if let crate::TaggedRequest::Tcr(t) = &mut r.certificate_request {
+            t.certification_request.info.public_key = spki.clone();
+        }
+    });
+    assert_eq!(
+        only_request(&real, &oids).unwrap().wanted_key().unwrap(),
+        WantedKey::Rsa { bits: Some(2048) }
+    );
+}
