@@ -406,16 +406,27 @@ pub fn identifies(sid: &SignerIdentifier, cert: &Certificate) -> bool {
     }
 }
 
+/// Whom the protecting certificate must belong to (SKGD-12).
+#[derive(Debug, Clone, Copy)]
+pub enum ShroudOwner<'a> {
+    /// The request was signed with this certificate: a different protecting certificate must
+    /// carry the same names, subject and subjectAltName (SKGD-13).
+    Signer(&'a Certificate),
+    /// The request was authenticated otherwise (a shared secret tied to this name): the
+    /// protecting certificate's subject must be it.
+    Name(&'a Name),
+}
+
 /// SKGD-12, SKGD-13: a protecting certificate (`certificate` or `certIdentifier`) must
 /// validate to a trust anchor in `trust` (with `pool` as intermediates), belong to the
-/// authenticated client (same subject), and be encryption-capable (KeyUsage keyEncipherment
-/// for RSA, keyAgreement for EC). Any failure is badCertificate.
+/// authenticated client (`owner`), and be encryption-capable (KeyUsage keyEncipherment for
+/// RSA, keyAgreement for EC). Any failure is badCertificate.
 pub fn check_shroud_certificate(
     req: &SkgRequest,
     cert: &Certificate,
     pool: &[Certificate],
     trust: &X509StoreRef,
-    authenticated_subject: &Name,
+    owner: ShroudOwner<'_>,
 ) -> Result<(), SkgFailure> {
     let bad = |m: String| SkgFailure::draft(SkgErrorCode::BAD_CERTIFICATE, req.body_part_id, m);
     est_cms::validate_chain(trust, cert, pool).map_err(|e| {
@@ -423,9 +434,13 @@ pub fn check_shroud_certificate(
             "the protecting certificate does not validate to a trust anchor: {e} (SKGD-12)"
         ))
     })?;
-    if cert.tbs_certificate().subject() != authenticated_subject {
+    let owned = match owner {
+        ShroudOwner::Signer(signer) => signer == cert || names_match(signer, cert),
+        ShroudOwner::Name(n) => cert.tbs_certificate().subject() == n,
+    };
+    if !owned {
         return Err(bad(
-            "the protecting certificate is not the authenticated client's (subjects differ) (SKGD-12)".into(),
+            "the protecting certificate is not the authenticated client's: its names differ (SKGD-12, SKGD-13)".into(),
         ));
     }
     est_cms::check_recipient_certificate(cert).map_err(|e| {

@@ -282,13 +282,23 @@ fn skgd12_skgd13_shroud_certificate_checks() {
     );
     let r = only_request(&pki, &oids).unwrap();
     let me = rust_name("dev.example");
-    check_shroud_certificate(&r, &good, &[], &trust, &me).unwrap();
+    check_shroud_certificate(&r, &good, &[], &trust, ShroudOwner::Name(&me)).unwrap();
     for (cert, what) in [(&sign_only, "SKGD-13"), (&foreign, "SKGD-12")] {
-        let f = check_shroud_certificate(&r, cert, &[], &trust, &me).unwrap_err();
+        let f =
+            check_shroud_certificate(&r, cert, &[], &trust, ShroudOwner::Name(&me)).unwrap_err();
         assert_eq!(f.code, Some(SkgErrorCode::BAD_CERTIFICATE), "{what}");
         assert!(f.failure.reason.contains(what), "{}", f.failure.reason);
     }
-    let f = check_shroud_certificate(&r, &good, &[], &trust, &rust_name("x")).unwrap_err();
+    let x = rust_name("x");
+    let f = check_shroud_certificate(&r, &good, &[], &trust, ShroudOwner::Name(&x)).unwrap_err();
+    assert_eq!(f.code, Some(SkgErrorCode::BAD_CERTIFICATE));
+    // SKGD-13: signed with one certificate, protected with another of the same names: fine;
+    // with another client's certificate: badCertificate.
+    let signer = to_cert(&leaf(&ca1, "dev.example", &p256(), Ku::SignatureOnly, 10));
+    check_shroud_certificate(&r, &good, &[], &trust, ShroudOwner::Signer(&signer)).unwrap();
+    let stranger = to_cert(&leaf(&ca1, "stranger", &key, Ku::Encipherment, 11));
+    let f = check_shroud_certificate(&r, &stranger, &[], &trust, ShroudOwner::Signer(&signer))
+        .unwrap_err();
     assert_eq!(f.code, Some(SkgErrorCode::BAD_CERTIFICATE));
     assert!(names_match(&good, &sign_only));
     assert!(!names_match(&good, &to_cert(&ca1.cert)));

@@ -21,8 +21,8 @@ use super::client::{
     ID_SKG_REQUEST, build_request, default_capabilities, placeholder_request, read_response,
 };
 use super::server::{
-    AuthenticatedName, DeliveryPlan, ShroudKey, SkgRequest, bad_shared_secret, check_request_names,
-    check_shroud_certificate, names_match, read_requests,
+    AuthenticatedName, DeliveryPlan, ShroudKey, ShroudOwner, SkgRequest, bad_shared_secret,
+    check_request_names, check_shroud_certificate, names_match, read_requests,
 };
 use super::*;
 use crate::client::{RequestOptions, RequestSigner, SharedSecret, sign_request};

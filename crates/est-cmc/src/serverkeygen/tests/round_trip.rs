@@ -110,14 +110,7 @@ fn round_trip_ktri_certificate() {
         },
     )
     .unwrap();
-    check_shroud_certificate(
-        &r,
-        &client,
-        pool,
-        &store(&ca),
-        cert.tbs_certificate().subject(),
-    )
-    .unwrap();
+    check_shroud_certificate(&r, &client, pool, &store(&ca), ShroudOwner::Signer(cert)).unwrap();
     let (response, enveloped, generated) = serve(&req.pki_data, &req.controls, pool, &ca, None);
 
     let secret = est_cms::RecipientSecret::PrivateKey {
@@ -130,6 +123,37 @@ fn round_trip_ktri_certificate() {
     assert_eq!(summary.summary.transaction_id, req.controls.transaction_id);
 
     let d = TempDir::new("ktri");
+    // Layer 4 and SKGD-22 as OpenSSL sees them: the response verifies to the CA and its
+    // PKIResponse carries the ServerKeyGenResponse control and the EnvelopedData.
+    let resp_f = der_file(&d.0, "resp.der", &response);
+    let ca_f = der_file(&d.0, "ca.pem", &ca.cert.to_pem().unwrap());
+    let pki_resp_f = d.0.join("pkiresp.der").to_string_lossy().into_owned();
+    openssl(&[
+        "cms",
+        "-verify",
+        "-inform",
+        "DER",
+        "-in",
+        &resp_f,
+        "-CAfile",
+        &ca_f,
+        "-binary",
+        "-out",
+        &pki_resp_f,
+    ]);
+    let dump = String::from_utf8(openssl(&[
+        "asn1parse",
+        "-inform",
+        "DER",
+        "-in",
+        &pki_resp_f,
+    ]))
+    .unwrap();
+    assert!(
+        dump.contains(&format!(":{}.1.2", SkgOids::ESTUARY_ARC)),
+        "{dump}"
+    );
+    assert!(dump.contains(":pkcs7-envelopedData"), "{dump}");
     let env_f = der_file(&d.0, "env.der", &enveloped);
     let cert_f = der_file(&d.0, "client.pem", &client_x.to_pem().unwrap());
     let key_f = der_file(
@@ -191,7 +215,8 @@ fn round_trip_kari_certificate() {
     let shroud = Shroud::PublicKey(ShroudWithPublicKey::Certificate(client.clone()));
     let pki = request_pki(&oids, "dev.example", &shroud, None);
     let r = only_request(&pki, &oids).unwrap();
-    check_shroud_certificate(&r, &client, &[], &store(&ca), &rust_name("dev.example")).unwrap();
+    let me = rust_name("dev.example");
+    check_shroud_certificate(&r, &client, &[], &store(&ca), ShroudOwner::Name(&me)).unwrap();
     let (response, enveloped, generated) = serve(&pki, &crate::Controls::default(), &[], &ca, None);
     let env = cms::content_info::ContentInfo::from_der(&enveloped).unwrap();
     let ed: cms::enveloped_data::EnvelopedData = env.content.decode_as().unwrap();
