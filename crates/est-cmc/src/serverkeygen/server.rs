@@ -523,6 +523,34 @@ impl DeliveryPlan {
         })
     }
 
+    /// The security strength in bits of this protection (NIST SP 800-57 Part 1 Table 2): the
+    /// weaker of the content encryption and the key transport / agreement (and its key wrap).
+    /// `None` for a shared secret, whose strength is its entropy, unknown here.
+    pub fn strength_bits(&self) -> Option<u32> {
+        let aes = |len: usize| (len * 8) as u32;
+        let content = aes(self.cea.key_len());
+        let key = match &self.recipient {
+            est_cms::Recipient::KeyTransport { key, .. } => rsa_strength(key.bits()),
+            est_cms::Recipient::KeyAgree { key, wrap, .. } => {
+                ec_strength(key.bits()).min(aes(wrap.key_len()))
+            }
+            _ => return None,
+        };
+        Some(content.min(key))
+    }
+
+    /// SKGD-44 (a SHOULD): whether this protection is at least as strong as a generated key
+    /// of `wanted` (an RSA key of unknown size counts as 2048 bits). A shared secret is
+    /// accepted: its strength is the caller's policy.
+    pub fn protects(&self, wanted: WantedKey) -> bool {
+        let needed = match wanted {
+            WantedKey::Rsa { bits } => rsa_strength(bits.unwrap_or(2048)),
+            WantedKey::EcP256 | WantedKey::Ed25519 => 128,
+            WantedKey::EcP384 => 192,
+        };
+        self.strength_bits().is_none_or(|have| have >= needed)
+    }
+
     /// SKGD-18, SKGD-19 layers 1–2: the key as a v2 OneAsymmetricKey in an
     /// AsymmetricKeyPackage, signed by the key generator (`generator`, with `extra_certs`),
     /// enveloped for the client. DER ContentInfo(EnvelopedData).
@@ -565,4 +593,20 @@ impl DeliveryPlan {
         b.control(oids.server_key_gen_response.clone(), &value)?;
         Ok(cms_body_part_id)
     }
+}
+
+/// Security strength of an RSA modulus size (SP 800-57 Part 1 Table 2).
+fn rsa_strength(bits: u32) -> u32 {
+    match bits {
+        0..2048 => 80,
+        2048..3072 => 112,
+        3072..7680 => 128,
+        7680..15360 => 192,
+        _ => 256,
+    }
+}
+
+/// Security strength of an EC key of this field size (half of it).
+fn ec_strength(bits: u32) -> u32 {
+    bits / 2
 }

@@ -394,3 +394,53 @@ fn skgd4_wanted_key_type() {
         WantedKey::Rsa { bits: Some(2048) }
     );
 }
+
+/// SKGD-44: the protection's strength against the generated key's.
+#[test]
+fn skgd44_protection_strength() {
+    use super::super::server::WantedKey;
+    let oids = SkgOids::default();
+    let ca = ca("Strength CA");
+    let cap = |o: const_oid::ObjectIdentifier| SkgCapability {
+        capability_id: o.into(),
+        parameters: None,
+    };
+    let rsa_key = rsa();
+    let cert = to_cert(&leaf(&ca, "a", &rsa_key, Ku::Encipherment, 3));
+    let shroud = Shroud::PublicKey(ShroudWithPublicKey::Certificate(cert));
+    let pki = request_pki(&oids, "a", &shroud, None);
+    let r = only_request(&pki, &oids).unwrap();
+    let plan = DeliveryPlan::new(&r, &r.shroud_key(&[]).unwrap(), None).unwrap();
+    // RSA-2048 recipient: 112 bits; enough for an RSA-2048 key, not for P-256 or P-384.
+    assert_eq!(plan.strength_bits(), Some(112));
+    assert!(plan.protects(WantedKey::Rsa { bits: Some(2048) }));
+    assert!(!plan.protects(WantedKey::EcP256));
+    assert!(!plan.protects(WantedKey::EcP384));
+    // EC P-256 recipient with AES-128 content: 128 bits.
+    let ec = p256();
+    let ec_cert = to_cert(&leaf(&ca, "a", &ec, Ku::Agreement, 4));
+    let shroud = Shroud::PublicKey(ShroudWithPublicKey::Certificate(ec_cert));
+    let pki = edited(&oids, &request_pki(&oids, "a", &shroud, None), |r| {
+        r.alg_capabilities = Some(vec![
+            cap(est_cms::oids::AES128_CBC),
+            cap(est_cms::oids::DH_SINGLE_PASS_STD_DH_SHA256KDF),
+            cap(est_cms::oids::AES256_WRAP),
+        ])
+    });
+    let r = only_request(&pki, &oids).unwrap();
+    let plan = DeliveryPlan::new(&r, &r.shroud_key(&[]).unwrap(), None).unwrap();
+    assert_eq!(plan.strength_bits(), Some(128));
+    assert!(plan.protects(WantedKey::EcP256));
+    assert!(!plan.protects(WantedKey::EcP384));
+    // A shared secret: unknown strength, the caller's policy.
+    let ss = Shroud::SharedSecret("s".into());
+    let r = only_request(&request_pki(&oids, "a", &ss, None), &oids).unwrap();
+    let plan = DeliveryPlan::new(
+        &r,
+        &r.shroud_key(&[]).unwrap(),
+        Some(Zeroizing::new(b"x".to_vec())),
+    )
+    .unwrap();
+    assert_eq!(plan.strength_bits(), None);
+    assert!(plan.protects(WantedKey::EcP384));
+}
