@@ -6,7 +6,7 @@
 //! client certificate, or a certificate this CA issued to it.
 use der::Decode;
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::{KeyUsage, KeyUsages, SubjectKeyIdentifier};
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use zeroize::Zeroizing;
 
 use crate::clock::unix_secs;
@@ -91,42 +91,11 @@ pub fn subject_key_identifier(cert: &Certificate) -> Result<Option<Vec<u8>>, CaE
 /// SKG-14: a recipient certificate must allow key transport (RSA) or key agreement (EC), or
 /// carry no KeyUsage at all; and its key must be one we can encrypt to.
 pub fn check_recipient(cert: &Certificate) -> Result<(), CaError> {
-    use const_oid::db::rfc5912;
-    let alg = &cert.tbs_certificate().subject_public_key_info().algorithm;
-    let needed = if alg.oid == rfc5912::RSA_ENCRYPTION {
-        KeyUsages::KeyEncipherment
-    } else if alg.oid == rfc5912::ID_EC_PUBLIC_KEY {
-        let curve = alg
-            .parameters
-            .as_ref()
-            .and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok());
-        if curve != Some(rfc5912::SECP_256_R_1) && curve != Some(rfc5912::SECP_384_R_1) {
-            return Err(CaError::KeyDelivery(
-                "the recipient's EC key must be on P-256 or P-384".into(),
-            ));
-        }
-        KeyUsages::KeyAgreement
-    } else {
-        return Err(CaError::KeyDelivery(format!(
-            "cannot encrypt a key to a recipient key of algorithm {} (RSA or EC P-256/P-384 needed)",
-            alg.oid
-        )));
-    };
-    let ku = cert
-        .tbs_certificate()
-        .get_extension::<KeyUsage>()
-        .map_err(|e| CaError::MalformedRequest(format!("KeyUsage: {e}")))?;
-    match ku {
-        Some((_, ku)) if !ku.0.contains(needed) => Err(CaError::KeyDelivery(format!(
-            "the recipient certificate's key usage does not allow {}",
-            if needed == KeyUsages::KeyEncipherment {
-                "keyEncipherment"
-            } else {
-                "keyAgreement"
-            }
-        ))),
-        _ => Ok(()),
-    }
+    est_cms::check_recipient_certificate(cert).map_err(|e| match e {
+        est_cms::CmsError::Malformed(m) => CaError::MalformedRequest(m),
+        est_cms::CmsError::InvalidArgument(m) => CaError::KeyDelivery(m),
+        other => CaError::KeyDelivery(other.to_string()),
+    })
 }
 
 fn seal_context(owner: &str, kind: ClientKeyKind, id: &[u8]) -> Vec<u8> {

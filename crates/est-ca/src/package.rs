@@ -5,7 +5,7 @@
 use est_cms::{
     CmsSigner, ContentEncryption, DigestAlgorithm, KeyWrap, Recipient, RecipientId, SmimeCapability,
 };
-use openssl::pkey::{Id, PKey, Private};
+use openssl::pkey::{PKey, Private};
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
@@ -35,10 +35,14 @@ pub struct DeliveryPlan {
     recipient: Option<(Recipient, ContentEncryption)>,
 }
 
-fn no_overlap(what: &str) -> CaError {
-    CaError::KeyDelivery(format!(
-        "none of the client's SMIMECapabilities is a {what} this server supports"
-    ))
+/// A recipient or algorithm choice that failed: the client's request cannot be honoured.
+fn delivery(e: est_cms::CmsError) -> CaError {
+    match e {
+        est_cms::CmsError::UnsupportedAlgorithm(m) | est_cms::CmsError::InvalidArgument(m) => {
+            CaError::KeyDelivery(m)
+        }
+        other => CaError::KeyDelivery(other.to_string()),
+    }
 }
 
 impl DeliveryPlan {
@@ -70,10 +74,15 @@ impl DeliveryPlan {
                     kek: key,
                 }
             }
-            DeliveryKey::Recipient { ski, cert } => recipient_for_cert(ski, &cert, caps)?,
+            // SKG-21, SKG-22: ktri for RSA, kari for EC; rid is the SKI the client named, so
+            // the client finds its RecipientInfo by its own identifier.
+            DeliveryKey::Recipient { ski, cert } => {
+                let spki = der::Encode::to_der(cert.tbs_certificate().subject_public_key_info())?;
+                est_cms::recipient_for_spki(RecipientId::SubjectKeyIdentifier(ski), &spki, caps)
+                    .map_err(delivery)?
+            }
         };
-        let cea = est_cms::pick_content_encryption(caps)
-            .ok_or_else(|| no_overlap("content-encryption algorithm (AES-CBC)"))?;
+        let cea = est_cms::content_encryption_for(caps).map_err(delivery)?;
         Ok(Self {
             recipient: Some((recipient, cea)),
         })
@@ -91,65 +100,17 @@ impl DeliveryPlan {
             Some((recipient, cea)) => {
                 // SKG-18/19: AsymmetricKeyPackage (v2, with the public key) in SignedData
                 // signed by the CA, inside EnvelopedData for the client.
-                let akp = est_cms::encode_key_package(&[key]).map_err(cms)?;
-                let signer = IssuerSigner(issuer);
-                let signed = Zeroizing::new(
-                    est_cms::sign(
-                        est_cms::oids::ID_CT_KP_A_KEY_PACKAGE,
-                        &akp,
-                        &signer,
-                        &issuer.chain,
-                    )
-                    .map_err(cms)?,
-                );
-                let env = est_cms::envelope(
-                    est_cms::oids::ID_SIGNED_DATA,
-                    &signed,
-                    std::slice::from_ref(recipient),
+                let env = est_cms::seal_key_package(
+                    key,
+                    &IssuerSigner(issuer),
+                    &issuer.chain,
+                    recipient,
                     *cea,
                 )
                 .map_err(cms)?;
                 Ok(KeyPart::Enveloped(env))
             }
         }
-    }
-}
-
-/// ktri for an RSA recipient, kari for an EC one (SKG-21, SKG-22); rid is the SKI the client
-/// named, so the client finds its RecipientInfo by its own identifier.
-fn recipient_for_cert(
-    ski: Vec<u8>,
-    cert: &Certificate,
-    caps: Option<&[SmimeCapability]>,
-) -> Result<Recipient, CaError> {
-    let spki = der::Encode::to_der(cert.tbs_certificate().subject_public_key_info())?;
-    let key = PKey::public_key_from_der(&spki)
-        .map_err(|_| CaError::KeyDelivery("the recipient public key cannot be decoded".into()))?;
-    match key.id() {
-        Id::RSA => {
-            let algorithm = est_cms::pick_key_transport(caps)
-                .ok_or_else(|| no_overlap("key-transport algorithm (rsaEncryption, RSAES-OAEP)"))?;
-            Ok(Recipient::KeyTransport {
-                rid: RecipientId::SubjectKeyIdentifier(ski),
-                key,
-                algorithm,
-            })
-        }
-        Id::EC => {
-            let (kdf, wrap) = est_cms::pick_key_agreement(caps, &key).ok_or_else(|| {
-                no_overlap("key-agreement scheme (dhSinglePass-stdDH-sha256kdf/sha384kdf with AES key wrap)")
-            })?;
-            Ok(Recipient::KeyAgree {
-                rid: RecipientId::SubjectKeyIdentifier(ski),
-                key,
-                kdf,
-                wrap,
-                ukm: None,
-            })
-        }
-        _ => Err(CaError::KeyDelivery(
-            "the recipient key must be RSA or EC".into(),
-        )),
     }
 }
 

@@ -288,13 +288,6 @@ fn open_enveloped(
             ski: Some(subject_key_identifier(cert)?),
         },
     };
-    let dec = est_cms::decrypt(der, &secret).map_err(cms_err("decrypting the key"))?;
-    if dec.content_type != oids::ID_SIGNED_DATA {
-        return Err(ClientError::Response(format!(
-            "the encrypted key part holds {}, not SignedData",
-            dec.content_type
-        )));
-    }
     let Trust::Explicit(anchors) = &client.config().trust else {
         return Err(ClientError::Config(
             "no trust anchors to verify the key".into(),
@@ -305,22 +298,9 @@ fn open_enveloped(
         store.add_cert(a.clone())?;
     }
     let store = store.build();
-    let verified = est_cms::verify(&dec.content, &store, &VerifyOptions::default())
-        .map_err(cms_err("verifying the key package signature"))?;
-    let content = Zeroizing::new(verified.content);
-    if verified.content_type != oids::ID_CT_KP_A_KEY_PACKAGE {
-        return Err(ClientError::Response(format!(
-            "the signed content is {}, not an AsymmetricKeyPackage",
-            verified.content_type
-        )));
-    }
-    let mut keys = est_cms::decode_key_package(&content).map_err(cms_err("key package"))?;
-    if keys.len() != 1 {
-        return Err(ClientError::Response(format!(
-            "the key package holds {} keys, expected one",
-            keys.len()
-        )));
-    }
-    let k = keys.remove(0);
-    k.to_pkey().map_err(cms_err("key package"))
+    // Decrypt, verify the CA's signature to our anchors, one key in an AsymmetricKeyPackage:
+    // the same code that opens CMC server-generated keys (est-cms key delivery).
+    let opened = est_cms::open_key_package(der, &secret, &store, &VerifyOptions::default())
+        .map_err(cms_err("opening the encrypted key"))?;
+    opened.key.to_pkey().map_err(cms_err("key package"))
 }

@@ -61,8 +61,10 @@ impl CertificationRequest {
     /// Decodes and checks one TaggedRequest (CMC-11, CMC-13, CMC-14, CMC-15, POP).
     pub fn read(req: &TaggedRequest, policy: RequestPolicy) -> Result<Self, Failure> {
         match req {
-            TaggedRequest::Tcr(t) => Self::pkcs10(t.body_part_id, &t.certification_request, policy),
-            TaggedRequest::Crm(m) => Self::crmf(m, policy),
+            TaggedRequest::Tcr(t) => {
+                Self::pkcs10(t.body_part_id, &t.certification_request, Some(policy))
+            }
+            TaggedRequest::Crm(m) => Self::crmf(m, Some(policy)),
             TaggedRequest::Orm(o) => Err(Failure {
                 fail_info: CmcFailInfo::BAD_REQUEST,
                 status: CmcStatus::NO_SUPPORT,
@@ -75,46 +77,61 @@ impl CertificationRequest {
         }
     }
 
+    /// Reads the certificateRequest of a ServerKeyGenRequest: the same syntax checks as
+    /// [`Self::read`] (CMC-14, CMC-15, CMC-23) but no signature or POP check, since the client
+    /// holds no key yet (SKGD-5): a PKCS#10 may be signed with id-alg-noSignature or anything
+    /// else, its subjectPublicKey may be empty (SKGD-3), a CRMF popo may be absent.
+    pub(crate) fn read_without_pop(req: &TaggedRequest) -> Result<Self, Failure> {
+        match req {
+            TaggedRequest::Tcr(t) => Self::pkcs10(t.body_part_id, &t.certification_request, None),
+            TaggedRequest::Crm(m) => Self::crmf(m, None),
+            TaggedRequest::Orm(_) => Self::read(req, RequestPolicy::default()),
+        }
+    }
+
     /// Reads a request kept as [`Self::request_der`] (a held request, re-checked in full).
     pub fn from_stored(der: &[u8], policy: RequestPolicy) -> Result<Self, Failure> {
         if let Ok(csr) = x509_cert::request::CertReq::from_der(der) {
-            return Self::pkcs10(1, &csr, policy);
+            return Self::pkcs10(1, &csr, Some(policy));
         }
         let msg = CertReqMsg::from_der(der).map_err(|e| {
             Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, format!("held request: {e}"))
         })?;
-        Self::crmf(&msg, policy)
+        Self::crmf(&msg, Some(policy))
     }
 
+    /// `pop`: the policy to verify the signature with, `None` to skip it (SKGD-5).
     fn pkcs10(
         id: BodyPartId,
         csr: &x509_cert::request::CertReq,
-        policy: RequestPolicy,
+        pop: Option<RequestPolicy>,
     ) -> Result<Self, Failure> {
         let bad = |info: CmcFailInfo, m: String| Failure::body_part(info, id, m);
         let der = csr
             .to_der()
             .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("PKCS#10: {e}")))?;
-        check_pop_alg(&csr.algorithm.oid, policy).map_err(|m| bad(CmcFailInfo::BAD_ALG, m))?;
         let spki_der = csr
             .info
             .public_key
             .to_der()
             .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("public key: {e}")))?;
-        let key = est_cms::VerifyKey::from_spki_der(&spki_der)
-            .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("public key: {e}")))?;
-        // The signature covers CertificationRequestInfo as encoded (strict DER decoding makes
-        // the re-encoding identical).
-        let info = csr
-            .info
-            .to_der()
-            .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("PKCS#10: {e}")))?;
-        let sig = csr.signature.as_bytes().unwrap_or_default();
-        if est_cms::verify_x509_signature_with(&key, &csr.algorithm, &info, sig).is_err() {
-            return Err(bad(
-                CmcFailInfo::POP_FAILED,
-                "the PKCS#10 signature does not verify (proof of possession failed)".into(),
-            ));
+        if let Some(policy) = pop {
+            check_pop_alg(&csr.algorithm.oid, policy).map_err(|m| bad(CmcFailInfo::BAD_ALG, m))?;
+            let key = est_cms::VerifyKey::from_spki_der(&spki_der)
+                .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("public key: {e}")))?;
+            // The signature covers CertificationRequestInfo as encoded (strict DER decoding
+            // makes the re-encoding identical).
+            let info = csr
+                .info
+                .to_der()
+                .map_err(|e| bad(CmcFailInfo::BAD_REQUEST, format!("PKCS#10: {e}")))?;
+            let sig = csr.signature.as_bytes().unwrap_or_default();
+            if est_cms::verify_x509_signature_with(&key, &csr.algorithm, &info, sig).is_err() {
+                return Err(bad(
+                    CmcFailInfo::POP_FAILED,
+                    "the PKCS#10 signature does not verify (proof of possession failed)".into(),
+                ));
+            }
         }
         let mut extensions = Vec::new();
         let mut extension_requests = 0usize;
@@ -177,7 +194,8 @@ impl CertificationRequest {
         )
     }
 
-    fn crmf(msg: &CertReqMsg, policy: RequestPolicy) -> Result<Self, Failure> {
+    /// `verify`: the policy to verify the POP with, `None` to skip it (SKGD-5).
+    fn crmf(msg: &CertReqMsg, verify: Option<RequestPolicy>) -> Result<Self, Failure> {
         let id = msg.cert_req.body_part_id().ok_or_else(|| {
             Failure::message(CmcFailInfo::BAD_REQUEST, "certReqId is not a BodyPartID")
         })?;
@@ -239,6 +257,17 @@ impl CertificationRequest {
         let mut ra_verified = false;
         let mut encrypted = false;
         match &msg.popo {
+            // SKGD-5: no POP of a key the client does not have; POPOSigningKeyInput is still
+            // refused (CMC-14).
+            Some(ProofOfPossession::Signature(p))
+                if verify.is_none() && p.poposk_input.is_some() =>
+            {
+                return Err(bad(
+                    CmcFailInfo::BAD_REQUEST,
+                    "POPOSigningKeyInput must not be used in CMC (CMC-14)",
+                ));
+            }
+            _ if verify.is_none() => {}
             Some(ProofOfPossession::Signature(pop)) => {
                 if pop.poposk_input.is_some() {
                     return Err(bad(
@@ -246,6 +275,7 @@ impl CertificationRequest {
                         "POPOSigningKeyInput must not be used in CMC (CMC-14)",
                     ));
                 }
+                let policy = verify.unwrap_or_default();
                 check_pop_alg(&pop.algorithm_identifier.oid, policy)
                     .map_err(|m| Failure::body_part(CmcFailInfo::BAD_ALG, id, m))?;
                 let key = est_cms::VerifyKey::from_spki_der(&spki_der)

@@ -114,7 +114,7 @@ impl RequestOptions {
 }
 
 /// transactionId, senderNonce, recipientNonce and dataReturn of `opts`.
-fn transaction_controls(opts: &RequestOptions) -> Result<Vec<TaggedAttribute>, String> {
+pub(crate) fn transaction_controls(opts: &RequestOptions) -> Result<Vec<TaggedAttribute>, String> {
     let e = |e: der::Error| e.to_string();
     let mut controls = vec![
         TaggedAttribute::single(ID_TRANSACTION, oids::TRANSACTION_ID, &opts.transaction_id)

@@ -1,11 +1,12 @@
 //! The controls of one PKIData, decoded and checked (RFC 5272 §6; CMC-8, CMC-9, CMC-65).
-use der::asn1::{Int, ObjectIdentifier, OctetString};
+use der::asn1::{Int, OctetString};
 use der::{Decode, Encode};
 
 use crate::controls::{
     ControlsProcessed, GetCert, GetCrl, IdentifyProofV2, RevokeRequest, describe,
 };
 use crate::error::Failure;
+use crate::oid::Oid;
 use crate::oids;
 use crate::types::{
     BodyPartId, BodyPartReference, CmcFailInfo, CmcStatus, PkiData, TaggedAttribute,
@@ -43,8 +44,9 @@ pub struct Controls {
     pub decrypted_pop: Vec<(BodyPartId, crate::controls::DecryptedPop)>,
     /// Batch Requests (CMC-66): the cmsSequence entries to answer one by one.
     pub batch_requests: Vec<(BodyPartId, Vec<BodyPartId>)>,
-    /// Controls this server does not act on, not marked processed (CMC-9).
-    pub unsupported: Vec<(BodyPartId, ObjectIdentifier)>,
+    /// Controls this server does not act on, not marked processed (CMC-9). Wide OIDs: a
+    /// control under a 128-bit arc is reported like any other.
+    pub unsupported: Vec<(BodyPartId, Oid)>,
 }
 
 impl Controls {
@@ -85,7 +87,14 @@ impl Controls {
                 Ok(())
             }
         };
-        match attr.attr_type {
+        let Some(known) = attr.attr_type.to_const() else {
+            // An arc const-oid cannot hold is no RFC 5272/6402 control (CMC-9).
+            if !self.is_processed(id) {
+                self.unsupported.push((id, attr.attr_type.clone()));
+            }
+            return Ok(());
+        };
+        match known {
             oids::TRANSACTION_ID => {
                 once(self.transaction_id.is_some())?;
                 self.transaction_id = Some(single_value(attr)?);
@@ -158,7 +167,7 @@ impl Controls {
             }
             other => {
                 if !self.is_processed(id) {
-                    self.unsupported.push((id, other));
+                    self.unsupported.push((id, other.into()));
                 }
             }
         }
@@ -173,6 +182,22 @@ impl Controls {
         ids.extend(self.add_extensions.iter().map(|c| c.0));
         ids.extend(self.ra_identity_witness.iter().map(|c| c.0));
         ids
+    }
+
+    /// Removes the controls of type `oid` from [`Self::unsupported`] and returns their body part
+    /// IDs: for a caller that acts on a control this crate does not know by itself (the
+    /// configurable server-side key generation controls, SKGD-1).
+    pub fn take_unsupported(&mut self, oid: &Oid) -> Vec<BodyPartId> {
+        let mut taken = Vec::new();
+        self.unsupported.retain(|(id, o)| {
+            if o == oid {
+                taken.push(*id);
+                false
+            } else {
+                true
+            }
+        });
+        taken
     }
 
     /// CMC-9: the failure for controls this server does not act on, if any.

@@ -1,7 +1,7 @@
 //! Values of the CMC controls (RFC 5272 §6, RFC 6402 §2), one type per production. Controls
 //! whose value is a plain OCTET STRING, UTF8String or INTEGER (senderNonce, dataReturn,
 //! identification, transactionId, queryPending, regInfo, ...) use the `der` types directly.
-use der::asn1::{GeneralizedTime, Int, ObjectIdentifier, OctetString};
+use der::asn1::{GeneralizedTime, Int, OctetString};
 use der::{Any, Sequence};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::Extension;
@@ -238,8 +238,8 @@ pub type RaIdentityWitness = BodyPartPath;
 pub type ResponseBody = BodyPartPath;
 
 /// An OID-named control value the processor does not model, for error messages.
-pub fn describe(oid: &ObjectIdentifier) -> String {
-    match crate::oids::control_name(oid) {
+pub fn describe(oid: &crate::Oid) -> String {
+    match oid.to_const().as_ref().and_then(crate::oids::control_name) {
         Some(n) => format!("{n} ({oid})"),
         None => oid.to_string(),
     }

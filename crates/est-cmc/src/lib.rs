@@ -11,6 +11,8 @@
 //!   (CMC-43..CMC-48).
 //! - [`ResponseBuilder`]: the PKIResponse with echoed transaction controls (CMC-50..CMC-54)
 //!   and CMCStatusInfoV2 per body part (CMC-35..CMC-41).
+//! - [`serverkeygen`]: the CMC server-side key generation draft (SKGD-1..SKGD-44), with
+//!   configurable OIDs ([`serverkeygen::SkgOids`]) and the wide [`Oid`] they need.
 //! - [`client`]: building Full PKI Requests (PKCS#10 or CRMF, signed with the request key or
 //!   an existing certificate) and reading responses.
 mod certreq;
@@ -21,14 +23,17 @@ pub mod crmf;
 pub mod encrypted_pop;
 mod error;
 pub mod linking;
+mod oid;
 pub mod oids;
 mod request;
 mod response;
+pub mod serverkeygen;
 pub mod types;
 
 pub use certreq::{CertificationRequest, PopLinkWitness, RequestForm};
 pub use control_set::Controls;
 pub use error::Failure;
+pub use oid::{Oid, OidError};
 pub use request::{
     FullPkiRequest, MAX_NESTING, OuterSigner, RequestError, RequestPolicy, prefix_path,
 };

@@ -55,16 +55,32 @@ impl ResponseBuilder {
         Ok(b)
     }
 
-    fn push(
-        &mut self,
-        oid: der::asn1::ObjectIdentifier,
-        value: &impl Encode,
-    ) -> Result<(), Failure> {
-        let id = self.next_id;
-        self.next_id += 1;
+    fn push(&mut self, oid: impl Into<crate::Oid>, value: &impl Encode) -> Result<(), Failure> {
+        let id = self.next_body_part_id();
         self.controls
             .push(TaggedAttribute::single(id, oid, value).map_err(|e| internal(e.to_string()))?);
         Ok(())
+    }
+
+    /// Adds a control with one value under a fresh body part ID, and returns that ID: for
+    /// controls this builder does not model (e.g. ServerKeyGenResponse under a configured OID,
+    /// SKGD-22).
+    pub fn control(
+        &mut self,
+        oid: impl Into<crate::Oid>,
+        value: &impl Encode,
+    ) -> Result<BodyPartId, Failure> {
+        self.push(oid, value)?;
+        self.needs_full = true;
+        Ok(self.next_id - 1)
+    }
+
+    /// Adds a DER ContentInfo to cmsSequence under a fresh body part ID and returns that ID
+    /// (e.g. the EnvelopedData of a server-generated key, SKGD-19).
+    pub fn content(&mut self, content_info_der: &[u8]) -> Result<BodyPartId, Failure> {
+        let id = self.next_body_part_id();
+        self.nested_response(id, content_info_der)?;
+        Ok(id)
     }
 
     /// Adds a CMCStatusInfoV2.
@@ -144,6 +160,23 @@ impl ResponseBuilder {
             status_string: Some(f.reason.clone()),
             other_info,
         })
+    }
+
+    /// A failure reported with an extendedFailInfo, followed by a second CMCStatusInfoV2 for
+    /// the same body parts with failInfo `f.fail_info` (CMC-41, CMC-42: extendedFailInfo is
+    /// emitted untagged).
+    pub fn extended_failure(
+        &mut self,
+        f: &Failure,
+        extended: crate::types::ExtendedFailInfo,
+    ) -> Result<(), Failure> {
+        self.status(CmcStatusInfoV2 {
+            status: f.status,
+            body_list: f.body_list.clone(),
+            status_string: Some(f.reason.clone()),
+            other_info: Some(OtherStatusInfo::ExtendedFailInfo(extended)),
+        })?;
+        self.failure(f)
     }
 
     /// pending with pendInfo (CMC-38, EST-100).
@@ -234,7 +267,10 @@ impl ResponseSummary {
             let Some(v) = c.attr_values.iter().next() else {
                 continue;
             };
-            match c.attr_type {
+            let Some(attr_type) = c.attr_type.to_const() else {
+                continue;
+            };
+            match attr_type {
                 oids::TRANSACTION_ID => s.transaction_id = Some(v.decode_as()?),
                 oids::SENDER_NONCE => {
                     s.sender_nonce = Some(v.decode_as::<OctetString>()?.into_bytes().into())

@@ -1,6 +1,6 @@
 //! The CMC message types of RFC 5272 §3.2, §4.2 and App. A, as updated by RFC 6402, one Rust
 //! type per ASN.1 production, derived with `der`. The module is `IMPLICIT TAGS`.
-use der::asn1::{GeneralizedTime, Int, ObjectIdentifier, OctetString, SetOfVec, Utf8StringRef};
+use der::asn1::{GeneralizedTime, Int, OctetString, SetOfVec, Utf8StringRef};
 use der::{
     Any, Choice, Decode, DecodeValue, Encode, EncodeValue, FixedTag, Header, Length, Reader,
     Sequence, Tag, Tagged, Writer,
@@ -8,6 +8,7 @@ use der::{
 use x509_cert::request::CertReq;
 
 use crate::crmf::CertReqMsg;
+use crate::oid::Oid;
 
 /// `BodyPartID ::= INTEGER(0..4294967295)` (CMC-6).
 pub type BodyPartId = u32;
@@ -64,10 +65,13 @@ pub struct PkiResponse {
 ///     attrType           OBJECT IDENTIFIER,
 ///     attrValues         SET OF AttributeValue }
 /// ```
+/// attrType is a wide [`Oid`]: a control under a 128-bit arc (the server-side key generation
+/// draft's configurable OIDs, SKGD-1) must not make the whole PKIData undecodable; an unknown
+/// one is reported like any other (CMC-9).
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
 pub struct TaggedAttribute {
     pub body_part_id: BodyPartId,
-    pub attr_type: ObjectIdentifier,
+    pub attr_type: Oid,
     pub attr_values: SetOfVec<Any>,
 }
 
@@ -75,12 +79,12 @@ impl TaggedAttribute {
     /// A control with a single value.
     pub fn single(
         body_part_id: BodyPartId,
-        attr_type: ObjectIdentifier,
+        attr_type: impl Into<Oid>,
         value: &impl Encode,
     ) -> der::Result<Self> {
         Ok(Self {
             body_part_id,
-            attr_type,
+            attr_type: attr_type.into(),
             attr_values: SetOfVec::try_from(vec![Any::from_der(&value.to_der()?)?])?,
         })
     }
@@ -133,7 +137,7 @@ pub struct TaggedCertificationRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
 pub struct OtherRequestMsg {
     pub body_part_id: BodyPartId,
-    pub request_message_type: ObjectIdentifier,
+    pub request_message_type: Oid,
     pub request_message_value: Any,
 }
 
@@ -157,7 +161,7 @@ pub struct TaggedContentInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
 pub struct OtherMsg {
     pub body_part_id: BodyPartId,
-    pub other_msg_type: ObjectIdentifier,
+    pub other_msg_type: Oid,
     pub other_msg_value: Any,
 }
 
@@ -235,25 +239,31 @@ impl CmcFailInfo {
 
 macro_rules! integer_newtype {
     ($t:ty) => {
-        impl<'a> DecodeValue<'a> for $t {
+        impl<'a> der::DecodeValue<'a> for $t {
             type Error = der::Error;
-            fn decode_value<R: Reader<'a>>(reader: &mut R, header: Header) -> der::Result<Self> {
-                Ok(Self(u32::decode_value(reader, header)?))
+            fn decode_value<R: der::Reader<'a>>(
+                reader: &mut R,
+                header: der::Header,
+            ) -> der::Result<Self> {
+                Ok(Self(<u32 as der::DecodeValue>::decode_value(
+                    reader, header,
+                )?))
             }
         }
-        impl EncodeValue for $t {
-            fn value_len(&self) -> der::Result<Length> {
-                self.0.value_len()
+        impl der::EncodeValue for $t {
+            fn value_len(&self) -> der::Result<der::Length> {
+                der::EncodeValue::value_len(&self.0)
             }
-            fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
-                self.0.encode_value(writer)
+            fn encode_value(&self, writer: &mut impl der::Writer) -> der::Result<()> {
+                der::EncodeValue::encode_value(&self.0, writer)
             }
         }
-        impl FixedTag for $t {
-            const TAG: Tag = Tag::Integer;
+        impl der::FixedTag for $t {
+            const TAG: der::Tag = der::Tag::Integer;
         }
     };
 }
+pub(crate) use integer_newtype;
 integer_newtype!(CmcStatus);
 integer_newtype!(CmcFailInfo);
 
@@ -265,9 +275,10 @@ pub struct PendInfo {
 }
 
 /// `ExtendedFailInfo ::= SEQUENCE { failInfoOID OBJECT IDENTIFIER, failInfoValue ANY }`.
+/// failInfoOID is wide: id-cet-serverKeyGen is configurable (SKGD-25).
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
 pub struct ExtendedFailInfo {
-    pub fail_info_oid: ObjectIdentifier,
+    pub fail_info_oid: Oid,
     pub fail_info_value: Any,
 }
 
@@ -307,7 +318,7 @@ impl<'a> Decode<'a> for OtherStatusInfo {
             } if number.value() == 1 => {
                 // [1] IMPLICIT ExtendedFailInfo: the value is the SEQUENCE's content.
                 let mut inner = der::SliceReader::new(any.value())?;
-                let fail_info_oid = ObjectIdentifier::decode(&mut inner)?;
+                let fail_info_oid = Oid::decode(&mut inner)?;
                 let fail_info_value = Any::decode(&mut inner)?;
                 inner.finish()?;
                 Ok(Self::ExtendedFailInfo(ExtendedFailInfo {

@@ -234,7 +234,7 @@ fn status_info_forms_round_trip() {
         })),
         Some(OtherStatusInfo::ExtendedFailInfo(
             est_cmc::types::ExtendedFailInfo {
-                fail_info_oid: der::asn1::ObjectIdentifier::new_unwrap("1.2.3.4"),
+                fail_info_oid: der::asn1::ObjectIdentifier::new_unwrap("1.2.3.4").into(),
                 fail_info_value: der::Any::encode_from(&der::asn1::Null).unwrap(),
             },
         )),

@@ -10,6 +10,7 @@ mod authenticated;
 mod enveloped;
 mod error;
 mod kari;
+mod key_delivery;
 mod keypackage;
 pub mod oids;
 mod pwri;
@@ -31,6 +32,10 @@ pub use enveloped::{
 };
 pub use error::{CmsError, Result};
 pub use kari::{EccCmsSharedInfo, KeyAgreeKdf};
+pub use key_delivery::{
+    OpenedKeyPackage, check_recipient_certificate, content_encryption_for, open_key_package,
+    recipient_for_key, recipient_for_spki, seal_key_package,
+};
 pub use keypackage::{PackagedKey, decode_key_package, encode_key_package, one_asymmetric_key};
 pub use pwri::{MAX_PBKDF2_ITERATIONS, Pbkdf2Params, PwriParams};
 pub use signed::{

@@ -560,7 +560,7 @@ fn controls_only(controls: Vec<(u32, der::asn1::ObjectIdentifier, Vec<u8>)>) -> 
     for (id, oid, value) in controls {
         control_sequence.push(TaggedAttribute {
             body_part_id: id,
-            attr_type: oid,
+            attr_type: oid.into(),
             attr_values: der::asn1::SetOfVec::try_from(vec![der::Any::from_der(&value).unwrap()])
                 .unwrap(),
         });
