@@ -317,10 +317,12 @@ fn check_pair(transaction_id: &str, sender_nonce: &[u8]) -> Result<(), CaError> 
 /// A request's replay record (CMC-53), claimed in the same durable commit as the first
 /// certificate the request gets ([`crate::CertifyRequest::replay`],
 /// [`Store::insert_certificate_claiming`]): a /fullcmc request that only asks for
-/// certificates then waits for one commit instead of two. Whoever holds the claim must, if no
-/// certificate claimed it ([`ReplayClaim::is_claimed`]), record the pair itself with
-/// [`Authority::check_cmc_replay`] before answering, and must do nothing else with side
-/// effects before the claim is settled.
+/// certificates then waits for one commit instead of two. Whoever holds the claim must do
+/// nothing with side effects outside the certificate's commit before the claim is settled, and
+/// if no certificate claimed it ([`ReplayClaim::is_claimed`]), record the pair itself with
+/// [`Authority::check_cmc_replay`] before answering. A replay is still authorized and signed
+/// before the store refuses it (the certificate is discarded): the price of the single
+/// commit, paid only by replays.
 #[derive(Debug)]
 pub struct ReplayClaim {
     transaction_id: String,

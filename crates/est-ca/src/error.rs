@@ -55,7 +55,7 @@ pub enum CaError {
     Key(#[from] KeyError),
     /// The store failed; the certificate was not issued.
     #[error("certificate store unavailable")]
-    Store(StoreError),
+    Store(#[source] StoreError),
     /// Any other internal failure (encoding of our own structures).
     #[error("internal CA error: {0}")]
     Internal(String),

@@ -424,7 +424,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`StoreError::Replayed`] (and nothing recorded for the certificate) when the pair was
     /// seen before. [`StoreError::DuplicateSerial`] means the pair is now recorded but the
     /// certificate is not: draw a new serial and insert it without the pair. This default
-    /// records the pair first, then the certificate.
+    /// records the pair first, then the certificate: not atomic, so should the certificate's
+    /// insert fail after the pair's, a retry of the request looks like a replay (the SQL
+    /// store overrides it with one transaction).
     async fn insert_certificate_claiming(
         &self,
         record: &CertRecord,

@@ -43,7 +43,8 @@ impl From<CaError> for ServerError {
             | CaError::NoRenewalTarget(_)
             | CaError::KeyReuse
             | CaError::KeyDelivery(_)
-            | CaError::Revocation(_) => ServerError::bad_request(e.to_string()),
+            | CaError::Revocation(_)
+            | CaError::Replayed => ServerError::bad_request(e.to_string()),
             CaError::NameNotAllowed(_) | CaError::NotAuthorized(_) => {
                 ServerError::new(StatusCode::FORBIDDEN, e.to_string())
             }

@@ -411,7 +411,7 @@ async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) ->
         return commit_nonces(target, pairs).await;
     }
     let (certificates, duplicates) = dedupe_serials(certificates);
-    let all_pairs: Vec<&ReplayPair> = pairs
+    let mut all_pairs: Vec<&ReplayPair> = pairs
         .iter()
         .map(|j| &j.pair)
         .chain(
@@ -421,6 +421,11 @@ async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) ->
                 .filter_map(|j| j.claim.as_ref()),
         )
         .collect();
+    // In key order: two nodes inserting overlapping pairs then lock them in the same order
+    // (no deadlock between their transactions on PostgreSQL).
+    all_pairs.sort_unstable_by(|a, b| {
+        (&a.transaction_id, &a.sender_nonce).cmp(&(&b.transaction_id, &b.sender_nonce))
+    });
     match insert_together(target, &all_pairs, &certificates).await {
         Ok((new_pairs, inserted)) => {
             nonces::answer(pairs, Ok(&new_pairs));

@@ -140,3 +140,84 @@ async fn concurrent_uses_of_one_token_exactly_one_wins_sqlite() {
 async fn concurrent_uses_of_one_token_exactly_one_wins_postgres() {
     race(StoreKind::Postgres(pg_url())).await;
 }
+
+/// A Full PKI Request (PKCS#10 with its SKI, signed with its own key, CMC-17) with a fresh
+/// transactionId and senderNonce.
+fn full_pki_request(cn: &str) -> Vec<u8> {
+    use est_cmc::client::{CertRequestBody, RequestOptions, RequestSigner};
+    let key = est_client::generate_key(est_client::KeyKind::P256).unwrap();
+    let ski = est_client::subject_key_id(&key).unwrap();
+    let csr = est_client::build_csr_full(
+        &key,
+        &format!("CN={cn}"),
+        &[],
+        None,
+        vec![est_client::subject_key_id_extension(&ski).unwrap()],
+        Vec::new(),
+    )
+    .unwrap();
+    let opts = RequestOptions::random().unwrap();
+    let pki = est_cmc::client::build_pki_data(&opts, &CertRequestBody::Pkcs10(csr), &key).unwrap();
+    est_cmc::client::sign_request(
+        &pki,
+        &RequestSigner::RequestKey {
+            key: &key,
+            key_id: &ski,
+        },
+    )
+    .unwrap()
+}
+
+async fn full_cmc(s: &TestServer, label: &str, cred: (&str, &str), der: &[u8]) -> u16 {
+    let cfg = est_client::ClientConfig {
+        url: s.url(),
+        label: (!label.is_empty()).then(|| label.into()),
+        trust: est_client::Trust::Explicit(vec![s.pki.root_x509()]),
+        identity: None,
+        basic: Some((cred.0.into(), zeroize::Zeroizing::new(cred.1.into()))),
+        max_tls12: false,
+    };
+    let mut c = est_client::EstClient::new(cfg)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    match c.full_cmc(der).await {
+        Ok((status, _)) => status,
+        Err(est_client::ClientError::Status { status, .. }) => status,
+        Err(e) => panic!("/fullcmc: {e}"),
+    }
+}
+
+/// CMC-53 with one-time tokens and with passwords: a replayed /fullcmc request issues
+/// nothing, and a replay sent with a fresh token does not spend that token (the replay check
+/// comes before authorization spends it); the token then works for its own request.
+#[tokio::test(flavor = "multi_thread")]
+async fn fullcmc_replays_issue_nothing_and_spend_no_token() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let cn = "tok-cmc.example";
+    let (id1, secret1) = new_token(&s, "devices", &format!("CN={cn}"), 3600).await;
+    let req = full_pki_request(cn);
+    assert_eq!(full_cmc(&s, "devices", (&id1, &secret1), &req).await, 200);
+    let issued = s.store.count_certificates().await.unwrap();
+
+    let (id2, secret2) = new_token(&s, "devices", &format!("CN={cn}"), 3600).await;
+    assert_eq!(full_cmc(&s, "devices", (&id2, &secret2), &req).await, 400);
+    assert_eq!(s.store.count_certificates().await.unwrap(), issued);
+    // The second token is unspent: it enrolls once, then it is used up.
+    let fresh = full_pki_request(cn);
+    assert_eq!(full_cmc(&s, "devices", (&id2, &secret2), &fresh).await, 200);
+    assert_eq!(s.store.count_certificates().await.unwrap(), issued + 1);
+    let again = full_pki_request(cn);
+    assert_eq!(full_cmc(&s, "devices", (&id2, &secret2), &again).await, 401);
+
+    // A password-authenticated request (its pair rides in the certificate's commit): the
+    // replay is refused and issues nothing.
+    let req = full_pki_request("alice-cmc.example");
+    assert_eq!(full_cmc(&s, "", ALICE, &req).await, 200);
+    let issued = s.store.count_certificates().await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(full_cmc(&s, "", ALICE, &req).await, 400);
+    }
+    assert_eq!(s.store.count_certificates().await.unwrap(), issued);
+}

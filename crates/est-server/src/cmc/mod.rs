@@ -196,10 +196,11 @@ struct LayerIdentity {
     renewal: Option<RenewalTarget>,
 }
 
-/// Runs a checked request: whole-message checks first (CMC-9, replay, identity, RA
-/// authorization), then every certification request, nested PKIData (an RA's wrapping),
-/// Query Pending, Get Certificate and Batch Requests. A returned failure covers the whole
-/// PKIData.
+/// Runs a checked request (see [`process_checked`]) with its replay check (CMC-53): up front,
+/// or, for a request that only asks for certificates issued at once, with its first
+/// certificate's commit ([`replay_claim`]). When no certificate claimed the pair, nothing
+/// with a side effect happened; the pair is recorded before the answer all the same, and a
+/// replay is answered as one.
 async fn process(
     st: &EstState,
     label: &Label,
@@ -211,6 +212,32 @@ async fn process(
     if let Some(f) = controls.unsupported_failure() {
         return Err(f);
     }
+    let claim = replay_claim(label, request, http_identity.as_ref())?.map(std::sync::Arc::new);
+    if claim.is_none() {
+        check_replay(st, controls).await?;
+    }
+    let result = process_checked(st, label, conn, http_identity, request, claim.clone()).await;
+    if let Some(claim) = claim
+        && !claim.is_claimed()
+    {
+        check_replay(st, controls).await?;
+    }
+    result
+}
+
+/// Runs a request whose replay check is done or claimed: whole-message checks first (CMC-9,
+/// identity, RA authorization), then every certification request, nested PKIData (an RA's
+/// wrapping), Query Pending, Get Certificate and Batch Requests. A returned failure covers the
+/// whole PKIData.
+async fn process_checked(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    http_identity: Option<Identity>,
+    request: &FullPkiRequest,
+    claim: Option<std::sync::Arc<est_ca::ReplayClaim>>,
+) -> Result<Response, Failure> {
+    let controls = &request.controls;
     if request.requests.is_empty()
         && request.nested.is_empty()
         && controls.query_pending.is_empty()
@@ -223,11 +250,6 @@ async fn process(
             CmcFailInfo::BAD_REQUEST,
             "the PKIData carries no certification request and no control this server acts on",
         ));
-    }
-    // CMC-53, before anything with a side effect: now, or with the first certificate.
-    let claim = replay_claim(label, request)?;
-    if claim.is_none() {
-        check_replay(st, controls).await?;
     }
     if matches!(request.signer, OuterSigner::Unsigned) {
         return unsigned_revocation(st, label, http_identity.as_ref(), request).await;
@@ -267,7 +289,7 @@ async fn process(
     let top = LayerIdentity { identity, renewal };
     let mut builder = ResponseBuilder::new(controls)?;
     let mut run = Run {
-        replay: claim.map(std::sync::Arc::new),
+        replay: claim,
         ..Run::default()
     };
     if !controls.batch_requests.is_empty() {
@@ -290,13 +312,6 @@ async fn process(
         &mut run,
     ))
     .await?;
-    // No certificate claimed the replay record (every request failed before the store):
-    // record it now, and refuse a replay as such.
-    if let Some(claim) = &run.replay
-        && !claim.is_claimed()
-    {
-        check_replay(st, controls).await?;
-    }
     for (id, rec) in held {
         let outcome = query(st, label, &top.identity, id, rec, &mut builder).await;
         run.record(&mut builder, &[], id, outcome)?;
@@ -371,16 +386,20 @@ fn replay_failure() -> Failure {
 /// rides in the commit of its first certificate, so that the request waits for one durable
 /// commit instead of two (docs/performance.md). Anything else (held requests, revocation,
 /// queries, nested or batched PKIData, Encrypted POP, unsigned requests) records the pair
-/// before it starts. `None` also for a request without a senderNonce.
+/// before it starts, and so does a request that authenticates with a one-time token (the
+/// token is spent when the certificate is authorized, a side effect a replay must not have).
+/// `None` also for a request without a senderNonce.
 fn replay_claim(
     label: &Label,
     request: &FullPkiRequest,
+    http_identity: Option<&Identity>,
 ) -> Result<Option<est_ca::ReplayClaim>, Failure> {
     let controls = &request.controls;
     let Some(nonce) = &controls.sender_nonce else {
         return Ok(None);
     };
     let only_issuance = label.cfg.approval == crate::Approval::Automatic
+        && !matches!(http_identity, Some(Identity::Token { .. }))
         && !matches!(request.signer, OuterSigner::Unsigned)
         && !request.requests.is_empty()
         && request
