@@ -39,7 +39,7 @@ pub(crate) fn key(pair: &ReplayPair) -> PairKey {
 
 /// The multi-row INSERT for `rows` pairs (anonymous `?` on SQLite, see
 /// `sql::insert_certificates_sql`).
-fn insert_sql(rows: usize, backend: Backend) -> String {
+pub(crate) fn insert_sql(rows: usize, backend: Backend) -> String {
     let mut sql =
         String::from("INSERT INTO cmc_nonces (transaction_id, sender_nonce, seen_at) VALUES ");
     for row in 0..rows {

@@ -5,7 +5,8 @@
 //! The one exception is the multi-row INSERT, see [`insert_certificates_sql`].
 
 use est_ca::{
-    CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord, StoreError, UserRecord,
+    CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord, ReplayPair,
+    StoreError, UserRecord,
 };
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -156,6 +157,61 @@ pub(crate) fn insert_certificates_sql(
     sql
 }
 
+/// SQLite: certificates and replay records of one group commit in one statement list, sent to
+/// the database in one round trip: `BEGIN IMMEDIATE`, the certificates whose claimed pair
+/// (columns 16 and 17; NULL for none) is not yet recorded, the pairs, `COMMIT`. The writer
+/// holds SQLite's write lock from the first statement on, so no pair can appear in between;
+/// the pairs' `RETURNING` then says which were new. Rows: `serial` (one column) for each
+/// certificate inserted, `transaction_id, sender_nonce` (two) for each new pair.
+/// (`BEGIN`/`COMMIT` and two INSERTs through sqlx's transaction API are four round trips to
+/// SQLite's worker thread, each a thread hand-off on a busy machine: docs/performance.md.)
+pub(crate) fn claiming_commit_sqlite_sql(certificates: usize, pairs: usize) -> String {
+    let mut sql = String::with_capacity(256 + certificates * 48 + pairs * 8);
+    sql.push_str("BEGIN IMMEDIATE;");
+    if certificates > 0 {
+        sql.push_str(concat!(
+            " INSERT INTO certificates (",
+            cert_columns!(),
+            ") SELECT "
+        ));
+        for column in 1..=CERT_COLUMN_COUNT {
+            if column > 1 {
+                sql.push(',');
+            }
+            sql.push_str("column");
+            sql.push_str(&column.to_string());
+        }
+        sql.push_str(" FROM (VALUES ");
+        for row in 0..certificates {
+            if row > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for column in 0..CERT_COLUMN_COUNT + 2 {
+                if column > 0 {
+                    sql.push(',');
+                }
+                sql.push('?');
+            }
+            sql.push(')');
+        }
+        // The WHERE also settles SQLite's INSERT ... SELECT ... ON CONFLICT parsing ambiguity.
+        sql.push_str(&format!(
+            ") WHERE NOT EXISTS (SELECT 1 FROM cmc_nonces n WHERE n.transaction_id = column{} \
+             AND n.sender_nonce = column{}) ON CONFLICT (serial) DO NOTHING RETURNING serial;",
+            CERT_COLUMN_COUNT + 1,
+            CERT_COLUMN_COUNT + 2
+        ));
+    }
+    if pairs > 0 {
+        sql.push(' ');
+        sql.push_str(&crate::nonces::insert_sql(pairs, Backend::Sqlite));
+        sql.push(';');
+    }
+    sql.push_str(" COMMIT;");
+    sql
+}
+
 /// The INSERT for `records`, with every row's values bound in column order.
 pub(crate) fn insert_certificates<'q>(
     records: &[&'q CertRecord],
@@ -166,27 +222,58 @@ pub(crate) fn insert_certificates<'q>(
     // The text holds only our own column names and placeholders; values are bound.
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for record in records {
+        query = bind_record(query, record);
+    }
+    query
+}
+
+/// Binds the values of `record` in column order (`cert_columns!`).
+fn bind_record<'q>(
+    query: Query<'q, Any, AnyArguments>,
+    record: &'q CertRecord,
+) -> Query<'q, Any, AnyArguments> {
+    query
+        .bind(record.serial.as_str())
+        .bind(record.ca.as_str())
+        .bind(record.subject.as_str())
+        .bind(record.issuer.as_str())
+        .bind(record.ski.as_str())
+        .bind(record.spki_sha256.as_str())
+        .bind(record.requester.as_str())
+        .bind(record.not_before)
+        .bind(record.not_after)
+        .bind(record.issued_at)
+        .bind(record.status.as_str())
+        .bind(record.der.as_slice())
+        .bind(record.revocation.map_or(0, |r| r.revoked_at))
+        .bind(record.revocation.map_or(0, |r| i64::from(r.reason)))
+        .bind(
+            record
+                .revocation
+                .and_then(|r| r.invalidity_date)
+                .unwrap_or(0),
+        )
+}
+
+/// The statement list of [`claiming_commit_sqlite_sql`] with its values bound: each
+/// certificate with the pair it claims (or NULLs), then the pairs.
+pub(crate) fn claiming_commit_sqlite<'q>(
+    certificates: &[(&'q CertRecord, Option<&'q ReplayPair>)],
+    pairs: &[&'q ReplayPair],
+) -> Query<'q, Any, AnyArguments> {
+    let sql = claiming_commit_sqlite_sql(certificates.len(), pairs.len());
+    // The text holds only our own column names and placeholders; values are bound.
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for (record, claim) in certificates {
+        query = bind_record(query, record)
+            .bind(claim.map(|p| p.transaction_id.as_str()))
+            .bind(claim.map(|p| p.sender_nonce.as_slice()));
+    }
+    for pair in pairs {
         query = query
-            .bind(record.serial.as_str())
-            .bind(record.ca.as_str())
-            .bind(record.subject.as_str())
-            .bind(record.issuer.as_str())
-            .bind(record.ski.as_str())
-            .bind(record.spki_sha256.as_str())
-            .bind(record.requester.as_str())
-            .bind(record.not_before)
-            .bind(record.not_after)
-            .bind(record.issued_at)
-            .bind(record.status.as_str())
-            .bind(record.der.as_slice())
-            .bind(record.revocation.map_or(0, |r| r.revoked_at))
-            .bind(record.revocation.map_or(0, |r| i64::from(r.reason)))
-            .bind(
-                record
-                    .revocation
-                    .and_then(|r| r.invalidity_date)
-                    .unwrap_or(0),
-            );
+            .bind(pair.transaction_id.as_str())
+            .bind(pair.sender_nonce.as_slice())
+            .bind(pair.seen_at);
     }
     query
 }

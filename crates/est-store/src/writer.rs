@@ -511,6 +511,9 @@ async fn insert_together(
     pairs: &[&ReplayPair],
     jobs: &[Job],
 ) -> Result<(HashSet<PairKey>, HashSet<String>), StoreError> {
+    if target.backend == Backend::Sqlite && jobs.len() <= sql::ROWS_PER_STATEMENT / 2 {
+        return insert_together_sqlite(target, pairs, jobs).await;
+    }
     let mut tx = target.pool.begin().await.map_err(backend_error)?;
     let new_pairs = if pairs.is_empty() {
         HashSet::new()
@@ -532,6 +535,45 @@ async fn insert_together(
         .collect();
     let inserted = insert_in(&mut tx, target.backend, &records).await?;
     tx.commit().await.map_err(backend_error)?;
+    Ok((new_pairs, inserted))
+}
+
+/// SQLite: [`insert_together`] in one round trip to the database (see
+/// [`sql::claiming_commit_sqlite_sql`]). Should any statement fail, the transaction is rolled
+/// back on the same connection, and a connection whose state is then unknown is closed rather
+/// than returned to the pool.
+async fn insert_together_sqlite(
+    target: &Target,
+    pairs: &[&ReplayPair],
+    jobs: &[Job],
+) -> Result<(HashSet<PairKey>, HashSet<String>), StoreError> {
+    let certificates: Vec<(&CertRecord, Option<&ReplayPair>)> =
+        jobs.iter().map(|j| (&j.record, j.claim.as_ref())).collect();
+    let mut conn = target.pool.acquire().await.map_err(backend_error)?;
+    let rows = match sql::claiming_commit_sqlite(&certificates, pairs)
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                conn.close_on_drop();
+            }
+            return Err(certificate_insert_error(e));
+        }
+    };
+    let mut new_pairs = HashSet::new();
+    let mut inserted = HashSet::with_capacity(jobs.len());
+    for row in rows {
+        if row.len() == 1 {
+            inserted.insert(row.try_get::<String, _>(0).map_err(backend_error)?);
+        } else {
+            new_pairs.insert((
+                row.try_get::<String, _>(0).map_err(backend_error)?,
+                row.try_get::<Vec<u8>, _>(1).map_err(backend_error)?,
+            ));
+        }
+    }
     Ok((new_pairs, inserted))
 }
 

@@ -68,3 +68,70 @@ on_every_backend!(
     crl_numbers_increase_atomically,
     revocation_seen_across_store_instances,
 );
+
+/// SQLite's one-round-trip commit of certificates with their replay records: a statement
+/// that fails inside it (here a trigger refusing one subject) rolls the whole list back on
+/// its connection, which stays usable; the failing caller alone gets the error, the others
+/// their certificates, and the failed caller's pair is not recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_claiming_commit_rolls_back_a_failed_statement_list() {
+    use est_ca::{ReplayPair, Store, StoreError};
+    use sqlx::Connection;
+    let db = harness::SqliteDb::new();
+    let store = std::sync::Arc::new(est_store::SqlStore::connect(db.url()).await.unwrap());
+    let mut raw = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE INSERT ON certificates WHEN NEW.subject = 'CN=poison' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    raw.close().await.unwrap();
+    let pair = |n: &str| ReplayPair {
+        transaction_id: "5".into(),
+        sender_nonce: n.as_bytes().to_vec(),
+        seen_at: 1_700_000_000,
+    };
+    for round in 0..3u64 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..8u64 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let mut r = suite::record(suite::serial(round * 100 + i));
+                if i == 3 {
+                    r.subject = "CN=poison".into();
+                }
+                let result = store
+                    .insert_certificate_claiming(&r, &pair(&format!("{round}-{i}")))
+                    .await;
+                (i, result)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (i, result) = joined.unwrap();
+            if i == 3 {
+                assert!(
+                    matches!(result, Err(StoreError::Backend(_))),
+                    "round {round}: got {result:?}"
+                );
+            } else {
+                result.unwrap();
+            }
+        }
+        for i in 0..8u64 {
+            let stored = store
+                .certificate_by_serial(&suite::serial(round * 100 + i))
+                .await
+                .unwrap();
+            assert_eq!(stored.is_some(), i != 3, "round {round}, certificate {i}");
+            // Recorded with its certificate, or (the poisoned one) not at all.
+            let fresh = store
+                .record_cmc_nonce("5", format!("{round}-{i}").as_bytes(), 1)
+                .await
+                .unwrap();
+            assert_eq!(fresh, i == 3, "round {round}, pair {i}");
+        }
+    }
+    std::sync::Arc::try_unwrap(store).unwrap().close().await;
+}
