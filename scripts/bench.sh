@@ -26,7 +26,7 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir
 start_server() {
   # Port 0: the server picks a free port and its banner says which.
   # The server's log goes to a file (the guess suite makes it log every failed guess).
-  ESTUARY_LOG=warn $bin serve --data-dir "$dir/data" --listen 127.0.0.1:0 > "$dir/banner" 2>> "$dir/server.log" &
+  ESTUARY_LOG=warn $bin serve --demo --data-dir "$dir/data" --listen 127.0.0.1:0 > "$dir/banner" 2>> "$dir/server.log" &
   pid=$!
   for _ in $(seq 100); do grep -q 'CA labels' "$dir/banner" 2>/dev/null && break; sleep 0.2; done
   url=$(sed -n 's|^Estuary EST server listening on \(https://[^/]*\)/.*|\1|p' "$dir/banner")

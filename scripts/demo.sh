@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Estuary server on its embedded default (SQLite, keys in files). On an empty data dir
-# it first creates a DEMO setup and prints what a client needs. Extra arguments go to
+# it first creates a DEMO setup (`estuary serve --demo`) and prints what a client needs. Extra arguments go to
 # `estuary serve` (e.g. --listen 0.0.0.0:8443). Data dir: $ESTUARY_DATA_DIR or ./estuary-data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +13,4 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 cargo build --release -p estuary
-exec target/release/estuary serve --data-dir "${ESTUARY_DATA_DIR:-./estuary-data}" "$@"
+exec target/release/estuary serve --demo --data-dir "${ESTUARY_DATA_DIR:-./estuary-data}" "$@"

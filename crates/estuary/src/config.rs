@@ -419,8 +419,50 @@ impl Config {
         let p = Self::path(data_dir);
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         let cfg: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-        cfg.validate()?;
+        cfg.validate()
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        cfg.check_files(data_dir)?;
         Ok(cfg)
+    }
+
+    /// Every file the configuration names exists (relative paths under `data_dir`); the error
+    /// names the setting and the path, so a mistyped path is found at load, not at first use.
+    fn check_files(&self, data_dir: &Path) -> Result<(), AnyError> {
+        let mut files: Vec<(String, &Path)> = vec![
+            ("server.tls_cert".into(), &self.server.tls_cert),
+            ("server.tls_key".into(), &self.server.tls_key),
+            ("keys.passphrase_file".into(), &self.keys.passphrase_file),
+        ];
+        if let Some(p) = &self.server.cmc_encryption_cert {
+            files.push(("server.cmc_encryption_cert".into(), p));
+        }
+        if let Some(p) = &self.server.cmc_encryption_key {
+            files.push(("server.cmc_encryption_key".into(), p));
+        }
+        for p in &self.server.implicit_trust_anchors {
+            files.push(("server.implicit_trust_anchors".into(), p));
+        }
+        for ca in &self.cas {
+            files.push((format!("ca {:?} cert", ca.name), &ca.cert));
+            for p in &ca.chain {
+                files.push((format!("ca {:?} chain", ca.name), p));
+            }
+        }
+        for (setting, path) in files {
+            let full = data_dir.join(path);
+            if !full.is_file() {
+                return Err(format!(
+                    "{setting}: {} does not exist or is not a file",
+                    full.display()
+                )
+                .into());
+            }
+        }
+        let keys = data_dir.join(&self.keys.dir);
+        if !keys.is_dir() {
+            return Err(format!("keys.dir: {} is not a directory", keys.display()).into());
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), AnyError> {
@@ -430,6 +472,9 @@ impl Config {
             }
         }
         for ca in &self.cas {
+            if ca.profile.validity_days == 0 {
+                return Err(format!("ca {:?}: validity_days must be at least 1", ca.name).into());
+            }
             if ca.crl_validity_hours == 0 {
                 return Err(
                     format!("ca {:?}: crl_validity_hours must be at least 1", ca.name).into(),

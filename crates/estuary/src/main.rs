@@ -41,13 +41,23 @@ struct DataDir {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the EST server. On an empty data dir, first creates a DEMO setup and prints how to use it.
+    /// Run the EST server. With --demo, an empty data dir first gets a DEMO setup, printed.
     Serve {
         #[command(flatten)]
         dir: DataDir,
         /// Listen address (overrides the config file).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// On a data dir without estuary.toml, create a DEMO setup (demo CA, users with printed
+        /// passwords) first. Without it, a missing configuration is an error, so a mistyped
+        /// --data-dir never silently starts a new CA.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Check a configuration without starting: syntax, semantics and the files it names.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
     },
     /// Create a production-shaped data dir (CA hierarchy, TLS certificate, config) without starting.
     Init {
@@ -124,6 +134,16 @@ enum Cmd {
     Client(Box<cmd_client::ClientArgs>),
     /// Load generator and store prefill for benchmarks (see docs/performance.md).
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Load estuary.toml as `serve` would (every setting and named file, the CA certificates
+    /// and keys) and report the first problem, or OK.
+    Check {
+        #[command(flatten)]
+        dir: DataDir,
+    },
 }
 
 #[derive(Subcommand)]
@@ -380,7 +400,22 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cmd: Cmd) -> Result<(), AnyError> {
     match cmd {
-        Cmd::Serve { dir, listen } => serve(&dir.data_dir, listen).await,
+        Cmd::Serve { dir, listen, demo } => serve(&dir.data_dir, listen, demo).await,
+        Cmd::Config {
+            cmd: ConfigCmd::Check { dir },
+        } => {
+            let cfg = Config::load(&dir.data_dir)?;
+            // The CA certificates and keys load as `serve` would load them.
+            let keys = cfg.key_backend(&dir.data_dir)?;
+            cfg.domains(&dir.data_dir, &keys, None)?;
+            println!(
+                "{}: OK ({} CA(s), {} label(s))",
+                Config::path(&dir.data_dir).display(),
+                cfg.cas.len(),
+                cfg.labels.len()
+            );
+            Ok(())
+        }
         Cmd::Init {
             dir,
             org,
@@ -745,9 +780,21 @@ fn print_fingerprint(cfg: &Config, data_dir: &Path) -> Result<(), AnyError> {
     Ok(())
 }
 
-async fn serve(data_dir: &Path, listen: Option<std::net::SocketAddr>) -> Result<(), AnyError> {
+async fn serve(
+    data_dir: &Path,
+    listen: Option<std::net::SocketAddr>,
+    demo: bool,
+) -> Result<(), AnyError> {
     let mut demo_password = None;
     if !Config::path(data_dir).exists() {
+        if !demo {
+            return Err(format!(
+                "{} does not exist: create a CA with `estuary init --data-dir {dir}`, or start a demo with `estuary serve --demo --data-dir {dir}`",
+                Config::path(data_dir).display(),
+                dir = data_dir.display()
+            )
+            .into());
+        }
         let opts = setup::SetupOptions {
             demo: true,
             org: "Estuary Demo".into(),

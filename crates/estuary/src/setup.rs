@@ -1,4 +1,4 @@
-//! `estuary init` and the demo setup of `estuary serve` on an empty data dir.
+//! `estuary init` and the demo setup of `estuary serve --demo` on an empty data dir.
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -268,7 +268,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         keygen: crate::config::KeygenSection::default(),
     };
     let mut text = String::from(if opts.demo {
-        "# Estuary DEMO configuration, created by `estuary serve` on an empty data dir.\n# NOT FOR PRODUCTION: see docs/configuration.md for every key.\n\n"
+        "# Estuary DEMO configuration, created by `estuary serve --demo` on an empty data dir.\n# NOT FOR PRODUCTION: see docs/configuration.md for every key.\n\n"
     } else {
         "# Estuary configuration, created by `estuary init`. See docs/configuration.md.\n\n"
     });

@@ -20,7 +20,7 @@ fn serve_with_umask_000(data: &Path) -> std::process::Child {
     Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "umask 000; exec {BIN} serve --data-dir {} --listen 127.0.0.1:0",
+            "umask 000; exec {BIN} serve --demo --data-dir {} --listen 127.0.0.1:0",
             data.display()
         ))
         .stdout(Stdio::piped())

@@ -58,10 +58,10 @@ pub fn restart(dir: &Path, password: &str) -> Server {
     }
 }
 
-/// Starts `estuary serve` on a fresh data dir (demo setup) and reads its banner.
+/// Starts `estuary serve --demo` on a fresh data dir (demo setup) and reads its banner.
 pub fn start_demo(dir: &Path) -> Server {
     let mut child = Command::new(BIN)
-        .args(["serve", "--data-dir"])
+        .args(["serve", "--demo", "--data-dir"])
         .arg(dir)
         .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
