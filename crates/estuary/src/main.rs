@@ -14,6 +14,7 @@ mod setup;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand};
 use est_ca::{CertFilter, CertStatus, Store};
@@ -813,6 +814,7 @@ async fn serve(
     let public_url = cfg.public_url(listener.local_addr()?);
     let (authority, domains) = config::authority(&cfg, data_dir, Some(&public_url)).await?;
     let server_cfg = cfg.server_config(data_dir, &domains)?;
+    warn_expiring(&domains, &server_cfg.tls.cert_chain_pem, SystemTime::now());
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
     let mut state = est_server::EstState::new(
         authority,
@@ -840,6 +842,50 @@ async fn serve(
     eprintln!("shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// Certificates this close to their notAfter get a warning at every start.
+const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86400);
+
+/// Warns (log and stderr) about every CA certificate (issuing and chain) and TLS server
+/// certificate that has expired or expires within [`EXPIRY_WARNING`] of `now`.
+fn warn_expiring(domains: &[est_ca::CaDomain], tls_chain_pem: &[u8], now: SystemTime) {
+    let mut certs: Vec<(String, x509_cert::Certificate)> = Vec::new();
+    for d in domains {
+        certs.push((format!("CA {:?}", d.name), d.issuer.cert.clone()));
+        for c in &d.issuer.chain {
+            certs.push((format!("CA {:?} chain", d.name), c.clone()));
+        }
+    }
+    match x509_cert::Certificate::load_pem_chain(tls_chain_pem) {
+        Ok(chain) => certs.extend(chain.into_iter().map(|c| ("TLS server".to_string(), c))),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the TLS certificate chain for its expiry")
+        }
+    }
+    for (role, cert) in certs {
+        let not_after = cert.tbs_certificate().validity().not_after.to_system_time();
+        let subject = cert.tbs_certificate().subject().to_string();
+        let unix = match not_after.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            Err(_) => 0,
+        };
+        let when = fmt_time(unix);
+        match not_after.duration_since(now) {
+            Err(_) => {
+                tracing::warn!(%role, %subject, not_after = %when, "certificate has expired");
+                eprintln!("warning: the {role} certificate {subject} expired on {when}");
+            }
+            Ok(left) if left < EXPIRY_WARNING => {
+                let days = left.as_secs() / 86400;
+                tracing::warn!(%role, %subject, not_after = %when, days, "certificate expires within 30 days");
+                eprintln!(
+                    "warning: the {role} certificate {subject} expires on {when} (in {days} days)"
+                );
+            }
+            Ok(_) => {}
+        }
+    }
 }
 
 /// Raises the open-file limit to the hard limit (a soft limit of 1024 is common and would
