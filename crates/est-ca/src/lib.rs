@@ -73,6 +73,6 @@ pub fn token_secret_hash(secret: &[u8]) -> String {
 }
 pub use store::{
     CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord,
-    PendingRecord, ReplayPair, Revocation, RevokedEntry, Store, StoreError, TokenRecord,
-    UserRecord,
+    PendingRecord, ReplayPair, Revocation, RevokedEntry, Store, StoreError, TOKEN_REVOKED_BY,
+    TokenRecord, UserRecord,
 };

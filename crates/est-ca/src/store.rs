@@ -112,6 +112,10 @@ pub struct TokenRecord {
     pub used_by: String,
 }
 
+/// The `used_by` of a token an operator revoked (not a requester string: those have a kind
+/// prefix such as `user:`).
+pub const TOKEN_REVOKED_BY: &str = "revoked by an operator";
+
 /// A certification request held for manual approval (EST-49, EST-92).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRecord {
@@ -343,6 +347,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
     async fn get_token(&self, _id: &str) -> Result<Option<TokenRecord>, StoreError> {
         Ok(None)
+    }
+    /// Every token, newest first (for operators: only the secrets' hashes are stored).
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Makes an unused token unusable: marked used at `now` by [`TOKEN_REVOKED_BY`], in one
+    /// conditional UPDATE. `false` if there is no such token or it was already used.
+    async fn revoke_token(&self, _id: &str, _now: i64) -> Result<bool, StoreError> {
+        Ok(false)
     }
     /// Marks the token used at `now` by `used_by` if it is unused and unexpired, atomically
     /// (one conditional UPDATE): of concurrent callers exactly one gets `true`.

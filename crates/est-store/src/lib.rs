@@ -506,6 +506,25 @@ impl Store for SqlStore {
         row.as_ref().map(sql::token_from_row).transpose()
     }
 
+    async fn list_tokens(&self) -> Result<Vec<est_ca::TokenRecord>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_TOKENS)
+            .fetch_all(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        rows.iter().map(sql::token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::REVOKE_TOKEN)
+            .bind(now)
+            .bind(est_ca::TOKEN_REVOKED_BY)
+            .bind(id)
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn consume_token(&self, id: &str, now: i64, used_by: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(sql::CONSUME_TOKEN)
             .bind(now)

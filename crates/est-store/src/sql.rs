@@ -92,6 +92,11 @@ pub(crate) const INSERT_TOKEN: &str = "INSERT INTO enrollment_tokens \
      VALUES ($1, $2, $3, $4, $5, $6, NULL, '')";
 pub(crate) const SELECT_TOKEN: &str = "SELECT id, label, secret_sha256, subject, created_at, \
      expires_at, used_at, used_by FROM enrollment_tokens WHERE id = $1";
+pub(crate) const SELECT_TOKENS: &str = "SELECT id, label, secret_sha256, subject, created_at, \
+     expires_at, used_at, used_by FROM enrollment_tokens ORDER BY created_at DESC, id";
+/// Revocation: like a use, so the single-use condition keeps a revoked token out.
+pub(crate) const REVOKE_TOKEN: &str = "UPDATE enrollment_tokens SET used_at = $1, used_by = $2 \
+     WHERE id = $3 AND used_at IS NULL";
 /// The single-use guarantee: only an unused, unexpired token is updated, and the database
 /// applies the condition and the change as one step, so exactly one concurrent caller sees a
 /// row affected.

@@ -54,6 +54,7 @@ on_every_backend!(
     drop_then_reopen,
     bulk_insert_then_lookups,
     tokens_single_use_under_concurrency,
+    tokens_listed_and_revoked,
     pending_requests_lifecycle,
     cmc_secrets_add_get_list_remove,
     cmc_nonces_new_then_replayed,

@@ -30,6 +30,40 @@ pub enum TokenCmd {
         #[arg(long)]
         json: bool,
     },
+    /// List tokens, newest first, with their state (unused, used, expired, revoked); secrets
+    /// are never stored, so never shown.
+    List {
+        /// Data directory holding estuary.toml.
+        #[arg(long, env = "ESTUARY_DATA_DIR", default_value = "./estuary-data")]
+        data_dir: PathBuf,
+        /// One JSON object per token (JSON lines).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an unused token: it can no longer be used to enroll.
+    Revoke {
+        /// Data directory holding estuary.toml.
+        #[arg(long, env = "ESTUARY_DATA_DIR", default_value = "./estuary-data")]
+        data_dir: PathBuf,
+        /// The token id (`tok_...`).
+        id: String,
+    },
+}
+
+/// What an operator needs to know about a token.
+fn token_state(t: &TokenRecord, now: i64) -> &'static str {
+    match t.used_at {
+        Some(_) if t.used_by == est_ca::TOKEN_REVOKED_BY => "revoked",
+        Some(_) => "used",
+        None if t.expires_at <= now => "expired",
+        None => "unused",
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// `90`, `90s`, `30m`, `24h`, `7d`.
@@ -119,6 +153,63 @@ pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
                 );
             }
             Ok(())
+        }
+        TokenCmd::List { data_dir, json } => {
+            let cfg = Config::load(&data_dir)?;
+            let store = est_store::SqlStore::connect(&cfg.store_url(&data_dir)).await?;
+            let tokens = store.list_tokens().await;
+            store.close().await;
+            let now = unix_now();
+            for t in tokens? {
+                let state = token_state(&t, now);
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "id": t.id, "label": t.label, "subject": t.subject, "state": state,
+                            "created_at": crate::fmt_time(t.created_at),
+                            "expires_at": crate::fmt_time(t.expires_at),
+                            "used_at": t.used_at.map(crate::fmt_time),
+                            "used_by": (state == "used").then_some(t.used_by.as_str()),
+                        })
+                    );
+                } else {
+                    let used = match (state, t.used_at) {
+                        ("used", Some(at)) => {
+                            format!(" by {} at {}", t.used_by, crate::fmt_time(at))
+                        }
+                        ("revoked", Some(at)) => format!(" at {}", crate::fmt_time(at)),
+                        _ => String::new(),
+                    };
+                    println!(
+                        "{}  label={:?}  subject={:?}  expires {}  {state}{used}",
+                        t.id,
+                        t.label,
+                        t.subject,
+                        crate::fmt_time(t.expires_at)
+                    );
+                }
+            }
+            Ok(())
+        }
+        TokenCmd::Revoke { data_dir, id } => {
+            let cfg = Config::load(&data_dir)?;
+            let store = est_store::SqlStore::connect(&cfg.store_url(&data_dir)).await?;
+            let revoked = store.revoke_token(&id, unix_now()).await;
+            let found = store.get_token(&id).await;
+            store.close().await;
+            if revoked? {
+                println!("revoked token {id}");
+                return Ok(());
+            }
+            match found? {
+                None => Err(format!("no token {id:?}").into()),
+                Some(t) => Err(format!(
+                    "token {id} is already {}: nothing to revoke",
+                    token_state(&t, unix_now())
+                )
+                .into()),
+            }
         }
     }
 }

@@ -148,6 +148,58 @@ fn curl_digest_basic_and_challenges_against_the_demo_server() {
     let (_, code) = enroll(id, secret, "--basic", "digest/simpleenroll", "t3");
     assert!(code.ends_with("401"), "{code}");
 
+    // `token list` shows its state; an operator revokes an unused token, which then fails.
+    let token_cli = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("token")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let out = token_cli(&["create", "--label", "", "--json"]);
+    let t2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (id2, secret2) = (t2["id"].as_str().unwrap(), t2["secret"].as_str().unwrap());
+    let states = || -> Vec<(String, String)> {
+        let out = token_cli(&["list", "--json"]);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert!(v.get("secret").is_none() && !l.contains(secret2), "{l}");
+                (
+                    v["id"].as_str().unwrap().to_owned(),
+                    v["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let listed = states();
+    assert!(
+        listed.contains(&(id.to_owned(), "used".into())),
+        "{listed:?}"
+    );
+    assert!(
+        listed.contains(&(id2.to_owned(), "unused".into())),
+        "{listed:?}"
+    );
+    let out = token_cli(&["revoke", id2]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, code) = enroll(id2, secret2, "--basic", "simpleenroll", "t4");
+    assert!(code.ends_with("401"), "revoked token: {code}");
+    assert!(states().contains(&(id2.to_owned(), "revoked".into())));
+    let out = token_cli(&["revoke", id2]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already revoked"));
+    let out = token_cli(&["revoke", "tok_nonexistent"]);
+    assert!(!out.status.success());
+
     // Manual approval on the demo's `manual` label: 202 + Retry-After, the operator approves
     // with the CLI, the same request (new CSR bytes, same key and subject) gets the certificate;
     // a rejected one gets 403.

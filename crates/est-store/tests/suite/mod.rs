@@ -983,3 +983,49 @@ pub async fn pending_requests_lifecycle(url: &str) {
     );
     store.close().await;
 }
+
+/// Operators list tokens (newest first) and revoke unused ones: a revoked token cannot be
+/// consumed; revoking a used, a revoked or an unknown token changes nothing and says so.
+pub async fn tokens_listed_and_revoked(url: &str) {
+    let sql = open(url).await;
+    let store: &dyn Store = &sql;
+    assert_eq!(store.list_tokens().await.unwrap(), vec![]);
+    let mut older = token("tok_old", 2_000_000_000);
+    older.created_at -= 10;
+    let newer = token("tok_new", 2_000_000_000);
+    let used = token("tok_used", 2_000_000_000);
+    for t in [&older, &newer, &used] {
+        store.add_token(t).await.unwrap();
+    }
+    assert!(
+        store
+            .consume_token("tok_used", 1_800_000_000, "user:x")
+            .await
+            .unwrap()
+    );
+    let ids: Vec<String> = store
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["tok_new", "tok_used", "tok_old"]);
+
+    assert!(store.revoke_token("tok_new", 1_800_000_100).await.unwrap());
+    assert!(!store.revoke_token("tok_new", 1_800_000_200).await.unwrap());
+    assert!(!store.revoke_token("tok_used", 1_800_000_200).await.unwrap());
+    assert!(!store.revoke_token("tok_none", 1_800_000_200).await.unwrap());
+    assert!(
+        !store
+            .consume_token("tok_new", 1_800_000_300, "user:late")
+            .await
+            .unwrap()
+    );
+    let revoked = store.get_token("tok_new").await.unwrap().unwrap();
+    assert_eq!(revoked.used_at, Some(1_800_000_100));
+    assert_eq!(revoked.used_by, est_ca::TOKEN_REVOKED_BY);
+    let still = store.get_token("tok_used").await.unwrap().unwrap();
+    assert_eq!(still.used_by, "user:x");
+    sql.close().await;
+}
