@@ -204,6 +204,9 @@ pub struct CertFilter {
     pub subject: Option<String>,
     /// Only certificates with `not_after` >= this (unix seconds).
     pub valid_at: Option<i64>,
+    /// Only certificates with `not_after` < this (unix seconds): with `valid_at`, those
+    /// expiring in a window.
+    pub expires_before: Option<i64>,
     pub status: Option<CertStatus>,
     pub limit: u32,
     pub offset: u32,

@@ -94,6 +94,18 @@ impl FromStr for San {
     }
 }
 
+/// The form [`San::from_str`] reads: `dns:NAME`, `ip:ADDR`, `email:ADDR`, `uri:URI`.
+impl std::fmt::Display for San {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            San::Dns(d) => write!(f, "dns:{d}"),
+            San::Ip(a) => write!(f, "ip:{a}"),
+            San::Email(e) => write!(f, "email:{e}"),
+            San::Uri(u) => write!(f, "uri:{u}"),
+        }
+    }
+}
+
 impl San {
     fn general_name(&self) -> Result<GeneralName, der::Error> {
         Ok(match self {

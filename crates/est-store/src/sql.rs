@@ -336,6 +336,9 @@ pub(crate) fn list_certificates(filter: &est_ca::CertFilter) -> DynamicQuery {
     if let Some(valid_at) = filter.valid_at {
         condition("not_after", ">=", Arg::Int(valid_at));
     }
+    if let Some(before) = filter.expires_before {
+        condition("not_after", "<", Arg::Int(before));
+    }
     if let Some(status) = filter.status {
         condition("status", "=", Arg::Text(status.as_str().to_owned()));
     }

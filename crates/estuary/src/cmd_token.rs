@@ -67,7 +67,7 @@ fn unix_now() -> i64 {
 }
 
 /// `90`, `90s`, `30m`, `24h`, `7d`.
-fn parse_lifetime(s: &str) -> Result<Duration, AnyError> {
+pub(crate) fn parse_lifetime(s: &str) -> Result<Duration, AnyError> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),

@@ -284,8 +284,26 @@ enum CertCmd {
         /// Only certificates requested by this requester (e.g. `user:demo`).
         #[arg(long)]
         requester: Option<String>,
+        /// Only `valid` or only `revoked` certificates.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this subject (RFC 4514, exactly as `cert list` prints it).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only certificates with this SubjectAltName (`dns:NAME`, `ip:ADDR`, `email:ADDR`,
+        /// `uri:URI`; DNS names compared case-insensitively). Not indexed: the listing scans.
+        #[arg(long)]
+        san: Option<String>,
+        /// Only valid certificates that expire within this time from now (e.g. `30d`, `12h`).
+        #[arg(long)]
+        expiring: Option<String>,
+        /// One JSON object per certificate (JSON lines), with its SubjectAltNames.
+        #[arg(long)]
+        json: bool,
+        /// How many certificates to show at most (0: all).
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Skip this many matching certificates first.
         #[arg(long, default_value_t = 0)]
         offset: u32,
     },
@@ -668,6 +686,32 @@ async fn recipient(cmd: RecipientCmd) -> Result<(), AnyError> {
     }
 }
 
+/// The SubjectAltNames of a DER certificate (none if it does not decode).
+fn cert_sans(der: &[u8]) -> Vec<est_client::San> {
+    <x509_cert::Certificate as der::Decode>::from_der(der)
+        .ok()
+        .and_then(|c| {
+            c.tbs_certificate()
+                .get_extension::<x509_cert::ext::pkix::SubjectAltName>()
+                .ok()
+                .flatten()
+                .map(|(_, s)| {
+                    s.0.iter()
+                        .filter_map(est_client::San::from_general_name)
+                        .collect()
+                })
+        })
+        .unwrap_or_default()
+}
+
+/// DNS names compare case-insensitively (RFC 4343), the rest exactly.
+fn san_matches(have: &est_client::San, want: &est_client::San) -> bool {
+    match (have, want) {
+        (est_client::San::Dns(a), est_client::San::Dns(b)) => a.eq_ignore_ascii_case(b),
+        _ => have == want,
+    }
+}
+
 pub(crate) fn fmt_time(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
@@ -684,18 +728,88 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
             dir,
             ca,
             requester,
+            status,
+            subject,
+            san,
+            expiring,
+            json,
             limit,
             offset,
         } => {
             let store = open_store(&dir.data_dir).await?;
-            let filter = CertFilter {
+            let status = status
+                .map(|s| CertStatus::parse(&s).ok_or(format!("--status {s:?}: valid or revoked")))
+                .transpose()?;
+            let san = san.map(|s| s.parse::<est_client::San>()).transpose()?;
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let window = expiring
+                .map(|e| cmd_token::parse_lifetime(&e))
+                .transpose()?
+                .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
+            if window.is_some() && status == Some(CertStatus::Revoked) {
+                return Err("--expiring lists valid certificates: drop --status revoked".into());
+            }
+            let mut filter = CertFilter {
                 ca,
                 requester,
+                subject,
+                status: if window.is_some() {
+                    Some(CertStatus::Valid)
+                } else {
+                    status
+                },
+                valid_at: window.map(|_| now),
+                expires_before: window,
                 limit,
                 offset,
-                ..Default::default()
             };
-            let rows = store.list_certificates(&filter).await?;
+            let rows = match &san {
+                None => store.list_certificates(&filter).await?,
+                // The SAN is in the certificate only: page through the other filters' matches.
+                Some(wanted) => {
+                    let (want, mut skip) = (limit as usize, offset as usize);
+                    filter.limit = 500;
+                    filter.offset = 0;
+                    let mut out = Vec::new();
+                    loop {
+                        let page = store.list_certificates(&filter).await?;
+                        let full = page.len() == filter.limit as usize;
+                        for r in page {
+                            if cert_sans(&r.der).iter().any(|s| san_matches(s, wanted)) {
+                                if skip > 0 {
+                                    skip -= 1;
+                                } else if want == 0 || out.len() < want {
+                                    out.push(r);
+                                }
+                            }
+                        }
+                        if !full || (want != 0 && out.len() >= want) {
+                            break out;
+                        }
+                        filter.offset += filter.limit;
+                    }
+                }
+            };
+            if json {
+                for r in &rows {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "serial": r.serial, "ca": r.ca, "status": r.status.as_str(),
+                            "subject": r.subject,
+                            "san": cert_sans(&r.der).iter().map(ToString::to_string).collect::<Vec<_>>(),
+                            "requester": r.requester, "issuer": r.issuer,
+                            "issued_at": fmt_time(r.issued_at),
+                            "not_before": fmt_time(r.not_before),
+                            "not_after": fmt_time(r.not_after),
+                            "revoked_at": r.revocation.map(|v| fmt_time(v.revoked_at)),
+                        })
+                    );
+                }
+                return Ok(());
+            }
             println!(
                 "{:<34} {:<10} {:<8} {:<21} {:<21} {:<16} SUBJECT",
                 "SERIAL", "CA", "STATUS", "ISSUED", "EXPIRES", "REQUESTER"

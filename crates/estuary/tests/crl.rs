@@ -47,7 +47,7 @@ fn revoke_with_the_cli_then_the_served_crl_fails_openssl_verification() {
         let (ok, out) = sh(
             &format!(
                 "set -e
-                openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {name}.key -subj /CN={name} -outform DER -out {name}.csr 2>/dev/null
+                openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {name}.key -subj /CN={name} -addext subjectAltName=DNS:{name}.example -outform DER -out {name}.csr 2>/dev/null
                 openssl base64 -in {name}.csr -out {name}.csr.b64
                 {curl} -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @{name}.csr.b64 {est}/simpleenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out {name}.pem
                 openssl verify -CAfile {root} -untrusted {issuing} {name}.pem
@@ -130,6 +130,38 @@ fn revoke_with_the_cli_then_the_served_crl_fails_openssl_verification() {
     };
     assert_eq!(status_of(revoked).as_deref(), Some("revoked"), "{out}");
     assert_eq!(status_of(kept).as_deref(), Some("valid"), "{out}");
+
+    // Operators' filters, as JSON lines: by status, SAN (DNS case-insensitive), subject and
+    // expiry window (valid certificates only).
+    let listed = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["cert", "list", "--json"];
+        all.extend_from_slice(args);
+        let (ok, out) = estuary(&all, &data);
+        assert!(ok, "{args:?}: {out}");
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let serials_of = |rows: &[serde_json::Value]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["serial"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (revoked_lc, kept_lc) = (revoked.to_lowercase(), kept.to_lowercase());
+    assert_eq!(
+        serials_of(&listed(&["--status", "revoked"])),
+        [revoked_lc.clone()]
+    );
+    let by_san = listed(&["--san", "dns:DEV2.example"]);
+    assert_eq!(serials_of(&by_san), [kept_lc.clone()]);
+    assert_eq!(by_san[0]["san"], serde_json::json!(["dns:dev2.example"]));
+    assert_eq!(by_san[0]["status"], "valid");
+    assert_eq!(serials_of(&listed(&["--subject", "CN=dev1"])), [revoked_lc]);
+    assert_eq!(serials_of(&listed(&["--expiring", "3650d"])), [kept_lc]);
+    assert!(listed(&["--expiring", "1h"]).is_empty());
+    assert!(listed(&["--san", "dns:nobody.example"]).is_empty());
+    let (ok, _) = estuary(&["cert", "list", "--status", "expired"], &data);
+    assert!(!ok);
 
     // The server's cached CRL notices the other process's revocation (within a second).
     std::thread::sleep(std::time::Duration::from_millis(1_200));

@@ -260,6 +260,7 @@ fn expected(all: &[CertRecord], filter: &CertFilter) -> Vec<CertRecord> {
         .filter(|r| filter.requester.as_ref().is_none_or(|q| &r.requester == q))
         .filter(|r| filter.subject.as_ref().is_none_or(|s| &r.subject == s))
         .filter(|r| filter.valid_at.is_none_or(|t| r.not_after >= t))
+        .filter(|r| filter.expires_before.is_none_or(|t| r.not_after < t))
         .filter(|r| filter.status.is_none_or(|s| r.status == s))
         .cloned()
         .collect();
@@ -330,6 +331,17 @@ pub async fn list_filters_limit_offset_newest_first(url: &str) {
         },
         CertFilter {
             status: Some(CertStatus::Revoked),
+            ..Default::default()
+        },
+        // An expiry window.
+        CertFilter {
+            valid_at: Some(1_700_000_010),
+            expires_before: Some(1_700_000_030),
+            status: Some(CertStatus::Valid),
+            ..Default::default()
+        },
+        CertFilter {
+            expires_before: Some(1_700_000_015),
             ..Default::default()
         },
         CertFilter {
