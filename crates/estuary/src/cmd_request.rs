@@ -18,6 +18,17 @@ pub enum RequestCmd {
         #[arg(long)]
         all: bool,
     },
+    /// Show one held request in full: requester, label, times, and what the request asks
+    /// for (subject, every SubjectAltName, key type and size, requested extensions, other
+    /// attributes), then the PKCS#10 request as PEM for `openssl req -text`.
+    Show {
+        #[arg(long, env = "ESTUARY_DATA_DIR", default_value = "./estuary-data")]
+        data_dir: PathBuf,
+        id: String,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve a pending request: the client's next retry is issued its certificate.
     Approve {
         #[arg(long, env = "ESTUARY_DATA_DIR", default_value = "./estuary-data")]
@@ -45,12 +56,12 @@ pub async fn run(cmd: RequestCmd) -> Result<(), AnyError> {
                 .list_pending(if all { None } else { Some("pending") })
                 .await?;
             println!(
-                "{:<16} {:<9} {:<10} {:<20} {:<24} SUBJECT",
+                "{:<16} {:<9} {:<10} {:<25} {:<24} SUBJECT",
                 "ID", "STATUS", "LABEL", "CREATED", "REQUESTER"
             );
             for r in &rows {
                 println!(
-                    "{:<16} {:<9} {:<10} {:<20} {:<24} {}",
+                    "{:<16} {:<9} {:<10} {:<25} {:<24} {}",
                     r.id,
                     r.status,
                     if r.label.is_empty() {
@@ -58,13 +69,20 @@ pub async fn run(cmd: RequestCmd) -> Result<(), AnyError> {
                     } else {
                         &r.label
                     },
-                    r.created_at,
+                    crate::fmt_time(r.created_at),
                     r.requester,
                     r.subject
                 );
             }
             store.close().await;
             Ok(())
+        }
+        RequestCmd::Show { data_dir, id, json } => {
+            let store = open(&data_dir).await?;
+            let found = store.pending_by_id(&id).await;
+            store.close().await;
+            let r = found?.ok_or_else(|| format!("no request {id}"))?;
+            show(&r, json)
         }
         RequestCmd::Approve { data_dir, id } => decide(&data_dir, &id, "approved").await,
         RequestCmd::Reject { data_dir, id } => decide(&data_dir, &id, "rejected").await,
@@ -89,4 +107,196 @@ async fn decide(data_dir: &std::path::Path, id: &str, to: &str) -> Result<(), An
         (false, Some(r)) => Err(format!("request {id} is {}, not pending", r.status).into()),
         (_, None) => Err(format!("no request {id}").into()),
     }
+}
+
+/// What a held request asks for, read from the request as received.
+struct Asked {
+    form: &'static str,
+    subject: String,
+    sans: Vec<String>,
+    key: String,
+    signature: Option<String>,
+    extensions: Vec<String>,
+    attributes: Vec<String>,
+}
+
+fn oid_name(oid: &der::asn1::ObjectIdentifier) -> String {
+    const_oid::db::DB
+        .by_oid(oid)
+        .map_or_else(|| oid.to_string(), |n| format!("{n} ({oid})"))
+}
+
+fn key_description(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> String {
+    use der::Encode;
+    let Ok(key) = spki
+        .to_der()
+        .map_err(|_| ())
+        .and_then(|d| openssl::pkey::PKey::public_key_from_der(&d).map_err(|_| ()))
+    else {
+        return format!("{} (not decodable)", oid_name(&spki.algorithm.oid));
+    };
+    match key.id() {
+        openssl::pkey::Id::RSA => format!("RSA {} bits", key.bits()),
+        openssl::pkey::Id::EC => key
+            .ec_key()
+            .ok()
+            .and_then(|k| k.group().curve_name())
+            .and_then(|n| n.short_name().ok())
+            .map_or_else(|| "EC (unnamed curve)".into(), |c| format!("EC {c}")),
+        openssl::pkey::Id::ED25519 => "Ed25519".into(),
+        openssl::pkey::Id::ED448 => "Ed448".into(),
+        _ => format!("{} ({} bits)", oid_name(&spki.algorithm.oid), key.bits()),
+    }
+}
+
+fn read_extensions(exts: &[x509_cert::ext::Extension]) -> (Vec<String>, Vec<String>) {
+    use der::Decode;
+    let mut sans = Vec::new();
+    let mut out = Vec::new();
+    for e in exts {
+        if e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME
+            && let Ok(s) = x509_cert::ext::pkix::SubjectAltName::from_der(e.extn_value.as_bytes())
+        {
+            for g in &s.0 {
+                sans.push(
+                    est_client::San::from_general_name(g)
+                        .map_or_else(|| format!("{g:?}"), |s| s.to_string()),
+                );
+            }
+        }
+        out.push(format!(
+            "{}{}",
+            oid_name(&e.extn_id),
+            if e.critical { ", critical" } else { "" }
+        ));
+    }
+    (sans, out)
+}
+
+fn asked(der_bytes: &[u8]) -> Option<Asked> {
+    use der::Decode;
+    if let Ok(csr) = x509_cert::request::CertReq::from_der(der_bytes) {
+        let mut sans = Vec::new();
+        let mut extensions = Vec::new();
+        let mut attributes = Vec::new();
+        for a in csr.info.attributes.iter() {
+            if a.oid == const_oid::db::rfc5912::ID_EXTENSION_REQ {
+                for v in a.values.iter() {
+                    if let Ok(exts) = v.decode_as::<Vec<x509_cert::ext::Extension>>() {
+                        let (s, e) = read_extensions(&exts);
+                        sans.extend(s);
+                        extensions.extend(e);
+                    }
+                }
+            } else if a.oid == const_oid::db::rfc2985::PKCS_9_AT_CHALLENGE_PASSWORD {
+                attributes.push("challengePassword (value not shown)".into());
+            } else {
+                attributes.push(oid_name(&a.oid));
+            }
+        }
+        return Some(Asked {
+            form: "PKCS#10",
+            subject: csr.info.subject.to_string(),
+            sans,
+            key: key_description(&csr.info.public_key),
+            signature: Some(oid_name(&csr.algorithm.oid)),
+            extensions,
+            attributes,
+        });
+    }
+    let msg = est_cmc::crmf::CertReqMsg::from_der(der_bytes).ok()?;
+    let t = &msg.cert_req.cert_template;
+    let (sans, extensions) = t
+        .extensions
+        .as_ref()
+        .map(|e| read_extensions(e))
+        .unwrap_or_default();
+    Some(Asked {
+        form: "CRMF",
+        subject: t
+            .subject
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        sans,
+        key: t
+            .public_key
+            .as_ref()
+            .map_or_else(|| "(none)".into(), key_description),
+        signature: None,
+        extensions,
+        attributes: Vec::new(),
+    })
+}
+
+fn show(r: &est_ca::PendingRecord, json: bool) -> Result<(), AnyError> {
+    let a = asked(&r.csr);
+    let decided = (r.decided_at != 0).then(|| crate::fmt_time(r.decided_at));
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "id": r.id, "status": r.status, "label": r.label, "requester": r.requester,
+                "created_at": crate::fmt_time(r.created_at), "decided_at": decided,
+                "serial": (!r.serial.is_empty()).then_some(r.serial.as_str()),
+                "form": a.as_ref().map(|a| a.form),
+                "subject": a.as_ref().map_or(r.subject.as_str(), |a| a.subject.as_str()),
+                "san": a.as_ref().map(|a| a.sans.clone()).unwrap_or_default(),
+                "key": a.as_ref().map(|a| a.key.as_str()),
+                "signature_algorithm": a.as_ref().and_then(|a| a.signature.as_deref()),
+                "extensions": a.as_ref().map(|a| a.extensions.clone()).unwrap_or_default(),
+                "attributes": a.as_ref().map(|a| a.attributes.clone()).unwrap_or_default(),
+            })
+        );
+        return Ok(());
+    }
+    println!("request:    {}", r.id);
+    println!("status:     {}", r.status);
+    println!(
+        "label:      {}",
+        if r.label.is_empty() {
+            "(none)"
+        } else {
+            &r.label
+        }
+    );
+    println!("requester:  {}", r.requester);
+    println!("received:   {}", crate::fmt_time(r.created_at));
+    if let Some(d) = &decided {
+        println!("decided:    {d}");
+    }
+    if !r.serial.is_empty() {
+        println!("serial:     {}", r.serial);
+    }
+    let Some(a) = a else {
+        println!("subject:    {}", r.subject);
+        println!(
+            "request:    {} bytes, neither PKCS#10 nor CRMF",
+            r.csr.len()
+        );
+        return Ok(());
+    };
+    println!("form:       {}", a.form);
+    println!("subject:    {}", a.subject);
+    if a.sans.is_empty() {
+        println!("SAN:        (none)");
+    }
+    for s in &a.sans {
+        println!("SAN:        {s}");
+    }
+    println!("key:        {}", a.key);
+    if let Some(s) = &a.signature {
+        println!("signature:  {s}");
+    }
+    for e in &a.extensions {
+        println!("extension:  {e}");
+    }
+    for at in &a.attributes {
+        println!("attribute:  {at}");
+    }
+    if a.form == "PKCS#10" {
+        let pem = der::pem::encode_string("CERTIFICATE REQUEST", der::pem::LineEnding::LF, &r.csr)?;
+        print!("{pem}");
+    }
+    Ok(())
 }

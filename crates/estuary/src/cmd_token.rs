@@ -148,8 +148,8 @@ pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
                 println!("token id:     {id}");
                 println!("token secret: {}   (shown only once)", secret.as_str());
                 println!(
-                    "valid once on label {label:?} until unix time {}; use it as HTTP Basic credentials",
-                    rec.expires_at
+                    "valid once on label {label:?} until {}; use it as HTTP Basic credentials",
+                    crate::fmt_time(rec.expires_at)
                 );
             }
             Ok(())

@@ -206,7 +206,7 @@ fn curl_digest_basic_and_challenges_against_the_demo_server() {
     let held = |name: &str| {
         sh(
             &format!(
-                "openssl req -new -key {name}.key -subj /CN={name}.example -outform DER | openssl base64 > {name}.b64 && {curl} -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @{name}.b64 -D {name}.h -o {name}.out -w '%{{http_code}}' {est}/manual/simpleenroll"
+                "openssl req -new -key {name}.key -subj /CN={name}.example -addext subjectAltName=DNS:{name}.example -outform DER | openssl base64 > {name}.b64 && {curl} -u 'demo:{pw}' -H 'Content-Type: application/pkcs10' --data-binary @{name}.b64 -D {name}.h -o {name}.out -w '%{{http_code}}' {est}/manual/simpleenroll"
             ),
             &work,
         )
@@ -250,6 +250,35 @@ fn curl_digest_basic_and_challenges_against_the_demo_server() {
             .to_string()
     };
     let (m1, m2) = (id_of("m1.example"), id_of("m2.example"));
+    // What the operator sees before deciding: the whole request, and its PEM for openssl.
+    let (ok, shown) = request(&["show", &m1]);
+    assert!(ok, "{shown}");
+    for want in [
+        "status:     pending",
+        "label:      manual",
+        "requester:  user:demo",
+        "subject:    CN=m1.example",
+        "SAN:        dns:m1.example",
+        "key:        EC prime256v1",
+        "extension:  id-ce-subjectAltName",
+        "-----BEGIN CERTIFICATE REQUEST-----",
+    ] {
+        assert!(shown.contains(want), "{want:?} missing:\n{shown}");
+    }
+    let pem = &shown[shown.find("-----BEGIN").unwrap()..];
+    std::fs::write(work.join("m1.held.pem"), pem).unwrap();
+    let (ok, out) = sh("openssl req -in m1.held.pem -noout -verify -subject", &work);
+    assert!(ok && out.contains("m1.example"), "{out}");
+    let (ok, shown) = request(&["show", &m1, "--json"]);
+    assert!(ok, "{shown}");
+    let v: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    assert_eq!(v["san"], serde_json::json!(["dns:m1.example"]));
+    assert_eq!(
+        (v["status"].as_str(), v["form"].as_str()),
+        (Some("pending"), Some("PKCS#10"))
+    );
+    let (ok, _) = request(&["show", "nonexistent"]);
+    assert!(!ok);
     let (ok, out) = request(&["approve", &m1]);
     assert!(ok, "{out}");
     let (ok, out) = request(&["reject", &m2]);
