@@ -29,8 +29,18 @@ use crate::config::{AnyError, Config};
     about = "Estuary: EST (RFC 7030) certificate authority, server and client"
 )]
 struct Cli {
+    /// Log format on stderr: `text` (ANSI colours only on a terminal) or `json` (one JSON
+    /// object per line). The filter is ESTUARY_LOG (e.g. `warn`, `est_server=debug`).
+    #[arg(long, global = true, env = "ESTUARY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args, Clone)]
@@ -361,7 +371,18 @@ fn apply_allocator_settings() {
     let mut args = std::env::args_os();
     let argv0 = args.next();
     let rest: Vec<std::ffi::OsString> = args.collect();
-    if rest.first().is_none_or(|c| c != "serve") || std::env::var_os(ALLOCATOR_TUNED).is_some() {
+    // The subcommand: the first argument that is not a global option (`--log-format X`).
+    let mut words = rest.iter();
+    let mut subcommand = None;
+    while let Some(a) = words.next() {
+        if a == "--log-format" {
+            words.next();
+        } else if !a.to_str().is_some_and(|s| s.starts_with('-')) {
+            subcommand = Some(a);
+            break;
+        }
+    }
+    if subcommand.is_none_or(|c| c != "serve") || std::env::var_os(ALLOCATOR_TUNED).is_some() {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
@@ -386,13 +407,17 @@ fn apply_allocator_settings() {
 fn main() -> std::process::ExitCode {
     apply_allocator_settings();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ESTUARY_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ESTUARY_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
