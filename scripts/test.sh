@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------------
-pkgs=(pkg-config libssl-dev openssl curl ca-certificates sqlite3 postgresql postgresql-client
+pkgs=(pkg-config libssl-dev openssl curl ca-certificates sqlite3 postgresql postgresql-client systemd
       default-jdk-headless libbcprov-java libbcpkix-java libbctls-java libbcutil-java)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -74,6 +74,13 @@ if grep -q 'SKIPPED' target/test-output.log; then
   exit 1
 fi
 [ "$status" -eq 0 ] || exit "$status"
+
+# --- 3b. Debian package -------------------------------------------------------------------
+# cargo-deb (installed if missing) packages the binary the tests just built; the package's
+# contents, control data, postinst and systemd unit (systemd-analyze verify and security) are
+# checked.
+log "Debian package (cargo deb, dpkg-deb, systemd-analyze)"
+./scripts/package.sh --check
 
 # --- 4. Fuzzing ---------------------------------------------------------------------------
 # Every cargo-fuzz target for a bounded time on its corpus, when a nightly toolchain exists
