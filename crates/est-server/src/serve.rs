@@ -27,16 +27,46 @@ const REAP_EVERY: Duration = Duration::from_millis(250);
 /// At most one flood warning in the log per this period.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 
+/// The TLS configuration new connections handshake with; replaced whole on a reload, while
+/// open connections keep the one they started with.
+type SharedAcceptor = Arc<std::sync::RwLock<Arc<SslAcceptor>>>;
+
+fn current(acceptor: &SharedAcceptor) -> Arc<SslAcceptor> {
+    // A panic while holding the lock cannot leave the Arc half-written: use it.
+    match acceptor.read() {
+        Ok(a) => a.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
 /// A server running on a background task.
-#[derive(Debug)]
 pub struct RunningServer {
     pub local_addr: SocketAddr,
     table: Arc<ConnTable>,
+    acceptor: SharedAcceptor,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RunningServer {
+    /// New connections handshake with `acceptor` (a reloaded certificate, key or client trust
+    /// anchors); connections already open keep theirs, so nothing is dropped.
+    pub fn replace_acceptor(&self, acceptor: SslAcceptor) {
+        let new = Arc::new(acceptor);
+        match self.acceptor.write() {
+            Ok(mut a) => *a = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to the grace period), then returns.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
@@ -71,9 +101,10 @@ pub fn serve_listener(
     let limits = state.limits().clone();
     let router = Router::new().fallback(dispatch).with_state(state);
     let table = ConnTable::new(TablePolicy::from_limits(&limits));
+    let acceptor: SharedAcceptor = Arc::new(std::sync::RwLock::new(Arc::new(acceptor)));
     let task = tokio::spawn(accept_loop(
         listener,
-        Arc::new(acceptor),
+        acceptor.clone(),
         router,
         limits,
         table.clone(),
@@ -82,6 +113,7 @@ pub fn serve_listener(
     Ok(RunningServer {
         local_addr,
         table,
+        acceptor,
         shutdown: tx,
         task,
     })
@@ -89,7 +121,7 @@ pub fn serve_listener(
 
 async fn accept_loop(
     listener: TcpListener,
-    acceptor: Arc<SslAcceptor>,
+    acceptor: SharedAcceptor,
     router: Router,
     limits: Limits,
     table: Arc<ConnTable>,
@@ -116,7 +148,7 @@ async fn accept_loop(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        let acceptor = current(&acceptor);
         let router = router.clone();
         let limits = limits.clone();
         let watcher = graceful.watcher();

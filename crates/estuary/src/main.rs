@@ -977,10 +977,41 @@ async fn serve(
             println!("CRL of CA {}: {public_url}{path}", ca.name);
         }
     }
-    wait_for_signal().await;
+    // SIGHUP: check the configuration again and reload what a running server can swap
+    // without dropping a connection; SIGINT/SIGTERM: graceful shutdown.
+    while wait_for_signal().await == Signal::Reload {
+        reload(data_dir, &domains, &server);
+    }
     eprintln!("shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// SIGHUP: loads estuary.toml as at start (a broken one is refused and the running
+/// configuration keeps serving), then swaps in the TLS certificate, key and client trust
+/// anchors it names: new connections handshake with them, open ones keep theirs. CRLs need no
+/// reload (the served CRL follows the store within a second); other settings apply at restart.
+fn reload(data_dir: &Path, domains: &[est_ca::CaDomain], server: &est_server::RunningServer) {
+    let loaded = (|| -> Result<Vec<u8>, AnyError> {
+        let cfg = Config::load(data_dir)?;
+        let server_cfg = cfg.server_config(data_dir, domains)?;
+        let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
+        server.replace_acceptor(acceptor);
+        Ok(server_cfg.tls.cert_chain_pem)
+    })();
+    match loaded {
+        Ok(chain) => {
+            tracing::info!(
+                "SIGHUP: configuration checked; TLS certificate, key and client trust anchors reloaded"
+            );
+            eprintln!("reloaded the TLS certificate, key and client trust anchors");
+            warn_expiring(domains, &chain, SystemTime::now());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: reload refused; the previous configuration keeps serving");
+            eprintln!("reload refused, the previous configuration keeps serving: {e}");
+        }
+    }
 }
 
 /// Certificates this close to their notAfter get a warning at every start.
@@ -1052,25 +1083,27 @@ fn fd_capacity(max_connections: usize) {
     }
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// The next SIGINT/SIGTERM (stop) or SIGHUP (reload).
+async fn wait_for_signal() -> Signal {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return Signal::Stop;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => Signal::Stop,
+        _ = term.recv() => Signal::Stop,
+        _ = hup.recv() => Signal::Reload,
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 fn banner(

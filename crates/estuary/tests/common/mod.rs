@@ -17,6 +17,14 @@ pub struct Server {
     pub password: String,
 }
 
+#[allow(dead_code)]
+impl Server {
+    /// The server's process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
