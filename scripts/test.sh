@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------------
-pkgs=(pkg-config libssl-dev openssl curl ca-certificates sqlite3 postgresql postgresql-client systemd
+pkgs=(pkg-config libssl-dev openssl curl ca-certificates sqlite3 postgresql postgresql-client systemd groff-base
       default-jdk-headless libbcprov-java libbcpkix-java libbctls-java libbcutil-java)
 missing=()
 for p in "${pkgs[@]}"; do

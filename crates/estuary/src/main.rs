@@ -65,6 +65,15 @@ enum Cmd {
         #[arg(long)]
         demo: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout, e.g.
+    /// `estuary completions bash > /etc/bash_completion.d/estuary`.
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (estuary.1 and one per subcommand, estuary-serve.1, ...) to a directory.
+    Man {
+        /// Directory to write the pages to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check a configuration without starting: syntax, semantics and the files it names.
     Config {
         #[command(subcommand)]
@@ -445,6 +454,21 @@ fn main() -> std::process::ExitCode {
 async fn run(cmd: Cmd) -> Result<(), AnyError> {
     match cmd {
         Cmd::Serve { dir, listen, demo } => serve(&dir.data_dir, listen, demo).await,
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into memory first: the generator panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "estuary", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(())
+        }
+        Cmd::Man { out } => {
+            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::generate_to(cmd, &out).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("man pages written to {}", out.display());
+            Ok(())
+        }
         Cmd::Config {
             cmd: ConfigCmd::Check { dir },
         } => {
