@@ -60,12 +60,6 @@ fn token_state(t: &TokenRecord, now: i64) -> &'static str {
     }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// `90`, `90s`, `30m`, `24h`, `7d`.
 pub(crate) fn parse_lifetime(s: &str) -> Result<Duration, AnyError> {
     let s = s.trim();
@@ -159,7 +153,7 @@ pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
             let store = est_store::SqlStore::connect(&cfg.store_url(&data_dir)).await?;
             let tokens = store.list_tokens().await;
             store.close().await;
-            let now = unix_now();
+            let now = crate::unix_now();
             for t in tokens? {
                 let state = token_state(&t, now);
                 if json {
@@ -195,7 +189,7 @@ pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
         TokenCmd::Revoke { data_dir, id } => {
             let cfg = Config::load(&data_dir)?;
             let store = est_store::SqlStore::connect(&cfg.store_url(&data_dir)).await?;
-            let revoked = store.revoke_token(&id, unix_now()).await;
+            let revoked = store.revoke_token(&id, crate::unix_now()).await;
             let found = store.get_token(&id).await;
             store.close().await;
             if revoked? {
@@ -206,7 +200,7 @@ pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
                 None => Err(format!("no token {id:?}").into()),
                 Some(t) => Err(format!(
                     "token {id} is already {}: nothing to revoke",
-                    token_state(&t, unix_now())
+                    token_state(&t, crate::unix_now())
                 )
                 .into()),
             }

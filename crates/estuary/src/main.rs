@@ -761,6 +761,17 @@ fn san_matches(have: &est_client::San, want: &est_client::San) -> bool {
     }
 }
 
+/// The wall clock in unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    unix_secs(SystemTime::now())
+}
+
+/// `t` in unix seconds (0 before the epoch, saturating far after it).
+pub(crate) fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 pub(crate) fn fmt_time(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
@@ -790,9 +801,7 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
                 .map(|s| CertStatus::parse(&s).ok_or(format!("--status {s:?}: valid or revoked")))
                 .transpose()?;
             let san = san.map(|s| s.parse::<est_client::San>()).transpose()?;
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let now = unix_now();
             let window = expiring
                 .map(|e| cmd_token::parse_lifetime(&e))
                 .transpose()?
@@ -1060,11 +1069,7 @@ fn warn_expiring(domains: &[est_ca::CaDomain], tls_chain_pem: &[u8], now: System
     for (role, cert) in certs {
         let not_after = cert.tbs_certificate().validity().not_after.to_system_time();
         let subject = cert.tbs_certificate().subject().to_string();
-        let unix = match not_after.duration_since(SystemTime::UNIX_EPOCH) {
-            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            Err(_) => 0,
-        };
-        let when = fmt_time(unix);
+        let when = fmt_time(unix_secs(not_after));
         match not_after.duration_since(now) {
             Err(_) => {
                 tracing::warn!(%role, %subject, not_after = %when, "certificate has expired");

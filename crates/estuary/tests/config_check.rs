@@ -7,27 +7,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::BIN;
-
-fn run(args: &[&str], data: &Path) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .output()
-        .unwrap()
-}
+use common::{BIN, estuary};
 
 fn check(data: &Path) -> (bool, String) {
-    let out = run(&["config", "check"], data);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    estuary(&["config", "check"], data)
 }
 
 #[test]
@@ -79,9 +64,8 @@ fn serve_needs_demo_for_a_new_data_dir_and_config_check_names_what_is_wrong() {
         "{text}"
     );
     // And `serve` refuses it the same way, before binding anything.
-    let out = run(&["serve", "--listen", "127.0.0.1:0"], &demo);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("server.tls_cert"));
+    let (ok, text) = estuary(&["serve", "--listen", "127.0.0.1:0"], &demo);
+    assert!(!ok && text.contains("server.tls_cert"), "{text}");
 }
 
 /// `text` with the value after the first `key` (up to the end of its line) set to `value`.

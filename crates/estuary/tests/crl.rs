@@ -6,26 +6,8 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use common::{BIN, sh, start_demo};
-
-fn estuary(args: &[&str], data: &std::path::Path) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
+use common::{estuary, sh, start_demo};
 
 #[test]
 fn revoke_with_the_cli_then_the_served_crl_fails_openssl_verification() {

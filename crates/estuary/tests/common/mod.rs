@@ -17,7 +17,6 @@ pub struct Server {
     pub password: String,
 }
 
-#[allow(dead_code)]
 impl Server {
     /// The server's process id (for signals).
     pub fn pid(&self) -> u32 {
@@ -105,6 +104,24 @@ pub fn start_demo(dir: &Path) -> Server {
 }
 
 /// Runs a bash script in `dir`; returns success and stdout+stderr.
+/// Runs `estuary ARGS --data-dir DATA`: whether it succeeded, and its stdout then stderr.
+pub fn estuary(args: &[&str], data: &Path) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 pub fn sh(script: &str, dir: &Path) -> (bool, String) {
     let out = Command::new("bash")
         .arg("-c")

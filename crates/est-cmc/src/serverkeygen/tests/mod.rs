@@ -216,6 +216,17 @@ fn openssl(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// `openssl cms -decrypt` of a DER EnvelopedData for the recipient certificate and key.
+fn openssl_decrypt_for(d: &TempDir, enveloped: &[u8], cert: &X509, key: &PKey<Private>) -> Vec<u8> {
+    let env_f = der_file(&d.0, "env.der", enveloped);
+    let cert_f = der_file(&d.0, "client.pem", &cert.to_pem().unwrap());
+    let key_f = der_file(&d.0, "client.key", &key.private_key_to_pem_pkcs8().unwrap());
+    openssl(&[
+        "cms", "-decrypt", "-inform", "DER", "-in", &env_f, "-recip", &cert_f, "-inkey", &key_f,
+        "-binary",
+    ])
+}
+
 struct TempDir(std::path::PathBuf);
 
 impl TempDir {

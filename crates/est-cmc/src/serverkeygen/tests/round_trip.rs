@@ -154,17 +154,7 @@ fn round_trip_ktri_certificate() {
         "{dump}"
     );
     assert!(dump.contains(":pkcs7-envelopedData"), "{dump}");
-    let env_f = der_file(&d.0, "env.der", &enveloped);
-    let cert_f = der_file(&d.0, "client.pem", &client_x.to_pem().unwrap());
-    let key_f = der_file(
-        &d.0,
-        "client.key",
-        &client_key.private_key_to_pem_pkcs8().unwrap(),
-    );
-    let inner = openssl(&[
-        "cms", "-decrypt", "-inform", "DER", "-in", &env_f, "-recip", &cert_f, "-inkey", &key_f,
-        "-binary",
-    ]);
+    let inner = openssl_decrypt_for(&d, &enveloped, &client_x, &client_key);
     openssl_checks_inner(&d, &inner, &ca, &generated);
 }
 
@@ -232,17 +222,7 @@ fn round_trip_kari_certificate() {
     check_received(&response, &ca, &secret, &generated);
 
     let d = TempDir::new("kari");
-    let env_f = der_file(&d.0, "env.der", &enveloped);
-    let cert_f = der_file(&d.0, "client.pem", &client_x.to_pem().unwrap());
-    let key_f = der_file(
-        &d.0,
-        "client.key",
-        &client_key.private_key_to_pem_pkcs8().unwrap(),
-    );
-    let inner = openssl(&[
-        "cms", "-decrypt", "-inform", "DER", "-in", &env_f, "-recip", &cert_f, "-inkey", &key_f,
-        "-binary",
-    ]);
+    let inner = openssl_decrypt_for(&d, &enveloped, &client_x, &client_key);
     openssl_checks_inner(&d, &inner, &ca, &generated);
 }
 
