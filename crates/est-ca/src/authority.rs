@@ -244,6 +244,20 @@ pub struct CertifyRequest<'a> {
     pub replay: Option<&'a crate::ReplayClaim>,
 }
 
+/// A key to generate and certify for names read from a CMC ServerKeyGenRequest (SKGD-2,
+/// SKGD-4); see [`Authority::certify_generated`].
+#[derive(Debug)]
+pub struct GenerateRequest<'a> {
+    pub domain: &'a str,
+    pub identity: &'a Identity,
+    pub renewal: Option<RenewalTarget>,
+    pub subject: &'a Name,
+    pub san: Option<&'a SubjectAltName>,
+    pub key_type: crate::KeyType,
+    /// The request's CMC replay record, claimed with the certificate (CMC-53).
+    pub replay: Option<&'a crate::ReplayClaim>,
+}
+
 /// The names a request asks to certify.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Names<'a> {
@@ -488,6 +502,33 @@ impl Authority {
         req: EnrollRequest<'_>,
         keys: &dyn crate::KeySource,
     ) -> Result<GeneratedKey, CaError> {
+        let csr = KeyGenCsr::parse(req.csr_der)?;
+        let key_type = csr.key_type()?;
+        let names = csr.names();
+        self.certify_generated(
+            GenerateRequest {
+                domain: req.domain,
+                identity: req.identity,
+                renewal: req.renewal,
+                subject: names.subject,
+                san: names.san,
+                key_type,
+                replay: None,
+            },
+            keys,
+        )
+        .await
+    }
+
+    /// CMC server-side key generation (draft-turner-cmc-serverkeygeneration-02, SKGD-4): a
+    /// fresh key of `req.key_type` certified for the names the front end read from the
+    /// ServerKeyGenRequest, with the same authorization as enrollment; the caller seals the
+    /// key for the client (SKGD-18, SKGD-19) and drops it.
+    pub async fn certify_generated(
+        &self,
+        req: GenerateRequest<'_>,
+        keys: &dyn crate::KeySource,
+    ) -> Result<GeneratedKey, CaError> {
         // SEC-6: never for clients known only through an implicit (third-party) trust anchor.
         if matches!(req.identity, Identity::ImplicitCertificate { .. }) {
             return Err(CaError::NotAuthorized(
@@ -496,12 +537,14 @@ impl Authority {
             ));
         }
         let domain = self.domain_named(req.domain)?;
-        let csr = KeyGenCsr::parse(req.csr_der)?;
-        let key_type = csr.key_type()?;
+        let key_type = req.key_type;
         domain.profile.keys.check(key_type.public_key_kind())?;
         let now = self.clock.now();
-        let names = csr.names();
-        // A generated key is always new: a renewal through /serverkeygen is a rekey.
+        let names = Names {
+            subject: req.subject,
+            san: req.san,
+        };
+        // A generated key is always new: a renewal through server key generation is a rekey.
         self.authorize(
             req.identity,
             req.renewal.as_ref(),
@@ -523,7 +566,7 @@ impl Authority {
                 &spki_der,
                 key_type.public_key_kind(),
                 now,
-                None,
+                req.replay,
             )
             .await?;
         Ok(GeneratedKey {

@@ -36,8 +36,8 @@ mod user_cache;
 
 pub use approval::{EnrollOutcome, HeldOutcome, match_key};
 pub use authority::{
-    Authority, CaDomain, CertifyRequest, EnrollRequest, GeneratedKey, Identity, IssuedCert, Issuer,
-    RenewalTarget,
+    Authority, CaDomain, CertifyRequest, EnrollRequest, GenerateRequest, GeneratedKey, Identity,
+    IssuedCert, Issuer, RenewalTarget,
 };
 pub use authz::{
     AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, any_glob, is_registration_authority,

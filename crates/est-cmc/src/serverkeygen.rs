@@ -326,7 +326,7 @@ pub fn key_package_content_hints() -> der::Result<x509_cert::attr::Attribute> {
 }
 
 /// The one value of a control, decoded as `T`.
-fn control_value<T>(attr: &crate::types::TaggedAttribute) -> Result<T, String>
+pub fn control_value<T>(attr: &crate::types::TaggedAttribute) -> Result<T, String>
 where
     T: for<'a> Decode<'a, Error = der::Error>,
 {

@@ -128,6 +128,10 @@ pub struct CmcPolicy {
     /// Answer issued certificates with confirmRequired; the client then sends Confirm
     /// Certificate Acceptance (CMC-69).
     pub confirm_required: bool,
+    /// CMC server-side key generation (draft-turner-cmc-serverkeygeneration-02): the OIDs the
+    /// ServerKeyGenRequest / ServerKeyGenResponse controls are known by; `None` (the default)
+    /// leaves the control unsupported on this label (CMC-9).
+    pub server_keygen: Option<est_cmc::serverkeygen::SkgOids>,
 }
 
 impl Default for CmcPolicy {
@@ -137,6 +141,7 @@ impl Default for CmcPolicy {
             allow_sha1_pop: false,
             authorized_ras: Vec::new(),
             confirm_required: false,
+            server_keygen: None,
         }
     }
 }

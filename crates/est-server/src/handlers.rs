@@ -123,6 +123,30 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
     }
     /// /serverkeygen: generate, certify and package a key for the client (RFC 7030 §4.4).
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError>;
+    /// CMC server-side key generation (SKGD-4): a fresh key of the requested type from the
+    /// key pool, certified with the same authorization as enrollment. Default: unsupported.
+    async fn certify_generated(
+        &self,
+        _req: est_ca::GenerateRequest<'_>,
+    ) -> Result<est_ca::GeneratedKey, CaError> {
+        Err(CaError::Internal(
+            "server-side key generation is not supported by this CA".into(),
+        ))
+    }
+    /// SKGD-18, SKGD-19 layers 1-2: `key` as an AsymmetricKeyPackage signed by the domain's
+    /// issuing CA (the key generator, with its chain), enveloped as `plan` says. Default:
+    /// unsupported.
+    fn seal_generated_key(
+        &self,
+        _domain: &str,
+        _key: &openssl::pkey::PKey<openssl::pkey::Private>,
+        _plan: &est_cmc::serverkeygen::server::DeliveryPlan,
+    ) -> Result<Vec<u8>, est_cmc::Failure> {
+        Err(est_cmc::Failure::message(
+            est_cmc::CmcFailInfo::INTERNAL_CA_ERROR,
+            "server-side key generation is not supported by this CA",
+        ))
+    }
     /// Initial enrollment held for manual approval (EST-49, EST-92). Default: unsupported.
     async fn enroll_with_approval(
         &self,
@@ -268,6 +292,27 @@ impl EstCa for Authority {
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError> {
         let keys = OffloadedKeys(self.key_pool().clone());
         Authority::server_keygen_delivered(self, req, &keys).await
+    }
+    async fn certify_generated(
+        &self,
+        req: est_ca::GenerateRequest<'_>,
+    ) -> Result<est_ca::GeneratedKey, CaError> {
+        let keys = OffloadedKeys(self.key_pool().clone());
+        Authority::certify_generated(self, req, &keys).await
+    }
+    fn seal_generated_key(
+        &self,
+        domain: &str,
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+        plan: &est_cmc::serverkeygen::server::DeliveryPlan,
+    ) -> Result<Vec<u8>, est_cmc::Failure> {
+        let d = self.domain(domain).ok_or_else(|| {
+            est_cmc::Failure::message(
+                est_cmc::CmcFailInfo::INTERNAL_CA_ERROR,
+                format!("unknown CA domain {domain}"),
+            )
+        })?;
+        plan.seal(key, &d.issuer.cms_signer(), &d.issuer.chain)
     }
     async fn enroll_with_approval(
         &self,

@@ -170,6 +170,13 @@ pub enum FullCmcCmd {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
+    /// CMC server-side key generation (draft-turner-cmc-serverkeygeneration-02): the CA
+    /// generates the key and returns it encrypted, with its certificate. Authenticated by
+    /// --cert/--key (the request is signed with that certificate, SKGD-17: a rekey of it) or
+    /// by --ident/--secret-file (AuthenticatedData). The response's layers are verified and
+    /// decrypted (SKGD-24) before the key and certificate are written.
+    #[command(name = "serverkeygen")]
+    ServerKeygen(crate::cmd_cmc_keygen::ServerKeygenArgs),
     /// Fetch the current CRL of a CA (Get CRL, CMC-71), signed with --cert/--key; writes it
     /// DER (as `openssl crl -inform DER` reads it).
     GetCrl {
@@ -452,6 +459,7 @@ pub async fn run(mut cfg: ClientConfig, url_given: bool, cmd: FullCmcCmd) -> Res
             let out_key = if new_key { out_key.as_deref() } else { None };
             write_outputs(&key, out_key, &out_cert, &certs)
         }
+        FullCmcCmd::ServerKeygen(args) => crate::cmd_cmc_keygen::run(cfg, &anchors, args).await,
         FullCmcCmd::Poll {
             state,
             wait,
@@ -736,7 +744,7 @@ async fn poll(
     }
 }
 
-fn parse_sans(san: &[String]) -> Result<Vec<San>, Error> {
+pub(crate) fn parse_sans(san: &[String]) -> Result<Vec<San>, Error> {
     Ok(san
         .iter()
         .map(|s| s.parse())
@@ -744,20 +752,22 @@ fn parse_sans(san: &[String]) -> Result<Vec<San>, Error> {
 }
 
 /// A verified response that answers our request.
-struct Answer {
-    http: u16,
-    v: VerifiedResponse,
+pub(crate) struct Answer {
+    pub(crate) http: u16,
+    pub(crate) v: VerifiedResponse,
     /// The trust anchors, for validating what it carries.
-    store: X509Store,
+    pub(crate) store: X509Store,
+    /// The response as received (DER).
+    pub(crate) der: Vec<u8>,
 }
 
 /// pendInfo of a pending answer.
-struct PendAnswer {
+pub(crate) struct PendAnswer {
     token: Vec<u8>,
     time: GeneralizedTime,
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Success,
     Pending(PendAnswer),
 }
@@ -784,7 +794,7 @@ impl Answer {
     }
 
     /// success, pending (with its pendInfo), or an error saying why the CA did not `what`.
-    fn outcome(&self, what: &str) -> Result<Outcome, Error> {
+    pub(crate) fn outcome(&self, what: &str) -> Result<Outcome, Error> {
         let s = &self.v.summary;
         let http = self.http;
         let failed = http >= 300
@@ -838,7 +848,7 @@ impl Answer {
 /// Sends the request and checks the response: signature and signer chain to the trust anchor,
 /// recipientNonce and transactionId (CMC-50, CMC-51), dataReturn (CMC-54), then prints every
 /// status.
-async fn exchange(
+pub(crate) async fn exchange(
     cfg: ClientConfig,
     anchors: &[X509],
     opts: &RequestOptions,
@@ -917,7 +927,12 @@ async fn exchange(
     for st in &s.statuses {
         println!("{}: {}", body_list(st), describe_status(st));
     }
-    Ok(Answer { http, v, store })
+    Ok(Answer {
+        http,
+        v,
+        store,
+        der,
+    })
 }
 
 fn body_list(s: &CmcStatusInfoV2) -> String {

@@ -30,6 +30,82 @@ pub struct Config {
     /// Server-side key generation (RFC 7030 §4.4) settings shared by every label.
     #[serde(default)]
     pub keygen: KeygenSection,
+    /// The OIDs of CMC server-side key generation (draft-turner-cmc-serverkeygeneration-02),
+    /// which IANA never assigned; used by labels with `cmc_server_keygen = true`.
+    #[serde(default, skip_serializing_if = "CmcKeygenSection::is_default")]
+    pub cmc_server_keygen: CmcKeygenSection,
+}
+
+/// `[cmc_server_keygen]`: the draft's five OIDs (all "TBD" there). By default they sit under
+/// Estuary's private arc `arc` (`arc.1.1` request, `arc.1.2` response, `arc.2.1` shroud with
+/// public key, `arc.2.2` shroud with shared secret, `arc.3.1` error type); each can be set
+/// on its own (e.g. to interoperate with a peer that picked other values).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CmcKeygenSection {
+    /// The arc the defaults sit under; absent: `2.25.35258263107720737511850855134089286928`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_oid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_oid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shroud_public_key_oid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shroud_shared_secret_oid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type_oid: Option<String>,
+}
+
+impl CmcKeygenSection {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The configured OIDs, checked (each parses, all differ).
+    pub fn oids(&self) -> Result<est_cmc::serverkeygen::SkgOids, String> {
+        let arc = self
+            .arc
+            .as_deref()
+            .unwrap_or(est_cmc::serverkeygen::SkgOids::ESTUARY_ARC);
+        let base = est_cmc::serverkeygen::SkgOids::under_arc(arc)
+            .map_err(|e| format!("cmc_server_keygen.arc {arc:?}: {e}"))?;
+        let pick = |name: &str, v: &Option<String>, d: est_cmc::Oid| match v {
+            Some(t) => t
+                .parse::<est_cmc::Oid>()
+                .map_err(|e| format!("cmc_server_keygen.{name} {t:?}: {e}")),
+            None => Ok(d),
+        };
+        est_cmc::serverkeygen::SkgOids::new(
+            pick(
+                "request_oid",
+                &self.request_oid,
+                base.server_key_gen_request,
+            )?,
+            pick(
+                "response_oid",
+                &self.response_oid,
+                base.server_key_gen_response,
+            )?,
+            pick(
+                "shroud_public_key_oid",
+                &self.shroud_public_key_oid,
+                base.shroud_with_public_key,
+            )?,
+            pick(
+                "shroud_shared_secret_oid",
+                &self.shroud_shared_secret_oid,
+                base.shroud_with_shared_secret,
+            )?,
+            pick(
+                "error_type_oid",
+                &self.error_type_oid,
+                base.cet_server_key_gen,
+            )?,
+        )
+        .map_err(|e| format!("cmc_server_keygen: {e}"))
+    }
 }
 
 /// `[keygen]`: the in-memory pool of pre-generated keys for /serverkeygen.
@@ -359,6 +435,11 @@ pub struct LabelSection {
     /// /fullcmc: answer issued certificates with confirmRequired (CMC-69).
     #[serde(default)]
     pub cmc_confirm_required: bool,
+    /// /fullcmc: act on the ServerKeyGenRequest control (CMC server-side key generation,
+    /// draft-turner-cmc-serverkeygeneration-02; OIDs from `[cmc_server_keygen]`). Off by
+    /// default.
+    #[serde(default)]
+    pub cmc_server_keygen: bool,
 }
 
 fn d_retry() -> u64 {
@@ -480,6 +561,9 @@ impl Config {
                     format!("ca {:?}: crl_validity_hours must be at least 1", ca.name).into(),
                 );
             }
+        }
+        if self.labels.iter().any(|l| l.cmc_server_keygen) {
+            self.cmc_server_keygen.oids()?;
         }
         if let Some(url) = &self.server.public_url {
             check_public_url(url)?;
@@ -687,6 +771,11 @@ impl Config {
                     allow_sha1_pop: l.cmc_allow_sha1_pop,
                     authorized_ras: l.cmc_ras.clone(),
                     confirm_required: l.cmc_confirm_required,
+                    server_keygen: if l.cmc_server_keygen {
+                        Some(self.cmc_server_keygen.oids()?)
+                    } else {
+                        None
+                    },
                 },
             });
         }
@@ -772,7 +861,11 @@ pub async fn authority(
         .await?,
     );
     // The pool spends CPU filling itself: only when some label serves /serverkeygen.
-    let pool: Vec<_> = if cfg.labels.iter().any(|l| l.server_keygen) {
+    let pool: Vec<_> = if cfg
+        .labels
+        .iter()
+        .any(|l| l.server_keygen || l.cmc_server_keygen)
+    {
         cfg.keygen.pool.iter().map(|(k, n)| (*k, *n)).collect()
     } else {
         Vec::new()

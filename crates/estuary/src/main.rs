@@ -2,6 +2,7 @@
 //! place that picks backends and wires the crates together.
 mod bench;
 mod cmd_client;
+mod cmd_cmc_keygen;
 mod cmd_cmc_secret;
 mod cmd_crl;
 mod cmd_fullcmc;

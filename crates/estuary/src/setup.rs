@@ -186,12 +186,15 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         cmc_allow_sha1_pop: false,
         cmc_ras: Vec::new(),
         cmc_confirm_required: false,
+        cmc_server_keygen: false,
     };
     let mut labels = vec![label("", "default")];
     if opts.demo {
         // SKG-1: /serverkeygen is off by default; the demo shows it on its own label.
+        // CMC server-side key generation is off by default too; on beside it in the demo.
         labels.push(LabelSection {
             server_keygen: true,
+            cmc_server_keygen: true,
             ..label("demo", "default")
         });
         // Digest only (EST-42): what RFC 7030-era clients such as Bouncy Castle speak.
@@ -266,6 +269,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         cas,
         labels,
         keygen: crate::config::KeygenSection::default(),
+        cmc_server_keygen: Default::default(),
     };
     let mut text = String::from(if opts.demo {
         "# Estuary DEMO configuration, created by `estuary serve --demo` on an empty data dir.\n# NOT FOR PRODUCTION: see docs/configuration.md for every key.\n\n"

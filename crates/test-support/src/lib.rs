@@ -444,6 +444,26 @@ impl TestServer {
                 },
                 ..label("cmc-confirm", "main", false, None)
             },
+            // CMC server-side key generation (draft-turner-cmc-serverkeygeneration-02) under
+            // Estuary's default OIDs.
+            LabelConfig {
+                cmc: est_server::CmcPolicy {
+                    server_keygen: Some(est_cmc::serverkeygen::SkgOids::default()),
+                    ..Default::default()
+                },
+                ..label("cmc-skg", "main", false, None)
+            },
+            // The same held for approval: refused, pending is not supported (SKGD-27).
+            LabelConfig {
+                cmc: est_server::CmcPolicy {
+                    server_keygen: Some(est_cmc::serverkeygen::SkgOids::default()),
+                    ..Default::default()
+                },
+                approval: est_server::Approval::Manual {
+                    retry_after: Duration::from_secs(1),
+                },
+                ..label("cmc-skg-manual", "main", false, None)
+            },
             // EST-49: held for the operator, retry after 1 s.
             LabelConfig {
                 approval: est_server::Approval::Manual {

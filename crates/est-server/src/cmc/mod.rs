@@ -19,6 +19,7 @@ use crate::handlers::{CERTS_ONLY, EstState, Label, base64_response, drain, read_
 use crate::{ConnInfo, ServerError};
 
 mod held;
+mod keygen;
 mod layers;
 mod lifecycle;
 
@@ -86,7 +87,7 @@ pub(crate) async fn full_cmc(
         tracing::error!(error = %e, "CMC parse task");
         ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     })?;
-    let request = match parsed {
+    let mut request = match parsed {
         Ok(r) => r,
         Err(RequestError::NotCms(why)) => return Err(ServerError::bad_request(why)),
         Err(RequestError::Cmc { failure, controls }) => {
@@ -94,6 +95,12 @@ pub(crate) async fn full_cmc(
             return failure_response(st, label, &controls, &failure);
         }
     };
+    // The draft's control is one this label acts on (SKGD-1), not an unsupported one (CMC-9).
+    if let Some(oids) = &label.cfg.cmc.server_keygen {
+        request
+            .controls
+            .take_unsupported(&oids.server_key_gen_request);
+    }
     match process(st, label, conn, http_identity, &request).await {
         Ok(r) => Ok(r),
         Err(failure) => {
@@ -245,6 +252,7 @@ async fn process_checked(
         && controls.confirm_cert_acceptance.is_empty()
         && controls.revoke.is_empty()
         && controls.get_crl.is_empty()
+        && !keygen::has_requests(label, &request.pki_data)
     {
         return Err(Failure::message(
             CmcFailInfo::BAD_REQUEST,
@@ -312,6 +320,7 @@ async fn process_checked(
         &mut run,
     ))
     .await?;
+    keygen::run(st, label, request, &top, ra, &mut builder, &mut run).await?;
     for (id, rec) in held {
         let outcome = query(st, label, &top.identity, id, rec, &mut builder).await;
         run.record(&mut builder, &[], id, outcome)?;
