@@ -75,6 +75,12 @@ impl ResponseBuilder {
         Ok(self.next_id - 1)
     }
 
+    /// Whether the response carries a control of type `oid` (e.g. a ServerKeyGenResponse, so
+    /// that the signer adds Content Hints, SKGD-20).
+    pub fn has_control(&self, oid: &crate::Oid) -> bool {
+        self.controls.iter().any(|c| c.attr_type == *oid)
+    }
+
     /// Adds a DER ContentInfo to cmsSequence under a fresh body part ID and returns that ID
     /// (e.g. the EnvelopedData of a server-generated key, SKGD-19).
     pub fn content(&mut self, content_info_der: &[u8]) -> Result<BodyPartId, Failure> {

@@ -72,6 +72,7 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
         pki_response: &[u8],
         issued: &[Vec<u8>],
         crls: &[Vec<u8>],
+        signed_attributes: &[x509_cert::attr::Attribute],
     ) -> Result<Vec<u8>, CaError>;
     /// A certificate this CA recorded, by serial (lowercase hex, CMC-70).
     async fn certificate_record(
@@ -231,6 +232,7 @@ impl EstCa for Authority {
         pki_response: &[u8],
         issued: &[Vec<u8>],
         crls: &[Vec<u8>],
+        signed_attributes: &[x509_cert::attr::Attribute],
     ) -> Result<Vec<u8>, CaError> {
         let d = self
             .domain(domain)
@@ -248,6 +250,7 @@ impl EstCa for Authority {
             &certs,
             &est_cms::SignOptions {
                 crls: crls.to_vec(),
+                signed_attributes: signed_attributes.to_vec(),
                 ..Default::default()
             },
         )

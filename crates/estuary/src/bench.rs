@@ -42,6 +42,11 @@ enum Op {
     /// key (CMC-17). Every request has its own transactionId and senderNonce (the server
     /// refuses a replayed pair) and so its own signature; they are built before the run.
     Fullcmc,
+    /// /fullcmc with a ServerKeyGenRequest (CMC server-side key generation): a P-256 key
+    /// (`--key-type`) protected with ShroudWithPublicKey bareKey (a P-256 key of the driver's,
+    /// ECDH), the PKIData signed with a certificate the driver enrolls at start (SKGD-17).
+    /// Each request has its own transactionId, senderNonce and signature, built before the run.
+    CmcServerkeygen,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -137,6 +142,17 @@ struct CmcPool {
         Vec<u8>,
     )>,
     built_live: AtomicU64,
+    /// With `--op cmc-serverkeygen`: what the ServerKeyGenRequests are signed with and ask for.
+    skg: Option<SkgTemplate>,
+}
+
+/// The constant parts of the driver's ServerKeyGenRequests.
+struct SkgTemplate {
+    signer: est_cms::OpensslSigner,
+    subject: x509_cert::name::Name,
+    algorithm: x509_cert::spki::AlgorithmIdentifierOwned,
+    shroud: est_cmc::serverkeygen::Shroud,
+    oids: est_cmc::serverkeygen::SkgOids,
 }
 
 impl CmcPool {
@@ -161,6 +177,44 @@ impl CmcPool {
             next: AtomicUsize::new(0),
             keys,
             built_live: AtomicU64::new(0),
+            skg: None,
+        })
+    }
+
+    /// Requests for `--op cmc-serverkeygen`, signed with `key`/`cert`, asking for `key_type`.
+    fn server_keygen(
+        key: openssl::pkey::PKey<openssl::pkey::Private>,
+        cert: x509_cert::Certificate,
+        key_type: est_ca::KeyType,
+    ) -> Result<Self, AnyError> {
+        use est_cmc::serverkeygen::{BareKey, Shroud, ShroudWithPublicKey};
+        let protect = est_keys::generate_key(est_ca::KeyType::P256)?;
+        let ski = est_client::subject_key_id(&protect)?;
+        let shroud = Shroud::PublicKey(ShroudWithPublicKey::BareKey(BareKey {
+            public_key: x509_cert::spki::SubjectPublicKeyInfoOwned::try_from(
+                protect.public_key_to_der()?.as_slice(),
+            )?,
+            ski: x509_cert::ext::pkix::SubjectKeyIdentifier(der::asn1::OctetString::new(ski)?),
+        }));
+        // The wanted algorithm (SKGD-3) is that of a key of the type, its key left out.
+        let sample = est_keys::generate_key(key_type)?;
+        let algorithm = x509_cert::spki::SubjectPublicKeyInfoOwned::try_from(
+            sample.public_key_to_der()?.as_slice(),
+        )?
+        .algorithm;
+        let subject = cert.tbs_certificate().subject().clone();
+        Ok(Self {
+            requests: Vec::new(),
+            next: AtomicUsize::new(0),
+            keys: Vec::new(),
+            built_live: AtomicU64::new(0),
+            skg: Some(SkgTemplate {
+                signer: est_cms::OpensslSigner::new(key, cert)?,
+                subject,
+                algorithm,
+                shroud,
+                oids: est_cmc::serverkeygen::SkgOids::default(),
+            }),
         })
     }
 
@@ -169,6 +223,17 @@ impl CmcPool {
         use est_cmc::client::{
             CertRequestBody, RequestOptions, RequestSigner, build_pki_data, sign_request,
         };
+        if let Some(t) = &self.skg {
+            use est_cmc::serverkeygen::client::{
+                build_request, default_capabilities, placeholder_request,
+            };
+            let opts = RequestOptions::random()?;
+            let req = placeholder_request(t.subject.clone(), t.algorithm.clone(), &[])?;
+            let caps = default_capabilities(&t.oids, &t.shroud);
+            let pki = build_request(&opts, &t.oids, req, &t.shroud, caps)?;
+            let der = sign_request(&pki, &RequestSigner::Certificate(&t.signer))?;
+            return Ok(openssl::base64::encode_block(&der));
+        }
         let (key, key_id, csr) = &self.keys[i % self.keys.len()];
         let opts = RequestOptions::random()?;
         let pki = build_pki_data(&opts, &CertRequestBody::Pkcs10(csr.clone()), key)?;
@@ -218,7 +283,13 @@ impl CmcPool {
     }
 }
 
-fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
+fn build_target(
+    a: &RunArgs,
+    skg_signer: Option<(
+        openssl::pkey::PKey<openssl::pkey::Private>,
+        x509_cert::Certificate,
+    )>,
+) -> Result<Target, AnyError> {
     let rest = a
         .url
         .strip_prefix("https://")
@@ -254,7 +325,7 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
         Op::Serverkeygen => format!(
             "POST /.well-known/est/{label}serverkeygen HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/pkcs10\r\n"
         ),
-        Op::Fullcmc => format!(
+        Op::Fullcmc | Op::CmcServerkeygen => format!(
             "POST /.well-known/est/{label}fullcmc HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/pkcs7-mime; smime-type=CMC-request\r\n"
         ),
     };
@@ -275,7 +346,7 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
     }
     let mut csr_bodies = Vec::new();
     let mut cmc = None;
-    if a.op == Op::Fullcmc {
+    if a.op == Op::Fullcmc || a.op == Op::CmcServerkeygen {
         let count = a.cmc_requests.unwrap_or_else(|| {
             let per_s = if a.mode == Mode::Keepalive {
                 8000
@@ -287,14 +358,28 @@ fn build_target(a: &RunArgs) -> Result<Target, AnyError> {
                 .saturating_mul(per_s)
         });
         let t0 = Instant::now();
-        let mut pool = CmcPool::new(a.csrs)?;
+        let mut pool = match skg_signer {
+            Some((key, cert)) => {
+                let kt = est_ca::KeyType::parse(&a.key_type).ok_or("unknown --key-type")?;
+                CmcPool::server_keygen(key, cert, kt)?
+            }
+            None => CmcPool::new(a.csrs)?,
+        };
         pool.prebuild(count.max(1))?;
         let secs = t0.elapsed().as_secs_f64();
-        println!(
-            "pre-built {} Full PKI Requests (each its own transactionId, senderNonce and P-256 signature over the PKIData; {} distinct CSRs) in {secs:.1} s",
-            pool.requests.len(),
-            pool.keys.len()
-        );
+        if pool.skg.is_some() {
+            println!(
+                "pre-built {} ServerKeyGenRequests ({} keys, bareKey P-256 protection; each its own transactionId, senderNonce and signature by the enrolled certificate) in {secs:.1} s",
+                pool.requests.len(),
+                a.key_type
+            );
+        } else {
+            println!(
+                "pre-built {} Full PKI Requests (each its own transactionId, senderNonce and P-256 signature over the PKIData; {} distinct CSRs) in {secs:.1} s",
+                pool.requests.len(),
+                pool.keys.len()
+            );
+        }
         cmc = Some(pool);
     } else if a.op != Op::Cacerts {
         // For /serverkeygen the CSR key is only the type hint: one key serves every CSR.
@@ -611,8 +696,63 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
 }
 
+/// The certificate `--op cmc-serverkeygen` signs its requests with: a P-256 key enrolled by
+/// /simpleenroll with the run's credentials on its label.
+async fn enroll_signer(
+    a: &RunArgs,
+) -> Result<
+    (
+        openssl::pkey::PKey<openssl::pkey::Private>,
+        x509_cert::Certificate,
+    ),
+    AnyError,
+> {
+    let (Some(u), Some(pf)) = (&a.user, &a.password_file) else {
+        return Err(
+            "--op cmc-serverkeygen needs --user/--password-file to enroll its signing certificate"
+                .into(),
+        );
+    };
+    let pw = crate::config::read_secret(pf)?;
+    let mut anchors = Vec::new();
+    for c in openssl::x509::X509::stack_from_pem(&std::fs::read(&a.trust_anchor)?)? {
+        anchors.push(c);
+    }
+    let client = est_client::EstClient::new(est_client::ClientConfig {
+        url: a.url.clone(),
+        label: a.label.clone(),
+        trust: est_client::Trust::Explicit(anchors),
+        identity: None,
+        basic: Some((
+            u.clone(),
+            zeroize::Zeroizing::new(String::from_utf8_lossy(&pw).into_owned()),
+        )),
+        max_tls12: false,
+    })?;
+    let key = est_keys::generate_key(est_ca::KeyType::P256)?;
+    let certs = est_client::enroll_with_key(
+        &client,
+        &key,
+        "CN=bench-cmc-serverkeygen",
+        &[],
+        false,
+        Duration::from_secs(10),
+    )
+    .await?;
+    let cert = certs
+        .into_iter()
+        .next()
+        .ok_or("enrollment returned no certificate")?;
+    Ok((key, cert))
+}
+
 async fn run_load(a: RunArgs) -> Result<(), AnyError> {
-    let target = Arc::new(build_target(&a)?);
+    let signer = if a.op == Op::CmcServerkeygen {
+        Some(enroll_signer(&a).await?)
+    } else {
+        None
+    };
+    let target = Arc::new(build_target(&a, signer)?);
     // Warm up (and fail fast on a configuration error).
     let mut c = connect(&target).await?;
     let mut buf = Vec::new();
@@ -625,7 +765,7 @@ async fn run_load(a: RunArgs) -> Result<(), AnyError> {
         .into());
     }
     let ceiling = tokio::task::spawn_blocking(measure_ceiling).await??;
-    let keygen_ceiling = if a.op == Op::Serverkeygen {
+    let keygen_ceiling = if a.op == Op::Serverkeygen || a.op == Op::CmcServerkeygen {
         let kt = est_ca::KeyType::parse(&a.key_type).ok_or("unknown --key-type")?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Some(tokio::task::spawn_blocking(move || keygen_rate(kt, cores)).await??)

@@ -215,6 +215,12 @@ fn openssl_checks(s: &TestServer, response: &[u8], decrypt: &[&str], issued: &Ce
         "cms", "-verify", "-inform", "DER", "-in", &resp, "-CAfile", &root, "-binary", "-purpose",
         "any", "-out", &pki_resp,
     ]);
+    // SKGD-20: the outer SignedData names the innermost content in a Content Hints attribute.
+    let printed = String::from_utf8(openssl(&[
+        "cms", "-cmsout", "-print", "-inform", "DER", "-in", &resp,
+    ]))
+    .unwrap();
+    assert!(printed.contains("contentHint"), "{printed}");
     let dump =
         String::from_utf8(openssl(&["asn1parse", "-inform", "DER", "-in", &pki_resp])).unwrap();
     assert!(

@@ -727,8 +727,18 @@ fn sign_pki_response(
 ) -> Result<Vec<u8>, Failure> {
     let internal = |m: String| Failure::message(CmcFailInfo::INTERNAL_CA_ERROR, m);
     let content = b.to_der()?;
+    // SKGD-20: a response carrying server-generated keys names the innermost content type.
+    let hints = match &label.cfg.cmc.server_keygen {
+        Some(oids) if b.has_control(&oids.server_key_gen_response) => {
+            vec![
+                est_cmc::serverkeygen::key_package_content_hints()
+                    .map_err(|e| internal(e.to_string()))?,
+            ]
+        }
+        _ => Vec::new(),
+    };
     st.ca
-        .sign_cmc_response(&label.cfg.domain, &content, issued, crls)
+        .sign_cmc_response(&label.cfg.domain, &content, issued, crls, &hints)
         .map_err(|e| internal(e.to_string()))
 }
 
