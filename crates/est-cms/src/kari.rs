@@ -127,8 +127,7 @@ pub(crate) fn wrap(
     let point = eph
         .public_key()
         .to_bytes(group, PointConversionForm::UNCOMPRESSED, &mut ctx)?;
-    let eph = PKey::from_ec_key(eph)?;
-    let z = agree(&eph, peer)?;
+    let z = agree_ec(&eph, &peer_ec)?;
     let wrap_alg = wrap.algorithm_identifier();
     let ukm = ukm.map(OctetString::new).transpose()?;
     let kek = kek(kdf.md(), &z, &wrap_alg, ukm.as_ref(), wrap.key_len())?;
@@ -158,6 +157,32 @@ pub(crate) fn wrap(
             enc_key: OctetString::new(enc_key)?,
         }],
     })
+}
+
+/// ECDH (SEC 1 §3.3.1, cofactor 1 curves): the x-coordinate of our private scalar times their
+/// point, as `ECDH_compute_key` computes it, but on the low-level keys: going through EVP would
+/// export both keys to the provider and rebuild the curve on every call, which cost more than
+/// the point multiplication (docs/performance.md). Their point was checked to lie on the curve
+/// when it was decoded.
+fn agree_ec(
+    ours: &openssl::ec::EcKeyRef<openssl::pkey::Private>,
+    theirs: &openssl::ec::EcKeyRef<openssl::pkey::Public>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let group = ours.group();
+    let mut ctx = BigNumContext::new()?;
+    let mut shared = openssl::ec::EcPoint::new(group)?;
+    shared.mul(group, theirs.public_key(), ours.private_key(), &ctx)?;
+    if shared.is_infinity(group) {
+        return Err(CmsError::invalid(
+            "key agreement produced the point at infinity",
+        ));
+    }
+    let mut x = openssl::bn::BigNum::new()?;
+    let mut y = openssl::bn::BigNum::new()?;
+    shared.affine_coordinates(group, &mut x, &mut y, &mut ctx)?;
+    let len = i32::try_from(group.degree().div_ceil(8))
+        .map_err(|_| CmsError::invalid("curve too large"))?;
+    Ok(Zeroizing::new(x.to_vec_padded(len)?))
 }
 
 fn agree<T: openssl::pkey::HasPrivate, U: openssl::pkey::HasPublic>(

@@ -69,7 +69,10 @@ pub fn recipient_for_spki(
     spki_der: &[u8],
     caps: Option<&[SmimeCapability]>,
 ) -> Result<Recipient> {
-    let key = PKey::public_key_from_der(spki_der)
+    // P-256/P-384 through the low-level EC API (point on the curve checked), not an OpenSSL 3
+    // decoder, which costs more than the key agreement itself (docs/performance.md).
+    let key = crate::VerifyKey::from_spki_der(spki_der)
+        .and_then(|k| k.to_pkey())
         .map_err(|_| CmsError::invalid("the recipient public key cannot be decoded"))?;
     recipient_for_key(rid, key, caps)
 }

@@ -722,7 +722,9 @@ pub fn validate_chain(
 ) -> Result<()> {
     let leaf = to_openssl_cert(cert)?;
     let mut untrusted = Stack::new()?;
-    for c in pool {
+    // The leaf is usually among the message's certificates: decoded once, not twice (each
+    // X509 decode runs an OpenSSL 3 key decoder).
+    for c in pool.iter().filter(|c| *c != cert) {
         untrusted.push(to_openssl_cert(c)?)?;
     }
     let mut ctx = X509StoreContext::new()?;

@@ -75,6 +75,14 @@ impl VerifyKey {
         Ok(Self(Kind::Other(PKey::public_key_from_der(der)?)))
     }
 
+    /// The key as an OpenSSL `PKey` (EC keys wrapped from the low-level key, no decoder).
+    pub fn to_pkey(&self) -> Result<PKey<Public>> {
+        match &self.0 {
+            Kind::Ec(k) => Ok(PKey::from_ec_key(k.clone())?),
+            Kind::Other(k) => Ok(k.clone()),
+        }
+    }
+
     /// From a certificate's SubjectPublicKeyInfo.
     pub fn from_certificate(cert: &x509_cert::Certificate) -> Result<Self> {
         Self::from_spki_der(&cert.tbs_certificate().subject_public_key_info().to_der()?)
