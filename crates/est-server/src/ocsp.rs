@@ -91,3 +91,63 @@ fn answer(a: &OcspAnswer, get: bool) -> Response {
     h.insert(header::CACHE_CONTROL, cache);
     r
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use est_ca::OcspResponseStatus;
+
+    use super::*;
+
+    fn successful(next_in: Duration, has_nonce: bool) -> OcspAnswer {
+        let now = SystemTime::now();
+        OcspAnswer {
+            der: vec![0x30, 0x00],
+            status: OcspResponseStatus::Successful,
+            produced_at: Some(now),
+            next_update: Some(now + next_in),
+            has_nonce,
+        }
+    }
+
+    fn cache_control(r: &Response) -> String {
+        r.headers()[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn only_get_answers_without_a_nonce_are_cacheable_until_next_update() {
+        let r = answer(&successful(Duration::from_secs(3600), false), true);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/ocsp-response"
+        );
+        let cc = cache_control(&r);
+        let secs: u64 = cc
+            .strip_prefix("max-age=")
+            .and_then(|s| s.split(',').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((3590..=3600).contains(&secs), "{cc}");
+        assert!(
+            cc.ends_with("public, no-transform, must-revalidate"),
+            "{cc}"
+        );
+        for (a, get) in [
+            (successful(Duration::from_secs(3600), true), true),
+            (successful(Duration::from_secs(3600), false), false),
+            (successful(Duration::ZERO, false), true),
+            (
+                OcspAnswer::unsuccessful(OcspResponseStatus::MalformedRequest),
+                true,
+            ),
+        ] {
+            assert_eq!(cache_control(&answer(&a, get)), "no-store", "{a:?} {get}");
+        }
+    }
+}
