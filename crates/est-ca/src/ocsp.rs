@@ -322,10 +322,10 @@ impl OcspAnswer {
 }
 
 /// The CA domains that issue under one CA certificate (several domains may share one).
-struct IssuerGroup {
+struct IssuerGroup<'a> {
     /// Sorted, so the signing domain is chosen the same way every time.
-    domains: BTreeSet<String>,
-    cert: Certificate,
+    domains: BTreeSet<&'a str>,
+    cert: &'a Certificate,
 }
 
 /// Who signs an answer.
@@ -388,17 +388,17 @@ impl Authority {
     }
 
     /// Our CA certificates, each with the domains that issue under it.
-    fn issuer_groups(&self) -> Vec<IssuerGroup> {
-        let mut by_cert: BTreeMap<&[u8], IssuerGroup> = BTreeMap::new();
+    fn issuer_groups(&self) -> Vec<IssuerGroup<'_>> {
+        let mut by_cert: BTreeMap<&[u8], IssuerGroup<'_>> = BTreeMap::new();
         for (name, d) in &self.domains {
             by_cert
                 .entry(d.issuer.cert_der.as_slice())
                 .or_insert_with(|| IssuerGroup {
                     domains: BTreeSet::new(),
-                    cert: d.issuer.cert.clone(),
+                    cert: &d.issuer.cert,
                 })
                 .domains
-                .insert(name.clone());
+                .insert(name.as_str());
         }
         by_cert.into_values().collect()
     }
@@ -410,28 +410,33 @@ impl Authority {
         for id in &req.cert_ids {
             let mut found = None;
             for (i, g) in groups.iter().enumerate() {
-                if cert_id_names_issuer(id, &g.cert)? {
+                if cert_id_names_issuer(id, g.cert)? {
                     found = Some(i);
                     break;
                 }
             }
             named.push(found);
         }
-        let Some(group) = named.iter().flatten().next().map(|i| &groups[*i]) else {
+        // The issuer of the first CertID that names one of ours signs (§4.2.2.2).
+        let Some((chosen, group)) = named
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|i| Some((*i, groups.get(*i)?)))
+        else {
             tracing::debug!("OCSP request about no CA of ours");
             return Ok(OcspAnswer::unsuccessful(OcspResponseStatus::Unauthorized));
         };
-        let chosen = named.iter().flatten().next().copied();
         let now = self.clock.now();
         let now = UNIX_EPOCH + Duration::from_secs(u64::try_from(unix_secs(now)).unwrap_or(0));
         let mut records = Vec::with_capacity(req.cert_ids.len());
         for (id, g) in req.cert_ids.iter().zip(&named) {
             let record = match (g, serial_key(id)) {
-                (Some(g), Some(serial)) if Some(*g) == chosen => self
+                (Some(g), Some(serial)) if *g == chosen => self
                     .store
                     .certificate_by_serial(&serial)
                     .await?
-                    .filter(|r| group.domains.contains(&r.ca)),
+                    .filter(|r| group.domains.contains(r.ca.as_str())),
                 _ => None,
             };
             records.push(record);
@@ -442,7 +447,7 @@ impl Authority {
             .flatten()
             .map(|r| r.ca.as_str())
             .next()
-            .or_else(|| group.domains.iter().next().map(String::as_str))
+            .or_else(|| group.domains.iter().next().copied())
             .ok_or_else(|| CaError::Internal("an issuer without a domain".into()))?;
         let domain = self.domain_named(domain_name)?;
         let signer = match self.ocsp_responders.get(domain_name) {

@@ -391,3 +391,99 @@ async fn a_delegated_responder_signs_and_is_sent_along() {
             .is_err()
     );
 }
+
+/// Several domains: two sharing one issuing CA (a certificate of either is known under that
+/// CA's CertID), and a second issuing CA answered with its own key.
+#[tokio::test(flavor = "multi_thread")]
+async fn domains_sharing_an_issuer_and_a_second_ca() {
+    let f = fixture(KeyType::P256).await;
+    let second = setup::subordinate_ca(
+        &f.root,
+        f.keys.generate(&KeyId("i2".into()), KeyType::P256).unwrap(),
+        Name::from_str("CN=Second Issuing,O=Estuary").unwrap(),
+        Duration::from_secs(86400 * 1000),
+        SystemTime::now(),
+    )
+    .unwrap();
+    let domain = |name: &str, issuer: &Issuer| CaDomain {
+        name: name.into(),
+        issuer: issuer.clone(),
+        profile: Profile::default(),
+    };
+    let authority = Authority::new(
+        vec![
+            domain("default", &f.issuer),
+            domain("shared", &f.issuer),
+            domain("second", &second),
+        ],
+        f.authority.store().clone(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let key = est_keys::generate_key(KeyType::P256).unwrap();
+    let id = Identity::User {
+        name: "u".into(),
+        names: NamePolicy::new(vec!["*".into()]),
+    };
+    let shared = authority
+        .enroll(EnrollRequest {
+            domain: "shared",
+            csr_der: &csr(&key, "s.example"),
+            identity: &id,
+            renewal: None,
+        })
+        .await
+        .unwrap();
+    let in_second = authority
+        .enroll(EnrollRequest {
+            domain: "second",
+            csr_der: &csr(&key, "t.example"),
+            identity: &id,
+            renewal: None,
+        })
+        .await
+        .unwrap();
+    let answer = authority.ocsp(&openssl_request(&f, &shared.der)).await;
+    let (status, _, _) = openssl_status(&f, &answer, &shared.der);
+    assert_eq!(status, OcspCertStatus::GOOD);
+
+    // The second CA's certificate, asked under the second CA: good, verified with its key.
+    let sid = OcspCertId::from_cert(
+        MessageDigest::sha1(),
+        &x509(&in_second.der),
+        &x509(&second.cert_der),
+    )
+    .unwrap();
+    let mut req = OcspRequest::new().unwrap();
+    req.add_id(sid).unwrap();
+    let answer = authority.ocsp(&req.to_der().unwrap()).await;
+    let resp = OsslResponse::from_der(&answer.der).unwrap();
+    let basic = resp.basic().unwrap();
+    let mut certs = Stack::new().unwrap();
+    certs.push(x509(&second.cert_der)).unwrap();
+    basic
+        .verify(&certs, &trust(&f), OcspFlag::empty())
+        .expect("signed by the second CA");
+    let sid = OcspCertId::from_cert(
+        MessageDigest::sha1(),
+        &x509(&in_second.der),
+        &x509(&second.cert_der),
+    )
+    .unwrap();
+    assert_eq!(
+        basic.find_status(&sid).unwrap().status,
+        OcspCertStatus::GOOD
+    );
+    // The same serial asked under the first CA: not a certificate of that CA.
+    let wrong = cert_id(
+        &f.issuer.cert,
+        &hex::decode(&in_second.record.serial).unwrap(),
+        OcspHash::Sha1,
+    )
+    .unwrap();
+    let answer = authority.ocsp(&request_der(vec![wrong], None)).await;
+    assert_eq!(
+        basic_of(&answer).tbs_response_data.responses[0].cert_status,
+        est_asn1::ocsp::CertStatus::Unknown(der::asn1::Null)
+    );
+}
