@@ -348,7 +348,8 @@ enum CertCmd {
         serial: String,
     },
     /// Revoke a certificate by serial number (hex, as `openssl x509 -serial` prints it); it is
-    /// on its CA's next CRL, which a running server picks up within a second.
+    /// on its CA's next CRL, which a running server picks up within a second, and OCSP answers
+    /// say revoked at once.
     Revoke {
         #[command(flatten)]
         dir: DataDir,
@@ -1029,6 +1030,10 @@ async fn serve(
             println!("CRL of CA {}: {public_url}{path}", ca.name);
         }
     }
+    println!(
+        "OCSP responder (every CA): {public_url}{}",
+        est_proto::OCSP_PATH
+    );
     // SIGHUP: check the configuration again and reload what a running server can swap
     // without dropping a connection; SIGINT/SIGTERM: graceful shutdown.
     while wait_for_signal().await == Signal::Reload {
