@@ -5,6 +5,8 @@ use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::name::GeneralNames;
 use x509_cert::name::Name;
 
+pub mod ocsp;
+
 pub mod oids {
     //! Object identifiers used by EST (REQUIREMENTS §2.13).
     use const_oid::ObjectIdentifier as O;

@@ -302,7 +302,7 @@ pub struct IssuedCert {
 /// The authority. Shared through `Arc`; no interior global lock on the issuance path.
 #[derive(Debug)]
 pub struct Authority {
-    domains: HashMap<String, Arc<CaDomain>>,
+    pub(crate) domains: HashMap<String, Arc<CaDomain>>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     passwords: PasswordVerifier,
@@ -316,6 +316,9 @@ pub struct Authority {
     key_pool: KeyPool,
     /// The last CRL of each domain (RFC 5280 §5), see [`Authority::crl`].
     pub(crate) crls: crate::crl::CrlCache,
+    /// Delegated OCSP responders by domain (RFC 6960 §4.2.2.2); a domain without one answers
+    /// with its CA key, see [`Authority::ocsp`].
+    pub(crate) ocsp_responders: HashMap<String, Arc<crate::OcspResponder>>,
 }
 
 impl Authority {
@@ -338,6 +341,7 @@ impl Authority {
             cmc_replay: Default::default(),
             key_pool: KeyPool::disabled(),
             crls: Default::default(),
+            ocsp_responders: HashMap::new(),
         })
     }
 
@@ -652,6 +656,7 @@ impl Authority {
                 eku: profile.extended_key_usage.iter().map(|e| e.oid()).collect(),
                 san,
                 crl_url: profile.crl_distribution_point.clone(),
+                ocsp_url: profile.ocsp_url.clone(),
             },
         };
         let not_before = now.checked_sub(profile.backdate).unwrap_or(now);

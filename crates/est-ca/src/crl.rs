@@ -93,7 +93,7 @@ impl CrlReason {
         }
     }
 
-    fn to_x509(self) -> x509_cert::ext::pkix::CrlReason {
+    pub(crate) fn to_x509(self) -> x509_cert::ext::pkix::CrlReason {
         use x509_cert::ext::pkix::CrlReason as X;
         match self {
             Self::Unspecified => X::Unspecified,

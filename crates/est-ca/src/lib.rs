@@ -25,6 +25,7 @@ mod keygen;
 mod keys;
 mod name_syntax;
 mod names;
+mod ocsp;
 mod package;
 mod password;
 mod profile;
@@ -57,10 +58,15 @@ pub use delivery::{
 };
 pub use digest_secrets::DigestSecrets;
 pub use error::CaError;
+pub use est_asn1::ocsp::OcspResponseStatus;
 pub use keygen::{KeyGenCsr, KeyPool, KeySource};
 pub use keys::{KeyBackend, KeyError, KeyId, SignatureAlgorithm, SigningKey};
 pub use name_syntax::{MAX_SAN_ENTRIES, MAX_SUBJECT_ATTRIBUTES};
 pub use names::{NamePolicy, RequestedNames};
+pub use ocsp::{
+    OCSP_MAX_REQUESTS, OCSP_NONCE_MAX_LEN, OcspAnswer, OcspHash, OcspRequestError, OcspResponder,
+    ParsedOcspRequest, cert_id, cert_id_names_issuer, parse_ocsp_request,
+};
 pub use package::{DeliveredKey, DeliveryPlan, IssuerSigner, KeyGenRequest, KeyPart};
 pub use password::{PasswordHasher, PasswordVerifier};
 pub use profile::{ExtendedKeyUsage, KeyPolicy, KeyUsageBit, Profile, key_identifier};

@@ -10,8 +10,9 @@ use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage as EkuExt,
-    KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+    CrlDistributionPoints, ExtendedKeyUsage as EkuExt, KeyUsage, KeyUsages, SubjectAltName,
+    SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 use x509_cert::spki::SubjectPublicKeyInfoRef;
@@ -120,6 +121,13 @@ pub struct Profile {
     /// extension (RFC 5280 §4.2.1.13); `None`: no such extension. An `http:` or `https:` URL,
     /// ASCII only (it is an IA5String).
     pub crl_distribution_point: Option<String>,
+    /// URL of the OCSP responder for this domain's certificates, put in every end-entity
+    /// certificate's Authority Information Access extension as id-ad-ocsp (RFC 5280 §4.2.2.1,
+    /// RFC 6960 §3.1); `None`: no such extension. ASCII only (an IA5String).
+    pub ocsp_url: Option<String>,
+    /// How long an OCSP answer about this domain's certificates is valid: nextUpdate =
+    /// thisUpdate + this (RFC 6960 §4.2.2.1), also the HTTP max-age of a GET answer.
+    pub ocsp_validity: Duration,
 }
 
 impl Default for Profile {
@@ -140,6 +148,8 @@ impl Default for Profile {
             allow_sha1_csr: false,
             crl_validity: Duration::from_secs(7 * 86400),
             crl_distribution_point: None,
+            ocsp_url: None,
+            ocsp_validity: Duration::from_secs(3600),
         }
     }
 }
@@ -215,19 +225,35 @@ fn crl_distribution_points(url: &str) -> Result<CrlDistributionPoints, CaError> 
     }]))
 }
 
+/// RFC 5280 §4.2.2.1: one AccessDescription, id-ad-ocsp with the responder's URI.
+/// Non-critical, as the section requires.
+fn authority_info_access(url: &str) -> Result<AuthorityInfoAccessSyntax, CaError> {
+    let uri = Ia5String::new(url)
+        .map_err(|e| CaError::Internal(format!("OCSP responder URL {url:?}: {e}")))?;
+    Ok(AuthorityInfoAccessSyntax(vec![AccessDescription {
+        access_method: est_asn1::ocsp::oids::AD_OCSP,
+        access_location: GeneralName::UniformResourceIdentifier(uri),
+    }]))
+}
+
 /// What kind of certificate a [`TbsProfile`] builds.
 #[derive(Debug, Clone)]
 pub(crate) enum CertKind {
     /// A CA certificate; `None` path length means unconstrained.
     Ca { path_len: Option<u8> },
-    /// An end-entity certificate with these key usages, EKUs, SAN and CRL distribution point
-    /// URL.
+    /// An end-entity certificate with these key usages, EKUs, SAN, CRL distribution point
+    /// URL and OCSP responder URL.
     EndEntity {
         key_usage: KeyUsage,
         eku: Vec<ObjectIdentifier>,
         san: Option<SubjectAltName>,
         crl_url: Option<String>,
+        ocsp_url: Option<String>,
     },
+    /// A delegated OCSP responder (RFC 6960 §4.2.2.2): digitalSignature, id-kp-OCSPSigning
+    /// only, and id-pkix-ocsp-nocheck (§4.2.2.2.1) so that clients do not ask the responder
+    /// about its own certificate; no CRL distribution point or AIA.
+    OcspResponder,
 }
 
 /// The x509-cert [`BuilderProfile`] used for every certificate we sign.
@@ -289,6 +315,7 @@ impl TbsProfile {
                 eku,
                 san,
                 crl_url,
+                ocsp_url,
             } => {
                 v.push(extension(
                     true,
@@ -310,6 +337,32 @@ impl TbsProfile {
                 if let Some(url) = crl_url {
                     v.push(extension(false, &crl_distribution_points(url)?)?);
                 }
+                if let Some(url) = ocsp_url {
+                    v.push(extension(false, &authority_info_access(url)?)?);
+                }
+            }
+            CertKind::OcspResponder => {
+                v.push(extension(
+                    true,
+                    &BasicConstraints {
+                        ca: false,
+                        path_len_constraint: None,
+                    },
+                )?);
+                v.push(extension(
+                    true,
+                    &KeyUsage(KeyUsages::DigitalSignature.into()),
+                )?);
+                v.push(extension(
+                    false,
+                    &EkuExt(vec![est_asn1::ocsp::oids::KP_OCSP_SIGNING]),
+                )?);
+                // id-pkix-ocsp-nocheck: extnValue is a DER NULL (RFC 6960 §4.2.2.2.1).
+                v.push(Extension {
+                    extn_id: est_asn1::ocsp::oids::NOCHECK,
+                    critical: false,
+                    extn_value: OctetString::new(der::asn1::Null.to_der()?)?,
+                });
             }
         }
         v.push(extension(

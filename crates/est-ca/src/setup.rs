@@ -105,6 +105,7 @@ pub fn tls_server_certificate(
             ],
             san: Some(SubjectAltName(names)),
             crl_url: None,
+            ocsp_url: None,
         },
     };
     let (serial, _) = new_serial(now)?;
@@ -128,7 +129,27 @@ pub fn cmc_encryption_certificate(
             eku: Vec::new(),
             san: None,
             crl_url: None,
+            ocsp_url: None,
         },
+    };
+    let (serial, _) = new_serial(now)?;
+    parent.sign(profile, serial, validity(now, lifetime)?, spki)
+}
+
+/// A delegated OCSP responder certificate for `parent`'s certificates (RFC 6960 §4.2.2.2):
+/// id-kp-OCSPSigning, digitalSignature and id-pkix-ocsp-nocheck. Keep `lifetime` short (the
+/// nocheck extension means a compromised responder key cannot be revoked, §4.2.2.2.1).
+pub fn ocsp_responder_certificate(
+    parent: &Issuer,
+    spki: SubjectPublicKeyInfoOwned,
+    subject: Name,
+    lifetime: Duration,
+    now: SystemTime,
+) -> Result<Certificate, CaError> {
+    let profile = TbsProfile {
+        issuer: Some(parent.subject().clone()),
+        subject,
+        kind: CertKind::OcspResponder,
     };
     let (serial, _) = new_serial(now)?;
     parent.sign(profile, serial, validity(now, lifetime)?, spki)

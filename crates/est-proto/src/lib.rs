@@ -7,6 +7,7 @@ mod certs_only;
 mod csr;
 mod media;
 pub mod multipart;
+mod ocsp;
 mod path;
 
 pub use binding::{ChannelBinding, binding_matches};
@@ -17,6 +18,10 @@ pub use csr::{
     smime_capabilities,
 };
 pub use media::{MediaType, content_type_matches};
+pub use ocsp::{
+    OCSP_GET_MAX_LEN, OCSP_PATH, OCSP_REQUEST_MEDIA_TYPE, OCSP_RESPONSE_MEDIA_TYPE, OcspGetError,
+    decode_ocsp_get_path, is_ocsp_path,
+};
 pub use path::{
     CRL_PATH_PREFIX, EstPath, Operation, PathError, crl_path, parse_crl_path, parse_path,
     validate_label,

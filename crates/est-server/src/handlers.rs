@@ -165,6 +165,11 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
     async fn crl(&self, _domain: &str) -> Result<Option<Arc<Vec<u8>>>, CaError> {
         Ok(None)
     }
+    /// OCSP (RFC 6960): the DER OCSPResponse to a DER OCSPRequest about any CA of this front
+    /// end, served at `/ocsp`; `None`: no responder here (404). Default: none.
+    async fn ocsp(&self, _request_der: &[u8]) -> Option<est_ca::OcspAnswer> {
+        None
+    }
     /// Revokes a certificate this CA issued (RFC 5280 §5.3; the operation behind a CMC
     /// Revocation Request, CMC-72). `actor` names who asked, for the audit log. Default:
     /// unsupported.
@@ -333,6 +338,9 @@ impl EstCa for Authority {
         }
         Authority::crl(self, domain).await.map(Some)
     }
+    async fn ocsp(&self, request_der: &[u8]) -> Option<est_ca::OcspAnswer> {
+        Some(Authority::ocsp(self, request_der).await)
+    }
     async fn revoke(
         &self,
         serial_hex: &str,
@@ -488,6 +496,10 @@ pub(crate) async fn dispatch(State(st): State<Arc<EstState>>, req: Request) -> R
 }
 
 async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
+    // The OCSP responder (RFC 6960 Appendix A.1), beside EST like the CRLs.
+    if est_proto::is_ocsp_path(req.uri().path()) {
+        return crate::ocsp::ocsp(st, req).await;
+    }
     // CRLs live beside EST, not under /.well-known/est (RFC 7030 reserves that for EST).
     if req.uri().path().starts_with(est_proto::CRL_PATH_PREFIX) {
         // Owned: a borrowed request (its body is not Sync) would make the future not Send.

@@ -13,6 +13,7 @@ mod handlers;
 mod header_case;
 mod keygen;
 mod nonce;
+mod ocsp;
 mod ratelimit;
 mod serve;
 mod tls;

@@ -42,6 +42,7 @@ pub async fn revoke(
                 r.ca,
                 r.ca
             );
+            println!("OCSP answers (GET/POST /ocsp) say revoked from now on");
             Ok(())
         }
         RevokeOutcome::AlreadyRevoked(r) => {

@@ -264,12 +264,32 @@ pub struct CaSection {
     /// one is made after half of it, or at once after a revocation.
     #[serde(default = "d_crl_hours")]
     pub crl_validity_hours: u32,
+    /// Minutes an OCSP answer about this CA's certificates is valid (nextUpdate - thisUpdate,
+    /// RFC 6960 §4.2.2.1; also the HTTP max-age of a GET answer).
+    #[serde(default = "d_ocsp_minutes")]
+    pub ocsp_validity_minutes: u32,
+    /// The OCSP responder URL put in issued certificates' Authority Information Access
+    /// (id-ad-ocsp); default `<public_url>/ocsp`, this server's own responder; `""`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocsp_url: Option<String>,
+    /// A delegated OCSP responder certificate (PEM, issued by this CA with id-kp-OCSPSigning,
+    /// `estuary ca ocsp-responder`) that signs OCSP answers instead of the CA key (RFC 6960
+    /// §4.2.2.2); with `ocsp_responder_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocsp_responder_cert: Option<PathBuf>,
+    /// Key id of the delegated responder's key in the key backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocsp_responder_key: Option<String>,
     #[serde(default)]
     pub profile: ProfileSection,
 }
 
 fn d_crl_hours() -> u32 {
     7 * 24
+}
+
+fn d_ocsp_minutes() -> u32 {
+    60
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -312,7 +332,13 @@ impl Default for ProfileSection {
 }
 
 impl ProfileSection {
-    fn to_profile(&self, crl_validity_hours: u32, crl_url: Option<String>) -> Profile {
+    fn to_profile(
+        &self,
+        crl_validity_hours: u32,
+        crl_url: Option<String>,
+        ocsp_url: Option<String>,
+        ocsp_validity_minutes: u32,
+    ) -> Profile {
         Profile {
             validity: Duration::from_secs(u64::from(self.validity_days) * 86400),
             backdate: Duration::from_secs(300),
@@ -330,6 +356,8 @@ impl ProfileSection {
             allow_sha1_csr: self.allow_sha1_csr,
             crl_validity: Duration::from_secs(u64::from(crl_validity_hours) * 3600),
             crl_distribution_point: crl_url,
+            ocsp_url,
+            ocsp_validity: Duration::from_secs(u64::from(ocsp_validity_minutes) * 60),
         }
     }
 }
@@ -525,6 +553,9 @@ impl Config {
         }
         for ca in &self.cas {
             files.push((format!("ca {:?} cert", ca.name), &ca.cert));
+            if let Some(p) = &ca.ocsp_responder_cert {
+                files.push((format!("ca {:?} ocsp_responder_cert", ca.name), p));
+            }
             for p in &ca.chain {
                 files.push((format!("ca {:?} chain", ca.name), p));
             }
@@ -560,6 +591,26 @@ impl Config {
                 return Err(
                     format!("ca {:?}: crl_validity_hours must be at least 1", ca.name).into(),
                 );
+            }
+            if ca.ocsp_validity_minutes == 0 {
+                return Err(
+                    format!("ca {:?}: ocsp_validity_minutes must be at least 1", ca.name).into(),
+                );
+            }
+            if let Some(url) = ca.ocsp_url.as_deref().filter(|u| !u.is_empty()) {
+                check_public_url(url).map_err(|_| {
+                    format!(
+                        "ca {:?}: ocsp_url {url:?}: expected http(s)://host[:port][/path], ASCII, without query or fragment",
+                        ca.name
+                    )
+                })?;
+            }
+            if ca.ocsp_responder_cert.is_some() != ca.ocsp_responder_key.is_some() {
+                return Err(format!(
+                    "ca {:?}: ocsp_responder_cert and ocsp_responder_key go together",
+                    ca.name
+                )
+                .into());
             }
         }
         if self.labels.iter().any(|l| l.cmc_server_keygen) {
@@ -659,11 +710,54 @@ impl Config {
                 }
                 (None, _) => None,
             };
+            // The responder answers for every CA at one path: the CertID names the issuer.
+            let ocsp_url = match (&ca.ocsp_url, public_url) {
+                (Some(u), _) if u.is_empty() => None,
+                (Some(u), _) => Some(u.clone()),
+                (None, Some(base)) => Some(format!("{base}{}", est_proto::OCSP_PATH)),
+                (None, None) => None,
+            };
             out.push(CaDomain {
                 name: ca.name.clone(),
                 issuer,
-                profile: ca.profile.to_profile(ca.crl_validity_hours, crl_url),
+                profile: ca.profile.to_profile(
+                    ca.crl_validity_hours,
+                    crl_url,
+                    ocsp_url,
+                    ca.ocsp_validity_minutes,
+                ),
             });
+        }
+        Ok(out)
+    }
+
+    /// The delegated OCSP responders (RFC 6960 §4.2.2.2) of the CAs that have one, checked
+    /// against their CA: (CA name, responder).
+    pub fn ocsp_responders(
+        &self,
+        data_dir: &Path,
+        keys: &dyn KeyBackend,
+        domains: &[CaDomain],
+    ) -> Result<Vec<(String, est_ca::OcspResponder)>, AnyError> {
+        let mut out = Vec::new();
+        for ca in &self.cas {
+            let (Some(cert), Some(key)) = (&ca.ocsp_responder_cert, &ca.ocsp_responder_key) else {
+                continue;
+            };
+            let domain = domains
+                .iter()
+                .find(|d| d.name == ca.name)
+                .ok_or_else(|| format!("ca {:?}: not loaded", ca.name))?;
+            let der = pem_certs(&data_dir.join(cert))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("ca {:?}: ocsp_responder_cert is empty", ca.name))?;
+            let key = keys
+                .load(&KeyId(key.clone()))
+                .map_err(|e| format!("ca {:?}: ocsp_responder_key: {e}", ca.name))?;
+            let r = est_ca::OcspResponder::new(der, key, &domain.issuer)
+                .map_err(|e| format!("ca {:?}: {e}", ca.name))?;
+            out.push((ca.name.clone(), r));
         }
         Ok(out)
     }
@@ -870,9 +964,12 @@ pub async fn authority(
     } else {
         Vec::new()
     };
-    let auth = Authority::new(domains.clone(), store, Arc::new(SystemClock))?
+    let mut auth = Authority::new(domains.clone(), store, Arc::new(SystemClock))?
         .with_secret_box(cfg.secret_box(data_dir)?)
         .with_key_pool(est_ca::KeyPool::start(&pool));
+    for (ca, responder) in cfg.ocsp_responders(data_dir, &keys, &domains)? {
+        auth = auth.with_ocsp_responder(&ca, responder)?;
+    }
     Ok((Arc::new(auth), domains))
 }
 
@@ -953,9 +1050,16 @@ mod tests {
         let ca: CaSection =
             toml::from_str("name = \"default\"\ncert = \"ca.pem\"\nkey = \"k\"").unwrap();
         assert_eq!(ca.crl_validity_hours, 168);
-        let p = ca.profile.to_profile(ca.crl_validity_hours, None);
+        let p = ca
+            .profile
+            .to_profile(ca.crl_validity_hours, None, None, ca.ocsp_validity_minutes);
         assert_eq!(p.crl_validity, Duration::from_secs(7 * 86400));
         assert_eq!(p.crl_distribution_point, None);
+        // OCSP answers are valid for an hour; no ocsp_url: the server's own responder.
+        assert_eq!(ca.ocsp_validity_minutes, 60);
+        assert_eq!(p.ocsp_validity, Duration::from_secs(3600));
+        assert_eq!(ca.ocsp_url, None);
+        assert_eq!(ca.ocsp_responder_cert, None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod cmd_cmc_keygen;
 mod cmd_cmc_secret;
 mod cmd_crl;
 mod cmd_fullcmc;
+mod cmd_ocsp;
 mod cmd_request;
 mod cmd_token;
 mod config;
@@ -291,6 +292,20 @@ enum CaCmd {
         #[arg(long)]
         encryption: bool,
     },
+    /// Issue a delegated OCSP responder certificate for a CA (RFC 6960 §4.2.2.2): a new key in
+    /// the key backend, a certificate with id-kp-OCSPSigning and id-pkix-ocsp-nocheck in
+    /// ca/<CA>-ocsp-responder.pem, and the estuary.toml lines that make the server sign OCSP
+    /// answers with it. Run again before it expires (nocheck: keep it short-lived).
+    OcspResponder {
+        #[command(flatten)]
+        dir: DataDir,
+        /// CA name (a `[[ca]]`).
+        #[arg(long, default_value = "default")]
+        ca: String,
+        /// Lifetime of the certificate in days.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -334,7 +349,8 @@ enum CertCmd {
         serial: String,
     },
     /// Revoke a certificate by serial number (hex, as `openssl x509 -serial` prints it); it is
-    /// on its CA's next CRL, which a running server picks up within a second.
+    /// on its CA's next CRL, which a running server picks up within a second, and OCSP answers
+    /// say revoked at once.
     Revoke {
         #[command(flatten)]
         dir: DataDir,
@@ -476,7 +492,8 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
             let cfg = Config::load(&dir.data_dir)?;
             // The CA certificates and keys load as `serve` would load them.
             let keys = cfg.key_backend(&dir.data_dir)?;
-            cfg.domains(&dir.data_dir, &keys, None)?;
+            let domains = cfg.domains(&dir.data_dir, &keys, None)?;
+            cfg.ocsp_responders(&dir.data_dir, &keys, &domains)?;
             println!(
                 "{}: OK ({} CA(s), {} label(s))",
                 Config::path(&dir.data_dir).display(),
@@ -543,6 +560,9 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
             print!("{}", cfg.trust_anchor_pem(&dir.data_dir, &l.ca)?);
             Ok(())
         }
+        Cmd::Ca {
+            cmd: CaCmd::OcspResponder { dir, ca, days },
+        } => cmd_ocsp::ocsp_responder(&dir.data_dir, &ca, days),
         Cmd::Cert { cmd } => cert(cmd).await,
         Cmd::Crl { dir, ca, out } => cmd_crl::crl(&dir.data_dir, ca, &out).await,
         Cmd::Client(args) => cmd_client::run(*args).await,
@@ -1011,6 +1031,10 @@ async fn serve(
             println!("CRL of CA {}: {public_url}{path}", ca.name);
         }
     }
+    println!(
+        "OCSP responder (every CA): {public_url}{}",
+        est_proto::OCSP_PATH
+    );
     // SIGHUP: check the configuration again and reload what a running server can swap
     // without dropping a connection; SIGINT/SIGTERM: graceful shutdown.
     while wait_for_signal().await == Signal::Reload {

@@ -116,6 +116,10 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             chain: vec!["ca/root.pem".into()],
             key: key_id,
             crl_validity_hours: 7 * 24,
+            ocsp_validity_minutes: 60,
+            ocsp_url: None,
+            ocsp_responder_cert: None,
+            ocsp_responder_key: None,
             profile,
         });
         if *ca_name == "default" {

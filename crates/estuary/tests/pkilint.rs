@@ -373,7 +373,16 @@ fn issue_everything(d: &Demo<'_>) -> Vec<PathBuf> {
 /// The CA certificates, the CMC encryption certificate and the TLS server certificate.
 fn setup_certificates(d: &Demo<'_>) -> Vec<PathBuf> {
     let mut certs = Vec::new();
+    // The delegated OCSP responder an operator makes (RFC 6960 §4.2.2.2).
+    run(
+        d.work,
+        &format!(
+            "{BIN} ca ocsp-responder --data-dir {} --ca default --days 7",
+            d.data.display()
+        ),
+    );
     for (name, pem) in [
+        ("ocsp-responder", "ca/default-ocsp-responder.pem"),
         ("ca-root", "ca/root.pem"),
         ("ca-default", "ca/default-issuing.pem"),
         ("ca-devices", "ca/devices-issuing.pem"),
