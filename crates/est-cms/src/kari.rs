@@ -171,7 +171,7 @@ fn agree_ec(
     let group = ours.group();
     let mut ctx = BigNumContext::new()?;
     let mut shared = openssl::ec::EcPoint::new(group)?;
-    shared.mul(group, theirs.public_key(), ours.private_key(), &ctx)?;
+    shared.mul2(group, theirs.public_key(), ours.private_key(), &mut ctx)?;
     if shared.is_infinity(group) {
         return Err(CmsError::invalid(
             "key agreement produced the point at infinity",
