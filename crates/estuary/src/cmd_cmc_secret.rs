@@ -34,6 +34,9 @@ pub enum CmcSecretCmd {
     List {
         #[command(flatten)]
         dir: crate::DataDir,
+        /// One JSON object per secret (JSON lines).
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a secret; requests naming its ident then fail.
     Remove {
@@ -83,11 +86,23 @@ pub async fn run(cmd: CmcSecretCmd) -> Result<(), AnyError> {
             );
             Ok(())
         }
-        CmcSecretCmd::List { dir } => {
+        CmcSecretCmd::List { dir, json } => {
             let store = crate::open_store(&dir.data_dir).await?;
             let secrets = store.list_cmc_secrets().await;
             store.close().await;
             for s in secrets? {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "ident": s.ident,
+                            "label": s.label,
+                            "subject": s.subject,
+                            "created_at": crate::fmt_time(s.created_at),
+                        })
+                    );
+                    continue;
+                }
                 println!(
                     "ident {:?}\tlabel {}\tsubject {}\tcreated {}",
                     s.ident,

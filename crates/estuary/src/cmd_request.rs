@@ -17,6 +17,9 @@ pub enum RequestCmd {
         data_dir: PathBuf,
         #[arg(long)]
         all: bool,
+        /// One JSON object per request (JSON lines) instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Show one held request in full: requester, label, times, and what the request asks
     /// for (subject, every SubjectAltName, key type and size, requested extensions, other
@@ -50,11 +53,32 @@ async fn open(data_dir: &std::path::Path) -> Result<est_store::SqlStore, AnyErro
 
 pub async fn run(cmd: RequestCmd) -> Result<(), AnyError> {
     match cmd {
-        RequestCmd::List { data_dir, all } => {
+        RequestCmd::List {
+            data_dir,
+            all,
+            json,
+        } => {
             let store = open(&data_dir).await?;
             let rows = store
                 .list_pending(if all { None } else { Some("pending") })
                 .await?;
+            if json {
+                for r in &rows {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "id": r.id,
+                            "status": r.status,
+                            "label": r.label,
+                            "created_at": crate::fmt_time(r.created_at),
+                            "requester": r.requester,
+                            "subject": r.subject,
+                        })
+                    );
+                }
+                store.close().await;
+                return Ok(());
+            }
             println!(
                 "{:<16} {:<9} {:<10} {:<25} {:<24} SUBJECT",
                 "ID", "STATUS", "LABEL", "CREATED", "REQUESTER"

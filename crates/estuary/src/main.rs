@@ -186,6 +186,9 @@ enum UserCmd {
     List {
         #[command(flatten)]
         dir: DataDir,
+        /// One JSON object per user (JSON lines).
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a user.
     Remove {
@@ -239,6 +242,9 @@ enum KekCmd {
     List {
         #[command(flatten)]
         dir: DataDir,
+        /// One JSON object per key (JSON lines).
+        #[arg(long)]
+        json: bool,
     },
     Remove {
         #[command(flatten)]
@@ -263,9 +269,13 @@ enum RecipientCmd {
         #[arg(long)]
         cert: PathBuf,
     },
+    /// List registered recipient certificates by owner and SubjectKeyIdentifier.
     List {
         #[command(flatten)]
         dir: DataDir,
+        /// One JSON object per recipient (JSON lines).
+        #[arg(long)]
+        json: bool,
     },
     Remove {
         #[command(flatten)]
@@ -617,9 +627,20 @@ async fn user(cmd: UserCmd) -> Result<(), AnyError> {
             }
             Ok(())
         }
-        UserCmd::List { dir } => {
+        UserCmd::List { dir, json } => {
             let store = open_store(&dir.data_dir).await?;
             for u in store.list_users().await? {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "name": u.name,
+                            "created_at": fmt_time(u.created_at),
+                            "allowed_names": u.allowed_names,
+                        })
+                    );
+                    continue;
+                }
                 println!(
                     "{}\tcreated {}\tallowed names: {}",
                     u.name,
@@ -660,10 +681,27 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-async fn list_client_keys(data_dir: &Path, kind: est_ca::ClientKeyKind) -> Result<(), AnyError> {
+async fn list_client_keys(
+    data_dir: &Path,
+    kind: est_ca::ClientKeyKind,
+    json: bool,
+) -> Result<(), AnyError> {
     let store = open_store(data_dir).await?;
     for k in store.list_client_keys(None).await? {
         if k.kind != kind {
+            continue;
+        }
+        if json {
+            let v = match (kind, std::str::from_utf8(&k.key_id)) {
+                (est_ca::ClientKeyKind::Kek, Ok(text)) => serde_json::json!({
+                    "owner": k.owner, "id": text, "registered_at": fmt_time(k.created_at),
+                }),
+                _ => serde_json::json!({
+                    "owner": k.owner, "ski": hex::encode(&k.key_id),
+                    "registered_at": fmt_time(k.created_at),
+                }),
+            };
+            println!("{v}");
             continue;
         }
         let id = match (kind, std::str::from_utf8(&k.key_id)) {
@@ -698,7 +736,9 @@ async fn kek(cmd: KekCmd) -> Result<(), AnyError> {
             );
             Ok(())
         }
-        KekCmd::List { dir } => list_client_keys(&dir.data_dir, est_ca::ClientKeyKind::Kek).await,
+        KekCmd::List { dir, json } => {
+            list_client_keys(&dir.data_dir, est_ca::ClientKeyKind::Kek, json).await
+        }
         KekCmd::Remove { dir, owner, id } => {
             let store = open_store(&dir.data_dir).await?;
             let owner = owner.name()?;
@@ -736,8 +776,8 @@ async fn recipient(cmd: RecipientCmd) -> Result<(), AnyError> {
             );
             Ok(())
         }
-        RecipientCmd::List { dir } => {
-            list_client_keys(&dir.data_dir, est_ca::ClientKeyKind::Recipient).await
+        RecipientCmd::List { dir, json } => {
+            list_client_keys(&dir.data_dir, est_ca::ClientKeyKind::Recipient, json).await
         }
         RecipientCmd::Remove { dir, owner, ski } => {
             let store = open_store(&dir.data_dir).await?;

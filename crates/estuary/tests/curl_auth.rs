@@ -250,6 +250,18 @@ fn curl_digest_basic_and_challenges_against_the_demo_server() {
             .to_string()
     };
     let (m1, m2) = (id_of("m1.example"), id_of("m2.example"));
+    // The same as JSON lines (issue 11: --json on every list).
+    let (ok, jl) = request(&["list", "--json"]);
+    assert!(ok, "{jl}");
+    let rows: Vec<serde_json::Value> = jl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let row = rows.iter().find(|r| r["id"] == m1.as_str()).unwrap();
+    assert_eq!(row["status"], "pending");
+    assert_eq!(row["label"], "manual");
+    assert_eq!(row["subject"], "CN=m1.example");
+    assert_eq!(row["requester"], "user:demo");
     // What the operator sees before deciding: the whole request, and its PEM for openssl.
     let (ok, shown) = request(&["show", &m1]);
     assert!(ok, "{shown}");
