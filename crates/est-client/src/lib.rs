@@ -26,6 +26,7 @@ pub use csr::{
     subject_key_id, subject_key_id_extension,
 };
 pub use est_proto::ChannelBinding;
+pub use est_proto::digest::DigestAlgorithm;
 pub use keygen::{KeyProtection, ServerGeneratedKey, server_keygen};
 
 /// The request media type of /fullcmc (RFC 7030 §4.3.1).
@@ -95,6 +96,21 @@ pub struct ClientConfig {
     pub basic: Option<(String, Zeroizing<String>)>,
     /// Negotiate at most TLS 1.2 (tls-unique instead of tls-exporter).
     pub max_tls12: bool,
+    /// Which HTTP authentication scheme answers a 401 with the `basic` credentials.
+    pub http_auth: HttpAuth,
+}
+
+/// How the client answers an HTTP 401 with its user name and password (RFC 7030 §3.2.3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpAuth {
+    /// Basic when the server offers it, else Digest (the strongest algorithm offered).
+    #[default]
+    Auto,
+    /// Basic only.
+    Basic,
+    /// Digest only (RFC 7616, qop=auth; SHA-256, SHA-512-256 or MD5): the password never
+    /// crosses the wire, even inside TLS.
+    Digest,
 }
 
 /// Result of an enrollment.
@@ -257,7 +273,8 @@ struct Resp {
     status: StatusCode,
     content_type: String,
     retry_after: Option<String>,
-    www_authenticate: Option<String>,
+    /// Every WWW-Authenticate value (a server may send one challenge per header).
+    www_authenticate: Vec<String>,
     body: Bytes,
 }
 
@@ -282,7 +299,7 @@ impl EstConnection {
         &mut self,
         op: est_proto::Operation,
         body: Option<Vec<u8>>,
-        with_auth: bool,
+        authorization: Option<&str>,
     ) -> Result<Resp, ClientError> {
         let bootstrap = matches!(self.client.cfg.trust, Trust::Bootstrap);
         if bootstrap && op != est_proto::Operation::CaCerts {
@@ -308,15 +325,8 @@ impl EstConnection {
                 .header("content-transfer-encoding", "base64");
         }
         // EST-45: credentials only to a server we authenticated.
-        if with_auth
-            && !bootstrap
-            && let Some((u, p)) = &self.client.cfg.basic
-        {
-            let cred = Zeroizing::new(format!("{u}:{}", p.as_str()));
-            req = req.header(
-                header::AUTHORIZATION,
-                format!("Basic {}", openssl::base64::encode_block(cred.as_bytes())),
-            );
+        if let Some(a) = authorization.filter(|_| !bootstrap) {
+            req = req.header(header::AUTHORIZATION, a);
         }
         let body = body
             .map(|d| Bytes::from(est_proto::encode_body(&d)))
@@ -342,7 +352,13 @@ impl EstConnection {
         let status = resp.status();
         let content_type = hv(header::CONTENT_TYPE).unwrap_or_default();
         let retry_after = hv(header::RETRY_AFTER);
-        let www_authenticate = hv(header::WWW_AUTHENTICATE);
+        let www_authenticate: Vec<String> = resp
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
         let body = http_body_util::Limited::new(resp.into_body(), 16 * 1024 * 1024)
             .collect()
             .await
@@ -357,22 +373,121 @@ impl EstConnection {
         })
     }
 
-    /// Sends once; on 401 with a Basic challenge and configured credentials, once more with them.
+    /// `Basic <base64(user:password)>` of the configured credentials.
+    fn basic_value(&self) -> Option<Zeroizing<String>> {
+        let (u, p) = self.client.cfg.basic.as_ref()?;
+        let cred = Zeroizing::new(format!("{u}:{}", p.as_str()));
+        Some(Zeroizing::new(format!(
+            "Basic {}",
+            openssl::base64::encode_block(cred.as_bytes())
+        )))
+    }
+
+    /// The Digest answer to `c` for `op` with the configured credentials (nc 1, a fresh
+    /// cnonce); `None` without credentials.
+    fn digest_value(
+        &self,
+        c: &est_proto::digest::DigestChallenge,
+        op: est_proto::Operation,
+    ) -> Result<Option<Zeroizing<String>>, ClientError> {
+        let Some((user, password)) = &self.client.cfg.basic else {
+            return Ok(None);
+        };
+        let mut cn = [0u8; 16];
+        openssl::rand::rand_bytes(&mut cn).map_err(|e| ClientError::Other(e.to_string()))?;
+        let cnonce: String = cn.iter().map(|b| format!("{b:02x}")).collect();
+        est_proto::digest::authorization(
+            c,
+            user,
+            password.as_bytes(),
+            op.method(),
+            &self.path(op),
+            1,
+            &cnonce,
+        )
+        .map(Some)
+        .map_err(|e| ClientError::Other(format!("Digest: {e}")))
+    }
+
+    /// A Digest challenge of this label, from an empty /simpleenroll (answered 401 before
+    /// anything is read); `None` when the server does not answer with one.
+    async fn digest_probe(
+        &mut self,
+    ) -> Result<Option<est_proto::digest::DigestChallenge>, ClientError> {
+        let r = self
+            .send(est_proto::Operation::SimpleEnroll, None, None)
+            .await?;
+        if r.status != StatusCode::UNAUTHORIZED {
+            return Ok(None);
+        }
+        Ok(
+            est_proto::digest::parse_challenges(r.www_authenticate.iter().map(String::as_str))
+                .into_iter()
+                .next(),
+        )
+    }
+
+    /// Sends once; on 401 with configured credentials, once more answering the challenge:
+    /// Basic or Digest as [`HttpAuth`] says (a Digest answer whose nonce the server calls
+    /// stale is repeated once with the new nonce, RFC 7616 §3.3).
     async fn send_auth(
         &mut self,
         op: est_proto::Operation,
         body: Option<Vec<u8>>,
     ) -> Result<Resp, ClientError> {
-        let r = self.send(op, body.clone(), false).await?;
-        let basic_offered = r
-            .www_authenticate
-            .as_deref()
-            .is_some_and(|w| w.to_ascii_lowercase().contains("basic"));
-        if r.status == StatusCode::UNAUTHORIZED && basic_offered && self.client.cfg.basic.is_some()
-        {
-            return self.send(op, body, true).await;
+        let r = self.send(op, body.clone(), None).await?;
+        if self.client.cfg.basic.is_none() {
+            return Ok(r);
         }
-        Ok(r)
+        if r.status != StatusCode::UNAUTHORIZED {
+            return Ok(r);
+        }
+        let basic_offered = r.www_authenticate.iter().any(|w| {
+            w.split(',')
+                .any(|part| part.trim_start().to_ascii_lowercase().starts_with("basic"))
+        });
+        let digest =
+            est_proto::digest::parse_challenges(r.www_authenticate.iter().map(String::as_str));
+        let use_basic = match self.client.cfg.http_auth {
+            HttpAuth::Basic => true,
+            HttpAuth::Digest => false,
+            HttpAuth::Auto => basic_offered || digest.is_empty(),
+        };
+        if use_basic {
+            // Never Basic to a server that did not offer it.
+            if !basic_offered {
+                return Ok(r);
+            }
+            let value = self.basic_value();
+            return self
+                .send(op, body, value.as_deref().map(|v| v.as_str()))
+                .await;
+        }
+        let Some(mut challenge) = digest.into_iter().next() else {
+            return Ok(r);
+        };
+        let mut retried = false;
+        loop {
+            let value = self.digest_value(&challenge, op)?;
+            let r = self
+                .send(op, body.clone(), value.as_deref().map(|v| v.as_str()))
+                .await?;
+            if r.status != StatusCode::UNAUTHORIZED || retried {
+                return Ok(r);
+            }
+            let again =
+                est_proto::digest::parse_challenges(r.www_authenticate.iter().map(String::as_str));
+            match again
+                .into_iter()
+                .find(|c| c.stale && c.algorithm == challenge.algorithm)
+            {
+                Some(c) => {
+                    challenge = c;
+                    retried = true;
+                }
+                None => return Ok(r),
+            }
+        }
     }
 
     fn error(r: &Resp) -> ClientError {
@@ -409,9 +524,7 @@ impl EstConnection {
 
     /// GET /cacerts (EST-62); anything but 200 is an error (EST-67).
     pub async fn cacerts(&mut self) -> Result<Vec<Certificate>, ClientError> {
-        let r = self
-            .send(est_proto::Operation::CaCerts, None, false)
-            .await?;
+        let r = self.send(est_proto::Operation::CaCerts, None, None).await?;
         if r.status != StatusCode::OK {
             return Err(Self::error(&r));
         }
@@ -479,13 +592,33 @@ impl EstConnection {
     /// (an identity proof, a signing certificate) answers a request without them with a CMC
     /// failure rather than a 401 to retry after, and would have spent its senderNonce.
     pub async fn full_cmc(&mut self, request_der: &[u8]) -> Result<(u16, Vec<u8>), ClientError> {
-        let r = self
-            .send(
-                est_proto::Operation::FullCmc,
-                Some(request_der.to_vec()),
-                true,
-            )
-            .await?;
+        let op = est_proto::Operation::FullCmc;
+        let r = match (self.client.cfg.http_auth, self.basic_value()) {
+            // Digest needs the server's nonce first: answer its 401 (a label that accepts
+            // CMC-level authentication answers a credential-less request itself instead).
+            // So the challenge comes from a probe that cannot spend anything: an empty
+            // /simpleenroll, refused with 401 before any body is read.
+            (HttpAuth::Digest, _) => match self.digest_probe().await? {
+                Some(c) => {
+                    let value = self.digest_value(&c, op)?;
+                    self.send(
+                        op,
+                        Some(request_der.to_vec()),
+                        value.as_deref().map(|v| v.as_str()),
+                    )
+                    .await?
+                }
+                None => self.send_auth(op, Some(request_der.to_vec())).await?,
+            },
+            (_, value) => {
+                self.send(
+                    op,
+                    Some(request_der.to_vec()),
+                    value.as_deref().map(|v| v.as_str()),
+                )
+                .await?
+            }
+        };
         let mt = est_proto::MediaType::parse(&r.content_type);
         let cms = mt
             .as_ref()

@@ -5,6 +5,7 @@ mod binding;
 mod body;
 mod certs_only;
 mod csr;
+pub mod digest;
 mod media;
 pub mod multipart;
 mod ocsp;

@@ -6,7 +6,7 @@ mod cmc;
 mod config;
 mod conn;
 mod conntable;
-pub mod digest;
+pub use est_proto::digest;
 mod error;
 mod fdlimit;
 mod handlers;

@@ -728,6 +728,7 @@ async fn enroll_signer(
             zeroize::Zeroizing::new(String::from_utf8_lossy(&pw).into_owned()),
         )),
         max_tls12: false,
+        http_auth: Default::default(),
     })?;
     let key = est_keys::generate_key(est_ca::KeyType::P256)?;
     let certs = est_client::enroll_with_key(

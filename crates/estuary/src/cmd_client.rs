@@ -13,6 +13,13 @@ pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const DEFAULT_URL: &str = "https://127.0.0.1:8443";
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum HttpAuthArg {
+    Auto,
+    Basic,
+    Digest,
+}
+
 #[derive(Args)]
 pub struct ClientArgs {
     /// Server URL, e.g. https://est.example:8443 (default https://127.0.0.1:8443; `fullcmc
@@ -47,6 +54,11 @@ pub struct ClientArgs {
     /// Negotiate at most TLS 1.2 (channel binding becomes tls-unique).
     #[arg(long, global = true)]
     tls12: bool,
+    /// How --user/--password-file answer the server's 401: `auto` (Basic when offered, else
+    /// Digest), `basic`, or `digest` (RFC 7616: SHA-256, SHA-512-256 or MD5, the strongest
+    /// the server offers; the password itself is never sent).
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    http_auth: HttpAuthArg,
     /// How long to keep retrying a request the server accepted for manual approval (202).
     #[arg(long, global = true, default_value_t = 600)]
     max_wait: u64,
@@ -243,6 +255,11 @@ pub async fn run(a: ClientArgs) -> Result<(), Error> {
         identity: identity.clone(),
         basic,
         max_tls12: a.tls12,
+        http_auth: match a.http_auth {
+            HttpAuthArg::Auto => est_client::HttpAuth::Auto,
+            HttpAuthArg::Basic => est_client::HttpAuth::Basic,
+            HttpAuthArg::Digest => est_client::HttpAuth::Digest,
+        },
     })?;
     let max_wait = Duration::from_secs(a.max_wait);
     match a.cmd {

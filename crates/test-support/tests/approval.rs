@@ -131,6 +131,7 @@ async fn client_waits_retry_after_and_gets_the_certificate_once_approved() {
         identity: None,
         basic: Some((ALICE.0.into(), Zeroizing::new(ALICE.1.into()))),
         max_tls12: false,
+        http_auth: Default::default(),
     })
     .unwrap();
     // The operator approves as soon as the request shows up.

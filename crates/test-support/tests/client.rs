@@ -17,6 +17,7 @@ fn config(s: &TestServer, label: Option<&str>) -> ClientConfig {
         identity: None,
         basic: Some((ALICE.0.into(), Zeroizing::new(ALICE.1.into()))),
         max_tls12: false,
+        http_auth: Default::default(),
     }
 }
 
@@ -202,4 +203,94 @@ async fn server_authentication_and_bootstrap_rules() {
         r => panic!("expected 401, got {r:?}"),
     }
     s.shutdown().await;
+}
+
+/// HTTP Digest from our client (RFC 7616): on the Digest-only label the automatic mode answers
+/// the Digest challenge (strongest algorithm offered); `HttpAuth::Digest` uses it where Basic is
+/// offered too; `HttpAuth::Basic` cannot get in where only Digest is; a wrong password is the
+/// server's 401 text; /fullcmc with Digest answers the 401 challenge.
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_authentication_from_our_client() {
+    use est_client::HttpAuth;
+    let s = TestServer::start(ServerOptions::default()).await;
+    let enroll = |label: Option<&'static str>, auth: HttpAuth, password: &'static str| {
+        let cfg = ClientConfig {
+            http_auth: auth,
+            basic: Some((ALICE.0.into(), Zeroizing::new(password.into()))),
+            ..config(&s, label)
+        };
+        async move {
+            let client = EstClient::new(cfg).unwrap();
+            let key = est_client::generate_key(KeyKind::P256).unwrap();
+            est_client::enroll_with_key(
+                &client,
+                &key,
+                "CN=digest-client",
+                &[San::Dns("digest.example".into())],
+                false,
+                Duration::from_secs(5),
+            )
+            .await
+            .map(|certs| (key, certs))
+        }
+    };
+    for (label, auth) in [
+        (Some("digest"), HttpAuth::Auto),
+        (Some("digest"), HttpAuth::Digest),
+        (None, HttpAuth::Digest),
+    ] {
+        let (key, certs) = enroll(label, auth, ALICE.1)
+            .await
+            .unwrap_or_else(|e| panic!("{label:?} {auth:?}: {e}"));
+        let x = est_client::to_x509(&certs[0]).unwrap();
+        assert!(x.public_key().unwrap().public_eq(&key));
+    }
+    // Basic only where the label offers only Digest: the 401 stands.
+    match enroll(Some("digest"), HttpAuth::Basic, ALICE.1).await {
+        Err(ClientError::Status { status: 401, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // A wrong password under Digest: 401, and the server's reason is shown.
+    match enroll(Some("digest"), HttpAuth::Digest, "not-alices-password").await {
+        Err(ClientError::Status {
+            status: 401,
+            reason,
+        }) => assert!(!reason.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    // /fullcmc on the Digest-only label: the challenge is answered, then the CMC request
+    // is processed (the server's PKIResponse comes back, whatever it says).
+    let cfg = ClientConfig {
+        http_auth: HttpAuth::Digest,
+        ..config(&s, Some("digest"))
+    };
+    let mut conn = EstClient::new(cfg).unwrap().connect().await.unwrap();
+    let key = est_client::generate_key(KeyKind::P256).unwrap();
+    let ski = est_client::subject_key_id(&key).unwrap();
+    let p10 = est_client::build_csr_full(
+        &key,
+        "CN=digest-cmc.example",
+        &[],
+        None,
+        vec![est_client::subject_key_id_extension(&ski).unwrap()],
+        Vec::new(),
+    )
+    .unwrap();
+    let opts = est_cmc::client::RequestOptions::random().unwrap();
+    let pki = est_cmc::client::build_pki_data(
+        &opts,
+        &est_cmc::client::CertRequestBody::Pkcs10(p10),
+        &key,
+    )
+    .unwrap();
+    let der = est_cmc::client::sign_request(
+        &pki,
+        &est_cmc::client::RequestSigner::RequestKey {
+            key: &key,
+            key_id: &ski,
+        },
+    )
+    .unwrap();
+    let (status, _) = conn.full_cmc(&der).await.unwrap();
+    assert_eq!(status, 200, "issued after the Digest exchange");
 }

@@ -29,6 +29,7 @@ fn config(s: &TestServer, label: &str, basic: bool) -> ClientConfig {
         identity: None,
         basic: basic.then(|| (ALICE.0.into(), Zeroizing::new(ALICE.1.into()))),
         max_tls12: false,
+        http_auth: Default::default(),
     }
 }
 

@@ -535,6 +535,7 @@ async fn full_cmc(s: &TestServer, der: &[u8]) -> (u16, Vec<u8>) {
         identity: None,
         basic: Some((ALLOWED.0.into(), Zeroizing::new(ALLOWED.1.into()))),
         max_tls12: false,
+        http_auth: Default::default(),
     };
     let mut c = EstClient::new(cfg).unwrap().connect().await.unwrap();
     c.full_cmc(der).await.unwrap()

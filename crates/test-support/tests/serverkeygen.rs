@@ -696,6 +696,7 @@ async fn our_client_decrypts_every_protection() {
         identity: None,
         basic: Some((ALICE.0.into(), zeroize::Zeroizing::new(ALICE.1.into()))),
         max_tls12: false,
+        http_auth: Default::default(),
     })
     .unwrap();
     keys.register_kek("user:alice", b"k16", &[0x41; 16], 0)

@@ -176,6 +176,7 @@ async fn full_cmc(s: &TestServer, label: &str, cred: (&str, &str), der: &[u8]) -
         identity: None,
         basic: Some((cred.0.into(), zeroize::Zeroizing::new(cred.1.into()))),
         max_tls12: false,
+        http_auth: Default::default(),
     };
     let mut c = est_client::EstClient::new(cfg)
         .unwrap()

@@ -1,6 +1,8 @@
-//! HTTP Digest authentication (RFC 7616; RFC 2617's MD5 for RFC 7030-era clients, EST-42):
-//! parsing of the `Authorization: Digest` header and computation of the expected response.
-//! Pure functions, no I/O: the server's nonce state lives in [`crate::nonce`].
+//! HTTP Digest authentication (RFC 7616; RFC 2617's MD5 for RFC 7030-era clients, EST-42),
+//! both sides: the server parses `Authorization: Digest` and computes the expected response;
+//! the client parses `WWW-Authenticate: Digest` challenges and answers one
+//! ([`parse_challenges`], [`authorization`]). Pure functions, no I/O: the server's nonce
+//! state lives in est-server.
 use std::fmt;
 
 use openssl::hash::{MessageDigest, hash};
@@ -320,6 +322,158 @@ pub fn challenge(
     c
 }
 
+/// One `WWW-Authenticate: Digest` challenge, as a client reads it (RFC 7616 §3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestChallenge {
+    pub realm: String,
+    pub nonce: String,
+    pub opaque: Option<String>,
+    pub algorithm: DigestAlgorithm,
+    /// The server said the previous nonce had expired (retry with this one).
+    pub stale: bool,
+}
+
+/// The Digest challenges among the `WWW-Authenticate` values `values` (each may hold one or
+/// more challenges): those with qop `auth` and an algorithm we know (no `-sess`), strongest
+/// first. Others (Basic, unknown schemes, malformed ones) are skipped.
+pub fn parse_challenges<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<DigestChallenge> {
+    let mut out = Vec::new();
+    for v in values {
+        // Challenges start with a scheme token; split on each "Digest " that starts one.
+        let mut rest = v;
+        while let Some(pos) = find_scheme(rest, "digest") {
+            let after = &rest[pos + "digest".len()..];
+            let end = next_scheme(after).unwrap_or(after.len());
+            if let Some(c) = challenge_params(&after[..end]) {
+                out.push(c);
+            }
+            rest = &after[end..];
+        }
+    }
+    out.sort_by_key(|c| {
+        DigestAlgorithm::ALL
+            .iter()
+            .position(|a| *a == c.algorithm)
+            .unwrap_or(usize::MAX)
+    });
+    out
+}
+
+/// The position of `scheme` (case-insensitive) as a whole token followed by whitespace.
+fn find_scheme(s: &str, scheme: &str) -> Option<usize> {
+    let lower = s.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(scheme) {
+        let at = from + i;
+        let before_ok = at == 0
+            || lower.as_bytes()[at - 1] == b','
+            || lower.as_bytes()[at - 1].is_ascii_whitespace();
+        let after_ok = lower
+            .as_bytes()
+            .get(at + scheme.len())
+            .is_some_and(|b| b.is_ascii_whitespace());
+        if before_ok && after_ok && !inside_quotes(s, at) {
+            return Some(at);
+        }
+        from = at + scheme.len();
+    }
+    None
+}
+
+fn inside_quotes(s: &str, at: usize) -> bool {
+    let mut inside = false;
+    let mut escaped = false;
+    for b in s.as_bytes()[..at].iter() {
+        match (escaped, *b) {
+            (true, _) => escaped = false,
+            (false, b'\\') if inside => escaped = true,
+            (false, b'"') => inside = !inside,
+            _ => {}
+        }
+    }
+    inside
+}
+
+/// Where the next challenge (a `Basic` or `Digest` scheme token) starts in `s`.
+fn next_scheme(s: &str) -> Option<usize> {
+    [find_scheme(s, "digest"), find_scheme(s, "basic")]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+fn challenge_params(s: &str) -> Option<DigestChallenge> {
+    let params = parse_params(s.trim().trim_end_matches(',')).ok()?;
+    let get = |n: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let algorithm = match get("algorithm") {
+        Some(a) => DigestAlgorithm::parse(&a)?,
+        None => DigestAlgorithm::Md5,
+    };
+    // qop=auth is what we answer; a challenge without qop (RFC 2069) is not accepted.
+    let qop = get("qop")?;
+    if !qop
+        .split(',')
+        .any(|q| q.trim().eq_ignore_ascii_case("auth"))
+    {
+        return None;
+    }
+    Some(DigestChallenge {
+        realm: get("realm")?,
+        nonce: get("nonce")?,
+        opaque: get("opaque"),
+        algorithm,
+        stale: get("stale").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+    })
+}
+
+/// The `Authorization` value answering `c` for `method` and request-target `uri` with qop
+/// `auth` (RFC 7616 §3.4): `nc` counts the uses of this nonce (1 for the first), `cnonce` is
+/// the client's fresh nonce.
+pub fn authorization(
+    c: &DigestChallenge,
+    user: &str,
+    password: &[u8],
+    method: &str,
+    uri: &str,
+    nc: u32,
+    cnonce: &str,
+) -> Result<Zeroizing<String>, DigestError> {
+    let ha1 = c.algorithm.ha1(user, &c.realm, password)?;
+    let creds = DigestCredentials {
+        username: user.to_owned(),
+        realm: c.realm.clone(),
+        nonce: c.nonce.clone(),
+        uri: uri.to_owned(),
+        response: String::new(),
+        algorithm: c.algorithm,
+        cnonce: cnonce.to_owned(),
+        nc_text: format!("{nc:08x}"),
+        nc,
+        opaque: c.opaque.clone(),
+    };
+    let response = expected_response(&creds, &ha1, method)?;
+    let mut v = Zeroizing::new(format!(
+        "Digest username={}, realm={}, uri={}, algorithm={}, nonce={}, nc={}, cnonce={}, qop=auth, response={}",
+        quote(user),
+        quote(&c.realm),
+        quote(uri),
+        c.algorithm.name(),
+        quote(&c.nonce),
+        creds.nc_text,
+        quote(cnonce),
+        quote(&response)
+    ));
+    if let Some(o) = &c.opaque {
+        v.push_str(&format!(", opaque={}", quote(o)));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -466,5 +620,48 @@ mod tests {
             c,
             "Digest realm=\"est \\\"x\\\"\", qop=\"auth\", algorithm=\"MD5\", nonce=\"n1\", opaque=\"o1\", stale=true"
         );
+    }
+
+    /// The client side answers what the server side accepts: challenges as our server sends
+    /// them (Basic first, then Digest SHA-256 and MD5 in one header or several) are found,
+    /// strongest first, and the answer verifies with the server's check.
+    #[test]
+    fn client_answers_a_server_challenge() {
+        let sha = challenge("EST realm", "n1/+=", "op", DigestAlgorithm::Sha256, false);
+        let md5 = challenge("EST realm", "n2", "op", DigestAlgorithm::Md5, true);
+        let joined = format!("Basic realm=\"EST realm\", {md5}, {sha}");
+        for values in [
+            vec![joined.as_str()],
+            vec!["Basic realm=\"x\"", md5.as_str(), sha.as_str()],
+        ] {
+            let cs = parse_challenges(values);
+            assert_eq!(cs.len(), 2, "{cs:?}");
+            assert_eq!(cs[0].algorithm, DigestAlgorithm::Sha256);
+            assert_eq!(cs[0].nonce, "n1/+=");
+            assert_eq!(cs[0].opaque.as_deref(), Some("op"));
+            assert!(cs[1].stale && cs[1].algorithm == DigestAlgorithm::Md5);
+        }
+        let c = &parse_challenges([sha.as_str()])[0];
+        let auth = authorization(
+            c,
+            "al\"ice",
+            b"pw",
+            "POST",
+            "/.well-known/est/simpleenroll",
+            1,
+            "cn0",
+        )
+        .unwrap();
+        let creds = parse_authorization(auth.as_bytes()).unwrap();
+        assert_eq!(creds.username, "al\"ice");
+        assert_eq!(creds.nc, 1);
+        let ha1 = DigestAlgorithm::Sha256
+            .ha1("al\"ice", "EST realm", b"pw")
+            .unwrap();
+        assert!(response_matches(&creds, &ha1, "POST").unwrap());
+        assert!(!response_matches(&creds, &ha1, "GET").unwrap());
+        // A "digest" inside a quoted realm is not a scheme; no qop means no answer.
+        let tricky = "Basic realm=\"a Digest realm=x\", Digest realm=\"r\", nonce=\"n\"";
+        assert!(parse_challenges([tricky]).is_empty());
     }
 }
