@@ -68,6 +68,13 @@ pub struct ClientArgs {
 
 #[derive(Subcommand)]
 enum ClientCmd {
+    /// First contact with a server: fetch /cacerts without a trust anchor, show each CA
+    /// certificate's SHA-256 fingerprint and ask (or compare with --expect-fingerprint), then
+    /// save the accepted certificates as this server's trust anchor under the user's config
+    /// dir ($XDG_CONFIG_HOME/estuary/trust/, else ~/.config/estuary/trust/). Later `estuary
+    /// client` commands for the same server (host and port) use it when --trust-anchor is not
+    /// given (EST-68, SEC-24).
+    Bootstrap,
     /// Fetch the CA certificates (/cacerts).
     Cacerts {
         /// Write the certificates here (PEM); default: standard output.
@@ -215,17 +222,76 @@ fn certs_pem(certs: &[x509_cert::Certificate]) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-pub async fn run(a: ClientArgs) -> Result<(), Error> {
+/// Where `estuary client bootstrap` keeps the trust anchor of the server at `url`:
+/// `<config>/estuary/trust/<host>_<port>.pem`, `<config>` being $XDG_CONFIG_HOME or
+/// ~/.config.
+fn saved_anchor_path(url: &str) -> Result<PathBuf, Error> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or("the server URL must start with https://")?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let (host, port) = match authority.strip_prefix('[') {
+        // [IPv6]:port or [IPv6]
+        Some(v6) => {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or("malformed IPv6 address in the URL")?;
+            (h, after.strip_prefix(':').unwrap_or("443"))
+        }
+        None => authority.rsplit_once(':').unwrap_or((authority, "443")),
+    };
+    // A file name from the host: letters, digits, '.', '-' kept; anything else (':' of IPv6)
+    // becomes '_'.
+    let safe: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(x) => PathBuf::from(x),
+        None => PathBuf::from(
+            std::env::var_os("HOME").ok_or("neither XDG_CONFIG_HOME nor HOME is set")?,
+        )
+        .join(".config"),
+    };
+    Ok(base
+        .join("estuary")
+        .join("trust")
+        .join(format!("{safe}_{port}.pem")))
+}
+
+pub async fn run(mut a: ClientArgs) -> Result<(), Error> {
+    let url = a.url.clone().unwrap_or_else(|| DEFAULT_URL.to_string());
+    let bootstrap_cmd = matches!(a.cmd, ClientCmd::Bootstrap);
+    if bootstrap_cmd {
+        if a.trust_anchor.is_some() {
+            return Err(
+                "bootstrap is for a server whose CA is not trusted yet: drop --trust-anchor".into(),
+            );
+        }
+        a.bootstrap = true;
+    }
     let trust = match (&a.trust_anchor, a.bootstrap) {
         (Some(p), _) => Trust::Explicit(read_pem_certs(p)?),
         (None, true) => Trust::Bootstrap,
         (None, false) => {
-            return Err(
-                "give --trust-anchor FILE, or --bootstrap to fetch and confirm the CA first".into(),
-            );
+            let saved = saved_anchor_path(&url)?;
+            if !saved.exists() {
+                return Err(format!(
+                    "no trust anchor for {url}: give --trust-anchor FILE, or run `estuary client --url {url} bootstrap` once to fetch and confirm the CA (it is then kept in {})",
+                    saved.display()
+                )
+                .into());
+            }
+            Trust::Explicit(read_pem_certs(&saved)?)
         }
     };
-    if a.bootstrap && !matches!(a.cmd, ClientCmd::Cacerts { .. }) {
+    if a.bootstrap && !matches!(a.cmd, ClientCmd::Cacerts { .. } | ClientCmd::Bootstrap) {
         return Err(
             "--bootstrap allows only `cacerts` (EST-68); accept the CA, then use --trust-anchor"
                 .into(),
@@ -249,7 +315,7 @@ pub async fn run(a: ClientArgs) -> Result<(), Error> {
         _ => None,
     };
     let client = EstClient::new(ClientConfig {
-        url: a.url.clone().unwrap_or_else(|| DEFAULT_URL.to_string()),
+        url: url.clone(),
         label: a.label.clone(),
         trust,
         identity: identity.clone(),
@@ -263,6 +329,23 @@ pub async fn run(a: ClientArgs) -> Result<(), Error> {
     })?;
     let max_wait = Duration::from_secs(a.max_wait);
     match a.cmd {
+        ClientCmd::Bootstrap => {
+            let mut conn = client.connect().await?;
+            let certs = conn.cacerts().await?;
+            confirm_bootstrap(&certs, a.expect_fingerprint.as_deref())?;
+            let path = saved_anchor_path(&url)?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("pem.tmp");
+            std::fs::write(&tmp, certs_pem(&certs)?)?;
+            std::fs::rename(&tmp, &path)?;
+            eprintln!(
+                "trusting {} CA certificate(s) for {url}; saved to {} (used when --trust-anchor is not given)",
+                certs.len(),
+                path.display()
+            );
+        }
         ClientCmd::Cacerts { out } => {
             let mut conn = client.connect().await?;
             let certs = conn.cacerts().await?;
