@@ -82,7 +82,7 @@ impl Issuer {
             .collect()
     }
 
-    fn not_after(&self) -> SystemTime {
+    pub(crate) fn not_after(&self) -> SystemTime {
         self.cert
             .tbs_certificate()
             .validity()

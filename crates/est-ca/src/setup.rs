@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use der::Encode;
+use der::referenced::OwnedToRef;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::KeyUsage;
 use x509_cert::ext::pkix::KeyUsages;
@@ -171,4 +172,96 @@ impl SelfIssuer {
         let (serial, _) = new_serial(validity.not_before.to_system_time())?;
         crate::authority::sign_with_key(self.key.as_ref(), profile, serial, validity, spki)
     }
+}
+
+/// A renewal of this server's own TLS certificate `current` (issue 11, lifecycle): the same
+/// subject, subjectAltName and lifetime (capped at the issuing CA's notAfter), for the new key
+/// `spki`, signed by `domain`'s issuing CA and recorded in the store before it is returned
+/// (requester `estuary:tls-renewal`). `current` must have been issued by that CA.
+pub async fn renew_tls_server_certificate(
+    authority: &crate::Authority,
+    domain: &str,
+    current: &Certificate,
+    spki: SubjectPublicKeyInfoOwned,
+    now: SystemTime,
+) -> Result<crate::IssuedCert, CaError> {
+    let d = authority
+        .domain(domain)
+        .ok_or_else(|| CaError::Internal(format!("unknown CA domain {domain}")))?;
+    let issuer = &d.issuer;
+    let tbs = current.tbs_certificate();
+    if tbs.issuer() != issuer.subject() {
+        return Err(CaError::Internal(format!(
+            "the TLS certificate was issued by {}, not by CA {domain}",
+            tbs.issuer()
+        )));
+    }
+    let san = tbs
+        .get_extension::<SubjectAltName>()
+        .map_err(|e| CaError::MalformedRequest(format!("the TLS certificate's SAN: {e}")))?
+        .map(|(_, s)| s);
+    let lifetime = tbs
+        .validity()
+        .not_after
+        .to_system_time()
+        .duration_since(tbs.validity().not_before.to_system_time())
+        .unwrap_or(Duration::from_secs(86400));
+    let lifetime = match issuer.not_after().duration_since(now) {
+        Ok(left) => lifetime.min(left),
+        Err(_) => {
+            return Err(CaError::Internal(
+                "the issuing CA certificate has expired".into(),
+            ));
+        }
+    };
+    let is_rsa = spki.algorithm.oid == const_oid::db::rfc5912::RSA_ENCRYPTION;
+    let usage = if is_rsa {
+        KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
+    } else {
+        KeyUsages::DigitalSignature.into()
+    };
+    let profile = TbsProfile {
+        issuer: Some(issuer.subject().clone()),
+        subject: tbs.subject().clone(),
+        kind: CertKind::EndEntity {
+            key_usage: KeyUsage(usage),
+            eku: vec![
+                const_oid::db::rfc5280::ID_KP_SERVER_AUTH,
+                const_oid::db::rfc5280::ID_KP_CLIENT_AUTH,
+            ],
+            san,
+            crl_url: None,
+            ocsp_url: None,
+        },
+    };
+    let spki_der = spki.to_der()?;
+    let ski = hex::encode(crate::key_identifier(spki.owned_to_ref())?);
+    let validity = validity(now, lifetime)?;
+    let (serial, serial_hex) = new_serial(now)?;
+    let cert = issuer.sign(profile, serial, validity, spki)?;
+    let der = cert.to_der()?;
+    let record = crate::CertRecord {
+        serial: serial_hex,
+        ca: d.name.clone(),
+        subject: cert.tbs_certificate().subject().to_string(),
+        issuer: issuer.subject().to_string(),
+        ski,
+        spki_sha256: hex::encode(openssl::sha::sha256(&spki_der)),
+        requester: "estuary:tls-renewal".into(),
+        not_before: crate::clock::unix_secs(
+            cert.tbs_certificate()
+                .validity()
+                .not_before
+                .to_system_time(),
+        ),
+        not_after: crate::clock::unix_secs(
+            cert.tbs_certificate().validity().not_after.to_system_time(),
+        ),
+        issued_at: crate::clock::unix_secs(now),
+        status: crate::CertStatus::Valid,
+        revocation: None,
+        der: der.clone(),
+    };
+    authority.store().insert_certificate(&record).await?;
+    Ok(crate::IssuedCert { cert, der, record })
 }
