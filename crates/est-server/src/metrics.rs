@@ -2,7 +2,7 @@
 //! ([`crate::admin`]) in the Prometheus text format 0.0.4.
 //!
 //! Every label is bounded: the EST operation comes from the fixed set of RFC 7030 operations
-//! (`crl` for `/crl/`, `other` for any other path), the CA label only from the configured
+//! (`crl` for `/crl/`, `ocsp` for `/ocsp`, `other` for any other path), the CA label only from the configured
 //! labels (`(unknown)` otherwise), the status is the numeric HTTP code, the CA from the
 //! configured domains, the handshake failure reason from a fixed list. Nothing a client sends
 //! becomes a label value as is.
@@ -330,6 +330,12 @@ pub(crate) fn classify(path: &str, is_label: impl Fn(&str) -> bool) -> RequestCl
             label: String::new(),
         };
     }
+    if est_proto::is_ocsp_path(path) {
+        return RequestClass {
+            operation: "ocsp",
+            label: String::new(),
+        };
+    }
     match est_proto::parse_path(path) {
         Ok(p) => {
             let name = p.label.as_deref().unwrap_or("");
@@ -618,6 +624,7 @@ mod tests {
             "other"
         );
         assert_eq!(classify("/crl/default.crl", is).operation, "crl");
+        assert_eq!(classify("/ocsp/MFYwVKADAgEA", is).operation, "ocsp");
     }
 
     #[test]
