@@ -319,6 +319,8 @@ pub struct Authority {
     /// Delegated OCSP responders by domain (RFC 6960 §4.2.2.2); a domain without one answers
     /// with its CA key, see [`Authority::ocsp`].
     pub(crate) ocsp_responders: HashMap<String, Arc<crate::OcspResponder>>,
+    /// Told about issuances, revocations and store commit times (metrics).
+    pub(crate) observer: Arc<dyn crate::Observer>,
 }
 
 impl Authority {
@@ -342,7 +344,19 @@ impl Authority {
             key_pool: KeyPool::disabled(),
             crls: Default::default(),
             ocsp_responders: HashMap::new(),
+            observer: Arc::new(crate::NoObserver),
         })
+    }
+
+    /// Reports issuances, revocations and store commit times to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn crate::Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Every CA domain, in no particular order.
+    pub fn domains(&self) -> impl Iterator<Item = &Arc<CaDomain>> {
+        self.domains.values()
     }
 
     /// Serves /serverkeygen from `pool` (keys are generated on demand without one).
@@ -697,6 +711,7 @@ impl Authority {
                 der: der.clone(),
             };
             // CMC-53: the request's replay record rides in the certificate's commit.
+            let started = std::time::Instant::now();
             let result = match replay {
                 Some(claim) => {
                     let pair = claim.pair(unix_secs(now));
@@ -704,6 +719,11 @@ impl Authority {
                 }
                 None => self.store.insert_certificate(&record).await,
             };
+            self.observer.store_commit(
+                crate::StoreCommit::Certificate,
+                started.elapsed(),
+                result.is_ok(),
+            );
             if let Some(claim) =
                 replay.take_if(|_| matches!(result, Ok(()) | Err(StoreError::DuplicateSerial)))
             {
@@ -714,6 +734,7 @@ impl Authority {
             match result {
                 Ok(()) => {
                     tracing::info!(serial = %record.serial, subject = %record.subject, requester = %record.requester, ca = %record.ca, "certificate issued");
+                    self.observer.certificate_issued(&record.ca);
                     return Ok(IssuedCert { cert, der, record });
                 }
                 Err(StoreError::DuplicateSerial) => continue,

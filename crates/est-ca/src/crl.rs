@@ -345,10 +345,17 @@ impl Authority {
             None => None,
         };
         let revoked_at = unix_secs(now).max(1);
+        let started = std::time::Instant::now();
         let changed = self
             .store
             .revoke_certificate(&serial, reason.code(), revoked_at, invalidity)
-            .await?;
+            .await;
+        self.observer.store_commit(
+            crate::StoreCommit::Revocation,
+            started.elapsed(),
+            changed.is_ok(),
+        );
+        let changed = changed?;
         let Some(record) = self.store.certificate_by_serial(&serial).await? else {
             if changed {
                 return Err(CaError::Internal(format!(
@@ -360,6 +367,7 @@ impl Authority {
         };
         if changed {
             self.crls.invalidate(&record.ca);
+            self.observer.certificate_revoked(&record.ca);
             tracing::info!(
                 serial = %record.serial,
                 ca = %record.ca,

@@ -235,6 +235,13 @@ impl KeyPool {
         }
     }
 
+    /// The types this pool keeps ready, with how many of each it aims to hold.
+    pub fn targets(&self) -> Vec<(KeyType, usize)> {
+        let mut t: Vec<_> = self.inner.targets.iter().map(|(k, n)| (*k, *n)).collect();
+        t.sort();
+        t
+    }
+
     /// Keys ready for `kt`.
     pub fn ready(&self, kt: KeyType) -> usize {
         self.inner

@@ -25,6 +25,7 @@ mod keygen;
 mod keys;
 mod name_syntax;
 mod names;
+mod observe;
 mod ocsp;
 mod package;
 mod password;
@@ -63,6 +64,7 @@ pub use keygen::{KeyGenCsr, KeyPool, KeySource};
 pub use keys::{KeyBackend, KeyError, KeyId, SignatureAlgorithm, SigningKey};
 pub use name_syntax::{MAX_SAN_ENTRIES, MAX_SUBJECT_ATTRIBUTES};
 pub use names::{NamePolicy, RequestedNames};
+pub use observe::{NoObserver, Observer, StoreCommit};
 pub use ocsp::{
     OCSP_MAX_REQUESTS, OCSP_NONCE_MAX_LEN, OcspAnswer, OcspHash, OcspRequestError, OcspResponder,
     ParsedOcspRequest, cert_id, cert_id_names_issuer, parse_ocsp_request,

@@ -459,3 +459,46 @@ async fn issued_certificates_carry_the_crl_distribution_point() {
     .unwrap();
     assert!(!text.contains("CRL Distribution Points"), "{text}");
 }
+
+/// Issue 11: the observer hears of each issuance, each revocation that changed something, and
+/// each store commit with its outcome.
+#[tokio::test]
+async fn observer_counts_issuances_revocations_and_commits() {
+    #[derive(Debug, Default)]
+    struct Seen(Mutex<Vec<String>>);
+    impl Observer for Seen {
+        fn certificate_issued(&self, ca: &str) {
+            self.0.lock().unwrap().push(format!("issued {ca}"));
+        }
+        fn certificate_revoked(&self, ca: &str) {
+            self.0.lock().unwrap().push(format!("revoked {ca}"));
+        }
+        fn store_commit(&self, what: StoreCommit, _elapsed: Duration, ok: bool) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("commit {} {ok}", what.as_str()));
+        }
+    }
+    let seen = Arc::new(Seen::default());
+    let mut f = fixture(KeyType::P256, None).await;
+    f.authority = f.authority.with_observer(seen.clone());
+    let a = issue(&f, "observed.example").await;
+    for _ in 0..2 {
+        f.authority
+            .revoke(&a.record.serial, CrlReason::KeyCompromise, None, "test")
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        *seen.0.lock().unwrap(),
+        [
+            "commit certificate true",
+            "issued default",
+            "commit revocation true",
+            "revoked default",
+            // The second revocation commits nothing new: no count.
+            "commit revocation true",
+        ]
+    );
+}

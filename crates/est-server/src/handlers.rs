@@ -388,6 +388,8 @@ pub struct EstState {
     pub(crate) cmc_trust: crate::cmc::TrustStore,
     /// The CA's CMC encryption key and certificate, for EnvelopedData requests (CMC-20).
     pub(crate) cmc_decryption: Option<Arc<est_cms::RecipientSecret>>,
+    /// Request and handshake metrics (issue 11), exposed by the admin listener.
+    metrics: Arc<crate::Metrics>,
 }
 
 impl EstState {
@@ -443,7 +445,23 @@ impl EstState {
             auth: HttpAuth::new(AuthSettings::default())?,
             cmc_trust: crate::cmc::trust_store(&chains)?,
             cmc_decryption: None,
+            metrics: Arc::new(crate::Metrics::new()),
         })
+    }
+
+    /// Records into `metrics` (shared with the authority's observer and the admin listener).
+    pub fn with_metrics(mut self, metrics: Arc<crate::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<crate::Metrics> {
+        &self.metrics
+    }
+
+    /// Whether `name` is a configured CA label ("" the label-less path).
+    pub(crate) fn has_label(&self, name: &str) -> bool {
+        self.labels.contains_key(name)
     }
 
     /// Replaces the default HTTP authentication settings (realm, Digest nonces).

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 
 use crate::conntable::{BusyGuard, ConnStats, ConnTable, Slot, TablePolicy};
 use crate::handlers::dispatch;
+use crate::metrics::{HandshakeFailure, ListenerKind, Metrics, RequestClass};
 use crate::{ConnInfo, EstState, Limits};
 
 /// How often the reaper closes connections past the timeouts in force.
@@ -77,6 +78,25 @@ impl RunningServer {
     pub fn connection_stats(&self) -> ConnStats {
         self.table.stats()
     }
+
+    /// The connection table, for the admin listener's gauges.
+    pub(crate) fn table(&self) -> Arc<ConnTable> {
+        self.table.clone()
+    }
+}
+
+/// Sorts a request into its bounded metric labels (EST listener only).
+pub(crate) type Classifier = Arc<dyn Fn(&str) -> RequestClass + Send + Sync>;
+
+/// What one listener serves, and what it reports to the metrics.
+#[derive(Clone)]
+pub(crate) struct Service {
+    pub router: Router,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+    pub kind: ListenerKind,
+    /// Counts requests by operation and label; `None`: requests are not counted.
+    pub classify: Option<Classifier>,
 }
 
 /// Binds `listen` and serves until [`RunningServer::shutdown`].
@@ -96,17 +116,33 @@ pub fn serve_listener(
     acceptor: SslAcceptor,
     state: Arc<EstState>,
 ) -> std::io::Result<RunningServer> {
+    let classify_state = state.clone();
+    let service = Service {
+        limits: state.limits().clone(),
+        metrics: state.metrics().clone(),
+        kind: ListenerKind::Est,
+        classify: Some(Arc::new(move |path: &str| {
+            crate::metrics::classify(path, |l| classify_state.has_label(l))
+        })),
+        router: Router::new().fallback(dispatch).with_state(state),
+    };
+    spawn_listener(listener, acceptor, service)
+}
+
+/// Serves `service` on `listener` with its own connection table.
+pub(crate) fn spawn_listener(
+    listener: TcpListener,
+    acceptor: SslAcceptor,
+    service: Service,
+) -> std::io::Result<RunningServer> {
     let local_addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
-    let limits = state.limits().clone();
-    let router = Router::new().fallback(dispatch).with_state(state);
-    let table = ConnTable::new(TablePolicy::from_limits(&limits));
+    let table = ConnTable::new(TablePolicy::from_limits(&service.limits));
     let acceptor: SharedAcceptor = Arc::new(std::sync::RwLock::new(Arc::new(acceptor)));
     let task = tokio::spawn(accept_loop(
         listener,
         acceptor.clone(),
-        router,
-        limits,
+        service,
         table.clone(),
         rx,
     ));
@@ -122,11 +158,11 @@ pub fn serve_listener(
 async fn accept_loop(
     listener: TcpListener,
     acceptor: SharedAcceptor,
-    router: Router,
-    limits: Limits,
+    service: Service,
     table: Arc<ConnTable>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let limits = service.limits.clone();
     let reaper = tokio::spawn(reap(table.clone()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -149,12 +185,11 @@ async fn accept_loop(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = current(&acceptor);
-        let router = router.clone();
-        let limits = limits.clone();
+        let service = service.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             tokio::select! {
-                r = connection(tcp, peer, slot, acceptor, router, limits, watcher) => {
+                r = connection(tcp, peer, slot, acceptor, service, watcher) => {
                     if let Err(e) = r {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
@@ -252,16 +287,28 @@ async fn connection(
     peer: SocketAddr,
     slot: Slot,
     acceptor: Arc<SslAcceptor>,
-    router: Router,
-    limits: Limits,
+    service: Service,
     watcher: hyper_util::server::graceful::Watcher,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let Service {
+        router,
+        limits,
+        metrics,
+        kind,
+        classify,
+    } = service;
     let ssl = Ssl::new(acceptor.context())?;
     let mut stream = SslStream::new(ssl, tcp)?;
     match tokio::time::timeout(limits.handshake_timeout, Pin::new(&mut stream).accept()).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(format!("TLS handshake: {e}").into()),
-        Err(_) => return Err("TLS handshake timed out".into()),
+        Ok(Err(e)) => {
+            metrics.handshake_failed(kind, HandshakeFailure::of(&e));
+            return Err(format!("TLS handshake: {e}").into());
+        }
+        Err(_) => {
+            metrics.handshake_failed(kind, HandshakeFailure::Timeout);
+            return Err("TLS handshake timed out".into());
+        }
     }
     slot.handshake_done();
     let slot = Arc::new(slot);
@@ -275,6 +322,9 @@ async fn connection(
         let busy = slot.request();
         req.extensions_mut().insert(info.clone());
         let router = router.clone();
+        let observed = classify
+            .as_ref()
+            .map(|c| (c(req.uri().path()), metrics.clone(), Instant::now()));
         async move {
             let req = req.map(axum::body::Body::new);
             let resp = match tokio::time::timeout(request_timeout, router.oneshot(req)).await {
@@ -286,6 +336,9 @@ async fn connection(
                 )
                 .into_response_ext(),
             };
+            if let Some((class, metrics, started)) = observed {
+                metrics.request(&class, resp.status().as_u16(), started.elapsed());
+            }
             Ok::<_, std::convert::Infallible>(resp.map(|body| Sending { body, _busy: busy }))
         }
     });

@@ -34,6 +34,57 @@ pub struct Config {
     /// which IANA never assigned; used by labels with `cmc_server_keygen = true`.
     #[serde(default, skip_serializing_if = "CmcKeygenSection::is_default")]
     pub cmc_server_keygen: CmcKeygenSection,
+    /// The admin listener: Prometheus `/metrics`, `/healthz`, `/readyz`.
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+/// `[admin]`: the admin listener, its own TLS listener off the EST port, with the EST
+/// listener's certificate and key (reloaded with them on SIGHUP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    #[serde(default = "d_admin_listen")]
+    pub listen: SocketAddr,
+}
+
+fn d_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8444))
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: d_admin_listen(),
+        }
+    }
+}
+
+impl AdminSection {
+    /// Where the admin listener binds, if anywhere: `cli` (`--admin-listen`) wins; else
+    /// `listen` when enabled. When the EST listener was given port 0 on the command line
+    /// (tests, ephemeral setups) the admin listener takes an ephemeral port too, so that such
+    /// servers can run side by side.
+    pub fn bind_addr(
+        &self,
+        est_cli: Option<SocketAddr>,
+        cli: Option<SocketAddr>,
+    ) -> Option<SocketAddr> {
+        if cli.is_some() {
+            return cli;
+        }
+        if !self.enabled {
+            return None;
+        }
+        let mut a = self.listen;
+        if est_cli.is_some_and(|l| l.port() == 0) {
+            a.set_port(0);
+        }
+        Some(a)
+    }
 }
 
 /// `[cmc_server_keygen]`: the draft's five OIDs (all "TBD" there). By default they sit under
@@ -940,6 +991,7 @@ pub async fn authority(
     cfg: &Config,
     data_dir: &Path,
     public_url: Option<&str>,
+    observer: Arc<dyn est_ca::Observer>,
 ) -> Result<(Arc<Authority>, Vec<CaDomain>), AnyError> {
     let keys = cfg.key_backend(data_dir)?;
     let domains = cfg.domains(data_dir, &keys, public_url)?;
@@ -966,7 +1018,8 @@ pub async fn authority(
     };
     let mut auth = Authority::new(domains.clone(), store, Arc::new(SystemClock))?
         .with_secret_box(cfg.secret_box(data_dir)?)
-        .with_key_pool(est_ca::KeyPool::start(&pool));
+        .with_key_pool(est_ca::KeyPool::start(&pool))
+        .with_observer(observer);
     for (ca, responder) in cfg.ocsp_responders(data_dir, &keys, &domains)? {
         auth = auth.with_ocsp_responder(&ca, responder)?;
     }
@@ -1043,6 +1096,28 @@ mod tests {
         ] {
             assert!(check_public_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn admin_listener_defaults_and_port_zero() {
+        let d = AdminSection::default();
+        assert_eq!(d.listen, "127.0.0.1:8444".parse().unwrap());
+        assert!(d.enabled);
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let est: SocketAddr = "127.0.0.1:9443".parse().unwrap();
+        assert_eq!(d.bind_addr(None, None), Some(d.listen));
+        assert_eq!(d.bind_addr(Some(est), None), Some(d.listen));
+        assert_eq!(d.bind_addr(Some(any), None), Some(any));
+        let off = AdminSection {
+            enabled: false,
+            ..d.clone()
+        };
+        assert_eq!(off.bind_addr(Some(any), None), None);
+        assert_eq!(off.bind_addr(None, Some(est)), Some(est));
+        let parsed: AdminSection = toml::from_str("listen = \"[::1]:9000\"").unwrap();
+        assert_eq!(parsed.listen, "[::1]:9000".parse().unwrap());
+        assert!(parsed.enabled);
+        assert!(toml::from_str::<AdminSection>("bogus = 1").is_err());
     }
 
     #[test]

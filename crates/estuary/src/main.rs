@@ -61,6 +61,10 @@ enum Cmd {
         /// Listen address (overrides the config file).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Admin listener address for /metrics, /healthz and /readyz (overrides `[admin]`;
+        /// with `--listen` on port 0 it defaults to an ephemeral port too).
+        #[arg(long)]
+        admin_listen: Option<std::net::SocketAddr>,
         /// On a data dir without estuary.toml, create a DEMO setup (demo CA, users with printed
         /// passwords) first. Without it, a missing configuration is an error, so a mistyped
         /// --data-dir never silently starts a new CA.
@@ -480,7 +484,12 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cmd: Cmd) -> Result<(), AnyError> {
     match cmd {
-        Cmd::Serve { dir, listen, demo } => serve(&dir.data_dir, listen, demo).await,
+        Cmd::Serve {
+            dir,
+            listen,
+            admin_listen,
+            demo,
+        } => serve(&dir.data_dir, listen, admin_listen, demo).await,
         Cmd::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             // Into memory first: the generator panics on a write error (a closed pipe).
@@ -1017,6 +1026,7 @@ fn print_fingerprint(cfg: &Config, data_dir: &Path) -> Result<(), AnyError> {
 async fn serve(
     data_dir: &Path,
     listen: Option<std::net::SocketAddr>,
+    admin_listen: Option<std::net::SocketAddr>,
     demo: bool,
 ) -> Result<(), AnyError> {
     let mut demo_password = None;
@@ -1045,25 +1055,46 @@ async fn serve(
     // Bound first: the CRL URL in issued certificates defaults to the address actually bound.
     let listener = tokio::net::TcpListener::bind(listen.unwrap_or(cfg.server.listen)).await?;
     let public_url = cfg.public_url(listener.local_addr()?);
-    let (authority, domains) = config::authority(&cfg, data_dir, Some(&public_url)).await?;
+    let admin_listener = match cfg.admin.bind_addr(listen, admin_listen) {
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| {
+            format!(
+                "admin listener {a}: {e} (set [admin] listen or enabled = false, or --admin-listen)"
+            )
+        })?),
+        None => None,
+    };
+    let metrics = Arc::new(est_server::Metrics::new());
+    let (authority, domains) =
+        config::authority(&cfg, data_dir, Some(&public_url), metrics.clone()).await?;
     let server_cfg = cfg.server_config(data_dir, &domains)?;
     warn_expiring(&domains, &server_cfg.tls.cert_chain_pem, SystemTime::now());
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
     let mut state = est_server::EstState::new(
-        authority,
+        authority.clone(),
         server_cfg.labels.clone(),
         server_cfg.limits.clone(),
     )?
-    .with_auth_settings(cfg.auth_settings())?;
+    .with_auth_settings(cfg.auth_settings())?
+    .with_metrics(metrics.clone());
     if let Some((cert, key)) = cfg.cmc_encryption(data_dir)? {
         state = state.with_cmc_decryption(&key, cert)?;
     }
     let state = Arc::new(state);
     let server = est_server::serve_listener(listener, acceptor, state)?;
+    let admin = match admin_listener {
+        Some(l) => {
+            let st = est_server::AdminState::new(metrics, authority, &server_cfg.limits)
+                .watching(&server);
+            let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
+            Some(est_server::serve_admin(l, acceptor, st)?)
+        }
+        None => None,
+    };
     banner(
         &cfg,
         data_dir,
         server.local_addr,
+        admin.as_ref().map(|a| a.local_addr),
         demo_password.as_deref().map(String::as_str),
     )?;
     for ca in &cfg.cas {
@@ -1078,10 +1109,13 @@ async fn serve(
     // SIGHUP: check the configuration again and reload what a running server can swap
     // without dropping a connection; SIGINT/SIGTERM: graceful shutdown.
     while wait_for_signal().await == Signal::Reload {
-        reload(data_dir, &domains, &server);
+        reload(data_dir, &domains, &server, admin.as_ref());
     }
     eprintln!("shutting down");
     server.shutdown().await;
+    if let Some(a) = admin {
+        a.shutdown().await;
+    }
     Ok(())
 }
 
@@ -1089,12 +1123,25 @@ async fn serve(
 /// configuration keeps serving), then swaps in the TLS certificate, key and client trust
 /// anchors it names: new connections handshake with them, open ones keep theirs. CRLs need no
 /// reload (the served CRL follows the store within a second); other settings apply at restart.
-fn reload(data_dir: &Path, domains: &[est_ca::CaDomain], server: &est_server::RunningServer) {
+fn reload(
+    data_dir: &Path,
+    domains: &[est_ca::CaDomain],
+    server: &est_server::RunningServer,
+    admin: Option<&est_server::RunningServer>,
+) {
     let loaded = (|| -> Result<Vec<u8>, AnyError> {
         let cfg = Config::load(data_dir)?;
         let server_cfg = cfg.server_config(data_dir, domains)?;
         let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
+        // The admin listener shares the certificate and key: built before either is swapped.
+        let admin_acceptor = match admin {
+            Some(_) => Some(est_server::build_acceptor(&server_cfg.tls)?),
+            None => None,
+        };
         server.replace_acceptor(acceptor);
+        if let (Some(a), Some(acc)) = (admin, admin_acceptor) {
+            a.replace_acceptor(acc);
+        }
         Ok(server_cfg.tls.cert_chain_pem)
     })();
     match loaded {
@@ -1204,10 +1251,15 @@ fn banner(
     cfg: &Config,
     data_dir: &Path,
     addr: std::net::SocketAddr,
+    admin: Option<std::net::SocketAddr>,
     demo_password: Option<&str>,
 ) -> Result<(), AnyError> {
     let d = data_dir.display();
     let url = format!("https://{addr}");
+    // Before the EST line, which tests (and scripts) wait for.
+    if let Some(a) = admin {
+        println!("Estuary admin listening on https://{a} (/metrics, /healthz, /readyz)");
+    }
     println!("Estuary EST server listening on {url}/.well-known/est/");
     print_fingerprint(cfg, data_dir)?;
     let labels: Vec<String> = cfg

@@ -274,6 +274,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         labels,
         keygen: crate::config::KeygenSection::default(),
         cmc_server_keygen: Default::default(),
+        admin: Default::default(),
     };
     let mut text = String::from(if opts.demo {
         "# Estuary DEMO configuration, created by `estuary serve --demo` on an empty data dir.\n# NOT FOR PRODUCTION: see docs/configuration.md for every key.\n\n"

@@ -75,6 +75,9 @@ fn sighup_reloads_the_tls_certificate_keeps_connections_and_refuses_a_broken_con
         now_served = served_subject(&server.addr, &work);
     }
     assert!(now_served.contains("reloaded.example"), "{now_served}");
+    // The admin listener shares the certificate and reloads with it.
+    let admin_served = served_subject(&server.admin, &work);
+    assert!(admin_served.contains("reloaded.example"), "{admin_served}");
 
     // The old connection still works.
     let mut stdin = open.stdin.take().unwrap();

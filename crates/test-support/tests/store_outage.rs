@@ -6,7 +6,9 @@
 //!   down, and never anything but 200 or 503;
 //! - `/cacerts` and `/csrattrs` keep answering 200 throughout, fast;
 //! - enrollment recovers once the database is back, without a restart;
-//! - every certificate a client received is in the store (issuance is durable).
+//! - every certificate a client received is in the store (issuance is durable);
+//! - the admin listener's `/readyz` answers 503 naming the store while the database is down,
+//!   promptly, and 200 again once it is back (issue 11).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -381,6 +383,78 @@ async fn postgres_outage_mid_load_answers_503_promptly_and_recovers_without_loss
         );
     }
     // The server (and its scratch database) go before the cluster does.
+    drop(s);
+    drop(pg);
+}
+
+/// `curl` of the admin listener's /readyz: (status, body, time taken).
+fn probe_readyz(port: u16, root: &std::path::Path) -> (u16, String, Duration) {
+    let start = Instant::now();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(root)
+        .args(["-w", "\n%{http_code}"])
+        .arg(format!("https://127.0.0.1:{port}/readyz"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (
+        code.trim().parse().unwrap_or(0),
+        body.to_string(),
+        start.elapsed(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_answers_503_while_postgres_is_down() {
+    let pg = OwnPostgres::start();
+    let s = TestServer::start(ServerOptions {
+        store: StoreKind::Postgres(pg.admin_url()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let tls = est_server::TlsConfig {
+        cert_chain_pem: s.pki.tls_chain_pem.clone(),
+        key_pem: s.pki.tls_key_pem.clone(),
+        client_trust_anchors: Vec::new(),
+        client_intermediates: Vec::new(),
+        implicit_trust_anchors: Vec::new(),
+    };
+    let admin = est_server::serve_admin(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        est_server::build_acceptor(&tls).unwrap(),
+        est_server::AdminState::new(
+            Arc::new(est_server::Metrics::new()),
+            s.authority.clone(),
+            &est_server::Limits::default(),
+        ),
+    )
+    .unwrap();
+    let port = admin.local_addr.port();
+    let root = s
+        .pki
+        .write("root.pem", &s.pki.root_x509().to_pem().unwrap());
+    let probe = || tokio::task::block_in_place(|| probe_readyz(port, &root));
+
+    let (code, body, _) = probe();
+    assert_eq!((code, body.as_str()), (200, "ready\n"));
+    tokio::task::block_in_place(|| pg.ctl_stop());
+    let (code, body, took) = probe();
+    println!("readyz with the database down: {code} after {took:?}: {body}");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.starts_with("not ready\nstore: "), "{body}");
+    // The probe's own 2 s bound (or the store's error), not the store's 3 s acquire timeout.
+    assert!(took < Duration::from_secs(3), "a prompt answer: {took:?}");
+    tokio::task::block_in_place(|| pg.ctl_start());
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut last = probe();
+    while last.0 != 200 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        last = probe();
+    }
+    assert_eq!(last.0, 200, "ready again after the restart: {}", last.1);
+    admin.shutdown().await;
     drop(s);
     drop(pg);
 }

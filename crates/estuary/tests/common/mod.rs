@@ -13,6 +13,8 @@ pub struct Server {
     child: Child,
     /// `127.0.0.1:PORT`
     pub addr: String,
+    /// The admin listener (/metrics, /healthz, /readyz), `127.0.0.1:PORT`; empty when off.
+    pub admin: String,
     /// The demo user's password, from the banner.
     pub password: String,
 }
@@ -46,6 +48,7 @@ pub fn restart(dir: &Path, password: &str) -> Server {
     let mut server = Server {
         child,
         addr: String::new(),
+        admin: String::new(),
         password: password.to_string(),
     };
     let (tx, rx) = mpsc::channel();
@@ -58,6 +61,9 @@ pub fn restart(dir: &Path, password: &str) -> Server {
         let line = rx
             .recv_timeout(Duration::from_secs(120))
             .expect("server banner");
+        if let Some(a) = admin_addr(&line) {
+            server.admin = a;
+        }
         if let Some(rest) = line.strip_prefix("Estuary EST server listening on https://") {
             server.addr = rest.trim_end_matches("/.well-known/est/").to_string();
             return server;
@@ -84,11 +90,14 @@ pub fn start_demo(dir: &Path) -> Server {
             let _ = tx.send(line);
         }
     });
-    let (mut addr, mut password) = (None, None);
+    let (mut addr, mut password, mut admin) = (None, None, String::new());
     while addr.is_none() || password.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(120))
             .expect("server banner");
+        if let Some(a) = admin_addr(&line) {
+            admin = a;
+        }
         if let Some(rest) = line.strip_prefix("Estuary EST server listening on https://") {
             addr = Some(rest.trim_end_matches("/.well-known/est/").to_string());
         }
@@ -99,8 +108,15 @@ pub fn start_demo(dir: &Path) -> Server {
     Server {
         child,
         addr: addr.unwrap(),
+        admin,
         password: password.unwrap(),
     }
+}
+
+/// The address on the banner's admin line (printed before the EST line).
+fn admin_addr(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("Estuary admin listening on https://")?;
+    Some(rest.split_whitespace().next()?.to_string())
 }
 
 /// Runs a bash script in `dir`; returns success and stdout+stderr.
