@@ -234,6 +234,18 @@ pub struct ServerSection {
     /// `https://<listen address>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Renew the server's own TLS certificate from the Estuary CA that issued it, at start and
+    /// every 12 hours, once it is within `tls_renew_before_days` of its notAfter (a new key,
+    /// the same names; recorded in the store; swapped in without dropping connections). A
+    /// certificate from another CA is left alone (replace the files and send SIGHUP).
+    #[serde(default = "d_true")]
+    pub tls_auto_renew: bool,
+    #[serde(default = "d_renew_days")]
+    pub tls_renew_before_days: u32,
+}
+
+fn d_renew_days() -> u32 {
+    30
 }
 
 fn d_fail_limit() -> u32 {
@@ -669,6 +681,9 @@ impl Config {
         }
         if let Some(url) = &self.server.public_url {
             check_public_url(url)?;
+        }
+        if self.server.tls_renew_before_days == 0 {
+            return Err("server: tls_renew_before_days must be at least 1".into());
         }
         if self.server.max_connections == 0 || self.server.max_connections_per_source == 0 {
             return Err(

@@ -12,6 +12,7 @@ mod cmd_token;
 mod config;
 mod perms;
 mod setup;
+mod tls_renew;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -1066,6 +1067,8 @@ async fn serve(
     let metrics = Arc::new(est_server::Metrics::new());
     let (authority, domains) =
         config::authority(&cfg, data_dir, Some(&public_url), metrics.clone()).await?;
+    // The server's own TLS certificate, renewed from our CA before it is read when due.
+    renew_tls(&cfg, data_dir, &authority, &domains).await;
     let server_cfg = cfg.server_config(data_dir, &domains)?;
     warn_expiring(&domains, &server_cfg.tls.cert_chain_pem, SystemTime::now());
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
@@ -1083,7 +1086,7 @@ async fn serve(
     let server = est_server::serve_listener(listener, acceptor, state)?;
     let admin = match admin_listener {
         Some(l) => {
-            let st = est_server::AdminState::new(metrics, authority, &server_cfg.limits)
+            let st = est_server::AdminState::new(metrics, authority.clone(), &server_cfg.limits)
                 .watching(&server);
             let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
             Some(est_server::serve_admin(l, acceptor, st)?)
@@ -1108,8 +1111,29 @@ async fn serve(
     );
     // SIGHUP: check the configuration again and reload what a running server can swap
     // without dropping a connection; SIGINT/SIGTERM: graceful shutdown.
-    while wait_for_signal().await == Signal::Reload {
-        reload(data_dir, &domains, &server, admin.as_ref());
+    // Every 12 hours: is the TLS certificate due for renewal?
+    // ESTUARY_TLS_RENEW_CHECK_SECS shortens the period (tests).
+    let period = std::env::var("ESTUARY_TLS_RENEW_CHECK_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(TLS_RENEW_CHECK, Duration::from_secs);
+    let mut renew_check = tokio::time::interval(period);
+    renew_check.tick().await;
+    loop {
+        tokio::select! {
+            sig = wait_for_signal() => {
+                if sig == Signal::Stop {
+                    break;
+                }
+                reload(data_dir, &domains, &server, admin.as_ref());
+            }
+            _ = renew_check.tick() => {
+                if renew_tls(&cfg, data_dir, &authority, &domains).await {
+                    reload(data_dir, &domains, &server, admin.as_ref());
+                }
+            }
+        }
     }
     eprintln!("shutting down");
     server.shutdown().await;
@@ -1117,6 +1141,36 @@ async fn serve(
         a.shutdown().await;
     }
     Ok(())
+}
+
+/// How often a running server checks whether its TLS certificate is due for renewal.
+const TLS_RENEW_CHECK: Duration = Duration::from_secs(12 * 3600);
+
+/// Renews the TLS certificate when due ([`tls_renew::renew_if_due`]); whether it did. A
+/// failure is logged and the current certificate keeps serving.
+async fn renew_tls(
+    cfg: &Config,
+    data_dir: &Path,
+    authority: &est_ca::Authority,
+    domains: &[est_ca::CaDomain],
+) -> bool {
+    match tls_renew::renew_if_due(cfg, data_dir, authority, domains, SystemTime::now()).await {
+        Ok(tls_renew::Renewal::Renewed { serial, not_after }) => {
+            let until = fmt_time(not_after);
+            tracing::info!(%serial, not_after = %until, "TLS certificate renewed from our CA");
+            eprintln!("renewed the TLS server certificate: serial {serial}, valid until {until}");
+            true
+        }
+        Ok(tls_renew::Renewal::Skipped(why)) => {
+            tracing::debug!(reason = %why, "TLS certificate not renewed");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "TLS certificate renewal failed; the current one keeps serving");
+            eprintln!("warning: renewing the TLS certificate failed: {e}");
+            false
+        }
+    }
 }
 
 /// SIGHUP: loads estuary.toml as at start (a broken one is refused and the running

@@ -259,6 +259,8 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             auth_failure_window_secs: 300,
             auth_lockout_secs: 300,
             public_url: None,
+            tls_auto_renew: true,
+            tls_renew_before_days: 30,
         },
         store: StoreSection {
             url: "sqlite://estuary.db".into(),

@@ -35,10 +35,16 @@ impl Drop for Server {
 
 /// Restarts `estuary serve` on an existing data dir; `password` is carried over.
 pub fn restart(dir: &Path, password: &str) -> Server {
+    restart_with_env(dir, password, &[])
+}
+
+/// [`restart`] with extra environment variables for the server.
+pub fn restart_with_env(dir: &Path, password: &str, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--data-dir"])
         .arg(dir)
         .args(["--listen", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
