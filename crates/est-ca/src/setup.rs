@@ -89,13 +89,26 @@ pub fn tls_server_certificate(
         };
         names.push(GeneralName::IpAddress(der::asn1::OctetString::new(bytes)?));
     }
+    let profile = tls_profile(parent, subject, Some(SubjectAltName(names)), &spki);
+    let (serial, _) = new_serial(now)?;
+    parent.sign(profile, serial, validity(now, lifetime)?, spki)
+}
+
+/// A TLS server certificate's profile: digitalSignature (and keyEncipherment for RSA),
+/// serverAuth and clientAuth, the given names.
+fn tls_profile(
+    parent: &Issuer,
+    subject: Name,
+    san: Option<SubjectAltName>,
+    spki: &SubjectPublicKeyInfoOwned,
+) -> TbsProfile {
     let is_rsa = spki.algorithm.oid == const_oid::db::rfc5912::RSA_ENCRYPTION;
     let usage = if is_rsa {
         KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
     } else {
         KeyUsages::DigitalSignature.into()
     };
-    let profile = TbsProfile {
+    TbsProfile {
         issuer: Some(parent.subject().clone()),
         subject,
         kind: CertKind::EndEntity {
@@ -104,13 +117,11 @@ pub fn tls_server_certificate(
                 const_oid::db::rfc5280::ID_KP_SERVER_AUTH,
                 const_oid::db::rfc5280::ID_KP_CLIENT_AUTH,
             ],
-            san: Some(SubjectAltName(names)),
+            san,
             crl_url: None,
             ocsp_url: None,
         },
-    };
-    let (serial, _) = new_serial(now)?;
-    parent.sign(profile, serial, validity(now, lifetime)?, spki)
+    }
 }
 
 /// The CA's CMC encryption certificate (RSA, keyEncipherment): clients encrypt Full PKI
@@ -214,26 +225,7 @@ pub async fn renew_tls_server_certificate(
             ));
         }
     };
-    let is_rsa = spki.algorithm.oid == const_oid::db::rfc5912::RSA_ENCRYPTION;
-    let usage = if is_rsa {
-        KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
-    } else {
-        KeyUsages::DigitalSignature.into()
-    };
-    let profile = TbsProfile {
-        issuer: Some(issuer.subject().clone()),
-        subject: tbs.subject().clone(),
-        kind: CertKind::EndEntity {
-            key_usage: KeyUsage(usage),
-            eku: vec![
-                const_oid::db::rfc5280::ID_KP_SERVER_AUTH,
-                const_oid::db::rfc5280::ID_KP_CLIENT_AUTH,
-            ],
-            san,
-            crl_url: None,
-            ocsp_url: None,
-        },
-    };
+    let profile = tls_profile(issuer, tbs.subject().clone(), san, &spki);
     let spki_der = spki.to_der()?;
     let ski = hex::encode(crate::key_identifier(spki.owned_to_ref())?);
     let validity = validity(now, lifetime)?;

@@ -12,29 +12,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{BIN, compile_bc, start_demo};
-
-/// `estuary cmc-secret add --ident IDENT --secret-file - --subject SUBJECT` (the secret on stdin).
-fn add_secret(data: &Path, ident: &str, secret: &str, subject: &str) {
-    let mut add = Command::new(BIN)
-        .args(["cmc-secret", "add", "--data-dir"])
-        .arg(data)
-        .args(["--ident", ident, "--secret-file", "-", "--subject", subject])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(secret.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success(), "cmc-secret add {ident}");
-}
 
 #[test]
 fn bouncy_castle_cmc_server_keygen_against_estuary_serve() {
@@ -48,9 +28,9 @@ fn bouncy_castle_cmc_server_keygen_against_estuary_serve() {
     let (ident, ident_secret) = ("bc-skg-ident", "bc-skg-identification-secret-1");
     let (shroud, shroud_secret) = ("bc-skg-key", "bc-skg-protection-secret-2");
     let other = "bc-skg-other";
-    add_secret(&data, ident, ident_secret, "CN=bc-skg-pwri.example");
-    add_secret(&data, shroud, shroud_secret, "CN=bc-skg-pwri.example");
-    add_secret(
+    common::add_cmc_secret_for(&data, ident, ident_secret, "CN=bc-skg-pwri.example");
+    common::add_cmc_secret_for(&data, shroud, shroud_secret, "CN=bc-skg-pwri.example");
+    common::add_cmc_secret_for(
         &data,
         other,
         "bc-skg-other-secret-3",

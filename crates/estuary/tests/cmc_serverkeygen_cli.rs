@@ -9,28 +9,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use common::{check_cert, client, sh, start_demo};
-
-fn add_secret(data: &Path, ident: &str, secret: &str, subject: &str) {
-    let mut add = Command::new(env!("CARGO_BIN_EXE_estuary"))
-        .args(["cmc-secret", "add", "--data-dir"])
-        .arg(data)
-        .args(["--ident", ident, "--secret-file", "-", "--subject", subject])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(secret.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success(), "cmc-secret add {ident}");
-}
 
 #[test]
 fn fullcmc_serverkeygen_every_shroud_against_estuary_serve() {
@@ -127,13 +106,13 @@ fn fullcmc_serverkeygen_every_shroud_against_estuary_serve() {
     assert!(ok && out.contains("2048 bit"), "{out}");
 
     // Shared secrets: authenticated by one (AuthenticatedData), protected by another (pwri).
-    add_secret(
+    common::add_cmc_secret_for(
         &data,
         "skg-dev",
         "skg-identification-secret-01\n",
         "CN=pwri-cli.example",
     );
-    add_secret(
+    common::add_cmc_secret_for(
         &data,
         "skg-key",
         "skg-protection-secret-02\n",

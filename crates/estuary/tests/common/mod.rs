@@ -243,11 +243,16 @@ pub fn check_cert(work: &Path, data: &Path, cert: &str, key: &str) {
 /// `estuary cmc-secret add --data-dir DATA --ident IDENT --secret-file -` with `secret` on
 /// standard input (as an operator provisions a CMC shared secret).
 pub fn add_cmc_secret(data: &Path, ident: &str, secret: &str) {
+    add_cmc_secret_for(data, ident, secret, "");
+}
+
+/// [`add_cmc_secret`] linked to `subject` (RFC 4514; `""`: none), as `--subject` does.
+pub fn add_cmc_secret_for(data: &Path, ident: &str, secret: &str, subject: &str) {
     use std::io::Write;
     let mut add = Command::new(BIN)
         .args(["cmc-secret", "add", "--data-dir"])
         .arg(data)
-        .args(["--ident", ident, "--secret-file", "-"])
+        .args(["--ident", ident, "--secret-file", "-", "--subject", subject])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
