@@ -409,24 +409,6 @@ impl EstConnection {
         .map_err(|e| ClientError::Other(format!("Digest: {e}")))
     }
 
-    /// A Digest challenge of this label, from an empty /simpleenroll (answered 401 before
-    /// anything is read); `None` when the server does not answer with one.
-    async fn digest_probe(
-        &mut self,
-    ) -> Result<Option<est_proto::digest::DigestChallenge>, ClientError> {
-        let r = self
-            .send(est_proto::Operation::SimpleEnroll, None, None)
-            .await?;
-        if r.status != StatusCode::UNAUTHORIZED {
-            return Ok(None);
-        }
-        Ok(
-            est_proto::digest::parse_challenges(r.www_authenticate.iter().map(String::as_str))
-                .into_iter()
-                .next(),
-        )
-    }
-
     /// Sends once; on 401 with configured credentials, once more answering the challenge:
     /// Basic or Digest as [`HttpAuth`] says (a Digest answer whose nonce the server calls
     /// stale is repeated once with the new nonce, RFC 7616 §3.3).
@@ -442,10 +424,10 @@ impl EstConnection {
         if r.status != StatusCode::UNAUTHORIZED {
             return Ok(r);
         }
-        let basic_offered = r.www_authenticate.iter().any(|w| {
-            w.split(',')
-                .any(|part| part.trim_start().to_ascii_lowercase().starts_with("basic"))
-        });
+        let basic_offered = est_proto::digest::offers_scheme(
+            r.www_authenticate.iter().map(String::as_str),
+            "basic",
+        );
         let digest =
             est_proto::digest::parse_challenges(r.www_authenticate.iter().map(String::as_str));
         let use_basic = match self.client.cfg.http_auth {
@@ -587,36 +569,47 @@ impl EstConnection {
     /// comes as a 4xx/5xx carrying a PKIResponse (EST-99) and is returned like a success; an
     /// error status with any other body (text/plain) is [`ClientError::Status`].
     ///
-    /// Configured Basic credentials are sent with the first request (to the server this
-    /// connection authenticated, EST-45): a server that also accepts CMC-level authentication
-    /// (an identity proof, a signing certificate) answers a request without them with a CMC
-    /// failure rather than a 401 to retry after, and would have spent its senderNonce.
+    /// Configured credentials go with the request itself (to the server this connection
+    /// authenticated, EST-45): a server that also accepts CMC-level authentication (an
+    /// identity proof, a signing certificate) answers a request without them with a CMC
+    /// failure rather than a 401 to retry after, and would have spent its senderNonce. With
+    /// [`HttpAuth::Basic`] they are sent as Basic at once; otherwise an empty /simpleenroll
+    /// first learns the schemes offered (Basic only if offered, else Digest with its nonce).
     pub async fn full_cmc(&mut self, request_der: &[u8]) -> Result<(u16, Vec<u8>), ClientError> {
         let op = est_proto::Operation::FullCmc;
-        let r = match (self.client.cfg.http_auth, self.basic_value()) {
-            // Digest needs the server's nonce first: answer its 401 (a label that accepts
-            // CMC-level authentication answers a credential-less request itself instead).
-            // So the challenge comes from a probe that cannot spend anything: an empty
-            // /simpleenroll, refused with 401 before any body is read.
-            (HttpAuth::Digest, _) => match self.digest_probe().await? {
-                Some(c) => {
-                    let value = self.digest_value(&c, op)?;
-                    self.send(
-                        op,
-                        Some(request_der.to_vec()),
-                        value.as_deref().map(|v| v.as_str()),
-                    )
+        let body = Some(request_der.to_vec());
+        let r = match self.client.cfg.http_auth {
+            // Asked for: Basic up front, in one round trip.
+            HttpAuth::Basic => {
+                let value = self.basic_value();
+                self.send(op, body, value.as_deref().map(|v| v.as_str()))
                     .await?
-                }
-                None => self.send_auth(op, Some(request_der.to_vec())).await?,
-            },
-            (_, value) => {
-                self.send(
-                    op,
-                    Some(request_der.to_vec()),
-                    value.as_deref().map(|v| v.as_str()),
-                )
-                .await?
+            }
+            // A label that accepts CMC-level authentication answers a credential-less request
+            // itself (it would spend the senderNonce) rather than with a 401 to retry after:
+            // what the label offers is learnt first from a probe that cannot spend anything,
+            // an empty /simpleenroll, which is refused with 401 before any body is read.
+            _ if self.client.cfg.basic.is_none() => self.send(op, body, None).await?,
+            mode => {
+                let probe = self
+                    .send(est_proto::Operation::SimpleEnroll, None, None)
+                    .await?;
+                let offered = probe.www_authenticate.iter().map(String::as_str);
+                let basic = est_proto::digest::offers_scheme(offered.clone(), "basic");
+                let digest = est_proto::digest::parse_challenges(offered);
+                let value = if probe.status != StatusCode::UNAUTHORIZED {
+                    // Authenticated otherwise (a TLS client certificate): no password.
+                    None
+                } else if mode == HttpAuth::Auto && (basic || digest.is_empty()) {
+                    if basic { self.basic_value() } else { None }
+                } else {
+                    match digest.first() {
+                        Some(c) => self.digest_value(c, op)?,
+                        None => None,
+                    }
+                };
+                self.send(op, body, value.as_deref().map(|v| v.as_str()))
+                    .await?
             }
         };
         let mt = est_proto::MediaType::parse(&r.content_type);

@@ -182,7 +182,12 @@ fn agree_ec(
     shared.affine_coordinates(group, &mut x, &mut y, &mut ctx)?;
     let len = i32::try_from(group.degree().div_ceil(8))
         .map_err(|_| CmsError::invalid("curve too large"))?;
-    Ok(Zeroizing::new(x.to_vec_padded(len)?))
+    let z = Zeroizing::new(x.to_vec_padded(len)?);
+    // The shared secret's coordinates are cleared, not just freed (the point itself has no
+    // clearing free in the bindings; it is freed at once).
+    x.clear();
+    y.clear();
+    Ok(z)
 }
 
 fn agree<T: openssl::pkey::HasPrivate, U: openssl::pkey::HasPublic>(

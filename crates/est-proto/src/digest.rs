@@ -359,6 +359,15 @@ pub fn parse_challenges<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Di
     out
 }
 
+/// Whether a challenge of `scheme` (e.g. `basic`, case-insensitive) starts anywhere in the
+/// `WWW-Authenticate` values (as a token, not inside a quoted string).
+pub fn offers_scheme<'a>(values: impl IntoIterator<Item = &'a str>, scheme: &str) -> bool {
+    let scheme = scheme.to_ascii_lowercase();
+    values
+        .into_iter()
+        .any(|v| find_scheme(v, &scheme).is_some() || v.trim().eq_ignore_ascii_case(&scheme))
+}
+
 /// The position of `scheme` (case-insensitive) as a whole token followed by whitespace.
 fn find_scheme(s: &str, scheme: &str) -> Option<usize> {
     let lower = s.to_ascii_lowercase();
@@ -660,6 +669,12 @@ mod tests {
             .unwrap();
         assert!(response_matches(&creds, &ha1, "POST").unwrap());
         assert!(!response_matches(&creds, &ha1, "GET").unwrap());
+        assert!(offers_scheme([joined.as_str()], "basic"));
+        assert!(!offers_scheme([sha.as_str()], "basic"));
+        assert!(!offers_scheme(
+            ["Digest realm=\"x, basic y\", qop=auth"],
+            "basic"
+        ));
         // A "digest" inside a quoted realm is not a scheme; no qop means no answer.
         let tricky = "Basic realm=\"a Digest realm=x\", Digest realm=\"r\", nonce=\"n\"";
         assert!(parse_challenges([tricky]).is_empty());

@@ -188,7 +188,12 @@ impl CmcPool {
         key_type: est_ca::KeyType,
     ) -> Result<Self, AnyError> {
         use est_cmc::serverkeygen::{BareKey, Shroud, ShroudWithPublicKey};
-        let protect = est_keys::generate_key(est_ca::KeyType::P256)?;
+        // At least as strong as the key asked for (SKGD-44): P-384 protects a P-384 key.
+        let protect = est_keys::generate_key(if key_type == est_ca::KeyType::P384 {
+            est_ca::KeyType::P384
+        } else {
+            est_ca::KeyType::P256
+        })?;
         let ski = est_client::subject_key_id(&protect)?;
         let shroud = Shroud::PublicKey(ShroudWithPublicKey::BareKey(BareKey {
             public_key: x509_cert::spki::SubjectPublicKeyInfoOwned::try_from(

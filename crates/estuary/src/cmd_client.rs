@@ -243,6 +243,7 @@ fn saved_anchor_path(url: &str) -> Result<PathBuf, Error> {
     // A file name from the host: letters, digits, '.', '-' kept; anything else (':' of IPv6)
     // becomes '_'.
     let safe: String = host
+        .to_ascii_lowercase()
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {

@@ -1083,6 +1083,7 @@ async fn serve(
         state = state.with_cmc_decryption(&key, cert)?;
     }
     let state = Arc::new(state);
+    let mut signals = Signals::new()?;
     let server = est_server::serve_listener(listener, acceptor, state)?;
     let admin = match admin_listener {
         Some(l) => {
@@ -1122,7 +1123,7 @@ async fn serve(
     renew_check.tick().await;
     loop {
         tokio::select! {
-            sig = wait_for_signal() => {
+            sig = signals.next() => {
                 if sig == Signal::Stop {
                     break;
                 }
@@ -1284,20 +1285,31 @@ enum Signal {
     Reload,
 }
 
-/// The next SIGINT/SIGTERM (stop) or SIGHUP (reload).
-async fn wait_for_signal() -> Signal {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return Signal::Stop;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => Signal::Stop,
-        _ = term.recv() => Signal::Stop,
-        _ = hup.recv() => Signal::Reload,
+/// SIGINT/SIGTERM (stop) and SIGHUP (reload), registered once at start so that a signal
+/// arriving while the server is busy (a reload, a TLS renewal) is queued, not lost.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, AnyError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next stop or reload signal.
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
     }
 }
 

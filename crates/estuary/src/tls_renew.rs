@@ -69,7 +69,26 @@ pub async fn renew_if_due(
             "the TLS certificate was issued by {issuer}, not by a CA of this server: renew it there, replace the files and send SIGHUP"
         )));
     };
-    let kt = key_type_of(leaf);
+    // Renewing could not give more life than the issuing CA has left: then renewing at
+    // every check would only pile up certificates. Said once per check, left alone.
+    let ca_not_after = domain
+        .issuer
+        .cert
+        .tbs_certificate()
+        .validity()
+        .not_after
+        .to_system_time();
+    if ca_not_after <= not_after + Duration::from_secs(86400) {
+        return Ok(Renewal::Skipped(format!(
+            "the issuing CA {:?} expires before a renewed TLS certificate could outlive the current one: renew or roll over the CA",
+            domain.name
+        )));
+    }
+    let Some(kt) = key_type_of(leaf) else {
+        return Ok(Renewal::Skipped(
+            "the TLS key is of a type Estuary does not generate (RSA 2048/3072/4096, P-256, P-384, Ed25519)".into(),
+        ));
+    };
     let key = est_keys::generate_key(kt)?;
     let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(&key.public_key_to_der()?)?;
     let issued =
@@ -93,44 +112,57 @@ pub async fn renew_if_due(
     })
 }
 
-/// The type of key the current certificate has, so that the renewal keeps it (P-256 when it
-/// cannot be told).
-fn key_type_of(cert: &Certificate) -> KeyType {
-    let spki = cert.tbs_certificate().subject_public_key_info();
-    let Ok(der) = spki.to_der() else {
-        return KeyType::P256;
-    };
-    let Ok(key) = openssl::pkey::PKey::public_key_from_der(&der) else {
-        return KeyType::P256;
-    };
-    match (key.id(), key.bits()) {
+/// The type of key the current certificate has, so that the renewal keeps it; `None` for a
+/// type Estuary does not generate.
+fn key_type_of(cert: &Certificate) -> Option<KeyType> {
+    let der = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .ok()?;
+    let key = openssl::pkey::PKey::public_key_from_der(&der).ok()?;
+    Some(match (key.id(), key.bits()) {
+        (openssl::pkey::Id::EC, 256) => KeyType::P256,
         (openssl::pkey::Id::EC, 384) => KeyType::P384,
-        (openssl::pkey::Id::RSA, 4096) => KeyType::Rsa4096,
+        (openssl::pkey::Id::RSA, 2048) => KeyType::Rsa2048,
         (openssl::pkey::Id::RSA, 3072) => KeyType::Rsa3072,
-        (openssl::pkey::Id::RSA, _) => KeyType::Rsa2048,
+        (openssl::pkey::Id::RSA, 4096) => KeyType::Rsa4096,
         (openssl::pkey::Id::ED25519, _) => KeyType::Ed25519,
-        _ => KeyType::P256,
-    }
+        _ => return None,
+    })
 }
 
 fn pem_of(der: &[u8]) -> Result<Vec<u8>, AnyError> {
     Ok(openssl::x509::X509::from_der(der)?.to_pem()?)
 }
 
-/// Writes `data` to a temporary file beside `path` (with `mode`), syncs it, and renames it
-/// over `path`.
+/// Writes `data` to a new temporary file beside `path` (created with `mode`; a stale one from
+/// an interrupted run is removed first, so the mode always applies), syncs it, renames it over
+/// `path` and syncs the directory, so that the rename survives a crash.
 fn replace_file(path: &Path, data: &[u8], mode: u32) -> Result<(), AnyError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("renew.tmp");
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(".renew.tmp");
+    let tmp = path.with_file_name(tmp_name);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", tmp.display()).into()),
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
         .open(&tmp)
         .map_err(|e| format!("{}: {e}", tmp.display()))?;
     f.write_all(data)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
     Ok(())
 }

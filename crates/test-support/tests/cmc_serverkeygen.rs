@@ -526,6 +526,25 @@ async fn shared_secret_pwri_and_openssl_decrypts_with_the_password() {
         &["-pwri_password", "key-protection-secret-2"],
         &got.keys[0].certificate,
     );
+    // The same request sent with alice's HTTP Basic credentials is authenticated as alice
+    // (HTTP identity first), who owns no shared secret: badSharedSecret, whatever subject
+    // the secret is linked to.
+    let mut opts_b = RequestOptions::random().unwrap();
+    opts_b.identity = opts.identity.clone();
+    let pki = skg_pki(&opts_b, "pwri.example", p256_algorithm(), &shroud);
+    let req = sign_request(
+        &pki,
+        &RequestSigner::SharedSecret(opts_b.identity.as_ref().unwrap()),
+    )
+    .unwrap();
+    let (status, der) = post(&s, SKG, true, &req).await;
+    assert_eq!(
+        skg_failure(&s, status, &der),
+        (
+            CmcFailInfo::BAD_REQUEST,
+            Some(SkgErrorCode::BAD_SHARED_SECRET)
+        )
+    );
     // Another client's secret (linked to another subject) is not this requester's:
     // badSharedSecret; an unknown name looks the same.
     s.authority
@@ -696,12 +715,21 @@ async fn every_error_is_a_cmc_failure_and_issues_nothing() {
 
     // SKGD-1: the control with a certification request beside it fails the whole PKIData.
     let mut pki = skg_pki(&fresh(), "errors.example", p256_algorithm(), &by_ref);
+    // A fresh key: were the request issued before the PKIData is refused, the count below
+    // would show it.
+    let extra_key = est_client::generate_key(KeyKind::P256).unwrap();
     let extra = build_pki_data(
         &fresh(),
         &CertRequestBody::Pkcs10(
-            est_client::build_csr(&key, "CN=errors.example", &[], None).unwrap(),
+            est_client::build_csr(
+                &extra_key,
+                "CN=errors.example",
+                &[San::Dns("errors.example".into())],
+                None,
+            )
+            .unwrap(),
         ),
-        &key,
+        &extra_key,
     )
     .unwrap();
     pki.req_sequence = extra.req_sequence;

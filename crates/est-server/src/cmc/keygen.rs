@@ -23,13 +23,26 @@ pub(super) fn has_requests(label: &Label, pki: &PkiData) -> bool {
     })
 }
 
-/// Every ServerKeyGenRequest of the top PKIData (SKGD-1), each answered on its own: a key and
-/// its certificate (SKGD-18..SKGD-23) or a failure with the draft's error code (SKGD-25,
-/// SKGD-26). A PKIData that mixes the control with requests fails as a whole (SKGD-1).
+/// The ServerKeyGenRequests of the top PKIData (SKGD-1), read before anything else of the
+/// request is acted on: a PKIData that mixes the control with certification requests (or
+/// cmsSequence / otherMsgSequence content) fails as a whole before any certificate is issued.
+pub(super) type Requests = Vec<Result<SkgRequest, SkgFailure>>;
+
+pub(super) fn read(label: &Label, request: &FullPkiRequest) -> Result<Requests, Failure> {
+    match &label.cfg.cmc.server_keygen {
+        Some(oids) => skg::read_requests(&request.pki_data, oids),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Every ServerKeyGenRequest read by [`read`], each answered on its own: a key and its
+/// certificate (SKGD-18..SKGD-23) or a failure with the draft's error code (SKGD-25, SKGD-26).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
     st: &EstState,
     label: &Label,
     request: &FullPkiRequest,
+    requests: Requests,
     who: &LayerIdentity,
     ra: bool,
     builder: &mut ResponseBuilder,
@@ -38,7 +51,7 @@ pub(super) async fn run(
     let Some(oids) = &label.cfg.cmc.server_keygen else {
         return Ok(());
     };
-    for item in skg::read_requests(&request.pki_data, oids)? {
+    for item in requests {
         let outcome = match item {
             Ok(r) => generate(st, label, request, who, ra, &r, oids, builder)
                 .await
@@ -142,7 +155,7 @@ async fn generate(
         // SKGD-14: the client's bare key; nothing to validate beyond its encoding.
         ShroudKey::BareKey { .. } => None,
         ShroudKey::SharedSecret(name) => {
-            Some(shroud_secret(st, label, who, r, name, &subject).await?)
+            Some(shroud_secret(st, label, who, ra, r, name, &subject).await?)
         }
     };
     let plan = DeliveryPlan::new(r, &shroud_key, secret)?;
@@ -212,13 +225,17 @@ fn certificate_san(cert: &Certificate) -> Option<SubjectAltName> {
 }
 
 /// SKGD-15: the secret ShroudWithSharedSecret names (a CMC shared secret of `estuary
-/// cmc-secret`) must be the requester's: the very secret that authenticated the request, or
-/// one linked to the subject being certified; and usable on this label. Anything else,
-/// unknown names included, is badSharedSecret (one answer, no oracle).
+/// cmc-secret`) must be the requester's and usable on this label: the very secret that
+/// authenticated the request, or one linked (`--subject`) to the subject the requester is
+/// known by: the authenticating secret's linked subject, or the signing certificate's
+/// subject; for an authorized RA, which asks for others, the subject it asks for. A requester
+/// known only by HTTP credentials owns no secret. Anything else, unknown names included, is
+/// badSharedSecret (one answer, no oracle).
 async fn shroud_secret(
     st: &EstState,
     label: &Label,
     who: &LayerIdentity,
+    ra: bool,
     r: &SkgRequest,
     name: &str,
     subject: &x509_cert::name::Name,
@@ -231,10 +248,16 @@ async fn shroud_secret(
     let Some(s) = found.filter(|s| s.allowed_on(&label.cfg.name)) else {
         return Err(skg::bad_shared_secret(r));
     };
-    let authenticated_with_it =
-        matches!(&who.identity, Identity::SharedSecret { ident, .. } if *ident == s.ident);
-    let linked_to_subject = !s.subject.is_empty() && s.subject == subject.to_string();
-    if authenticated_with_it || linked_to_subject {
+    let linked_to = |dn: &str| !s.subject.is_empty() && s.subject == dn;
+    let owned = match &who.identity {
+        Identity::SharedSecret { ident, subject } => *ident == s.ident || linked_to(subject),
+        Identity::Certificate { .. } if ra => linked_to(&subject.to_string()),
+        Identity::Certificate { cert, .. } => {
+            linked_to(&cert.tbs_certificate().subject().to_string())
+        }
+        _ => false,
+    };
+    if owned {
         Ok(s.secret.clone())
     } else {
         Err(skg::bad_shared_secret(r))

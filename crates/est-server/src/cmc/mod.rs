@@ -259,6 +259,8 @@ async fn process_checked(
             "the PKIData carries no certification request and no control this server acts on",
         ));
     }
+    // SKGD-1: read (and a mixed PKIData refused) before anything has a side effect.
+    let skg_requests = keygen::read(label, request)?;
     if matches!(request.signer, OuterSigner::Unsigned) {
         return unsigned_revocation(st, label, http_identity.as_ref(), request).await;
     }
@@ -320,7 +322,17 @@ async fn process_checked(
         &mut run,
     ))
     .await?;
-    keygen::run(st, label, request, &top, ra, &mut builder, &mut run).await?;
+    keygen::run(
+        st,
+        label,
+        request,
+        skg_requests,
+        &top,
+        ra,
+        &mut builder,
+        &mut run,
+    )
+    .await?;
     for (id, rec) in held {
         let outcome = query(st, label, &top.identity, id, rec, &mut builder).await;
         run.record(&mut builder, &[], id, outcome)?;
