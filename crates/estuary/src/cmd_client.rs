@@ -200,17 +200,40 @@ fn read_password(p: &Path) -> Result<Zeroizing<String>, Error> {
 
 /// Writes a file with mode 0600 (keys), replacing it atomically.
 pub(crate) fn write_private(p: &Path, data: &[u8]) -> Result<(), Error> {
+    replace_file(p, data, 0o600)
+}
+
+/// Writes `data` to a new temporary file beside `path` (created with `mode`; a stale one from
+/// an interrupted run is removed first, so the mode always applies), syncs it, renames it over
+/// `path` and syncs the directory, so that the rename survives a crash.
+pub(crate) fn replace_file(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = p.with_extension("tmp-estuary");
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(".tmp-estuary");
+    let tmp = path.with_file_name(tmp_name);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", tmp.display()).into()),
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
     f.write_all(data)?;
     f.sync_all()?;
-    std::fs::rename(&tmp, p)?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // A bare file name's parent is "": the current directory.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
@@ -338,9 +361,7 @@ pub async fn run(mut a: ClientArgs) -> Result<(), Error> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let tmp = path.with_extension("pem.tmp");
-            std::fs::write(&tmp, certs_pem(&certs)?)?;
-            std::fs::rename(&tmp, &path)?;
+            replace_file(&path, &certs_pem(&certs)?, 0o644)?;
             eprintln!(
                 "trusting {} CA certificate(s) for {url}; saved to {} (used when --trust-anchor is not given)",
                 certs.len(),

@@ -17,7 +17,7 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use zeroize::Zeroizing;
 
 use crate::cmd_client::{Error, read_key, write_cert, write_private};
-use crate::cmd_fullcmc::{Outcome, exchange, parse_sans};
+use crate::cmd_fullcmc::{Outcome, exchange, first_cert, parse_sans};
 
 /// How the CA is asked to protect the key it generates (SKGD-6, SKGD-11, SKGD-15).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -102,11 +102,6 @@ fn wanted_algorithm(kind: KeyKind) -> Result<AlgorithmIdentifierOwned, Error> {
             parameters: Some(der::Any::encode_from(&der::asn1::Null)?),
         },
     })
-}
-
-fn read_cert(p: &std::path::Path) -> Result<X509, Error> {
-    let pem = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    Ok(X509::from_pem(&pem).map_err(|e| format!("{}: {e}", p.display()))?)
 }
 
 pub async fn run(
@@ -201,9 +196,7 @@ pub async fn run(
         }
         ShroudKind::Certificate => {
             let (cert, key, by_reference) = match (&a.shroud_cert, &a.shroud_key, &signer_id) {
-                (Some(c), Some(k), _) => {
-                    (est_client::from_x509(&read_cert(c)?)?, read_key(k)?, false)
-                }
+                (Some(c), Some(k), _) => (first_cert(c)?, read_key(k)?, false),
                 (None, None, Some(id)) => (est_client::from_x509(&id.cert)?, id.key.clone(), true),
                 _ => {
                     return Err("--shroud certificate needs --shroud-cert and --shroud-key, or --cert/--key to use the signing certificate".into());

@@ -607,7 +607,7 @@ pub async fn run(mut cfg: ClientConfig, url_given: bool, cmd: FullCmcCmd) -> Res
     }
 }
 
-fn first_cert(p: &Path) -> Result<x509_cert::Certificate, Error> {
+pub(crate) fn first_cert(p: &Path) -> Result<x509_cert::Certificate, Error> {
     let data = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
     let x = X509::stack_from_pem(&data)
         .map_err(|e| format!("{}: {e}", p.display()))?

@@ -40,7 +40,7 @@ fn random_secret(bytes: usize) -> Result<Zeroizing<String>, AnyError> {
     ))
 }
 
-fn pem_of(der: &[u8]) -> Result<Vec<u8>, AnyError> {
+pub(crate) fn pem_of(der: &[u8]) -> Result<Vec<u8>, AnyError> {
     Ok(openssl::x509::X509::from_der(der)?.to_pem()?)
 }
 

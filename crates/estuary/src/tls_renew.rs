@@ -3,7 +3,6 @@
 //! `tls_renew_before_days` of its notAfter, a new key of the same type is generated, certified
 //! for the same names by that CA (recorded in the store) and written over the files; the
 //! caller then swaps the TLS acceptors as SIGHUP does.
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -95,17 +94,17 @@ pub async fn renew_if_due(
         est_ca::setup::renew_tls_server_certificate(authority, &domain.name, leaf, spki, now)
             .await?;
     // The new leaf, then the chain the file had after its leaf.
-    let mut new_pem = pem_of(&issued.der)?;
+    let mut new_pem = crate::setup::pem_of(&issued.der)?;
     for c in &chain[1..] {
-        new_pem.extend(pem_of(&c.to_der()?)?);
+        new_pem.extend(crate::setup::pem_of(&c.to_der()?)?);
     }
     // The key first (mode 0600), then the chain: each replaced atomically by a rename.
-    replace_file(
+    crate::cmd_client::replace_file(
         &key_path,
         &Zeroizing::new(key.private_key_to_pem_pkcs8()?),
         0o600,
     )?;
-    replace_file(&chain_path, &new_pem, 0o644)?;
+    crate::cmd_client::replace_file(&chain_path, &new_pem, 0o644)?;
     Ok(Renewal::Renewed {
         serial: issued.record.serial,
         not_after: issued.record.not_after,
@@ -130,39 +129,4 @@ fn key_type_of(cert: &Certificate) -> Option<KeyType> {
         (openssl::pkey::Id::ED25519, _) => KeyType::Ed25519,
         _ => return None,
     })
-}
-
-fn pem_of(der: &[u8]) -> Result<Vec<u8>, AnyError> {
-    Ok(openssl::x509::X509::from_der(der)?.to_pem()?)
-}
-
-/// Writes `data` to a new temporary file beside `path` (created with `mode`; a stale one from
-/// an interrupted run is removed first, so the mode always applies), syncs it, renames it over
-/// `path` and syncs the directory, so that the rename survives a crash.
-fn replace_file(path: &Path, data: &[u8], mode: u32) -> Result<(), AnyError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(".renew.tmp");
-    let tmp = path.with_file_name(tmp_name);
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", tmp.display()).into()),
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }

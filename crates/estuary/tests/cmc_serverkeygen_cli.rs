@@ -120,66 +120,46 @@ fn fullcmc_serverkeygen_every_shroud_against_estuary_serve() {
     );
     std::fs::write(work.join("ident.txt"), "skg-identification-secret-01\n").unwrap();
     std::fs::write(work.join("keysecret.txt"), "skg-protection-secret-02\n").unwrap();
-    let (ok, out) = client(
-        &url,
-        &root,
-        &work,
-        &[
-            "--label",
-            "demo",
-            "fullcmc",
-            "serverkeygen",
-            "--subject",
-            "CN=pwri-cli.example",
-            "--ident",
-            "skg-dev",
-            "--secret-file",
-            "ident.txt",
-            "--shroud",
-            "shared-secret",
-            "--shroud-secret-name",
-            "skg-key",
-            "--shroud-secret-file",
-            "keysecret.txt",
-            "--out-key",
-            "pwri.key",
-            "--out-cert",
-            "pwri.pem",
-        ],
-    );
+    // Authenticated by skg-dev, the key protected by skg-key, whose secret the client reads
+    // from `key_secret_file`; the outputs are `<out>.key` and `<out>.pem`.
+    let pwri = |key_secret_file: &str, out: &str| {
+        let (key, cert) = (format!("{out}.key"), format!("{out}.pem"));
+        client(
+            &url,
+            &root,
+            &work,
+            &[
+                "--label",
+                "demo",
+                "fullcmc",
+                "serverkeygen",
+                "--subject",
+                "CN=pwri-cli.example",
+                "--ident",
+                "skg-dev",
+                "--secret-file",
+                "ident.txt",
+                "--shroud",
+                "shared-secret",
+                "--shroud-secret-name",
+                "skg-key",
+                "--shroud-secret-file",
+                key_secret_file,
+                "--out-key",
+                &key,
+                "--out-cert",
+                &cert,
+            ],
+        )
+    };
+    let (ok, out) = pwri("keysecret.txt", "pwri");
     assert!(ok, "{out}");
     check_cert(&work, &data, "pwri.pem", "pwri.key");
 
     // The wrong protection secret: the CA protects the key with its own copy, so the client
     // cannot open it and writes nothing.
     std::fs::write(work.join("wrongsecret.txt"), "not-the-protection-secret\n").unwrap();
-    let (ok, out) = client(
-        &url,
-        &root,
-        &work,
-        &[
-            "--label",
-            "demo",
-            "fullcmc",
-            "serverkeygen",
-            "--subject",
-            "CN=pwri-cli.example",
-            "--ident",
-            "skg-dev",
-            "--secret-file",
-            "ident.txt",
-            "--shroud",
-            "shared-secret",
-            "--shroud-secret-name",
-            "skg-key",
-            "--shroud-secret-file",
-            "wrongsecret.txt",
-            "--out-key",
-            "nope.key",
-            "--out-cert",
-            "nope.pem",
-        ],
-    );
+    let (ok, out) = pwri("wrongsecret.txt", "nope");
     assert!(!ok, "{out}");
     assert!(!work.join("nope.key").exists() && !work.join("nope.pem").exists());
 

@@ -306,31 +306,63 @@ fn skg_failure(s: &TestServer, status: u16, der: &[u8]) -> (CmcFailInfo, Option<
     (info, code)
 }
 
-/// ktri, certIdentifier (SKGD-11): an RSA client signs with its certificate (SignedData,
-/// SKGD-17) and names the same certificate to protect the key. The CA generates P-256,
-/// issues it for the client's names (a rekey) and returns the key encrypted to it.
-#[tokio::test(flavor = "multi_thread")]
-async fn ktri_to_the_signing_certificate_named_by_cert_identifier() {
-    let s = TestServer::start(ServerOptions::default()).await;
-    let oids = SkgOids::default();
-    let client_key = est_client::generate_key(KeyKind::Rsa3072).unwrap();
-    let cert = enroll(&s, &client_key, "ktri.example").await;
+/// A client of `kind`, enrolled as `cn`, asks for a P-256 key protected with the certificate
+/// it signs the request with, named by certIdentifier (SKGD-11); no HTTP credentials, the
+/// signature authenticates (SKGD-17, CMC-21). Returns the request options, the response (200),
+/// the client's key and certificate, and the response opened with that key (SKGD-24).
+async fn by_own_certificate(
+    s: &TestServer,
+    kind: KeyKind,
+    cn: &str,
+) -> (
+    RequestOptions,
+    Vec<u8>,
+    PKey<Private>,
+    Certificate,
+    est_cmc::serverkeygen::client::SkgResponse,
+) {
+    let client_key = est_client::generate_key(kind).unwrap();
+    let cert = enroll(s, &client_key, cn).await;
     let shroud = Shroud::PublicKey(ShroudWithPublicKey::CertIdentifier(
         SignerIdentifier::IssuerAndSerialNumber(est_cms::issuer_and_serial(&cert)),
     ));
     let opts = RequestOptions::random().unwrap();
-    let pki = skg_pki(&opts, "ktri.example", p256_algorithm(), &shroud);
-    // No HTTP credentials: the signature authenticates (CMC-21).
-    let (status, der) = post(&s, SKG, false, &signed_by(&pki, &client_key, &cert)).await;
+    let pki = skg_pki(&opts, cn, p256_algorithm(), &shroud);
+    let (status, der) = post(s, SKG, false, &signed_by(&pki, &client_key, &cert)).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&der));
     let secret = est_cms::RecipientSecret::PrivateKey {
         key: client_key.clone(),
         cert: Some(cert.clone()),
         ski: None,
     };
-    let got = read_response(&der, &trust(&s), &oids, &secret).unwrap();
+    let got = read_response(&der, &trust(s), &SkgOids::default(), &secret).unwrap();
     assert!(got.errors.is_empty());
     assert_eq!(got.keys.len(), 1);
+    (opts, der, client_key, cert, got)
+}
+
+/// [`openssl_checks`], OpenSSL decrypting with the client's certificate and key.
+fn openssl_checks_with_certificate(
+    s: &TestServer,
+    der: &[u8],
+    cert: &Certificate,
+    key: &PKey<Private>,
+    issued: &Certificate,
+) {
+    let t = Tmp::new("recip");
+    let c = t.write("client.pem", &pem(cert));
+    let kf = t.write("client.key", &key.private_key_to_pem_pkcs8().unwrap());
+    openssl_checks(s, der, &["-recip", &c, "-inkey", &kf], issued);
+}
+
+/// ktri, certIdentifier (SKGD-11): an RSA client signs with its certificate (SignedData,
+/// SKGD-17) and names the same certificate to protect the key. The CA generates P-256,
+/// issues it for the client's names (a rekey) and returns the key encrypted to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn ktri_to_the_signing_certificate_named_by_cert_identifier() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let (opts, der, client_key, cert, got) =
+        by_own_certificate(&s, KeyKind::Rsa3072, "ktri.example").await;
     let k = &got.keys[0];
     assert_eq!(k.request_body_part_id, ID_SKG_REQUEST);
     assert!(k.key.ec_key().is_ok(), "a P-256 key as asked (SKGD-4)");
@@ -362,14 +394,7 @@ async fn ktri_to_the_signing_certificate_named_by_cert_identifier() {
             .unwrap()
             .is_some()
     );
-
-    let t = Tmp::new("ktri");
-    let c = t.write("client.pem", &pem(&cert));
-    let kf = t.write(
-        "client.key",
-        &client_key.private_key_to_pem_pkcs8().unwrap(),
-    );
-    openssl_checks(&s, &der, &["-recip", &c, "-inkey", &kf], &k.certificate);
+    openssl_checks_with_certificate(&s, &der, &cert, &client_key, &k.certificate);
     s.shutdown().await;
 }
 
@@ -378,35 +403,9 @@ async fn ktri_to_the_signing_certificate_named_by_cert_identifier() {
 #[tokio::test(flavor = "multi_thread")]
 async fn kari_to_an_ec_certificate() {
     let s = TestServer::start(ServerOptions::default()).await;
-    let oids = SkgOids::default();
-    let client_key = est_client::generate_key(KeyKind::P256).unwrap();
-    let cert = enroll(&s, &client_key, "kari.example").await;
-    let shroud = Shroud::PublicKey(ShroudWithPublicKey::CertIdentifier(
-        SignerIdentifier::IssuerAndSerialNumber(est_cms::issuer_and_serial(&cert)),
-    ));
-    let opts = RequestOptions::random().unwrap();
-    let pki = skg_pki(&opts, "kari.example", p256_algorithm(), &shroud);
-    let (status, der) = post(&s, SKG, false, &signed_by(&pki, &client_key, &cert)).await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&der));
-    let secret = est_cms::RecipientSecret::PrivateKey {
-        key: client_key.clone(),
-        cert: Some(cert.clone()),
-        ski: None,
-    };
-    let got = read_response(&der, &trust(&s), &oids, &secret).unwrap();
-    assert_eq!(got.keys.len(), 1);
-    let t = Tmp::new("kari");
-    let c = t.write("client.pem", &pem(&cert));
-    let kf = t.write(
-        "client.key",
-        &client_key.private_key_to_pem_pkcs8().unwrap(),
-    );
-    openssl_checks(
-        &s,
-        &der,
-        &["-recip", &c, "-inkey", &kf],
-        &got.keys[0].certificate,
-    );
+    let (_, der, client_key, cert, got) =
+        by_own_certificate(&s, KeyKind::P256, "kari.example").await;
+    openssl_checks_with_certificate(&s, &der, &cert, &client_key, &got.keys[0].certificate);
     s.shutdown().await;
 }
 
