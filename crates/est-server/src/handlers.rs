@@ -405,12 +405,21 @@ impl EstState {
                 est_proto::validate_label(&cfg.name)
                     .map_err(|e| format!("label {:?}: {e}", cfg.name))?;
             }
-            let chain = ca
-                .ca_chain(&cfg.domain)
-                .ok_or_else(|| format!("label {:?}: unknown CA {:?}", cfg.name, cfg.domain))?;
+            // An RA label serves its upstream CA's certificates (RA mode, issue 10).
+            let chain = match &cfg.upstream {
+                Some(up) => up.ca_chain(),
+                None => ca
+                    .ca_chain(&cfg.domain)
+                    .ok_or_else(|| format!("label {:?}: unknown CA {:?}", cfg.name, cfg.domain))?,
+            };
+            if chain.is_empty() {
+                return Err(format!("label {:?}: no CA certificates", cfg.name));
+            }
             let p7 =
                 est_proto::certs_only_encode(&chain).map_err(|e| format!("certs-only: {e}"))?;
-            chains.push(chain.clone());
+            if cfg.upstream.is_none() {
+                chains.push(chain.clone());
+            }
             let cacerts_body = Bytes::from(est_proto::encode_body(&p7));
             // EST-55: a label that requires PoP linking lists challengePassword.
             let csr_attrs = if cfg.require_pop_linking {
@@ -567,6 +576,19 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
             Some(b) => base64_response("application/csrattrs", b.clone()),
             None => StatusCode::NO_CONTENT.into_response(),
         }),
+        // RA mode: authenticated and authorized here, issued upstream.
+        Operation::SimpleEnroll | Operation::SimpleReenroll if label.cfg.upstream.is_some() => {
+            let up = label.cfg.upstream.as_deref().ok_or_else(no_upstream)?;
+            crate::ra::enroll(st, label, up, &conn, req, op == Operation::SimpleReenroll).await
+        }
+        Operation::ServerKeyGen if label.cfg.upstream.is_some() => {
+            let up = label.cfg.upstream.as_deref().ok_or_else(no_upstream)?;
+            crate::ra::server_keygen(st, label, up, &conn, req).await
+        }
+        Operation::FullCmc if label.cfg.upstream.is_some() => {
+            let up = label.cfg.upstream.as_deref().ok_or_else(no_upstream)?;
+            crate::ra::full_cmc(st, label, up, &conn, req).await
+        }
         Operation::SimpleEnroll | Operation::SimpleReenroll => {
             enroll(st, label, &conn, req, op == Operation::SimpleReenroll).await
         }
@@ -574,6 +596,10 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
         Operation::FullCmc => crate::cmc::full_cmc(st, label, &conn, req).await,
         _ => Err(ServerError::new(StatusCode::NOT_FOUND, "unknown operation")),
     }
+}
+
+fn no_upstream() -> ServerError {
+    ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "no upstream CA")
 }
 
 /// The media type of a DER CRL (RFC 2585 §4.2).
@@ -716,7 +742,16 @@ pub(crate) async fn read_csr(
         .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
     let csr = x509_cert::request::CertReq::from_der(&der)
         .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
-    check_pop_linking(label, conn, &csr, is_ra(&identity))?;
+    let ra = is_ra(&identity);
+    // CMC-56/EST-48: an RA certificate speaks for others only on a label that authorizes it;
+    // elsewhere it may ask for its own name only, like any other client.
+    if ra && !ra_authorized(label, &identity) && !own_subject(&identity, &csr) {
+        return Err(ServerError::new(
+            StatusCode::FORBIDDEN,
+            "this RA certificate is not authorized to request certificates for others on this CA label (CMC-56): the label's cmc_ras must list its subject",
+        ));
+    }
+    check_pop_linking(label, conn, &csr, ra)?;
     // EST-47: the label's own policy, before the CA sees the request (403 with the reason).
     let names = est_ca::RequestedNames::from_csr(&csr)?;
     label.cfg.policy.authorize(&identity, &names)?;
@@ -766,7 +801,7 @@ async fn enroll(
 }
 
 /// 202 with Retry-After in delta-seconds and a human-readable note (EST-91).
-fn accepted(retry_after: std::time::Duration) -> Response {
+pub(crate) fn accepted(retry_after: std::time::Duration) -> Response {
     let secs = retry_after.as_secs().max(1);
     let mut r = (
         StatusCode::ACCEPTED,
@@ -790,6 +825,24 @@ pub const TOKEN_PREFIX: &str = "tok_";
 /// EST-48: a certificate of this CA (recorded in our store) with id-kp-cmcRA is an RA.
 fn is_ra(identity: &Identity) -> bool {
     matches!(identity, Identity::Certificate { cert, record: Some(_) } if est_ca::is_registration_authority(cert))
+}
+
+/// Whether the label authorizes this RA identity (CMC-56): its subject matches one of the
+/// label's `authorized_ras` globs.
+pub(crate) fn ra_authorized(label: &Label, identity: &Identity) -> bool {
+    match identity {
+        Identity::Certificate { cert, .. } => est_ca::any_glob(
+            &label.cfg.cmc.authorized_ras,
+            &cert.tbs_certificate().subject().to_string(),
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a certificate-authenticated client asks for its own subject name.
+fn own_subject(identity: &Identity, csr: &x509_cert::request::CertReq) -> bool {
+    matches!(identity, Identity::Certificate { cert, .. }
+        if der::Encode::to_der(cert.tbs_certificate().subject()).ok() == der::Encode::to_der(&csr.info.subject).ok())
 }
 
 /// EST-54/EST-59: a challengePassword is the base64 channel binding of this connection.

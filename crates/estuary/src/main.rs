@@ -7,10 +7,12 @@ mod cmd_cmc_secret;
 mod cmd_crl;
 mod cmd_fullcmc;
 mod cmd_ocsp;
+mod cmd_ra;
 mod cmd_request;
 mod cmd_token;
 mod config;
 mod perms;
+mod ra;
 mod setup;
 mod tls_renew;
 
@@ -47,10 +49,10 @@ enum LogFormat {
 }
 
 #[derive(clap::Args, Clone)]
-struct DataDir {
+pub(crate) struct DataDir {
     /// Data directory holding estuary.toml, keys, certificates and the database.
     #[arg(long, env = "ESTUARY_DATA_DIR", default_value = "./estuary-data")]
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -101,6 +103,33 @@ enum Cmd {
         ips: Vec<std::net::IpAddr>,
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: std::net::SocketAddr,
+        /// Create a registration authority instead of a CA: no CA and no issuing key; an RA
+        /// key, its certificate request (ra/ra.csr.pem, to be certified by the upstream CA,
+        /// e.g. with `estuary ca issue-ra`), and a label that forwards to --upstream.
+        #[arg(long, requires_all = ["upstream", "upstream_ca"])]
+        ra: bool,
+        /// With --ra: the upstream CA's EST base URL, https://host[:port].
+        #[arg(long)]
+        upstream: Option<String>,
+        /// With --ra: the upstream CA's label (absent: its label-less path).
+        #[arg(long)]
+        upstream_label: Option<String>,
+        /// With --ra: PEM file of the upstream CA's certificates (issuing CA first), e.g. from
+        /// `estuary ca cert` on the CA or `estuary client bootstrap`.
+        #[arg(long)]
+        upstream_ca: Option<PathBuf>,
+        /// With --ra: how to reach the upstream: "fullcmc" (RA-signed CMC) or "est" (plain
+        /// /simpleenroll with the RA's TLS client certificate).
+        #[arg(long, default_value = "fullcmc", value_parser = ["fullcmc", "est"])]
+        upstream_protocol: String,
+        /// With --ra: the RA certificate's subject (RFC 4514).
+        #[arg(long, default_value = "CN=Estuary RA")]
+        subject: String,
+    },
+    /// Registration authority (RA mode): the state of its upstream CAs.
+    Ra {
+        #[command(subcommand)]
+        cmd: cmd_ra::RaCmd,
     },
     /// Manage HTTP users (Basic authentication).
     User {
@@ -321,6 +350,25 @@ enum CaCmd {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// Certify a registration authority's request (from `estuary init --ra`): its subject and
+    /// SubjectAltName, with id-kp-cmcRA beside the TLS server and client EKUs; recorded, and
+    /// written with the CA chain. Authorize it on a label with `cmc_ras` (CMC-56).
+    IssueRa {
+        #[command(flatten)]
+        dir: DataDir,
+        /// CA name (a `[[ca]]`).
+        #[arg(long, default_value = "default")]
+        ca: String,
+        /// The RA's PKCS#10 request (PEM or DER).
+        #[arg(long)]
+        csr: PathBuf,
+        /// Where to write the certificate and its chain (PEM).
+        #[arg(long)]
+        out: PathBuf,
+        /// Lifetime in days (at most the CA's own).
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -524,10 +572,51 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
         }
         Cmd::Init {
             dir,
+            ra: true,
+            upstream,
+            upstream_label,
+            upstream_ca,
+            upstream_protocol,
+            subject,
+            hostnames,
+            ips,
+            listen,
+            ..
+        } => {
+            cmd_ra::check_subject(&subject)?;
+            let o = cmd_ra::RaInit {
+                upstream_url: upstream.ok_or("--ra needs --upstream")?,
+                upstream_label,
+                upstream_ca: upstream_ca.ok_or("--ra needs --upstream-ca")?,
+                protocol: if upstream_protocol == "est" {
+                    config::UpstreamProtocol::Est
+                } else {
+                    config::UpstreamProtocol::Fullcmc
+                },
+                subject,
+                dns_names: hostnames,
+                ips,
+                listen,
+            };
+            cmd_ra::init(&dir.data_dir, &o).await?;
+            let d = dir.data_dir.display();
+            println!("created RA data dir {d} (no CA, no issuing key)");
+            println!("next:");
+            println!(
+                "  1. on the upstream CA: estuary ca issue-ra --csr {d}/ra/ra.csr.pem --out ra.pem"
+            );
+            println!("     and list the RA's subject in cmc_ras of the CA label it uses");
+            println!("  2. copy ra.pem to {d}/ra/ra.pem");
+            println!("  3. estuary ra status --data-dir {d}; estuary serve --data-dir {d}");
+            Ok(())
+        }
+        Cmd::Init {
+            dir,
             org,
             hostnames,
             ips,
             listen,
+            ..
         } => {
             let opts = setup::SetupOptions {
                 demo: false,
@@ -583,6 +672,17 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
         Cmd::Ca {
             cmd: CaCmd::OcspResponder { dir, ca, days },
         } => cmd_ocsp::ocsp_responder(&dir.data_dir, &ca, days),
+        Cmd::Ca {
+            cmd:
+                CaCmd::IssueRa {
+                    dir,
+                    ca,
+                    csr,
+                    out,
+                    days,
+                },
+        } => cmd_ra::issue_ra(&dir.data_dir, &ca, &csr, &out, days).await,
+        Cmd::Ra { cmd } => cmd_ra::run(cmd).await,
         Cmd::Cert { cmd } => cert(cmd).await,
         Cmd::Crl { dir, ca, out } => cmd_crl::crl(&dir.data_dir, ca, &out).await,
         Cmd::Client(args) => cmd_client::run(*args).await,
@@ -1012,14 +1112,33 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
 }
 
 fn print_fingerprint(cfg: &Config, data_dir: &Path) -> Result<(), AnyError> {
-    let pem = cfg.trust_anchor_pem(
-        data_dir,
-        &cfg.labels.first().map(|l| l.ca.clone()).unwrap_or_default(),
-    )?;
-    let x = openssl::x509::X509::from_pem(pem.as_bytes())?;
+    let first = cfg.labels.first();
+    // An RA's clients trust its upstream CA, whose root is the last of ca_certs.
+    let (path, x) = match first.and_then(|l| l.upstream.as_deref()) {
+        Some(u) => {
+            let up = cfg
+                .upstreams
+                .iter()
+                .find(|x| x.name == u)
+                .ok_or("unknown upstream")?;
+            let path = data_dir.join(&up.ca_certs);
+            let root = config::pem_certs(&path)?
+                .pop()
+                .ok_or("the upstream's ca_certs is empty")?;
+            (path, openssl::x509::X509::from_der(&root)?)
+        }
+        None => {
+            let pem =
+                cfg.trust_anchor_pem(data_dir, &first.map(|l| l.ca.clone()).unwrap_or_default())?;
+            (
+                data_dir.join("ca/root.pem"),
+                openssl::x509::X509::from_pem(pem.as_bytes())?,
+            )
+        }
+    };
     let fp = x.digest(openssl::hash::MessageDigest::sha256())?;
     let hexfp: Vec<String> = fp.iter().map(|b| format!("{b:02X}")).collect();
-    println!("trust anchor: {}", data_dir.join("ca/root.pem").display());
+    println!("trust anchor: {}", path.display());
     println!("trust anchor SHA-256 fingerprint: {}", hexfp.join(":"));
     Ok(())
 }

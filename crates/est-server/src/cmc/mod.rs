@@ -281,6 +281,14 @@ async fn process_checked(
     }
     let (identity, renewal) = identify(st, label, http_identity, request).await?;
     tracing::debug!(peer = %conn.peer, requester = %identity.requester(), "CMC request authenticated");
+    // CMC-56: an RA certificate (as signer or as the TLS client) speaks for others only on a
+    // label that authorizes it.
+    if is_ra_identity(&identity) && !crate::handlers::ra_authorized(label, &identity) {
+        return Err(Failure::message(
+            CmcFailInfo::BAD_IDENTITY,
+            "this RA certificate is not authorized on this CA label (CMC-56): the label's cmc_ras must list its subject",
+        ));
+    }
     let ra = authorized_ra(label, request, &identity);
     // CMC-56: RA assertions only from an RA this label authorizes.
     let ra_only: Vec<u32> = controls
@@ -465,6 +473,12 @@ fn authorized_ra(label: &Label, request: &FullPkiRequest, identity: &Identity) -
             &label.cfg.cmc.authorized_ras,
             &cert.tbs_certificate().subject().to_string(),
         )
+}
+
+/// An identity by a recorded, valid id-kp-cmcRA certificate of this CA (EST-48).
+fn is_ra_identity(identity: &Identity) -> bool {
+    matches!(identity, Identity::Certificate { cert, record: Some(r) }
+        if r.status == est_ca::CertStatus::Valid && est_ca::is_registration_authority(cert))
 }
 
 /// The decimal form of a DER INTEGER's content octets (two's complement).
