@@ -293,6 +293,12 @@ impl EstConnection {
         self.binding.as_ref()
     }
 
+    /// Whether the server closed this connection (a kept-alive connection to reuse must not
+    /// be).
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
     /// The certificates the server presented (for showing fingerprints in bootstrap mode).
     pub fn peer_chain(&self) -> &[X509] {
         &self.peer_chain

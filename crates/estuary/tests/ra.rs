@@ -14,13 +14,15 @@ use std::path::Path;
 use common::{Server, client, estuary, restart, sh, start_demo};
 
 /// CA labels for RAs, appended to the demo's configuration: "ra" authorizes RA certificates
-/// whose subject starts with "CN=Test RA" (with /serverkeygen on); "ra-manual" holds initial
+/// whose subject starts with "CN=Test RA" (with /serverkeygen and CMC server-side key
+/// generation on); "ra-manual" holds initial
 /// enrollments for the operator.
 const CA_LABELS: &str = r#"
 [[label]]
 name = "ra"
 ca = "default"
 server_keygen = true
+cmc_server_keygen = true
 cmc_ras = ["CN=Test RA*"]
 
 [[label]]
@@ -293,6 +295,35 @@ fn ra_forwards_every_operation_to_an_estuary_ca_over_fullcmc() {
     assert!(out.contains("dataReturn echoed: through-the-ra"), "{out}");
     common::check_cert(&work, &ca_dir, "cmc.pem", "cmc.key");
     assert!(requested_by(&ca_dir, "ra-cmc.example", "CN=Test RA 1"));
+
+    // CMC server-side key generation (SKGD-38): the client's Full PKI Request, signed with
+    // its certificate, carries a ServerKeyGenRequest and no certification request: the RA
+    // forwards it untouched and the CA generates the key for the signer's name.
+    let (ok, out) = client(
+        &url,
+        &root,
+        &work,
+        &[
+            "--cert",
+            "cmc.pem",
+            "--key",
+            "cmc.key",
+            "fullcmc",
+            "serverkeygen",
+            "--out-key",
+            "rskg.key",
+            "--out-cert",
+            "rskg.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("decrypted and verified"), "{out}");
+    common::check_cert(&work, &ca_dir, "rskg.pem", "rskg.key");
+    let (ok, out) = sh(
+        "openssl x509 -in rskg.pem -noout -subject -nameopt RFC2253",
+        &work,
+    );
+    assert!(ok && out.contains("CN=ra-cmc.example"), "{out}");
 
     // Wrong credentials stop at the RA: nothing is forwarded.
     std::fs::write(work.join("bad.txt"), "wrong\n").unwrap();

@@ -566,7 +566,7 @@ async fn identify(
         )),
         OuterSigner::Certificate { cert, pool } => {
             // CMC-21: signed with an existing certificate of ours.
-            est_cms::validate_chain(&st.cmc_trust.0, cert, pool).map_err(|e| {
+            st.cmc_trust.validate(cert, pool).map_err(|e| {
                 Failure::message(
                     CmcFailInfo::BAD_IDENTITY,
                     format!("the signing certificate is not one of this CA's: {e}"),
@@ -774,12 +774,58 @@ impl From<Failure> for ServerError {
     }
 }
 
-/// An OpenSSL trust store (Debug without its contents).
-pub(crate) struct TrustStore(pub(crate) openssl::x509::store::X509Store);
+/// An OpenSSL trust store (Debug without its contents), with the signing certificates it
+/// validated lately.
+pub(crate) struct TrustStore(
+    pub(crate) openssl::x509::store::X509Store,
+    std::sync::Mutex<std::collections::HashMap<[u8; 32], std::time::Instant>>,
+);
 
 impl std::fmt::Debug for TrustStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TrustStore")
+    }
+}
+
+/// How long a validated signing certificate is taken without building its path again.
+const VALIDATED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// Validated certificates remembered at most (the map starts over beyond it).
+const VALIDATED_MAX: usize = 4096;
+
+impl TrustStore {
+    /// [`est_cms::validate_chain`] of a CMC signing certificate, remembered for a minute (at
+    /// most until its notAfter): an RA signs every request with the same certificate, and
+    /// building its path through OpenSSL 3's decoders was a quarter of the CA's CPU per RA
+    /// request. Revocation is not cached: it is the store's record, read per request.
+    pub(crate) fn validate(
+        &self,
+        cert: &Certificate,
+        pool: &[Certificate],
+    ) -> Result<(), est_cms::CmsError> {
+        use der::Encode;
+        let now = std::time::Instant::now();
+        let key = cert.to_der().ok().map(|d| openssl::sha::sha256(&d));
+        if let Some(k) = &key
+            && let Ok(m) = self.1.lock()
+            && m.get(k).is_some_and(|until| now < *until)
+        {
+            return Ok(());
+        }
+        est_cms::validate_chain(&self.0, cert, pool)?;
+        let left = cert
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_system_time()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        if let (Some(k), Ok(mut m)) = (key, self.1.lock()) {
+            if m.len() >= VALIDATED_MAX {
+                m.clear();
+            }
+            m.insert(k, now + left.min(VALIDATED_FOR));
+        }
+        Ok(())
     }
 }
 
@@ -800,5 +846,5 @@ pub(crate) fn trust_store(chains: &[Vec<Certificate>]) -> Result<TrustStore, Str
             b.add_cert(x).map_err(|e| e.to_string())?;
         }
     }
-    Ok(TrustStore(b.build()))
+    Ok(TrustStore(b.build(), Default::default()))
 }
