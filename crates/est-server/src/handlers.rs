@@ -383,7 +383,9 @@ pub struct EstState {
     pub(crate) ca: Arc<dyn EstCa>,
     labels: HashMap<String, Label>,
     pub(crate) limits: Limits,
-    pub(crate) auth: HttpAuth,
+    /// Shared with the state a reload replaces this one by, when the settings are the same:
+    /// Digest nonces and guessing counters survive a SIGHUP.
+    pub(crate) auth: Arc<HttpAuth>,
     /// This server's CA certificates: the anchors of certificates that sign CMC requests.
     pub(crate) cmc_trust: crate::cmc::TrustStore,
     /// The CA's CMC encryption key and certificate, for EnvelopedData requests (CMC-20).
@@ -451,7 +453,7 @@ impl EstState {
             ca,
             labels: map,
             limits,
-            auth: HttpAuth::new(AuthSettings::default())?,
+            auth: Arc::new(HttpAuth::new(AuthSettings::default())?),
             cmc_trust: crate::cmc::trust_store(&chains)?,
             cmc_decryption: None,
             metrics: Arc::new(crate::Metrics::new()),
@@ -475,7 +477,7 @@ impl EstState {
 
     /// Replaces the default HTTP authentication settings (realm, Digest nonces).
     pub fn with_auth_settings(mut self, settings: AuthSettings) -> Result<Self, String> {
-        self.auth = HttpAuth::new(settings)?;
+        self.auth = Arc::new(HttpAuth::new(settings)?);
         Ok(self)
     }
 
@@ -498,6 +500,15 @@ impl EstState {
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
+
+    /// Keeps `old`'s HTTP authentication state (Digest nonces, guessing counters) when its
+    /// settings are the ones this state was built with: for a reload (SIGHUP).
+    pub(crate) fn keeping_auth_of(mut self, old: &EstState) -> Self {
+        if self.auth.settings() == old.auth.settings() {
+            self.auth = old.auth.clone();
+        }
+        self
+    }
 }
 
 pub(crate) fn base64_response(content_type: &'static str, body: Bytes) -> Response {
@@ -514,8 +525,13 @@ pub(crate) fn base64_response(content_type: &'static str, body: Bytes) -> Respon
 
 pub(crate) const CERTS_ONLY: &str = "application/pkcs7-mime; smime-type=certs-only";
 
-/// The single entry point for every request.
-pub(crate) async fn dispatch(State(st): State<Arc<EstState>>, req: Request) -> Response {
+/// The single entry point for every request: served with the state current when it
+/// arrived (a reload swaps it for later requests, SIGHUP).
+pub(crate) async fn dispatch(
+    State(cell): State<Arc<crate::serve::StateCell>>,
+    req: Request,
+) -> Response {
+    let st = cell.current();
     match handle(&st, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

@@ -1191,17 +1191,13 @@ async fn serve(
     let server_cfg = cfg.server_config(data_dir, &domains)?;
     warn_expiring(&domains, &server_cfg.tls.cert_chain_pem, SystemTime::now());
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
-    let mut state = est_server::EstState::new(
-        authority.clone(),
-        server_cfg.labels.clone(),
-        server_cfg.limits.clone(),
-    )?
-    .with_auth_settings(cfg.auth_settings())?
-    .with_metrics(metrics.clone());
-    if let Some((cert, key)) = cfg.cmc_encryption(data_dir)? {
-        state = state.with_cmc_decryption(&key, cert)?;
-    }
-    let state = Arc::new(state);
+    let runtime = Runtime {
+        authority: authority.clone(),
+        domains: domains.clone(),
+        metrics: metrics.clone(),
+        started: cfg.clone(),
+    };
+    let state = Arc::new(runtime.state(&cfg, data_dir, &server_cfg)?);
     let mut signals = Signals::new()?;
     let server = est_server::serve_listener(listener, acceptor, state)?;
     let admin = match admin_listener {
@@ -1246,11 +1242,11 @@ async fn serve(
                 if sig == Signal::Stop {
                     break;
                 }
-                reload(data_dir, &domains, &server, admin.as_ref());
+                reload(data_dir, &runtime, &server, admin.as_ref());
             }
             _ = renew_check.tick() => {
                 if renew_tls(&cfg, data_dir, &authority, &domains).await {
-                    reload(data_dir, &domains, &server, admin.as_ref());
+                    reload(data_dir, &runtime, &server, admin.as_ref());
                 }
             }
         }
@@ -1297,34 +1293,116 @@ async fn renew_tls(
 /// configuration keeps serving), then swaps in the TLS certificate, key and client trust
 /// anchors it names: new connections handshake with them, open ones keep theirs. CRLs need no
 /// reload (the served CRL follows the store within a second); other settings apply at restart.
+/// What a running server keeps across reloads: the authority (CA keys and store are loaded
+/// once) and the configuration it started with.
+struct Runtime {
+    authority: Arc<est_ca::Authority>,
+    domains: Vec<est_ca::CaDomain>,
+    metrics: Arc<est_server::Metrics>,
+    started: Config,
+}
+
+impl Runtime {
+    /// The EST state of `cfg` over this runtime's authority.
+    fn state(
+        &self,
+        cfg: &Config,
+        data_dir: &Path,
+        server_cfg: &est_server::ServerConfig,
+    ) -> Result<est_server::EstState, AnyError> {
+        let mut state = est_server::EstState::new(
+            self.authority.clone(),
+            server_cfg.labels.clone(),
+            server_cfg.limits.clone(),
+        )?
+        .with_auth_settings(cfg.auth_settings())?
+        .with_metrics(self.metrics.clone());
+        if let Some((cert, key)) = cfg.cmc_encryption(data_dir)? {
+            state = state.with_cmc_decryption(&key, cert)?;
+        }
+        Ok(state)
+    }
+
+    /// The settings a reload cannot apply (they need a restart), by name, where `cfg` differs
+    /// from the configuration the server started with.
+    fn needs_restart(&self, cfg: &Config) -> Vec<&'static str> {
+        fn differ<T: serde::Serialize>(a: &T, b: &T) -> bool {
+            toml::Value::try_from(a).ok() != toml::Value::try_from(b).ok()
+        }
+        let old = &self.started;
+        let mut out = Vec::new();
+        if old.server.listen != cfg.server.listen {
+            out.push("server.listen");
+        }
+        if old.server.max_connections != cfg.server.max_connections
+            || old.server.max_connections_per_source != cfg.server.max_connections_per_source
+        {
+            out.push("server.max_connections");
+        }
+        if differ(&old.store, &cfg.store) {
+            out.push("[store]");
+        }
+        if differ(&old.keys, &cfg.keys) {
+            out.push("[keys]");
+        }
+        if differ(&old.cas, &cfg.cas) {
+            out.push("[[ca]]");
+        }
+        if old.admin != cfg.admin {
+            out.push("[admin]");
+        }
+        if differ(&old.keygen, &cfg.keygen) {
+            out.push("[keygen]");
+        }
+        out
+    }
+}
+
+/// SIGHUP (issue 11): checks the configuration again and applies what a running server can
+/// swap without dropping a connection: the TLS certificate, key and client trust anchors
+/// (both listeners), and for later requests the labels (methods, policies, approval,
+/// /serverkeygen, CMC settings, CSR attributes, upstreams), HTTP authentication settings and
+/// body and request limits. A configuration that does not load is refused whole and the
+/// running one keeps serving; settings that need a restart are named in the log.
 fn reload(
     data_dir: &Path,
-    domains: &[est_ca::CaDomain],
+    runtime: &Runtime,
     server: &est_server::RunningServer,
     admin: Option<&est_server::RunningServer>,
 ) {
-    let loaded = (|| -> Result<Vec<u8>, AnyError> {
+    let loaded = (|| -> Result<(Vec<u8>, Vec<&'static str>), AnyError> {
         let cfg = Config::load(data_dir)?;
-        let server_cfg = cfg.server_config(data_dir, domains)?;
+        let server_cfg = cfg.server_config(data_dir, &runtime.domains)?;
         let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
         // The admin listener shares the certificate and key: built before either is swapped.
         let admin_acceptor = match admin {
             Some(_) => Some(est_server::build_acceptor(&server_cfg.tls)?),
             None => None,
         };
+        let state = runtime.state(&cfg, data_dir, &server_cfg)?;
         server.replace_acceptor(acceptor);
         if let (Some(a), Some(acc)) = (admin, admin_acceptor) {
             a.replace_acceptor(acc);
         }
-        Ok(server_cfg.tls.cert_chain_pem)
+        server.replace_state(state);
+        Ok((server_cfg.tls.cert_chain_pem, runtime.needs_restart(&cfg)))
     })();
     match loaded {
-        Ok(chain) => {
+        Ok((chain, restart)) => {
             tracing::info!(
-                "SIGHUP: configuration checked; TLS certificate, key and client trust anchors reloaded"
+                "SIGHUP: configuration checked; TLS certificate, key, client trust anchors, labels and authentication settings reloaded"
             );
-            eprintln!("reloaded the TLS certificate, key and client trust anchors");
-            warn_expiring(domains, &chain, SystemTime::now());
+            eprintln!(
+                "reloaded the TLS certificate, key and client trust anchors, the labels and the authentication settings"
+            );
+            if !restart.is_empty() {
+                tracing::warn!(settings = %restart.join(", "), "SIGHUP: these settings changed and take effect only after a restart");
+                eprintln!(
+                    "changed settings that need a restart to take effect: {}",
+                    restart.join(", ")
+                );
+            }
+            warn_expiring(&runtime.domains, &chain, SystemTime::now());
         }
         Err(e) => {
             tracing::error!(error = %e, "SIGHUP: reload refused; the previous configuration keeps serving");
