@@ -67,6 +67,95 @@ pub fn subordinate_ca(
     Issuer::new(cert.to_der()?, parent.full_chain(), key)
 }
 
+/// The certificates of a root key rollover (RFC 4210 §4.4, EST-66): the new self-signed root
+/// (NewWithNew) and the two links between the old and the new key.
+#[derive(Debug)]
+pub struct Rollover {
+    /// The new root, as an issuer (its key signs the new subordinate certificates).
+    pub new_root: Issuer,
+    /// The new root's key certified by the old root: clients that trust only the old root
+    /// reach the new hierarchy through it.
+    pub new_with_old: Certificate,
+    /// The old root's key certified by the new root: clients that already trust the new root
+    /// still validate what chains to the old one.
+    pub old_with_new: Certificate,
+}
+
+/// Rolls the root `old_root` (its key must be at hand) over to `new_key` under `subject`:
+/// NewWithNew for `lifetime`, NewWithOld and OldWithNew for what is left of the old root's
+/// validity (a link cannot outlive the key that signs it, nor the one it certifies).
+pub fn root_rollover(
+    old_root: &Issuer,
+    new_key: Arc<dyn SigningKey>,
+    subject: Name,
+    lifetime: Duration,
+    now: SystemTime,
+) -> Result<Rollover, CaError> {
+    let new_root = self_signed_root(new_key.clone(), subject.clone(), lifetime, now)?;
+    let left = old_root
+        .not_after()
+        .duration_since(now)
+        .map_err(|_| CaError::Internal("the old root certificate has expired".into()))?;
+    let link = |parent: &Issuer, subject: Name, spki: SubjectPublicKeyInfoOwned| {
+        let (serial, _) = new_serial(now)?;
+        parent.sign(
+            TbsProfile {
+                issuer: Some(parent.subject().clone()),
+                subject,
+                kind: CertKind::Ca { path_len: None },
+            },
+            serial,
+            validity(now, left.min(lifetime))?,
+            spki,
+        )
+    };
+    let new_with_old = link(old_root, subject, new_key.public_key_info().clone())?;
+    let old_cert = old_root
+        .full_chain()
+        .into_iter()
+        .next()
+        .ok_or_else(|| CaError::Internal("no old root certificate".into()))?;
+    let old_with_new = link(
+        &new_root,
+        old_cert.tbs_certificate().subject().clone(),
+        old_cert.tbs_certificate().subject_public_key_info().clone(),
+    )?;
+    Ok(Rollover {
+        new_root,
+        new_with_old,
+        old_with_new,
+    })
+}
+
+/// `current` (a subordinate CA certificate) certified again by `parent`: the same subject, key
+/// and path length 0, valid as long as before (at most as long as `parent`). Certificates the
+/// subordinate issued before still verify with it (same name and key).
+pub fn recertify_subordinate(
+    parent: &Issuer,
+    current: &Certificate,
+    now: SystemTime,
+) -> Result<Certificate, CaError> {
+    let tbs = current.tbs_certificate();
+    let left = tbs
+        .validity()
+        .not_after
+        .to_system_time()
+        .duration_since(now)
+        .map_err(|_| CaError::Internal("the subordinate CA certificate has expired".into()))?;
+    let left = left.min(parent.not_after().duration_since(now).unwrap_or_default());
+    let (serial, _) = new_serial(now)?;
+    parent.sign(
+        TbsProfile {
+            issuer: Some(parent.subject().clone()),
+            subject: tbs.subject().clone(),
+            kind: CertKind::Ca { path_len: Some(0) },
+        },
+        serial,
+        validity(now, left)?,
+        tbs.subject_public_key_info().clone(),
+    )
+}
+
 /// A TLS server certificate (serverAuth, and clientAuth for mutual TLS between nodes) for the
 /// given DNS names and IP addresses.
 pub fn tls_server_certificate(

@@ -718,6 +718,53 @@ pub async fn enroll_with_key(
     }
 }
 
+/// What a certificate of a /cacerts answer is during a root key rollover (EST-66, EST-67).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaCertRole {
+    /// The self-signed root with the latest notAfter: the current root (NewWithNew).
+    NewWithNew,
+    /// Another self-signed root: the previous one (OldWithOld).
+    OldWithOld,
+    /// A root's key certified by another root (OldWithNew or NewWithOld).
+    RolloverLink,
+    /// An intermediate CA (or anything else).
+    Other,
+}
+
+/// The role of each certificate of a /cacerts answer (EST-67: the client handles the
+/// rollover certificates; the newest self-signed one is NewWithNew, EST-66).
+pub fn cacert_roles(certs: &[Certificate]) -> Vec<CaCertRole> {
+    let self_signed =
+        |c: &Certificate| c.tbs_certificate().subject() == c.tbs_certificate().issuer();
+    let newest = certs
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| self_signed(c))
+        .max_by_key(|(_, c)| c.tbs_certificate().validity().not_after.to_system_time())
+        .map(|(i, _)| i);
+    let root_names: Vec<_> = certs
+        .iter()
+        .filter(|c| self_signed(c))
+        .map(|c| c.tbs_certificate().subject().clone())
+        .collect();
+    certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let tbs = c.tbs_certificate();
+            if Some(i) == newest {
+                CaCertRole::NewWithNew
+            } else if self_signed(c) {
+                CaCertRole::OldWithOld
+            } else if root_names.contains(tbs.subject()) && root_names.contains(tbs.issuer()) {
+                CaCertRole::RolloverLink
+            } else {
+                CaCertRole::Other
+            }
+        })
+        .collect()
+}
+
 /// SHA-256 fingerprint as colon-separated uppercase hex (for out-of-band checks, EST-68).
 pub fn fingerprint(cert: &X509) -> Result<String, ClientError> {
     let d = cert.digest(openssl::hash::MessageDigest::sha256())?;

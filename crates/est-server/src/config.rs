@@ -93,6 +93,9 @@ pub struct LabelConfig {
     pub name: String,
     /// The authority's CA domain that serves this label.
     pub domain: String,
+    /// Certificates served in /cacerts after the CA chain: a root key rollover's OldWithOld,
+    /// OldWithNew and NewWithOld (EST-66).
+    pub extra_cacerts: Vec<Certificate>,
     /// DER of the CsrAttrs to advertise; `None` answers 204 (EST-103).
     pub csr_attrs: Option<Vec<u8>>,
     pub auth: AuthMethods,

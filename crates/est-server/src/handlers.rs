@@ -417,8 +417,14 @@ impl EstState {
             if chain.is_empty() {
                 return Err(format!("label {:?}: no CA certificates", cfg.name));
             }
+            let mut served = chain.clone();
+            for c in &cfg.extra_cacerts {
+                if !served.contains(c) {
+                    served.push(c.clone());
+                }
+            }
             let p7 =
-                est_proto::certs_only_encode(&chain).map_err(|e| format!("certs-only: {e}"))?;
+                est_proto::certs_only_encode(&served).map_err(|e| format!("certs-only: {e}"))?;
             if cfg.upstream.is_none() {
                 chains.push(chain.clone());
             }

@@ -596,10 +596,18 @@ fn confirm_bootstrap(
 ) -> Result<(), Error> {
     let norm = |s: &str| s.replace([':', ' '], "").to_ascii_uppercase();
     let mut fps = Vec::new();
-    for c in certs {
+    // EST-66/EST-67: during a root rollover /cacerts carries the old root and the links too.
+    let roles = est_client::cacert_roles(certs);
+    for (c, role) in certs.iter().zip(roles) {
         let fp = est_client::fingerprint(&est_client::to_x509(c)?)?;
+        let what = match role {
+            est_client::CaCertRole::NewWithNew => " (root; NewWithNew during a rollover)",
+            est_client::CaCertRole::OldWithOld => " (previous root, OldWithOld)",
+            est_client::CaCertRole::RolloverLink => " (rollover link, OldWithNew or NewWithOld)",
+            est_client::CaCertRole::Other => "",
+        };
         eprintln!(
-            "CA certificate: {}\n  SHA-256 fingerprint: {fp}",
+            "CA certificate: {}{what}\n  SHA-256 fingerprint: {fp}",
             c.tbs_certificate().subject()
         );
         fps.push(fp);

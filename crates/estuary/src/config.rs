@@ -360,6 +360,12 @@ pub struct CaSection {
     pub chain: Vec<PathBuf>,
     /// Key id in the key backend.
     pub key: String,
+    /// After a root key rollover (`estuary ca rollover`): PEM files of the old root
+    /// (OldWithOld) and the links OldWithNew and NewWithOld, served in /cacerts beside the
+    /// chain (EST-66) and trusted for client certificates; remove them once every client
+    /// trusts the new root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollover: Vec<PathBuf>,
     /// Hours a CRL of this CA is valid (nextUpdate - thisUpdate, RFC 5280 §5.1.2.5); a new
     /// one is made after half of it, or at once after a revocation.
     #[serde(default = "d_crl_hours")]
@@ -661,6 +667,9 @@ impl Config {
             files.push((format!("upstream {:?} key", u.name), &u.key));
         }
         for ca in &self.cas {
+            for p in &ca.rollover {
+                files.push((format!("ca {:?} rollover", ca.name), p));
+            }
             files.push((format!("ca {:?} cert", ca.name), &ca.cert));
             if let Some(p) = &ca.ocsp_responder_cert {
                 files.push((format!("ca {:?} ocsp_responder_cert", ca.name), p));
@@ -954,6 +963,28 @@ impl Config {
                 }
             }
         }
+        // After a root rollover the old root and the links are trusted too (EST-66).
+        let mut rollover: std::collections::HashMap<&str, Vec<Certificate>> =
+            std::collections::HashMap::new();
+        for ca in &self.cas {
+            let mut certs = Vec::new();
+            for p in &ca.rollover {
+                for der in pem_certs(&data_dir.join(p))? {
+                    let c = <Certificate as der::Decode>::from_der(&der)?;
+                    let tbs = c.tbs_certificate();
+                    let list = if tbs.subject() == tbs.issuer() {
+                        &mut anchors
+                    } else {
+                        &mut intermediates
+                    };
+                    if !list.contains(&c) {
+                        list.push(c.clone());
+                    }
+                    certs.push(c);
+                }
+            }
+            rollover.insert(&ca.name, certs);
+        }
         // RA mode: one client per upstream, shared by its labels; the upstream CA's
         // certificates anchor the TLS client certificates of clients renewing through us.
         let mut upstreams: std::collections::HashMap<&str, Arc<dyn est_server::Upstream>> =
@@ -985,6 +1016,7 @@ impl Config {
             labels.push(LabelConfig {
                 name: l.name.clone(),
                 domain: l.ca.clone(),
+                extra_cacerts: rollover.get(l.ca.as_str()).cloned().unwrap_or_default(),
                 csr_attrs: csr_attrs_der(&l.csr_attrs)?,
                 auth: AuthMethods {
                     basic: l.auth_basic,

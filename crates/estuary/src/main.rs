@@ -9,6 +9,7 @@ mod cmd_fullcmc;
 mod cmd_ocsp;
 mod cmd_ra;
 mod cmd_request;
+mod cmd_rollover;
 mod cmd_token;
 mod config;
 mod perms;
@@ -350,6 +351,24 @@ enum CaCmd {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// Roll the root CA key over (RFC 4210 §4.4, EST-66): a new root key and self-signed root
+    /// replace ca/root.pem; the old root, OldWithNew and NewWithOld are served in /cacerts;
+    /// every issuing CA is certified again under the new root (same name and key); the TLS
+    /// chain carries NewWithOld. Needs the old root's key once; restart the server after.
+    Rollover {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Key id of the current root's key in the key backend (`estuary init` names it "root").
+        #[arg(long, default_value = "root")]
+        root_key: String,
+        /// Subject of the new root (RFC 4514); default: the old CN with " G2" (or the next
+        /// generation number).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Lifetime of the new root in days.
+        #[arg(long, default_value_t = 7300)]
+        days: u32,
+    },
     /// Certify a registration authority's request (from `estuary init --ra`): its subject and
     /// SubjectAltName, with id-kp-cmcRA beside the TLS server and client EKUs; recorded, and
     /// written with the CA chain. Authorize it on a label with `cmc_ras` (CMC-56).
@@ -683,6 +702,22 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
                 },
         } => cmd_ra::issue_ra(&dir.data_dir, &ca, &csr, &out, days).await,
         Cmd::Ra { cmd } => cmd_ra::run(cmd).await,
+        Cmd::Ca {
+            cmd:
+                CaCmd::Rollover {
+                    dir,
+                    root_key,
+                    subject,
+                    days,
+                },
+        } => cmd_rollover::rollover(
+            &dir.data_dir,
+            &cmd_rollover::RolloverArgs {
+                root_key,
+                subject,
+                days,
+            },
+        ),
         Cmd::Cert { cmd } => cert(cmd).await,
         Cmd::Crl { dir, ca, out } => cmd_crl::crl(&dir.data_dir, ca, &out).await,
         Cmd::Client(args) => cmd_client::run(*args).await,

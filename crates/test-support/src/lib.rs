@@ -364,6 +364,7 @@ impl TestServer {
         let label = |name: &str, domain: &str, pop: bool, attrs: Option<Vec<u8>>| LabelConfig {
             name: name.into(),
             domain: domain.into(),
+            extra_cacerts: Vec::new(),
             csr_attrs: attrs,
             auth: AuthMethods::default(),
             require_pop_linking: pop,
