@@ -155,21 +155,7 @@ pub fn rollover(data_dir: &Path, a: &RolloverArgs) -> Result<(), AnyError> {
         }
     }
     // The configuration: each [[ca]] serves the rollover certificates (EST-66).
-    let cfg_path = Config::path(data_dir);
-    let text = std::fs::read_to_string(&cfg_path)?;
-    replace_file(
-        &data_dir.join(format!("estuary.toml.{stamp}.bak")),
-        text.as_bytes(),
-        0o600,
-    )?;
-    let header: String = text
-        .lines()
-        .take_while(|l| l.starts_with('#') || l.trim().is_empty())
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let body = toml::to_string_pretty(&cfg)?;
-    replace_file(&cfg_path, format!("{header}{body}").as_bytes(), 0o600)?;
-    Config::load(data_dir)?;
+    crate::setup::rewrite_config(data_dir, &cfg)?;
 
     let fp = |c: &Certificate| -> Result<String, AnyError> {
         Ok(est_client::fingerprint(&est_client::to_x509(c)?)?)

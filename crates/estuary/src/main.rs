@@ -126,6 +126,28 @@ enum Cmd {
         /// With --ra: the RA certificate's subject (RFC 4514).
         #[arg(long, default_value = "CN=Estuary RA")]
         subject: String,
+        /// Serve an existing CA instead of creating a hierarchy: its certificate (PEM). With
+        /// --import-ca-key and, unless it is a root, --import-ca-chain. Its root's key is not
+        /// needed.
+        #[arg(long, requires = "import_ca_key", conflicts_with_all = ["ra", "add_ca"])]
+        import_ca_cert: Option<PathBuf>,
+        /// The imported CA's private key (PEM, unencrypted; stored encrypted in keys/).
+        #[arg(long, requires = "import_ca_cert")]
+        import_ca_key: Option<PathBuf>,
+        /// The imported CA's chain up to its self-signed root (PEM, nearest first).
+        #[arg(long, requires = "import_ca_cert")]
+        import_ca_chain: Option<PathBuf>,
+        /// On an existing data dir: add a new issuing CA under the root (the root's key must be
+        /// in the key directory for this) as `[[ca]] NAME`; point labels at it with
+        /// `ca = "NAME"` and restart.
+        #[arg(long, conflicts_with = "ra")]
+        add_ca: Option<String>,
+        /// With --add-ca: its subject (RFC 4514); default "CN=Estuary NAME CA,O=<root's O>".
+        #[arg(long, requires = "add_ca")]
+        ca_subject: Option<String>,
+        /// With --add-ca: its lifetime in days.
+        #[arg(long, default_value_t = 1825)]
+        ca_days: u32,
     },
     /// Registration authority (RA mode): the state of its upstream CAs.
     Ra {
@@ -631,18 +653,57 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
         }
         Cmd::Init {
             dir,
+            add_ca: Some(name),
+            ca_subject,
+            ca_days,
+            ..
+        } => {
+            let file = setup::add_ca(&dir.data_dir, &name, ca_subject.as_deref(), ca_days)?;
+            println!(
+                "added issuing CA {name:?} ({}) under the root; point labels at it with ca = \"{name}\" and restart the server",
+                dir.data_dir.join(file).display()
+            );
+            Ok(())
+        }
+        Cmd::Init {
+            dir,
             org,
             hostnames,
             ips,
             listen,
+            import_ca_cert,
+            import_ca_key,
+            import_ca_chain,
             ..
         } => {
+            let import = match (import_ca_cert, import_ca_key) {
+                (Some(cert), Some(key)) => {
+                    let first = |p: &Path| -> Result<Vec<u8>, AnyError> {
+                        config::pem_certs(p)?
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| format!("{}: no certificate", p.display()).into())
+                    };
+                    let key_pem = config::read_secret(&key)?;
+                    Some(setup::ImportedCa {
+                        cert_der: first(&cert)?,
+                        chain_der: match &import_ca_chain {
+                            Some(p) => config::pem_certs(p)?,
+                            None => Vec::new(),
+                        },
+                        key: openssl::pkey::PKey::private_key_from_pem(&key_pem)
+                            .map_err(|e| format!("{}: {e}", key.display()))?,
+                    })
+                }
+                _ => None,
+            };
             let opts = setup::SetupOptions {
                 demo: false,
                 org,
                 listen,
                 dns_names: hostnames,
                 ips,
+                import,
             };
             setup::create(&dir.data_dir, &opts).await?;
             let cfg = Config::load(&dir.data_dir)?;
@@ -1200,6 +1261,7 @@ async fn serve(
             listen: listen.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8443))),
             dns_names: vec!["localhost".into()],
             ips: vec![[127, 0, 0, 1].into(), std::net::Ipv6Addr::LOCALHOST.into()],
+            import: None,
         };
         let r = setup::create(data_dir, &opts).await?;
         demo_password = r.demo_password;

@@ -23,6 +23,70 @@ pub struct SetupOptions {
     pub listen: std::net::SocketAddr,
     pub dns_names: Vec<String>,
     pub ips: Vec<IpAddr>,
+    /// An existing issuing CA to serve instead of a new hierarchy (`init --import-ca-cert`).
+    pub import: Option<ImportedCa>,
+}
+
+/// An existing CA brought into a new data dir: its certificate, its chain up to the root
+/// (empty when it is a root itself) and its private key (stored encrypted in the key
+/// directory).
+pub struct ImportedCa {
+    pub cert_der: Vec<u8>,
+    pub chain_der: Vec<Vec<u8>>,
+    pub key: openssl::pkey::PKey<openssl::pkey::Private>,
+}
+
+/// Checks an imported CA certificate: a CA (basicConstraints cA) whose key signs certificates
+/// (keyUsage keyCertSign, when present), currently valid, and its chain links up to a
+/// self-signed root.
+fn check_imported(ca: &ImportedCa) -> Result<(), AnyError> {
+    use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
+    let cert = <x509_cert::Certificate as der::Decode>::from_der(&ca.cert_der)?;
+    let tbs = cert.tbs_certificate();
+    let is_ca = tbs
+        .get_extension::<BasicConstraints>()
+        .map_err(|e| format!("the CA certificate's basicConstraints: {e}"))?
+        .is_some_and(|(_, b)| b.ca);
+    if !is_ca {
+        return Err(
+            "the imported certificate is not a CA certificate (basicConstraints cA)".into(),
+        );
+    }
+    if let Some((_, ku)) = tbs
+        .get_extension::<KeyUsage>()
+        .map_err(|e| format!("the CA certificate's keyUsage: {e}"))?
+        && !ku.0.contains(KeyUsages::KeyCertSign)
+    {
+        return Err("the imported CA certificate's keyUsage lacks keyCertSign".into());
+    }
+    let now = SystemTime::now();
+    if tbs.validity().not_after.to_system_time() < now
+        || tbs.validity().not_before.to_system_time() > now
+    {
+        return Err("the imported CA certificate is not currently valid".into());
+    }
+    let mut chain = vec![openssl::x509::X509::from_der(&ca.cert_der)?];
+    for d in &ca.chain_der {
+        chain.push(openssl::x509::X509::from_der(d)?);
+    }
+    for pair in chain.windows(2) {
+        let parent = pair[1].public_key()?;
+        if !pair[0].verify(&parent)? {
+            return Err(format!(
+                "the chain does not link: {:?} is not signed by the next certificate",
+                pair[0].subject_name()
+            )
+            .into());
+        }
+    }
+    let root = chain.last().ok_or("empty chain")?;
+    let root_key = root.public_key()?;
+    if !root.verify(&root_key)? {
+        return Err(
+            "the chain must end at a self-signed root (give --import-ca-chain up to it)".into(),
+        );
+    }
+    Ok(())
 }
 
 pub struct SetupResult {
@@ -72,62 +136,10 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
     };
     let name = |cn: &str| Name::from_str(&format!("CN={cn}{tag},O={}", opts.org));
 
-    // P-256 throughout: the chain is no stronger than its P-256 issuing CAs anyway, and OpenSSL
-    // 3.0 verifies P-384 ten times slower (~1.4k/s vs ~14k/s here), a cost every TLS handshake
-    // pays when it validates the issuing CA certificate against the root.
-    let root_key = keys.generate(&KeyId("root".into()), KeyType::P256)?;
-    let root = setup::self_signed_root(
-        root_key,
-        name("Estuary Root CA")?,
-        Duration::from_secs(20 * YEAR),
-        now,
-    )?;
-    write(data_dir, "ca/root.pem", &pem_of(&root.cert_der)?)?;
-
-    let mut cas = Vec::new();
-    let issuing_specs: &[(&str, &str, u32)] = if opts.demo {
-        &[
-            ("default", "Estuary Issuing CA", 365),
-            ("devices", "Estuary Devices CA", 90),
-        ]
-    } else {
-        &[("default", "Estuary Issuing CA", 365)]
+    let (issuer, cas) = match &opts.import {
+        Some(ca) => import_hierarchy(data_dir, &keys, ca)?,
+        None => new_hierarchy(data_dir, &keys, opts, now, &name)?,
     };
-    let mut default_issuer = None;
-    for (ca_name, cn, days) in issuing_specs {
-        let key_id = format!("{ca_name}-issuing");
-        let key = keys.generate(&KeyId(key_id.clone()), KeyType::P256)?;
-        let issuer =
-            setup::subordinate_ca(&root, key, name(cn)?, Duration::from_secs(5 * YEAR), now)?;
-        let file = format!("ca/{ca_name}-issuing.pem");
-        write(data_dir, &file, &pem_of(&issuer.cert_der)?)?;
-        let mut profile = ProfileSection {
-            validity_days: *days,
-            ..ProfileSection::default()
-        };
-        if *ca_name == "devices" {
-            // A stricter second profile: EC keys only.
-            profile.rsa_min_bits = 0;
-            profile.allow_ed25519 = false;
-        }
-        cas.push(CaSection {
-            name: ca_name.to_string(),
-            cert: file.into(),
-            chain: vec!["ca/root.pem".into()],
-            key: key_id,
-            rollover: Vec::new(),
-            crl_validity_hours: 7 * 24,
-            ocsp_validity_minutes: 60,
-            ocsp_url: None,
-            ocsp_responder_cert: None,
-            ocsp_responder_key: None,
-            profile,
-        });
-        if *ca_name == "default" {
-            default_issuer = Some(issuer);
-        }
-    }
-    let issuer = default_issuer.ok_or("no default CA")?;
 
     // The TLS server key is an ordinary file key (OpenSSL needs it for the handshake).
     let tls_key = generate_key(KeyType::P256)?;
@@ -306,6 +318,216 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         None
     };
     Ok(SetupResult { demo_password })
+}
+
+/// A new hierarchy: a root and the issuing CAs (`default`, and `devices` in the demo).
+fn new_hierarchy(
+    data_dir: &Path,
+    keys: &FileKeyBackend,
+    opts: &SetupOptions,
+    now: SystemTime,
+    name: &dyn Fn(&str) -> Result<Name, x509_cert::der::Error>,
+) -> Result<(est_ca::Issuer, Vec<CaSection>), AnyError> {
+    // P-256 throughout: the chain is no stronger than its P-256 issuing CAs anyway, and OpenSSL
+    // 3.0 verifies P-384 ten times slower (~1.4k/s vs ~14k/s here), a cost every TLS handshake
+    // pays when it validates the issuing CA certificate against the root.
+    let root_key = keys.generate(&KeyId("root".into()), KeyType::P256)?;
+    let root = setup::self_signed_root(
+        root_key,
+        name("Estuary Root CA")?,
+        Duration::from_secs(20 * YEAR),
+        now,
+    )?;
+    write(data_dir, "ca/root.pem", &pem_of(&root.cert_der)?)?;
+
+    let mut cas = Vec::new();
+    let issuing_specs: &[(&str, &str, u32)] = if opts.demo {
+        &[
+            ("default", "Estuary Issuing CA", 365),
+            ("devices", "Estuary Devices CA", 90),
+        ]
+    } else {
+        &[("default", "Estuary Issuing CA", 365)]
+    };
+    let mut default_issuer = None;
+    for (ca_name, cn, days) in issuing_specs {
+        let key_id = format!("{ca_name}-issuing");
+        let key = keys.generate(&KeyId(key_id.clone()), KeyType::P256)?;
+        let issuer =
+            setup::subordinate_ca(&root, key, name(cn)?, Duration::from_secs(5 * YEAR), now)?;
+        let file = format!("ca/{ca_name}-issuing.pem");
+        write(data_dir, &file, &pem_of(&issuer.cert_der)?)?;
+        let mut profile = ProfileSection {
+            validity_days: *days,
+            ..ProfileSection::default()
+        };
+        if *ca_name == "devices" {
+            // A stricter second profile: EC keys only.
+            profile.rsa_min_bits = 0;
+            profile.allow_ed25519 = false;
+        }
+        cas.push(CaSection {
+            name: ca_name.to_string(),
+            cert: file.into(),
+            chain: vec!["ca/root.pem".into()],
+            key: key_id,
+            rollover: Vec::new(),
+            crl_validity_hours: 7 * 24,
+            ocsp_validity_minutes: 60,
+            ocsp_url: None,
+            ocsp_responder_cert: None,
+            ocsp_responder_key: None,
+            profile,
+        });
+        if *ca_name == "default" {
+            default_issuer = Some(issuer);
+        }
+    }
+    let issuer = default_issuer.ok_or("no default CA")?;
+    Ok((issuer, cas))
+}
+
+/// An existing CA as the `default` issuing CA: its key stored encrypted in the key directory
+/// (id `default-issuing`), its certificate and chain under ca/. Its root's key stays wherever
+/// it is: the server never needs it.
+fn import_hierarchy(
+    data_dir: &Path,
+    keys: &FileKeyBackend,
+    ca: &ImportedCa,
+) -> Result<(est_ca::Issuer, Vec<CaSection>), AnyError> {
+    check_imported(ca)?;
+    let key_id = KeyId("default-issuing".into());
+    keys.store(&key_id, &ca.key)?;
+    let key = keys.load(&key_id)?;
+    let chain = ca
+        .chain_der
+        .iter()
+        .map(|d| <x509_cert::Certificate as der::Decode>::from_der(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Issuer::new checks that the key is the certificate's.
+    let issuer = est_ca::Issuer::new(ca.cert_der.clone(), chain, key)?;
+    write(data_dir, "ca/default-issuing.pem", &pem_of(&ca.cert_der)?)?;
+    let mut chain_files = Vec::new();
+    if let Some((root, between)) = ca.chain_der.split_last() {
+        for (i, d) in between.iter().enumerate() {
+            let f = format!("ca/intermediate-{}.pem", i + 1);
+            write(data_dir, &f, &pem_of(d)?)?;
+            chain_files.push(PathBuf::from(f));
+        }
+        write(data_dir, "ca/root.pem", &pem_of(root)?)?;
+        chain_files.push("ca/root.pem".into());
+    }
+    let cas = vec![CaSection {
+        name: "default".into(),
+        cert: "ca/default-issuing.pem".into(),
+        chain: chain_files,
+        key: key_id.0,
+        rollover: Vec::new(),
+        crl_validity_hours: 7 * 24,
+        ocsp_validity_minutes: 60,
+        ocsp_url: None,
+        ocsp_responder_cert: None,
+        ocsp_responder_key: None,
+        profile: ProfileSection::default(),
+    }];
+    Ok((issuer, cas))
+}
+
+/// `estuary init --add-ca NAME` on an existing data dir: a new issuing CA under the root
+/// (whose key must be in the key directory for this), as `[[ca]] NAME` in estuary.toml. Labels
+/// that use it are the operator's to add (`ca = "NAME"`); a restart loads it.
+pub fn add_ca(
+    data_dir: &Path,
+    ca_name: &str,
+    subject: Option<&str>,
+    days: u32,
+) -> Result<PathBuf, AnyError> {
+    let mut cfg = Config::load(data_dir)?;
+    if cfg.cas.iter().any(|c| c.name == ca_name) {
+        return Err(format!("a [[ca]] named {ca_name:?} exists").into());
+    }
+    if ca_name.is_empty()
+        || !ca_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("the CA name is letters, digits, '-' and '_'".into());
+    }
+    let root_file = cfg
+        .cas
+        .iter()
+        .find_map(|c| c.chain.last().cloned())
+        .ok_or("no root in the configuration (chain of a [[ca]])")?;
+    let root_der = crate::config::pem_certs(&data_dir.join(&root_file))?
+        .into_iter()
+        .next()
+        .ok_or("no root certificate")?;
+    let keys = cfg.key_backend(data_dir)?;
+    let root_key = keys.load(&KeyId("root".into())).map_err(|e| {
+        format!("the root's key \"root\": {e} (if it is kept offline, put it back in the key directory for this command)")
+    })?;
+    let root = est_ca::Issuer::new(root_der, Vec::new(), root_key)?;
+    let org = root
+        .subject()
+        .to_string()
+        .split(',')
+        .find_map(|p| p.strip_prefix("O=").map(str::to_owned))
+        .unwrap_or_else(|| "Estuary".into());
+    let subject = match subject {
+        Some(s) => Name::from_str(s).map_err(|e| format!("--ca-subject {s:?}: {e}"))?,
+        None => Name::from_str(&format!("CN=Estuary {ca_name} CA,O={org}"))?,
+    };
+    let key_id = format!("{ca_name}-issuing");
+    let key = keys.generate(&KeyId(key_id.clone()), KeyType::P256)?;
+    let issuer = setup::subordinate_ca(
+        &root,
+        key,
+        subject,
+        Duration::from_secs(u64::from(days.max(1)) * 86400),
+        SystemTime::now(),
+    )?;
+    let file = format!("ca/{ca_name}-issuing.pem");
+    write(data_dir, &file, &pem_of(&issuer.cert_der)?)?;
+    cfg.cas.push(CaSection {
+        name: ca_name.into(),
+        cert: file.clone().into(),
+        chain: vec![root_file],
+        key: key_id,
+        rollover: Vec::new(),
+        crl_validity_hours: 7 * 24,
+        ocsp_validity_minutes: 60,
+        ocsp_url: None,
+        ocsp_responder_cert: None,
+        ocsp_responder_key: None,
+        profile: ProfileSection::default(),
+    });
+    rewrite_config(data_dir, &cfg)?;
+    Ok(file.into())
+}
+
+/// Writes `cfg` over estuary.toml (the old file kept as estuary.toml.<time>.bak), keeping the
+/// comment lines at its top; the result must load.
+pub(crate) fn rewrite_config(data_dir: &Path, cfg: &Config) -> Result<(), AnyError> {
+    let path = Config::path(data_dir);
+    let text = std::fs::read_to_string(&path)?;
+    let stamp = crate::fmt_time(crate::unix_now())
+        .replace([':', '-'], "")
+        .trim_end_matches('Z')
+        .to_owned();
+    crate::cmd_client::replace_file(
+        &data_dir.join(format!("estuary.toml.{stamp}.bak")),
+        text.as_bytes(),
+        0o600,
+    )?;
+    let header: String = text
+        .lines()
+        .take_while(|l| l.starts_with('#') || l.trim().is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let body = toml::to_string_pretty(cfg)?;
+    crate::cmd_client::replace_file(&path, format!("{header}{body}").as_bytes(), 0o600)?;
+    Config::load(data_dir)?;
+    Ok(())
 }
 
 pub(crate) fn write(dir: &Path, rel: &str, data: &[u8]) -> Result<PathBuf, AnyError> {
