@@ -221,12 +221,23 @@ pub enum RenewalTarget {
     ByIdentity,
 }
 
+/// Where a request came from, for the audit trail (issue 11 item 4: "from where").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin<'a> {
+    /// The peer address of the connection (`ip:port`), `cli`, or `""` when unknown.
+    pub source: &'a str,
+    /// The EST label the request came in on (`""`: the label-less path).
+    pub label: &'a str,
+}
+
 #[derive(Debug)]
 pub struct EnrollRequest<'a> {
     pub domain: &'a str,
     pub csr_der: &'a [u8],
     pub identity: &'a Identity,
     pub renewal: Option<RenewalTarget>,
+    /// Where it came from (audit trail).
+    pub origin: Origin<'a>,
 }
 
 /// A certification request whose proof of possession the caller has already checked (a CMC
@@ -242,6 +253,8 @@ pub struct CertifyRequest<'a> {
     /// The request's CMC replay record, to claim in the same commit as this certificate
     /// (CMC-53; see [`crate::ReplayClaim`]). Ignored once claimed.
     pub replay: Option<&'a crate::ReplayClaim>,
+    /// Where it came from (audit trail).
+    pub origin: Origin<'a>,
 }
 
 /// A key to generate and certify for names read from a CMC ServerKeyGenRequest (SKGD-2,
@@ -256,6 +269,8 @@ pub struct GenerateRequest<'a> {
     pub key_type: crate::KeyType,
     /// The request's CMC replay record, claimed with the certificate (CMC-53).
     pub replay: Option<&'a crate::ReplayClaim>,
+    /// Where it came from (audit trail).
+    pub origin: Origin<'a>,
 }
 
 /// The names a request asks to certify.
@@ -456,6 +471,11 @@ impl Authority {
         profile.keys.check(csr.key_kind)?;
         let now = self.clock.now();
         let names = csr.names();
+        let how = if req.renewal.is_some() {
+            "renew"
+        } else {
+            "enroll"
+        };
         self.authorize(
             req.identity,
             req.renewal.as_ref(),
@@ -464,6 +484,8 @@ impl Authority {
             &domain,
             now,
         )
+        .await
+        .or_audit(self, req.identity, req.origin, names, how)
         .await?;
         self.issue(
             &domain,
@@ -474,6 +496,10 @@ impl Authority {
             csr.key_kind,
             now,
             None,
+            Audit {
+                origin: req.origin,
+                how,
+            },
         )
         .await
     }
@@ -490,6 +516,11 @@ impl Authority {
             subject: req.subject,
             san: req.san,
         };
+        let how = if req.renewal.is_some() {
+            "cmc renew"
+        } else {
+            "cmc"
+        };
         self.authorize(
             req.identity,
             req.renewal.as_ref(),
@@ -498,6 +529,8 @@ impl Authority {
             &domain,
             now,
         )
+        .await
+        .or_audit(self, req.identity, req.origin, names, how)
         .await?;
         self.issue(
             &domain,
@@ -508,6 +541,10 @@ impl Authority {
             key_kind,
             now,
             req.replay,
+            Audit {
+                origin: req.origin,
+                how,
+            },
         )
         .await
     }
@@ -532,6 +569,7 @@ impl Authority {
                 san: names.san,
                 key_type,
                 replay: None,
+                origin: req.origin,
             },
             keys,
         )
@@ -547,21 +585,24 @@ impl Authority {
         req: GenerateRequest<'_>,
         keys: &dyn crate::KeySource,
     ) -> Result<GeneratedKey, CaError> {
+        let names = Names {
+            subject: req.subject,
+            san: req.san,
+        };
+        let how = "server keygen";
         // SEC-6: never for clients known only through an implicit (third-party) trust anchor.
         if matches!(req.identity, Identity::ImplicitCertificate { .. }) {
             return Err(CaError::NotAuthorized(
                 "server-side key generation is not available to clients authenticated by an implicit trust anchor (SEC-6)"
                     .into(),
-            ));
+            ))
+            .or_audit(self, req.identity, req.origin, names, how)
+            .await;
         }
         let domain = self.domain_named(req.domain)?;
         let key_type = req.key_type;
         domain.profile.keys.check(key_type.public_key_kind())?;
         let now = self.clock.now();
-        let names = Names {
-            subject: req.subject,
-            san: req.san,
-        };
         // A generated key is always new: a renewal through server key generation is a rekey.
         self.authorize(
             req.identity,
@@ -571,6 +612,8 @@ impl Authority {
             &domain,
             now,
         )
+        .await
+        .or_audit(self, req.identity, req.origin, names, how)
         .await?;
         let key = keys.take(key_type).await?;
         let spki_der = key.public_key_to_der()?;
@@ -585,6 +628,10 @@ impl Authority {
                 key_type.public_key_kind(),
                 now,
                 req.replay,
+                Audit {
+                    origin: req.origin,
+                    how,
+                },
             )
             .await?;
         Ok(GeneratedKey {
@@ -651,6 +698,7 @@ impl Authority {
         key_kind: PublicKeyKind,
         now: SystemTime,
         replay: Option<&crate::ReplayClaim>,
+        audit: Audit<'_>,
     ) -> Result<IssuedCert, CaError> {
         let profile = &domain.profile;
         let mut replay = replay.filter(|c| !c.is_claimed());
@@ -710,15 +758,15 @@ impl Authority {
                 revocation: None,
                 der: der.clone(),
             };
-            // CMC-53: the request's replay record rides in the certificate's commit.
+            // CMC-53: the request's replay record rides in the certificate's commit, and so
+            // does its audit record (issue 11 item 4: no certificate without one).
+            let event = audit.issued(identity, &record);
             let started = std::time::Instant::now();
-            let result = match replay {
-                Some(claim) => {
-                    let pair = claim.pair(unix_secs(now));
-                    self.store.insert_certificate_claiming(&record, &pair).await
-                }
-                None => self.store.insert_certificate(&record).await,
-            };
+            let pair = replay.map(|claim| claim.pair(unix_secs(now)));
+            let result = self
+                .store
+                .insert_certificate_audited(&record, pair.as_ref(), &event)
+                .await;
             self.observer.store_commit(
                 crate::StoreCommit::Certificate,
                 started.elapsed(),
@@ -873,6 +921,112 @@ impl Authority {
                 ))
                 .await
             }
+        }
+    }
+}
+
+/// How an issuance is audited: where the request came from and what kind it was.
+#[derive(Debug, Clone, Copy)]
+struct Audit<'a> {
+    origin: Origin<'a>,
+    /// `enroll`, `renew`, `cmc`, `server keygen` ...
+    how: &'static str,
+}
+
+impl Audit<'_> {
+    /// The `cert.issue` record of `record`.
+    fn issued(self, identity: &Identity, record: &CertRecord) -> crate::AuditEvent {
+        crate::AuditEvent::new(
+            record.issued_at,
+            identity.requester(),
+            self.origin.source,
+            crate::audit_action::CERT_ISSUE,
+        )
+        .target(record.serial.clone())
+        .label(self.origin.label)
+        .details(format!(
+            "{}; ca={}; subject={}{}",
+            self.how,
+            record.ca,
+            record.subject,
+            identity.audit_detail()
+        ))
+    }
+}
+
+impl Identity {
+    /// What the audit trail adds about the client beyond its requester string: the subject
+    /// of a client certificate.
+    pub(crate) fn audit_detail(&self) -> String {
+        match self {
+            Identity::Certificate { cert, .. } | Identity::ImplicitCertificate { cert, .. } => {
+                format!("; client={}", cert.tbs_certificate().subject())
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+/// Refusals by authorization and policy checks go to the audit trail (`enroll.refused`).
+pub(crate) trait OrAudit<T> {
+    async fn or_audit(
+        self,
+        ca: &Authority,
+        identity: &Identity,
+        origin: Origin<'_>,
+        names: Names<'_>,
+        how: &str,
+    ) -> Result<T, CaError>;
+}
+
+impl<T> OrAudit<T> for Result<T, CaError> {
+    async fn or_audit(
+        self,
+        ca: &Authority,
+        identity: &Identity,
+        origin: Origin<'_>,
+        names: Names<'_>,
+        how: &str,
+    ) -> Result<T, CaError> {
+        if let Err(e) = &self
+            && is_refusal(e)
+        {
+            let event = crate::AuditEvent::new(
+                unix_secs(ca.clock.now()),
+                identity.requester(),
+                origin.source,
+                crate::audit_action::ENROLL_REFUSED,
+            )
+            .target(names.subject.to_string())
+            .label(origin.label)
+            .details(format!("{how}: {e}{}", identity.audit_detail()));
+            ca.audit(&event).await;
+        }
+        self
+    }
+}
+
+/// Whether `e` is a refusal by an authorization or policy check (audited), rather than a
+/// malformed request or an internal failure.
+fn is_refusal(e: &CaError) -> bool {
+    matches!(
+        e,
+        CaError::NotAuthorized(_)
+            | CaError::NameNotAllowed(_)
+            | CaError::SubjectMismatch(_)
+            | CaError::NoRenewalTarget(_)
+            | CaError::KeyReuse
+            | CaError::KeyNotAllowed(_)
+    )
+}
+
+impl Authority {
+    /// Appends `event` to the audit trail. A failure is logged, not returned: for the
+    /// callers of this (refusals, held requests) the action already happened or was refused
+    /// anyway; issuance and revocation record theirs in the same commit instead.
+    pub async fn audit(&self, event: &crate::AuditEvent) {
+        if let Err(error) = self.store.append_audit(event).await {
+            tracing::error!(%error, action = %event.action, target = %event.target, "audit record not written");
         }
     }
 }

@@ -348,7 +348,9 @@ impl EstCa for Authority {
         invalidity_date: Option<std::time::SystemTime>,
         actor: &str,
     ) -> Result<est_ca::RevokeOutcome, CaError> {
-        Authority::revoke(self, serial_hex, reason, invalidity_date, actor).await
+        // The CMC layer does not carry the peer address down to revocation: the audit record
+        // names the actor only.
+        Authority::revoke(self, serial_hex, reason, invalidity_date, actor, "").await
     }
 }
 
@@ -737,11 +739,17 @@ async fn enroll(
     };
     let csr = read_csr(st, label, conn, req, op, reenroll).await?;
     let (identity, der) = (csr.identity, csr.der);
+    let peer = conn.peer.to_string();
     let request = EnrollRequest {
         domain: &label.cfg.domain,
         csr_der: &der,
         identity: &identity,
         renewal: reenroll.then_some(RenewalTarget::ByIdentity),
+        // The audit trail's "from where" (issue 11 item 4).
+        origin: est_ca::Origin {
+            source: &peer,
+            label: &label.cfg.name,
+        },
     };
     let issued = match (label.cfg.approval, reenroll) {
         // EST-49/EST-91: initial enrollment on a manual label is held for the operator.

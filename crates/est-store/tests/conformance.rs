@@ -68,6 +68,9 @@ on_every_backend!(
     revocation_state_changes_with_revocations,
     crl_numbers_increase_atomically,
     revocation_seen_across_store_instances,
+    audit_append_list_head,
+    audit_chain_is_linear_across_instances,
+    audit_tampering_is_detected,
 );
 
 /// SQLite's one-round-trip commit of certificates with their replay records: a statement

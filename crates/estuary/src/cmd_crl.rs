@@ -26,7 +26,7 @@ pub async fn revoke(
     let store = Arc::new(open_store(data_dir).await?);
     let authority = Authority::new(Vec::new(), store.clone(), Arc::new(SystemClock))?;
     let outcome = authority
-        .revoke(serial, reason, invalidity, &actor())
+        .revoke(serial, reason, invalidity, &actor(), "cli")
         .await?;
     drop(authority);
     if let Some(store) = Arc::into_inner(store) {
@@ -71,7 +71,7 @@ fn describe(r: &CertRecord) -> String {
 }
 
 /// Who revoked, for the audit log: the login name running the command.
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());

@@ -115,6 +115,11 @@ pub(super) async fn query(
                 san: san.as_ref(),
                 spki: &held.request.spki,
                 replay: None,
+                // The peer address is not carried this deep into the CMC layer (audit: actor and label only).
+                origin: est_ca::Origin {
+                    source: "",
+                    label: &label.cfg.name,
+                },
             },
         )
         .await

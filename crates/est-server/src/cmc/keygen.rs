@@ -178,6 +178,11 @@ async fn generate(
             san: san.as_ref(),
             key_type,
             replay: None,
+            // The peer address is not carried this deep into the CMC layer (audit: actor and label only).
+            origin: est_ca::Origin {
+                source: "",
+                label: &label.cfg.name,
+            },
         })
         .await
         .map_err(|e| ca_failure(id, &e))?;

@@ -634,6 +634,11 @@ async fn certify(
         san: san.as_ref(),
         spki: &r.spki,
         replay,
+        // The peer address is not carried this deep into the CMC layer (audit: actor and label only).
+        origin: est_ca::Origin {
+            source: "",
+            label: &label.cfg.name,
+        },
     };
     if label.cfg.approval != crate::Approval::Automatic && req.renewal.is_none() {
         let outcome = st
