@@ -376,7 +376,7 @@ impl Store for SqlStore {
             .map_err(backend_error)?;
         let changed = done.rows_affected() == 1;
         if changed {
-            audit::append_in(&mut *tx, self.backend, vec![event.clone()]).await?;
+            audit::append_in(&mut tx, self.backend, vec![event.clone()]).await?;
         }
         tx.commit().await.map_err(backend_error)?;
         Ok(changed)

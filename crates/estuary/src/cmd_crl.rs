@@ -71,10 +71,20 @@ fn describe(r: &CertRecord) -> String {
 }
 
 /// Who revoked, for the audit log: the login name running the command.
+/// Who runs the command line, for the audit trail: `cli:<$USER or $LOGNAME>`, else
+/// `cli:uid:<uid>` (the owner of this process, read from /proc).
 pub(crate) fn actor() -> String {
+    use std::os::unix::fs::MetadataExt;
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            std::fs::metadata("/proc/self")
+                .ok()
+                .map(|m| format!("uid:{}", m.uid()))
+        })
+        .unwrap_or_else(|| "unknown".into());
     format!("cli:{user}")
 }
 

@@ -91,6 +91,7 @@ pub(super) async fn query(
     st: &EstState,
     label: &Label,
     identity: &Identity,
+    source: &str,
     id: u32,
     held: Held,
     builder: &mut ResponseBuilder,
@@ -115,9 +116,8 @@ pub(super) async fn query(
                 san: san.as_ref(),
                 spki: &held.request.spki,
                 replay: None,
-                // The peer address is not carried this deep into the CMC layer (audit: actor and label only).
                 origin: est_ca::Origin {
-                    source: "",
+                    source,
                     label: &label.cfg.name,
                 },
             },

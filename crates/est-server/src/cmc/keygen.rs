@@ -178,9 +178,8 @@ async fn generate(
             san: san.as_ref(),
             key_type,
             replay: None,
-            // The peer address is not carried this deep into the CMC layer (audit: actor and label only).
             origin: est_ca::Origin {
-                source: "",
+                source: &who.source,
                 label: &label.cfg.name,
             },
         })

@@ -214,7 +214,7 @@ async fn transaction(target: &Target, p: &Prepared) -> Result<Committed, StoreEr
         .collect();
     let inserted = insert_in(&mut tx, target.backend, &records).await?;
     let (events, of_certificates) = events(p, &inserted, &new_pairs);
-    let mut records = audit::append_in(&mut *tx, target.backend, events).await?;
+    let mut records = audit::append_in(&mut tx, target.backend, events).await?;
     tx.commit().await.map_err(backend_error)?;
     Ok(Committed {
         new_pairs,
