@@ -232,3 +232,45 @@ fn parse_since(s: &str) -> Result<i64, AnyError> {
         })?;
     Ok(t.unix_timestamp())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_rfc3339_or_unix_seconds() {
+        assert_eq!(parse_since("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(parse_since("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000);
+        assert!(parse_since("yesterday").is_err());
+    }
+
+    #[test]
+    fn json_lines_carry_every_field_and_a_readable_time() {
+        let r = AuditRecord::chain(
+            None,
+            AuditEvent::new(1_700_000_000, "user:a", "192.0.2.1:1", "cert.issue")
+                .target("01ab")
+                .label("l")
+                .details("d"),
+        );
+        let v: serde_json::Value = serde_json::from_str(&json_line(&r).unwrap()).unwrap();
+        for (k, want) in [
+            ("actor", "user:a"),
+            ("source", "192.0.2.1:1"),
+            ("action", "cert.issue"),
+            ("target", "01ab"),
+            ("label", "l"),
+            ("details", "d"),
+            ("at", "2023-11-14T22:13:20Z"),
+        ] {
+            assert_eq!(v[k], want, "{k}");
+        }
+        assert_eq!(v["seq"], 1);
+        assert_eq!(v["time"], 1_700_000_000);
+        assert_eq!(v["prev_hash"], est_ca::AUDIT_GENESIS);
+        assert_eq!(v["hash"], r.hash.as_str());
+        // The record reads back from its line (serde_json ignores the extra `at`).
+        let back: AuditRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+    }
+}
