@@ -4,8 +4,11 @@
 //! means: read the head, compute, insert, with nobody else appending in between. Every append
 //! runs in a write transaction that holds the database's serialization first: on SQLite the
 //! write lock (`BEGIN IMMEDIATE`, or a write statement before the head is read), on PostgreSQL
-//! a transaction-scoped advisory lock ([`LOCK_KEY`]) taken right before the head is read and
-//! released by the commit, so nodes sharing the database build one linear chain. The primary
+//! a transaction-scoped advisory lock ([`LOCK_KEY`], [`lock_chain`]) taken as the
+//! transaction's first statement and released by the commit, so nodes sharing the database
+//! build one linear chain. Taken first, before any row lock, so that no two transactions wait
+//! for each other (a replayed CMC pair inserted on two nodes at once would otherwise be a
+//! deadlock for PostgreSQL to break). The primary
 //! key on `seq` is the last guard: two appenders that somehow read the same head cannot both
 //! commit.
 //!
@@ -165,9 +168,26 @@ pub(crate) fn chain(
     out
 }
 
-/// Inside an open write transaction on `conn`: takes the chain's lock (PostgreSQL; on SQLite
-/// the caller's transaction already holds the write lock), reads the head and appends
-/// `events`. Nothing is committed here.
+/// PostgreSQL: takes the chain's advisory lock for the rest of the open transaction on
+/// `conn`; call it first in every transaction that may append. SQLite: nothing (its write lock
+/// serializes appenders).
+pub(crate) async fn lock_chain(
+    conn: &mut AnyConnection,
+    backend: Backend,
+) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::query(LOCK_POSTGRES)
+            .bind(LOCK_KEY)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend_error)?;
+    }
+    Ok(())
+}
+
+/// Inside an open write transaction on `conn` that holds the chain's serialization (see
+/// [`lock_chain`]; on SQLite a write made earlier in it, or `BEGIN IMMEDIATE`): reads the head
+/// and appends `events`. Nothing is committed here.
 pub(crate) async fn append_in(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -175,13 +195,6 @@ pub(crate) async fn append_in(
 ) -> Result<Vec<AuditRecord>, StoreError> {
     if events.is_empty() {
         return Ok(Vec::new());
-    }
-    if backend == Backend::Postgres {
-        sqlx::query(LOCK_POSTGRES)
-            .bind(LOCK_KEY)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend_error)?;
     }
     let head = sqlx::query(HEAD)
         .fetch_optional(&mut *conn)

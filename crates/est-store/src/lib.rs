@@ -363,9 +363,10 @@ impl Store for SqlStore {
                 "revocation time {revoked_at} is not after 1970"
             )));
         }
-        // The UPDATE is the transaction's first statement: on SQLite it takes the write lock
-        // before the audit head is read; on PostgreSQL `append_in` takes the chain's lock.
+        // PostgreSQL: the chain's lock first (see `audit`). SQLite: the UPDATE is the first
+        // statement, so the write lock is held before the audit head is read.
         let mut tx = self.write_pool.begin().await.map_err(backend_error)?;
+        audit::lock_chain(&mut tx, self.backend).await?;
         let done = sqlx::query(sql::REVOKE)
             .bind(revoked_at)
             .bind(i64::from(reason))

@@ -130,15 +130,17 @@ pub async fn run(cmd: AuditCmd) -> Result<(), AnyError> {
                 } else {
                     format!("{} (label {})", e.target, e.label)
                 };
+                // Fields hold what clients sent (subject names): no control characters reach
+                // the terminal, so no record can fake a line of the table.
                 println!(
                     "{:>6} {:<20} {:<16} {:<18} {:<22} {:<34} {}",
                     r.seq,
                     crate::fmt_time(e.time),
-                    e.action,
-                    e.actor,
-                    e.source,
-                    target,
-                    e.details
+                    printable(&e.action),
+                    printable(&e.actor),
+                    printable(&e.source),
+                    printable(&target),
+                    printable(&e.details)
                 );
             }
             Ok(())
@@ -222,6 +224,19 @@ fn json_line(r: &AuditRecord) -> Result<String, AnyError> {
     Ok(v.to_string())
 }
 
+/// `s` with control characters escaped (`\n`, `\u{1b}`).
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn parse_since(s: &str) -> Result<i64, AnyError> {
     if let Ok(secs) = s.parse::<i64>() {
         return Ok(secs);
@@ -236,6 +251,15 @@ fn parse_since(s: &str) -> Result<i64, AnyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_escapes_control_characters() {
+        assert_eq!(
+            printable("CN=a\n     2 fake\u{1b}[31m"),
+            "CN=a\\n     2 fake\\u{1b}[31m"
+        );
+        assert_eq!(printable("CN=é"), "CN=é");
+    }
 
     #[test]
     fn since_takes_rfc3339_or_unix_seconds() {

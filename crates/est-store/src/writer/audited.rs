@@ -7,7 +7,7 @@
 //! - SQLite, two round trips to its worker thread: `BEGIN IMMEDIATE`, the certificates, the
 //!   pairs and the head in one statement list; then the audit rows and `COMMIT`.
 //! - PostgreSQL (and SQLite batches too large for one statement list): a transaction with
-//!   the pairs, the certificates, the advisory lock, the head, the audit rows.
+//!   the advisory lock, the pairs, the certificates, the head, the audit rows.
 //!
 //! Should the transaction fail for another reason than an outage, each piece of work is retried
 //! in a transaction of its own, so that only its own caller sees its error.
@@ -193,6 +193,7 @@ async fn transaction(target: &Target, p: &Prepared) -> Result<Committed, StoreEr
     }
     let pairs = all_pairs(p);
     let mut tx = target.pool.begin().await.map_err(backend_error)?;
+    audit::lock_chain(&mut tx, target.backend).await?;
     let new_pairs = if pairs.is_empty() {
         HashSet::new()
     } else {
