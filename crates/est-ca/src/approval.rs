@@ -5,7 +5,8 @@
 //! changes with every connection (EST-17).
 use der::Encode;
 
-use crate::authority::{Authority, CertifyRequest, EnrollRequest, IssuedCert, OrAudit};
+use crate::audit_hooks::OrAudit;
+use crate::authority::{Authority, CertifyRequest, EnrollRequest, IssuedCert};
 use crate::clock::unix_secs;
 use crate::{CaError, PendingRecord, StoreError, VerifiedCsr};
 

@@ -12,6 +12,7 @@
 
 mod approval;
 mod audit;
+mod audit_hooks;
 mod authority;
 mod authz;
 mod clock;
