@@ -18,6 +18,10 @@
 //! - **Appends, not random inserts.** Serials start with the issuing time (`est_ca::new_serial`),
 //!   so the unique serial index grows at its end; with a million rows stored a random key there
 //!   cost every issuance a cold index page.
+//! - **An audit trail no certificate escapes.** Each certificate's hash-chained audit record
+//!   is appended in the certificate's own transaction (see the `audit` module); the chain is
+//!   serialized by SQLite's write lock or, on PostgreSQL, a transaction-scoped advisory lock,
+//!   so stateless nodes sharing a database build one chain.
 //! - **Portable SQL.** Integers for times and flags, TEXT/BLOB/BYTEA for the rest, `$N`
 //!   placeholders (but see `sql::insert_certificates_sql`), one migrations folder per backend
 //!   (`migrations/sqlite`, `migrations/postgres`), embedded in the binary.

@@ -6,7 +6,9 @@
 //! it in one statement (one round trip; the count follows by trigger), pays one fsync, then
 //! answers every caller. Under load batches grow by themselves, and a small batch waits up to
 //! `commit_delay` for company (see [`Linger`]); an idle store commits a lone insert at
-//! once, with no added delay. CMC replay records (see `nonces`) ride in the same commits.
+//! once, with no added delay. CMC replay records (see `nonces`) ride in the same commits, and
+//! so do audit records: a certificate's own, appended in its transaction, and standalone ones
+//! (see `audited` and `crate::audit`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
