@@ -9,6 +9,9 @@
 #                          P-256, keep-alive, on one server)
 #        scripts/bench.sh fullcmc [duration-seconds] [concurrency]
 #                         (/fullcmc beside /simpleenroll on one server, keep-alive and fresh TLS)
+#        scripts/bench.sh ra [duration-seconds] [concurrency]
+#                         (an RA hop: client -> Estuary RA -> Estuary CA over /fullcmc, beside
+#                          enrollment at the CA directly, both processes on this machine)
 #        scripts/bench.sh guess [duration-seconds]
 #                         (legitimate /cacerts and enrollments, alone and beside 16 password
 #                          guessers rotating user names and source addresses)
@@ -18,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=all
-case "${1:-}" in keygen|cmckeygen|fullcmc|guess|soak) suite=$1; shift ;; esac
+case "${1:-}" in keygen|cmckeygen|fullcmc|guess|soak|ra) suite=$1; shift ;; esac
 dur=${1:-10}
 if [ "$suite" = soak ]; then dur=${1:-600}; fi
 conc=${2:-32}
@@ -107,6 +110,46 @@ if [ "$suite" = fullcmc ]; then
   done
   awk -v a="$(ops ff)" -v b="$(ops ef)" \
     'BEGIN { printf "  /fullcmc fresh TLS over /simpleenroll fresh TLS: %.2f\n", a / b }'
+  exit 0
+fi
+if [ "$suite" = ra ]; then
+  # The CA gets an RA label (its RA certificate subject authorized, CMC-56); an RA data dir
+  # from `estuary init --ra` forwards its label-less path to it over /fullcmc. Enrollment
+  # (P-256 CSRs, keep-alive) at the CA directly (demo user, label "ra") and through the RA
+  # (RA user), alternating twice; the ratio is RA ok/s over the direct run before it.
+  kill $pid; wait $pid 2>/dev/null || true
+  printf '\n[[label]]\nname = "ra"\nca = "default"\ncmc_ras = ["CN=Bench RA"]\n' >> "$dir/data/estuary.toml"
+  start_server
+  cat "$dir/data/ca/default-issuing.pem" "$dir/data/ca/root.pem" > "$dir/upstream.pem"
+  $bin init --ra --data-dir "$dir/ra" --upstream "$url" --upstream-label ra \
+    --upstream-ca "$dir/upstream.pem" --subject "CN=Bench RA" --listen 127.0.0.1:0 >/dev/null
+  $bin ca issue-ra --data-dir "$dir/data" --csr "$dir/ra/ra/ra.csr.pem" --out "$dir/ra/ra/ra.pem" >/dev/null
+  printf 'bench-ra-password' > "$dir/ra-pw"
+  $bin user add --data-dir "$dir/ra" bench --password-file "$dir/ra-pw" >/dev/null
+  ESTUARY_LOG=warn $bin serve --data-dir "$dir/ra" --listen 127.0.0.1:0 > "$dir/ra-banner" 2>> "$dir/ra.log" &
+  rapid=$!
+  trap 'kill $pid $rapid 2>/dev/null || true; wait $pid $rapid 2>/dev/null || true; rm -rf "$dir"' EXIT
+  for _ in $(seq 100); do grep -q 'CA labels' "$dir/ra-banner" 2>/dev/null && break; sleep 0.2; done
+  raurl=$(sed -n 's|^Estuary EST server listening on \(https://[^/]*\)/.*|\1|p' "$dir/ra-banner")
+  $bin ra status --data-dir "$dir/ra" | sed -n 's/^  reachable: /upstream reachable: /p'
+  runt() { local name=$1; shift; echo "\$ estuary bench run $*"; $bin bench run "$@" | tee "$dir/$name"; echo; }
+  for i in 1 2; do
+    runt "d$i" "${common[@]}" --server-pid "$pid" --label ra --op enroll --mode keepalive "${auth[@]}"
+    runt "r$i" --url "$raurl" --trust-anchor "$dir/data/ca/root.pem" --duration "$dur" \
+      --concurrency "$conc" --server-pid "$rapid" --op enroll --mode keepalive \
+      --user bench --password-file "$dir/ra-pw"
+  done
+  ops() { sed -n 's/^  throughput *\([0-9]*\) ok\/s.*/\1/p' "$dir/$1"; }
+  lat() { sed -n "s/^  latency ms .* $2 \([0-9.]*\) .*/\1/p" "$dir/$1"; }
+  echo "summary (CA and RA on this machine; ratio = RA-hop ok/s over the direct run before it):"
+  printf '  %-34s %8s %8s %8s %8s\n' run ok/s p50-ms p99-ms ratio
+  for i in 1 2; do
+    printf '  %-34s %8s %8s %8s %8s\n' "direct /simpleenroll #$i" "$(ops "d$i")" \
+      "$(lat "d$i" p50)" "$(lat "d$i" p99)" 1.00
+    printf '  %-34s %8s %8s %8s %8s\n' "client -> RA -> CA #$i" "$(ops "r$i")" \
+      "$(lat "r$i" p50)" "$(lat "r$i" p99)" \
+      "$(awk -v a="$(ops "r$i")" -v b="$(ops "d$i")" 'BEGIN { printf "%.2f", a / b }')"
+  done
   exit 0
 fi
 if [ "$suite" = guess ]; then

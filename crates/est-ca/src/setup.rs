@@ -226,6 +226,69 @@ pub async fn renew_tls_server_certificate(
         }
     };
     let profile = tls_profile(issuer, tbs.subject().clone(), san, &spki);
+    issue_recorded(
+        authority,
+        d,
+        profile,
+        spki,
+        lifetime,
+        now,
+        "estuary:tls-renewal",
+    )
+    .await
+}
+
+/// A registration authority's certificate (RFC 7030 §3.7, EST-48; RFC 6402 §2.10): the TLS
+/// server and client EKUs plus id-kp-cmcRA, so one certificate serves the RA's EST listener,
+/// authenticates it to this CA and signs its CMC requests. Issued by CA `domain` for `spki`
+/// and recorded in the store (an RA is honoured only when it is, CMC-56).
+pub async fn issue_ra_certificate(
+    authority: &crate::Authority,
+    domain: &str,
+    subject: Name,
+    san: Option<SubjectAltName>,
+    spki: SubjectPublicKeyInfoOwned,
+    lifetime: Duration,
+    now: SystemTime,
+) -> Result<crate::IssuedCert, CaError> {
+    let d = authority
+        .domain(domain)
+        .ok_or_else(|| CaError::Internal(format!("unknown CA domain {domain}")))?;
+    let lifetime = match d.issuer.not_after().duration_since(now) {
+        Ok(left) => lifetime.min(left),
+        Err(_) => {
+            return Err(CaError::Internal(
+                "the issuing CA certificate has expired".into(),
+            ));
+        }
+    };
+    let mut profile = tls_profile(&d.issuer, subject, san, &spki);
+    if let CertKind::EndEntity { eku, .. } = &mut profile.kind {
+        eku.push(crate::ID_KP_CMC_RA);
+    }
+    issue_recorded(
+        authority,
+        d,
+        profile,
+        spki,
+        lifetime,
+        now,
+        "estuary:ra-certificate",
+    )
+    .await
+}
+
+/// Signs `profile` for `spki` with domain `d`'s issuer and records the certificate.
+async fn issue_recorded(
+    authority: &crate::Authority,
+    d: &crate::CaDomain,
+    profile: TbsProfile,
+    spki: SubjectPublicKeyInfoOwned,
+    lifetime: Duration,
+    now: SystemTime,
+    requester: &str,
+) -> Result<crate::IssuedCert, CaError> {
+    let issuer = &d.issuer;
     let spki_der = spki.to_der()?;
     let ski = hex::encode(crate::key_identifier(spki.owned_to_ref())?);
     let validity = validity(now, lifetime)?;
@@ -239,7 +302,7 @@ pub async fn renew_tls_server_certificate(
         issuer: issuer.subject().to_string(),
         ski,
         spki_sha256: hex::encode(openssl::sha::sha256(&spki_der)),
-        requester: "estuary:tls-renewal".into(),
+        requester: requester.into(),
         not_before: crate::clock::unix_secs(
             cert.tbs_certificate()
                 .validity()

@@ -122,6 +122,16 @@ pub enum EnrollOutcome {
     Pending { retry_after: Duration },
 }
 
+/// An answer as the server sent it ([`EstConnection::post_raw`]).
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub retry_after: Option<String>,
+    /// The body as sent (base64 for EST payloads, text/plain for errors).
+    pub body: Bytes,
+}
+
 #[derive(Debug, Clone)]
 pub struct EstClient {
     cfg: ClientConfig,
@@ -281,6 +291,12 @@ struct Resp {
 impl EstConnection {
     pub fn channel_binding(&self) -> Option<&ChannelBinding> {
         self.binding.as_ref()
+    }
+
+    /// Whether the server closed this connection (a kept-alive connection to reuse must not
+    /// be).
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
     }
 
     /// The certificates the server presented (for showing fingerprints in bootstrap mode).
@@ -629,6 +645,22 @@ impl EstConnection {
         let der = est_proto::decode_body(&r.body)
             .map_err(|e| ClientError::Response(format!("body is not base64: {e}")))?;
         Ok((r.status.as_u16(), der))
+    }
+
+    /// POSTs `der` (base64 on the wire) to `op` with the configured credentials and returns
+    /// the answer as it came, for relays (RA mode): nothing in it is checked here.
+    pub async fn post_raw(
+        &mut self,
+        op: est_proto::Operation,
+        der: &[u8],
+    ) -> Result<RawResponse, ClientError> {
+        let r = self.send_auth(op, Some(der.to_vec())).await?;
+        Ok(RawResponse {
+            status: r.status.as_u16(),
+            content_type: r.content_type,
+            retry_after: r.retry_after,
+            body: r.body,
+        })
     }
 
     pub async fn simple_enroll(&mut self, csr_der: &[u8]) -> Result<EnrollOutcome, ClientError> {

@@ -245,6 +245,18 @@ pub fn build_pki_data(
     with_requests(opts, vec![req], Vec::new())
 }
 
+/// A PKIData carrying the DER PKCS#10 request `csr_der` as it is (tcr, body part
+/// [`ID_REQUEST`]) with the transaction controls of `opts`: what an RA sends for a request it
+/// authenticated itself (CMC-12, CMC-57).
+pub fn build_pkcs10(opts: &RequestOptions, csr_der: &[u8]) -> Result<PkiData, String> {
+    let req = TaggedRequest::Tcr(TaggedCertificationRequest {
+        body_part_id: ID_REQUEST,
+        certification_request: x509_cert::request::CertReq::from_der(csr_der)
+            .map_err(|e| e.to_string())?,
+    });
+    with_requests(opts, vec![req], Vec::new())
+}
+
 /// The second round of Encrypted/Decrypted POP (CMC-67, RFC 5272 §6.7 step 4): decrypts the
 /// server's `challenge` with the request's private `key`, checks its witness, and builds a
 /// PKIData with the request again, the Decrypted POP and the server's Encrypted POP echoed.

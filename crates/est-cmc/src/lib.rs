@@ -25,6 +25,7 @@ mod error;
 pub mod linking;
 mod oid;
 pub mod oids;
+pub mod ra;
 mod request;
 mod response;
 pub mod serverkeygen;

@@ -21,7 +21,7 @@ use crate::{ConnInfo, ServerError, TrustAnchorSet};
 
 /// Server-wide HTTP authentication settings (the per-label choice of methods is
 /// [`crate::AuthMethods`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     /// The realm of Basic and Digest challenges. Digest HA1 values are computed for it, so
     /// users must be (re-)added after it changes.
@@ -94,6 +94,10 @@ fn unix_now() -> u64 {
 }
 
 impl HttpAuth {
+    pub(crate) fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
     pub(crate) fn new(settings: AuthSettings) -> Result<Self, String> {
         let nonces = NonceManager::new(
             settings.nonce_lifetime.as_secs().max(1),

@@ -109,6 +109,9 @@ pub struct LabelConfig {
     pub approval: Approval,
     /// /fullcmc policy.
     pub cmc: CmcPolicy,
+    /// RA mode: the CA this label forwards to instead of issuing (issue 10); `None`: this
+    /// server's own CA `domain` issues.
+    pub upstream: Option<std::sync::Arc<dyn crate::Upstream>>,
 }
 
 /// How a label serves /fullcmc (RFC 7030 §4.3).

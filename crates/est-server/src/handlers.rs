@@ -391,7 +391,9 @@ pub struct EstState {
     pub(crate) ca: Arc<dyn EstCa>,
     labels: HashMap<String, Label>,
     pub(crate) limits: Limits,
-    pub(crate) auth: HttpAuth,
+    /// Shared with the state a reload replaces this one by, when the settings are the same:
+    /// Digest nonces and guessing counters survive a SIGHUP.
+    pub(crate) auth: Arc<HttpAuth>,
     /// This server's CA certificates: the anchors of certificates that sign CMC requests.
     pub(crate) cmc_trust: crate::cmc::TrustStore,
     /// The CA's CMC encryption key and certificate, for EnvelopedData requests (CMC-20).
@@ -413,12 +415,21 @@ impl EstState {
                 est_proto::validate_label(&cfg.name)
                     .map_err(|e| format!("label {:?}: {e}", cfg.name))?;
             }
-            let chain = ca
-                .ca_chain(&cfg.domain)
-                .ok_or_else(|| format!("label {:?}: unknown CA {:?}", cfg.name, cfg.domain))?;
+            // An RA label serves its upstream CA's certificates (RA mode, issue 10).
+            let chain = match &cfg.upstream {
+                Some(up) => up.ca_chain(),
+                None => ca
+                    .ca_chain(&cfg.domain)
+                    .ok_or_else(|| format!("label {:?}: unknown CA {:?}", cfg.name, cfg.domain))?,
+            };
+            if chain.is_empty() {
+                return Err(format!("label {:?}: no CA certificates", cfg.name));
+            }
             let p7 =
                 est_proto::certs_only_encode(&chain).map_err(|e| format!("certs-only: {e}"))?;
-            chains.push(chain.clone());
+            if cfg.upstream.is_none() {
+                chains.push(chain.clone());
+            }
             let cacerts_body = Bytes::from(est_proto::encode_body(&p7));
             // EST-55: a label that requires PoP linking lists challengePassword.
             let csr_attrs = if cfg.require_pop_linking {
@@ -450,7 +461,7 @@ impl EstState {
             ca,
             labels: map,
             limits,
-            auth: HttpAuth::new(AuthSettings::default())?,
+            auth: Arc::new(HttpAuth::new(AuthSettings::default())?),
             cmc_trust: crate::cmc::trust_store(&chains)?,
             cmc_decryption: None,
             metrics: Arc::new(crate::Metrics::new()),
@@ -474,7 +485,7 @@ impl EstState {
 
     /// Replaces the default HTTP authentication settings (realm, Digest nonces).
     pub fn with_auth_settings(mut self, settings: AuthSettings) -> Result<Self, String> {
-        self.auth = HttpAuth::new(settings)?;
+        self.auth = Arc::new(HttpAuth::new(settings)?);
         Ok(self)
     }
 
@@ -497,6 +508,15 @@ impl EstState {
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
+
+    /// Keeps `old`'s HTTP authentication state (Digest nonces, guessing counters) when its
+    /// settings are the ones this state was built with: for a reload (SIGHUP).
+    pub(crate) fn keeping_auth_of(mut self, old: &EstState) -> Self {
+        if self.auth.settings() == old.auth.settings() {
+            self.auth = old.auth.clone();
+        }
+        self
+    }
 }
 
 pub(crate) fn base64_response(content_type: &'static str, body: Bytes) -> Response {
@@ -513,8 +533,13 @@ pub(crate) fn base64_response(content_type: &'static str, body: Bytes) -> Respon
 
 pub(crate) const CERTS_ONLY: &str = "application/pkcs7-mime; smime-type=certs-only";
 
-/// The single entry point for every request.
-pub(crate) async fn dispatch(State(st): State<Arc<EstState>>, req: Request) -> Response {
+/// The single entry point for every request: served with the state current when it
+/// arrived (a reload swaps it for later requests, SIGHUP).
+pub(crate) async fn dispatch(
+    State(cell): State<Arc<crate::serve::StateCell>>,
+    req: Request,
+) -> Response {
+    let st = cell.current();
     match handle(&st, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -575,6 +600,19 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
             Some(b) => base64_response("application/csrattrs", b.clone()),
             None => StatusCode::NO_CONTENT.into_response(),
         }),
+        // RA mode: authenticated and authorized here, issued upstream.
+        Operation::SimpleEnroll | Operation::SimpleReenroll if label.cfg.upstream.is_some() => {
+            let up = label.cfg.upstream.as_deref().ok_or_else(no_upstream)?;
+            crate::ra::enroll(st, label, up, &conn, req, op == Operation::SimpleReenroll).await
+        }
+        Operation::ServerKeyGen if label.cfg.upstream.is_some() => {
+            let up = label.cfg.upstream.as_deref().ok_or_else(no_upstream)?;
+            crate::ra::server_keygen(st, label, up, &conn, req).await
+        }
+        Operation::FullCmc if label.cfg.upstream.is_some() => {
+            let up = label.cfg.upstream.as_deref().ok_or_else(no_upstream)?;
+            crate::ra::full_cmc(st, label, up, &conn, req).await
+        }
         Operation::SimpleEnroll | Operation::SimpleReenroll => {
             enroll(st, label, &conn, req, op == Operation::SimpleReenroll).await
         }
@@ -582,6 +620,10 @@ async fn handle(st: &EstState, req: Request) -> Result<Response, ServerError> {
         Operation::FullCmc => crate::cmc::full_cmc(st, label, &conn, req).await,
         _ => Err(ServerError::new(StatusCode::NOT_FOUND, "unknown operation")),
     }
+}
+
+fn no_upstream() -> ServerError {
+    ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "no upstream CA")
 }
 
 /// The media type of a DER CRL (RFC 2585 §4.2).
@@ -724,7 +766,16 @@ pub(crate) async fn read_csr(
         .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
     let csr = x509_cert::request::CertReq::from_der(&der)
         .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
-    check_pop_linking(label, conn, &csr, is_ra(&identity))?;
+    let ra = is_ra(&identity);
+    // CMC-56/EST-48: an RA certificate speaks for others only on a label that authorizes it;
+    // elsewhere it may ask for its own name only, like any other client.
+    if ra && !ra_authorized(label, &identity) && !own_subject(&identity, &csr) {
+        return Err(ServerError::new(
+            StatusCode::FORBIDDEN,
+            "this RA certificate is not authorized to request certificates for others on this CA label (CMC-56): the label's cmc_ras must list its subject",
+        ));
+    }
+    check_pop_linking(label, conn, &csr, ra)?;
     // EST-47: the label's own policy, before the CA sees the request (403 with the reason).
     let names = est_ca::RequestedNames::from_csr(&csr)?;
     if let Err(e) = label.cfg.policy.authorize(&identity, &names) {
@@ -793,7 +844,7 @@ async fn enroll(
 }
 
 /// 202 with Retry-After in delta-seconds and a human-readable note (EST-91).
-fn accepted(retry_after: std::time::Duration) -> Response {
+pub(crate) fn accepted(retry_after: std::time::Duration) -> Response {
     let secs = retry_after.as_secs().max(1);
     let mut r = (
         StatusCode::ACCEPTED,
@@ -824,6 +875,24 @@ pub const TOKEN_PREFIX: &str = "tok_";
 /// EST-48: a certificate of this CA (recorded in our store) with id-kp-cmcRA is an RA.
 fn is_ra(identity: &Identity) -> bool {
     matches!(identity, Identity::Certificate { cert, record: Some(_) } if est_ca::is_registration_authority(cert))
+}
+
+/// Whether the label authorizes this RA identity (CMC-56): its subject matches one of the
+/// label's `authorized_ras` globs.
+pub(crate) fn ra_authorized(label: &Label, identity: &Identity) -> bool {
+    match identity {
+        Identity::Certificate { cert, .. } => est_ca::any_glob(
+            &label.cfg.cmc.authorized_ras,
+            &cert.tbs_certificate().subject().to_string(),
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a certificate-authenticated client asks for its own subject name.
+fn own_subject(identity: &Identity, csr: &x509_cert::request::CertReq) -> bool {
+    matches!(identity, Identity::Certificate { cert, .. }
+        if der::Encode::to_der(cert.tbs_certificate().subject()).ok() == der::Encode::to_der(&csr.info.subject).ok())
 }
 
 /// EST-54/EST-59: a challengePassword is the base64 channel binding of this connection.

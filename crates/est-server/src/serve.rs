@@ -40,11 +40,34 @@ fn current(acceptor: &SharedAcceptor) -> Arc<SslAcceptor> {
     }
 }
 
+/// The EST state requests are served with; replaced whole by a reload, while requests in
+/// flight finish with the one they started with.
+#[derive(Debug)]
+pub(crate) struct StateCell(std::sync::RwLock<Arc<EstState>>);
+
+impl StateCell {
+    pub(crate) fn current(&self) -> Arc<EstState> {
+        match self.0.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, new: Arc<EstState>) {
+        match self.0.write() {
+            Ok(mut s) => *s = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+}
+
 /// A server running on a background task.
 pub struct RunningServer {
     pub local_addr: SocketAddr,
     table: Arc<ConnTable>,
     acceptor: SharedAcceptor,
+    /// The EST listener's state (`None` for the admin listener).
+    state: Option<Arc<StateCell>>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -65,6 +88,19 @@ impl RunningServer {
         match self.acceptor.write() {
             Ok(mut a) => *a = new,
             Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+
+    /// Later requests are served with `state` (a reloaded configuration: labels, their
+    /// policies and upstreams, HTTP authentication settings, body and request limits);
+    /// requests in flight finish with the state they started with, and no connection is
+    /// dropped. Digest nonces and guessing counters carry over when the authentication
+    /// settings are unchanged. Connection limits and the listen address stay as they were
+    /// started. A no-op on the admin listener.
+    pub fn replace_state(&self, state: EstState) {
+        if let Some(cell) = &self.state {
+            let old = cell.current();
+            cell.replace(Arc::new(state.keeping_auth_of(&old)));
         }
     }
 
@@ -116,17 +152,20 @@ pub fn serve_listener(
     acceptor: SslAcceptor,
     state: Arc<EstState>,
 ) -> std::io::Result<RunningServer> {
-    let classify_state = state.clone();
+    let cell = Arc::new(StateCell(std::sync::RwLock::new(state.clone())));
+    let classify_state = cell.clone();
     let service = Service {
         limits: state.limits().clone(),
         metrics: state.metrics().clone(),
         kind: ListenerKind::Est,
         classify: Some(Arc::new(move |path: &str| {
-            crate::metrics::classify(path, |l| classify_state.has_label(l))
+            crate::metrics::classify(path, |l| classify_state.current().has_label(l))
         })),
-        router: Router::new().fallback(dispatch).with_state(state),
+        router: Router::new().fallback(dispatch).with_state(cell.clone()),
     };
-    spawn_listener(listener, acceptor, service)
+    let mut server = spawn_listener(listener, acceptor, service)?;
+    server.state = Some(cell);
+    Ok(server)
 }
 
 /// Serves `service` on `listener` with its own connection table.
@@ -150,6 +189,7 @@ pub(crate) fn spawn_listener(
         local_addr,
         table,
         acceptor,
+        state: None,
         shutdown: tx,
         task,
     })

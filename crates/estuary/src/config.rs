@@ -23,8 +23,11 @@ pub struct Config {
     pub server: ServerSection,
     pub store: StoreSection,
     pub keys: KeysSection,
-    #[serde(rename = "ca")]
+    #[serde(rename = "ca", default)]
     pub cas: Vec<CaSection>,
+    /// RA mode: the upstream CAs that labels with `upstream = "<name>"` forward to.
+    #[serde(rename = "upstream", default, skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<UpstreamSection>,
     #[serde(rename = "label")]
     pub labels: Vec<LabelSection>,
     /// Server-side key generation (RFC 7030 §4.4) settings shared by every label.
@@ -37,6 +40,40 @@ pub struct Config {
     /// The admin listener: Prometheus `/metrics`, `/healthz`, `/readyz`.
     #[serde(default)]
     pub admin: AdminSection,
+}
+
+/// `[[upstream]]`: a CA that RA labels forward to (RA mode, issue 10).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    pub name: String,
+    /// `https://host[:port]` of the upstream EST server.
+    pub url: String,
+    /// The upstream's CA label; absent: its label-less path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// `"fullcmc"` (RA-signed PKIData, the default) or `"est"` (plain /simpleenroll with the
+    /// RA's TLS client certificate, for CAs without CMC).
+    #[serde(default)]
+    pub protocol: UpstreamProtocol,
+    /// PEM: the upstream CA's certificates (issuing CA first). They authenticate the upstream's
+    /// TLS server and its CMC responses, are served in this label's /cacerts, and anchor the
+    /// TLS client certificates of clients renewing through this RA.
+    pub ca_certs: PathBuf,
+    /// PEM: the RA's certificate (id-kp-cmcRA) from the upstream CA, then its chain: the TLS
+    /// client certificate towards the upstream and the signer of RA-made PKIData.
+    pub cert: PathBuf,
+    /// PEM private key of `cert` (kept 0600).
+    pub key: PathBuf,
+}
+
+/// How an RA label reaches its upstream CA.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    #[default]
+    Fullcmc,
+    Est,
 }
 
 /// `[admin]`: the admin listener, its own TLS listener off the EST port, with the EST
@@ -471,8 +508,12 @@ fn digest_algorithms(
 pub struct LabelSection {
     /// The label path segment; "" is the label-less path `/.well-known/est/<op>`.
     pub name: String,
-    /// Name of the `[[ca]]` that serves it.
+    /// Name of the `[[ca]]` that serves it (empty on an RA label).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ca: String,
+    /// RA mode: the `[[upstream]]` this label forwards to instead of issuing itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
     #[serde(default = "d_true")]
     pub auth_basic: bool,
     /// HTTP Digest (RFC 7616) with the users of `estuary user add`.
@@ -614,6 +655,11 @@ impl Config {
         for p in &self.server.implicit_trust_anchors {
             files.push(("server.implicit_trust_anchors".into(), p));
         }
+        for u in &self.upstreams {
+            files.push((format!("upstream {:?} ca_certs", u.name), &u.ca_certs));
+            files.push((format!("upstream {:?} cert", u.name), &u.cert));
+            files.push((format!("upstream {:?} key", u.name), &u.key));
+        }
         for ca in &self.cas {
             files.push((format!("ca {:?} cert", ca.name), &ca.cert));
             if let Some(p) = &ca.ocsp_responder_cert {
@@ -642,8 +688,44 @@ impl Config {
 
     fn validate(&self) -> Result<(), AnyError> {
         for l in &self.labels {
-            if !self.cas.iter().any(|c| c.name == l.ca) {
-                return Err(format!("label {:?} names unknown ca {:?}", l.name, l.ca).into());
+            match &l.upstream {
+                Some(u) => {
+                    if !l.ca.is_empty() {
+                        return Err(format!(
+                            "label {:?}: an RA label names its upstream, not a ca",
+                            l.name
+                        )
+                        .into());
+                    }
+                    if !self.upstreams.iter().any(|x| x.name == *u) {
+                        return Err(
+                            format!("label {:?} names unknown upstream {u:?}", l.name).into()
+                        );
+                    }
+                    if l.approval == ApprovalMode::Manual || l.cmc_server_keygen {
+                        return Err(format!(
+                            "label {:?}: approval and cmc_server_keygen are the upstream CA's business on an RA label",
+                            l.name
+                        )
+                        .into());
+                    }
+                }
+                None => {
+                    if !self.cas.iter().any(|c| c.name == l.ca) {
+                        return Err(
+                            format!("label {:?} names unknown ca {:?}", l.name, l.ca).into()
+                        );
+                    }
+                }
+            }
+        }
+        for u in &self.upstreams {
+            if !u.url.starts_with("https://") {
+                return Err(format!("upstream {:?}: url must be https://", u.name).into());
+            }
+            if let Some(l) = &u.label {
+                est_proto::validate_label(l)
+                    .map_err(|e| format!("upstream {:?}: label: {e}", u.name))?;
             }
         }
         for ca in &self.cas {
@@ -872,6 +954,32 @@ impl Config {
                 }
             }
         }
+        // RA mode: one client per upstream, shared by its labels; the upstream CA's
+        // certificates anchor the TLS client certificates of clients renewing through us.
+        let mut upstreams: std::collections::HashMap<&str, Arc<dyn est_server::Upstream>> =
+            std::collections::HashMap::new();
+        for u in &self.upstreams {
+            if !self
+                .labels
+                .iter()
+                .any(|l| l.upstream.as_deref() == Some(&u.name))
+            {
+                continue;
+            }
+            let client = crate::ra::UpstreamClient::load(u, data_dir)?;
+            let mut chain = client.configured_chain().to_vec();
+            if let Some(root) = chain.pop()
+                && !anchors.contains(&root)
+            {
+                anchors.push(root);
+            }
+            for c in chain {
+                if !intermediates.contains(&c) {
+                    intermediates.push(c);
+                }
+            }
+            upstreams.insert(&u.name, Arc::new(client));
+        }
         let mut labels = Vec::new();
         for l in &self.labels {
             labels.push(LabelConfig {
@@ -936,6 +1044,15 @@ impl Config {
                     } else {
                         None
                     },
+                },
+                upstream: match &l.upstream {
+                    Some(u) => Some(
+                        upstreams
+                            .get(u.as_str())
+                            .cloned()
+                            .ok_or_else(|| format!("label {:?}: unknown upstream {u:?}", l.name))?,
+                    ),
+                    None => None,
                 },
             });
         }

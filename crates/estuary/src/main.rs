@@ -8,10 +8,12 @@ mod cmd_cmc_secret;
 mod cmd_crl;
 mod cmd_fullcmc;
 mod cmd_ocsp;
+mod cmd_ra;
 mod cmd_request;
 mod cmd_token;
 mod config;
 mod perms;
+mod ra;
 mod setup;
 mod tls_renew;
 
@@ -48,10 +50,10 @@ enum LogFormat {
 }
 
 #[derive(clap::Args, Clone)]
-struct DataDir {
+pub(crate) struct DataDir {
     /// Data directory holding estuary.toml, keys, certificates and the database.
     #[arg(long, env = "ESTUARY_DATA_DIR", default_value = "./estuary-data")]
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +104,33 @@ enum Cmd {
         ips: Vec<std::net::IpAddr>,
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: std::net::SocketAddr,
+        /// Create a registration authority instead of a CA: no CA and no issuing key; an RA
+        /// key, its certificate request (ra/ra.csr.pem, to be certified by the upstream CA,
+        /// e.g. with `estuary ca issue-ra`), and a label that forwards to --upstream.
+        #[arg(long, requires_all = ["upstream", "upstream_ca"])]
+        ra: bool,
+        /// With --ra: the upstream CA's EST base URL, https://host[:port].
+        #[arg(long)]
+        upstream: Option<String>,
+        /// With --ra: the upstream CA's label (absent: its label-less path).
+        #[arg(long)]
+        upstream_label: Option<String>,
+        /// With --ra: PEM file of the upstream CA's certificates (issuing CA first), e.g. from
+        /// `estuary ca cert` on the CA or `estuary client bootstrap`.
+        #[arg(long)]
+        upstream_ca: Option<PathBuf>,
+        /// With --ra: how to reach the upstream: "fullcmc" (RA-signed CMC) or "est" (plain
+        /// /simpleenroll with the RA's TLS client certificate).
+        #[arg(long, default_value = "fullcmc", value_parser = ["fullcmc", "est"])]
+        upstream_protocol: String,
+        /// With --ra: the RA certificate's subject (RFC 4514).
+        #[arg(long, default_value = "CN=Estuary RA")]
+        subject: String,
+    },
+    /// Registration authority (RA mode): the state of its upstream CAs.
+    Ra {
+        #[command(subcommand)]
+        cmd: cmd_ra::RaCmd,
     },
     /// Manage HTTP users (Basic authentication).
     User {
@@ -327,6 +356,25 @@ enum CaCmd {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// Certify a registration authority's request (from `estuary init --ra`): its subject and
+    /// SubjectAltName, with id-kp-cmcRA beside the TLS server and client EKUs; recorded, and
+    /// written with the CA chain. Authorize it on a label with `cmc_ras` (CMC-56).
+    IssueRa {
+        #[command(flatten)]
+        dir: DataDir,
+        /// CA name (a `[[ca]]`).
+        #[arg(long, default_value = "default")]
+        ca: String,
+        /// The RA's PKCS#10 request (PEM or DER).
+        #[arg(long)]
+        csr: PathBuf,
+        /// Where to write the certificate and its chain (PEM).
+        #[arg(long)]
+        out: PathBuf,
+        /// Lifetime in days (at most the CA's own).
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -530,10 +578,51 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
         }
         Cmd::Init {
             dir,
+            ra: true,
+            upstream,
+            upstream_label,
+            upstream_ca,
+            upstream_protocol,
+            subject,
+            hostnames,
+            ips,
+            listen,
+            ..
+        } => {
+            cmd_ra::check_subject(&subject)?;
+            let o = cmd_ra::RaInit {
+                upstream_url: upstream.ok_or("--ra needs --upstream")?,
+                upstream_label,
+                upstream_ca: upstream_ca.ok_or("--ra needs --upstream-ca")?,
+                protocol: if upstream_protocol == "est" {
+                    config::UpstreamProtocol::Est
+                } else {
+                    config::UpstreamProtocol::Fullcmc
+                },
+                subject,
+                dns_names: hostnames,
+                ips,
+                listen,
+            };
+            cmd_ra::init(&dir.data_dir, &o).await?;
+            let d = dir.data_dir.display();
+            println!("created RA data dir {d} (no CA, no issuing key)");
+            println!("next:");
+            println!(
+                "  1. on the upstream CA: estuary ca issue-ra --csr {d}/ra/ra.csr.pem --out ra.pem"
+            );
+            println!("     and list the RA's subject in cmc_ras of the CA label it uses");
+            println!("  2. copy ra.pem to {d}/ra/ra.pem");
+            println!("  3. estuary ra status --data-dir {d}; estuary serve --data-dir {d}");
+            Ok(())
+        }
+        Cmd::Init {
+            dir,
             org,
             hostnames,
             ips,
             listen,
+            ..
         } => {
             let opts = setup::SetupOptions {
                 demo: false,
@@ -589,6 +678,17 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
         Cmd::Ca {
             cmd: CaCmd::OcspResponder { dir, ca, days },
         } => cmd_ocsp::ocsp_responder(&dir.data_dir, &ca, days),
+        Cmd::Ca {
+            cmd:
+                CaCmd::IssueRa {
+                    dir,
+                    ca,
+                    csr,
+                    out,
+                    days,
+                },
+        } => cmd_ra::issue_ra(&dir.data_dir, &ca, &csr, &out, days).await,
+        Cmd::Ra { cmd } => cmd_ra::run(cmd).await,
         Cmd::Cert { cmd } => cert(cmd).await,
         Cmd::Audit { cmd } => cmd_audit::run(cmd).await,
         Cmd::Crl { dir, ca, out } => cmd_crl::crl(&dir.data_dir, ca, &out).await,
@@ -1053,14 +1153,33 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
 }
 
 fn print_fingerprint(cfg: &Config, data_dir: &Path) -> Result<(), AnyError> {
-    let pem = cfg.trust_anchor_pem(
-        data_dir,
-        &cfg.labels.first().map(|l| l.ca.clone()).unwrap_or_default(),
-    )?;
-    let x = openssl::x509::X509::from_pem(pem.as_bytes())?;
+    let first = cfg.labels.first();
+    // An RA's clients trust its upstream CA, whose root is the last of ca_certs.
+    let (path, x) = match first.and_then(|l| l.upstream.as_deref()) {
+        Some(u) => {
+            let up = cfg
+                .upstreams
+                .iter()
+                .find(|x| x.name == u)
+                .ok_or("unknown upstream")?;
+            let path = data_dir.join(&up.ca_certs);
+            let root = config::pem_certs(&path)?
+                .pop()
+                .ok_or("the upstream's ca_certs is empty")?;
+            (path, openssl::x509::X509::from_der(&root)?)
+        }
+        None => {
+            let pem =
+                cfg.trust_anchor_pem(data_dir, &first.map(|l| l.ca.clone()).unwrap_or_default())?;
+            (
+                data_dir.join("ca/root.pem"),
+                openssl::x509::X509::from_pem(pem.as_bytes())?,
+            )
+        }
+    };
     let fp = x.digest(openssl::hash::MessageDigest::sha256())?;
     let hexfp: Vec<String> = fp.iter().map(|b| format!("{b:02X}")).collect();
-    println!("trust anchor: {}", data_dir.join("ca/root.pem").display());
+    println!("trust anchor: {}", path.display());
     println!("trust anchor SHA-256 fingerprint: {}", hexfp.join(":"));
     Ok(())
 }
@@ -1113,17 +1232,13 @@ async fn serve(
     let server_cfg = cfg.server_config(data_dir, &domains)?;
     warn_expiring(&domains, &server_cfg.tls.cert_chain_pem, SystemTime::now());
     let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
-    let mut state = est_server::EstState::new(
-        authority.clone(),
-        server_cfg.labels.clone(),
-        server_cfg.limits.clone(),
-    )?
-    .with_auth_settings(cfg.auth_settings())?
-    .with_metrics(metrics.clone());
-    if let Some((cert, key)) = cfg.cmc_encryption(data_dir)? {
-        state = state.with_cmc_decryption(&key, cert)?;
-    }
-    let state = Arc::new(state);
+    let runtime = Runtime {
+        authority: authority.clone(),
+        domains: domains.clone(),
+        metrics: metrics.clone(),
+        started: cfg.clone(),
+    };
+    let state = Arc::new(runtime.state(&cfg, data_dir, &server_cfg)?);
     let mut signals = Signals::new()?;
     let server = est_server::serve_listener(listener, acceptor, state)?;
     let admin = match admin_listener {
@@ -1168,11 +1283,11 @@ async fn serve(
                 if sig == Signal::Stop {
                     break;
                 }
-                reload(data_dir, &domains, &server, admin.as_ref());
+                reload(data_dir, &runtime, &server, admin.as_ref());
             }
             _ = renew_check.tick() => {
                 if renew_tls(&cfg, data_dir, &authority, &domains).await {
-                    reload(data_dir, &domains, &server, admin.as_ref());
+                    reload(data_dir, &runtime, &server, admin.as_ref());
                 }
             }
         }
@@ -1219,34 +1334,116 @@ async fn renew_tls(
 /// configuration keeps serving), then swaps in the TLS certificate, key and client trust
 /// anchors it names: new connections handshake with them, open ones keep theirs. CRLs need no
 /// reload (the served CRL follows the store within a second); other settings apply at restart.
+/// What a running server keeps across reloads: the authority (CA keys and store are loaded
+/// once) and the configuration it started with.
+struct Runtime {
+    authority: Arc<est_ca::Authority>,
+    domains: Vec<est_ca::CaDomain>,
+    metrics: Arc<est_server::Metrics>,
+    started: Config,
+}
+
+impl Runtime {
+    /// The EST state of `cfg` over this runtime's authority.
+    fn state(
+        &self,
+        cfg: &Config,
+        data_dir: &Path,
+        server_cfg: &est_server::ServerConfig,
+    ) -> Result<est_server::EstState, AnyError> {
+        let mut state = est_server::EstState::new(
+            self.authority.clone(),
+            server_cfg.labels.clone(),
+            server_cfg.limits.clone(),
+        )?
+        .with_auth_settings(cfg.auth_settings())?
+        .with_metrics(self.metrics.clone());
+        if let Some((cert, key)) = cfg.cmc_encryption(data_dir)? {
+            state = state.with_cmc_decryption(&key, cert)?;
+        }
+        Ok(state)
+    }
+
+    /// The settings a reload cannot apply (they need a restart), by name, where `cfg` differs
+    /// from the configuration the server started with.
+    fn needs_restart(&self, cfg: &Config) -> Vec<&'static str> {
+        fn differ<T: serde::Serialize>(a: &T, b: &T) -> bool {
+            toml::Value::try_from(a).ok() != toml::Value::try_from(b).ok()
+        }
+        let old = &self.started;
+        let mut out = Vec::new();
+        if old.server.listen != cfg.server.listen {
+            out.push("server.listen");
+        }
+        if old.server.max_connections != cfg.server.max_connections
+            || old.server.max_connections_per_source != cfg.server.max_connections_per_source
+        {
+            out.push("server.max_connections");
+        }
+        if differ(&old.store, &cfg.store) {
+            out.push("[store]");
+        }
+        if differ(&old.keys, &cfg.keys) {
+            out.push("[keys]");
+        }
+        if differ(&old.cas, &cfg.cas) {
+            out.push("[[ca]]");
+        }
+        if old.admin != cfg.admin {
+            out.push("[admin]");
+        }
+        if differ(&old.keygen, &cfg.keygen) {
+            out.push("[keygen]");
+        }
+        out
+    }
+}
+
+/// SIGHUP (issue 11): checks the configuration again and applies what a running server can
+/// swap without dropping a connection: the TLS certificate, key and client trust anchors
+/// (both listeners), and for later requests the labels (methods, policies, approval,
+/// /serverkeygen, CMC settings, CSR attributes, upstreams), HTTP authentication settings and
+/// body and request limits. A configuration that does not load is refused whole and the
+/// running one keeps serving; settings that need a restart are named in the log.
 fn reload(
     data_dir: &Path,
-    domains: &[est_ca::CaDomain],
+    runtime: &Runtime,
     server: &est_server::RunningServer,
     admin: Option<&est_server::RunningServer>,
 ) {
-    let loaded = (|| -> Result<Vec<u8>, AnyError> {
+    let loaded = (|| -> Result<(Vec<u8>, Vec<&'static str>), AnyError> {
         let cfg = Config::load(data_dir)?;
-        let server_cfg = cfg.server_config(data_dir, domains)?;
+        let server_cfg = cfg.server_config(data_dir, &runtime.domains)?;
         let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
         // The admin listener shares the certificate and key: built before either is swapped.
         let admin_acceptor = match admin {
             Some(_) => Some(est_server::build_acceptor(&server_cfg.tls)?),
             None => None,
         };
+        let state = runtime.state(&cfg, data_dir, &server_cfg)?;
         server.replace_acceptor(acceptor);
         if let (Some(a), Some(acc)) = (admin, admin_acceptor) {
             a.replace_acceptor(acc);
         }
-        Ok(server_cfg.tls.cert_chain_pem)
+        server.replace_state(state);
+        Ok((server_cfg.tls.cert_chain_pem, runtime.needs_restart(&cfg)))
     })();
     match loaded {
-        Ok(chain) => {
+        Ok((chain, restart)) => {
             tracing::info!(
-                "SIGHUP: configuration checked; TLS certificate, key and client trust anchors reloaded"
+                "SIGHUP: configuration checked; TLS certificate, key, client trust anchors, labels and authentication settings reloaded"
             );
-            eprintln!("reloaded the TLS certificate, key and client trust anchors");
-            warn_expiring(domains, &chain, SystemTime::now());
+            eprintln!(
+                "reloaded the TLS certificate, key and client trust anchors, the labels and the authentication settings"
+            );
+            if !restart.is_empty() {
+                tracing::warn!(settings = %restart.join(", "), "SIGHUP: these settings changed and take effect only after a restart");
+                eprintln!(
+                    "changed settings that need a restart to take effect: {}",
+                    restart.join(", ")
+                );
+            }
+            warn_expiring(&runtime.domains, &chain, SystemTime::now());
         }
         Err(e) => {
             tracing::error!(error = %e, "SIGHUP: reload refused; the previous configuration keeps serving");

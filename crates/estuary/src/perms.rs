@@ -25,6 +25,9 @@ fn secret_paths(data_dir: &Path, cfg: &Config) -> Vec<PathBuf> {
     if let Some(k) = &cfg.server.cmc_encryption_key {
         paths.push(data_dir.join(k));
     }
+    for u in &cfg.upstreams {
+        paths.push(data_dir.join(&u.key));
+    }
     paths.sort();
     paths.dedup();
     paths

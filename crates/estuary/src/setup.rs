@@ -32,7 +32,7 @@ pub struct SetupResult {
 
 const YEAR: u64 = 365 * 86400;
 
-fn random_secret(bytes: usize) -> Result<Zeroizing<String>, AnyError> {
+pub(crate) fn random_secret(bytes: usize) -> Result<Zeroizing<String>, AnyError> {
     let mut b = Zeroizing::new(vec![0u8; bytes]);
     openssl::rand::rand_bytes(&mut b)?;
     Ok(Zeroizing::new(
@@ -191,6 +191,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
         cmc_ras: Vec::new(),
         cmc_confirm_required: false,
         cmc_server_keygen: false,
+        upstream: None,
     };
     let mut labels = vec![label("", "default")];
     if opts.demo {
@@ -273,6 +274,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
             passphrase_file: "secrets/key-passphrase".into(),
         },
         cas,
+        upstreams: Vec::new(),
         labels,
         keygen: crate::config::KeygenSection::default(),
         cmc_server_keygen: Default::default(),
@@ -305,7 +307,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
     Ok(SetupResult { demo_password })
 }
 
-fn write(dir: &Path, rel: &str, data: &[u8]) -> Result<PathBuf, AnyError> {
+pub(crate) fn write(dir: &Path, rel: &str, data: &[u8]) -> Result<PathBuf, AnyError> {
     let p = dir.join(rel);
     std::fs::write(&p, data).map_err(|e| format!("{}: {e}", p.display()))?;
     Ok(p)

@@ -102,3 +102,73 @@ fn sighup_reloads_the_tls_certificate_keeps_connections_and_refuses_a_broken_con
     assert!(served_subject(&server.addr, &work).contains("reloaded.example"));
     std::fs::write(&toml, good).unwrap();
 }
+
+/// The HTTP status of `curl` against the server (`-k`: the demo's TLS certificate is not the
+/// point here).
+fn status(addr: &str, path: &str, extra: &str, work: &std::path::Path) -> String {
+    let (ok, out) = sh(
+        &format!("curl -sk -o /dev/null -w '%{{http_code}}' {extra} https://{addr}{path}"),
+        work,
+    );
+    assert!(ok, "{out}");
+    out.trim().to_owned()
+}
+
+#[test]
+fn sighup_applies_label_changes_to_later_requests_and_refuses_a_label_of_an_unknown_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, work) = (tmp.path().join("d"), tmp.path().to_path_buf());
+    let server = start_demo(&data);
+    let added = "/.well-known/est/added/cacerts";
+    assert_eq!(status(&server.addr, added, "", &work), "404");
+
+    // A new label, Digest only: served after SIGHUP, with its own methods.
+    let toml = data.join("estuary.toml");
+    let good = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!("{good}\n[[label]]\nname = \"added\"\nca = \"default\"\nauth_basic = false\n"),
+    )
+    .unwrap();
+    hup(server.pid());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&server.addr, added, "", &work) != "200" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status(&server.addr, added, "", &work), "200");
+    // Basic is not taken there: 401 with a Digest challenge only; the demo's label-less path
+    // still takes it (the demo user's password is right, the body empty: 400 or 415, not 401).
+    let basic = format!(
+        "-u demo:{} -X POST -H 'Content-Type: application/pkcs10' --data-binary x",
+        server.password
+    );
+    assert_eq!(
+        status(
+            &server.addr,
+            "/.well-known/est/added/simpleenroll",
+            &basic,
+            &work
+        ),
+        "401"
+    );
+    assert_ne!(
+        status(&server.addr, "/.well-known/est/simpleenroll", &basic, &work),
+        "401"
+    );
+
+    // A label naming a CA the server did not load: the reload is refused whole; "added" stays.
+    let with_added = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!("{with_added}\n[[label]]\nname = \"bad\"\nca = \"no-such-ca\"\n"),
+    )
+    .unwrap();
+    hup(server.pid());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&server.addr, added, "", &work), "200");
+    assert_eq!(
+        status(&server.addr, "/.well-known/est/bad/cacerts", "", &work),
+        "404"
+    );
+    std::fs::write(&toml, good).unwrap();
+}

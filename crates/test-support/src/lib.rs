@@ -370,8 +370,17 @@ impl TestServer {
             implicit_enroll: None,
             policy: est_ca::LabelPolicy::default(),
             approval: est_server::Approval::Automatic,
-            cmc: est_server::CmcPolicy::default(),
+            cmc: est_server::CmcPolicy {
+                // The label-less path takes RA certificates of this CA (EST-48, CMC-56).
+                authorized_ras: if name.is_empty() {
+                    vec!["*".into()]
+                } else {
+                    Vec::new()
+                },
+                ..Default::default()
+            },
             server_keygen: None,
+            upstream: None,
         };
         let keygen = |name: &str, require_encryption: bool| LabelConfig {
             server_keygen: Some(est_server::ServerKeyGen { require_encryption }),

@@ -257,15 +257,27 @@ async fn an_authorized_ra_wraps_modifies_and_vouches_for_client_requests() {
     let st = status_of(&v.summary, &BodyPartReference::Path(vec![7, ID_REQUEST])).unwrap();
     assert_eq!(st.status, CmcStatus::SUCCESS);
 
-    // The same RA controls on a label that authorizes no RA: refused (CMC-56), nothing issued.
+    // The same RA on a label that authorizes no RA: the whole request is refused (CMC-56),
+    // nothing issued.
     let ck2 = est_client::generate_key(KeyKind::P256).unwrap();
     let (client2, _) = client_request(&ck2, "device-18.example");
     let wrapped = ra_wrap(&ra, &[(7, &client2)], vec![modify], Vec::new());
-    let (status, der) = post(&s, "", false, &wrapped).await;
+    let (status, der) = post(&s, "main", false, &wrapped).await;
     assert_eq!(status, 400);
     let v = verify_response(&der, &trust(&s)).unwrap();
-    let st = status_of(&v.summary, &BodyPartReference::Id(101)).unwrap();
-    assert_eq!(fail_info(&st), Some(CmcFailInfo::BAD_REQUEST));
+    assert!(v.certificates.iter().all(|c| {
+        c.tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .unwrap()
+            != ck2.public_key_to_der().unwrap()
+    }));
+    let st = &v.summary.statuses[0];
+    assert_eq!(fail_info(st), Some(CmcFailInfo::BAD_IDENTITY));
+    assert!(
+        st.status_string.as_deref().unwrap_or("").contains("CMC-56"),
+        "{st:?}"
+    );
 
     // CRMF raVerified POP in the RA's own reqSequence: accepted with an RA POP Witness
     // (CMC-61), popFailed without.

@@ -283,6 +283,14 @@ async fn process_checked(
     }
     let (identity, renewal) = identify(st, label, http_identity, request).await?;
     tracing::debug!(peer = %conn.peer, requester = %identity.requester(), "CMC request authenticated");
+    // CMC-56: an RA certificate (as signer or as the TLS client) speaks for others only on a
+    // label that authorizes it.
+    if is_ra_identity(&identity) && !crate::handlers::ra_authorized(label, &identity) {
+        return Err(Failure::message(
+            CmcFailInfo::BAD_IDENTITY,
+            "this RA certificate is not authorized on this CA label (CMC-56): the label's cmc_ras must list its subject",
+        ));
+    }
     let ra = authorized_ra(label, request, &identity);
     // CMC-56: RA assertions only from an RA this label authorizes.
     let ra_only: Vec<u32> = controls
@@ -473,6 +481,12 @@ fn authorized_ra(label: &Label, request: &FullPkiRequest, identity: &Identity) -
         )
 }
 
+/// An identity by a recorded, valid id-kp-cmcRA certificate of this CA (EST-48).
+fn is_ra_identity(identity: &Identity) -> bool {
+    matches!(identity, Identity::Certificate { cert, record: Some(r) }
+        if r.status == est_ca::CertStatus::Valid && est_ca::is_registration_authority(cert))
+}
+
 /// The decimal form of a DER INTEGER's content octets (two's complement).
 fn decimal(twos: &[u8]) -> Result<String, openssl::error::ErrorStack> {
     let negative = twos.first().is_some_and(|b| b & 0x80 != 0);
@@ -558,7 +572,7 @@ async fn identify(
         )),
         OuterSigner::Certificate { cert, pool } => {
             // CMC-21: signed with an existing certificate of ours.
-            est_cms::validate_chain(&st.cmc_trust.0, cert, pool).map_err(|e| {
+            st.cmc_trust.validate(cert, pool).map_err(|e| {
                 Failure::message(
                     CmcFailInfo::BAD_IDENTITY,
                     format!("the signing certificate is not one of this CA's: {e}"),
@@ -778,12 +792,58 @@ impl From<Failure> for ServerError {
     }
 }
 
-/// An OpenSSL trust store (Debug without its contents).
-pub(crate) struct TrustStore(pub(crate) openssl::x509::store::X509Store);
+/// An OpenSSL trust store (Debug without its contents), with the signing certificates it
+/// validated lately.
+pub(crate) struct TrustStore(
+    pub(crate) openssl::x509::store::X509Store,
+    std::sync::Mutex<std::collections::HashMap<[u8; 32], std::time::Instant>>,
+);
 
 impl std::fmt::Debug for TrustStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TrustStore")
+    }
+}
+
+/// How long a validated signing certificate is taken without building its path again.
+const VALIDATED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// Validated certificates remembered at most (the map starts over beyond it).
+const VALIDATED_MAX: usize = 4096;
+
+impl TrustStore {
+    /// [`est_cms::validate_chain`] of a CMC signing certificate, remembered for a minute (at
+    /// most until its notAfter): an RA signs every request with the same certificate, and
+    /// building its path through OpenSSL 3's decoders was a quarter of the CA's CPU per RA
+    /// request. Revocation is not cached: it is the store's record, read per request.
+    pub(crate) fn validate(
+        &self,
+        cert: &Certificate,
+        pool: &[Certificate],
+    ) -> Result<(), est_cms::CmsError> {
+        use der::Encode;
+        let now = std::time::Instant::now();
+        let key = cert.to_der().ok().map(|d| openssl::sha::sha256(&d));
+        if let Some(k) = &key
+            && let Ok(m) = self.1.lock()
+            && m.get(k).is_some_and(|until| now < *until)
+        {
+            return Ok(());
+        }
+        est_cms::validate_chain(&self.0, cert, pool)?;
+        let left = cert
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_system_time()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        if let (Some(k), Ok(mut m)) = (key, self.1.lock()) {
+            if m.len() >= VALIDATED_MAX {
+                m.clear();
+            }
+            m.insert(k, now + left.min(VALIDATED_FOR));
+        }
+        Ok(())
     }
 }
 
@@ -804,5 +864,5 @@ pub(crate) fn trust_store(chains: &[Vec<Certificate>]) -> Result<TrustStore, Str
             b.add_cert(x).map_err(|e| e.to_string())?;
         }
     }
-    Ok(TrustStore(b.build()))
+    Ok(TrustStore(b.build(), Default::default()))
 }

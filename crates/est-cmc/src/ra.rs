@@ -1,0 +1,252 @@
+//! The registration authority's side of CMC (RFC 5272 §7, RFC 6402 §2.5): wrapping client
+//! requests without altering them (CMC-57) and finding the CA's answer to them.
+//!
+//! * A PKCS#10 request an RA authenticated itself (an EST `/simpleenroll`) goes into the
+//!   reqSequence of a new RA-signed PKIData ([`wrap_pkcs10`], CMC-12).
+//! * A client's Full PKI Request goes, unchanged, into the cmsSequence of a new RA-signed
+//!   PKIData ([`wrap_full_request`]) with Batch Requests naming it, so that the CA answers it
+//!   with its own signed PKIResponse carrying the client's nonces (CMC-66), and with RA
+//!   Identity Witness for each certification request whose identity the RA checked
+//!   (CMC-62).
+//! * [`batch_member`] takes that inner response out of the CA's Batch Responses.
+use der::{Decode, Encode};
+
+use crate::client::{RequestOptions, transaction_controls};
+use crate::oids;
+use crate::types::{BodyPartId, PkiData, PkiResponse, TaggedAttribute, TaggedContentInfo};
+
+/// Body part ID of the wrapped client request in the RA's cmsSequence.
+pub const ID_WRAPPED: BodyPartId = 100;
+/// Body part ID of the Batch Requests control.
+pub const ID_BATCH: BodyPartId = 101;
+/// First body part ID of the RA Identity Witness controls (one per witnessed request).
+pub const ID_WITNESS_BASE: BodyPartId = 200;
+
+/// An RA-made PKIData carrying `csr_der` (PKCS#10) in its reqSequence as body part
+/// [`crate::client::ID_REQUEST`]: the RA signs it with its id-kp-cmcRA certificate
+/// ([`crate::client::sign_request`] with `RequestSigner::Certificate`), which is what makes
+/// the CA take the RA's word for the requester's identity (CMC-56, EST-48).
+pub fn wrap_pkcs10(opts: &RequestOptions, csr_der: &[u8]) -> Result<PkiData, String> {
+    crate::client::build_pkcs10(opts, csr_der)
+}
+
+/// An RA-made PKIData around a client's Full PKI Request (`client_request_der`, a DER
+/// ContentInfo, kept byte for byte: CMC-57): the transaction controls of `opts`, Batch
+/// Requests naming the wrapped request (so the CA answers it with a response of its own,
+/// CMC-66), and RA Identity Witness `[ID_WRAPPED, id]` for each of `witnessed` (the body part
+/// IDs of the client's certification requests whose requester the RA authenticated, CMC-62).
+pub fn wrap_full_request(
+    opts: &RequestOptions,
+    client_request_der: &[u8],
+    witnessed: &[BodyPartId],
+) -> Result<PkiData, String> {
+    let e = |e: der::Error| e.to_string();
+    let content_info =
+        cms::content_info::ContentInfo::from_der(client_request_der).map_err(|e| e.to_string())?;
+    let mut controls = transaction_controls(opts)?;
+    controls.push(
+        TaggedAttribute::single(ID_BATCH, oids::BATCH_REQUESTS, &vec![ID_WRAPPED]).map_err(e)?,
+    );
+    for (n, id) in witnessed.iter().enumerate() {
+        let bid = ID_WITNESS_BASE
+            .checked_add(u32::try_from(n).map_err(|e| e.to_string())?)
+            .ok_or("too many requests to witness")?;
+        controls.push(
+            TaggedAttribute::single(bid, oids::RA_IDENTITY_WITNESS, &vec![ID_WRAPPED, *id])
+                .map_err(e)?,
+        );
+    }
+    Ok(PkiData {
+        control_sequence: controls,
+        req_sequence: Vec::new(),
+        cms_sequence: vec![TaggedContentInfo {
+            body_part_id: ID_WRAPPED,
+            content_info,
+        }],
+        other_msg_sequence: Vec::new(),
+    })
+}
+
+/// The body part IDs of the certification requests in a client's Full PKI Request (a DER
+/// ContentInfo), read but not verified (the CA verifies it), so that the RA can witness
+/// them (CMC-62). An EnvelopedData request (to the CA, CMC-20) cannot be looked into: no
+/// IDs. Anything that is not SignedData(PKIData) or EnvelopedData is an error.
+pub fn request_ids(der: &[u8]) -> Result<Vec<BodyPartId>, String> {
+    let ci = cms::content_info::ContentInfo::from_der(der)
+        .map_err(|e| format!("body is not a CMS ContentInfo: {e}"))?;
+    if ci.content_type == est_cms::oids::ID_ENVELOPED_DATA {
+        return Ok(Vec::new());
+    }
+    if ci.content_type != est_cms::oids::ID_SIGNED_DATA {
+        return Err(format!(
+            "a Full PKI Request is SignedData or EnvelopedData, not {}",
+            ci.content_type
+        ));
+    }
+    let sd: cms::signed_data::SignedData = ci
+        .content
+        .decode_as()
+        .map_err(|e| format!("SignedData: {e}"))?;
+    if sd.encap_content_info.econtent_type != oids::CT_PKI_DATA {
+        return Err("the SignedData does not carry a PKIData (id-cct-PKIData)".into());
+    }
+    let content = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .ok_or("the SignedData has no content")?
+        .decode_as::<der::asn1::OctetString>()
+        .map_err(|e| format!("PKIData content: {e}"))?;
+    let pki = PkiData::from_der(content.as_bytes()).map_err(|e| format!("PKIData: {e}"))?;
+    Ok(pki
+        .req_sequence
+        .iter()
+        .filter_map(|r| match r {
+            crate::TaggedRequest::Tcr(t) => Some(t.body_part_id),
+            crate::TaggedRequest::Crm(c) => c.cert_req.body_part_id(),
+            crate::TaggedRequest::Orm(o) => Some(o.body_part_id),
+        })
+        .collect())
+}
+
+/// The DER ContentInfo of the first response the CA's Batch Responses control names in
+/// `pki_response_der` (a DER PKIResponse the caller verified); `None` when it names none
+/// (the CA refused the whole RA request, and says why in its statuses).
+pub fn batch_member(pki_response_der: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let resp = PkiResponse::from_der(pki_response_der).map_err(|e| e.to_string())?;
+    let mut named: Vec<BodyPartId> = Vec::new();
+    for c in &resp.control_sequence {
+        if c.attr_type.to_const() != Some(oids::BATCH_RESPONSES) {
+            continue;
+        }
+        for v in c.attr_values.iter() {
+            named.extend(
+                v.decode_as::<Vec<BodyPartId>>()
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+    }
+    for id in named {
+        if let Some(t) = resp.cms_sequence.iter().find(|t| t.body_part_id == id) {
+            return t.content_info.to_der().map(Some).map_err(|e| e.to_string());
+        }
+    }
+    Ok(None)
+}
+
+/// The pendToken of a pending status on `id` in a verified response, with the response's
+/// senderNonce and transactionId, for a later Query Pending (CMC-64).
+pub fn pend_token(summary: &crate::ResponseSummary, id: BodyPartId) -> Option<Vec<u8>> {
+    let s = summary.status_of(id)?;
+    if s.status != crate::CmcStatus::PENDING {
+        return None;
+    }
+    match &s.other_info {
+        Some(crate::types::OtherStatusInfo::PendInfo(p)) => Some(p.pend_token.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// How long until the pendTime of a pending status on `id` (RFC 5272 §6.1.3: when to ask
+/// again), at least a second; `None` without one.
+pub fn pend_wait(
+    summary: &crate::ResponseSummary,
+    id: BodyPartId,
+    now: std::time::SystemTime,
+) -> Option<std::time::Duration> {
+    match &summary.status_of(id)?.other_info {
+        Some(crate::types::OtherStatusInfo::PendInfo(p)) => Some(
+            p.pend_time
+                .to_system_time()
+                .duration_since(now)
+                .unwrap_or_default()
+                .max(std::time::Duration::from_secs(1)),
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::TaggedRequest;
+
+    fn csr() -> Vec<u8> {
+        let group =
+            openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+        let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap())
+            .unwrap();
+        let mut b = openssl::x509::X509ReqBuilder::new().unwrap();
+        let mut n = openssl::x509::X509NameBuilder::new().unwrap();
+        n.append_entry_by_text("CN", "device-1").unwrap();
+        b.set_subject_name(&n.build()).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        b.build().to_der().unwrap()
+    }
+
+    #[test]
+    fn pkcs10_goes_into_req_sequence_unchanged() {
+        let der = csr();
+        let opts = RequestOptions::random().unwrap();
+        let p = wrap_pkcs10(&opts, &der).unwrap();
+        assert_eq!(p.req_sequence.len(), 1);
+        let TaggedRequest::Tcr(t) = &p.req_sequence[0] else {
+            panic!("not a tcr")
+        };
+        // CMC-57: the client's request, byte for byte.
+        assert_eq!(t.certification_request.to_der().unwrap(), der);
+        assert!(p.cms_sequence.is_empty());
+    }
+
+    #[test]
+    fn full_request_is_wrapped_with_batch_and_witness() {
+        let inner = crate::client::unsigned_request(&PkiData::default()).unwrap();
+        let opts = RequestOptions::random().unwrap();
+        let p = wrap_full_request(&opts, &inner, &[4, 5]).unwrap();
+        assert_eq!(p.cms_sequence.len(), 1);
+        assert_eq!(p.cms_sequence[0].content_info.to_der().unwrap(), inner);
+        let der = p.to_der().unwrap();
+        let c = crate::Controls::read(&PkiData::from_der(&der).unwrap()).unwrap();
+        assert_eq!(c.batch_requests, vec![(ID_BATCH, vec![ID_WRAPPED])]);
+        assert_eq!(
+            c.ra_identity_witness,
+            vec![
+                (ID_WITNESS_BASE, vec![ID_WRAPPED, 4]),
+                (ID_WITNESS_BASE + 1, vec![ID_WRAPPED, 5])
+            ]
+        );
+    }
+
+    #[test]
+    fn request_ids_reads_the_client_request() {
+        let opts = RequestOptions::random().unwrap();
+        let p = wrap_pkcs10(&opts, &csr()).unwrap();
+        let der = crate::client::unsigned_request(&p).unwrap();
+        assert_eq!(request_ids(&der).unwrap(), vec![crate::client::ID_REQUEST]);
+        assert!(request_ids(b"not der").is_err());
+        // Data, not SignedData.
+        let data = cms::content_info::ContentInfo {
+            content_type: est_cms::oids::ID_DATA,
+            content: der::Any::encode_from(&der::asn1::OctetString::new(vec![1u8]).unwrap())
+                .unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        assert!(request_ids(&data).is_err());
+    }
+
+    #[test]
+    fn batch_member_finds_the_named_response() {
+        let inner = crate::client::unsigned_request(&PkiData::default()).unwrap();
+        let mut b = crate::ResponseBuilder::new(&crate::Controls::default()).unwrap();
+        let id = b.next_body_part_id();
+        b.nested_response(id, &inner).unwrap();
+        b.batch_responses(&[id]).unwrap();
+        let got = batch_member(&b.to_der().unwrap()).unwrap();
+        assert_eq!(got.as_deref(), Some(inner.as_slice()));
+        let empty = crate::ResponseBuilder::new(&crate::Controls::default()).unwrap();
+        assert_eq!(batch_member(&empty.to_der().unwrap()).unwrap(), None);
+    }
+}

@@ -1,0 +1,332 @@
+//! RA mode (issue 10, RFC 7030 §3.5, RFC 5272 §7): a label whose requests go to an upstream
+//! CA instead of this server's own. The RA authenticates and authorizes the client exactly as
+//! a CA label does (the label's methods, EST-47 policy, channel binding), then hands the
+//! request to an [`Upstream`], which wraps it without altering it (CMC-57) and brings back
+//! the CA's answer. The RA keeps no issuing key.
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use der::{Decode, Encode};
+use est_ca::Identity;
+use est_proto::Operation;
+use http::{HeaderValue, StatusCode, header};
+use x509_cert::Certificate;
+
+use crate::handlers::{CERTS_ONLY, EstState, Label, base64_response, drain, read_body, read_csr};
+use crate::{ConnInfo, ServerError};
+
+/// What became of a forwarded enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forwarded {
+    /// The upstream CA issued this certificate (DER).
+    Issued(Vec<u8>),
+    /// The upstream CA holds the request; the client asks again after this long (EST-91).
+    Pending(Duration),
+}
+
+/// Why a forwarded request did not come back with a certificate.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// The upstream CA refused the request; its reason goes to the client (403).
+    #[error("the upstream CA refused the request: {0}")]
+    Refused(String),
+    /// The upstream CA could not be reached, or answered something this RA cannot use (502).
+    #[error("the upstream CA is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// An EST enrollment this RA authenticated and authorized.
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardEnroll<'a> {
+    pub label: &'a str,
+    /// The client's DER PKCS#10, unchanged (CMC-57).
+    pub csr_der: &'a [u8],
+    /// Who the RA authenticated ([`Identity::requester`]), for the audit and the pending map.
+    pub requester: &'a str,
+    /// A /simplereenroll whose names this RA checked against the client's certificate.
+    pub reenroll: bool,
+}
+
+/// A client's Full PKI Request.
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardCmc<'a> {
+    pub label: &'a str,
+    /// The client's DER ContentInfo, unchanged (CMC-57).
+    pub request_der: &'a [u8],
+    /// The requester this RA authenticated over HTTP or TLS, when it did: the RA then vouches
+    /// for the request (RA Identity Witness, CMC-62); `None`: the request must authenticate
+    /// itself to the CA.
+    pub vouched: Option<&'a str>,
+    /// Body part IDs of the certification requests in the client's PKIData (empty: a request
+    /// of controls only, such as Query Pending, which goes to the CA as it is).
+    pub request_ids: &'a [u32],
+}
+
+/// An answer relayed as the upstream sent it.
+#[derive(Debug, Clone)]
+pub struct Relayed {
+    pub status: u16,
+    pub content_type: String,
+    pub retry_after: Option<String>,
+    /// The body as sent on the wire (base64 for EST payloads).
+    pub body: Bytes,
+}
+
+/// The CA an RA label forwards to: over `/fullcmc` (RA-signed PKIData) or plain EST (the RA's
+/// own TLS client certificate).
+#[async_trait]
+pub trait Upstream: Send + Sync + std::fmt::Debug + 'static {
+    /// The upstream CA's certificates, the issuing CA first: this label's /cacerts (EST-62).
+    fn ca_chain(&self) -> Vec<Certificate>;
+    /// Enrolls the PKCS#10 of an EST client; a retry of a request the CA holds is answered by
+    /// asking the CA about it (Query Pending, CMC-64), not by sending it anew.
+    async fn enroll(&self, req: ForwardEnroll<'_>) -> Result<Forwarded, UpstreamError>;
+    /// Forwards a client's Full PKI Request; the answer is the CA's response to the client
+    /// (CMC-63, CMC-66): a DER ContentInfo with its HTTP status and Content-Type.
+    async fn full_cmc(&self, req: ForwardCmc<'_>) -> Result<Relayed, UpstreamError>;
+    /// Forwards a /serverkeygen request (RFC 7030 §4.4.1: the CA generates the key) and
+    /// relays the CA's multipart answer unchanged, so a key encrypted for the client stays so.
+    async fn server_keygen(&self, label: &str, csr_der: &[u8]) -> Result<Relayed, UpstreamError>;
+}
+
+fn upstream_error(e: UpstreamError) -> ServerError {
+    match e {
+        UpstreamError::Refused(why) => ServerError::new(
+            StatusCode::FORBIDDEN,
+            format!("the upstream CA refused the request: {why}"),
+        ),
+        UpstreamError::Unavailable(why) => {
+            tracing::warn!(reason = %why, "upstream CA unavailable");
+            ServerError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("the upstream CA is unavailable: {why}"),
+            )
+        }
+    }
+}
+
+/// /simpleenroll and /simplereenroll on an RA label.
+pub(crate) async fn enroll(
+    st: &EstState,
+    label: &Label,
+    up: &dyn Upstream,
+    conn: &ConnInfo,
+    req: Request,
+    reenroll: bool,
+) -> Result<Response, ServerError> {
+    let op = if reenroll {
+        Operation::SimpleReenroll
+    } else {
+        Operation::SimpleEnroll
+    };
+    let csr = read_csr(st, label, conn, req, op, reenroll).await?;
+    if reenroll {
+        check_renewal(&csr.identity, &csr.csr)?;
+    }
+    let requester = csr.identity.requester();
+    let out = up
+        .enroll(ForwardEnroll {
+            label: &label.cfg.name,
+            csr_der: &csr.der,
+            requester: &requester,
+            reenroll,
+        })
+        .await;
+    tracing::info!(
+        label = %label.cfg.name, %requester, reenroll,
+        outcome = %match &out { Ok(Forwarded::Issued(_)) => "issued".to_owned(), Ok(Forwarded::Pending(_)) => "pending".to_owned(), Err(e) => e.to_string() },
+        "RA: enrollment forwarded"
+    );
+    match out.map_err(upstream_error)? {
+        Forwarded::Issued(der) => {
+            let p7 = est_proto::certs_only_encode_der(&[&der]).map_err(|e| {
+                ServerError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("encoding response: {e}"),
+                )
+            })?;
+            Ok(base64_response(
+                CERTS_ONLY,
+                Bytes::from(est_proto::encode_body(&p7)),
+            ))
+        }
+        Forwarded::Pending(after) => Ok(crate::handlers::accepted(after)),
+    }
+}
+
+/// EST-82 at the RA: a /simplereenroll comes with the certificate being renewed (the TLS
+/// client certificate, validated to the upstream CA's chain) and asks for the same subject
+/// and SubjectAltName. The upstream CA sees an RA-vouched request, so this is the only place
+/// the rule can be enforced.
+fn check_renewal(
+    identity: &Identity,
+    csr: &x509_cert::request::CertReq,
+) -> Result<(), ServerError> {
+    let Identity::Certificate { cert, .. } = identity else {
+        return Err(ServerError::new(
+            StatusCode::FORBIDDEN,
+            "re-enrollment through this RA needs the certificate being renewed as the TLS client certificate",
+        ));
+    };
+    let old = cert.tbs_certificate();
+    let same_subject = old.subject().to_der().ok() == csr.info.subject.to_der().ok();
+    let old_san = san_of(old.extensions().map(|e| e.as_slice()).unwrap_or(&[]));
+    let new_san = requested_san(csr)?;
+    if !same_subject || old_san != new_san {
+        return Err(ServerError::new(
+            StatusCode::BAD_REQUEST,
+            "reenroll must ask for the subject and SubjectAltName of the certificate being renewed (EST-82)",
+        ));
+    }
+    Ok(())
+}
+
+/// The SubjectAltName entries (sorted DER) of a list of extensions.
+fn san_of(exts: &[x509_cert::ext::Extension]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = exts
+        .iter()
+        .filter(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME)
+        .filter_map(|e| {
+            x509_cert::ext::pkix::SubjectAltName::from_der(e.extn_value.as_bytes()).ok()
+        })
+        .flat_map(|s| s.0.into_iter())
+        .filter_map(|g| g.to_der().ok())
+        .collect();
+    out.sort();
+    out
+}
+
+fn requested_san(csr: &x509_cert::request::CertReq) -> Result<Vec<Vec<u8>>, ServerError> {
+    let mut exts = Vec::new();
+    for attr in csr.info.attributes.iter() {
+        if attr.oid != const_oid::db::rfc5912::ID_EXTENSION_REQ {
+            continue;
+        }
+        for v in attr.values.iter() {
+            let list: Vec<x509_cert::ext::Extension> = v
+                .decode_as()
+                .map_err(|e| ServerError::bad_request(format!("extensionRequest: {e}")))?;
+            exts.extend(list);
+        }
+    }
+    Ok(san_of(&exts))
+}
+
+/// /serverkeygen on an RA label: authenticated and authorized here, generated by the CA.
+pub(crate) async fn server_keygen(
+    st: &EstState,
+    label: &Label,
+    up: &dyn Upstream,
+    conn: &ConnInfo,
+    req: Request,
+) -> Result<Response, ServerError> {
+    if label.cfg.server_keygen.is_none() {
+        return Err(ServerError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "/serverkeygen is not enabled for this CA label",
+        ));
+    }
+    let csr = read_csr(st, label, conn, req, Operation::ServerKeyGen, false).await?;
+    let requester = csr.identity.requester();
+    let out = up.server_keygen(&label.cfg.name, &csr.der).await;
+    tracing::info!(label = %label.cfg.name, %requester, ok = out.as_ref().is_ok_and(|r| r.status == 200), "RA: /serverkeygen forwarded");
+    relay(out.map_err(upstream_error)?)
+}
+
+/// /fullcmc on an RA label: the HTTP layer is authenticated as on a CA label (a request
+/// without credentials is let through when the label accepts CMC-level authentication: it
+/// then has to convince the CA by itself); the body must be a Full PKI Request, which goes to
+/// the CA unchanged inside the RA's wrapper.
+pub(crate) async fn full_cmc(
+    st: &EstState,
+    label: &Label,
+    up: &dyn Upstream,
+    conn: &ConnInfo,
+    req: Request,
+) -> Result<Response, ServerError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !est_proto::content_type_matches(Operation::FullCmc, ct) {
+        return Err(ServerError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/pkcs7-mime; smime-type=CMC-request, got \"{ct}\""
+            ),
+        ));
+    }
+    let (parts, mut body) = req.into_parts();
+    let identity =
+        match crate::auth::authenticate(st.ca.as_ref(), &st.auth, label, conn, &parts, false).await
+        {
+            Ok(id) => Some(id),
+            Err(e)
+                if label.cfg.cmc.accept_cmc_authentication
+                    && e.status == StatusCode::UNAUTHORIZED
+                    && !parts.headers.contains_key(header::AUTHORIZATION) =>
+            {
+                None
+            }
+            Err(e) => {
+                drain(&mut body, st.limits.max_body_bytes).await;
+                return Err(e);
+            }
+        };
+    let body = read_body(st, Request::from_parts(parts, body)).await?;
+    let der = est_proto::decode_body(&body)
+        .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
+    let request_ids = certification_request_ids(&der)?;
+    let requester = identity.as_ref().map(Identity::requester);
+    let out = up
+        .full_cmc(ForwardCmc {
+            label: &label.cfg.name,
+            request_der: &der,
+            vouched: requester.as_deref(),
+            request_ids: &request_ids,
+        })
+        .await;
+    tracing::info!(
+        label = %label.cfg.name, requester = requester.as_deref().unwrap_or("-"),
+        status = out.as_ref().map(|r| r.status).unwrap_or(0),
+        "RA: Full PKI Request forwarded"
+    );
+    relay(out.map_err(upstream_error)?)
+}
+
+/// The body part IDs of the certification requests of the client's Full PKI Request (400
+/// for a body that is not one; see [`est_cmc::ra::request_ids`]).
+fn certification_request_ids(der: &[u8]) -> Result<Vec<u32>, ServerError> {
+    est_cmc::ra::request_ids(der).map_err(ServerError::bad_request)
+}
+
+/// The upstream's answer as it came: status, Content-Type, Retry-After and body.
+fn relay(r: Relayed) -> Result<Response, ServerError> {
+    let status = StatusCode::from_u16(r.status).map_err(|_| {
+        ServerError::new(
+            StatusCode::BAD_GATEWAY,
+            "the upstream CA answered with an invalid status",
+        )
+    })?;
+    let mut resp = (status, r.body).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&r.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if r.content_type.starts_with("application/pkcs7-mime")
+        || r.content_type.starts_with("multipart/mixed")
+    {
+        h.insert(
+            "content-transfer-encoding",
+            HeaderValue::from_static("base64"),
+        );
+    }
+    if let Some(v) = r.retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        h.insert(header::RETRY_AFTER, v);
+    }
+    Ok(resp)
+}

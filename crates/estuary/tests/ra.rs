@@ -1,0 +1,535 @@
+//! RA mode (issue 10): two `estuary serve` processes over real TLS on loopback, client → RA →
+//! CA. The RA data dir comes from `estuary init --ra`, its certificate from `estuary ca
+//! issue-ra` on the CA; the CA authorizes it per label with `cmc_ras` (CMC-56) and refuses
+//! an RA it does not authorize. Every EST operation goes through the RA: /cacerts,
+//! /simpleenroll, /simplereenroll, /serverkeygen and /fullcmc, over an upstream /fullcmc
+//! (RA-signed PKIData) and over plain EST; a request the CA holds is answered on the client's
+//! retry by the RA's Query Pending.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{Server, client, estuary, restart, sh, start_demo};
+
+/// CA labels for RAs, appended to the demo's configuration: "ra" authorizes RA certificates
+/// whose subject starts with "CN=Test RA" (with /serverkeygen and CMC server-side key
+/// generation on); "ra-manual" holds initial
+/// enrollments for the operator.
+const CA_LABELS: &str = r#"
+[[label]]
+name = "ra"
+ca = "default"
+server_keygen = true
+cmc_server_keygen = true
+cmc_ras = ["CN=Test RA*"]
+
+[[label]]
+name = "ra-manual"
+ca = "default"
+approval = "manual"
+approval_retry_after_secs = 1
+cmc_ras = ["CN=Test RA*"]
+"#;
+
+/// The CA: the demo, restarted with the RA labels.
+fn start_ca(dir: &Path) -> Server {
+    let demo = start_demo(dir);
+    let password = demo.password.clone();
+    drop(demo);
+    let cfg = dir.join("estuary.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(CA_LABELS);
+    std::fs::write(&cfg, text).unwrap();
+    restart(dir, &password)
+}
+
+/// An RA data dir in `dir` for `upstream_label` of the CA at `ca_addr`, its certificate
+/// issued by the CA for `subject`, user alice (password "alice-password") added; started.
+fn start_ra(
+    ca_dir: &Path,
+    ca_addr: &str,
+    dir: &Path,
+    upstream_label: &str,
+    protocol: &str,
+    subject: &str,
+) -> Server {
+    let chain = dir.with_extension("upstream.pem");
+    let (ok, out) = sh(
+        &format!(
+            "cat {ca}/ca/default-issuing.pem {ca}/ca/root.pem > {chain}",
+            ca = ca_dir.display(),
+            chain = chain.display()
+        ),
+        ca_dir,
+    );
+    assert!(ok, "{out}");
+    let url = format!("https://{ca_addr}");
+    let (ok, out) = estuary(
+        &[
+            "init",
+            "--ra",
+            "--upstream",
+            &url,
+            "--upstream-label",
+            upstream_label,
+            "--upstream-ca",
+            chain.to_str().unwrap(),
+            "--upstream-protocol",
+            protocol,
+            "--subject",
+            subject,
+            "--hostname",
+            "localhost",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("no CA, no issuing key"), "{out}");
+    // The RA holds no CA key: its key directory is empty and no [[ca]] is configured.
+    assert_eq!(std::fs::read_dir(dir.join("keys")).unwrap().count(), 0);
+    let cfg = std::fs::read_to_string(dir.join("estuary.toml")).unwrap();
+    assert!(!cfg.contains("[[ca]]"), "{cfg}");
+    // Before its certificate is installed the configuration names the missing file.
+    let (ok, out) = estuary(&["config", "check"], dir);
+    assert!(!ok && out.contains("ra/ra.pem"), "{out}");
+
+    let csr = dir.join("ra/ra.csr.pem");
+    let cert = dir.join("ra/ra.pem");
+    let (ok, out) = estuary(
+        &[
+            "ca",
+            "issue-ra",
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            cert.to_str().unwrap(),
+        ],
+        ca_dir,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("cmc_ras"), "{out}");
+    // id-kp-cmcRA (1.3.6.1.5.5.7.3.28) beside serverAuth and clientAuth, read by OpenSSL.
+    let (ok, out) = sh(
+        &format!(
+            "openssl x509 -in {} -noout -ext extendedKeyUsage",
+            cert.display()
+        ),
+        dir,
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("TLS Web Server Authentication")
+            && out.contains("TLS Web Client Authentication")
+            && (out.contains("CMC Registration Authority") || out.contains("1.3.6.1.5.5.7.3.28")),
+        "{out}"
+    );
+    let (ok, out) = sh(
+        &format!(
+            "echo alice-password | {bin} user add --data-dir {d} alice --password-file -",
+            bin = common::BIN,
+            d = dir.display()
+        ),
+        dir,
+    );
+    assert!(ok, "{out}");
+    restart(dir, "")
+}
+
+fn alice() -> [&'static str; 4] {
+    ["--user", "alice", "--password-file", "pw.txt"]
+}
+
+/// The CA's record of the newest certificate whose subject is `subject`.
+fn record_at_ca(ca_dir: &Path, subject: &str) -> serde_json::Value {
+    let (ok, out) = estuary(&["cert", "list", "--json"], ca_dir);
+    assert!(ok, "{out}");
+    out.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["subject"] == subject)
+        .unwrap_or_else(|| panic!("no certificate for {subject} at the CA:\n{out}"))
+}
+
+/// Whether the CA recorded the RA `ra_subject` as the requester of `cn`'s certificate.
+fn requested_by(ca_dir: &Path, cn: &str, ra_subject: &str) -> bool {
+    let ra = record_at_ca(ca_dir, ra_subject);
+    let ee = record_at_ca(ca_dir, &format!("CN={cn}"));
+    ee["requester"].as_str() == Some(&format!("cert:{}", ra["serial"].as_str().unwrap()))
+}
+
+#[test]
+fn ra_forwards_every_operation_to_an_estuary_ca_over_fullcmc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ca_dir, ra_dir, work) = (
+        tmp.path().join("ca"),
+        tmp.path().join("ra"),
+        tmp.path().join("work"),
+    );
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("pw.txt"), "alice-password\n").unwrap();
+    let ca = start_ca(&ca_dir);
+    let ra = start_ra(&ca_dir, &ca.addr, &ra_dir, "ra", "fullcmc", "CN=Test RA 1");
+    let url = format!("https://{}", ra.addr);
+    let root = ca_dir.join("ca/root.pem");
+
+    // `estuary ra status`: the upstream answers with the configured CA certificates.
+    let (ok, out) = estuary(&["ra", "status"], &ra_dir);
+    assert!(ok, "{out}");
+    assert!(out.contains("reachable: yes"), "{out}");
+    assert!(out.contains("matches ca_certs"), "{out}");
+    assert!(out.contains("id-kp-cmcRA: yes"), "{out}");
+
+    // /cacerts through curl: the CA's certificates, though the RA has no CA of its own.
+    let (ok, out) = sh(
+        &format!(
+            "set -e
+            curl -sf --cacert {root} https://{ra}/.well-known/est/cacerts | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -noout",
+            root = root.display(),
+            ra = ra.addr
+        ),
+        &work,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("Estuary Issuing CA"), "{out}");
+
+    // /simpleenroll: alice is the RA's user, unknown to the CA, which takes the RA's word.
+    let mut args = alice().to_vec();
+    args.extend([
+        "enroll",
+        "--subject",
+        "CN=ra-dev1.example",
+        "--san",
+        "dns:ra-dev1.example",
+        "--out-key",
+        "dev1.key",
+        "--out-cert",
+        "dev1.pem",
+    ]);
+    let (ok, out) = client(&url, &root, &work, &args);
+    assert!(ok, "{out}");
+    common::check_cert(&work, &ca_dir, "dev1.pem", "dev1.key");
+    assert!(
+        requested_by(&ca_dir, "ra-dev1.example", "CN=Test RA 1"),
+        "the CA records the RA as requester"
+    );
+
+    // /simplereenroll with the certificate as TLS client certificate (the RA checks the
+    // names, EST-82).
+    let (ok, out) = client(
+        &url,
+        &root,
+        &work,
+        &[
+            "--cert",
+            "dev1.pem",
+            "--key",
+            "dev1.key",
+            "reenroll",
+            "--out-key",
+            "dev1b.key",
+            "--out-cert",
+            "dev1b.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    common::check_cert(&work, &ca_dir, "dev1b.pem", "dev1b.key");
+    let (_, serials) = sh(
+        "openssl x509 -in dev1.pem -noout -serial; openssl x509 -in dev1b.pem -noout -serial",
+        &work,
+    );
+    let s: Vec<&str> = serials.lines().collect();
+    assert_eq!(s.len(), 2);
+    assert_ne!(s[0], s[1], "a new certificate");
+    // Without the certificate (Basic only), re-enrollment through the RA is refused.
+    let mut args = alice().to_vec();
+    args.extend([
+        "reenroll",
+        "--subject",
+        "CN=ra-dev1.example",
+        "--out-key",
+        "x.key",
+        "--out-cert",
+        "x.pem",
+    ]);
+    let (ok, out) = client(&url, &root, &work, &args);
+    assert!(!ok, "{out}");
+
+    // /serverkeygen: generated by the CA, relayed by the RA.
+    let mut args = alice().to_vec();
+    args.extend([
+        "serverkeygen",
+        "--key-type",
+        "p256",
+        "--subject",
+        "CN=ra-skg.example",
+        "--out-key",
+        "skg.key",
+        "--out-cert",
+        "skg.pem",
+    ]);
+    let (ok, out) = client(&url, &root, &work, &args);
+    assert!(ok, "{out}");
+    common::check_cert(&work, &ca_dir, "skg.pem", "skg.key");
+
+    // /fullcmc: the client's own Full PKI Request, wrapped by the RA; the answer is the CA's
+    // response to the client (its nonces), checked by the client.
+    let mut args = alice().to_vec();
+    args.extend([
+        "fullcmc",
+        "enroll",
+        "--subject",
+        "CN=ra-cmc.example",
+        "--data-return",
+        "through-the-ra",
+        "--out-key",
+        "cmc.key",
+        "--out-cert",
+        "cmc.pem",
+    ]);
+    let (ok, out) = client(&url, &root, &work, &args);
+    assert!(ok, "{out}");
+    assert!(out.contains("success"), "{out}");
+    assert!(out.contains("dataReturn echoed: through-the-ra"), "{out}");
+    common::check_cert(&work, &ca_dir, "cmc.pem", "cmc.key");
+    assert!(requested_by(&ca_dir, "ra-cmc.example", "CN=Test RA 1"));
+
+    // CMC server-side key generation (SKGD-38): the client's Full PKI Request, signed with
+    // its certificate, carries a ServerKeyGenRequest and no certification request: the RA
+    // forwards it untouched and the CA generates the key for the signer's name.
+    let (ok, out) = client(
+        &url,
+        &root,
+        &work,
+        &[
+            "--cert",
+            "cmc.pem",
+            "--key",
+            "cmc.key",
+            "fullcmc",
+            "serverkeygen",
+            "--out-key",
+            "rskg.key",
+            "--out-cert",
+            "rskg.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("decrypted and verified"), "{out}");
+    common::check_cert(&work, &ca_dir, "rskg.pem", "rskg.key");
+    let (ok, out) = sh(
+        "openssl x509 -in rskg.pem -noout -subject -nameopt RFC2253",
+        &work,
+    );
+    assert!(ok && out.contains("CN=ra-cmc.example"), "{out}");
+
+    // Wrong credentials stop at the RA: nothing is forwarded.
+    std::fs::write(work.join("bad.txt"), "wrong\n").unwrap();
+    let (ok, out) = client(
+        &url,
+        &root,
+        &work,
+        &[
+            "--user",
+            "alice",
+            "--password-file",
+            "bad.txt",
+            "enroll",
+            "--subject",
+            "CN=ra-nope.example",
+            "--out-key",
+            "n.key",
+            "--out-cert",
+            "n.pem",
+        ],
+    );
+    assert!(!ok && out.contains("401"), "{out}");
+    let (_, list) = estuary(&["cert", "list"], &ca_dir);
+    assert!(!list.contains("ra-nope.example"), "{list}");
+
+    // The CA's own label-less path does not authorize this RA: going there directly with the
+    // RA certificate for another subject is refused (CMC-56).
+    let (ok, out) = client(
+        &format!("https://{}", ca.addr),
+        &root,
+        &work,
+        &[
+            "--cert",
+            ra_dir.join("ra/ra.pem").to_str().unwrap(),
+            "--key",
+            ra_dir.join("secrets/ra.key.pem").to_str().unwrap(),
+            "--label",
+            "devices",
+            "enroll",
+            "--subject",
+            "CN=not-via-ra.example",
+            "--out-key",
+            "v.key",
+            "--out-cert",
+            "v.pem",
+        ],
+    );
+    assert!(!ok && out.contains("CMC-56"), "{out}");
+}
+
+#[test]
+fn ca_refuses_an_ra_it_does_not_authorize_and_plain_est_upstream_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ca_dir, work) = (tmp.path().join("ca"), tmp.path().join("work"));
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("pw.txt"), "alice-password\n").unwrap();
+    let ca = start_ca(&ca_dir);
+    let root = ca_dir.join("ca/root.pem");
+    let enroll = |url: &str, cn: &str| {
+        let mut args = alice().to_vec();
+        let subject = format!("CN={cn}");
+        let (k, c) = (format!("{cn}.key"), format!("{cn}.pem"));
+        args.extend([
+            "enroll",
+            "--subject",
+            &subject,
+            "--out-key",
+            &k,
+            "--out-cert",
+            &c,
+        ]);
+        client(url, &root, &work, &args)
+    };
+
+    // An RA certificate of this CA whose subject no cmc_ras lists: refused over CMC and over
+    // plain EST, and nothing is issued.
+    for (name, protocol) in [("rogue-cmc", "fullcmc"), ("rogue-est", "est")] {
+        let dir = tmp.path().join(name);
+        let ra = start_ra(&ca_dir, &ca.addr, &dir, "ra", protocol, "CN=Rogue RA");
+        let url = format!("https://{}", ra.addr);
+        let cn = format!("{name}.example");
+        let (ok, out) = enroll(&url, &cn);
+        assert!(!ok, "{protocol}: {out}");
+        assert!(out.contains("CMC-56"), "{protocol}: {out}");
+        let (_, list) = estuary(&["cert", "list"], &ca_dir);
+        assert!(!list.contains(&cn), "{list}");
+    }
+
+    // Plain EST upstream (/simpleenroll with the RA's TLS client certificate), for CAs
+    // without CMC: enrollment and re-enrollment.
+    let dir = tmp.path().join("ra-est");
+    let ra = start_ra(&ca_dir, &ca.addr, &dir, "ra", "est", "CN=Test RA est");
+    let url = format!("https://{}", ra.addr);
+    let (ok, out) = enroll(&url, "est-dev.example");
+    assert!(ok, "{out}");
+    common::check_cert(&work, &ca_dir, "est-dev.example.pem", "est-dev.example.key");
+    assert!(requested_by(&ca_dir, "est-dev.example", "CN=Test RA est"));
+    let (ok, out) = client(
+        &url,
+        &root,
+        &work,
+        &[
+            "--cert",
+            "est-dev.example.pem",
+            "--key",
+            "est-dev.example.key",
+            "reenroll",
+            "--out-key",
+            "est-dev2.key",
+            "--out-cert",
+            "est-dev2.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    common::check_cert(&work, &ca_dir, "est-dev2.pem", "est-dev2.key");
+    // /fullcmc needs a CMC upstream: refused with the reason.
+    let mut args = alice().to_vec();
+    args.extend([
+        "fullcmc",
+        "enroll",
+        "--subject",
+        "CN=x.example",
+        "--out-key",
+        "x.key",
+        "--out-cert",
+        "x.pem",
+    ]);
+    let (ok, out) = client(&url, &root, &work, &args);
+    assert!(!ok && out.contains("plain EST"), "{out}");
+
+    // The upstream down: 502 with the reason; `ra status` says so and fails.
+    drop(ca);
+    let (ok, out) = enroll(&url, "down.example");
+    assert!(!ok && out.contains("502"), "{out}");
+    let (ok, out) = estuary(&["ra", "status"], &dir);
+    assert!(!ok && out.contains("reachable: NO"), "{out}");
+}
+
+#[test]
+fn a_request_the_ca_holds_is_polled_by_the_ra_on_the_clients_retry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ca_dir, ra_dir, work) = (
+        tmp.path().join("ca"),
+        tmp.path().join("ra"),
+        tmp.path().join("work"),
+    );
+    std::fs::create_dir_all(&work).unwrap();
+    let ca = start_ca(&ca_dir);
+    let ra = start_ra(
+        &ca_dir,
+        &ca.addr,
+        &ra_dir,
+        "ra-manual",
+        "fullcmc",
+        "CN=Test RA held",
+    );
+    let root = ca_dir.join("ca/root.pem");
+    // curl + openssl as the EST client: one CSR, sent twice.
+    let post = format!(
+        "curl -s -o resp.b64 -w '%{{http_code}}' --cacert {root} -u alice:alice-password -H 'Content-Type: application/pkcs10' --data-binary @held.csr.b64 https://{ra}/.well-known/est/simpleenroll",
+        root = root.display(),
+        ra = ra.addr
+    );
+    let (ok, out) = sh(
+        &format!(
+            "set -e
+            openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout held.key -subj /CN=held.example -outform DER -out held.csr 2>/dev/null
+            openssl base64 -in held.csr -out held.csr.b64
+            {post}"
+        ),
+        &work,
+    );
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "202", "held at the CA: 202 from the RA");
+
+    // The operator approves at the CA; the client's retry is answered by the RA's Query
+    // Pending with the certificate.
+    let (ok, list) = estuary(&["request", "list", "--json"], &ca_dir);
+    assert!(ok, "{list}");
+    let line = list
+        .lines()
+        .find(|l| l.contains("CN=held.example"))
+        .unwrap_or_else(|| panic!("{list}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    let (ok, out) = estuary(&["request", "approve", &id], &ca_dir);
+    assert!(ok, "{out}");
+    let (ok, out) = sh(&post, &work);
+    assert!(ok, "{out}");
+    let body = std::fs::read_to_string(work.join("resp.b64")).unwrap_or_default();
+    assert_eq!(out.trim(), "200", "{body}");
+    let (ok, out) = sh(
+        "set -e
+        openssl base64 -d -in resp.b64 | openssl pkcs7 -inform DER -print_certs -out held.pem
+        openssl x509 -in held.pem -noout -subject -nameopt RFC2253",
+        &work,
+    );
+    assert!(ok && out.contains("CN=held.example"), "{out}");
+    common::check_cert(&work, &ca_dir, "held.pem", "held.key");
+    // One held request at the CA, not two: the retry was a query, not a new request.
+    let (_, list) = estuary(&["request", "list", "--all", "--json"], &ca_dir);
+    assert_eq!(
+        list.lines()
+            .filter(|l| l.contains("CN=held.example"))
+            .count(),
+        1,
+        "{list}"
+    );
+}
