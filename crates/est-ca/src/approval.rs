@@ -5,9 +5,32 @@
 //! changes with every connection (EST-17).
 use der::Encode;
 
+use crate::audit_hooks::OrAudit;
 use crate::authority::{Authority, CertifyRequest, EnrollRequest, IssuedCert};
 use crate::clock::unix_secs;
 use crate::{CaError, PendingRecord, StoreError, VerifiedCsr};
+
+/// The `request.hold` record of a request just held.
+fn held_event(
+    rec: &PendingRecord,
+    identity: &crate::Identity,
+    origin: crate::Origin<'_>,
+) -> crate::AuditEvent {
+    crate::AuditEvent::new(
+        rec.created_at,
+        rec.requester.clone(),
+        origin.source,
+        crate::audit_action::REQUEST_HOLD,
+    )
+    .target(rec.id.clone())
+    .label(rec.label.clone())
+    .details(format!(
+        "subject={}; spki_sha256={}{}",
+        rec.subject,
+        rec.spki_sha256,
+        identity.audit_detail()
+    ))
+}
 
 /// What became of a request on a label with manual approval.
 #[derive(Debug, Clone)]
@@ -52,7 +75,9 @@ impl Authority {
         domain
             .profile
             .check_names(csr.subject(), csr.san.as_ref())?;
-        self.authorize_initial(req.identity, csr.names())?;
+        self.authorize_initial(req.identity, csr.names())
+            .or_audit(self, req.identity, req.origin, csr.names(), "enroll")
+            .await?;
         let requester = req.identity.requester();
         let key = match_key(&requester, label, &csr.spki_der, &csr.subject().to_der()?);
         let store = self.store();
@@ -76,6 +101,8 @@ impl Authority {
             return match store.add_pending(&rec).await {
                 Ok(()) => {
                     tracing::info!(id = %rec.id, requester = %rec.requester, subject = %rec.subject, label, "request held for manual approval");
+                    self.audit(&held_event(&rec, req.identity, req.origin))
+                        .await;
                     Ok(EnrollOutcome::Pending)
                 }
                 // A concurrent identical request got there first: same answer.
@@ -128,7 +155,9 @@ impl Authority {
             san: req.san,
         };
         domain.profile.check_names(req.subject, req.san)?;
-        self.authorize_initial(req.identity, names)?;
+        self.authorize_initial(req.identity, names)
+            .or_audit(self, req.identity, req.origin, names, "cmc")
+            .await?;
         let requester = req.identity.requester();
         let key = match_key(&requester, label, &spki_der, &req.subject.to_der()?);
         let store = self.store();
@@ -153,6 +182,8 @@ impl Authority {
                 match store.add_pending(&rec).await {
                     Ok(()) => {
                         tracing::info!(id = %rec.id, requester = %rec.requester, subject = %rec.subject, label, "request held for manual approval");
+                        self.audit(&held_event(&rec, req.identity, req.origin))
+                            .await;
                         Ok(HeldOutcome::Pending(rec))
                     }
                     Err(StoreError::Conflict(_)) => match store.pending_by_match_key(&key).await? {

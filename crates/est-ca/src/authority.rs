@@ -15,6 +15,7 @@ use x509_cert::spki::{
 };
 use x509_cert::time::Validity;
 
+use crate::audit_hooks::{Audit, OrAudit};
 use crate::clock::unix_secs;
 use crate::csr::san_set;
 use crate::profile::{CertKind, TbsProfile, key_identifier};
@@ -221,12 +222,23 @@ pub enum RenewalTarget {
     ByIdentity,
 }
 
+/// Where a request came from, for the audit trail (issue 11 item 4: "from where").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin<'a> {
+    /// The peer address of the connection (`ip:port`), `cli`, or `""` when unknown.
+    pub source: &'a str,
+    /// The EST label the request came in on (`""`: the label-less path).
+    pub label: &'a str,
+}
+
 #[derive(Debug)]
 pub struct EnrollRequest<'a> {
     pub domain: &'a str,
     pub csr_der: &'a [u8],
     pub identity: &'a Identity,
     pub renewal: Option<RenewalTarget>,
+    /// Where it came from (audit trail).
+    pub origin: Origin<'a>,
 }
 
 /// A certification request whose proof of possession the caller has already checked (a CMC
@@ -242,6 +254,8 @@ pub struct CertifyRequest<'a> {
     /// The request's CMC replay record, to claim in the same commit as this certificate
     /// (CMC-53; see [`crate::ReplayClaim`]). Ignored once claimed.
     pub replay: Option<&'a crate::ReplayClaim>,
+    /// Where it came from (audit trail).
+    pub origin: Origin<'a>,
 }
 
 /// A key to generate and certify for names read from a CMC ServerKeyGenRequest (SKGD-2,
@@ -256,6 +270,8 @@ pub struct GenerateRequest<'a> {
     pub key_type: crate::KeyType,
     /// The request's CMC replay record, claimed with the certificate (CMC-53).
     pub replay: Option<&'a crate::ReplayClaim>,
+    /// Where it came from (audit trail).
+    pub origin: Origin<'a>,
 }
 
 /// The names a request asks to certify.
@@ -456,6 +472,11 @@ impl Authority {
         profile.keys.check(csr.key_kind)?;
         let now = self.clock.now();
         let names = csr.names();
+        let how = if req.renewal.is_some() {
+            "renew"
+        } else {
+            "enroll"
+        };
         self.authorize(
             req.identity,
             req.renewal.as_ref(),
@@ -464,6 +485,8 @@ impl Authority {
             &domain,
             now,
         )
+        .await
+        .or_audit(self, req.identity, req.origin, names, how)
         .await?;
         self.issue(
             &domain,
@@ -474,6 +497,10 @@ impl Authority {
             csr.key_kind,
             now,
             None,
+            Audit {
+                origin: req.origin,
+                how,
+            },
         )
         .await
     }
@@ -490,6 +517,11 @@ impl Authority {
             subject: req.subject,
             san: req.san,
         };
+        let how = if req.renewal.is_some() {
+            "cmc renew"
+        } else {
+            "cmc"
+        };
         self.authorize(
             req.identity,
             req.renewal.as_ref(),
@@ -498,6 +530,8 @@ impl Authority {
             &domain,
             now,
         )
+        .await
+        .or_audit(self, req.identity, req.origin, names, how)
         .await?;
         self.issue(
             &domain,
@@ -508,6 +542,10 @@ impl Authority {
             key_kind,
             now,
             req.replay,
+            Audit {
+                origin: req.origin,
+                how,
+            },
         )
         .await
     }
@@ -532,6 +570,7 @@ impl Authority {
                 san: names.san,
                 key_type,
                 replay: None,
+                origin: req.origin,
             },
             keys,
         )
@@ -547,21 +586,24 @@ impl Authority {
         req: GenerateRequest<'_>,
         keys: &dyn crate::KeySource,
     ) -> Result<GeneratedKey, CaError> {
+        let names = Names {
+            subject: req.subject,
+            san: req.san,
+        };
+        let how = "server keygen";
         // SEC-6: never for clients known only through an implicit (third-party) trust anchor.
         if matches!(req.identity, Identity::ImplicitCertificate { .. }) {
             return Err(CaError::NotAuthorized(
                 "server-side key generation is not available to clients authenticated by an implicit trust anchor (SEC-6)"
                     .into(),
-            ));
+            ))
+            .or_audit(self, req.identity, req.origin, names, how)
+            .await;
         }
         let domain = self.domain_named(req.domain)?;
         let key_type = req.key_type;
         domain.profile.keys.check(key_type.public_key_kind())?;
         let now = self.clock.now();
-        let names = Names {
-            subject: req.subject,
-            san: req.san,
-        };
         // A generated key is always new: a renewal through server key generation is a rekey.
         self.authorize(
             req.identity,
@@ -571,6 +613,8 @@ impl Authority {
             &domain,
             now,
         )
+        .await
+        .or_audit(self, req.identity, req.origin, names, how)
         .await?;
         let key = keys.take(key_type).await?;
         let spki_der = key.public_key_to_der()?;
@@ -585,6 +629,10 @@ impl Authority {
                 key_type.public_key_kind(),
                 now,
                 req.replay,
+                Audit {
+                    origin: req.origin,
+                    how,
+                },
             )
             .await?;
         Ok(GeneratedKey {
@@ -651,6 +699,7 @@ impl Authority {
         key_kind: PublicKeyKind,
         now: SystemTime,
         replay: Option<&crate::ReplayClaim>,
+        audit: Audit<'_>,
     ) -> Result<IssuedCert, CaError> {
         let profile = &domain.profile;
         let mut replay = replay.filter(|c| !c.is_claimed());
@@ -710,15 +759,15 @@ impl Authority {
                 revocation: None,
                 der: der.clone(),
             };
-            // CMC-53: the request's replay record rides in the certificate's commit.
+            // CMC-53: the request's replay record rides in the certificate's commit, and so
+            // does its audit record (issue 11 item 4: no certificate without one).
+            let event = audit.issued(identity, &record);
             let started = std::time::Instant::now();
-            let result = match replay {
-                Some(claim) => {
-                    let pair = claim.pair(unix_secs(now));
-                    self.store.insert_certificate_claiming(&record, &pair).await
-                }
-                None => self.store.insert_certificate(&record).await,
-            };
+            let pair = replay.map(|claim| claim.pair(unix_secs(now)));
+            let result = self
+                .store
+                .insert_certificate_audited(&record, pair.as_ref(), &event)
+                .await;
             self.observer.store_commit(
                 crate::StoreCommit::Certificate,
                 started.elapsed(),

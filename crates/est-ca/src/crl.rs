@@ -306,8 +306,9 @@ impl Drop for Claim<'_> {
 impl Authority {
     /// Revokes the certificate with serial `serial_hex` (any form [`normalize_serial`] takes)
     /// for `reason`, recording `invalidity_date` (RFC 5280 §5.3.2) when given; `actor` (who
-    /// asked: `cli:<user>`, `cmc:<requester>` ...) goes to the audit log with the serial, the
-    /// subject and the reason. The certificate appears on its domain's next CRL, which this
+    /// asked: `cli:<user>`, `cmc:<requester>` ...) and `source` (from where: `cli`, the peer
+    /// address) go to the audit trail with the serial, the subject and the reason, in the
+    /// same commit as the revocation (`cert.revoke`). The certificate appears on its domain's next CRL, which this
     /// authority makes on the next [`Authority::crl`] call.
     ///
     /// Refused ([`CaError::Revocation`]): a serial that is not hex, removeFromCRL (a delta-CRL
@@ -318,6 +319,7 @@ impl Authority {
         reason: CrlReason,
         invalidity_date: Option<SystemTime>,
         actor: &str,
+        source: &str,
     ) -> Result<RevokeOutcome, CaError> {
         let serial = normalize_serial(serial_hex).ok_or_else(|| {
             CaError::Revocation(format!("{serial_hex:?} is not a hexadecimal serial number"))
@@ -345,10 +347,24 @@ impl Authority {
             None => None,
         };
         let revoked_at = unix_secs(now).max(1);
+        // Read first, so that the audit record names what was revoked.
+        let Some(before) = self.store.certificate_by_serial(&serial).await? else {
+            tracing::info!(serial = %serial, actor, reason = %reason, "revocation of an unknown serial");
+            return Ok(RevokeOutcome::Unknown);
+        };
+        let event =
+            crate::AuditEvent::new(revoked_at, actor, source, crate::audit_action::CERT_REVOKE)
+                .target(serial.clone())
+                .details(format!(
+                    "reason={reason}; ca={}; subject={}{}",
+                    before.ca,
+                    before.subject,
+                    invalidity.map_or_else(String::new, |t| format!("; invalidity_date={t}"))
+                ));
         let started = std::time::Instant::now();
         let changed = self
             .store
-            .revoke_certificate(&serial, reason.code(), revoked_at, invalidity)
+            .revoke_certificate_audited(&serial, reason.code(), revoked_at, invalidity, &event)
             .await;
         self.observer.store_commit(
             crate::StoreCommit::Revocation,

@@ -11,6 +11,8 @@
 //! - [`Clock`]: the time, so tests can move it.
 
 mod approval;
+mod audit;
+mod audit_hooks;
 mod authority;
 mod authz;
 mod clock;
@@ -37,9 +39,13 @@ mod store;
 mod user_cache;
 
 pub use approval::{EnrollOutcome, HeldOutcome, match_key};
+pub use audit::{
+    AUDIT_GENESIS, AuditEvent, AuditRecord, ChainBreak, ChainVerifier, action as audit_action,
+    verify_chain,
+};
 pub use authority::{
     Authority, CaDomain, CertifyRequest, EnrollRequest, GenerateRequest, GeneratedKey, Identity,
-    IssuedCert, Issuer, RenewalTarget,
+    IssuedCert, Issuer, Origin, RenewalTarget,
 };
 pub use authz::{
     AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, any_glob, is_registration_authority,

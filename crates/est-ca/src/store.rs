@@ -1,6 +1,8 @@
 //! The store seam: every issued certificate is recorded here before it is returned.
 use async_trait::async_trait;
 
+use crate::{AuditEvent, AuditRecord};
+
 /// Lifecycle state of an issued certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertStatus {
@@ -459,5 +461,66 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Forgets the nonces seen before `before` (unix seconds); returns how many.
     async fn prune_cmc_nonces(&self, _before: i64) -> Result<u64, StoreError> {
         Ok(0)
+    }
+
+    /// Records `record` (claiming `pair` first when given, as
+    /// [`Store::insert_certificate_claiming`] does) and appends `event` to the audit trail, so
+    /// that no issued certificate lacks its audit record. The SQL store does both in one
+    /// durable commit of its group-commit writer; this default does them one after the other
+    /// (not atomic: a failure between them leaves the certificate unaudited).
+    async fn insert_certificate_audited(
+        &self,
+        record: &CertRecord,
+        pair: Option<&ReplayPair>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        match pair {
+            Some(pair) => self.insert_certificate_claiming(record, pair).await?,
+            None => self.insert_certificate(record).await?,
+        }
+        self.append_audit(event).await.map(drop)
+    }
+
+    /// Appends `event` to the hash-chained audit trail, durably, and returns its record: the
+    /// next sequence number, chained from the current head under the store's serialization
+    /// (one chain also across processes and nodes sharing the database). A store without an
+    /// audit trail fails rather than drop the record.
+    async fn append_audit(&self, _event: &AuditEvent) -> Result<AuditRecord, StoreError> {
+        Err(StoreError::Backend(
+            "this store does not support an audit trail".into(),
+        ))
+    }
+
+    /// Revokes as [`Store::revoke_certificate`] does and, when that changed the certificate,
+    /// appends `event` in the same commit where the store can. This default is not atomic.
+    async fn revoke_certificate_audited(
+        &self,
+        serial: &str,
+        reason: i32,
+        revoked_at: i64,
+        invalidity_date: Option<i64>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .revoke_certificate(serial, reason, revoked_at, invalidity_date)
+            .await?;
+        if changed {
+            self.append_audit(event).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Audit records with `seq > after_seq`, oldest first, at most `limit` (0: no limit).
+    async fn list_audit(
+        &self,
+        _after_seq: u64,
+        _limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// The newest audit record, `None` while the trail is empty.
+    async fn audit_head(&self) -> Result<Option<AuditRecord>, StoreError> {
+        Ok(None)
     }
 }

@@ -117,6 +117,7 @@ async fn issue(f: &Fixture, cn: &str) -> IssuedCert {
             csr_der: &der,
             identity: &id,
             renewal: None,
+            origin: Default::default(),
         })
         .await
         .unwrap()
@@ -202,6 +203,7 @@ async fn crl_lists_revocations_and_verifies_with_openssl() {
                 CrlReason::KeyCompromise,
                 Some(compromised),
                 "test",
+                "test",
             )
             .await
             .unwrap();
@@ -210,7 +212,13 @@ async fn crl_lists_revocations_and_verifies_with_openssl() {
         );
         let out = f
             .authority
-            .revoke(&b.record.serial, CrlReason::Unspecified, None, "test")
+            .revoke(
+                &b.record.serial,
+                CrlReason::Unspecified,
+                None,
+                "test",
+                "test",
+            )
             .await
             .unwrap();
         assert!(matches!(out, RevokeOutcome::Revoked(_)));
@@ -291,7 +299,13 @@ async fn revoke_outcomes_and_refusals() {
     let a = issue(&f, "a.example").await;
     let first = f
         .authority
-        .revoke(&a.record.serial, CrlReason::Superseded, None, "test")
+        .revoke(
+            &a.record.serial,
+            CrlReason::Superseded,
+            None,
+            "test",
+            "test",
+        )
         .await
         .unwrap();
     let RevokeOutcome::Revoked(rec) = first else {
@@ -303,7 +317,13 @@ async fn revoke_outcomes_and_refusals() {
     // Twice: already revoked, the first details kept.
     let again = f
         .authority
-        .revoke(&a.record.serial, CrlReason::KeyCompromise, None, "test")
+        .revoke(
+            &a.record.serial,
+            CrlReason::KeyCompromise,
+            None,
+            "test",
+            "test",
+        )
         .await
         .unwrap();
     let RevokeOutcome::AlreadyRevoked(rec) = again else {
@@ -324,14 +344,20 @@ async fn revoke_outcomes_and_refusals() {
     );
     assert!(matches!(
         f.authority
-            .revoke(&colons, CrlReason::CessationOfOperation, None, "test")
+            .revoke(
+                &colons,
+                CrlReason::CessationOfOperation,
+                None,
+                "test",
+                "test"
+            )
             .await
             .unwrap(),
         RevokeOutcome::Revoked(_)
     ));
     assert_eq!(
         f.authority
-            .revoke("0badc0de", CrlReason::KeyCompromise, None, "test")
+            .revoke("0badc0de", CrlReason::KeyCompromise, None, "test", "test")
             .await
             .unwrap(),
         RevokeOutcome::Unknown
@@ -346,7 +372,10 @@ async fn revoke_outcomes_and_refusals() {
             Some(f.clock.now() + Duration::from_secs(3600)),
         ),
     ] {
-        let r = f.authority.revoke(serial, reason, invalidity, "test").await;
+        let r = f
+            .authority
+            .revoke(serial, reason, invalidity, "test", "test")
+            .await;
         assert!(matches!(r, Err(CaError::Revocation(_))), "{r:?}");
     }
     let still = f
@@ -378,7 +407,13 @@ async fn crl_cache_follows_revocations_and_age() {
 
     // A revocation here shows on the very next request, with a higher CRL number.
     f.authority
-        .revoke(&a.record.serial, CrlReason::KeyCompromise, None, "test")
+        .revoke(
+            &a.record.serial,
+            CrlReason::KeyCompromise,
+            None,
+            "test",
+            "test",
+        )
         .await
         .unwrap();
     let second = f.authority.crl("default").await.unwrap();
@@ -486,7 +521,13 @@ async fn observer_counts_issuances_revocations_and_commits() {
     let a = issue(&f, "observed.example").await;
     for _ in 0..2 {
         f.authority
-            .revoke(&a.record.serial, CrlReason::KeyCompromise, None, "test")
+            .revoke(
+                &a.record.serial,
+                CrlReason::KeyCompromise,
+                None,
+                "test",
+                "test",
+            )
             .await
             .unwrap();
     }

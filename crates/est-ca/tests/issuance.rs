@@ -19,6 +19,7 @@ struct MemStore {
     client_keys: Mutex<Vec<ClientKeyRecord>>,
     nonces: Mutex<std::collections::HashSet<(String, Vec<u8>)>>,
     fail: Mutex<bool>,
+    audit: Mutex<Vec<AuditRecord>>,
 }
 
 #[async_trait]
@@ -140,6 +141,13 @@ impl Store for MemStore {
         Ok(v.len() != before)
     }
     // insert_certificate_claiming: the trait's default (pair first, then the certificate).
+    // insert_certificate_audited: the trait's default (the certificate, then its record).
+    async fn append_audit(&self, e: &AuditEvent) -> Result<AuditRecord, StoreError> {
+        let mut log = self.audit.lock().unwrap();
+        let record = AuditRecord::chain(log.last().map(|r| (r.seq, r.hash.as_str())), e.clone());
+        log.push(record.clone());
+        Ok(record)
+    }
     async fn record_cmc_nonce(&self, t: &str, n: &[u8], _at: i64) -> Result<bool, StoreError> {
         Ok(self.nonces.lock().unwrap().insert((t.into(), n.to_vec())))
     }
@@ -231,6 +239,7 @@ async fn issues_records_and_applies_profile() {
                 csr_der: &der,
                 identity: &id,
                 renewal: None,
+                origin: Default::default(),
             })
             .await
             .unwrap();
@@ -278,7 +287,8 @@ async fn issues_records_and_applies_profile() {
                 domain: "d",
                 csr_der: &der,
                 identity: &id,
-                renewal: None
+                renewal: None,
+                origin: Default::default(),
             })
             .await,
         Err(CaError::NameNotAllowed(_))
@@ -292,7 +302,8 @@ async fn issues_records_and_applies_profile() {
                 domain: "d",
                 csr_der: &bad,
                 identity: &id,
-                renewal: None
+                renewal: None,
+                origin: Default::default(),
             })
             .await,
         Err(CaError::BadCsrSignature)
@@ -305,7 +316,8 @@ async fn issues_records_and_applies_profile() {
                 domain: "d",
                 csr_der: &der,
                 identity: &id,
-                renewal: None
+                renewal: None,
+                origin: Default::default(),
             })
             .await,
         Err(CaError::KeyNotAllowed(_))
@@ -316,11 +328,80 @@ async fn issues_records_and_applies_profile() {
                 domain: "d",
                 csr_der: b"\x30\x03\x02\x01\x00",
                 identity: &id,
-                renewal: None
+                renewal: None,
+                origin: Default::default(),
             })
             .await,
         Err(CaError::MalformedRequest(_))
     ));
+}
+
+/// Issue 11 item 4: an issuance is audited with who, from where, on which label, and the
+/// serial; a refusal by the name policy is audited as `enroll.refused` with its reason; a
+/// malformed request is not (nothing was decided about anyone); the chain verifies.
+#[tokio::test]
+async fn issuance_and_refusals_are_audited() {
+    let f = fixture(Profile::default(), SystemTime::now());
+    let ec = est_keys::generate_key(KeyType::P256).unwrap();
+    let id = user(&["*.example"]);
+    let origin = Origin {
+        source: "192.0.2.7:40000",
+        label: "devices",
+    };
+    let der = csr(&ec, "a.example");
+    let out = f
+        .authority
+        .enroll(EnrollRequest {
+            domain: "d",
+            csr_der: &der,
+            identity: &id,
+            renewal: None,
+            origin,
+        })
+        .await
+        .unwrap();
+    let der = csr(&ec, "evil.test");
+    assert!(
+        f.authority
+            .enroll(EnrollRequest {
+                domain: "d",
+                csr_der: &der,
+                identity: &id,
+                renewal: None,
+                origin,
+            })
+            .await
+            .is_err()
+    );
+    assert!(
+        f.authority
+            .enroll(EnrollRequest {
+                domain: "d",
+                csr_der: b"\x30\x03\x02\x01\x00",
+                identity: &id,
+                renewal: None,
+                origin,
+            })
+            .await
+            .is_err()
+    );
+    let log = f.store.audit.lock().unwrap().clone();
+    assert_eq!(log.len(), 2, "{log:#?}");
+    let issued = &log[0].event;
+    assert_eq!(issued.action, audit_action::CERT_ISSUE);
+    assert_eq!(issued.target, out.record.serial);
+    assert_eq!(issued.actor, "user:u");
+    assert_eq!(issued.source, "192.0.2.7:40000");
+    assert_eq!(issued.label, "devices");
+    assert!(
+        issued.details.contains("subject=CN=a.example"),
+        "{issued:?}"
+    );
+    let refused = &log[1].event;
+    assert_eq!(refused.action, audit_action::ENROLL_REFUSED);
+    assert_eq!(refused.target, "CN=evil.test");
+    assert!(refused.details.contains("evil.test"), "{refused:?}");
+    assert_eq!(verify_chain(&log).unwrap().0, 2);
 }
 
 /// CMC-53: a certification whose request carries a replay claim records the pair with the
@@ -344,6 +425,7 @@ async fn replay_claims_ride_with_the_certificate() {
                 san: None,
                 spki: &spki,
                 replay: $claim,
+                origin: Default::default(),
             })
         };
     }
@@ -386,6 +468,7 @@ async fn nothing_is_returned_unless_recorded() {
             csr_der: &der,
             identity: &user(&["*"]),
             renewal: None,
+            origin: Default::default(),
         })
         .await;
     assert!(matches!(r, Err(CaError::Store(_))));
@@ -410,6 +493,7 @@ async fn validity_is_capped_by_the_issuer_and_key_reuse_policy_holds() {
             csr_der: &der,
             identity: &id,
             renewal: None,
+            origin: Default::default(),
         })
         .await
         .unwrap();
@@ -426,6 +510,7 @@ async fn validity_is_capped_by_the_issuer_and_key_reuse_policy_holds() {
             csr_der: &der,
             identity: &id,
             renewal: Some(RenewalTarget::ByIdentity),
+            origin: Default::default(),
         })
         .await;
     assert!(matches!(r, Err(CaError::KeyReuse)), "{r:?}");
@@ -437,6 +522,7 @@ async fn validity_is_capped_by_the_issuer_and_key_reuse_policy_holds() {
             csr_der: &der2,
             identity: &id,
             renewal: Some(RenewalTarget::ByIdentity),
+            origin: Default::default(),
         })
         .await
         .unwrap();

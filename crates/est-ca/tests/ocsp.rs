@@ -100,6 +100,7 @@ async fn issue(f: &Fixture, cn: &str) -> IssuedCert {
             csr_der: &csr(&key, cn),
             identity: &id,
             renewal: None,
+            origin: Default::default(),
         })
         .await
         .unwrap()
@@ -199,7 +200,13 @@ async fn good_then_revoked_then_unknown_as_openssl_reads_them() {
         );
 
         f.authority
-            .revoke(&a.record.serial, CrlReason::KeyCompromise, None, "test")
+            .revoke(
+                &a.record.serial,
+                CrlReason::KeyCompromise,
+                None,
+                "test",
+                "test",
+            )
             .await
             .unwrap();
         let answer = f.authority.ocsp(&openssl_request(&f, &a.der)).await;
@@ -259,7 +266,13 @@ async fn several_certificates_a_nonce_and_the_refusals() {
     let a = issue(&f, "a.example").await;
     let b = issue(&f, "b.example").await;
     f.authority
-        .revoke(&b.record.serial, CrlReason::Unspecified, None, "test")
+        .revoke(
+            &b.record.serial,
+            CrlReason::Unspecified,
+            None,
+            "test",
+            "test",
+        )
         .await
         .unwrap();
     let serial = |c: &IssuedCert| hex::decode(&c.record.serial).unwrap();
@@ -431,6 +444,7 @@ async fn domains_sharing_an_issuer_and_a_second_ca() {
             csr_der: &csr(&key, "s.example"),
             identity: &id,
             renewal: None,
+            origin: Default::default(),
         })
         .await
         .unwrap();
@@ -440,6 +454,7 @@ async fn domains_sharing_an_issuer_and_a_second_ca() {
             csr_der: &csr(&key, "t.example"),
             identity: &id,
             renewal: None,
+            origin: Default::default(),
         })
         .await
         .unwrap();

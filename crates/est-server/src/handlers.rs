@@ -184,6 +184,9 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
             "revocation is not supported by this CA".into(),
         ))
     }
+    /// Appends `event` to the audit trail (a refusal the front end decided itself, issue 11
+    /// item 4); failures are logged. Default: nothing is recorded.
+    async fn audit(&self, _event: &est_ca::AuditEvent) {}
 }
 
 #[async_trait]
@@ -348,7 +351,12 @@ impl EstCa for Authority {
         invalidity_date: Option<std::time::SystemTime>,
         actor: &str,
     ) -> Result<est_ca::RevokeOutcome, CaError> {
-        Authority::revoke(self, serial_hex, reason, invalidity_date, actor).await
+        // The CMC layer does not carry the peer address down to revocation: the audit record
+        // names the actor only.
+        Authority::revoke(self, serial_hex, reason, invalidity_date, actor, "").await
+    }
+    async fn audit(&self, event: &est_ca::AuditEvent) {
+        Authority::audit(self, event).await;
     }
 }
 
@@ -776,7 +784,20 @@ pub(crate) async fn read_csr(
     check_pop_linking(label, conn, &csr, ra)?;
     // EST-47: the label's own policy, before the CA sees the request (403 with the reason).
     let names = est_ca::RequestedNames::from_csr(&csr)?;
-    label.cfg.policy.authorize(&identity, &names)?;
+    if let Err(e) = label.cfg.policy.authorize(&identity, &names) {
+        // Issue 11 item 4: refusals go to the audit trail, with where they came from.
+        let event = est_ca::AuditEvent::new(
+            unix_now(),
+            identity.requester(),
+            conn.peer.to_string(),
+            est_ca::audit_action::ENROLL_REFUSED,
+        )
+        .target(csr.info.subject.to_string())
+        .label(label.cfg.name.as_str())
+        .details(format!("label policy (EST-47): {e}"));
+        st.ca.audit(&event).await;
+        return Err(e.into());
+    }
     Ok(CsrRequest { identity, der, csr })
 }
 
@@ -794,11 +815,17 @@ async fn enroll(
     };
     let csr = read_csr(st, label, conn, req, op, reenroll).await?;
     let (identity, der) = (csr.identity, csr.der);
+    let peer = conn.peer.to_string();
     let request = EnrollRequest {
         domain: &label.cfg.domain,
         csr_der: &der,
         identity: &identity,
         renewal: reenroll.then_some(RenewalTarget::ByIdentity),
+        // The audit trail's "from where" (issue 11 item 4).
+        origin: est_ca::Origin {
+            source: &peer,
+            label: &label.cfg.name,
+        },
     };
     let issued = match (label.cfg.approval, reenroll) {
         // EST-49/EST-91: initial enrollment on a manual label is held for the operator.
@@ -839,6 +866,13 @@ pub(crate) fn accepted(retry_after: std::time::Duration) -> Response {
         h.insert(header::RETRY_AFTER, v);
     }
     r
+}
+
+/// The wall clock in unix seconds (audit records of refusals the front end decides).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Basic user names with this prefix are one-time enrollment token ids (SEC-1).

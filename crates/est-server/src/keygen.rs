@@ -48,6 +48,7 @@ pub(crate) async fn server_keygen(
     };
     let caps =
         est_proto::smime_capabilities(&csr).map_err(|e| ServerError::bad_request(e.to_string()))?;
+    let peer = conn.peer.to_string();
     let delivered = st
         .ca
         .server_keygen(KeyGenRequest {
@@ -56,6 +57,10 @@ pub(crate) async fn server_keygen(
                 csr_der: &der,
                 identity: &identity,
                 renewal: None,
+                origin: est_ca::Origin {
+                    source: &peer,
+                    label: &label.cfg.name,
+                },
             },
             delivery,
             smime_capabilities: caps.as_deref(),

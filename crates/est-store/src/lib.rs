@@ -18,10 +18,15 @@
 //! - **Appends, not random inserts.** Serials start with the issuing time (`est_ca::new_serial`),
 //!   so the unique serial index grows at its end; with a million rows stored a random key there
 //!   cost every issuance a cold index page.
+//! - **An audit trail no certificate escapes.** Each certificate's hash-chained audit record
+//!   is appended in the certificate's own transaction (see the `audit` module); the chain is
+//!   serialized by SQLite's write lock or, on PostgreSQL, a transaction-scoped advisory lock,
+//!   so stateless nodes sharing a database build one chain.
 //! - **Portable SQL.** Integers for times and flags, TEXT/BLOB/BYTEA for the rest, `$N`
 //!   placeholders (but see `sql::insert_certificates_sql`), one migrations folder per backend
 //!   (`migrations/sqlite`, `migrations/postgres`), embedded in the binary.
 
+mod audit;
 mod backend;
 mod checkpoint;
 mod error;
@@ -31,8 +36,8 @@ mod writer;
 
 use async_trait::async_trait;
 use est_ca::{
-    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord,
-    RevokedEntry, Store, StoreError, UserRecord,
+    AuditEvent, AuditRecord, CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord,
+    CmcSecretRecord, RevokedEntry, Store, StoreError, UserRecord,
 };
 use sqlx::any::AnyConnectOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -90,6 +95,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "revocation",
         include_str!("../migrations/sqlite/0006_revocation.sql"),
         include_str!("../migrations/postgres/0006_revocation.sql"),
+    ),
+    (
+        7,
+        "audit",
+        include_str!("../migrations/sqlite/0007_audit.sql"),
+        include_str!("../migrations/postgres/0007_audit.sql"),
     ),
 ];
 
@@ -320,7 +331,84 @@ fn migrator_of(
 impl Store for SqlStore {
     /// Queued to the group-commit writer; returns once the transaction holding it committed.
     async fn insert_certificate(&self, record: &CertRecord) -> Result<(), StoreError> {
-        self.writer.insert(record.clone(), None).await
+        self.writer.insert(record.clone(), None, None).await
+    }
+
+    /// Queued to the writer with its audit record (and replay record): one transaction holds
+    /// them all, and the audit record is appended only if the certificate was recorded.
+    async fn insert_certificate_audited(
+        &self,
+        record: &CertRecord,
+        pair: Option<&est_ca::ReplayPair>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .insert(record.clone(), pair.cloned(), Some(event.clone()))
+            .await
+    }
+
+    /// Queued to the writer, so audit records share the group commits of certificates.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<AuditRecord, StoreError> {
+        self.writer.append_audit(event.clone()).await
+    }
+
+    /// One transaction on the write connection: the conditional UPDATE and, if it changed the
+    /// certificate, the audit record.
+    async fn revoke_certificate_audited(
+        &self,
+        serial: &str,
+        reason: i32,
+        revoked_at: i64,
+        invalidity_date: Option<i64>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        if revoked_at <= 0 {
+            return Err(StoreError::Backend(format!(
+                "revocation time {revoked_at} is not after 1970"
+            )));
+        }
+        // PostgreSQL: the chain's lock first (see `audit`). SQLite: the UPDATE is the first
+        // statement, so the write lock is held before the audit head is read.
+        let mut tx = self.write_pool.begin().await.map_err(backend_error)?;
+        audit::lock_chain(&mut tx, self.backend).await?;
+        let done = sqlx::query(sql::REVOKE)
+            .bind(revoked_at)
+            .bind(i64::from(reason))
+            .bind(invalidity_date.unwrap_or(0))
+            .bind(serial)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        let changed = done.rows_affected() == 1;
+        if changed {
+            audit::append_in(&mut tx, self.backend, vec![event.clone()]).await?;
+        }
+        tx.commit().await.map_err(backend_error)?;
+        Ok(changed)
+    }
+
+    async fn list_audit(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        let limit = if limit == 0 {
+            i64::MAX
+        } else {
+            i64::from(limit)
+        };
+        let rows = sqlx::query(audit::LIST)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        rows.iter().map(audit::record_from_row).collect()
+    }
+
+    async fn audit_head(&self) -> Result<Option<AuditRecord>, StoreError> {
+        let row = sqlx::query(audit::LAST)
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        row.as_ref().map(audit::record_from_row).transpose()
     }
 
     /// Queued to the writer with its replay record: one transaction holds both (see `nonces`).
@@ -329,7 +417,9 @@ impl Store for SqlStore {
         record: &CertRecord,
         pair: &est_ca::ReplayPair,
     ) -> Result<(), StoreError> {
-        self.writer.insert(record.clone(), Some(pair.clone())).await
+        self.writer
+            .insert(record.clone(), Some(pair.clone()), None)
+            .await
     }
 
     async fn certificate_by_serial(&self, serial: &str) -> Result<Option<CertRecord>, StoreError> {

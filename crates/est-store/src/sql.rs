@@ -170,7 +170,11 @@ pub(crate) fn insert_certificates_sql(
 /// certificate inserted, `transaction_id, sender_nonce` (two) for each new pair.
 /// (`BEGIN`/`COMMIT` and two INSERTs through sqlx's transaction API are four round trips to
 /// SQLite's worker thread, each a thread hand-off on a busy machine: docs/performance.md.)
-pub(crate) fn claiming_commit_sqlite_sql(certificates: usize, pairs: usize) -> String {
+///
+/// `tail` ends the list: `" COMMIT;"`, or for an audited commit the head of the audit trail
+/// (see `audit::HEAD_SQLITE_TAIL`), read under the same write lock, the transaction left open
+/// for the audit records.
+pub(crate) fn claiming_commit_sqlite_sql(certificates: usize, pairs: usize, tail: &str) -> String {
     let mut sql = String::with_capacity(256 + certificates * 48 + pairs * 8);
     sql.push_str("BEGIN IMMEDIATE;");
     if certificates > 0 {
@@ -213,7 +217,7 @@ pub(crate) fn claiming_commit_sqlite_sql(certificates: usize, pairs: usize) -> S
         sql.push_str(&crate::nonces::insert_sql(pairs, Backend::Sqlite));
         sql.push(';');
     }
-    sql.push_str(" COMMIT;");
+    sql.push_str(tail);
     sql
 }
 
@@ -265,8 +269,9 @@ fn bind_record<'q>(
 pub(crate) fn claiming_commit_sqlite<'q>(
     certificates: &[(&'q CertRecord, Option<&'q ReplayPair>)],
     pairs: &[&'q ReplayPair],
+    tail: &str,
 ) -> Query<'q, Any, AnyArguments> {
-    let sql = claiming_commit_sqlite_sql(certificates.len(), pairs.len());
+    let sql = claiming_commit_sqlite_sql(certificates.len(), pairs.len(), tail);
     // The text holds only our own column names and placeholders; values are bound.
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for (record, claim) in certificates {

@@ -6,14 +6,16 @@
 //! it in one statement (one round trip; the count follows by trigger), pays one fsync, then
 //! answers every caller. Under load batches grow by themselves, and a small batch waits up to
 //! `commit_delay` for company (see [`Linger`]); an idle store commits a lone insert at
-//! once, with no added delay. CMC replay records (see `nonces`) ride in the same commits.
+//! once, with no added delay. CMC replay records (see `nonces`) ride in the same commits, and
+//! so do audit records: a certificate's own, appended in its transaction, and standalone ones
+//! (see `audited` and `crate::audit`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use est_ca::{CertRecord, ReplayPair, StoreError};
+use est_ca::{AuditEvent, AuditRecord, CertRecord, ReplayPair, StoreError};
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -22,6 +24,8 @@ use crate::error::{backend_error, certificate_insert_error};
 use crate::nonces::{self, NonceJob, PairKey};
 use crate::sql::{self, OnDuplicate};
 use crate::{Backend, SqlStoreOptions, checkpoint};
+
+mod audited;
 
 /// Counters of the group-commit writer, to observe that batching happens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,7 +54,7 @@ impl Counters {
     }
 }
 
-/// What callers queue: a certificate, or a CMC replay record.
+/// What callers queue: a certificate, a CMC replay record or an audit record.
 // Most of what is queued is certificates: boxing them would cost an allocation per insert to
 // shrink the rarer replay records' slots.
 #[allow(clippy::large_enum_variant)]
@@ -58,6 +62,14 @@ impl Counters {
 enum Work {
     Certificate(Job),
     Nonce(NonceJob),
+    Audit(AuditJob),
+}
+
+/// One caller waiting for its audit record to be appended.
+#[derive(Debug)]
+struct AuditJob {
+    event: AuditEvent,
+    reply: oneshot::Sender<Result<AuditRecord, StoreError>>,
 }
 
 impl Work {
@@ -68,6 +80,18 @@ impl Work {
             Work::Nonce(job) => {
                 let _ = job.reply.send(Err(error));
             }
+            Work::Audit(job) => {
+                let _ = job.reply.send(Err(error));
+            }
+        }
+    }
+
+    /// Whether committing this appends to the audit trail.
+    fn is_audited(&self) -> bool {
+        match self {
+            Work::Certificate(job) => job.audit.is_some(),
+            Work::Nonce(_) => false,
+            Work::Audit(_) => true,
         }
     }
 }
@@ -78,6 +102,9 @@ struct Job {
     record: CertRecord,
     /// A replay record to claim with it: the certificate is recorded only if the pair is new.
     claim: Option<ReplayPair>,
+    /// Its audit record, appended in the same transaction if (and only if) the certificate is
+    /// recorded.
+    audit: Option<AuditEvent>,
     reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -149,12 +176,14 @@ impl Writer {
         &self,
         record: CertRecord,
         claim: Option<ReplayPair>,
+        audit: Option<AuditEvent>,
     ) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Work::Certificate(Job {
                 record,
                 claim,
+                audit,
                 reply,
             }))
             .await
@@ -180,6 +209,17 @@ impl Writer {
                 },
                 reply,
             }))
+            .await
+            .map_err(|_| writer_stopped())?;
+        answer.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Queues an audit record and waits until it is committed, chained after whatever was
+    /// appended before it.
+    pub(crate) async fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Work::Audit(AuditJob { event, reply }))
             .await
             .map_err(|_| writer_stopped())?;
         answer.await.map_err(|_| writer_stopped())?
@@ -382,6 +422,9 @@ async fn catch_up(pool: &AnyPool, checkpoints: &Checkpoints) -> i64 {
 /// unreachable, which fails them all at once. Returns the outage's description if the
 /// database was unreachable.
 async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) -> Option<String> {
+    if batch.iter().any(Work::is_audited) {
+        return audited::commit(target, batch, counters).await;
+    }
     let mut certificates = Vec::with_capacity(batch.len());
     let mut pairs = Vec::new();
     // Each pair once per statement, the first queued wins: later callers with the same pair
@@ -401,6 +444,12 @@ async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) ->
                 } else {
                     let _ = job.reply.send(Ok(false));
                 }
+            }
+            // Batches with audit records go to `writer_audit` (above).
+            Work::Audit(job) => {
+                let _ = job.reply.send(Err(StoreError::Backend(
+                    "internal: audit record on the unaudited commit path".into(),
+                )));
             }
         }
     }
@@ -550,7 +599,7 @@ async fn insert_together_sqlite(
     let certificates: Vec<(&CertRecord, Option<&ReplayPair>)> =
         jobs.iter().map(|j| (&j.record, j.claim.as_ref())).collect();
     let mut conn = target.pool.acquire().await.map_err(backend_error)?;
-    let rows = match sql::claiming_commit_sqlite(&certificates, pairs)
+    let rows = match sql::claiming_commit_sqlite(&certificates, pairs, " COMMIT;")
         .fetch_all(&mut *conn)
         .await
     {

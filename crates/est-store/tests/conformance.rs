@@ -68,6 +68,9 @@ on_every_backend!(
     revocation_state_changes_with_revocations,
     crl_numbers_increase_atomically,
     revocation_seen_across_store_instances,
+    audit_append_list_head,
+    audit_chain_is_linear_across_instances,
+    audit_tampering_is_detected,
 );
 
 /// SQLite's one-round-trip commit of certificates with their replay records: a statement
@@ -132,6 +135,76 @@ async fn sqlite_claiming_commit_rolls_back_a_failed_statement_list() {
                 .await
                 .unwrap();
             assert_eq!(fresh, i == 3, "round {round}, pair {i}");
+        }
+    }
+    std::sync::Arc::try_unwrap(store).unwrap().close().await;
+}
+
+/// The audited group commit (certificates with their audit records, standalone audit records,
+/// issue 11 item 4): a row that fails inside it (a trigger refusing one subject) rolls the
+/// transaction back, the writer retries the work one by one, the failing caller alone gets the
+/// error, everyone else their certificate or record, and the chain has no record of the
+/// refused certificate and no gap.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_audited_commit_survives_a_failed_row() {
+    use est_ca::{AuditEvent, Store, StoreError, audit_action};
+    use sqlx::Connection;
+    let db = harness::SqliteDb::new();
+    let store = std::sync::Arc::new(est_store::SqlStore::connect(db.url()).await.unwrap());
+    let mut raw = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE INSERT ON certificates WHEN NEW.subject = 'CN=poison' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    raw.close().await.unwrap();
+    for round in 0..3u64 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..8u64 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let mut r = suite::record(suite::serial(round * 100 + i));
+                if i == 3 {
+                    r.subject = "CN=poison".into();
+                }
+                let e = AuditEvent::new(1, "user:a", "192.0.2.1:1", audit_action::CERT_ISSUE)
+                    .target(r.serial.clone());
+                (i, store.insert_certificate_audited(&r, None, &e).await)
+            });
+        }
+        for i in 0..4u64 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let e = AuditEvent::new(1, "cli:x", "cli", audit_action::USER_ADD)
+                    .target(format!("u{round}-{i}"));
+                (100 + i, store.append_audit(&e).await.map(drop))
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (i, result) = joined.unwrap();
+            if i == 3 {
+                assert!(
+                    matches!(result, Err(StoreError::Backend(_))),
+                    "round {round}: got {result:?}"
+                );
+            } else {
+                result.unwrap();
+            }
+        }
+    }
+    let all = store.list_audit(0, 0).await.unwrap();
+    assert_eq!(est_ca::verify_chain(&all).unwrap().0, 3 * (7 + 4));
+    for round in 0..3u64 {
+        for i in 0..8u64 {
+            let serial = suite::serial(round * 100 + i);
+            let audited = all.iter().filter(|r| r.event.target == serial).count();
+            assert_eq!(
+                audited,
+                usize::from(i != 3),
+                "round {round}, certificate {i}"
+            );
         }
     }
     std::sync::Arc::try_unwrap(store).unwrap().close().await;

@@ -68,7 +68,25 @@ pub async fn run(cmd: CmcSecretCmd) -> Result<(), AnyError> {
             }
             .add(&ident, &secret, &label, &subject, crate::now_secs())
             .await;
+            let audited = match &added {
+                Ok(r) => {
+                    let details = format!(
+                        "label={}; subject={}",
+                        shown_label(&r.label),
+                        shown_subject(&r.subject)
+                    );
+                    crate::cmd_audit::record(
+                        &store,
+                        est_ca::audit_action::CMC_SECRET_ADD,
+                        &ident,
+                        details,
+                    )
+                    .await
+                }
+                Err(_) => Ok(()),
+            };
             store.close().await;
+            audited?;
             let record = match added {
                 Err(CaError::Store(StoreError::Conflict(_))) => {
                     return Err(format!(
@@ -116,7 +134,20 @@ pub async fn run(cmd: CmcSecretCmd) -> Result<(), AnyError> {
         CmcSecretCmd::Remove { dir, ident } => {
             let store = crate::open_store(&dir.data_dir).await?;
             let removed = store.remove_cmc_secret(&ident).await;
+            let audited = match &removed {
+                Ok(true) => {
+                    crate::cmd_audit::record(
+                        &store,
+                        est_ca::audit_action::CMC_SECRET_REMOVE,
+                        &ident,
+                        "",
+                    )
+                    .await
+                }
+                _ => Ok(()),
+            };
             store.close().await;
+            audited?;
             if removed? {
                 println!("removed the CMC shared secret {ident:?}");
                 Ok(())

@@ -26,7 +26,7 @@ pub async fn revoke(
     let store = Arc::new(open_store(data_dir).await?);
     let authority = Authority::new(Vec::new(), store.clone(), Arc::new(SystemClock))?;
     let outcome = authority
-        .revoke(serial, reason, invalidity, &actor())
+        .revoke(serial, reason, invalidity, &actor(), "cli")
         .await?;
     drop(authority);
     if let Some(store) = Arc::into_inner(store) {
@@ -71,10 +71,20 @@ fn describe(r: &CertRecord) -> String {
 }
 
 /// Who revoked, for the audit log: the login name running the command.
-fn actor() -> String {
+/// Who runs the command line, for the audit trail: `cli:<$USER or $LOGNAME>`, else
+/// `cli:uid:<uid>` (the owner of this process, read from /proc).
+pub(crate) fn actor() -> String {
+    use std::os::unix::fs::MetadataExt;
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            std::fs::metadata("/proc/self")
+                .ok()
+                .map(|m| format!("uid:{}", m.uid()))
+        })
+        .unwrap_or_else(|| "unknown".into());
     format!("cli:{user}")
 }
 

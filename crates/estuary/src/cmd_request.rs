@@ -122,7 +122,23 @@ async fn decide(data_dir: &std::path::Path, id: &str, to: &str) -> Result<(), An
         .transition_pending(id, "pending", to, Some(i64::try_from(now)?), None)
         .await?;
     let current = store.pending_by_id(id).await?;
+    let audited = match (&changed, &current) {
+        (true, Some(r)) => {
+            let action = if to == "approved" {
+                est_ca::audit_action::REQUEST_APPROVE
+            } else {
+                est_ca::audit_action::REQUEST_REJECT
+            };
+            let details = format!(
+                "subject={}; requester={}; label={}",
+                r.subject, r.requester, r.label
+            );
+            crate::cmd_audit::record(&store, action, id, details).await
+        }
+        _ => Ok(()),
+    };
     store.close().await;
+    audited?;
     match (changed, current) {
         (true, Some(r)) => {
             println!("request {id} {to}: {} for {}", r.subject, r.requester);

@@ -132,7 +132,20 @@ pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
             };
             let store = est_store::SqlStore::connect(&cfg.store_url(&data_dir)).await?;
             store.add_token(&rec).await?;
+            let details = format!(
+                "subject={}; expires_at={}",
+                if rec.subject.is_empty() {
+                    "any"
+                } else {
+                    &rec.subject
+                },
+                crate::fmt_time(rec.expires_at)
+            );
+            let audited =
+                crate::cmd_audit::record(&store, est_ca::audit_action::TOKEN_CREATE, &id, details)
+                    .await;
             store.close().await;
+            audited?;
             if json {
                 println!(
                     "{}",
@@ -191,7 +204,15 @@ pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
             let store = est_store::SqlStore::connect(&cfg.store_url(&data_dir)).await?;
             let revoked = store.revoke_token(&id, crate::unix_now()).await;
             let found = store.get_token(&id).await;
+            let audited = match &revoked {
+                Ok(true) => {
+                    crate::cmd_audit::record(&store, est_ca::audit_action::TOKEN_REVOKE, &id, "")
+                        .await
+                }
+                _ => Ok(()),
+            };
             store.close().await;
+            audited?;
             if revoked? {
                 println!("revoked token {id}");
                 return Ok(());

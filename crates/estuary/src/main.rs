@@ -1,6 +1,7 @@
 //! `estuary`: the EST server, CA administration and client, in one binary. This is the only
 //! place that picks backends and wires the crates together.
 mod bench;
+mod cmd_audit;
 mod cmd_client;
 mod cmd_cmc_keygen;
 mod cmd_cmc_secret;
@@ -196,6 +197,11 @@ enum Cmd {
     Cert {
         #[command(subcommand)]
         cmd: CertCmd,
+    },
+    /// The hash-chained audit trail: verify it, export it as JSON lines, list it.
+    Audit {
+        #[command(subcommand)]
+        cmd: cmd_audit::AuditCmd,
     },
     /// Write the current CRL (DER, RFC 5280 §5) of a CA to a file; the server serves the same
     /// at /crl/<ca>.crl.
@@ -780,6 +786,7 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
             },
         ),
         Cmd::Cert { cmd } => cert(cmd).await,
+        Cmd::Audit { cmd } => cmd_audit::run(cmd).await,
         Cmd::Crl { dir, ca, out } => cmd_crl::crl(&dir.data_dir, ca, &out).await,
         Cmd::Client(args) => cmd_client::run(*args).await,
         Cmd::Bench(args) => bench::run(args).await,
@@ -824,7 +831,10 @@ async fn user(cmd: UserCmd) -> Result<(), AnyError> {
             } else {
                 allow_names
             };
+            let details = format!("allowed names: {}", names.join(", "));
             setup::add_user(&cfg, &dir.data_dir, &store, &name, &pw, names).await?;
+            cmd_audit::record(&store, est_ca::audit_action::USER_ADD, &name, details).await?;
+            store.close().await;
             println!("user {name:?} added");
             if any {
                 println!(
@@ -859,6 +869,8 @@ async fn user(cmd: UserCmd) -> Result<(), AnyError> {
         UserCmd::Remove { dir, name } => {
             let store = open_store(&dir.data_dir).await?;
             if store.remove_user(&name).await? {
+                cmd_audit::record(&store, est_ca::audit_action::USER_REMOVE, &name, "").await?;
+                store.close().await;
                 println!("user {name:?} removed");
                 Ok(())
             } else {
@@ -936,6 +948,14 @@ async fn kek(cmd: KekCmd) -> Result<(), AnyError> {
             }
             .register_kek(&owner, id.as_bytes(), &key, now_secs())
             .await?;
+            cmd_audit::record(
+                &store,
+                est_ca::audit_action::KEK_ADD,
+                &id,
+                format!("owner={owner}; {} bits", key.len() * 8),
+            )
+            .await?;
+            store.close().await;
             println!(
                 "registered a {}-bit key-encryption key {id:?} for {owner}",
                 key.len() * 8
@@ -952,6 +972,9 @@ async fn kek(cmd: KekCmd) -> Result<(), AnyError> {
                 .remove_client_key(&owner, est_ca::ClientKeyKind::Kek, id.as_bytes())
                 .await?
             {
+                let details = format!("owner={owner}");
+                cmd_audit::record(&store, est_ca::audit_action::KEK_REMOVE, &id, details).await?;
+                store.close().await;
                 println!("removed key {id:?} of {owner}");
                 Ok(())
             } else {
@@ -976,6 +999,14 @@ async fn recipient(cmd: RecipientCmd) -> Result<(), AnyError> {
             }
             .register_recipient(&owner, &der, now_secs())
             .await?;
+            cmd_audit::record(
+                &store,
+                est_ca::audit_action::RECIPIENT_ADD,
+                &hex::encode(&ski),
+                format!("owner={owner}"),
+            )
+            .await?;
+            store.close().await;
             println!(
                 "registered recipient certificate for {owner}; its AsymmetricDecryptKeyIdentifier (SKI) is {}",
                 hex::encode(ski)
@@ -993,6 +1024,16 @@ async fn recipient(cmd: RecipientCmd) -> Result<(), AnyError> {
                 .remove_client_key(&owner, est_ca::ClientKeyKind::Recipient, &id)
                 .await?
             {
+                let details = format!("owner={owner}");
+                let target = hex::encode(&id);
+                cmd_audit::record(
+                    &store,
+                    est_ca::audit_action::RECIPIENT_REMOVE,
+                    &target,
+                    details,
+                )
+                .await?;
+                store.close().await;
                 println!("removed recipient {ski} of {owner}");
                 Ok(())
             } else {

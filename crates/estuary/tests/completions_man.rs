@@ -21,6 +21,8 @@ fn completions_parse_in_bash_and_man_pages_render() {
         "config",
         "token",
         "revoke",
+        "audit",
+        "--expect-head",
         "--log-format",
         "--data-dir",
     ] {
@@ -58,6 +60,8 @@ fn completions_parse_in_bash_and_man_pages_render() {
         "estuary-serve.1",
         "estuary-token-revoke.1",
         "estuary-config-check.1",
+        "estuary-audit-verify.1",
+        "estuary-audit-export.1",
     ] {
         assert!(man.join(page).is_file(), "{page} missing");
     }

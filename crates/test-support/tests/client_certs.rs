@@ -348,6 +348,7 @@ async fn certificates_unknown_to_the_store_authorize_nothing() {
                 names: est_ca::NamePolicy::any(),
             },
             renewal: None,
+            origin: Default::default(),
         })
         .await
         .unwrap();

@@ -62,6 +62,7 @@ async fn crl_endpoint(store: StoreKind) {
             csr_der: &csr,
             identity: &id,
             renewal: None,
+            origin: Default::default(),
         })
         .await
         .unwrap();
@@ -71,6 +72,7 @@ async fn crl_endpoint(store: StoreKind) {
             &issued.record.serial,
             CrlReason::KeyCompromise,
             None,
+            "test",
             "test",
         )
         .await

@@ -91,6 +91,7 @@ pub(super) async fn query(
     st: &EstState,
     label: &Label,
     identity: &Identity,
+    source: &str,
     id: u32,
     held: Held,
     builder: &mut ResponseBuilder,
@@ -115,6 +116,10 @@ pub(super) async fn query(
                 san: san.as_ref(),
                 spki: &held.request.spki,
                 replay: None,
+                origin: est_ca::Origin {
+                    source,
+                    label: &label.cfg.name,
+                },
             },
         )
         .await

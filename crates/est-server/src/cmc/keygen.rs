@@ -178,6 +178,10 @@ async fn generate(
             san: san.as_ref(),
             key_type,
             replay: None,
+            origin: est_ca::Origin {
+                source: &who.source,
+                label: &label.cfg.name,
+            },
         })
         .await
         .map_err(|e| ca_failure(id, &e))?;

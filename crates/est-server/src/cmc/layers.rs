@@ -83,16 +83,7 @@ pub(super) async fn run_layer(
                     encrypted_pop(st, label, request, who, &r, builder).await
                 } else {
                     let replay = run.replay.clone();
-                    certify(
-                        st,
-                        label,
-                        &who.identity,
-                        who.renewal.clone(),
-                        &r,
-                        replay.as_deref(),
-                        builder,
-                    )
-                    .await
+                    certify(st, label, who, &r, replay.as_deref(), builder).await
                 };
                 (r.body_part_id, outcome)
             }
@@ -198,16 +189,7 @@ async fn encrypted_pop(
             "the Decrypted POP does not match this request's Encrypted POP challenge (or the challenge is older than two hours): not issued (CMC-67)",
         ));
     }
-    certify(
-        st,
-        label,
-        &who.identity,
-        who.renewal.clone(),
-        r,
-        None,
-        builder,
-    )
-    .await
+    certify(st, label, who, r, None, builder).await
 }
 
 /// Who stands behind a wrapped request: its own authentication (a signing certificate, an
@@ -220,10 +202,15 @@ pub(super) async fn nested_identity(
     ra: bool,
 ) -> Result<LayerIdentity, Failure> {
     match identify(st, label, None, inner).await {
-        Ok((identity, renewal)) => Ok(LayerIdentity { identity, renewal }),
+        Ok((identity, renewal)) => Ok(LayerIdentity {
+            identity,
+            renewal,
+            source: outer.source.clone(),
+        }),
         Err(_) if ra && matches!(inner.signer, OuterSigner::RequestKey(_)) => Ok(LayerIdentity {
             identity: outer.identity.clone(),
             renewal: None,
+            source: outer.source.clone(),
         }),
         Err(f) => Err(f),
     }

@@ -201,6 +201,8 @@ fn at(prefix: &[u32], r: BodyPartReference) -> BodyPartReference {
 struct LayerIdentity {
     identity: Identity,
     renewal: Option<RenewalTarget>,
+    /// The peer address of the connection, for the audit trail (issue 11 item 4).
+    source: String,
 }
 
 /// Runs a checked request (see [`process_checked`]) with its replay check (CMC-53): up front,
@@ -304,7 +306,11 @@ async fn process_checked(
             reason: "RA controls (modCertTemplate, addExtensions, lraPOPWitness, raIdentityWitness, batchRequests) are honoured only from an id-kp-cmcRA certificate this label authorizes (CMC-56)".into(),
         });
     }
-    let top = LayerIdentity { identity, renewal };
+    let top = LayerIdentity {
+        identity,
+        renewal,
+        source: conn.peer.to_string(),
+    };
     let mut builder = ResponseBuilder::new(controls)?;
     let mut run = Run {
         replay: claim,
@@ -342,7 +348,7 @@ async fn process_checked(
     )
     .await?;
     for (id, rec) in held {
-        let outcome = query(st, label, &top.identity, id, rec, &mut builder).await;
+        let outcome = query(st, label, &top.identity, &top.source, id, rec, &mut builder).await;
         run.record(&mut builder, &[], id, outcome)?;
     }
     for (id, gc) in &controls.get_cert {
@@ -617,12 +623,12 @@ async fn identify(
 async fn certify(
     st: &EstState,
     label: &Label,
-    identity: &Identity,
-    renewal: Option<RenewalTarget>,
+    who: &LayerIdentity,
     r: &CertificationRequest,
     replay: Option<&est_ca::ReplayClaim>,
     builder: &mut ResponseBuilder,
 ) -> Result<Outcome, Failure> {
+    let (identity, renewal) = (&who.identity, who.renewal.clone());
     let id = r.body_part_id;
     if r.change_subject_name.is_some() && renewal.is_some() {
         return Err(Failure::body_part(
@@ -634,12 +640,20 @@ async fn certify(
     let (subject, san) = r.effective_names();
     let names = est_ca::RequestedNames::from_request(&subject, san.as_ref())
         .map_err(|e| ca_failure(id, &e))?;
-    // EST-47: the label's own policy, as for /simpleenroll.
-    label
-        .cfg
-        .policy
-        .authorize(identity, &names)
-        .map_err(|e| ca_failure(id, &e))?;
+    // EST-47: the label's own policy, as for /simpleenroll (a refusal is audited).
+    if let Err(e) = label.cfg.policy.authorize(identity, &names) {
+        let event = est_ca::AuditEvent::new(
+            crate::handlers::unix_now(),
+            identity.requester(),
+            who.source.as_str(),
+            est_ca::audit_action::ENROLL_REFUSED,
+        )
+        .target(subject.to_string())
+        .label(label.cfg.name.as_str())
+        .details(format!("cmc; label policy (EST-47): {e}"));
+        st.ca.audit(&event).await;
+        return Err(ca_failure(id, &e));
+    }
     let req = CertifyRequest {
         domain: &label.cfg.domain,
         identity,
@@ -648,6 +662,10 @@ async fn certify(
         san: san.as_ref(),
         spki: &r.spki,
         replay,
+        origin: est_ca::Origin {
+            source: &who.source,
+            label: &label.cfg.name,
+        },
     };
     if label.cfg.approval != crate::Approval::Automatic && req.renewal.is_none() {
         let outcome = st

@@ -12,8 +12,10 @@ use est_ca::{CertFilter, CertRecord, CertStatus, Store, StoreError, UserRecord};
 use est_store::SqlStore;
 use tokio::task::JoinSet;
 
+mod audit;
 mod cmc;
 mod revocation;
+pub use audit::*;
 pub use cmc::*;
 pub use revocation::*;
 
