@@ -46,6 +46,12 @@ pub mod action {
     pub const RECIPIENT_REMOVE: &str = "recipient.remove";
     pub const CMC_SECRET_ADD: &str = "cmc_secret.add";
     pub const CMC_SECRET_REMOVE: &str = "cmc_secret.remove";
+    /// RA mode: a request forwarded to the upstream CA, with what came back.
+    pub const RA_FORWARD: &str = "ra.forward";
+    /// A root key rollover (`estuary ca rollover`).
+    pub const CA_ROLLOVER: &str = "ca.rollover";
+    /// An issuing CA added (`estuary init --add-ca`).
+    pub const CA_ADD: &str = "ca.add";
 }
 
 /// One audited action: who, from where, what, on what, when and why.

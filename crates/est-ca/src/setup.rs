@@ -406,6 +406,21 @@ async fn issue_recorded(
         revocation: None,
         der: der.clone(),
     };
-    authority.store().insert_certificate(&record).await?;
+    // Recorded with its audit record in one commit, as every issuance (issue 11).
+    let event = crate::AuditEvent::new(
+        record.issued_at,
+        requester,
+        "local",
+        crate::audit_action::CERT_ISSUE,
+    )
+    .target(record.serial.clone())
+    .details(format!(
+        "{requester}; ca={}; subject={}",
+        record.ca, record.subject
+    ));
+    authority
+        .store()
+        .insert_certificate_audited(&record, None, &event)
+        .await?;
     Ok(crate::IssuedCert { cert, der, record })
 }

@@ -135,11 +135,13 @@ pub(crate) async fn enroll(
             reenroll,
         })
         .await;
-    tracing::info!(
-        label = %label.cfg.name, %requester, reenroll,
-        outcome = %match &out { Ok(Forwarded::Issued(_)) => "issued".to_owned(), Ok(Forwarded::Pending(_)) => "pending".to_owned(), Err(e) => e.to_string() },
-        "RA: enrollment forwarded"
-    );
+    let outcome = match &out {
+        Ok(Forwarded::Issued(der)) => format!("issued {}", serial_of(der)),
+        Ok(Forwarded::Pending(_)) => "pending".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    tracing::info!(label = %label.cfg.name, %requester, reenroll, %outcome, "RA: enrollment forwarded");
+    record(st, label, conn, &requester, op, &outcome).await;
     match out.map_err(upstream_error)? {
         Forwarded::Issued(der) => {
             let p7 = est_proto::certs_only_encode_der(&[&der]).map_err(|e| {
@@ -232,7 +234,20 @@ pub(crate) async fn server_keygen(
     let csr = read_csr(st, label, conn, req, Operation::ServerKeyGen, false).await?;
     let requester = csr.identity.requester();
     let out = up.server_keygen(&label.cfg.name, &csr.der).await;
-    tracing::info!(label = %label.cfg.name, %requester, ok = out.as_ref().is_ok_and(|r| r.status == 200), "RA: /serverkeygen forwarded");
+    let outcome = match &out {
+        Ok(r) => format!("upstream answered {}", r.status),
+        Err(e) => e.to_string(),
+    };
+    tracing::info!(label = %label.cfg.name, %requester, %outcome, "RA: /serverkeygen forwarded");
+    record(
+        st,
+        label,
+        conn,
+        &requester,
+        Operation::ServerKeyGen,
+        &outcome,
+    )
+    .await;
     relay(out.map_err(upstream_error)?)
 }
 
@@ -290,11 +305,31 @@ pub(crate) async fn full_cmc(
             request_ids: &request_ids,
         })
         .await;
+    let outcome = match &out {
+        Ok(r) => format!(
+            "upstream answered {}{}",
+            r.status,
+            if requester.is_some() {
+                "; vouched"
+            } else {
+                "; as it is"
+            }
+        ),
+        Err(e) => e.to_string(),
+    };
     tracing::info!(
-        label = %label.cfg.name, requester = requester.as_deref().unwrap_or("-"),
-        status = out.as_ref().map(|r| r.status).unwrap_or(0),
+        label = %label.cfg.name, requester = requester.as_deref().unwrap_or("-"), %outcome,
         "RA: Full PKI Request forwarded"
     );
+    record(
+        st,
+        label,
+        conn,
+        requester.as_deref().unwrap_or(""),
+        Operation::FullCmc,
+        &outcome,
+    )
+    .await;
     relay(out.map_err(upstream_error)?)
 }
 
@@ -302,6 +337,38 @@ pub(crate) async fn full_cmc(
 /// for a body that is not one; see [`est_cmc::ra::request_ids`]).
 fn certification_request_ids(der: &[u8]) -> Result<Vec<u32>, ServerError> {
     est_cmc::ra::request_ids(der).map_err(ServerError::bad_request)
+}
+
+/// The audit record of a forwarded request (issue 10: the RA records what it forwarded and
+/// what came back): who, from where, which operation, the outcome.
+async fn record(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    requester: &str,
+    op: Operation,
+    outcome: &str,
+) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let event = est_ca::AuditEvent::new(
+        now,
+        requester,
+        conn.peer.to_string(),
+        est_ca::audit_action::RA_FORWARD,
+    )
+    .target(op.as_str())
+    .label(label.cfg.name.clone())
+    .details(outcome);
+    st.ca.audit(&event).await;
+}
+
+/// The serial (lowercase hex) of a DER certificate, for the audit trail.
+fn serial_of(der: &[u8]) -> String {
+    Certificate::from_der(der)
+        .map(|c| est_ca::serial_hex(c.tbs_certificate().serial_number()))
+        .unwrap_or_default()
 }
 
 /// The upstream's answer as it came: status, Content-Type, Retry-After and body.

@@ -60,7 +60,20 @@ fn pem_all(certs: &[&Certificate]) -> Result<Vec<u8>, AnyError> {
     Ok(out)
 }
 
-pub fn rollover(data_dir: &Path, a: &RolloverArgs) -> Result<(), AnyError> {
+/// Appends a CLI action to the data dir's audit trail.
+pub(crate) async fn audit(
+    data_dir: &Path,
+    action: &str,
+    target: &str,
+    details: String,
+) -> Result<(), AnyError> {
+    let store = crate::open_store(data_dir).await?;
+    let r = crate::cmd_audit::record(&store, action, target, details).await;
+    store.close().await;
+    r
+}
+
+pub async fn rollover(data_dir: &Path, a: &RolloverArgs) -> Result<(), AnyError> {
     let mut cfg = Config::load(data_dir)?;
     let root_file = cfg
         .cas
@@ -156,6 +169,21 @@ pub fn rollover(data_dir: &Path, a: &RolloverArgs) -> Result<(), AnyError> {
     }
     // The configuration: each [[ca]] serves the rollover certificates (EST-66).
     crate::setup::rewrite_config(data_dir, &cfg)?;
+    audit(
+        data_dir,
+        est_ca::audit_action::CA_ROLLOVER,
+        &new_key_id,
+        format!(
+            "new root {}; issuing CAs recertified: {}",
+            new_root_cert.tbs_certificate().subject(),
+            cfg.cas
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .await?;
 
     let fp = |c: &Certificate| -> Result<String, AnyError> {
         Ok(est_client::fingerprint(&est_client::to_x509(c)?)?)

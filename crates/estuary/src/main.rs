@@ -665,6 +665,13 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
             ..
         } => {
             let file = setup::add_ca(&dir.data_dir, &name, ca_subject.as_deref(), ca_days)?;
+            cmd_rollover::audit(
+                &dir.data_dir,
+                est_ca::audit_action::CA_ADD,
+                &name,
+                format!("issuing CA {}", file.display()),
+            )
+            .await?;
             println!(
                 "added issuing CA {name:?} ({}) under the root; point labels at it with ca = \"{name}\" and restart the server",
                 dir.data_dir.join(file).display()
@@ -777,14 +784,17 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
                     subject,
                     days,
                 },
-        } => cmd_rollover::rollover(
-            &dir.data_dir,
-            &cmd_rollover::RolloverArgs {
-                root_key,
-                subject,
-                days,
-            },
-        ),
+        } => {
+            cmd_rollover::rollover(
+                &dir.data_dir,
+                &cmd_rollover::RolloverArgs {
+                    root_key,
+                    subject,
+                    days,
+                },
+            )
+            .await
+        }
         Cmd::Cert { cmd } => cert(cmd).await,
         Cmd::Audit { cmd } => cmd_audit::run(cmd).await,
         Cmd::Crl { dir, ca, out } => cmd_crl::crl(&dir.data_dir, ca, &out).await,

@@ -349,6 +349,32 @@ fn ra_forwards_every_operation_to_an_estuary_ca_over_fullcmc() {
     let (_, list) = estuary(&["cert", "list"], &ca_dir);
     assert!(!list.contains("ra-nope.example"), "{list}");
 
+    // The RA records what it forwarded and what came back (issue 10); both chains verify.
+    let (ok, out) = estuary(&["audit", "list", "--json", "--limit", "0"], &ra_dir);
+    assert!(ok, "{out}");
+    let forwards: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["action"] == "ra.forward")
+        .collect();
+    for op in ["simpleenroll", "simplereenroll", "serverkeygen", "fullcmc"] {
+        assert!(
+            forwards.iter().any(|v| v["target"] == op),
+            "no ra.forward of {op}: {out}"
+        );
+    }
+    assert!(
+        forwards.iter().any(|v| v["actor"] == "user:alice"
+            && v["details"].as_str().unwrap_or("").starts_with("issued ")),
+        "{out}"
+    );
+    for dir in [&ra_dir, &ca_dir] {
+        let (ok, out) = estuary(&["audit", "verify"], dir);
+        assert!(ok && out.contains("audit chain OK"), "{out}");
+    }
+    let (ok, out) = estuary(&["audit", "list", "--json", "--limit", "0"], &ca_dir);
+    assert!(ok && out.contains("estuary:ra-certificate"), "{out}");
+
     // The CA's own label-less path does not authorize this RA: going there directly with the
     // RA certificate for another subject is refused (CMC-56).
     let (ok, out) = client(

@@ -73,6 +73,8 @@ fn root_rollover_serves_the_links_and_keeps_old_and_new_clients_working() {
     );
     let (ok, out) = estuary(&["config", "check"], &data);
     assert!(ok, "{out}");
+    let (ok, out) = estuary(&["audit", "list", "--json", "--limit", "0"], &data);
+    assert!(ok && out.contains("ca.rollover"), "{out}");
 
     let server = restart(&data, &password);
     let url = format!("https://{}", server.addr);
