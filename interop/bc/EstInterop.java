@@ -1,8 +1,10 @@
 // Bouncy Castle EST client interop against a running Estuary server (RFC 7030).
 //
-// Usage: java -cp bcprov.jar:bcpkix.jar:bctls.jar:bcutil.jar:. EstInterop HOST:PORT ROOT.pem USER PASSWORD
+// Usage: java -cp bcprov.jar:bcpkix.jar:bctls.jar:bcutil.jar:. EstInterop HOST:PORT ROOT.pem USER PASSWORD [ra]
 // The server is expected to have the demo labels: "" (Basic + client certificates), "digest"
-// (HTTP Digest only) and "devices" (with /csrattrs).
+// (HTTP Digest only) and "devices" (with /csrattrs). With "ra", the server is an Estuary RA
+// (RA mode) with its label-less path only, /serverkeygen on: the label-specific steps (2, 4)
+// are left out and /serverkeygen goes to the label-less path.
 // Every check asserts; any failure exits non-zero. Built with Debian's Bouncy Castle 1.72.
 import java.io.FileInputStream;
 import java.math.BigInteger;
@@ -52,6 +54,8 @@ public class EstInterop {
     static X509TrustManager[] bcTrust;
     static X509Certificate root;
     static int checks = 0;
+    /** Against an Estuary RA: only the label-less path. */
+    static boolean ra = false;
 
     static void check(boolean ok, String what) {
         if (!ok) {
@@ -138,10 +142,11 @@ public class EstInterop {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 4) {
-            System.err.println("usage: EstInterop HOST:PORT ROOT.pem USER PASSWORD");
+        if (args.length != 4 && !(args.length == 5 && args[4].equals("ra"))) {
+            System.err.println("usage: EstInterop HOST:PORT ROOT.pem USER PASSWORD [ra]");
             System.exit(2);
         }
+        ra = args.length == 5;
         server = args[0];
         String user = args[2];
         char[] password = args[3].toCharArray();
@@ -190,10 +195,12 @@ public class EstInterop {
         }
 
         // 2. /csrattrs of the devices label.
-        CSRRequestResponse attrs = builder("devices").build().getCSRAttributes();
-        check(attrs.hasAttributesResponse() && !attrs.getAttributesResponse().isEmpty(), "csrattrs: non-empty");
-        check(attrs.getAttributesResponse().hasRequirement(new ASN1ObjectIdentifier("1.2.840.10045.4.3.2")),
-            "csrattrs: ecdsa-with-SHA256 listed");
+        if (!ra) {
+            CSRRequestResponse attrs = builder("devices").build().getCSRAttributes();
+            check(attrs.hasAttributesResponse() && !attrs.getAttributesResponse().isEmpty(), "csrattrs: non-empty");
+            check(attrs.getAttributesResponse().hasRequirement(new ASN1ObjectIdentifier("1.2.840.10045.4.3.2")),
+                "csrattrs: ecdsa-with-SHA256 listed");
+        }
 
         // 3. /simpleenroll with HTTP Basic.
         KeyPair kp1 = p256();
@@ -209,6 +216,22 @@ public class EstInterop {
         }
 
         // 4. /simpleenroll with HTTP Digest on the Digest-only label (BC answers the 401).
+        if (!ra) {
+            digestSteps(user, password);
+        }
+
+        // 5. /simplereenroll (rekey) authenticated by the issued certificate as TLS client cert.
+        rekey(c1, kp1, issuing);
+
+        // 6. /simpleenroll with PoP linking: tls-unique over BCJSSE, TLS 1.2 (EST-52); then the
+        // same with a corrupted binding, which the server must reject (EST-54).
+        popSteps(user, password);
+
+        // 7. /serverkeygen (RFC 7030 §4.4).
+        serverKeyGen(user, password, issuing);
+    }
+
+    static void digestSteps(String user, char[] password) throws Exception {
         KeyPair kp2 = p256();
         PKCS10CertificationRequest csr2 = csrBuilder("bc-digest.example", kp2).build(signer(kp2));
         ESTAuth digest = new JcaHttpAuthBuilder("estuary", user, password)
@@ -233,8 +256,9 @@ public class EstInterop {
             System.out.println("   (Basic client on the Digest label: " + e.getMessage() + ")");
         }
         check(!issued, "Basic is refused on the Digest-only label");
+    }
 
-        // 5. /simplereenroll (rekey) authenticated by the issued certificate as TLS client cert.
+    static void rekey(X509CertificateHolder c1, KeyPair kp1, X509Certificate issuing) throws Exception {
         X509Certificate cert1 = new JcaX509CertificateConverter().setProvider("BC").getCertificate(c1);
         KeyPair kp3 = p256();
         PKCS10CertificationRequest csr3 = csrBuilder("bc-basic.example", kp3).build(signer(kp3));
@@ -243,9 +267,9 @@ public class EstInterop {
         X509CertificateHolder c3 = single(rb.build().simpleEnroll(true, csr3, null), "reenroll");
         checkIssued(c3, "bc-basic.example", kp3, "reenroll");
         check(!c3.getSerialNumber().equals(c1.getSerialNumber()), "reenroll: a new serial number");
+    }
 
-        // 6. /simpleenroll with PoP linking: tls-unique over BCJSSE, TLS 1.2 (EST-52); then the
-        // same with a corrupted binding, which the server must reject (EST-54).
+    static void popSteps(String user, char[] password) throws Exception {
         for (boolean corrupt : new boolean[] {false, true}) {
             KeyPair kp = p256();
             byte[][] seen = new byte[1][];
@@ -269,11 +293,15 @@ public class EstInterop {
             }
         }
 
-        // 7. /serverkeygen on the demo label (RFC 7030 §4.4): the CSR's key only names the type;
-        // BC parses our multipart/mixed answer and returns the PKCS#8 key with the certificate.
+    }
+
+    /** /serverkeygen on the demo label (an RA: its label-less path): the CSR's key only names
+     * the type; BC parses the multipart/mixed answer and returns the PKCS#8 key with the
+     * certificate. */
+    static void serverKeyGen(String user, char[] password, X509Certificate issuing) throws Exception {
         KeyPair hint = p256();
         PKCS10CertificationRequest csr7 = csrBuilder("bc-skg.example", hint).build(signer(hint));
-        EnrollmentResponse r7 = builder("demo").build()
+        EnrollmentResponse r7 = builder(ra ? null : "demo").build()
             .simpleEnrollWithServersideCreation(csr7, new HttpAuth(user, password));
         X509CertificateHolder c7 = single(r7, "serverkeygen");
         check(c7.getSubject().equals(new X500Name("CN=bc-skg.example")), "serverkeygen: subject " + c7.getSubject());

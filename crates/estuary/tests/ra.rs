@@ -559,3 +559,46 @@ fn a_request_the_ca_holds_is_polled_by_the_ra_on_the_clients_retry() {
         "{list}"
     );
 }
+
+/// An independent EST client through the RA: Bouncy Castle's ESTService (interop/bc/
+/// EstInterop.java in its RA mode) does /cacerts, Basic enrollment and a refused password,
+/// re-enrollment with its certificate as TLS client certificate, tls-unique PoP linking at
+/// TLS 1.2 (the RA checks the binding of its own connection; a corrupted one is refused) and
+/// /serverkeygen, against an RA in front of an Estuary CA over /fullcmc.
+#[test]
+fn bouncy_castle_est_client_through_the_ra() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cp = common::compile_bc("EstInterop", tmp.path());
+    let (ca_dir, ra_dir) = (tmp.path().join("ca"), tmp.path().join("ra"));
+    let ca = start_ca(&ca_dir);
+    let ra = start_ra(&ca_dir, &ca.addr, &ra_dir, "ra", "fullcmc", "CN=Test RA bc");
+    let out = std::process::Command::new("java")
+        .args(["-cp", &cp, "EstInterop", &ra.addr])
+        .arg(ca_dir.join("ca/root.pem"))
+        .args(["alice", "alice-password", "ra"])
+        .output()
+        .expect("java");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "Bouncy Castle through the RA:\n{stdout}"
+    );
+    for must in [
+        "ALL OK",
+        "ok: basic enroll: certificate carries the requested public key",
+        "ok: reenroll: a new serial number",
+        "ok: a corrupted tls-unique gets 400",
+        "ok: serverkeygen: the private key matches the certificate",
+    ] {
+        assert!(stdout.contains(must), "missing {must:?} in:\n{stdout}");
+    }
+    let (_, list) = estuary(&["cert", "list"], &ca_dir);
+    for cn in ["bc-basic.example", "bc-pop.example", "bc-skg.example"] {
+        assert!(
+            list.contains(&format!("CN={cn}")),
+            "{cn} not at the CA:\n{list}"
+        );
+    }
+    assert!(!list.contains("bc-pop-bad.example"), "{list}");
+}
