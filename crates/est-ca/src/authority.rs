@@ -642,6 +642,49 @@ impl Authority {
         })
     }
 
+    /// RA mode (issue 10): may `identity`, authenticated by this server acting as an RA, have
+    /// a certificate for `subject`/`san` issued by the upstream CA? The checks of an initial
+    /// enrollment here: a user's name policy, a token's subject (and the token is spent), an
+    /// implicit-TA mapping, a certificate holder's own subject (EST-80). A client certificate
+    /// this server did not record (an RA's clients hold the upstream CA's) may also ask for
+    /// its own subject only. The upstream CA then takes the RA's word (CMC-56).
+    pub async fn authorize_forwarding(
+        &self,
+        identity: &Identity,
+        subject: &Name,
+        san: Option<&SubjectAltName>,
+        origin: Origin<'_>,
+    ) -> Result<(), CaError> {
+        let names = Names { subject, san };
+        let checked = match identity {
+            Identity::Certificate { cert, record: None } => {
+                if cert.tbs_certificate().subject() == subject {
+                    Ok(())
+                } else {
+                    Err(CaError::NotAuthorized(
+                        "a certificate-authenticated client may only request its own subject name"
+                            .into(),
+                    ))
+                }
+            }
+            _ => self.authorize_initial(identity, names),
+        };
+        checked
+            .or_audit(self, identity, origin, names, "ra forward")
+            .await?;
+        if let Identity::Token { id, .. } = identity
+            && !self
+                .store
+                .consume_token(id, unix_secs(self.clock.now()), &identity.requester())
+                .await?
+        {
+            return Err(CaError::NotAuthorized(
+                "the enrollment token has already been used or has expired".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Who may ask for these names: initial enrollment checks the identity's name policy;
     /// renewal finds the certificate being renewed and requires the same names (EST-82) and,
     /// for the same key, that the profile allows key reuse (EST-86).

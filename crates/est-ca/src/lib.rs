@@ -48,7 +48,8 @@ pub use authority::{
     IssuedCert, Issuer, Origin, RenewalTarget,
 };
 pub use authz::{
-    AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, any_glob, is_registration_authority,
+    AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, any_dn_glob, any_glob,
+    is_registration_authority,
 };
 pub use clock::{Clock, SystemClock};
 pub use cmc_secrets::{

@@ -187,10 +187,32 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
     /// Appends `event` to the audit trail (a refusal the front end decided itself, issue 11
     /// item 4); failures are logged. Default: nothing is recorded.
     async fn audit(&self, _event: &est_ca::AuditEvent) {}
+    /// RA mode: the identity-level checks of an initial enrollment for a request forwarded
+    /// upstream ([`Authority::authorize_forwarding`]). Default: refused.
+    async fn authorize_forwarding(
+        &self,
+        _identity: &Identity,
+        _subject: &x509_cert::name::Name,
+        _san: Option<&x509_cert::ext::pkix::SubjectAltName>,
+        _origin: est_ca::Origin<'_>,
+    ) -> Result<(), CaError> {
+        Err(CaError::NotAuthorized(
+            "this server cannot forward requests".into(),
+        ))
+    }
 }
 
 #[async_trait]
 impl EstCa for Authority {
+    async fn authorize_forwarding(
+        &self,
+        identity: &Identity,
+        subject: &x509_cert::name::Name,
+        san: Option<&x509_cert::ext::pkix::SubjectAltName>,
+        origin: est_ca::Origin<'_>,
+    ) -> Result<(), CaError> {
+        Authority::authorize_forwarding(self, identity, subject, san, origin).await
+    }
     async fn authenticate_user(
         &self,
         user: &str,
@@ -772,10 +794,11 @@ pub(crate) async fn read_csr(
         .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
     let csr = x509_cert::request::CertReq::from_der(&der)
         .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
-    let ra = is_ra(&identity);
     // CMC-56/EST-48: an RA certificate speaks for others only on a label that authorizes it;
-    // elsewhere it may ask for its own name only, like any other client.
-    if ra && !ra_authorized(label, &identity) && !own_subject(&identity, &csr) {
+    // elsewhere it may ask for its own name only, like any other client (and its channel
+    // binding is checked like anyone's).
+    let ra = is_ra(&identity) && ra_authorized(label, &identity);
+    if is_ra(&identity) && !ra && !own_subject(&identity, &csr) {
         return Err(ServerError::new(
             StatusCode::FORBIDDEN,
             "this RA certificate is not authorized to request certificates for others on this CA label (CMC-56): the label's cmc_ras must list its subject",
@@ -887,7 +910,8 @@ fn is_ra(identity: &Identity) -> bool {
 /// label's `authorized_ras` globs.
 pub(crate) fn ra_authorized(label: &Label, identity: &Identity) -> bool {
     match identity {
-        Identity::Certificate { cert, .. } => est_ca::any_glob(
+        // Patterns match per RDN (a `*` does not cross into other name components).
+        Identity::Certificate { cert, .. } => est_ca::any_dn_glob(
             &label.cfg.cmc.authorized_ras,
             &cert.tbs_certificate().subject().to_string(),
         ),

@@ -124,7 +124,9 @@ pub(crate) async fn enroll(
     };
     let csr = read_csr(st, label, conn, req, op, reenroll).await?;
     if reenroll {
-        check_renewal(&csr.identity, &csr.csr)?;
+        check_renewal(&csr.identity, &csr.csr, up)?;
+    } else {
+        authorize(st, label, conn, &csr).await?;
     }
     let requester = csr.identity.requester();
     let out = up
@@ -166,6 +168,7 @@ pub(crate) async fn enroll(
 fn check_renewal(
     identity: &Identity,
     csr: &x509_cert::request::CertReq,
+    up: &dyn Upstream,
 ) -> Result<(), ServerError> {
     let Identity::Certificate { cert, .. } = identity else {
         return Err(ServerError::new(
@@ -173,6 +176,13 @@ fn check_renewal(
             "re-enrollment through this RA needs the certificate being renewed as the TLS client certificate",
         ));
     };
+    // Issued by this label's upstream CA itself (not by another CA under the same root).
+    if !issued_by_one_of(cert, &up.ca_chain()) {
+        return Err(ServerError::new(
+            StatusCode::FORBIDDEN,
+            "the certificate being renewed was not issued by this label's upstream CA",
+        ));
+    }
     let old = cert.tbs_certificate();
     let same_subject = old.subject().to_der().ok() == csr.info.subject.to_der().ok();
     let old_san = san_of(old.extensions().map(|e| e.as_slice()).unwrap_or(&[]));
@@ -183,6 +193,52 @@ fn check_renewal(
             "reenroll must ask for the subject and SubjectAltName of the certificate being renewed (EST-82)",
         ));
     }
+    Ok(())
+}
+
+/// Whether one of `cas` names itself as `cert`'s issuer and its key verifies `cert`.
+fn issued_by_one_of(cert: &Certificate, cas: &[Certificate]) -> bool {
+    let Ok(leaf) = cert
+        .to_der()
+        .map_err(|_| ())
+        .and_then(|d| openssl::x509::X509::from_der(&d).map_err(|_| ()))
+    else {
+        return false;
+    };
+    cas.iter()
+        .filter(|ca| ca.tbs_certificate().subject() == cert.tbs_certificate().issuer())
+        .any(|ca| {
+            ca.to_der()
+                .ok()
+                .and_then(|d| openssl::x509::X509::from_der(&d).ok())
+                .and_then(|x| x.public_key().ok())
+                .is_some_and(|k| leaf.verify(&k).unwrap_or(false))
+        })
+}
+
+/// The identity-level checks of an initial enrollment (a user's names, a token's subject
+/// and its one use, a certificate holder's own name) before the RA vouches for `csr`
+/// upstream, where the CA takes the RA's word (CMC-56). The label's access rules were
+/// applied by [`read_csr`].
+async fn authorize(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    csr: &crate::handlers::CsrRequest,
+) -> Result<(), ServerError> {
+    let verified = est_ca::VerifiedCsr::verify(&csr.der, false)?;
+    let source = conn.peer.to_string();
+    st.ca
+        .authorize_forwarding(
+            &csr.identity,
+            verified.subject(),
+            verified.san.as_ref(),
+            est_ca::Origin {
+                source: &source,
+                label: &label.cfg.name,
+            },
+        )
+        .await?;
     Ok(())
 }
 
@@ -232,6 +288,7 @@ pub(crate) async fn server_keygen(
         ));
     }
     let csr = read_csr(st, label, conn, req, Operation::ServerKeyGen, false).await?;
+    authorize(st, label, conn, &csr).await?;
     let requester = csr.identity.requester();
     let out = up.server_keygen(&label.cfg.name, &csr.der).await;
     let outcome = match &out {
@@ -295,8 +352,20 @@ pub(crate) async fn full_cmc(
     let body = read_body(st, Request::from_parts(parts, body)).await?;
     let der = est_proto::decode_body(&body)
         .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
-    let request_ids = certification_request_ids(&der)?;
-    let requester = identity.as_ref().map(Identity::requester);
+    // The RA vouches only for a request it could read and authorize whole: every
+    // certification request through the label's rules and the identity-level checks.
+    // Anything else goes to the CA as it is, over a connection that vouches for nothing.
+    let request_ids = match &identity {
+        Some(id) => vouchable(st, label, conn, id, &der).await?,
+        None => {
+            certification_request_ids(&der)?;
+            Vec::new()
+        }
+    };
+    let requester = identity
+        .as_ref()
+        .filter(|_| !request_ids.is_empty())
+        .map(Identity::requester);
     let out = up
         .full_cmc(ForwardCmc {
             label: &label.cfg.name,
@@ -331,6 +400,52 @@ pub(crate) async fn full_cmc(
     )
     .await;
     relay(out.map_err(upstream_error)?)
+}
+
+/// The body part IDs of the certification requests of an authenticated client's Full PKI
+/// Request, each authorized as an enrollment here; empty when the RA cannot vouch for it
+/// (encrypted, controls only, or not readable: the CA then judges it alone). A request whose
+/// names this client may not have is refused (403).
+async fn vouchable(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    identity: &Identity,
+    der: &[u8],
+) -> Result<Vec<u32>, ServerError> {
+    certification_request_ids(der)?;
+    let policy = est_cmc::RequestPolicy {
+        allow_sha1_pop: label.cfg.cmc.allow_sha1_pop,
+    };
+    let owned = der.to_vec();
+    let parsed = tokio::task::spawn_blocking(move || {
+        est_cmc::FullPkiRequest::parse_layered(&owned, policy, None)
+    })
+    .await
+    .map_err(|_| ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+    let Ok(request) = parsed else {
+        return Ok(Vec::new());
+    };
+    let source = conn.peer.to_string();
+    let mut ids = Vec::new();
+    for r in request.requests.iter().flatten() {
+        let (subject, san) = r.effective_names();
+        let names = est_ca::RequestedNames::from_request(&subject, san.as_ref())?;
+        label.cfg.policy.authorize(identity, &names)?;
+        st.ca
+            .authorize_forwarding(
+                identity,
+                &subject,
+                san.as_ref(),
+                est_ca::Origin {
+                    source: &source,
+                    label: &label.cfg.name,
+                },
+            )
+            .await?;
+        ids.push(r.body_part_id);
+    }
+    Ok(ids)
 }
 
 /// The body part IDs of the certification requests of the client's Full PKI Request (400

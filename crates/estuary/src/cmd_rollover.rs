@@ -105,6 +105,18 @@ pub async fn rollover(data_dir: &Path, a: &RolloverArgs) -> Result<(), AnyError>
         Some(s) => Name::from_str(s).map_err(|e| format!("--subject {s:?}: {e}"))?,
         None => next_subject(old_cert.tbs_certificate().subject())?,
     };
+    // The links must be told apart from the roots (subject != issuer), and clients tell the
+    // roots apart by name.
+    if &subject == old_cert.tbs_certificate().subject() {
+        return Err("the new root needs a subject of its own (--subject)".into());
+    }
+    // Everything is computed before the first file is written: an issuing CA that cannot be
+    // certified again (expired) stops the rollover with nothing changed.
+    let mut recertified = Vec::new();
+    for ca in &cfg.cas {
+        let (_, current) = cert_of(&data_dir.join(&ca.cert))?;
+        recertified.push(current);
+    }
     let new_key_id = format!("root-{stamp}");
     let new_key = keys.generate(&KeyId(new_key_id.clone()), KeyType::P256)?;
     let r = est_ca::setup::root_rollover(
@@ -120,6 +132,11 @@ pub async fn rollover(data_dir: &Path, a: &RolloverArgs) -> Result<(), AnyError>
         .into_iter()
         .next()
         .ok_or("no new root certificate")?;
+    let mut issuing = Vec::new();
+    for current in recertified {
+        let again = est_ca::setup::recertify_subordinate(&r.new_root, &current, now)?;
+        issuing.push((current, again));
+    }
 
     // The files: the old root kept, the new one in its place, the links beside them.
     let old_copy = PathBuf::from(format!("ca/root-{stamp}-old.pem"));
@@ -131,21 +148,17 @@ pub async fn rollover(data_dir: &Path, a: &RolloverArgs) -> Result<(), AnyError>
         0o644,
     )?;
     // Every issuing CA again, under the new root (same subject and key).
-    let mut issuing = Vec::new();
-    for ca in &mut cfg.cas {
+    for (ca, (current, again)) in cfg.cas.iter_mut().zip(&issuing) {
         let path = data_dir.join(&ca.cert);
-        let (_, current) = cert_of(&path)?;
-        let again = est_ca::setup::recertify_subordinate(&r.new_root, &current, now)?;
         replace_file(
             &data_dir.join(format!("{}.{stamp}.bak", ca.cert.display())),
-            &pem_all(&[&current])?,
+            &pem_all(&[current])?,
             0o644,
         )?;
-        replace_file(&path, &pem_all(&[&again])?, 0o644)?;
+        replace_file(&path, &pem_all(&[again])?, 0o644)?;
         if !ca.rollover.contains(&links) {
             ca.rollover.push(links.clone());
         }
-        issuing.push((current, again));
     }
     replace_file(
         &data_dir.join(&root_file),
@@ -169,6 +182,18 @@ pub async fn rollover(data_dir: &Path, a: &RolloverArgs) -> Result<(), AnyError>
     }
     // The configuration: each [[ca]] serves the rollover certificates (EST-66).
     crate::setup::rewrite_config(data_dir, &cfg)?;
+    // The current root's key keeps its id (the next rollover and `init --add-ca` find it):
+    // the old one moves aside.
+    let key_dir = data_dir.join(&cfg.keys.dir);
+    let old_key_id = format!("{}-{stamp}-old", a.root_key);
+    std::fs::rename(
+        key_dir.join(format!("{}.key.pem", a.root_key)),
+        key_dir.join(format!("{old_key_id}.key.pem")),
+    )?;
+    std::fs::rename(
+        key_dir.join(format!("{new_key_id}.key.pem")),
+        key_dir.join(format!("{}.key.pem", a.root_key)),
+    )?;
     audit(
         data_dir,
         est_ca::audit_action::CA_ROLLOVER,
@@ -189,8 +214,9 @@ pub async fn rollover(data_dir: &Path, a: &RolloverArgs) -> Result<(), AnyError>
         Ok(est_client::fingerprint(&est_client::to_x509(c)?)?)
     };
     println!(
-        "new root (NewWithNew): {}, key {new_key_id}",
-        new_root_cert.tbs_certificate().subject()
+        "new root (NewWithNew): {}, key {:?} (the old root's key is now {old_key_id:?})",
+        new_root_cert.tbs_certificate().subject(),
+        a.root_key
     );
     println!("  SHA-256 fingerprint: {}", fp(&new_root_cert)?);
     println!("  in {}", data_dir.join(&root_file).display());
@@ -211,8 +237,8 @@ pub async fn rollover(data_dir: &Path, a: &RolloverArgs) -> Result<(), AnyError>
         "restart the server; once every client trusts the new root, remove `rollover` from each [[ca]]"
     );
     println!(
-        "keep the root keys offline: {} and {} in the key directory are needed only for rollovers",
-        a.root_key, new_key_id
+        "keep the root keys offline: {} and {old_key_id} in the key directory are needed only for rollovers and new issuing CAs",
+        a.root_key
     );
     Ok(())
 }

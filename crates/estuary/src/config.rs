@@ -644,6 +644,14 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Checks `text` as [`Config::load`] would check the file (syntax, semantics, the files
+    /// it names), before it is written.
+    pub fn check_text(text: &str, data_dir: &Path) -> Result<(), AnyError> {
+        let cfg: Config = toml::from_str(text)?;
+        cfg.validate()?;
+        cfg.check_files(data_dir)
+    }
+
     /// Every file the configuration names exists (relative paths under `data_dir`); the error
     /// names the setting and the path, so a mistyped path is found at load, not at first use.
     fn check_files(&self, data_dir: &Path) -> Result<(), AnyError> {

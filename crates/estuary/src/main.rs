@@ -1487,6 +1487,13 @@ impl Runtime {
         {
             out.push("server.max_connections");
         }
+        // The connection timeouts belong to the accept loop, set at start.
+        if old.server.handshake_timeout_secs != cfg.server.handshake_timeout_secs
+            || old.server.header_read_timeout_secs != cfg.server.header_read_timeout_secs
+            || old.server.request_timeout_secs != cfg.server.request_timeout_secs
+        {
+            out.push("server timeouts");
+        }
         if differ(&old.store, &cfg.store) {
             out.push("[store]");
         }
@@ -1510,7 +1517,7 @@ impl Runtime {
 /// swap without dropping a connection: the TLS certificate, key and client trust anchors
 /// (both listeners), and for later requests the labels (methods, policies, approval,
 /// /serverkeygen, CMC settings, CSR attributes, upstreams), HTTP authentication settings and
-/// body and request limits. A configuration that does not load is refused whole and the
+/// the body size limit. A configuration that does not load is refused whole and the
 /// running one keeps serving; settings that need a restart are named in the log.
 fn reload(
     data_dir: &Path,

@@ -54,8 +54,10 @@ macro_rules! with_conn {
                     let $c = &mut conn;
                     let out = $body;
                     match out {
-                        // Closed under us: once more on a new connection.
-                        Err(ClientError::Http(_)) if reused => {
+                        // Closed by the upstream before the request went out (an idle
+                        // connection it timed out): once more on a new connection. Not
+                        // after the request was sent: a POST is not repeated.
+                        Err(ClientError::Http(_)) if reused && $c.is_closed() => {
                             fresh = true;
                             continue;
                         }
@@ -554,19 +556,14 @@ impl est_server::Upstream for UpstreamClient {
         if req.vouched.is_some() && !req.request_ids.is_empty() {
             return self.wrap_cmc(req).await;
         }
-        // Controls only (Query Pending, Get Certificate, revocation...) from a client the RA
-        // authenticated: as it is, over the RA's authenticated connection; from a client it
-        // did not: as it is, over a connection without the RA's certificate, so the request
-        // has to authenticate itself (CMC-58: signature layers are not removed).
-        let out = if req.vouched.is_some() {
-            with_conn!(self, |c| c
-                .post_raw(Operation::FullCmc, req.request_der)
-                .await)
-        } else {
-            match self.anonymous.connect().await {
-                Ok(mut c) => c.post_raw(Operation::FullCmc, req.request_der).await,
-                Err(e) => Err(e),
-            }
+        // Everything else (controls only: Query Pending, Get Certificate, revocation; an
+        // encrypted request; a client the RA did not authenticate) goes as it is over a
+        // connection without the RA's certificate: the request has to authenticate itself,
+        // and the RA's identity vouches for nothing it did not sign (CMC-58: signature
+        // layers are not removed).
+        let out = match self.anonymous.connect().await {
+            Ok(mut c) => c.post_raw(Operation::FullCmc, req.request_der).await,
+            Err(e) => Err(e),
         };
         out.map(relayed).map_err(client_error)
     }

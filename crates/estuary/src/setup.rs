@@ -396,15 +396,18 @@ fn import_hierarchy(
     ca: &ImportedCa,
 ) -> Result<(est_ca::Issuer, Vec<CaSection>), AnyError> {
     check_imported(ca)?;
-    let key_id = KeyId("default-issuing".into());
-    keys.store(&key_id, &ca.key)?;
-    let key = keys.load(&key_id)?;
     let chain = ca
         .chain_der
         .iter()
         .map(|d| <x509_cert::Certificate as der::Decode>::from_der(d))
         .collect::<Result<Vec<_>, _>>()?;
-    // Issuer::new checks that the key is the certificate's.
+    // Issuer::new checks that the key is the certificate's, before anything is stored.
+    let soft: std::sync::Arc<dyn SigningKey> =
+        std::sync::Arc::new(SoftwareKey::new(ca.key.clone())?);
+    est_ca::Issuer::new(ca.cert_der.clone(), chain.clone(), soft)?;
+    let key_id = KeyId("default-issuing".into());
+    keys.store(&key_id, &ca.key)?;
+    let key = keys.load(&key_id)?;
     let issuer = est_ca::Issuer::new(ca.cert_der.clone(), chain, key)?;
     write(data_dir, "ca/default-issuing.pem", &pem_of(&ca.cert_der)?)?;
     let mut chain_files = Vec::new();
@@ -488,12 +491,19 @@ pub fn add_ca(
     )?;
     let file = format!("ca/{ca_name}-issuing.pem");
     write(data_dir, &file, &pem_of(&issuer.cert_der)?)?;
+    // After a rollover the new CA serves the same rollover certificates as the others.
+    let rollover = cfg
+        .cas
+        .iter()
+        .find(|c| c.chain.last() == Some(&root_file))
+        .map(|c| c.rollover.clone())
+        .unwrap_or_default();
     cfg.cas.push(CaSection {
         name: ca_name.into(),
         cert: file.clone().into(),
         chain: vec![root_file],
         key: key_id,
-        rollover: Vec::new(),
+        rollover,
         crl_validity_hours: 7 * 24,
         ocsp_validity_minutes: 60,
         ocsp_url: None,
@@ -525,8 +535,10 @@ pub(crate) fn rewrite_config(data_dir: &Path, cfg: &Config) -> Result<(), AnyErr
         .map(|l| format!("{l}\n"))
         .collect();
     let body = toml::to_string_pretty(cfg)?;
-    crate::cmd_client::replace_file(&path, format!("{header}{body}").as_bytes(), 0o600)?;
-    Config::load(data_dir)?;
+    let text = format!("{header}{body}");
+    // Checked before it replaces the file in use.
+    Config::check_text(&text, data_dir)?;
+    crate::cmd_client::replace_file(&path, text.as_bytes(), 0o600)?;
     Ok(())
 }
 

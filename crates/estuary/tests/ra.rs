@@ -325,6 +325,56 @@ fn ra_forwards_every_operation_to_an_estuary_ca_over_fullcmc() {
     );
     assert!(ok && out.contains("CN=ra-cmc.example"), "{out}");
 
+    // The RA applies its users' own name policies before it vouches (the CA takes its
+    // word): bob may have *.bob.example only, over /simpleenroll and /fullcmc alike.
+    let (ok, out) = sh(
+        &format!(
+            "echo bob-password | {bin} user add --data-dir {d} bob --password-file - --allow-name '*.bob.example'",
+            bin = common::BIN,
+            d = ra_dir.display()
+        ),
+        &work,
+    );
+    assert!(ok, "{out}");
+    std::fs::write(work.join("bob.txt"), "bob-password\n").unwrap();
+    let bob = ["--user", "bob", "--password-file", "bob.txt"];
+    for (op, cn) in [
+        ("enroll", "x.other.example"),
+        ("fullcmc", "y.other.example"),
+    ] {
+        let subject = format!("CN={cn}");
+        let mut args = bob.to_vec();
+        if op == "fullcmc" {
+            args.extend(["fullcmc", "enroll"]);
+        } else {
+            args.push("enroll");
+        }
+        args.extend([
+            "--subject",
+            &subject,
+            "--out-key",
+            "bob.key",
+            "--out-cert",
+            "bob.pem",
+        ]);
+        let (ok, out) = client(&url, &root, &work, &args);
+        assert!(!ok && out.contains("403"), "{op}: {out}");
+        let (_, list) = estuary(&["cert", "list"], &ca_dir);
+        assert!(!list.contains(cn), "{list}");
+    }
+    let mut args = bob.to_vec();
+    args.extend([
+        "enroll",
+        "--subject",
+        "CN=ok.bob.example",
+        "--out-key",
+        "bob.key",
+        "--out-cert",
+        "bob.pem",
+    ]);
+    let (ok, out) = client(&url, &root, &work, &args);
+    assert!(ok, "{out}");
+
     // Wrong credentials stop at the RA: nothing is forwarded.
     std::fs::write(work.join("bad.txt"), "wrong\n").unwrap();
     let (ok, out) = client(

@@ -187,4 +187,34 @@ fn root_rollover_serves_the_links_and_keeps_old_and_new_clients_working() {
     );
     assert!(ok, "{out}");
     assert!(out.contains("NewWithNew"), "{out}");
+    drop(server);
+
+    // The current root's key keeps the id "root": a CA added now is certified by the new
+    // root and serves the rollover certificates too; a second rollover finds its key.
+    let (ok, out) = estuary(&["init", "--add-ca", "later"], &data);
+    assert!(ok, "{out}");
+    let (ok, out) = sh(
+        &format!(
+            "openssl verify -CAfile new-root.pem {d}/ca/later-issuing.pem",
+            d = data.display()
+        ),
+        &work,
+    );
+    assert!(ok, "{out}");
+    let cfg = std::fs::read_to_string(data.join("estuary.toml")).unwrap();
+    assert_eq!(cfg.matches("rollover = [").count(), 3, "{cfg}");
+    let (ok, out) = estuary(&["ca", "rollover"], &data);
+    assert!(ok && out.contains("G3"), "{out}");
+    let (ok, out) = estuary(
+        &[
+            "ca",
+            "rollover",
+            "--subject",
+            "CN=Estuary Root CA DEMO - NOT FOR PRODUCTION G3,O=Estuary Demo",
+        ],
+        &data,
+    );
+    assert!(!ok && out.contains("subject of its own"), "{out}");
+    let (ok, out) = estuary(&["config", "check"], &data);
+    assert!(ok, "{out}");
 }

@@ -127,6 +127,7 @@ async fn generate(
         .into());
     }
     let (subject, san) = cr.effective_names();
+    super::check_ra_layer(label, &who.identity, id, &subject)?;
     let names = est_ca::RequestedNames::from_request(&subject, san.as_ref())
         .map_err(|e| ca_failure(id, &e))?;
     // EST-47: the label's own policy, as for every enrollment.

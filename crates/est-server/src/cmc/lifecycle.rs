@@ -26,6 +26,9 @@ pub(super) async fn unsigned_revocation(
             "the request is not signed: only Revocation Requests with their passphrase may be (CMC-16, CMC-72)",
         ));
     }
+    // CMC-56: an RA certificate the label does not authorize speaks for nobody here.
+    let http_identity = http_identity
+        .filter(|i| !super::is_ra_identity(i) || crate::handlers::ra_authorized(label, i));
     let mut builder = ResponseBuilder::new(c)?;
     let mut run = Run::default();
     for (id, rr) in &c.revoke {

@@ -475,14 +475,39 @@ fn authorized_ra(label: &Label, request: &FullPkiRequest, identity: &Identity) -
         if r.status == est_ca::CertStatus::Valid);
     recorded
         && est_ca::is_registration_authority(cert)
-        && est_ca::any_glob(
+        && est_ca::any_dn_glob(
             &label.cfg.cmc.authorized_ras,
             &cert.tbs_certificate().subject().to_string(),
         )
 }
 
+/// CMC-56 at every layer: an RA certificate the label does not authorize (a nested or batched
+/// PKIData signed by it, or its TLS identity) may ask for its own subject only, as any
+/// certificate holder.
+pub(super) fn check_ra_layer(
+    label: &Label,
+    identity: &Identity,
+    id: u32,
+    subject: &x509_cert::name::Name,
+) -> Result<(), Failure> {
+    match identity {
+        Identity::Certificate { cert, .. }
+            if is_ra_identity(identity)
+                && !crate::handlers::ra_authorized(label, identity)
+                && cert.tbs_certificate().subject() != subject =>
+        {
+            Err(Failure::body_part(
+                CmcFailInfo::BAD_IDENTITY,
+                id,
+                "this RA certificate is not authorized on this CA label (CMC-56): the label's cmc_ras must list its subject",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// An identity by a recorded, valid id-kp-cmcRA certificate of this CA (EST-48).
-fn is_ra_identity(identity: &Identity) -> bool {
+pub(super) fn is_ra_identity(identity: &Identity) -> bool {
     matches!(identity, Identity::Certificate { cert, record: Some(r) }
         if r.status == est_ca::CertStatus::Valid && est_ca::is_registration_authority(cert))
 }
@@ -638,6 +663,7 @@ async fn certify(
         ));
     }
     let (subject, san) = r.effective_names();
+    check_ra_layer(label, identity, id, &subject)?;
     let names = est_ca::RequestedNames::from_request(&subject, san.as_ref())
         .map_err(|e| ca_failure(id, &e))?;
     // EST-47: the label's own policy, as for /simpleenroll (a refusal is audited).
