@@ -746,6 +746,44 @@ pub(crate) async fn drain(body: &mut Body, limit: usize) {
     .await;
 }
 
+/// Authenticates `req` before its body is read (so unauthenticated clients cannot make us
+/// buffer), then reads and base64-decodes the body. With `optional`, a request without
+/// credentials that would get a 401 goes on unauthenticated (`None`): /fullcmc on a label that
+/// accepts CMC-level authentication (RFC 7030 §3.2.3 allows either). A refused client is still
+/// sending its body: it is read (bounded) before the answer, so the close that follows does
+/// not reset the connection under our 401.
+pub(crate) async fn authenticated_body(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    req: Request,
+    reenroll: bool,
+    optional: bool,
+) -> Result<(Option<Identity>, Vec<u8>), ServerError> {
+    let (parts, mut body) = req.into_parts();
+    let identity =
+        match crate::auth::authenticate(st.ca.as_ref(), &st.auth, label, conn, &parts, reenroll)
+            .await
+        {
+            Ok(id) => Some(id),
+            Err(e)
+                if optional
+                    && e.status == StatusCode::UNAUTHORIZED
+                    && !parts.headers.contains_key(header::AUTHORIZATION) =>
+            {
+                None
+            }
+            Err(e) => {
+                drain(&mut body, st.limits.max_body_bytes).await;
+                return Err(e);
+            }
+        };
+    let body = read_body(st, Request::from_parts(parts, body)).await?;
+    let der = est_proto::decode_body(&body)
+        .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
+    Ok((identity, der))
+}
+
 /// A PKCS#10 request as /simpleenroll, /simplereenroll and /serverkeygen take it (EST-74,
 /// SKG-6), with the identity that sent it.
 pub(crate) struct CsrRequest {
@@ -776,22 +814,9 @@ pub(crate) async fn read_csr(
             format!("Content-Type must be application/pkcs10, got \"{ct}\""),
         ));
     }
-    let (parts, mut body) = req.into_parts();
-    let identity =
-        match crate::auth::authenticate(st.ca.as_ref(), &st.auth, label, conn, &parts, reenroll)
-            .await
-        {
-            Ok(id) => id,
-            Err(e) => {
-                // The client is still sending its CSR: read it (bounded) before answering, so the
-                // close that follows does not reset the connection under our 401.
-                drain(&mut body, st.limits.max_body_bytes).await;
-                return Err(e);
-            }
-        };
-    let body = read_body(st, Request::from_parts(parts, body)).await?;
-    let der = est_proto::decode_body(&body)
-        .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
+    let (identity, der) = authenticated_body(st, label, conn, req, reenroll, false).await?;
+    let identity = identity
+        .ok_or_else(|| ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "no identity"))?;
     let csr = x509_cert::request::CertReq::from_der(&der)
         .map_err(|e| ServerError::bad_request(format!("body is not a DER PKCS#10 request: {e}")))?;
     // CMC-56/EST-48: an RA certificate speaks for others only on a label that authorizes it;
@@ -860,7 +885,13 @@ async fn enroll(
         }
         _ => st.ca.enroll(request).await?,
     };
-    let p7 = est_proto::certs_only_encode_der(&[&issued.der]).map_err(|e| {
+    certs_only_response(&issued.der)
+}
+
+/// The 200 answer of an enrollment: the issued certificate (DER) as a base64 certs-only
+/// Simple PKI Response (EST-74, EST-88).
+pub(crate) fn certs_only_response(cert_der: &[u8]) -> Result<Response, ServerError> {
+    let p7 = est_proto::certs_only_encode_der(&[cert_der]).map_err(|e| {
         ServerError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("encoding response: {e}"),

@@ -15,7 +15,7 @@ use est_proto::Operation;
 use http::{HeaderValue, StatusCode, header};
 use x509_cert::Certificate;
 
-use crate::handlers::{CERTS_ONLY, EstState, Label, base64_response, drain, read_body, read_csr};
+use crate::handlers::{EstState, Label, read_csr};
 use crate::{ConnInfo, ServerError};
 
 /// What became of a forwarded enrollment.
@@ -142,21 +142,9 @@ pub(crate) async fn enroll(
         Ok(Forwarded::Pending(_)) => "pending".to_owned(),
         Err(e) => e.to_string(),
     };
-    tracing::info!(label = %label.cfg.name, %requester, reenroll, %outcome, "RA: enrollment forwarded");
     record(st, label, conn, &requester, op, &outcome).await;
     match out.map_err(upstream_error)? {
-        Forwarded::Issued(der) => {
-            let p7 = est_proto::certs_only_encode_der(&[&der]).map_err(|e| {
-                ServerError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("encoding response: {e}"),
-                )
-            })?;
-            Ok(base64_response(
-                CERTS_ONLY,
-                Bytes::from(est_proto::encode_body(&p7)),
-            ))
-        }
+        Forwarded::Issued(der) => crate::handlers::certs_only_response(&der),
         Forwarded::Pending(after) => Ok(crate::handlers::accepted(after)),
     }
 }
@@ -295,7 +283,6 @@ pub(crate) async fn server_keygen(
         Ok(r) => format!("upstream answered {}", r.status),
         Err(e) => e.to_string(),
     };
-    tracing::info!(label = %label.cfg.name, %requester, %outcome, "RA: /serverkeygen forwarded");
     record(
         st,
         label,
@@ -319,39 +306,7 @@ pub(crate) async fn full_cmc(
     conn: &ConnInfo,
     req: Request,
 ) -> Result<Response, ServerError> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !est_proto::content_type_matches(Operation::FullCmc, ct) {
-        return Err(ServerError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Content-Type must be application/pkcs7-mime; smime-type=CMC-request, got \"{ct}\""
-            ),
-        ));
-    }
-    let (parts, mut body) = req.into_parts();
-    let identity =
-        match crate::auth::authenticate(st.ca.as_ref(), &st.auth, label, conn, &parts, false).await
-        {
-            Ok(id) => Some(id),
-            Err(e)
-                if label.cfg.cmc.accept_cmc_authentication
-                    && e.status == StatusCode::UNAUTHORIZED
-                    && !parts.headers.contains_key(header::AUTHORIZATION) =>
-            {
-                None
-            }
-            Err(e) => {
-                drain(&mut body, st.limits.max_body_bytes).await;
-                return Err(e);
-            }
-        };
-    let body = read_body(st, Request::from_parts(parts, body)).await?;
-    let der = est_proto::decode_body(&body)
-        .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
+    let (identity, der) = crate::cmc::read_request(st, label, conn, req).await?;
     // The RA vouches only for a request it could read and authorize whole: every
     // certification request through the label's rules and the identity-level checks.
     // Anything else goes to the CA as it is, over a connection that vouches for nothing.
@@ -386,10 +341,6 @@ pub(crate) async fn full_cmc(
         ),
         Err(e) => e.to_string(),
     };
-    tracing::info!(
-        label = %label.cfg.name, requester = requester.as_deref().unwrap_or("-"), %outcome,
-        "RA: Full PKI Request forwarded"
-    );
     record(
         st,
         label,
@@ -454,8 +405,8 @@ fn certification_request_ids(der: &[u8]) -> Result<Vec<u32>, ServerError> {
     est_cmc::ra::request_ids(der).map_err(ServerError::bad_request)
 }
 
-/// The audit record of a forwarded request (issue 10: the RA records what it forwarded and
-/// what came back): who, from where, which operation, the outcome.
+/// The log line and audit record of a forwarded request (issue 10: the RA records what it
+/// forwarded and what came back): who, from where, which operation, the outcome.
 async fn record(
     st: &EstState,
     label: &Label,
@@ -464,6 +415,7 @@ async fn record(
     op: Operation,
     outcome: &str,
 ) {
+    tracing::info!(label = %label.cfg.name, %requester, op = op.as_str(), %outcome, "RA: request forwarded");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));

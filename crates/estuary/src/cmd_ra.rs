@@ -82,61 +82,18 @@ pub async fn init(data_dir: &Path, o: &RaInit) -> Result<(), AnyError> {
     let csr_pem = openssl::x509::X509Req::from_der(&csr)?.to_pem()?;
     write(data_dir, "ra/ra.csr.pem", &csr_pem)?;
     let label = LabelSection {
-        name: String::new(),
-        ca: String::new(),
         upstream: Some("upstream".into()),
-        auth_basic: true,
-        auth_digest: true,
-        digest_algorithms: None,
-        auth_client_cert: true,
-        require_pop_linking: false,
         server_keygen: true,
-        require_encrypted_keys: false,
-        implicit_enroll: None,
-        allow: Vec::new(),
-        approval: Default::default(),
-        approval_retry_after_secs: 60,
-        csr_attrs: Vec::new(),
-        cmc_authentication: true,
-        cmc_allow_sha1_pop: false,
-        cmc_ras: Vec::new(),
-        cmc_confirm_required: false,
-        cmc_server_keygen: false,
+        ..LabelSection::new("", "")
     };
     let config = Config {
         server: ServerSection {
-            listen: o.listen,
-            tls_cert: "ra/ra.pem".into(),
-            tls_key: "secrets/ra.key.pem".into(),
-            cmc_encryption_cert: None,
-            cmc_encryption_key: None,
-            max_body_bytes: 256 * 1024,
-            handshake_timeout_secs: 10,
-            header_read_timeout_secs: 10,
-            request_timeout_secs: 30,
-            max_connections: 1024,
-            max_connections_per_source: 128,
-            auth_realm: est_server::DEFAULT_REALM.into(),
-            digest_nonce_lifetime_secs: 300,
-            implicit_trust_anchors: Vec::new(),
-            auth_failure_limit: 10,
-            auth_failure_window_secs: 300,
-            auth_lockout_secs: 300,
-            public_url: None,
             // The RA certificate comes from the upstream CA: renewed there, not here.
             tls_auto_renew: false,
-            tls_renew_before_days: 30,
+            ..ServerSection::new(o.listen, "ra/ra.pem".into(), "secrets/ra.key.pem".into())
         },
-        store: StoreSection {
-            url: "sqlite://estuary.db".into(),
-            acquire_timeout_secs: 3,
-            sqlite_writer_cache_mib: 8,
-        },
-        keys: KeysSection {
-            backend: "file".into(),
-            dir: "keys".into(),
-            passphrase_file: "secrets/key-passphrase".into(),
-        },
+        store: StoreSection::default_sqlite(),
+        keys: KeysSection::default_files(),
         cas: Vec::new(),
         upstreams: vec![UpstreamSection {
             name: "upstream".into(),

@@ -281,6 +281,104 @@ pub struct ServerSection {
     pub tls_renew_before_days: u32,
 }
 
+impl ServerSection {
+    /// The settings `init` writes: every default, listening on `listen` with this TLS
+    /// certificate chain and key.
+    pub fn new(listen: SocketAddr, tls_cert: PathBuf, tls_key: PathBuf) -> Self {
+        Self {
+            listen,
+            tls_cert,
+            tls_key,
+            cmc_encryption_cert: None,
+            cmc_encryption_key: None,
+            max_body_bytes: d_body(),
+            handshake_timeout_secs: d_10(),
+            header_read_timeout_secs: d_10(),
+            request_timeout_secs: d_30(),
+            max_connections: d_conns(),
+            max_connections_per_source: d_conns_per_source(),
+            auth_realm: d_realm(),
+            digest_nonce_lifetime_secs: d_nonce(),
+            implicit_trust_anchors: Vec::new(),
+            auth_failure_limit: d_fail_limit(),
+            auth_failure_window_secs: d_300(),
+            auth_lockout_secs: d_300(),
+            public_url: None,
+            tls_auto_renew: true,
+            tls_renew_before_days: d_renew_days(),
+        }
+    }
+}
+
+impl StoreSection {
+    /// SQLite in the data dir (`estuary.db`), the defaults of `init`.
+    pub fn default_sqlite() -> Self {
+        Self {
+            url: "sqlite://estuary.db".into(),
+            acquire_timeout_secs: d_acquire_timeout(),
+            sqlite_writer_cache_mib: d_sqlite_cache(),
+        }
+    }
+}
+
+impl KeysSection {
+    /// Keys in files under `keys/`, sealed with `secrets/key-passphrase` (what `init` writes).
+    pub fn default_files() -> Self {
+        Self {
+            backend: "file".into(),
+            dir: "keys".into(),
+            passphrase_file: "secrets/key-passphrase".into(),
+        }
+    }
+}
+
+impl CaSection {
+    /// An issuing CA with the default CRL, OCSP and profile settings.
+    pub fn new(name: &str, cert: PathBuf, chain: Vec<PathBuf>, key: String) -> Self {
+        Self {
+            name: name.into(),
+            cert,
+            chain,
+            key,
+            rollover: Vec::new(),
+            crl_validity_hours: d_crl_hours(),
+            ocsp_validity_minutes: d_ocsp_minutes(),
+            ocsp_url: None,
+            ocsp_responder_cert: None,
+            ocsp_responder_key: None,
+            profile: ProfileSection::default(),
+        }
+    }
+}
+
+impl LabelSection {
+    /// A label of CA `ca` with every default of the configuration file.
+    pub fn new(name: &str, ca: &str) -> Self {
+        Self {
+            name: name.into(),
+            ca: ca.into(),
+            upstream: None,
+            auth_basic: true,
+            auth_digest: true,
+            digest_algorithms: None,
+            auth_client_cert: true,
+            require_pop_linking: false,
+            server_keygen: false,
+            require_encrypted_keys: false,
+            implicit_enroll: None,
+            allow: Vec::new(),
+            approval: ApprovalMode::Auto,
+            approval_retry_after_secs: d_retry(),
+            csr_attrs: Vec::new(),
+            cmc_authentication: true,
+            cmc_allow_sha1_pop: false,
+            cmc_ras: Vec::new(),
+            cmc_confirm_required: false,
+            cmc_server_keygen: false,
+        }
+    }
+}
+
 fn d_renew_days() -> u32 {
     30
 }

@@ -184,28 +184,7 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
     )?;
 
     // Every label starts from the defaults of the config file and changes what it is for.
-    let label = |name: &str, ca: &str| LabelSection {
-        name: name.into(),
-        ca: ca.into(),
-        auth_basic: true,
-        auth_digest: true,
-        digest_algorithms: None,
-        auth_client_cert: true,
-        require_pop_linking: false,
-        server_keygen: false,
-        require_encrypted_keys: false,
-        implicit_enroll: None,
-        allow: Vec::new(),
-        approval: Default::default(),
-        approval_retry_after_secs: 60,
-        csr_attrs: Vec::new(),
-        cmc_authentication: true,
-        cmc_allow_sha1_pop: false,
-        cmc_ras: Vec::new(),
-        cmc_confirm_required: false,
-        cmc_server_keygen: false,
-        upstream: None,
-    };
+    let label = LabelSection::new;
     let mut labels = vec![label("", "default")];
     if opts.demo {
         // SKG-1: /serverkeygen is off by default; the demo shows it on its own label.
@@ -255,37 +234,16 @@ pub async fn create(data_dir: &Path, opts: &SetupOptions) -> Result<SetupResult,
     }
     let config = Config {
         server: ServerSection {
-            listen: opts.listen,
-            tls_cert: "tls/server-chain.pem".into(),
-            tls_key: "tls/server.key.pem".into(),
             cmc_encryption_cert: Some("ca/cmc-encryption.pem".into()),
             cmc_encryption_key: Some("secrets/cmc-encryption.key.pem".into()),
-            max_body_bytes: 256 * 1024,
-            handshake_timeout_secs: 10,
-            header_read_timeout_secs: 10,
-            request_timeout_secs: 30,
-            max_connections: 1024,
-            max_connections_per_source: 128,
-            auth_realm: est_server::DEFAULT_REALM.into(),
-            digest_nonce_lifetime_secs: 300,
-            implicit_trust_anchors: Vec::new(),
-            auth_failure_limit: 10,
-            auth_failure_window_secs: 300,
-            auth_lockout_secs: 300,
-            public_url: None,
-            tls_auto_renew: true,
-            tls_renew_before_days: 30,
+            ..ServerSection::new(
+                opts.listen,
+                "tls/server-chain.pem".into(),
+                "tls/server.key.pem".into(),
+            )
         },
-        store: StoreSection {
-            url: "sqlite://estuary.db".into(),
-            acquire_timeout_secs: 3,
-            sqlite_writer_cache_mib: 8,
-        },
-        keys: KeysSection {
-            backend: "file".into(),
-            dir: "keys".into(),
-            passphrase_file: "secrets/key-passphrase".into(),
-        },
+        store: StoreSection::default_sqlite(),
+        keys: KeysSection::default_files(),
         cas,
         upstreams: Vec::new(),
         labels,
@@ -367,17 +325,8 @@ fn new_hierarchy(
             profile.allow_ed25519 = false;
         }
         cas.push(CaSection {
-            name: ca_name.to_string(),
-            cert: file.into(),
-            chain: vec!["ca/root.pem".into()],
-            key: key_id,
-            rollover: Vec::new(),
-            crl_validity_hours: 7 * 24,
-            ocsp_validity_minutes: 60,
-            ocsp_url: None,
-            ocsp_responder_cert: None,
-            ocsp_responder_key: None,
             profile,
+            ..CaSection::new(ca_name, file.into(), vec!["ca/root.pem".into()], key_id)
         });
         if *ca_name == "default" {
             default_issuer = Some(issuer);
@@ -420,19 +369,12 @@ fn import_hierarchy(
         write(data_dir, "ca/root.pem", &pem_of(root)?)?;
         chain_files.push("ca/root.pem".into());
     }
-    let cas = vec![CaSection {
-        name: "default".into(),
-        cert: "ca/default-issuing.pem".into(),
-        chain: chain_files,
-        key: key_id.0,
-        rollover: Vec::new(),
-        crl_validity_hours: 7 * 24,
-        ocsp_validity_minutes: 60,
-        ocsp_url: None,
-        ocsp_responder_cert: None,
-        ocsp_responder_key: None,
-        profile: ProfileSection::default(),
-    }];
+    let cas = vec![CaSection::new(
+        "default",
+        "ca/default-issuing.pem".into(),
+        chain_files,
+        key_id.0,
+    )];
     Ok((issuer, cas))
 }
 
@@ -499,17 +441,8 @@ pub fn add_ca(
         .map(|c| c.rollover.clone())
         .unwrap_or_default();
     cfg.cas.push(CaSection {
-        name: ca_name.into(),
-        cert: file.clone().into(),
-        chain: vec![root_file],
-        key: key_id,
         rollover,
-        crl_validity_hours: 7 * 24,
-        ocsp_validity_minutes: 60,
-        ocsp_url: None,
-        ocsp_responder_cert: None,
-        ocsp_responder_key: None,
-        profile: ProfileSection::default(),
+        ..CaSection::new(ca_name, file.clone().into(), vec![root_file], key_id)
     });
     rewrite_config(data_dir, &cfg)?;
     Ok(file.into())

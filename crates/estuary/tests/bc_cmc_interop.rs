@@ -26,19 +26,19 @@ fn bouncy_castle_cmc_client_against_estuary_serve() {
     common::add_cmc_secret(&data, "bc-ident", secret);
 
     let root = data.join("ca/root.pem");
-    let out = Command::new("java")
-        .args(["-cp", &cp, "CmcInterop", &server.addr])
-        .arg(&root)
-        .args(["demo", &server.password, "bc-ident", secret])
-        .output()
-        .expect("java");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "Bouncy Castle CMC interop failed:\n{stdout}"
+    let root = root.display().to_string();
+    common::run_bc(
+        &cp,
+        "CmcInterop",
+        &[
+            &server.addr,
+            &root,
+            "demo",
+            &server.password,
+            "bc-ident",
+            secret,
+        ],
     );
-    assert!(stdout.contains("ALL OK"), "{stdout}");
 
     // What BC enrolled is recorded, and nothing for the refused requests.
     let list = Command::new(BIN)

@@ -15,7 +15,7 @@ use est_proto::Operation;
 use http::{HeaderValue, StatusCode, header};
 use x509_cert::Certificate;
 
-use crate::handlers::{CERTS_ONLY, EstState, Label, base64_response, drain, read_body};
+use crate::handlers::{CERTS_ONLY, EstState, Label, base64_response};
 use crate::{ConnInfo, ServerError};
 
 mod held;
@@ -35,43 +35,7 @@ pub(crate) async fn full_cmc(
     conn: &ConnInfo,
     req: Request,
 ) -> Result<Response, ServerError> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    // EST-96: application/pkcs7-mime, smime-type CMC-request or none.
-    if !est_proto::content_type_matches(Operation::FullCmc, ct) {
-        return Err(ServerError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Content-Type must be application/pkcs7-mime; smime-type=CMC-request, got \"{ct}\""
-            ),
-        ));
-    }
-    let (parts, mut body) = req.into_parts();
-    // HTTP authentication as on every operation; a label that accepts CMC-level
-    // authentication (a signing certificate, an identity proof) lets a request without HTTP
-    // credentials through to be authenticated inside (RFC 7030 §3.2.3 allows either).
-    let http_identity =
-        match crate::auth::authenticate(st.ca.as_ref(), &st.auth, label, conn, &parts, false).await
-        {
-            Ok(id) => Some(id),
-            Err(e)
-                if label.cfg.cmc.accept_cmc_authentication
-                    && e.status == StatusCode::UNAUTHORIZED
-                    && !parts.headers.contains_key(header::AUTHORIZATION) =>
-            {
-                None
-            }
-            Err(e) => {
-                drain(&mut body, st.limits.max_body_bytes).await;
-                return Err(e);
-            }
-        };
-    let body = read_body(st, Request::from_parts(parts, body)).await?;
-    let der = est_proto::decode_body(&body)
-        .map_err(|e| ServerError::bad_request(format!("body is not valid base64: {e}")))?;
+    let (http_identity, der) = read_request(st, label, conn, req).await?;
     let policy = RequestPolicy {
         allow_sha1_pop: label.cfg.cmc.allow_sha1_pop,
     };
@@ -108,6 +72,41 @@ pub(crate) async fn full_cmc(
             failure_response(st, label, &request.controls, &failure)
         }
     }
+}
+
+/// The HTTP side of a /fullcmc request, for a CA label and an RA label alike: the media type
+/// (EST-96), HTTP authentication as on every operation (a label that accepts CMC-level
+/// authentication, a signing certificate or an identity proof, lets a request without HTTP
+/// credentials through to be authenticated inside: RFC 7030 §3.2.3 allows either), and the
+/// body, base64-decoded.
+pub(crate) async fn read_request(
+    st: &EstState,
+    label: &Label,
+    conn: &ConnInfo,
+    req: Request,
+) -> Result<(Option<Identity>, Vec<u8>), ServerError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !est_proto::content_type_matches(Operation::FullCmc, ct) {
+        return Err(ServerError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/pkcs7-mime; smime-type=CMC-request, got \"{ct}\""
+            ),
+        ));
+    }
+    crate::handlers::authenticated_body(
+        st,
+        label,
+        conn,
+        req,
+        false,
+        label.cfg.cmc.accept_cmc_authentication,
+    )
+    .await
 }
 
 /// What became of one body part.

@@ -197,6 +197,24 @@ pub fn compile_bc(name: &str, dir: &Path) -> String {
     cp
 }
 
+/// Runs `java -cp CP CLASS ARGS...` (an interop/bc program compiled by [`compile_bc`]),
+/// prints what it said, asserts that it exited 0 with its "ALL OK" summary; its stdout.
+pub fn run_bc(cp: &str, class: &str, args: &[&str]) -> String {
+    let out = Command::new("java")
+        .args(["-cp", cp, class])
+        .args(args)
+        .output()
+        .expect("java (apt-get install default-jdk-headless; scripts/test.sh does)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "Bouncy Castle {class} failed:\n{stdout}"
+    );
+    assert!(stdout.contains("ALL OK"), "{stdout}");
+    stdout
+}
+
 /// `estuary client --url URL --trust-anchor ROOT <args>` in `work`: (success, stdout+stderr).
 pub fn client(url: &str, root: &Path, work: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(BIN)
