@@ -350,6 +350,11 @@ impl EstConnection {
         let req = req
             .body(Full::new(body))
             .map_err(|e| ClientError::Http(e.to_string()))?;
+        self.exchange(req).await
+    }
+
+    /// Sends `req` on this connection and reads the answer (at most 16 MiB of body).
+    async fn exchange(&mut self, req: Request<Full<Bytes>>) -> Result<Resp, ClientError> {
         self.sender
             .ready()
             .await
@@ -645,6 +650,33 @@ impl EstConnection {
         let der = est_proto::decode_body(&r.body)
             .map_err(|e| ClientError::Response(format!("body is not base64: {e}")))?;
         Ok((r.status.as_u16(), der))
+    }
+
+    /// An OCSP request (RFC 6960 Appendix A.1: DER, `application/ocsp-request`) POSTed to
+    /// the server's `/ocsp`; the DER answer when it is `200 application/ocsp-response`.
+    pub async fn ocsp(&mut self, request_der: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let req = Request::builder()
+            .method(http::Method::POST)
+            .uri(est_proto::OCSP_PATH)
+            .header(
+                header::HOST,
+                format!("{}:{}", self.client.host, self.client.port),
+            )
+            .header(header::CONTENT_TYPE, est_proto::OCSP_REQUEST_MEDIA_TYPE)
+            .body(Full::new(Bytes::from(request_der.to_vec())))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let r = self.exchange(req).await?;
+        if r.status != StatusCode::OK || r.content_type != est_proto::OCSP_RESPONSE_MEDIA_TYPE {
+            return Err(ClientError::Status {
+                status: r.status.as_u16(),
+                reason: format!(
+                    "OCSP: {} {}",
+                    r.content_type,
+                    String::from_utf8_lossy(&r.body).trim()
+                ),
+            });
+        }
+        Ok(r.body.to_vec())
     }
 
     /// POSTs `der` (base64 on the wire) to `op` with the configured credentials and returns

@@ -87,6 +87,12 @@ pub trait Upstream: Send + Sync + std::fmt::Debug + 'static {
     /// Forwards a client's Full PKI Request; the answer is the CA's response to the client
     /// (CMC-63, CMC-66): a DER ContentInfo with its HTTP status and Content-Type.
     async fn full_cmc(&self, req: ForwardCmc<'_>) -> Result<Relayed, UpstreamError>;
+    /// Whether the certificate (DER) a client renews with is still good at the upstream CA
+    /// (its OCSP responder); `Refused` when it is revoked or unknown there. Default: not
+    /// checked.
+    async fn check_not_revoked(&self, _cert_der: &[u8]) -> Result<(), UpstreamError> {
+        Ok(())
+    }
     /// Forwards a /serverkeygen request (RFC 7030 §4.4.1: the CA generates the key) and
     /// relays the CA's multipart answer unchanged, so a key encrypted for the client stays so.
     async fn server_keygen(&self, label: &str, csr_der: &[u8]) -> Result<Relayed, UpstreamError>;
@@ -125,6 +131,13 @@ pub(crate) async fn enroll(
     let csr = read_csr(st, label, conn, req, op, reenroll).await?;
     if reenroll {
         check_renewal(&csr.identity, &csr.csr, up)?;
+        // A revoked certificate renews nothing: asked of the upstream CA, which knows.
+        if let Identity::Certificate { cert, .. } = &csr.identity {
+            let der = cert
+                .to_der()
+                .map_err(|e| ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            up.check_not_revoked(&der).await.map_err(upstream_error)?;
+        }
     } else {
         authorize(st, label, conn, &csr).await?;
     }

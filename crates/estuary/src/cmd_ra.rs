@@ -103,6 +103,7 @@ pub async fn init(data_dir: &Path, o: &RaInit) -> Result<(), AnyError> {
             ca_certs: "upstream/ca.pem".into(),
             cert: "ra/ra.pem".into(),
             key: "secrets/ra.key.pem".into(),
+            check_revocation: true,
         }],
         labels: vec![label],
         keygen: crate::config::KeygenSection {

@@ -65,6 +65,11 @@ pub struct UpstreamSection {
     pub cert: PathBuf,
     /// PEM private key of `cert` (kept 0600).
     pub key: PathBuf,
+    /// Before a /simplereenroll, ask the upstream's OCSP responder (`<url>/ocsp`, as an
+    /// Estuary CA serves it) whether the certificate being renewed is still good; revoked
+    /// or unknown: refused (403). `init --ra` turns it on.
+    #[serde(default)]
+    pub check_revocation: bool,
 }
 
 /// How an RA label reaches its upstream CA.

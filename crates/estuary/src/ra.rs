@@ -85,6 +85,8 @@ pub struct UpstreamClient {
     signer: est_cms::OpensslSigner,
     idle: Mutex<Vec<EstConnection>>,
     pending: Mutex<HashMap<[u8; 32], Held>>,
+    /// Ask the upstream's OCSP responder before a renewal.
+    check_revocation: bool,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -161,6 +163,7 @@ impl UpstreamClient {
             signer: est_cms::OpensslSigner::new(key, ra_cert)?,
             idle: Mutex::new(Vec::new()),
             pending: Mutex::new(HashMap::new()),
+            check_revocation: u.check_revocation,
         })
     }
 
@@ -566,6 +569,74 @@ impl est_server::Upstream for UpstreamClient {
             Err(e) => Err(e),
         };
         out.map(relayed).map_err(client_error)
+    }
+
+    async fn check_not_revoked(&self, cert_der: &[u8]) -> Result<(), UpstreamError> {
+        if !self.check_revocation {
+            return Ok(());
+        }
+        let leaf = X509::from_der(cert_der).map_err(|e| UpstreamError::Refused(e.to_string()))?;
+        let issuer = self
+            .chain
+            .iter()
+            .filter_map(|c| c.to_der().ok().and_then(|d| X509::from_der(&d).ok()))
+            .find(|c| {
+                leaf.issuer_name()
+                    .try_cmp(c.subject_name())
+                    .is_ok_and(|o| o == std::cmp::Ordering::Equal)
+            })
+            .ok_or_else(|| {
+                UpstreamError::Refused("the certificate's issuer is not the upstream CA".into())
+            })?;
+        let unavailable =
+            |e: openssl::error::ErrorStack| UpstreamError::Unavailable(format!("OCSP: {e}"));
+        let id = || {
+            openssl::ocsp::OcspCertId::from_cert(
+                openssl::hash::MessageDigest::sha1(),
+                &leaf,
+                &issuer,
+            )
+        };
+        let mut req = openssl::ocsp::OcspRequest::new().map_err(unavailable)?;
+        req.add_id(id().map_err(unavailable)?)
+            .map_err(unavailable)?;
+        let req_der = req.to_der().map_err(unavailable)?;
+        let answer = with_conn!(self, |c| c.ocsp(&req_der).await).map_err(client_error)?;
+        let resp = openssl::ocsp::OcspResponse::from_der(&answer).map_err(unavailable)?;
+        if resp.status() != openssl::ocsp::OcspResponseStatus::SUCCESSFUL {
+            return Err(UpstreamError::Unavailable(format!(
+                "the upstream OCSP responder answered status {}",
+                resp.status().as_raw()
+            )));
+        }
+        let basic = resp.basic().map_err(unavailable)?;
+        // Signed by the upstream CA (an answer may leave its certificate out: ca_certs has
+        // it) or by a delegated responder chaining to ca_certs.
+        let mut known = openssl::stack::Stack::new().map_err(unavailable)?;
+        for c in &self.chain {
+            if let Some(x) = c.to_der().ok().and_then(|d| X509::from_der(&d).ok()) {
+                known.push(x).map_err(unavailable)?;
+            }
+        }
+        basic
+            .verify(&known, &self.trust, openssl::ocsp::OcspFlag::empty())
+            .map_err(|e| UpstreamError::Unavailable(format!("the OCSP answer's signature: {e}")))?;
+        let cert_id = id().map_err(unavailable)?;
+        let status = basic.find_status(&cert_id).ok_or_else(|| {
+            UpstreamError::Unavailable("the OCSP answer says nothing of this certificate".into())
+        })?;
+        status
+            .check_validity(300, None)
+            .map_err(|e| UpstreamError::Unavailable(format!("a stale OCSP answer: {e}")))?;
+        match status.status {
+            openssl::ocsp::OcspCertStatus::GOOD => Ok(()),
+            openssl::ocsp::OcspCertStatus::REVOKED => Err(UpstreamError::Refused(
+                "the certificate being renewed is revoked (upstream OCSP)".into(),
+            )),
+            _ => Err(UpstreamError::Refused(
+                "the upstream CA does not know the certificate being renewed (OCSP unknown)".into(),
+            )),
+        }
     }
 
     async fn server_keygen(&self, _label: &str, csr_der: &[u8]) -> Result<Relayed, UpstreamError> {

@@ -243,6 +243,31 @@ fn ra_forwards_every_operation_to_an_estuary_ca_over_fullcmc() {
     let s: Vec<&str> = serials.lines().collect();
     assert_eq!(s.len(), 2);
     assert_ne!(s[0], s[1], "a new certificate");
+    // Revoked at the CA, the renewed certificate renews nothing: the RA asks the upstream's
+    // OCSP responder first.
+    let serial = s[1].trim().trim_start_matches("serial=").to_owned();
+    let (ok, out) = estuary(
+        &["cert", "revoke", &serial, "--reason", "keyCompromise"],
+        &ca_dir,
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = client(
+        &url,
+        &root,
+        &work,
+        &[
+            "--cert",
+            "dev1b.pem",
+            "--key",
+            "dev1b.key",
+            "reenroll",
+            "--out-key",
+            "dev1c.key",
+            "--out-cert",
+            "dev1c.pem",
+        ],
+    );
+    assert!(!ok && out.contains("revoked"), "{out}");
     // Without the certificate (Basic only), re-enrollment through the RA is refused.
     let mut args = alice().to_vec();
     args.extend([
