@@ -67,26 +67,7 @@ pub(crate) fn insert_sql(rows: usize, backend: Backend, tail: &str) -> String {
         audit_columns!(),
         ") VALUES "
     ));
-    for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for column in 0..COLUMNS {
-            if column > 0 {
-                sql.push(',');
-            }
-            match backend {
-                // Anonymous parameters: see `sql::insert_certificates_sql`.
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&(row * COLUMNS + column + 1).to_string());
-                }
-            }
-        }
-        sql.push(')');
-    }
+    crate::sql::push_value_rows(&mut sql, rows, COLUMNS, backend);
     sql.push_str(tail);
     sql
 }

@@ -114,6 +114,31 @@ pub(crate) enum OnDuplicate {
     Fail,
 }
 
+/// `(?,?,...),(...)` (SQLite) or `($1,$2,...),(...)` (PostgreSQL): the placeholders of a
+/// multi-row VALUES list of `rows` rows of `columns` columns (anonymous on SQLite: see
+/// [`insert_certificates_sql`]).
+pub(crate) fn push_value_rows(sql: &mut String, rows: usize, columns: usize, backend: Backend) {
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push(',');
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(row * columns + column + 1).to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+}
+
 /// `INSERT INTO certificates ... VALUES (...), (...)` for `rows` rows.
 ///
 /// On SQLite the placeholders are anonymous `?`: sqlx binds a `$N` parameter by asking SQLite
@@ -137,25 +162,7 @@ pub(crate) fn insert_certificates_sql(
         cert_columns!(),
         ") VALUES "
     ));
-    for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for column in 0..CERT_COLUMN_COUNT {
-            if column > 0 {
-                sql.push(',');
-            }
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&(row * CERT_COLUMN_COUNT + column + 1).to_string());
-                }
-            }
-        }
-        sql.push(')');
-    }
+    push_value_rows(&mut sql, rows, CERT_COLUMN_COUNT, backend);
     if on_duplicate == OnDuplicate::Skip {
         sql.push_str(" ON CONFLICT (serial) DO NOTHING RETURNING serial");
     }

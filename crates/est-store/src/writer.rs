@@ -421,14 +421,24 @@ async fn catch_up(pool: &AnyPool, checkpoints: &Checkpoints) -> i64 {
 /// that a failure is reported only to the callers it concerns; not when the database is
 /// unreachable, which fails them all at once. Returns the outage's description if the
 /// database was unreachable.
-async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) -> Option<String> {
-    if batch.iter().any(Work::is_audited) {
-        return audited::commit(target, batch, counters).await;
-    }
-    let mut certificates = Vec::with_capacity(batch.len());
-    let mut pairs = Vec::new();
-    // Each pair once per statement, the first queued wins: later callers with the same pair
-    // are replays (no self-conflicting rows in the statement).
+/// A batch sorted by kind. Each replay pair goes once per statement, the first queued wins:
+/// later callers with the same pair are replays (no self-conflicting rows in the statement),
+/// answered here at once.
+struct Partition {
+    certificates: Vec<Job>,
+    pairs: Vec<NonceJob>,
+    audits: Vec<AuditJob>,
+    /// Some certificate claims a pair, or some pair is recorded alone.
+    any_pair: bool,
+}
+
+fn partition(batch: Vec<Work>) -> Partition {
+    let mut p = Partition {
+        certificates: Vec::with_capacity(batch.len()),
+        pairs: Vec::new(),
+        audits: Vec::new(),
+        any_pair: false,
+    };
     let mut seen: HashSet<PairKey> = HashSet::new();
     for work in batch {
         match work {
@@ -436,24 +446,39 @@ async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) ->
                 Some(pair) if !seen.insert(nonces::key(pair)) => {
                     job.answer(Err(StoreError::Replayed));
                 }
-                _ => certificates.push(job),
+                _ => p.certificates.push(job),
             },
             Work::Nonce(job) => {
                 if seen.insert(nonces::key(&job.pair)) {
-                    pairs.push(job);
+                    p.pairs.push(job);
                 } else {
                     let _ = job.reply.send(Ok(false));
                 }
             }
-            // Batches with audit records go to `writer_audit` (above).
-            Work::Audit(job) => {
-                let _ = job.reply.send(Err(StoreError::Backend(
-                    "internal: audit record on the unaudited commit path".into(),
-                )));
-            }
+            Work::Audit(job) => p.audits.push(job),
         }
     }
-    if seen.is_empty() {
+    p.any_pair = !seen.is_empty();
+    p
+}
+
+async fn commit_batch(target: &Target, batch: Vec<Work>, counters: &Counters) -> Option<String> {
+    if batch.iter().any(Work::is_audited) {
+        return audited::commit(target, batch, counters).await;
+    }
+    let Partition {
+        certificates,
+        pairs,
+        audits,
+        any_pair,
+    } = partition(batch);
+    // Batches with audit records go to `audited::commit` (above).
+    for job in audits {
+        let _ = job.reply.send(Err(StoreError::Backend(
+            "internal: audit record on the unaudited commit path".into(),
+        )));
+    }
+    if !any_pair {
         return commit_certificates(target, certificates, counters).await;
     }
     if certificates.is_empty() {

@@ -86,29 +86,19 @@ pub(super) async fn commit(
 /// Sorts the batch; within-batch replays (a pair queued twice) are answered at once, as in
 /// the unaudited path: the first one queued wins.
 fn prepare(batch: Vec<Work>) -> Prepared {
-    let mut seen: HashSet<PairKey> = HashSet::new();
-    let mut p = Prepared::default();
-    let mut certificates = Vec::with_capacity(batch.len());
-    for work in batch {
-        match work {
-            Work::Certificate(job) => match &job.claim {
-                Some(pair) if !seen.insert(nonces::key(pair)) => {
-                    job.answer(Err(StoreError::Replayed));
-                }
-                _ => certificates.push(job),
-            },
-            Work::Nonce(job) => {
-                if seen.insert(nonces::key(&job.pair)) {
-                    p.pairs.push(job);
-                } else {
-                    let _ = job.reply.send(Ok(false));
-                }
-            }
-            Work::Audit(job) => p.audits.push(job),
-        }
+    let Partition {
+        certificates,
+        pairs,
+        audits,
+        ..
+    } = partition(batch);
+    let (certificates, duplicates) = dedupe_serials(certificates);
+    Prepared {
+        pairs,
+        certificates,
+        duplicates,
+        audits,
     }
-    (p.certificates, p.duplicates) = dedupe_serials(certificates);
-    p
 }
 
 fn into_works(p: Prepared) -> Vec<Work> {
