@@ -185,10 +185,28 @@ pub fn move_unsigned_data(
 /// them (CMC-62). An EnvelopedData request (to the CA, CMC-20) cannot be looked into: no
 /// IDs. Anything that is not SignedData(PKIData) or EnvelopedData is an error.
 pub fn request_ids(der: &[u8]) -> Result<Vec<BodyPartId>, String> {
+    let Some(pki) = client_pki_data(der)? else {
+        return Ok(Vec::new());
+    };
+    Ok(pki
+        .req_sequence
+        .iter()
+        .filter_map(|r| match r {
+            crate::TaggedRequest::Tcr(t) => Some(t.body_part_id),
+            crate::TaggedRequest::Crm(c) => c.cert_req.body_part_id(),
+            crate::TaggedRequest::Orm(o) => Some(o.body_part_id),
+        })
+        .collect())
+}
+
+/// The PKIData of a client's Full PKI Request (a DER ContentInfo), read but not verified;
+/// `None` for an EnvelopedData request (to the CA, CMC-20), which cannot be looked into.
+/// Anything that is not SignedData(PKIData) or EnvelopedData is an error.
+fn client_pki_data(der: &[u8]) -> Result<Option<PkiData>, String> {
     let ci = cms::content_info::ContentInfo::from_der(der)
         .map_err(|e| format!("body is not a CMS ContentInfo: {e}"))?;
     if ci.content_type == est_cms::oids::ID_ENVELOPED_DATA {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     if ci.content_type != est_cms::oids::ID_SIGNED_DATA {
         return Err(format!(
@@ -210,16 +228,42 @@ pub fn request_ids(der: &[u8]) -> Result<Vec<BodyPartId>, String> {
         .ok_or("the SignedData has no content")?
         .decode_as::<der::asn1::OctetString>()
         .map_err(|e| format!("PKIData content: {e}"))?;
-    let pki = PkiData::from_der(content.as_bytes()).map_err(|e| format!("PKIData: {e}"))?;
-    Ok(pki
-        .req_sequence
+    PkiData::from_der(content.as_bytes())
+        .map(Some)
+        .map_err(|e| format!("PKIData: {e}"))
+}
+
+/// The pendTokens a client's Full PKI Request asks about with Query Pending (CMC-64), read
+/// but not verified (the CA verifies the request).
+pub fn query_pending_tokens(der: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let Some(pki) = client_pki_data(der)? else {
+        return Ok(Vec::new());
+    };
+    let controls = crate::Controls::read(&pki).map_err(|f| f.reason)?;
+    Ok(controls.query_pending.into_iter().map(|(_, t)| t).collect())
+}
+
+/// The pendTokens of the pending statuses in a CA's response (a DER ContentInfo
+/// SignedData(PKIResponse), taken out of a response the caller verified): what the RA
+/// remembers to let the same client ask again (CMC-64).
+pub fn pending_tokens(response_der: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(signed) = est_cms::ParsedSignedData::parse(response_der) else {
+        return Vec::new();
+    };
+    let Ok(summary) = crate::ResponseSummary::read(&signed.content) else {
+        return Vec::new();
+    };
+    summary
+        .statuses
         .iter()
-        .filter_map(|r| match r {
-            crate::TaggedRequest::Tcr(t) => Some(t.body_part_id),
-            crate::TaggedRequest::Crm(c) => c.cert_req.body_part_id(),
-            crate::TaggedRequest::Orm(o) => Some(o.body_part_id),
+        .filter(|s| s.status == crate::CmcStatus::PENDING)
+        .filter_map(|s| match &s.other_info {
+            Some(crate::types::OtherStatusInfo::PendInfo(p)) => {
+                Some(p.pend_token.as_bytes().to_vec())
+            }
+            _ => None,
         })
-        .collect())
+        .collect()
 }
 
 /// The DER ContentInfo of the first response the CA's Batch Responses control names in

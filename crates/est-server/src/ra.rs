@@ -61,8 +61,11 @@ pub struct ForwardCmc<'a> {
     /// itself to the CA.
     pub vouched: Option<&'a str>,
     /// Body part IDs of the certification requests in the client's PKIData (empty: a request
-    /// of controls only, such as Query Pending, which goes to the CA as it is).
+    /// of controls only, such as Query Pending).
     pub request_ids: &'a [u32],
+    /// Who the RA authenticated over HTTP or TLS, vouched for or not: a Query Pending from
+    /// the client whose request the RA vouched for is the RA's to forward (CMC-64).
+    pub requester: Option<&'a str>,
 }
 
 /// An answer relayed as the upstream sent it.
@@ -330,16 +333,15 @@ pub(crate) async fn full_cmc(
             Vec::new()
         }
     };
-    let requester = identity
-        .as_ref()
-        .filter(|_| !request_ids.is_empty())
-        .map(Identity::requester);
+    let authenticated = identity.as_ref().map(Identity::requester);
+    let requester = authenticated.clone().filter(|_| !request_ids.is_empty());
     let out = up
         .full_cmc(ForwardCmc {
             label: &label.cfg.name,
             request_der: &der,
             vouched: requester.as_deref(),
             request_ids: &request_ids,
+            requester: authenticated.as_deref(),
         })
         .await;
     let outcome = match &out {

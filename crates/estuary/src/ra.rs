@@ -30,6 +30,12 @@ const MAX_PENDING: usize = 10_000;
 /// Retry-After for a pending answer without a pendTime.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// How long the RA remembers a pendToken of a client's vouched request (a held request
+/// waits for its operator this long at most, as far as this RA is concerned).
+const HELD_TOKEN_TTL: Duration = Duration::from_secs(7 * 86_400);
+/// pendTokens remembered at most (the map starts over when full).
+const MAX_HELD_TOKENS: usize = 100_000;
+
 /// A CA-side pending answer to an enrollment this RA forwarded over /fullcmc, kept so that the
 /// client's retry is answered by Query Pending (CMC-64) instead of a new request.
 #[derive(Debug, Clone)]
@@ -85,6 +91,9 @@ pub struct UpstreamClient {
     signer: est_cms::OpensslSigner,
     idle: Mutex<Vec<EstConnection>>,
     pending: Mutex<HashMap<[u8; 32], Held>>,
+    /// pendTokens of CMC clients' requests this RA vouched for and the CA holds, with whose
+    /// they are: that client's Query Pending for one is forwarded under the RA's name.
+    held_tokens: Mutex<HashMap<Vec<u8>, (String, std::time::Instant)>>,
     /// Ask the upstream's OCSP responder before a renewal.
     check_revocation: bool,
 }
@@ -163,6 +172,7 @@ impl UpstreamClient {
             signer: est_cms::OpensslSigner::new(key, ra_cert)?,
             idle: Mutex::new(Vec::new()),
             pending: Mutex::new(HashMap::new()),
+            held_tokens: Mutex::new(HashMap::new()),
             check_revocation: u.check_revocation,
         })
     }
@@ -468,6 +478,36 @@ impl UpstreamClient {
     /// A client's Full PKI Request with certification requests the RA vouches for: wrapped
     /// with Batch Requests and RA Identity Witness; the CA's own response to it comes back
     /// (CMC-63, CMC-66).
+    /// Whether every pendToken of the client's Query Pending names a request this RA vouched
+    /// for `who` (and there is at least one).
+    fn holds_tokens_of(&self, request_der: &[u8], who: &str) -> bool {
+        let Ok(tokens) = est_cmc::ra::query_pending_tokens(request_der) else {
+            return false;
+        };
+        let held = self.held_tokens.lock().unwrap_or_else(|p| p.into_inner());
+        !tokens.is_empty()
+            && tokens
+                .iter()
+                .all(|t| held.get(t).is_some_and(|(owner, _)| owner == who))
+    }
+
+    /// Remembers the pendTokens the CA gave `who`'s vouched request.
+    fn remember_tokens(&self, response_der: &[u8], who: &str) {
+        let tokens = est_cmc::ra::pending_tokens(response_der);
+        if tokens.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let mut held = self.held_tokens.lock().unwrap_or_else(|p| p.into_inner());
+        held.retain(|_, (_, at)| now.duration_since(*at) < HELD_TOKEN_TTL);
+        if held.len() >= MAX_HELD_TOKENS {
+            held.clear();
+        }
+        for t in tokens {
+            held.insert(t, (who.to_owned(), now));
+        }
+    }
+
     async fn wrap_cmc(&self, req: ForwardCmc<'_>) -> Result<Relayed, UpstreamError> {
         // CMC-25: the client's CMC Unsigned Data moves into the RA's SignerInfo.
         let (client_der, unsigned) =
@@ -487,12 +527,17 @@ impl UpstreamClient {
             UpstreamError::Unavailable("the CA answered a batch with a Simple PKI Response".into())
         })?;
         match est_cmc::ra::batch_member(&content).map_err(UpstreamError::Unavailable)? {
-            Some(inner) => Ok(Relayed {
-                status: 200,
-                content_type: CMC_RESPONSE.into(),
-                retry_after: None,
-                body: bytes::Bytes::from(est_proto::encode_body(&inner)),
-            }),
+            Some(inner) => {
+                if let Some(who) = req.vouched {
+                    self.remember_tokens(&inner, who);
+                }
+                Ok(Relayed {
+                    status: 200,
+                    content_type: CMC_RESPONSE.into(),
+                    retry_after: None,
+                    body: bytes::Bytes::from(est_proto::encode_body(&inner)),
+                })
+            }
             None => {
                 let why = answer
                     .summary
@@ -576,6 +621,18 @@ impl est_server::Upstream for UpstreamClient {
         }
         if req.vouched.is_some() && !req.request_ids.is_empty() {
             return self.wrap_cmc(req).await;
+        }
+        // CMC-64: a client's Query Pending for a request this RA vouched for (the CA holds
+        // it under the RA's name), from the same client: wrapped, so that the CA answers it.
+        if let Some(who) = req.requester
+            && self.holds_tokens_of(req.request_der, who)
+        {
+            return self
+                .wrap_cmc(ForwardCmc {
+                    vouched: Some(who),
+                    ..req
+                })
+                .await;
         }
         // Everything else (controls only: Query Pending, Get Certificate, revocation; an
         // encrypted request; a client the RA did not authenticate) goes as it is over a

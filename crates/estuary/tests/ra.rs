@@ -633,6 +633,52 @@ fn a_request_the_ca_holds_is_polled_by_the_ra_on_the_clients_retry() {
         1,
         "{list}"
     );
+
+    // A CMC client's own Query Pending (CMC-64) for a request the RA vouched for: the CA
+    // holds it under the RA's name, so the RA forwards the query of the same client (and only
+    // of it) under its own.
+    std::fs::write(work.join("alice.pw"), "alice-password\n").unwrap();
+    let url = format!("https://{}", ra.addr);
+    let alice = ["--user", "alice", "--password-file", "alice.pw"];
+    let mut args = alice.to_vec();
+    args.extend([
+        "fullcmc",
+        "enroll",
+        "--subject",
+        "CN=held-cmc.example",
+        "--out-key",
+        "held-cmc.key",
+        "--out-cert",
+        "held-cmc.pem",
+    ]);
+    let (ok, out) = client(&url, &root, &work, &args);
+    assert!(!ok && out.contains(": pending"), "held at the CA: {out}");
+    let state = "held-cmc.pem.pending.json";
+    assert!(work.join(state).exists(), "{out}");
+    let poll = |creds: &[&str]| {
+        let mut args = creds.to_vec();
+        args.extend(["fullcmc", "poll", "--state", state]);
+        client(&url, &root, &work, &args)
+    };
+    let (ok, out) = poll(&alice);
+    assert!(!ok && out.contains(": pending"), "still held: {out}");
+    let (_, list) = estuary(&["request", "list", "--json"], &ca_dir);
+    let line = list
+        .lines()
+        .find(|l| l.contains("CN=held-cmc.example"))
+        .unwrap_or_else(|| panic!("{list}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    let (ok, out) = estuary(&["request", "approve", &id], &ca_dir);
+    assert!(ok, "{out}");
+    // Without alice's credentials the RA vouches for nothing: the CA does not answer it.
+    let (ok, out) = poll(&[]);
+    assert!(!ok && !out.contains("success"), "{out}");
+    assert!(!work.join("held-cmc.pem").exists());
+    let (ok, out) = poll(&alice);
+    assert!(ok, "approved: {out}");
+    assert!(out.contains("success"), "{out}");
+    common::check_cert(&work, &ca_dir, "held-cmc.pem", "held-cmc.key");
 }
 
 /// An independent EST client through the RA: Bouncy Castle's ESTService (interop/bc/

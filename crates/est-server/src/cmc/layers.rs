@@ -207,11 +207,19 @@ pub(super) async fn nested_identity(
             renewal,
             source: outer.source.clone(),
         }),
-        Err(_) if ra && matches!(inner.signer, OuterSigner::RequestKey(_)) => Ok(LayerIdentity {
-            identity: outer.identity.clone(),
-            renewal: None,
-            source: outer.source.clone(),
-        }),
+        Err(_)
+            if ra
+                && matches!(
+                    inner.signer,
+                    OuterSigner::RequestKey(_) | OuterSigner::KeyIdentifier { .. }
+                ) =>
+        {
+            Ok(LayerIdentity {
+                identity: outer.identity.clone(),
+                renewal: None,
+                source: outer.source.clone(),
+            })
+        }
         Err(f) => Err(f),
     }
 }
@@ -268,16 +276,45 @@ pub(super) async fn batch_member(
 ) -> Result<Vec<u8>, Failure> {
     let mut b = ResponseBuilder::new(&inner.controls)?;
     let mut run = Run::default();
+    let mut held = Vec::new();
     let checked = async {
         if let Some(f) = inner.controls.unsupported_failure() {
             return Err(f);
         }
         check_replay(st, &inner.controls).await?;
+        // A client's Query Pending that its RA forwards (CMC-64): the held requests it
+        // names; one signed by the held request's key is verified with that key.
+        for (id, token) in &inner.controls.query_pending {
+            held.push((*id, super::find_held(st, label, *id, token).await?));
+        }
+        if let OuterSigner::KeyIdentifier { .. } = &inner.signer {
+            let (_, rec) = held.first().ok_or_else(|| {
+                Failure::message(
+                    CmcFailInfo::BAD_MESSAGE_CHECK,
+                    "the signer's key identifier names no request and no certificate here",
+                )
+            })?;
+            inner.verify_outer_with_key(&rec.spki_der)?;
+        }
         nested_identity(st, label, inner, who, true).await
     }
     .await;
     match checked {
         Ok(inner_who) => {
+            // Held under the RA's name (the RA vouched for the request): the RA asks for it.
+            for (id, rec) in std::mem::take(&mut held) {
+                let outcome = super::query(
+                    st,
+                    label,
+                    &inner_who.identity,
+                    &inner_who.source,
+                    id,
+                    rec,
+                    &mut b,
+                )
+                .await;
+                run.record(&mut b, &[], id, outcome)?;
+            }
             Box::pin(run_layer(
                 st,
                 label,
