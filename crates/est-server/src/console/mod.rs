@@ -259,9 +259,22 @@ impl Console {
     }
 
     pub(crate) async fn audit(&self, admin: &Admin, action: &str, target: &str, details: String) {
+        self.audit_on(admin, action, target, "", details).await;
+    }
+
+    /// [`Self::audit`] of an action on something of an EST label (a held request).
+    pub(crate) async fn audit_on(
+        &self,
+        admin: &Admin,
+        action: &str,
+        target: &str,
+        label: &str,
+        details: String,
+    ) {
         let event =
             est_ca::AuditEvent::new(unix_now(), admin.actor(), admin.source.clone(), action)
                 .target(target)
+                .label(label)
                 .details(details);
         self.authority.audit(&event).await;
     }
@@ -320,9 +333,11 @@ fn secure_headers(r: &mut Response) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Not `no-referrer`: under it Chromium sends `Origin: null` on same-origin form POSTs
+    // (the check in `cross_site` copes with that too).
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::STRICT_TRANSPORT_SECURITY,
@@ -377,13 +392,14 @@ fn cleared_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-/// A POST from another site? `Sec-Fetch-Site` (sent by every current browser) must be
-/// `same-origin` or `none`; an `Origin` must be `https://<Host>`.
+/// A POST from another site? `Sec-Fetch-Site`, which every current browser sends, decides
+/// when present: `same-origin` (or `none`, typed by the user) passes. Without it (older
+/// browsers, scripts), an `Origin` must be `https://<Host>`; none at all passes (curl), the
+/// CSRF token still has to match. (A same-origin POST may carry `Origin: null`, e.g. under a
+/// strict Referrer-Policy: `Sec-Fetch-Site` tells those apart.)
 fn cross_site(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return true;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.to_str(), Ok("same-origin" | "none"));
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
@@ -658,6 +674,18 @@ mod tests {
         ])));
         assert!(cross_site(&headers(&[
             host,
+            ("sec-fetch-site", "cross-site")
+        ])));
+        // What Chromium sends for a same-origin form POST under Referrer-Policy: no-referrer.
+        assert!(!cross_site(&headers(&[
+            host,
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin")
+        ])));
+        // Sec-Fetch-Site decides over a matching Origin.
+        assert!(cross_site(&headers(&[
+            host,
+            ("origin", "https://127.0.0.1:8444"),
             ("sec-fetch-site", "cross-site")
         ])));
     }

@@ -404,7 +404,7 @@ async fn decide(
             if !reason.is_empty() {
                 details.push_str(&format!("; reason={reason}"));
             }
-            con.audit(a, audit, id, details).await;
+            con.audit_on(a, audit, id, &r.label, details).await;
             tracing::info!(admin = %a.name, id, to, "console: held request decided");
             done(
                 con,
@@ -537,7 +537,9 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
         let mut filter = CertFilter {
             ca: (!q.ca.is_empty()).then(|| q.ca.clone()),
             requester: (!q.requester.is_empty()).then(|| q.requester.clone()),
-            subject: (!q.subject.is_empty()).then(|| q.subject.clone()),
+            // An RFC 4514 DN is an exact, indexed lookup; anything else ("device-7") is
+            // looked for in the subjects below.
+            subject: q.subject.contains('=').then(|| q.subject.clone()),
             status: if window.is_some() {
                 Some(CertStatus::Valid)
             } else {
@@ -548,7 +550,9 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
             limit: PAGE,
             offset,
         };
-        if q.san.is_empty() {
+        let subject_part =
+            (!q.subject.is_empty() && !q.subject.contains('=')).then(|| q.subject.to_lowercase());
+        if q.san.is_empty() && subject_part.is_none() {
             match store.list_certificates(&filter).await {
                 Ok(r) => {
                     if r.len() == PAGE as usize {
@@ -559,8 +563,8 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
                 Err(e) => return failed(e),
             }
         } else {
-            // The SAN is in the certificate only: scan the other filters' matches, newest
-            // first, a bounded number of them.
+            // A SAN is in the certificate only, a part of a subject in no index: scan the
+            // other filters' matches, newest first, a bounded number of them.
             const SCAN: u32 = 20_000;
             let mut out = Vec::new();
             filter.limit = 500;
@@ -572,9 +576,13 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
                 };
                 let full = page.len() == filter.limit as usize;
                 out.extend(page.into_iter().filter(|r| {
-                    super::certificate_sans(&r.der)
-                        .iter()
-                        .any(|s| san_matches(s, &q.san))
+                    subject_part
+                        .as_ref()
+                        .is_none_or(|p| r.subject.to_lowercase().contains(p.as_str()))
+                        && (q.san.is_empty()
+                            || super::certificate_sans(&r.der)
+                                .iter()
+                                .any(|s| san_matches(s, &q.san)))
                 }));
                 filter.offset += filter.limit;
                 if !full || out.len() >= PAGE as usize {
@@ -582,7 +590,7 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
                 }
                 if filter.offset >= SCAN {
                     note = Some(format!(
-                        "the SAN search looked at the newest {SCAN} certificates matching the other fields; narrow it for older ones"
+                        "the search looked at the newest {SCAN} certificates matching the other fields; narrow it (a whole subject DN is an indexed lookup) for older ones"
                     ));
                     break;
                 }
