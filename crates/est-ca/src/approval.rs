@@ -97,6 +97,7 @@ impl Authority {
                 created_at: now,
                 decided_at: 0,
                 serial: String::new(),
+                client_addr: req.origin.source.to_owned(),
             };
             return match store.add_pending(&rec).await {
                 Ok(()) => {
@@ -178,6 +179,7 @@ impl Authority {
                     created_at: unix_secs(self.clock().now()),
                     decided_at: 0,
                     serial: String::new(),
+                    client_addr: req.origin.source.to_owned(),
                 };
                 match store.add_pending(&rec).await {
                     Ok(()) => {

@@ -52,6 +52,12 @@ pub mod action {
     pub const CA_ROLLOVER: &str = "ca.rollover";
     /// An issuing CA added (`estuary init --add-ca`).
     pub const CA_ADD: &str = "ca.add";
+    /// Console administrators: created/removed by the CLI, logging in and out of the console.
+    pub const ADMIN_ADD: &str = "admin.add";
+    pub const ADMIN_REMOVE: &str = "admin.remove";
+    pub const ADMIN_LOGIN: &str = "admin.login";
+    pub const ADMIN_LOGIN_FAILED: &str = "admin.login_failed";
+    pub const ADMIN_LOGOUT: &str = "admin.logout";
 }
 
 /// One audited action: who, from where, what, on what, when and why.

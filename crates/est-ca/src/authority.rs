@@ -392,6 +392,11 @@ impl Authority {
         self
     }
 
+    /// The server secret's sealing box, when the authority has one.
+    pub fn secret_box(&self) -> Option<&Arc<crate::SecretBox>> {
+        self.secret_box.as_ref()
+    }
+
     pub fn domain(&self, name: &str) -> Option<&Arc<CaDomain>> {
         self.domains.get(name)
     }

@@ -10,6 +10,7 @@
 //!   a handle and never see key bytes;
 //! - [`Clock`]: the time, so tests can move it.
 
+pub mod admin;
 mod approval;
 mod audit;
 mod audit_hooks;
@@ -87,7 +88,7 @@ pub fn token_secret_hash(secret: &[u8]) -> String {
     hex::encode(openssl::sha::sha256(secret))
 }
 pub use store::{
-    CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord, CmcSecretRecord,
-    PendingRecord, ReplayPair, Revocation, RevokedEntry, Store, StoreError, TOKEN_REVOKED_BY,
-    TokenRecord, UserRecord,
+    AdminRecord, CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord,
+    CmcSecretRecord, PendingRecord, ReplayPair, Revocation, RevokedEntry, Store, StoreError,
+    TOKEN_REVOKED_BY, TokenRecord, UserRecord,
 };

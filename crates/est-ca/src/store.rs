@@ -139,6 +139,24 @@ pub struct PendingRecord {
     pub decided_at: i64,
     /// Serial of the issued certificate; empty before.
     pub serial: String,
+    /// Where the request came from (the peer `ip:port`), for the operator; `""` when unknown
+    /// (requests held before schema v8).
+    pub client_addr: String,
+}
+
+/// An administrator of the web console (issue 11 item 1): a password, stored only as an
+/// argon2id PHC hash, and a TOTP secret (RFC 6238), stored only sealed by the authority's
+/// [`crate::SecretBox`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminRecord {
+    pub name: String,
+    /// PHC string (`$argon2id$...`).
+    pub password_hash: String,
+    /// The TOTP secret, sealed ([`crate::SecretBox::seal`] with context `admin-totp:<name>`).
+    pub totp_sealed: Vec<u8>,
+    /// The last TOTP time step a login used (0: none): a code is accepted once.
+    pub totp_last_step: i64,
+    pub created_at: i64,
 }
 
 /// What a registered client key is (RFC 7030 §4.4.1).
@@ -419,6 +437,54 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Returns whether a secret was removed.
     async fn remove_cmc_secret(&self, _ident: &str) -> Result<bool, StoreError> {
         Ok(false)
+    }
+
+    /// Records a console administrator; `Conflict` if the name exists.
+    async fn add_admin(&self, _admin: &AdminRecord) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "this store does not keep console administrators".into(),
+        ))
+    }
+    async fn get_admin(&self, _name: &str) -> Result<Option<AdminRecord>, StoreError> {
+        Ok(None)
+    }
+    /// Sorted by name.
+    async fn list_admins(&self) -> Result<Vec<AdminRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Returns whether an administrator was removed.
+    async fn remove_admin(&self, _name: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    /// Raises the administrator's last used TOTP step to `step` if it is below: `Ok(true)`
+    /// when this call did (the code is used now), `Ok(false)` when the step (or a later one)
+    /// was used before: a replayed code. Atomic across nodes.
+    async fn claim_totp_step(&self, _name: &str, _step: i64) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// Certificates issued at or after `since` (unix seconds): the dashboard's issuance rate.
+    async fn count_issued_since(&self, since: i64) -> Result<u64, StoreError> {
+        let rows = self
+            .list_certificates(&CertFilter {
+                limit: 0,
+                ..CertFilter::default()
+            })
+            .await?;
+        Ok(rows.iter().filter(|r| r.issued_at >= since).count() as u64)
+    }
+    /// Valid certificates whose `not_after` is in `[from, before)`: "expiring soon".
+    async fn count_expiring(&self, from: i64, before: i64) -> Result<u64, StoreError> {
+        let rows = self
+            .list_certificates(&CertFilter {
+                status: Some(CertStatus::Valid),
+                valid_at: Some(from),
+                expires_before: Some(before),
+                limit: 0,
+                ..CertFilter::default()
+            })
+            .await?;
+        Ok(rows.len() as u64)
     }
 
     /// CMC replay protection (CMC-53): records that a request with this transactionId (decimal

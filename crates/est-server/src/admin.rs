@@ -3,7 +3,8 @@
 //! - `GET /healthz`: 200 `ok` while the process serves at all (liveness);
 //! - `GET /readyz`: 200 `ready` when the store answers a cheap query and every CA domain's
 //!   signing key signs, else 503 listing what failed (readiness);
-//! - `GET /metrics`: the Prometheus text exposition of [`Metrics`].
+//! - `GET /metrics`: the Prometheus text exposition of [`Metrics`];
+//! - every other path: the web console ([`crate::console`]) when configured.
 //!
 //! It runs on the same accept loop as EST (connection table, timeouts, handshake metrics), with
 //! a small connection table of its own.
@@ -119,6 +120,8 @@ pub struct AdminState {
     limits: Limits,
     snapshot: tokio::sync::Mutex<Option<(Instant, StoreCounts)>>,
     key_check: std::sync::Mutex<Option<(Instant, KeyFailures)>>,
+    /// The web console, served on every other path; `None`: those are 404.
+    console: Option<Arc<crate::console::Console>>,
 }
 
 impl AdminState {
@@ -136,7 +139,14 @@ impl AdminState {
             },
             snapshot: tokio::sync::Mutex::new(None),
             key_check: std::sync::Mutex::new(None),
+            console: None,
         }
+    }
+
+    /// Serves the web console on every path but the three above.
+    pub fn with_console(mut self, console: crate::console::Console) -> Self {
+        self.console = Some(Arc::new(console));
+        self
     }
 
     /// Reports the open connections of `est` (the EST listener).
@@ -242,6 +252,9 @@ fn text(status: StatusCode, body: String) -> Response {
 async fn dispatch(State(st): State<Arc<AdminState>>, req: Request) -> Response {
     let path = req.uri().path();
     if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        if let Some(console) = &st.console {
+            return crate::console::handle(console, req).await;
+        }
         return text(
             StatusCode::NOT_FOUND,
             "not found: the admin listener serves /healthz, /readyz and /metrics\n".into(),

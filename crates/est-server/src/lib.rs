@@ -7,6 +7,7 @@ mod cmc;
 mod config;
 mod conn;
 mod conntable;
+pub mod console;
 pub use est_proto::digest;
 mod error;
 mod fdlimit;

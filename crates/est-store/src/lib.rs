@@ -102,6 +102,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0007_audit.sql"),
         include_str!("../migrations/postgres/0007_audit.sql"),
     ),
+    (
+        8,
+        "console",
+        include_str!("../migrations/sqlite/0008_console.sql"),
+        include_str!("../migrations/postgres/0008_console.sql"),
+    ),
 ];
 
 /// Tuning for [`SqlStore::connect_with`]; [`SqlStoreOptions::default`] suits most deployments.
@@ -639,6 +645,7 @@ impl Store for SqlStore {
             .bind(p.created_at)
             .bind(p.decided_at)
             .bind(p.serial.as_str())
+            .bind(p.client_addr.as_str())
             .execute(&self.write_pool)
             .await;
         match result {
@@ -849,6 +856,82 @@ impl Store for SqlStore {
             .await
             .map_err(backend_error)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn add_admin(&self, a: &est_ca::AdminRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::INSERT_ADMIN)
+            .bind(a.name.as_str())
+            .bind(a.password_hash.as_str())
+            .bind(a.totp_sealed.as_slice())
+            .bind(a.totp_last_step)
+            .bind(a.created_at)
+            .execute(&self.write_pool)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::Conflict(format!("administrator {:?}", a.name)))
+            }
+            Err(e) => Err(backend_error(e)),
+        }
+    }
+
+    async fn get_admin(&self, name: &str) -> Result<Option<est_ca::AdminRecord>, StoreError> {
+        // The write pool: a login right after `admin add` or a claim must see it.
+        let row = sqlx::query(sql::SELECT_ADMIN)
+            .bind(name)
+            .fetch_optional(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        row.as_ref().map(sql::admin_from_row).transpose()
+    }
+
+    async fn list_admins(&self) -> Result<Vec<est_ca::AdminRecord>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_ADMINS)
+            .fetch_all(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        rows.iter().map(sql::admin_from_row).collect()
+    }
+
+    async fn remove_admin(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::DELETE_ADMIN)
+            .bind(name)
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn claim_totp_step(&self, name: &str, step: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::CLAIM_TOTP_STEP)
+            .bind(step)
+            .bind(name)
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_issued_since(&self, since: i64) -> Result<u64, StoreError> {
+        let row = sqlx::query(sql::COUNT_ISSUED_SINCE)
+            .bind(since)
+            .fetch_one(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        let n: i64 = row.try_get("n").map_err(backend_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn count_expiring(&self, from: i64, before: i64) -> Result<u64, StoreError> {
+        let row = sqlx::query(sql::COUNT_EXPIRING)
+            .bind(from)
+            .bind(before)
+            .fetch_one(&self.read_pool)
+            .await
+            .map_err(backend_error)?;
+        let n: i64 = row.try_get("n").map_err(backend_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// INSERT ... ON CONFLICT DO NOTHING in the writer's next group commit (see `nonces`): the

@@ -439,12 +439,12 @@ pub(crate) fn encode_allowed_names(names: &[String]) -> Result<String, StoreErro
 }
 
 pub(crate) const INSERT_PENDING: &str = "INSERT INTO pending_requests \
-     (id, match_key, label, requester, subject, spki_sha256, csr, status, created_at, decided_at, serial) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     (id, match_key, label, requester, subject, spki_sha256, csr, status, created_at, decided_at, serial, \
+     client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 macro_rules! pending_select {
     () => {
         "SELECT id, match_key, label, requester, subject, spki_sha256, csr, status, created_at, \
-         decided_at, serial FROM pending_requests"
+         decided_at, serial, client_addr FROM pending_requests"
     };
 }
 pub(crate) const SELECT_PENDING_BY_KEY: &str = concat!(pending_select!(), " WHERE match_key = $1");
@@ -473,6 +473,35 @@ pub(crate) fn pending_from_row(row: &AnyRow) -> Result<est_ca::PendingRecord, St
         created_at: row.try_get("created_at").map_err(backend_error)?,
         decided_at: row.try_get("decided_at").map_err(backend_error)?,
         serial: row.try_get("serial").map_err(backend_error)?,
+        client_addr: row.try_get("client_addr").map_err(backend_error)?,
+    })
+}
+
+pub(crate) const INSERT_ADMIN: &str = "INSERT INTO admins \
+     (name, password_hash, totp_sealed, totp_last_step, created_at) VALUES ($1, $2, $3, $4, $5)";
+macro_rules! admin_select {
+    () => {
+        "SELECT name, password_hash, totp_sealed, totp_last_step, created_at FROM admins"
+    };
+}
+pub(crate) const SELECT_ADMIN: &str = concat!(admin_select!(), " WHERE name = $1");
+pub(crate) const SELECT_ADMINS: &str = concat!(admin_select!(), " ORDER BY name");
+pub(crate) const DELETE_ADMIN: &str = "DELETE FROM admins WHERE name = $1";
+/// Conditional: of two logins with the same code, only one raises the step.
+pub(crate) const CLAIM_TOTP_STEP: &str =
+    "UPDATE admins SET totp_last_step = $1 WHERE name = $2 AND totp_last_step < $1";
+pub(crate) const COUNT_ISSUED_SINCE: &str =
+    "SELECT COUNT(*) AS n FROM certificates WHERE issued_at >= $1";
+pub(crate) const COUNT_EXPIRING: &str = "SELECT COUNT(*) AS n FROM certificates \
+     WHERE not_after >= $1 AND not_after < $2 AND status = 'valid'";
+
+pub(crate) fn admin_from_row(row: &AnyRow) -> Result<est_ca::AdminRecord, StoreError> {
+    Ok(est_ca::AdminRecord {
+        name: row.try_get("name").map_err(backend_error)?,
+        password_hash: row.try_get("password_hash").map_err(backend_error)?,
+        totp_sealed: row.try_get("totp_sealed").map_err(backend_error)?,
+        totp_last_step: row.try_get("totp_last_step").map_err(backend_error)?,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
     })
 }
 

@@ -71,6 +71,7 @@ on_every_backend!(
     audit_append_list_head,
     audit_chain_is_linear_across_instances,
     audit_tampering_is_detected,
+    admins_and_console_counts,
 );
 
 /// SQLite's one-round-trip commit of certificates with their replay records: a statement

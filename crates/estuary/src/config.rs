@@ -90,6 +90,14 @@ pub struct AdminSection {
     pub enabled: bool,
     #[serde(default = "d_admin_listen")]
     pub listen: SocketAddr,
+    /// The web console on this listener (every path but /metrics, /healthz, /readyz).
+    #[serde(default = "d_true")]
+    pub console: bool,
+    /// Subjects (RFC 4514 patterns, `*` within one attribute value) of administrator client
+    /// certificates: issued by one of our CAs, recorded and not revoked, they log in to the
+    /// console without a password. Empty: only `estuary admin add` accounts log in.
+    #[serde(default)]
+    pub admin_subjects: Vec<String>,
 }
 
 fn d_admin_listen() -> SocketAddr {
@@ -101,6 +109,8 @@ impl Default for AdminSection {
         Self {
             enabled: true,
             listen: d_admin_listen(),
+            console: true,
+            admin_subjects: Vec::new(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `estuary`: the EST server, CA administration and client, in one binary. This is the only
 //! place that picks backends and wires the crates together.
 mod bench;
+mod cmd_admin;
 mod cmd_audit;
 mod cmd_client;
 mod cmd_cmc_keygen;
@@ -197,6 +198,11 @@ enum Cmd {
     Cert {
         #[command(subcommand)]
         cmd: CertCmd,
+    },
+    /// Administrators of the web console on the admin listener (password + TOTP).
+    Admin {
+        #[command(subcommand)]
+        cmd: cmd_admin::AdminCmd,
     },
     /// The hash-chained audit trail: verify it, export it as JSON lines, list it.
     Audit {
@@ -796,6 +802,7 @@ async fn run(cmd: Cmd) -> Result<(), AnyError> {
             .await
         }
         Cmd::Cert { cmd } => cert(cmd).await,
+        Cmd::Admin { cmd } => cmd_admin::run(cmd).await,
         Cmd::Audit { cmd } => cmd_audit::run(cmd).await,
         Cmd::Crl { dir, ca, out } => cmd_crl::crl(&dir.data_dir, ca, &out).await,
         Cmd::Client(args) => cmd_client::run(*args).await,
@@ -1350,8 +1357,20 @@ async fn serve(
     let server = est_server::serve_listener(listener, acceptor, state)?;
     let admin = match admin_listener {
         Some(l) => {
-            let st = est_server::AdminState::new(metrics, authority.clone(), &server_cfg.limits)
-                .watching(&server);
+            let mut st =
+                est_server::AdminState::new(metrics, authority.clone(), &server_cfg.limits)
+                    .watching(&server);
+            if cfg.admin.console {
+                let hooks = cmd_admin::Hooks::new(&cfg, data_dir, authority.store().clone());
+                match est_server::console::Console::new(
+                    authority.clone(),
+                    Arc::new(hooks),
+                    cmd_admin::console_config(&cfg),
+                ) {
+                    Ok(c) => st = st.with_console(c),
+                    Err(e) => tracing::warn!(error = %e, "the web console is off"),
+                }
+            }
             let acceptor = est_server::build_acceptor(&server_cfg.tls)?;
             Some(est_server::serve_admin(l, acceptor, st)?)
         }
@@ -1676,7 +1695,9 @@ fn banner(
     let url = format!("https://{addr}");
     // Before the EST line, which tests (and scripts) wait for.
     if let Some(a) = admin {
-        println!("Estuary admin listening on https://{a} (/metrics, /healthz, /readyz)");
+        println!(
+            "Estuary admin listening on https://{a} (web console at /, /metrics, /healthz, /readyz; `estuary admin add` creates a console login)"
+        );
     }
     println!("Estuary EST server listening on {url}/.well-known/est/");
     print_fingerprint(cfg, data_dir)?;
