@@ -527,6 +527,19 @@ impl Env {
     }
 }
 
+/// Every byte but ASCII letters and digits as `%XX` (a query parameter value).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn normalize_serial(s: &str) -> String {
     let s = s.trim().to_ascii_lowercase().replace(':', "");
     let t = s.trim_start_matches('0');
@@ -905,9 +918,9 @@ async fn flows(ui: &Ui, env: &Env) {
     ui.shot("audit-reject").await;
 
     // e. Certificate search, detail, PEM download, revocation; OCSP says revoked.
+    // The subject filter matches the whole RFC 4514 DN (as the request page showed it).
     ui.click("#nav-certs").await;
-    ui.fill("#cert-search [name=\"subject\"]", "console-approve.example")
-        .await;
+    ui.fill("#cert-search [name=\"subject\"]", &subject).await;
     ui.click("#search-submit").await;
     assert!(
         ui.path().await.starts_with("/certs?"),
@@ -915,11 +928,7 @@ async fn flows(ui: &Ui, env: &Env) {
         ui.path().await
     );
     let rows = ui.all("#certs tr[data-serial]").await;
-    assert_eq!(
-        rows.len(),
-        1,
-        "certificates with CN console-approve.example"
-    );
+    assert_eq!(rows.len(), 1, "certificates with subject {subject}");
     let serial = rows[0].attr("data-serial").await.unwrap().unwrap();
     assert_eq!(
         normalize_serial(&serial),
@@ -1007,10 +1016,11 @@ async fn flows(ui: &Ui, env: &Env) {
     assert!(ocsp.contains("Response verify OK"), "{ocsp}");
     assert!(ocsp.contains("approve.pem: revoked"), "{ocsp}");
     assert!(ocsp.contains("Reason: keyCompromise"), "{ocsp}");
-    ui.goto("/certs?subject=console-approve.example&status=valid")
+    let by_subject = percent_encode(&subject);
+    ui.goto(&format!("/certs?subject={by_subject}&status=valid"))
         .await;
     assert!(!ui.has("#certs tr[data-serial]").await, "status=valid");
-    ui.goto("/certs?subject=console-approve.example&status=revoked")
+    ui.goto(&format!("/certs?subject={by_subject}&status=revoked"))
         .await;
     assert_eq!(ui.all("#certs tr[data-serial]").await.len(), 1);
     let revoked = ui.wait_int("/", "#revoked-count", |n| n >= 1).await;
