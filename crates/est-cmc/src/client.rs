@@ -418,7 +418,33 @@ impl std::fmt::Debug for RequestSigner<'_> {
 
 /// DER ContentInfo(SignedData(PKIData)).
 pub fn sign_request(pki_data: &PkiData, signer: &RequestSigner<'_>) -> Result<Vec<u8>, String> {
+    sign_request_with(pki_data, signer, &[])
+}
+
+/// [`sign_request`] with unsigned attributes in the SignerInfo (an RA's moved CMC Unsigned
+/// Data, CMC-25); only a certificate signer takes them.
+pub fn sign_request_with(
+    pki_data: &PkiData,
+    signer: &RequestSigner<'_>,
+    unsigned_attributes: &[x509_cert::attr::Attribute],
+) -> Result<Vec<u8>, String> {
     let content = pki_data.to_der().map_err(|e| e.to_string())?;
+    if !unsigned_attributes.is_empty() {
+        let RequestSigner::Certificate(s) = signer else {
+            return Err("unsigned attributes need a certificate signer".into());
+        };
+        return est_cms::sign_with(
+            oids::CT_PKI_DATA,
+            &content,
+            *s,
+            &[],
+            &est_cms::SignOptions {
+                unsigned_attributes: unsigned_attributes.to_vec(),
+                ..est_cms::SignOptions::default()
+            },
+        )
+        .map_err(|e| e.to_string());
+    }
     match signer {
         RequestSigner::RequestKey { key, key_id } => {
             est_cms::sign_with_key_id(oids::CT_PKI_DATA, &content, key, key_id, &[])

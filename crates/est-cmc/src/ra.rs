@@ -67,6 +67,119 @@ pub fn wrap_full_request(
     })
 }
 
+/// `CMCUnsignedData ::= SEQUENCE { bodyPartPath BodyPartPath, identifier
+/// TYPE-IDENTIFIER.&id, content TYPE-IDENTIFIER.&Type }` (RFC 5272 §3.2.3), the value of the
+/// id-aa-cmc-unsignedData attribute.
+#[derive(Clone, Debug, PartialEq, Eq, der::Sequence)]
+pub struct CmcUnsignedData {
+    pub body_part_path: crate::types::BodyPartPath,
+    pub identifier: der::asn1::ObjectIdentifier,
+    pub content: der::Any,
+}
+
+/// The id-aa-cmc-unsignedData attributes of one SignerInfo's unsigned attributes, checked
+/// (CMC-25): at most one attribute, with one value, a CMCUnsignedData.
+pub fn unsigned_data_of(
+    unsigned_attrs: Option<&x509_cert::attr::Attributes>,
+) -> Result<Option<CmcUnsignedData>, String> {
+    let mut found: Vec<&x509_cert::attr::Attribute> = unsigned_attrs
+        .map(|a| {
+            a.iter()
+                .filter(|a| a.oid == oids::AA_CMC_UNSIGNED_DATA)
+                .collect()
+        })
+        .unwrap_or_default();
+    match found.len() {
+        0 => Ok(None),
+        1 => {
+            let attr = found.remove(0);
+            if attr.values.len() != 1 {
+                return Err(format!(
+                    "the CMC Unsigned Data attribute has {} values, one is allowed (CMC-25)",
+                    attr.values.len()
+                ));
+            }
+            attr.values
+                .iter()
+                .next()
+                .map(|v| v.decode_as::<CmcUnsignedData>())
+                .transpose()
+                .map_err(|e| format!("CMC Unsigned Data: {e}"))
+        }
+        n => Err(format!(
+            "{n} CMC Unsigned Data attributes in one SignerInfo, at most one is allowed (CMC-25)"
+        )),
+    }
+}
+
+/// CMC-25 at the RA: takes the client's CMC Unsigned Data attribute out of its SignedData
+/// (unsigned attributes are outside the signature, so the client's signature still verifies)
+/// and returns the request without it, with the attribute to put into the RA's own
+/// SignerInfo: its bodyPartPath prefixed with [`ID_WRAPPED`], the wrapped request's body part
+/// ID. Every SignerInfo must carry the same value (or none). A request without one, and one
+/// that is not SignedData (EnvelopedData to the CA), comes back unchanged with `None`.
+pub fn move_unsigned_data(
+    client_request_der: &[u8],
+) -> Result<(Vec<u8>, Option<x509_cert::attr::Attribute>), String> {
+    let e = |e: der::Error| e.to_string();
+    let ci = cms::content_info::ContentInfo::from_der(client_request_der).map_err(e)?;
+    if ci.content_type != est_cms::oids::ID_SIGNED_DATA {
+        return Ok((client_request_der.to_vec(), None));
+    }
+    let mut sd: cms::signed_data::SignedData = ci.content.decode_as().map_err(e)?;
+    let mut value: Option<CmcUnsignedData> = None;
+    let mut carriers = 0usize;
+    for si in sd.signer_infos.0.iter() {
+        if let Some(v) = unsigned_data_of(si.unsigned_attrs.as_ref())? {
+            if value.as_ref().is_some_and(|x| *x != v) {
+                return Err(
+                    "the SignerInfos carry different CMC Unsigned Data values (CMC-25)".into(),
+                );
+            }
+            value = Some(v);
+            carriers += 1;
+        }
+    }
+    let Some(mut value) = value else {
+        return Ok((client_request_der.to_vec(), None));
+    };
+    if carriers != sd.signer_infos.0.len() {
+        return Err("CMC Unsigned Data is in some SignerInfos but not all (CMC-25)".into());
+    }
+    let mut infos = Vec::new();
+    for si in sd.signer_infos.0.iter() {
+        let mut si = si.clone();
+        let rest: Vec<x509_cert::attr::Attribute> = si
+            .unsigned_attrs
+            .iter()
+            .flat_map(|a| a.iter())
+            .filter(|a| a.oid != oids::AA_CMC_UNSIGNED_DATA)
+            .cloned()
+            .collect();
+        si.unsigned_attrs = if rest.is_empty() {
+            None
+        } else {
+            Some(der::asn1::SetOfVec::try_from(rest).map_err(e)?)
+        };
+        infos.push(si);
+    }
+    sd.signer_infos =
+        cms::signed_data::SignerInfos(der::asn1::SetOfVec::try_from(infos).map_err(e)?);
+    let moved = cms::content_info::ContentInfo {
+        content_type: est_cms::oids::ID_SIGNED_DATA,
+        content: der::Any::encode_from(&sd).map_err(e)?,
+    }
+    .to_der()
+    .map_err(e)?;
+    value.body_part_path.insert(0, ID_WRAPPED);
+    let attr = x509_cert::attr::Attribute {
+        oid: oids::AA_CMC_UNSIGNED_DATA,
+        values: der::asn1::SetOfVec::try_from(vec![der::Any::encode_from(&value).map_err(e)?])
+            .map_err(e)?,
+    };
+    Ok((moved, Some(attr)))
+}
+
 /// The body part IDs of the certification requests in a client's Full PKI Request (a DER
 /// ContentInfo), read but not verified (the CA verifies it), so that the RA can witness
 /// them (CMC-62). An EnvelopedData request (to the CA, CMC-20) cannot be looked into: no
@@ -217,6 +330,144 @@ mod tests {
                 (ID_WITNESS_BASE + 1, vec![ID_WRAPPED, 5])
             ]
         );
+    }
+
+    fn signer() -> est_cms::OpensslSigner {
+        let group =
+            openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+        let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap())
+            .unwrap();
+        let mut n = openssl::x509::X509NameBuilder::new().unwrap();
+        n.append_entry_by_text("CN", "client").unwrap();
+        let n = n.build();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&n).unwrap();
+        b.set_issuer_name(&n).unwrap();
+        b.set_pubkey(&key).unwrap();
+        let serial = openssl::bn::BigNum::from_u32(7)
+            .unwrap()
+            .to_asn1_integer()
+            .unwrap();
+        b.set_serial_number(&serial).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let cert = x509_cert::Certificate::from_der(&b.build().to_der().unwrap()).unwrap();
+        est_cms::OpensslSigner::new(key, cert).unwrap()
+    }
+
+    fn unsigned_attr(values: &[CmcUnsignedData]) -> x509_cert::attr::Attribute {
+        x509_cert::attr::Attribute {
+            oid: oids::AA_CMC_UNSIGNED_DATA,
+            values: der::asn1::SetOfVec::try_from(
+                values
+                    .iter()
+                    .map(|v| der::Any::encode_from(v).unwrap())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+        }
+    }
+
+    fn data(path: Vec<BodyPartId>, text: &str) -> CmcUnsignedData {
+        CmcUnsignedData {
+            body_part_path: path,
+            identifier: const_oid::db::rfc5911::ID_DATA,
+            content: der::Any::encode_from(&der::asn1::OctetString::new(text.as_bytes()).unwrap())
+                .unwrap(),
+        }
+    }
+
+    /// CMC-25: the RA takes the client's CMC Unsigned Data out of the client's SignerInfo
+    /// (whose signature still verifies) and carries it in its own, the path prefixed with the
+    /// wrapped request's body part ID.
+    #[test]
+    fn unsigned_data_moves_into_the_ra_wrapper() {
+        let s = signer();
+        let opts = RequestOptions::random().unwrap();
+        let pki = wrap_pkcs10(&opts, &csr()).unwrap();
+        let original = data(vec![1], "chain");
+        let client = crate::client::sign_request_with(
+            &pki,
+            &crate::client::RequestSigner::Certificate(&s),
+            &[unsigned_attr(std::slice::from_ref(&original))],
+        )
+        .unwrap();
+        let before = est_cms::ParsedSignedData::parse(&client).unwrap();
+        assert!(
+            unsigned_data_of(before.signer_infos[0].0.unsigned_attrs.as_ref())
+                .unwrap()
+                .is_some()
+        );
+        let (moved, attr) = move_unsigned_data(&client).unwrap();
+        let after = est_cms::ParsedSignedData::parse(&moved).unwrap();
+        assert!(after.signer_infos[0].0.unsigned_attrs.is_none());
+        assert_eq!(after.content, before.content, "the PKIData is untouched");
+        after
+            .verify_with_certificate(0)
+            .expect("the client's signature still verifies");
+        let attr = attr.unwrap();
+        let v = attr
+            .values
+            .iter()
+            .next()
+            .unwrap()
+            .decode_as::<CmcUnsignedData>()
+            .unwrap();
+        assert_eq!(v.body_part_path, vec![ID_WRAPPED, 1]);
+        assert_eq!(v.content, original.content);
+        // The RA's own request carries it, and the CA reads it as one attribute.
+        let ra = crate::client::sign_request_with(
+            &wrap_full_request(&opts, &moved, &[]).unwrap(),
+            &crate::client::RequestSigner::Certificate(&s),
+            std::slice::from_ref(&attr),
+        )
+        .unwrap();
+        let parsed = est_cms::ParsedSignedData::parse(&ra).unwrap();
+        let got = unsigned_data_of(parsed.signer_infos[0].0.unsigned_attrs.as_ref())
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.body_part_path, vec![ID_WRAPPED, 1]);
+        // Without one, the request comes back byte for byte.
+        let plain =
+            crate::client::sign_request(&pki, &crate::client::RequestSigner::Certificate(&s))
+                .unwrap();
+        assert_eq!(move_unsigned_data(&plain).unwrap(), (plain.clone(), None));
+    }
+
+    #[test]
+    fn more_than_one_unsigned_data_is_refused() {
+        let two_values = unsigned_attr(&[data(vec![1], "a"), data(vec![2], "b")]);
+        let set = x509_cert::attr::Attributes::try_from(vec![two_values]).unwrap();
+        assert!(
+            unsigned_data_of(Some(&set))
+                .unwrap_err()
+                .contains("2 values")
+        );
+        let s = signer();
+        let pki = wrap_pkcs10(&RequestOptions::random().unwrap(), &csr()).unwrap();
+        let client = crate::client::sign_request_with(
+            &pki,
+            &crate::client::RequestSigner::Certificate(&s),
+            &[
+                unsigned_attr(&[data(vec![1], "a")]),
+                unsigned_attr(&[data(vec![1], "b")]),
+            ],
+        )
+        .unwrap();
+        assert!(
+            move_unsigned_data(&client)
+                .unwrap_err()
+                .contains("at most one")
+        );
+        // The CA refuses such a request too.
+        let r =
+            crate::FullPkiRequest::parse_layered(&client, crate::RequestPolicy::default(), None);
+        assert!(format!("{:?}", r.unwrap_err()).contains("CMC-25"));
     }
 
     #[test]

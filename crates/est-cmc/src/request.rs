@@ -643,6 +643,12 @@ fn outer_signer(signed: &est_cms::ParsedSignedData, pki: &PkiData) -> Result<Out
             ))
         };
     }
+    // CMC-25: at most one CMC Unsigned Data attribute per SignerInfo, one value, well formed
+    // (its content is not acted on: no control of ours needs data outside the signature).
+    for (si, _) in &signed.signer_infos {
+        crate::ra::unsigned_data_of(si.unsigned_attrs.as_ref())
+            .map_err(|e| Failure::message(CmcFailInfo::BAD_REQUEST, e))?;
+    }
     let keys: Vec<_> = pki.req_sequence.iter().filter_map(request_key).collect();
     // A SignerInfo naming a request's key by SKI: the request-key form.
     let by_request = signed

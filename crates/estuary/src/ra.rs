@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use der::{Decode, Encode};
 use est_client::{ClientConfig, ClientError, ClientIdentity, EstClient, EstConnection, Trust};
-use est_cmc::client::{RequestOptions, RequestSigner, build_query_pending, sign_request};
+use est_cmc::client::{RequestOptions, RequestSigner, build_query_pending};
 use est_cmc::{CmcStatus, ResponseSummary};
 use est_proto::Operation;
 use est_server::{ForwardCmc, ForwardEnroll, Forwarded, Relayed, UpstreamError};
@@ -219,9 +219,23 @@ impl UpstreamClient {
         &self,
         build: impl Fn() -> Result<(est_cmc::PkiData, Vec<u8>), String>,
     ) -> Result<CmcAnswer, UpstreamError> {
+        self.post_signed_with(&[], build).await
+    }
+
+    /// [`Self::post_signed`] with unsigned attributes in the RA's SignerInfo (CMC-25).
+    async fn post_signed_with(
+        &self,
+        unsigned: &[x509_cert::attr::Attribute],
+        build: impl Fn() -> Result<(est_cmc::PkiData, Vec<u8>), String>,
+    ) -> Result<CmcAnswer, UpstreamError> {
         let (status, der, nonce) = with_conn!(self, |c| {
             match build().and_then(|(pki, nonce)| {
-                sign_request(&pki, &RequestSigner::Certificate(&self.signer)).map(|r| (r, nonce))
+                est_cmc::client::sign_request_with(
+                    &pki,
+                    &RequestSigner::Certificate(&self.signer),
+                    unsigned,
+                )
+                .map(|r| (r, nonce))
             }) {
                 Ok((req, nonce)) => c.full_cmc(&req).await.map(|(s, d)| (s, d, nonce)),
                 Err(e) => Err(ClientError::Other(e)),
@@ -455,12 +469,16 @@ impl UpstreamClient {
     /// with Batch Requests and RA Identity Witness; the CA's own response to it comes back
     /// (CMC-63, CMC-66).
     async fn wrap_cmc(&self, req: ForwardCmc<'_>) -> Result<Relayed, UpstreamError> {
+        // CMC-25: the client's CMC Unsigned Data moves into the RA's SignerInfo.
+        let (client_der, unsigned) =
+            est_cmc::ra::move_unsigned_data(req.request_der).map_err(UpstreamError::Refused)?;
+        let unsigned: Vec<_> = unsigned.into_iter().collect();
         let answer = self
-            .post_signed(|| {
+            .post_signed_with(&unsigned, || {
                 let opts = RequestOptions::random()?;
                 let nonce = opts.sender_nonce.clone();
                 Ok((
-                    est_cmc::ra::wrap_full_request(&opts, req.request_der, req.request_ids)?,
+                    est_cmc::ra::wrap_full_request(&opts, &client_der, req.request_ids)?,
                     nonce,
                 ))
             })

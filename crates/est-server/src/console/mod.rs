@@ -603,3 +603,96 @@ async fn login(console: &Console, form: &Form, peer: Option<SocketAddr>, source:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let h = headers(&[
+            ("cookie", "a=1; __Host-estuary-console-x=no"),
+            ("cookie", " __Host-estuary-console=abc ; b=2"),
+        ]);
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(cookie(&HeaderMap::new(), SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn cross_site_posts_are_recognised() {
+        let host = ("host", "127.0.0.1:8444");
+        assert!(!cross_site(&headers(&[host])), "no Origin: curl, scripts");
+        assert!(!cross_site(&headers(&[
+            host,
+            ("origin", "https://127.0.0.1:8444")
+        ])));
+        assert!(cross_site(&headers(&[
+            host,
+            ("origin", "https://evil.example")
+        ])));
+        assert!(cross_site(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8444")
+        ])));
+        assert!(cross_site(&headers(&[host, ("origin", "null")])));
+        assert!(cross_site(&headers(&[("origin", "https://x")])), "no Host");
+        assert!(!cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(!cross_site(&headers(&[host, ("sec-fetch-site", "none")])));
+        assert!(cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "same-site")
+        ])));
+        assert!(cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "cross-site")
+        ])));
+    }
+
+    #[test]
+    fn constant_time_comparison_handles_any_lengths() {
+        assert!(ct_eq("abc", "abc"));
+        assert!(!ct_eq("abc", "abd"));
+        assert!(!ct_eq("abc", "ab"), "different lengths never panic");
+        assert!(!ct_eq("", "x"));
+    }
+
+    #[test]
+    fn forms_decode_and_missing_fields_are_empty() {
+        let f = Form::parse(b"csrf=ab&reason=key+compromise%21&x=1&x=2");
+        assert_eq!(f.get("csrf"), "ab");
+        assert_eq!(f.get("reason"), "key compromise!");
+        assert_eq!(f.get("missing"), "");
+        let f = Form::parse(b"\xff\xfe=%zz&&=");
+        assert_eq!(f.get("csrf"), "");
+    }
+
+    #[test]
+    fn sessions_expire_when_idle_or_old() {
+        let now = Instant::now();
+        let s = |created: Duration, last: Duration| Session {
+            admin: "a".into(),
+            via: "password+totp",
+            csrf: String::new(),
+            created: now.checked_sub(created).unwrap_or(now),
+            last: now.checked_sub(last).unwrap_or(now),
+            flash: None,
+        };
+        assert!(live(&s(Duration::from_secs(60), Duration::ZERO), now));
+        assert!(!live(&s(Duration::from_secs(3600), SESSION_IDLE), now));
+        assert!(!live(&s(SESSION_MAX, Duration::ZERO), now));
+    }
+}

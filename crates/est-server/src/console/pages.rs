@@ -1369,3 +1369,40 @@ async fn audit(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
         older,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_serials_and_san_queries() {
+        assert_eq!(parse_lifetime("24h"), Some(86_400));
+        assert_eq!(parse_lifetime("30m"), Some(1_800));
+        assert_eq!(parse_lifetime("7d"), Some(604_800));
+        assert_eq!(parse_lifetime("90"), Some(90));
+        assert_eq!(parse_lifetime("0h"), None);
+        assert_eq!(parse_lifetime("400d"), None, "over a year");
+        assert_eq!(parse_lifetime("99999999999999999999d"), None);
+        assert_eq!(parse_lifetime("h"), None);
+        assert_eq!(parse_lifetime(""), None);
+        assert_eq!(normalize_serial(" 0x01:A2:ff "), "01a2ff");
+        assert!(san_matches("dns:m1.example", "M1.example"));
+        assert!(san_matches("dns:m1.example", "dns:m1.example"));
+        assert!(!san_matches("dns:m1.example", "ip:m1.example"));
+        assert!(san_matches("ip:192.0.2.9", "192.0.2.9"));
+        assert!(!san_matches("dns:m1.example", "m1"));
+    }
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        let page = LoginPage {
+            error: Some("<script>alert(1)</script>".into()),
+        };
+        let html = page.render().unwrap_or_default();
+        assert!(
+            html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"));
+    }
+}
