@@ -10,7 +10,8 @@ log() { printf '\n== %s\n' "$*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------------
 pkgs=(pkg-config libssl-dev openssl curl ca-certificates sqlite3 postgresql postgresql-client systemd groff-base
-      default-jdk-headless libbcprov-java libbcpkix-java libbctls-java libbcutil-java)
+      default-jdk-headless libbcprov-java libbcpkix-java libbctls-java libbcutil-java
+      chromium chromium-driver)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -66,6 +67,8 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
+# Test artefacts: crates/estuary/tests/console.rs (the admin console in headless Chromium via
+# chromedriver) leaves a PNG screenshot of every step in target/console-screenshots/.
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
 status=${PIPESTATUS[0]}
 # A test that printed "SKIPPED" has not run its real component: that is a failure.
