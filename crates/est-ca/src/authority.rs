@@ -800,6 +800,7 @@ impl Authority {
                 ski: ski.clone(),
                 spki_sha256: spki_sha256.clone(),
                 requester: identity.requester(),
+                label: audit.origin.label.to_owned(),
                 not_before: unix_secs(not_before),
                 not_after: unix_secs(not_after),
                 issued_at: unix_secs(now),

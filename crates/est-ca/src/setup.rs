@@ -392,6 +392,7 @@ async fn issue_recorded(
         ski,
         spki_sha256: hex::encode(openssl::sha::sha256(&spki_der)),
         requester: requester.into(),
+        label: String::new(),
         not_before: crate::clock::unix_secs(
             cert.tbs_certificate()
                 .validity()

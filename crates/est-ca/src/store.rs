@@ -43,6 +43,9 @@ pub struct CertRecord {
     pub spki_sha256: String,
     /// Who asked for it: `user:<name>`, `cert:<serial>` ...
     pub requester: String,
+    /// The EST label it was requested on (`""`: the label-less path, or not recorded:
+    /// certificates issued at setup and before schema v8).
+    pub label: String,
     /// Unix seconds.
     pub not_before: i64,
     pub not_after: i64,
@@ -222,6 +225,8 @@ pub struct CertFilter {
     pub ca: Option<String>,
     pub requester: Option<String>,
     pub subject: Option<String>,
+    /// Only certificates requested on this EST label.
+    pub label: Option<String>,
     /// Only certificates with `not_after` >= this (unix seconds).
     pub valid_at: Option<i64>,
     /// Only certificates with `not_after` < this (unix seconds): with `valid_at`, those

@@ -19,14 +19,15 @@ macro_rules! cert_columns {
     () => {
         "serial, ca, subject, issuer, ski, spki_sha256, requester, \
          not_before, not_after, issued_at, status, der, \
-         revoked_at, revocation_reason, invalidity_date"
+         revoked_at, revocation_reason, invalidity_date, label"
     };
 }
 
 /// Columns bound per certificate row in an INSERT.
-const CERT_COLUMN_COUNT: usize = 15;
+const CERT_COLUMN_COUNT: usize = 16;
 
-/// Rows per multi-row INSERT statement: 1,000 x 15 = 15,000 parameters, under SQLite's 32,766
+/// Rows per multi-row INSERT statement: 1,000 x 16 = 16,000 parameters (18,000 with claimed
+/// replay pairs), under SQLite's 32,766
 /// and PostgreSQL's 65,535 limits, and large enough that per-statement costs vanish.
 pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -171,7 +172,7 @@ pub(crate) fn insert_certificates_sql(
 
 /// SQLite: certificates and replay records of one group commit in one statement list, sent to
 /// the database in one round trip: `BEGIN IMMEDIATE`, the certificates whose claimed pair
-/// (columns 16 and 17; NULL for none) is not yet recorded, the pairs, `COMMIT`. The writer
+/// (columns 17 and 18; NULL for none) is not yet recorded, the pairs, `COMMIT`. The writer
 /// holds SQLite's write lock from the first statement on, so no pair can appear in between;
 /// the pairs' `RETURNING` then says which were new. Rows: `serial` (one column) for each
 /// certificate inserted, `transaction_id, sender_nonce` (two) for each new pair.
@@ -269,6 +270,7 @@ fn bind_record<'q>(
                 .and_then(|r| r.invalidity_date)
                 .unwrap_or(0),
         )
+        .bind(record.label.as_str())
 }
 
 /// The statement list of [`claiming_commit_sqlite_sql`] with its values bound: each
@@ -345,6 +347,9 @@ pub(crate) fn list_certificates(filter: &est_ca::CertFilter) -> DynamicQuery {
     if let Some(subject) = &filter.subject {
         condition("subject", "=", Arg::Text(subject.clone()));
     }
+    if let Some(label) = &filter.label {
+        condition("label", "=", Arg::Text(label.clone()));
+    }
     if let Some(valid_at) = filter.valid_at {
         condition("not_after", ">=", Arg::Int(valid_at));
     }
@@ -385,6 +390,7 @@ pub(crate) fn certificate_from_row(row: &AnyRow) -> Result<CertRecord, StoreErro
         ski: row.try_get("ski").map_err(backend_error)?,
         spki_sha256: row.try_get("spki_sha256").map_err(backend_error)?,
         requester: row.try_get("requester").map_err(backend_error)?,
+        label: row.try_get("label").map_err(backend_error)?,
         not_before: row.try_get("not_before").map_err(backend_error)?,
         not_after: row.try_get("not_after").map_err(backend_error)?,
         issued_at: row.try_get("issued_at").map_err(backend_error)?,

@@ -57,6 +57,7 @@ fn device_record(i: u64, der_len: usize) -> est_ca::CertRecord {
         ski: format!("{i:040x}"),
         spki_sha256: format!("{i:064x}"),
         requester: "user:alice".into(),
+        label: String::new(),
         not_before: 0,
         not_after: 1,
         issued_at: 0,

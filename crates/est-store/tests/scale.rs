@@ -26,6 +26,7 @@ fn record(i: u64) -> CertRecord {
         subject: format!("CN=device-{i},O=Example"),
         issuer: "CN=Estuary CA,O=Example".into(),
         requester: format!("user:fleet-{}", i % 1_000),
+        label: String::new(),
         not_before: 1_700_000_000 + i as i64,
         not_after: 1_731_536_000 + i as i64,
         issued_at: 1_700_000_000 + i as i64,

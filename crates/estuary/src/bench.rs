@@ -944,6 +944,7 @@ async fn prefill(data_dir: &std::path::Path, count: u64) -> Result<(), AnyError>
                 ski,
                 spki_sha256: hex::encode(key),
                 requester: "prefill".into(),
+                label: String::new(),
                 not_before: 0,
                 not_after: 0,
                 issued_at: 0,

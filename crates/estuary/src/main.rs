@@ -441,6 +441,10 @@ enum CertCmd {
         /// Only this subject (RFC 4514, exactly as `cert list` prints it).
         #[arg(long)]
         subject: Option<String>,
+        /// Only certificates requested on this EST label (`""`: the label-less path;
+        /// certificates issued before this was recorded have `""` too).
+        #[arg(long)]
+        label: Option<String>,
         /// Only certificates with this SubjectAltName (`dns:NAME`, `ip:ADDR`, `email:ADDR`,
         /// `uri:URI`; DNS names compared case-insensitively). Not indexed: the listing scans.
         #[arg(long)]
@@ -1115,6 +1119,7 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
             requester,
             status,
             subject,
+            label,
             san,
             expiring,
             json,
@@ -1138,6 +1143,7 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
                 ca,
                 requester,
                 subject,
+                label,
                 status: if window.is_some() {
                     Some(CertStatus::Valid)
                 } else {
@@ -1183,7 +1189,7 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
                             "serial": r.serial, "ca": r.ca, "status": r.status.as_str(),
                             "subject": r.subject,
                             "san": cert_sans(&r.der).iter().map(ToString::to_string).collect::<Vec<_>>(),
-                            "requester": r.requester, "issuer": r.issuer,
+                            "requester": r.requester, "label": r.label, "issuer": r.issuer,
                             "issued_at": fmt_time(r.issued_at),
                             "not_before": fmt_time(r.not_before),
                             "not_after": fmt_time(r.not_after),

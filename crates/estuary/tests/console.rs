@@ -1023,6 +1023,23 @@ async fn flows(ui: &Ui, env: &Env) {
     ui.goto(&format!("/certs?subject={by_subject}&status=revoked"))
         .await;
     assert_eq!(ui.all("#certs tr[data-serial]").await.len(), 1);
+    // By the label it was requested on, and by a part of its subject.
+    ui.goto(&format!("/certs?label=manual&subject={by_subject}"))
+        .await;
+    assert_eq!(
+        ui.all("#certs tr[data-serial]").await.len(),
+        1,
+        "label=manual"
+    );
+    ui.goto(&format!("/certs?label=demo&subject={by_subject}"))
+        .await;
+    assert!(!ui.has("#certs tr[data-serial]").await, "label=demo");
+    ui.goto("/certs?subject=console-approve").await;
+    assert_eq!(
+        ui.all("#certs tr[data-serial]").await.len(),
+        1,
+        "a part of the subject"
+    );
     let revoked = ui.wait_int("/", "#revoked-count", |n| n >= 1).await;
     assert!(revoked >= 1, "#revoked-count {revoked}");
 
@@ -1129,6 +1146,52 @@ async fn flows(ui: &Ui, env: &Env) {
     assert!(!ui.has("#cmc-secret-value").await, "the secret shown twice");
     ui.goto("/keys").await;
     assert!(ui.has("#client-keys").await);
+    // A key-encryption key generated in the console (shown once), listed by the CLI, removed.
+    ui.fill("#kek-add [name=\"owner\"]", "user:carol").await;
+    ui.fill("#kek-add [name=\"id\"]", "kek-console").await;
+    ui.click("#kek-add-submit").await;
+    let kek = ui.text("#kek-value").await;
+    assert_eq!(kek.trim().len(), 44, "a base64 AES-256 key: {kek:?}");
+    let kek_row = format!(
+        "#client-keys tr[data-id=\"{}\"]",
+        hex::encode("kek-console")
+    );
+    assert!(ui.has(&kek_row).await);
+    ui.shot("kek-added").await;
+    let keks = env.cli_json(&["kek", "list"]);
+    assert!(
+        keks.iter()
+            .any(|k| k["id"] == "kek-console" && k["owner"] == "user:carol"),
+        "{keks:?}"
+    );
+    // A recipient certificate pasted as PEM: registered under its SubjectKeyIdentifier.
+    env.sh(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout recipient.key -subj /CN=recipient.example -days 30 -out recipient.pem 2>/dev/null",
+    );
+    let pem = std::fs::read_to_string(env.work.join("recipient.pem")).unwrap();
+    ui.fill("#recipient-add [name=\"owner\"]", "user:carol")
+        .await;
+    ui.fill("#recipient-add [name=\"pem\"]", &pem).await;
+    ui.click("#recipient-add-submit").await;
+    assert!(
+        ui.text("#flash")
+            .await
+            .contains("registered for user:carol"),
+        "{}",
+        ui.text("main").await
+    );
+    let recipients = env.cli_json(&["recipient", "list"]);
+    assert!(
+        recipients.iter().any(|r| r["owner"] == "user:carol"),
+        "{recipients:?}"
+    );
+    ui.click(&format!("{kek_row} .key-remove button")).await;
+    assert!(!ui.has(&kek_row).await, "the KEK was removed");
+    assert!(
+        !env.cli_json(&["kek", "list"])
+            .iter()
+            .any(|k| k["id"] == "kek-console")
+    );
 
     // h. CSRF: the same form POST by curl with the session cookie is refused without the csrf
     // field or with a wrong one (403), and accepted with the page's.

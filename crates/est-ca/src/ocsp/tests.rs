@@ -289,6 +289,7 @@ fn record(status: StoredStatus, revocation: Option<crate::Revocation>) -> CertRe
         ski: String::new(),
         spki_sha256: String::new(),
         requester: "user:u".into(),
+        label: String::new(),
         not_before: 0,
         not_after: 1,
         issued_at: 1_700_000_000,

@@ -436,6 +436,7 @@ async fn decide(
 struct CertRow {
     serial: String,
     ca: String,
+    label: String,
     status: String,
     subject: String,
     requester: String,
@@ -448,6 +449,11 @@ impl CertRow {
         Self {
             serial: r.serial.clone(),
             ca: r.ca.clone(),
+            label: if r.label.is_empty() {
+                NO_LABEL.to_owned()
+            } else {
+                r.label.clone()
+            },
             status: r.status.as_str().to_owned(),
             subject: r.subject.clone(),
             requester: r.requester.clone(),
@@ -464,9 +470,13 @@ struct CertQuery {
     san: String,
     requester: String,
     ca: String,
+    label: String,
     status: String,
     expiring_days: String,
 }
+
+/// The label filter's value for the label-less path (`""` means "any label").
+const NO_LABEL: &str = "(none)";
 
 #[derive(Template)]
 #[template(path = "console/certs.html")]
@@ -474,6 +484,7 @@ struct Certs {
     c: Chrome,
     q: CertQuery,
     ca_names: Vec<String>,
+    labels: Vec<String>,
     rows: Vec<CertRow>,
     note: Option<String>,
     next_offset: Option<u32>,
@@ -506,6 +517,7 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
         san: f.get("san").trim().to_owned(),
         requester: f.get("requester").trim().to_owned(),
         ca: f.get("ca").trim().to_owned(),
+        label: f.get("label").trim().to_owned(),
         status: f.get("status").trim().to_owned(),
         expiring_days: f.get("expiring_days").trim().to_owned(),
     };
@@ -540,6 +552,13 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
             // An RFC 4514 DN is an exact, indexed lookup; anything else ("device-7") is
             // looked for in the subjects below.
             subject: q.subject.contains('=').then(|| q.subject.clone()),
+            label: (!q.label.is_empty()).then(|| {
+                if q.label == NO_LABEL {
+                    String::new()
+                } else {
+                    q.label.clone()
+                }
+            }),
             status: if window.is_some() {
                 Some(CertStatus::Valid)
             } else {
@@ -606,6 +625,7 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
                 ("subject", &q.subject),
                 ("requester", &q.requester),
                 ("ca", &q.ca),
+                ("label", &q.label),
                 ("status", &q.status),
                 ("expiring_days", &q.expiring_days),
             ] {
@@ -619,6 +639,12 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
         c: Chrome::of(a),
         q,
         ca_names,
+        labels: con
+            .ops
+            .labels()
+            .into_iter()
+            .map(|l| if l.is_empty() { NO_LABEL.to_owned() } else { l })
+            .collect(),
         rows: rows.iter().map(CertRow::of).collect(),
         note,
         next_offset,

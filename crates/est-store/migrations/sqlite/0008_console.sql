@@ -15,6 +15,10 @@ CREATE TABLE admins (
 -- Where a held request came from (the peer address), for the operator who approves it.
 ALTER TABLE pending_requests ADD COLUMN client_addr TEXT NOT NULL DEFAULT '';
 
+-- The EST label a certificate was requested on (console search; '' before v8 and for
+-- certificates issued at setup).
+ALTER TABLE certificates ADD COLUMN label TEXT NOT NULL DEFAULT '';
+
 -- The dashboard's "expiring soon": a range count on not_after (issued roughly in order, so the
 -- index grows at its end).
 CREATE INDEX certificates_not_after ON certificates (not_after);

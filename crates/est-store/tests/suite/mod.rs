@@ -34,6 +34,7 @@ pub fn record(serial: String) -> CertRecord {
         subject: "CN=device-1,O=Example".into(),
         issuer: "CN=Estuary Test CA,O=Example".into(),
         requester: "user:alice".into(),
+        label: String::new(),
         not_before: 1_700_000_000,
         not_after: 1_731_536_000,
         issued_at: 1_700_000_060,
@@ -1129,5 +1130,27 @@ pub async fn admins_and_console_counts(url: &str) {
         0
     );
     assert_eq!(store.count_expiring(4_000, 5_001).await.unwrap(), 1);
+    // The label a certificate was requested on: recorded and filtered on.
+    let mut labelled = record(serial(0x7104));
+    labelled.label = "devices".into();
+    store.insert_certificate(&labelled).await.unwrap();
+    assert_eq!(
+        store
+            .certificate_by_serial(&labelled.serial)
+            .await
+            .unwrap()
+            .unwrap()
+            .label,
+        "devices"
+    );
+    let by_label = store
+        .list_certificates(&CertFilter {
+            label: Some("devices".into()),
+            ..CertFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_label.len(), 1);
+    assert_eq!(by_label[0].serial, labelled.serial);
     store.close().await;
 }
