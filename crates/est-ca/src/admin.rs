@@ -6,7 +6,7 @@
 use zeroize::Zeroizing;
 
 use crate::password::{PasswordHasher, PasswordVerifier};
-use crate::{AdminRecord, CaError, SecretBox, Store, StoreError};
+use crate::{AdminRecord, CaError, SecretBox, Store};
 
 /// RFC 6238 time step, seconds.
 pub const TOTP_PERIOD: u64 = 30;
@@ -152,11 +152,7 @@ pub async fn check_login(
     code: &str,
     now: i64,
 ) -> Result<Result<AdminRecord, LoginRefusal>, CaError> {
-    let admin = match store.get_admin(name).await {
-        Ok(a) => a,
-        Err(StoreError::Backend(e)) if e.contains("does not keep") => None,
-        Err(e) => return Err(e.into()),
-    };
+    let admin = store.get_admin(name).await?;
     let phc = admin.as_ref().map(|a| a.password_hash.as_str());
     // The password verifier's cache is keyed by name, hash and password, so a changed
     // password or a re-created administrator misses it.

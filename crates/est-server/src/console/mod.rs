@@ -227,9 +227,8 @@ impl Console {
             return None;
         }
         // Issued by us and not revoked: a certificate the store does not know is nobody.
-        let serial = hex::encode(cert.tbs_certificate().serial_number().as_bytes());
-        let serial = serial.trim_start_matches("00");
-        match self.authority.store().certificate_by_serial(serial).await {
+        let serial = est_ca::serial_hex(cert.tbs_certificate().serial_number());
+        match self.authority.store().certificate_by_serial(&serial).await {
             Ok(Some(r)) if r.status == est_ca::CertStatus::Valid && r.der == der => {
                 Some(format!("{subject} (certificate {serial})"))
             }
@@ -547,7 +546,9 @@ pub(crate) async fn handle(console: &Console, req: Request) -> Response {
 /// The login form's POST: password and TOTP code, with guessing protection per address and
 /// per name.
 async fn login(console: &Console, form: &Form, peer: Option<SocketAddr>, source: &str) -> Response {
-    let name = form.get("username").trim().to_owned();
+    // Administrator names are at most 64 characters: a longer one is nobody, and the
+    // guessing counters never hold more.
+    let name: String = form.get("username").trim().chars().take(65).collect();
     let ip = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.ip());
     let now = Instant::now();
     let keys = [FailureKey::addr(ip), FailureKey::user_at(&name, ip)];
