@@ -152,21 +152,31 @@ pub fn console_config(cfg: &Config) -> est_server::console::ConsoleConfig {
     }
 }
 
-/// What the console asks of this binary: user creation as `estuary user add` does it.
+/// What the console asks of this binary: user creation as `estuary user add` does it, and
+/// the configured labels. Follows SIGHUP reloads ([`Hooks::update`]).
 #[derive(Debug)]
 pub struct Hooks {
-    pub cfg: Config,
-    pub data_dir: PathBuf,
-    pub store: Arc<dyn Store>,
+    cfg: std::sync::RwLock<Config>,
+    data_dir: PathBuf,
+    store: Arc<dyn Store>,
 }
 
 impl Hooks {
     pub fn new(cfg: &Config, data_dir: &Path, store: Arc<dyn Store>) -> Self {
         Self {
-            cfg: cfg.clone(),
+            cfg: std::sync::RwLock::new(cfg.clone()),
             data_dir: data_dir.to_path_buf(),
             store,
         }
+    }
+
+    /// A reloaded configuration: later users get its realm, the token form its labels.
+    pub fn update(&self, cfg: &Config) {
+        *self.cfg.write().unwrap_or_else(|p| p.into_inner()) = cfg.clone();
+    }
+
+    fn cfg(&self) -> Config {
+        self.cfg.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -179,7 +189,7 @@ impl est_server::console::ConsoleOps for Hooks {
         allowed_names: Vec<String>,
     ) -> Result<(), String> {
         crate::setup::add_user(
-            &self.cfg,
+            &self.cfg(),
             &self.data_dir,
             self.store.as_ref(),
             name,
@@ -191,6 +201,6 @@ impl est_server::console::ConsoleOps for Hooks {
     }
 
     fn labels(&self) -> Vec<String> {
-        self.cfg.labels.iter().map(|l| l.name.clone()).collect()
+        self.cfg().labels.iter().map(|l| l.name.clone()).collect()
     }
 }

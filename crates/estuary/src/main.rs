@@ -1361,16 +1361,20 @@ async fn serve(
     let state = Arc::new(runtime.state(&cfg, data_dir, &server_cfg)?);
     let mut signals = Signals::new()?;
     let server = est_server::serve_listener(listener, acceptor, state)?;
+    let hooks = Arc::new(cmd_admin::Hooks::new(
+        &cfg,
+        data_dir,
+        authority.store().clone(),
+    ));
     let admin = match admin_listener {
         Some(l) => {
             let mut st =
                 est_server::AdminState::new(metrics, authority.clone(), &server_cfg.limits)
                     .watching(&server);
             if cfg.admin.console {
-                let hooks = cmd_admin::Hooks::new(&cfg, data_dir, authority.store().clone());
                 match est_server::console::Console::new(
                     authority.clone(),
-                    Arc::new(hooks),
+                    hooks.clone(),
                     cmd_admin::console_config(&cfg),
                 ) {
                     Ok(c) => st = st.with_console(c),
@@ -1415,11 +1419,11 @@ async fn serve(
                 if sig == Signal::Stop {
                     break;
                 }
-                reload(data_dir, &runtime, &server, admin.as_ref());
+                reload(data_dir, &runtime, &server, admin.as_ref(), &hooks);
             }
             _ = renew_check.tick() => {
                 if renew_tls(&cfg, data_dir, &authority, &domains).await {
-                    reload(data_dir, &runtime, &server, admin.as_ref());
+                    reload(data_dir, &runtime, &server, admin.as_ref(), &hooks);
                 }
             }
         }
@@ -1549,6 +1553,7 @@ fn reload(
     runtime: &Runtime,
     server: &est_server::RunningServer,
     admin: Option<&est_server::RunningServer>,
+    hooks: &cmd_admin::Hooks,
 ) {
     let loaded = (|| -> Result<(Vec<u8>, Vec<&'static str>), AnyError> {
         let cfg = Config::load(data_dir)?;
@@ -1565,6 +1570,7 @@ fn reload(
             a.replace_acceptor(acc);
         }
         server.replace_state(state);
+        hooks.update(&cfg);
         Ok((server_cfg.tls.cert_chain_pem, runtime.needs_restart(&cfg)))
     })();
     match loaded {

@@ -402,3 +402,61 @@ fn console_sessions_csrf_totp_and_admin_certificates() {
     }
     assert!(out.contains("\"actor\":\"admin:alice\""), "{out}");
 }
+
+/// A SIGHUP reload reaches the console: a label added to the configuration is offered by the
+/// token form without a restart, and the session survives the reload.
+#[test]
+fn console_follows_a_sighup_reload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let server = start_demo(&data);
+    let c = Curl {
+        base: format!("https://{}", server.admin),
+        root: data.join("ca/root.pem").display().to_string(),
+    };
+    std::fs::write(work.join("pw"), "a long console password\n").unwrap();
+    let (ok, out) = sh(
+        &format!(
+            "{BIN} admin add alice --password-file pw --json --data-dir {}",
+            data.display()
+        ),
+        &work,
+    );
+    assert!(ok, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let code = openssl_totp(v["totp_secret"].as_str().unwrap(), now(), &work);
+    let (status, _, _) = c.run(
+        &format!("-c jar --data-urlencode username=alice --data-urlencode 'password=a long console password' --data-urlencode totp={code}"),
+        "/login",
+        &work,
+    );
+    assert_eq!(status, 303);
+    let (_, _, page) = c.run("-b jar", "/tokens", &work);
+    assert!(!page.contains("value=\"factory\""), "{page}");
+    let cfg_path = data.join("estuary.toml");
+    let mut cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    cfg.push_str("\n[[label]]\nname = \"factory\"\nca = \"default\"\n");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &server.pid().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, _, page) = c.run("-b jar", "/tokens", &work);
+        assert_eq!(status, 200, "the session survives the reload");
+        if page.contains("value=\"factory\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reloaded label never reached the token form: {page}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
