@@ -98,6 +98,7 @@ impl Authority {
                 decided_at: 0,
                 serial: String::new(),
                 client_addr: req.origin.source.to_owned(),
+                reason: String::new(),
             };
             return match store.add_pending(&rec).await {
                 Ok(()) => {
@@ -117,11 +118,19 @@ impl Authority {
         {
             HeldOutcome::Issued(issued, _) => Ok(EnrollOutcome::Issued(issued)),
             HeldOutcome::Pending(_) => Ok(EnrollOutcome::Pending),
-            HeldOutcome::Rejected(_) => Err(CaError::NotAuthorized(
-                "the certification request was rejected by the CA operator".into(),
-            )),
+            HeldOutcome::Rejected(r) => Err(CaError::NotAuthorized(rejection(&r))),
         }
     }
+}
+
+/// What a client whose request the operator rejected is told: that, and the operator's reason.
+pub fn rejection(rec: &PendingRecord) -> String {
+    let mut s = String::from("the certification request was rejected by the CA operator");
+    if !rec.reason.is_empty() {
+        s.push_str(": ");
+        s.push_str(&rec.reason);
+    }
+    s
 }
 
 /// What became of a request held for approval, with the record the client can be pointed at
@@ -180,6 +189,7 @@ impl Authority {
                     decided_at: 0,
                     serial: String::new(),
                     client_addr: req.origin.source.to_owned(),
+                    reason: String::new(),
                 };
                 match store.add_pending(&rec).await {
                     Ok(()) => {

@@ -39,7 +39,7 @@ pub mod setup;
 mod store;
 mod user_cache;
 
-pub use approval::{EnrollOutcome, HeldOutcome, match_key};
+pub use approval::{EnrollOutcome, HeldOutcome, match_key, rejection};
 pub use audit::{
     AUDIT_GENESIS, AuditEvent, AuditRecord, ChainBreak, ChainVerifier, action as audit_action,
     verify_chain,

@@ -145,6 +145,9 @@ pub struct PendingRecord {
     /// Where the request came from (the peer `ip:port`), for the operator; `""` when unknown
     /// (requests held before schema v8).
     pub client_addr: String,
+    /// The operator's reason for the decision (a rejection's is told to the client); `""`
+    /// when none was given.
+    pub reason: String,
 }
 
 /// An administrator of the web console (issue 11 item 1): a password, stored only as an
@@ -424,6 +427,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         _serial: Option<&str>,
     ) -> Result<bool, StoreError> {
         Ok(false)
+    }
+
+    /// The operator's decision on a pending request: `to` is `approved` or `rejected`, with
+    /// the time and a reason (`""`: none). Conditional on the request still being pending:
+    /// `Ok(false)` when it is not (or does not exist).
+    async fn decide_pending(
+        &self,
+        id: &str,
+        to: &str,
+        decided_at: i64,
+        _reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.transition_pending(id, "pending", to, Some(decided_at), None)
+            .await
     }
 
     /// Stores a CMC shared secret; `Conflict` if one with this ident exists.

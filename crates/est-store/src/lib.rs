@@ -858,6 +858,24 @@ impl Store for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn decide_pending(
+        &self,
+        id: &str,
+        to: &str,
+        decided_at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::DECIDE_PENDING)
+            .bind(to)
+            .bind(decided_at)
+            .bind(reason)
+            .bind(id)
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn add_admin(&self, a: &est_ca::AdminRecord) -> Result<(), StoreError> {
         let result = sqlx::query(sql::INSERT_ADMIN)
             .bind(a.name.as_str())

@@ -450,7 +450,7 @@ pub(crate) const INSERT_PENDING: &str = "INSERT INTO pending_requests \
 macro_rules! pending_select {
     () => {
         "SELECT id, match_key, label, requester, subject, spki_sha256, csr, status, created_at, \
-         decided_at, serial, client_addr FROM pending_requests"
+         decided_at, serial, client_addr, reason FROM pending_requests"
     };
 }
 pub(crate) const SELECT_PENDING_BY_KEY: &str = concat!(pending_select!(), " WHERE match_key = $1");
@@ -480,8 +480,13 @@ pub(crate) fn pending_from_row(row: &AnyRow) -> Result<est_ca::PendingRecord, St
         decided_at: row.try_get("decided_at").map_err(backend_error)?,
         serial: row.try_get("serial").map_err(backend_error)?,
         client_addr: row.try_get("client_addr").map_err(backend_error)?,
+        reason: row.try_get("reason").map_err(backend_error)?,
     })
 }
+
+/// An operator's decision, only on a request still pending.
+pub(crate) const DECIDE_PENDING: &str = "UPDATE pending_requests SET status = $1, \
+     decided_at = $2, reason = $3 WHERE id = $4 AND status = 'pending'";
 
 pub(crate) const INSERT_ADMIN: &str = "INSERT INTO admins \
      (name, password_hash, totp_sealed, totp_last_step, created_at) VALUES ($1, $2, $3, $4, $5)";

@@ -38,11 +38,14 @@ pub enum RequestCmd {
         data_dir: PathBuf,
         id: String,
     },
-    /// Reject a pending request: the client's next retry gets 403.
+    /// Reject a pending request: the client's next retry gets 403, with the reason.
     Reject {
         #[arg(long, env = "ESTUARY_DATA_DIR", default_value = "./estuary-data")]
         data_dir: PathBuf,
         id: String,
+        /// Why (recorded in the audit trail and told to the client in its 403 or CMC failure).
+        #[arg(long, default_value = "")]
+        reason: String,
     },
 }
 
@@ -108,18 +111,27 @@ pub async fn run(cmd: RequestCmd) -> Result<(), AnyError> {
             let r = found?.ok_or_else(|| format!("no request {id}"))?;
             show(&r, json)
         }
-        RequestCmd::Approve { data_dir, id } => decide(&data_dir, &id, "approved").await,
-        RequestCmd::Reject { data_dir, id } => decide(&data_dir, &id, "rejected").await,
+        RequestCmd::Approve { data_dir, id } => decide(&data_dir, &id, "approved", "").await,
+        RequestCmd::Reject {
+            data_dir,
+            id,
+            reason,
+        } => decide(&data_dir, &id, "rejected", reason.trim()).await,
     }
 }
 
-async fn decide(data_dir: &std::path::Path, id: &str, to: &str) -> Result<(), AnyError> {
+async fn decide(
+    data_dir: &std::path::Path,
+    id: &str,
+    to: &str,
+    reason: &str,
+) -> Result<(), AnyError> {
     let store = open(data_dir).await?;
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let changed = store
-        .transition_pending(id, "pending", to, Some(i64::try_from(now)?), None)
+        .decide_pending(id, to, i64::try_from(now)?, reason)
         .await?;
     let current = store.pending_by_id(id).await?;
     let audited = match (&changed, &current) {
@@ -129,10 +141,13 @@ async fn decide(data_dir: &std::path::Path, id: &str, to: &str) -> Result<(), An
             } else {
                 est_ca::audit_action::REQUEST_REJECT
             };
-            let details = format!(
+            let mut details = format!(
                 "subject={}; requester={}; label={}",
                 r.subject, r.requester, r.label
             );
+            if !reason.is_empty() {
+                details.push_str(&format!("; reason={reason}"));
+            }
             crate::cmd_audit::record(&store, action, id, details).await
         }
         _ => Ok(()),
@@ -158,6 +173,8 @@ fn show(r: &est_ca::PendingRecord, json: bool) -> Result<(), AnyError> {
             serde_json::json!({
                 "id": r.id, "status": r.status, "label": r.label, "requester": r.requester,
                 "created_at": crate::fmt_time(r.created_at), "decided_at": decided,
+                "reason": (!r.reason.is_empty()).then_some(r.reason.as_str()),
+                "client_addr": (!r.client_addr.is_empty()).then_some(r.client_addr.as_str()),
                 "serial": (!r.serial.is_empty()).then_some(r.serial.as_str()),
                 "form": a.as_ref().map(|a| a.form),
                 "subject": a.as_ref().map_or(r.subject.as_str(), |a| a.subject.as_str()),
@@ -182,8 +199,14 @@ fn show(r: &est_ca::PendingRecord, json: bool) -> Result<(), AnyError> {
     );
     println!("requester:  {}", r.requester);
     println!("received:   {}", crate::fmt_time(r.created_at));
+    if !r.client_addr.is_empty() {
+        println!("from:       {}", r.client_addr);
+    }
     if let Some(d) = &decided {
         println!("decided:    {d}");
+    }
+    if !r.reason.is_empty() {
+        println!("reason:     {}", r.reason);
     }
     if !r.serial.is_empty() {
         println!("serial:     {}", r.serial);

@@ -221,11 +221,17 @@ fn fullcmc_pending_query_pending_approve_reject_and_get_cert() {
     let refused = line_value(&out, "pendToken");
     assert_ne!(refused, token);
     assert!(work.join("refused.json").exists());
-    admin(&data, &["request", "reject", &refused]);
+    admin(
+        &data,
+        &["request", "reject", &refused, "--reason", "unknown device"],
+    );
     let (code, out) = poll("refused.json", &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("failed (badRequest)"), "{out}");
-    assert!(out.contains("rejected by the CA operator"), "{out}");
+    assert!(
+        out.contains("rejected by the CA operator: unknown device"),
+        "the operator's reason reaches the client: {out}"
+    );
     assert!(!work.join("refused.pem").exists());
 
     // poll --wait: approved while it waits (pendTime is 5 s after the request on `manual`).

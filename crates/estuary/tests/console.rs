@@ -896,6 +896,11 @@ async fn flows(ui: &Ui, env: &Env) {
     let client_err = std::fs::read_to_string(env.work.join("reject-client.err")).unwrap();
     assert!(!status.success(), "rejected, yet: {client_err}");
     assert!(client_err.contains("403"), "{client_err}");
+    assert!(
+        client_err.contains(reason),
+        "the operator's reason reaches the client: {client_err}"
+    );
+    assert_eq!(ui.text("#decision-reason").await, reason);
     assert!(!env.work.join("reject.pem").exists());
 
     ui.click("#nav-audit").await;

@@ -78,10 +78,10 @@ pub(super) fn held_outcome(
             )?;
             Ok(Outcome::Pending)
         }
-        est_ca::HeldOutcome::Rejected(_) => Err(Failure::body_part(
+        est_ca::HeldOutcome::Rejected(r) => Err(Failure::body_part(
             CmcFailInfo::BAD_REQUEST,
             id,
-            "the certification request was rejected by the CA operator",
+            est_ca::rejection(&r),
         )),
     }
 }

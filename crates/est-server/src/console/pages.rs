@@ -302,6 +302,7 @@ struct RequestPage {
     c: Chrome,
     r: ReqRow,
     decided: Option<String>,
+    reason: String,
     serial: String,
     pending: bool,
     form: String,
@@ -333,6 +334,7 @@ async fn request(con: &Console, a: &Admin, id: &str) -> axum::response::Response
             c: Chrome::of(a),
             r: ReqRow::of(&r),
             decided: (r.decided_at != 0).then(|| fmt_time(r.decided_at)),
+            reason: r.reason.clone(),
             serial: r.serial.clone(),
             pending: r.status == "pending",
             form: x.form.to_owned(),
@@ -348,6 +350,7 @@ async fn request(con: &Console, a: &Admin, id: &str) -> axum::response::Response
             c: Chrome::of(a),
             r: ReqRow::of(&r),
             decided: (r.decided_at != 0).then(|| fmt_time(r.decided_at)),
+            reason: r.reason.clone(),
             serial: r.serial.clone(),
             pending: r.status == "pending",
             form: format!("{} bytes, neither PKCS#10 nor CRMF", r.csr.len()),
@@ -388,10 +391,7 @@ async fn decide(
         );
     }
     let store = con.authority.store();
-    let changed = match store
-        .transition_pending(id, "pending", to, Some(unix_now()), None)
-        .await
-    {
+    let changed = match store.decide_pending(id, to, unix_now(), reason).await {
         Ok(c) => c,
         Err(e) => return done(con, a, &back, Flash::Err(format!("not changed: {e}"))),
     };

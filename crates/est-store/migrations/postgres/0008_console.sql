@@ -12,8 +12,10 @@ CREATE TABLE admins (
     created_at     BIGINT  NOT NULL
 );
 
--- Where a held request came from (the peer address), for the operator who approves it.
+-- Where a held request came from (the peer address), for the operator who approves it; and
+-- the operator's reason for a decision, which a rejected client is told.
 ALTER TABLE pending_requests ADD COLUMN client_addr TEXT NOT NULL DEFAULT '';
+ALTER TABLE pending_requests ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 
 -- The EST label a certificate was requested on (console search; '' before v8 and for
 -- certificates issued at setup).

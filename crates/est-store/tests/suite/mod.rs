@@ -924,6 +924,7 @@ pub async fn pending_requests_lifecycle(url: &str) {
         decided_at: 0,
         serial: String::new(),
         client_addr: "192.0.2.7:50123".into(),
+        reason: String::new(),
     };
     store.add_pending(&p).await.unwrap();
     let dup = est_ca::PendingRecord {
@@ -1094,6 +1095,41 @@ pub async fn admins_and_console_counts(url: &str) {
     );
     assert_eq!(store.list_admins().await.unwrap().len(), 1);
     assert!(store.remove_admin("alice").await.unwrap());
+    // An operator's decision with its reason, once.
+    let held = est_ca::PendingRecord {
+        id: "d1".into(),
+        match_key: "d1".repeat(32),
+        label: "manual".into(),
+        requester: "user:bob".into(),
+        subject: "CN=d1".into(),
+        spki_sha256: "ef".repeat(32),
+        csr: vec![0x30, 0x00],
+        status: "pending".into(),
+        created_at: 1_700_000_000,
+        decided_at: 0,
+        serial: String::new(),
+        client_addr: String::new(),
+        reason: String::new(),
+    };
+    store.add_pending(&held).await.unwrap();
+    assert!(
+        store
+            .decide_pending("d1", "rejected", 1_700_000_100, "unknown device")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .decide_pending("d1", "approved", 1_700_000_200, "")
+            .await
+            .unwrap(),
+        "decided once"
+    );
+    let got = store.pending_by_id("d1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.status.as_str(), got.decided_at, got.reason.as_str()),
+        ("rejected", 1_700_000_100, "unknown device")
+    );
     assert!(!store.remove_admin("alice").await.unwrap());
     assert!(store.list_admins().await.unwrap().is_empty());
 
