@@ -23,3 +23,15 @@ pub(crate) fn unix_secs(t: SystemTime) -> i64 {
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// Unix seconds as RFC 3339 / ISO 8601 UTC (`2026-12-07T23:17:16Z`), as every list, page and
+/// export shows times; the number itself if it is out of range.
+pub fn fmt_time(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}

@@ -37,6 +37,7 @@ mod sealed;
 mod serial;
 pub mod setup;
 mod store;
+mod tokens;
 mod user_cache;
 
 pub use approval::{EnrollOutcome, HeldOutcome, match_key, rejection};
@@ -52,7 +53,7 @@ pub use authz::{
     AccessRule, ID_KP_CMC_RA, ImplicitNameMapping, LabelPolicy, any_dn_glob, any_glob,
     is_registration_authority,
 };
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, SystemClock, fmt_time};
 pub use cmc_secrets::{
     CMC_NONCE_MAX_LEN, CMC_REPLAY_PRUNE_INTERVAL, CMC_REPLAY_WINDOW, CMC_SECRET_MIN_LEN, CmcSecret,
     CmcSecrets, ENCRYPTED_POP_WINDOW, ReplayClaim,
@@ -83,6 +84,8 @@ pub use profile::{ExtendedKeyUsage, KeyPolicy, KeyUsageBit, Profile, key_identif
 pub use sealed::SecretBox;
 pub use serial::{new_serial, serial_hex};
 
+pub use tokens::{TOKEN_PREFIX, check_token_subject, new_token, parse_lifetime};
+
 /// Lowercase hex SHA-256 of an enrollment token secret, as stored ([`TokenRecord`]).
 pub fn token_secret_hash(secret: &[u8]) -> String {
     hex::encode(openssl::sha::sha256(secret))
@@ -90,5 +93,5 @@ pub fn token_secret_hash(secret: &[u8]) -> String {
 pub use store::{
     AdminRecord, CertFilter, CertRecord, CertStatus, ClientKeyKind, ClientKeyRecord,
     CmcSecretRecord, PendingRecord, ReplayPair, Revocation, RevokedEntry, Store, StoreError,
-    TOKEN_REVOKED_BY, TokenRecord, UserRecord,
+    TOKEN_REVOKED_BY, TokenRecord, UserRecord, scan_certificates,
 };

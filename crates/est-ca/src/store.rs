@@ -240,6 +240,42 @@ pub struct CertFilter {
     pub offset: u32,
 }
 
+/// Certificates that match `filter` (newest first) and also `keep`, a condition no index
+/// answers (a SubjectAltName, a part of a subject): pages through the filter's matches,
+/// skipping `skip` kept ones and returning at most `want` (0: all), looking at no more than
+/// `max_scan` of them (0: no bound). Also says whether every match was looked at.
+pub async fn scan_certificates(
+    store: &dyn Store,
+    filter: &CertFilter,
+    keep: impl Fn(&CertRecord) -> bool,
+    mut skip: usize,
+    want: usize,
+    max_scan: u32,
+) -> Result<(Vec<CertRecord>, bool), StoreError> {
+    let mut f = filter.clone();
+    f.limit = 500;
+    f.offset = 0;
+    let mut out = Vec::new();
+    loop {
+        let page = store.list_certificates(&f).await?;
+        let full = page.len() == f.limit as usize;
+        for r in page.into_iter().filter(|r| keep(r)) {
+            if skip > 0 {
+                skip -= 1;
+            } else if want == 0 || out.len() < want {
+                out.push(r);
+            }
+        }
+        f.offset = f.offset.saturating_add(f.limit);
+        if !full || (want != 0 && out.len() >= want) {
+            return Ok((out, true));
+        }
+        if max_scan != 0 && f.offset >= max_scan {
+            return Ok((out, false));
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {

@@ -930,7 +930,7 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 /// Basic user names with this prefix are one-time enrollment token ids (SEC-1).
-pub const TOKEN_PREFIX: &str = "tok_";
+pub use est_ca::TOKEN_PREFIX;
 
 /// EST-48: a certificate of this CA (recorded in our store) with id-kp-cmcRA is an RA.
 fn is_ra(identity: &Identity) -> bool {

@@ -1,11 +1,9 @@
 //! `estuary token ...`: one-time enrollment tokens (SEC-1: a single-use secret, exchanged once
 //! for a certificate that is then used for everything else).
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
 
-use base64::Engine;
 use clap::Subcommand;
-use est_ca::{Store, TokenRecord};
+use est_ca::Store;
 
 use crate::config::{AnyError, Config};
 
@@ -50,43 +48,6 @@ pub enum TokenCmd {
     },
 }
 
-/// What an operator needs to know about a token.
-fn token_state(t: &TokenRecord, now: i64) -> &'static str {
-    match t.used_at {
-        Some(_) if t.used_by == est_ca::TOKEN_REVOKED_BY => "revoked",
-        Some(_) => "used",
-        None if t.expires_at <= now => "expired",
-        None => "unused",
-    }
-}
-
-/// `90`, `90s`, `30m`, `24h`, `7d`.
-pub(crate) fn parse_lifetime(s: &str) -> Result<Duration, AnyError> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().map_err(|_| format!("invalid lifetime {s:?}"))?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(format!("invalid lifetime unit in {s:?} (s, m, h or d)").into()),
-    };
-    if n == 0 {
-        return Err("the lifetime must be positive".into());
-    }
-    Ok(Duration::from_secs(n.saturating_mul(mult)))
-}
-
-fn random_b64(bytes: usize) -> Result<String, AnyError> {
-    let mut b = zeroize::Zeroizing::new(vec![0u8; bytes]);
-    openssl::rand::rand_bytes(&mut b)?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&*b))
-}
-
 pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
     match cmd {
         TokenCmd::Create {
@@ -101,46 +62,19 @@ pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
                 return Err(format!("unknown label {label:?}").into());
             }
             if let Some(s) = &subject {
-                // Normalise to the form the server compares against.
-                let name = <x509_cert::name::Name as std::str::FromStr>::from_str(s)
-                    .map_err(|e| format!("invalid subject {s:?}: {e}"))?;
-                if name.to_string() != *s {
-                    return Err(format!(
-                        "write the subject as {:?} (RFC 4514, as the server compares it)",
-                        name.to_string()
-                    )
-                    .into());
-                }
+                est_ca::check_token_subject(s)?;
             }
-            let lifetime = parse_lifetime(&expires)?;
-            let mut idb = [0u8; 8];
-            openssl::rand::rand_bytes(&mut idb)?;
-            let id = format!("{}{}", est_server::TOKEN_PREFIX, hex::encode(idb));
-            let secret = zeroize::Zeroizing::new(random_b64(24)?);
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let rec = TokenRecord {
-                id: id.clone(),
-                label: label.clone(),
-                secret_sha256: est_ca::token_secret_hash(secret.as_bytes()),
-                subject: subject.unwrap_or_default(),
-                created_at: i64::try_from(now)?,
-                expires_at: i64::try_from(now.saturating_add(lifetime.as_secs()))?,
-                used_at: None,
-                used_by: String::new(),
-            };
+            let lifetime = est_ca::parse_lifetime(&expires)?;
+            let (rec, secret) = est_ca::new_token(
+                &label,
+                subject.as_deref().unwrap_or_default(),
+                lifetime,
+                crate::unix_now(),
+            )?;
+            let id = rec.id.clone();
             let store = est_store::SqlStore::connect(&cfg.store_url(&data_dir)).await?;
             store.add_token(&rec).await?;
-            let details = format!(
-                "subject={}; expires_at={}",
-                if rec.subject.is_empty() {
-                    "any"
-                } else {
-                    &rec.subject
-                },
-                crate::fmt_time(rec.expires_at)
-            );
+            let details = rec.audit_details();
             let audited =
                 crate::cmd_audit::record(&store, est_ca::audit_action::TOKEN_CREATE, &id, details)
                     .await;
@@ -168,7 +102,7 @@ pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
             store.close().await;
             let now = crate::unix_now();
             for t in tokens? {
-                let state = token_state(&t, now);
+                let state = t.state(now);
                 if json {
                     println!(
                         "{}",
@@ -221,27 +155,10 @@ pub async fn run(cmd: TokenCmd) -> Result<(), AnyError> {
                 None => Err(format!("no token {id:?}").into()),
                 Some(t) => Err(format!(
                     "token {id} is already {}: nothing to revoke",
-                    token_state(&t, crate::unix_now())
+                    t.state(crate::unix_now())
                 )
                 .into()),
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn lifetimes() {
-        assert_eq!(parse_lifetime("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_lifetime("30m").unwrap(), Duration::from_secs(1800));
-        assert_eq!(parse_lifetime("24h").unwrap(), Duration::from_secs(86400));
-        assert_eq!(parse_lifetime("7d").unwrap(), Duration::from_secs(604800));
-        for bad in ["", "0", "5w", "h", "-1d"] {
-            assert!(parse_lifetime(bad).is_err(), "{bad}");
         }
     }
 }

@@ -1,5 +1,7 @@
 //! `estuary`: the EST server, CA administration and client, in one binary. This is the only
 //! place that picks backends and wires the crates together.
+pub(crate) use est_ca::fmt_time;
+
 mod bench;
 mod cmd_admin;
 mod cmd_audit;
@@ -1064,32 +1066,6 @@ async fn recipient(cmd: RecipientCmd) -> Result<(), AnyError> {
     }
 }
 
-/// The SubjectAltNames of a DER certificate (none if it does not decode).
-fn cert_sans(der: &[u8]) -> Vec<est_client::San> {
-    <x509_cert::Certificate as der::Decode>::from_der(der)
-        .ok()
-        .and_then(|c| {
-            c.tbs_certificate()
-                .get_extension::<x509_cert::ext::pkix::SubjectAltName>()
-                .ok()
-                .flatten()
-                .map(|(_, s)| {
-                    s.0.iter()
-                        .filter_map(est_client::San::from_general_name)
-                        .collect()
-                })
-        })
-        .unwrap_or_default()
-}
-
-/// DNS names compare case-insensitively (RFC 4343), the rest exactly.
-fn san_matches(have: &est_client::San, want: &est_client::San) -> bool {
-    match (have, want) {
-        (est_client::San::Dns(a), est_client::San::Dns(b)) => a.eq_ignore_ascii_case(b),
-        _ => have == want,
-    }
-}
-
 /// The wall clock in unix seconds.
 pub(crate) fn unix_now() -> i64 {
     unix_secs(SystemTime::now())
@@ -1099,16 +1075,6 @@ pub(crate) fn unix_now() -> i64 {
 pub(crate) fn unix_secs(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-pub(crate) fn fmt_time(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
 }
 
 async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
@@ -1133,13 +1099,13 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
             let san = san.map(|s| s.parse::<est_client::San>()).transpose()?;
             let now = unix_now();
             let window = expiring
-                .map(|e| cmd_token::parse_lifetime(&e))
+                .map(|e| est_ca::parse_lifetime(&e))
                 .transpose()?
                 .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
             if window.is_some() && status == Some(CertStatus::Revoked) {
                 return Err("--expiring lists valid certificates: drop --status revoked".into());
             }
-            let mut filter = CertFilter {
+            let filter = CertFilter {
                 ca,
                 requester,
                 subject,
@@ -1156,29 +1122,24 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
             };
             let rows = match &san {
                 None => store.list_certificates(&filter).await?,
-                // The SAN is in the certificate only: page through the other filters' matches.
+                // The SAN is in the certificate only: scan the other filters' matches.
                 Some(wanted) => {
-                    let (want, mut skip) = (limit as usize, offset as usize);
-                    filter.limit = 500;
-                    filter.offset = 0;
-                    let mut out = Vec::new();
-                    loop {
-                        let page = store.list_certificates(&filter).await?;
-                        let full = page.len() == filter.limit as usize;
-                        for r in page {
-                            if cert_sans(&r.der).iter().any(|s| san_matches(s, wanted)) {
-                                if skip > 0 {
-                                    skip -= 1;
-                                } else if want == 0 || out.len() < want {
-                                    out.push(r);
-                                }
-                            }
-                        }
-                        if !full || (want != 0 && out.len() >= want) {
-                            break out;
-                        }
-                        filter.offset += filter.limit;
-                    }
+                    let wanted = wanted.to_string();
+                    let keep = |r: &est_ca::CertRecord| {
+                        est_server::console::certificate_sans(&r.der)
+                            .iter()
+                            .any(|s| est_server::console::san_matches(s, &wanted))
+                    };
+                    est_ca::scan_certificates(
+                        &store,
+                        &filter,
+                        keep,
+                        offset as usize,
+                        limit as usize,
+                        0,
+                    )
+                    .await?
+                    .0
                 }
             };
             if json {
@@ -1188,7 +1149,7 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
                         serde_json::json!({
                             "serial": r.serial, "ca": r.ca, "status": r.status.as_str(),
                             "subject": r.subject,
-                            "san": cert_sans(&r.der).iter().map(ToString::to_string).collect::<Vec<_>>(),
+                            "san": est_server::console::certificate_sans(&r.der),
                             "requester": r.requester, "label": r.label, "issuer": r.issuer,
                             "issued_at": fmt_time(r.issued_at),
                             "not_before": fmt_time(r.not_before),
@@ -1230,11 +1191,8 @@ async fn cert(cmd: CertCmd) -> Result<(), AnyError> {
         } => cmd_crl::revoke(&dir.data_dir, &serial, &reason, invalidity_date.as_deref()).await,
         CertCmd::Show { dir, serial } => {
             let store = open_store(&dir.data_dir).await?;
-            let serial = serial
-                .trim()
-                .trim_start_matches("0x")
-                .replace(':', "")
-                .to_ascii_lowercase();
+            let serial = est_ca::normalize_serial(&serial)
+                .ok_or_else(|| format!("{serial:?} is not a hexadecimal serial number"))?;
             let r = store
                 .certificate_by_serial(&serial)
                 .await?

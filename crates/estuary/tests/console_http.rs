@@ -73,6 +73,22 @@ impl Curl {
     }
 }
 
+/// `estuary admin add NAME --json` with `password`: the JSON it printed (name, totp_secret,
+/// otpauth).
+fn add_admin(data: &Path, work: &Path, name: &str, password: &str) -> serde_json::Value {
+    let file = format!("{name}.pw");
+    std::fs::write(work.join(&file), format!("{password}\n")).unwrap();
+    let (ok, out) = sh(
+        &format!(
+            "{BIN} admin add {name} --password-file {file} --json --data-dir {}",
+            data.display()
+        ),
+        work,
+    );
+    assert!(ok, "{out}");
+    serde_json::from_str(out.trim()).unwrap()
+}
+
 fn csrf_of(body: &str) -> String {
     let i = body.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
     body[i..i + 64].to_string()
@@ -113,16 +129,7 @@ fn console_sessions_csrf_totp_and_admin_certificates() {
     assert_eq!(c.run("-d x=1", "/users", &work).0, 403);
 
     // An administrator: password + TOTP.
-    std::fs::write(work.join("pw"), "a long console password\n").unwrap();
-    let (ok, out) = sh(
-        &format!(
-            "{BIN} admin add alice --password-file pw --json --data-dir {}",
-            data.display()
-        ),
-        &work,
-    );
-    assert!(ok, "{out}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v = add_admin(&data, &work, "alice", "a long console password");
     let secret = v["totp_secret"].as_str().unwrap().to_string();
     assert!(
         v["otpauth"]
@@ -351,16 +358,7 @@ fn console_sessions_csrf_totp_and_admin_certificates() {
     assert_eq!(code, 303, "a revoked administrator certificate is nobody");
     // Nor is an administrator removed with the CLI, also with a session open.
     let t = now();
-    std::fs::write(work.join("pw2"), "another long password\n").unwrap();
-    let (ok, out) = sh(
-        &format!(
-            "{BIN} admin add carol --password-file pw2 --json --data-dir {}",
-            data.display()
-        ),
-        &work,
-    );
-    assert!(ok, "{out}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v = add_admin(&data, &work, "carol", "another long password");
     let code = openssl_totp(v["totp_secret"].as_str().unwrap(), t, &work);
     let (status, _, _) = c.run(
         &format!("-c carol --data-urlencode username=carol --data-urlencode 'password=another long password' --data-urlencode totp={code}"),
@@ -416,16 +414,7 @@ fn console_follows_a_sighup_reload() {
         base: format!("https://{}", server.admin),
         root: data.join("ca/root.pem").display().to_string(),
     };
-    std::fs::write(work.join("pw"), "a long console password\n").unwrap();
-    let (ok, out) = sh(
-        &format!(
-            "{BIN} admin add alice --password-file pw --json --data-dir {}",
-            data.display()
-        ),
-        &work,
-    );
-    assert!(ok, "{out}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v = add_admin(&data, &work, "alice", "a long console password");
     let code = openssl_totp(v["totp_secret"].as_str().unwrap(), now(), &work);
     let (status, _, _) = c.run(
         &format!("-c jar --data-urlencode username=alice --data-urlencode 'password=a long console password' --data-urlencode totp={code}"),

@@ -24,6 +24,18 @@ pub fn general_name_text(g: &GeneralName) -> String {
     }
 }
 
+/// Whether a SAN entry in [`general_name_text`] form is the one asked for: `dns:host` (DNS
+/// names in any case) or a bare value, which matches an entry of any kind.
+pub fn san_matches(have: &str, want: &str) -> bool {
+    let want = want.trim().to_ascii_lowercase();
+    let have = have.to_ascii_lowercase();
+    if want.contains(':') {
+        have == want
+    } else {
+        have.split_once(':').is_some_and(|(_, v)| v == want)
+    }
+}
+
 /// The SubjectAltName entries of a certificate (DER); empty when it has none or does not
 /// decode.
 pub fn certificate_sans(der_bytes: &[u8]) -> Vec<String> {
@@ -155,4 +167,18 @@ pub fn describe_request(der_bytes: &[u8]) -> Option<Asked> {
         extensions,
         attributes: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn san_queries() {
+        assert!(san_matches("dns:m1.example", "M1.example"));
+        assert!(san_matches("dns:m1.example", "dns:m1.example"));
+        assert!(!san_matches("dns:m1.example", "ip:m1.example"));
+        assert!(san_matches("ip:192.0.2.9", "192.0.2.9"));
+        assert!(!san_matches("dns:m1.example", "m1"));
+    }
 }

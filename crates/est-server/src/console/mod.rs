@@ -31,7 +31,9 @@ use est_ca::{Authority, PasswordVerifier, SecretBox};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 
-pub use describe::{Asked, certificate_sans, describe_request, general_name_text, key_description};
+pub use describe::{
+    Asked, certificate_sans, describe_request, general_name_text, key_description, san_matches,
+};
 
 use crate::ratelimit::{FailureKey, FailureLimiter, FailurePolicy};
 use crate::{ConnInfo, TrustAnchorSet};
@@ -298,11 +300,7 @@ pub(crate) fn random_hex(n: usize) -> Result<String, String> {
     Ok(hex::encode(b))
 }
 
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub(crate) use crate::handlers::unix_now;
 
 /// The value of cookie `name` in the request's `Cookie` headers.
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -1,7 +1,7 @@
 //! The console's pages: one handler per page or form, rendered by askama templates
 //! (`templates/console/`, HTML-escaped by default).
 use askama::Template;
-use est_ca::{CertFilter, CertStatus, ClientKeyKind, CrlReason, Store, TokenRecord, audit_action};
+use est_ca::{CertFilter, CertStatus, ClientKeyKind, CrlReason, Store, audit_action};
 use http::{Method, StatusCode, Uri, header};
 
 use super::{Admin, Console, Flash, Form, html, plain, query, redirect, unix_now};
@@ -52,16 +52,7 @@ impl Chrome {
     }
 }
 
-/// ISO 8601 / RFC 3339 UTC, as the CLI prints times.
-pub(crate) fn fmt_time(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
-}
+use est_ca::fmt_time;
 
 fn render(t: &impl Template) -> axum::response::Response {
     match t.render() {
@@ -491,24 +482,6 @@ struct Certs {
     next_link: String,
 }
 
-/// Serial numbers as operators paste them: `0x`, colons, any case.
-fn normalize_serial(s: &str) -> String {
-    s.trim()
-        .trim_start_matches("0x")
-        .replace(':', "")
-        .to_ascii_lowercase()
-}
-
-fn san_matches(have: &str, want: &str) -> bool {
-    let want = want.trim().to_ascii_lowercase();
-    let have = have.to_ascii_lowercase();
-    if want.contains(':') {
-        have == want
-    } else {
-        have.split_once(':').is_some_and(|(_, v)| v == want)
-    }
-}
-
 async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response {
     let f = query(uri);
     let q = CertQuery {
@@ -527,12 +500,18 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
     let mut note = None;
     let mut next_offset = None;
     let rows: Vec<est_ca::CertRecord> = if !q.serial.is_empty() {
-        match store
-            .certificate_by_serial(&normalize_serial(&q.serial))
-            .await
-        {
-            Ok(r) => r.into_iter().collect(),
-            Err(e) => return failed(e),
+        match est_ca::normalize_serial(&q.serial) {
+            Some(serial) => match store.certificate_by_serial(&serial).await {
+                Ok(r) => r.into_iter().collect(),
+                Err(e) => return failed(e),
+            },
+            None => {
+                note = Some(format!(
+                    "serial {:?}: not a hexadecimal serial number",
+                    q.serial
+                ));
+                Vec::new()
+            }
         }
     } else {
         let now = unix_now();
@@ -546,7 +525,7 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
                 }
             },
         };
-        let mut filter = CertFilter {
+        let filter = CertFilter {
             ca: (!q.ca.is_empty()).then(|| q.ca.clone()),
             requester: (!q.requester.is_empty()).then(|| q.requester.clone()),
             // An RFC 4514 DN is an exact, indexed lookup; anything else ("device-7") is
@@ -585,37 +564,27 @@ async fn certs(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
             // A SAN is in the certificate only, a part of a subject in no index: scan the
             // other filters' matches, newest first, a bounded number of them.
             const SCAN: u32 = 20_000;
-            let mut out = Vec::new();
-            filter.limit = 500;
-            filter.offset = 0;
-            loop {
-                let page = match store.list_certificates(&filter).await {
-                    Ok(p) => p,
-                    Err(e) => return failed(e),
-                };
-                let full = page.len() == filter.limit as usize;
-                out.extend(page.into_iter().filter(|r| {
-                    subject_part
-                        .as_ref()
-                        .is_none_or(|p| r.subject.to_lowercase().contains(p.as_str()))
-                        && (q.san.is_empty()
-                            || super::certificate_sans(&r.der)
-                                .iter()
-                                .any(|s| san_matches(s, &q.san)))
-                }));
-                filter.offset += filter.limit;
-                if !full || out.len() >= PAGE as usize {
-                    break;
-                }
-                if filter.offset >= SCAN {
+            let keep = |r: &est_ca::CertRecord| {
+                subject_part
+                    .as_ref()
+                    .is_none_or(|p| r.subject.to_lowercase().contains(p.as_str()))
+                    && (q.san.is_empty()
+                        || super::certificate_sans(&r.der)
+                            .iter()
+                            .any(|s| super::san_matches(s, &q.san)))
+            };
+            match est_ca::scan_certificates(store.as_ref(), &filter, keep, 0, PAGE as usize, SCAN)
+                .await
+            {
+                Ok((out, true)) => out,
+                Ok((out, false)) => {
                     note = Some(format!(
                         "the search looked at the newest {SCAN} certificates matching the other fields; narrow it (a whole subject DN is an indexed lookup) for older ones"
                     ));
-                    break;
+                    out
                 }
+                Err(e) => return failed(e),
             }
-            out.truncate(PAGE as usize);
-            out
         }
     };
     let next_link = next_offset
@@ -683,7 +652,12 @@ async fn find_cert(
     con: &Console,
     serial: &str,
 ) -> Result<est_ca::CertRecord, axum::response::Response> {
-    let serial = normalize_serial(serial);
+    let Some(serial) = est_ca::normalize_serial(serial) else {
+        return Err(plain(
+            StatusCode::BAD_REQUEST,
+            format!("{serial:?} is not a hexadecimal serial number\n"),
+        ));
+    };
     match con.authority.store().certificate_by_serial(&serial).await {
         Ok(Some(r)) => Ok(r),
         Ok(None) => Err(plain(
@@ -749,7 +723,10 @@ async fn cert_pem(con: &Console, serial: &str) -> axum::response::Response {
 }
 
 async fn revoke(con: &Console, a: &Admin, serial: &str, form: &Form) -> axum::response::Response {
-    let back = format!("/certs/{}", normalize_serial(serial));
+    let back = format!(
+        "/certs/{}",
+        est_ca::normalize_serial(serial).unwrap_or_default()
+    );
     let reason: CrlReason = match form.get("reason").parse() {
         Ok(r) => r,
         Err(e) => return done(con, a, &back, Flash::Err(format!("reason: {e}"))),
@@ -889,16 +866,6 @@ struct Tokens {
     rows: Vec<TokenRow>,
 }
 
-/// `unused`, `used`, `revoked` or `expired`, as `estuary token list` says.
-fn token_state(t: &TokenRecord, now: i64) -> &'static str {
-    match t.used_at {
-        Some(_) if t.used_by == est_ca::TOKEN_REVOKED_BY => "revoked",
-        Some(_) => "used",
-        None if t.expires_at <= now => "expired",
-        None => "unused",
-    }
-}
-
 async fn tokens(con: &Console, a: &Admin) -> axum::response::Response {
     let now = unix_now();
     match con.authority.store().list_tokens().await {
@@ -915,7 +882,7 @@ async fn tokens(con: &Console, a: &Admin) -> axum::response::Response {
                     } else {
                         t.subject.clone()
                     },
-                    state: token_state(t, now),
+                    state: t.state(now),
                     expires: fmt_time(t.expires_at),
                     used_by: t.used_by.clone(),
                 })
@@ -923,22 +890,6 @@ async fn tokens(con: &Console, a: &Admin) -> axum::response::Response {
         }),
         Err(e) => failed(e),
     }
-}
-
-/// `30m`, `24h`, `7d`, or seconds.
-fn parse_lifetime(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (n, mult) = match s.char_indices().last()? {
-        (i, 'm') => (&s[..i], 60),
-        (i, 'h') => (&s[..i], 3600),
-        (i, 'd') => (&s[..i], 86_400),
-        (i, 's') => (&s[..i], 1),
-        _ => (s, 1),
-    };
-    n.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|v| (1..=MAX_TOKEN_LIFETIME).contains(v))
 }
 
 async fn token_create(con: &Console, a: &Admin, form: &Form) -> axum::response::Response {
@@ -952,59 +903,32 @@ async fn token_create(con: &Console, a: &Admin, form: &Form) -> axum::response::
         );
     }
     let subject = form.get("subject").trim().to_owned();
-    if !subject.is_empty() {
-        match <x509_cert::name::Name as std::str::FromStr>::from_str(&subject) {
-            Ok(n) if n.to_string() == subject => {}
-            Ok(n) => {
-                return done(
-                    con,
-                    a,
-                    "/tokens",
-                    Flash::Err(format!(
-                        "write the subject as {:?} (RFC 4514, as the server compares it)",
-                        n.to_string()
-                    )),
-                );
-            }
-            Err(e) => {
-                return done(con, a, "/tokens", Flash::Err(format!("subject: {e}")));
-            }
-        }
+    if !subject.is_empty()
+        && let Err(e) = est_ca::check_token_subject(&subject)
+    {
+        return done(con, a, "/tokens", Flash::Err(e));
     }
-    let Some(lifetime) = parse_lifetime(form.get("lifetime")) else {
-        return done(
-            con,
-            a,
-            "/tokens",
-            Flash::Err("lifetime: like 30m, 24h or 7d, at most 366d".into()),
-        );
+    let lifetime = match est_ca::parse_lifetime(form.get("lifetime")) {
+        Ok(l) if l.as_secs() <= MAX_TOKEN_LIFETIME => l,
+        Ok(_) => {
+            return done(
+                con,
+                a,
+                "/tokens",
+                Flash::Err("lifetime: at most 366d".into()),
+            );
+        }
+        Err(e) => return done(con, a, "/tokens", Flash::Err(format!("lifetime: {e}"))),
     };
-    let (id, secret) = match (super::random_hex(8), super::random_hex(24)) {
-        (Ok(i), Ok(s)) => (
-            format!("{}{i}", crate::TOKEN_PREFIX),
-            zeroize::Zeroizing::new(s),
-        ),
-        _ => return plain(StatusCode::INTERNAL_SERVER_ERROR, "no randomness\n"),
-    };
-    let now = unix_now();
-    let rec = TokenRecord {
-        id: id.clone(),
-        label: label.clone(),
-        secret_sha256: est_ca::token_secret_hash(secret.as_bytes()),
-        subject: subject.clone(),
-        created_at: now,
-        expires_at: now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX)),
-        used_at: None,
-        used_by: String::new(),
+    let (rec, secret) = match est_ca::new_token(&label, &subject, lifetime, unix_now()) {
+        Ok(t) => t,
+        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
     };
     if let Err(e) = con.authority.store().add_token(&rec).await {
         return done(con, a, "/tokens", Flash::Err(format!("not created: {e}")));
     }
-    let details = format!(
-        "subject={}; expires_at={}",
-        if subject.is_empty() { "any" } else { &subject },
-        fmt_time(rec.expires_at)
-    );
+    let id = rec.id.clone();
+    let details = rec.audit_details();
     con.audit(a, audit_action::TOKEN_CREATE, &id, details).await;
     done(
         con,
@@ -1424,25 +1348,6 @@ async fn audit(con: &Console, a: &Admin, uri: &Uri) -> axum::response::Response 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lifetimes_serials_and_san_queries() {
-        assert_eq!(parse_lifetime("24h"), Some(86_400));
-        assert_eq!(parse_lifetime("30m"), Some(1_800));
-        assert_eq!(parse_lifetime("7d"), Some(604_800));
-        assert_eq!(parse_lifetime("90"), Some(90));
-        assert_eq!(parse_lifetime("0h"), None);
-        assert_eq!(parse_lifetime("400d"), None, "over a year");
-        assert_eq!(parse_lifetime("99999999999999999999d"), None);
-        assert_eq!(parse_lifetime("h"), None);
-        assert_eq!(parse_lifetime(""), None);
-        assert_eq!(normalize_serial(" 0x01:A2:ff "), "01a2ff");
-        assert!(san_matches("dns:m1.example", "M1.example"));
-        assert!(san_matches("dns:m1.example", "dns:m1.example"));
-        assert!(!san_matches("dns:m1.example", "ip:m1.example"));
-        assert!(san_matches("ip:192.0.2.9", "192.0.2.9"));
-        assert!(!san_matches("dns:m1.example", "m1"));
-    }
 
     #[test]
     fn pages_escape_what_they_show() {
