@@ -88,12 +88,23 @@ struct Session {
 }
 
 /// A message for the next page shown in a session (after a redirect).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) enum Flash {
     Ok(String),
     Err(String),
-    /// A secret shown once: (element id, label, value).
-    Secret(&'static str, String, String),
+    /// A secret shown once: (element id, label, value), zeroized when dropped.
+    Secret(&'static str, String, zeroize::Zeroizing<String>),
+}
+
+impl std::fmt::Debug for Flash {
+    /// Never the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ok(m) => f.debug_tuple("Ok").field(m).finish(),
+            Self::Err(m) => f.debug_tuple("Err").field(m).finish(),
+            Self::Secret(id, label, _) => f.debug_tuple("Secret").field(id).field(label).finish(),
+        }
+    }
 }
 
 /// Who is asking, for a page and the audit trail.

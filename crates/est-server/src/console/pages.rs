@@ -27,7 +27,7 @@ pub(crate) struct Chrome {
 pub(crate) struct Secret {
     id: &'static str,
     label: String,
-    value: String,
+    value: zeroize::Zeroizing<String>,
 }
 
 impl Chrome {
@@ -940,7 +940,7 @@ async fn token_create(con: &Console, a: &Admin, form: &Form) -> axum::response::
                 "Token for label {label:?}, valid once until {}: HTTP Basic user:password",
                 fmt_time(rec.expires_at)
             ),
-            format!("{id}:{}", secret.as_str()),
+            zeroize::Zeroizing::new(format!("{id}:{}", secret.as_str())),
         ),
     )
 }
@@ -1049,7 +1049,9 @@ async fn kek_add(con: &Console, a: &Admin, form: &Form) -> axum::response::Respo
                 Flash::Secret(
                     "kek-value",
                     format!("AES-{bits} key-encryption key {id:?} for {owner} (base64)"),
-                    base64::engine::general_purpose::STANDARD.encode(key.as_slice()),
+                    zeroize::Zeroizing::new(
+                        base64::engine::general_purpose::STANDARD.encode(key.as_slice()),
+                    ),
                 ),
             )
         }
@@ -1197,7 +1199,7 @@ async fn cmc_secret_add(con: &Console, a: &Admin, form: &Form) -> axum::response
                 Flash::Secret(
                     "cmc-secret-value",
                     format!("Shared secret for Identification {ident:?}"),
-                    secret.to_string(),
+                    secret,
                 ),
             )
         }
