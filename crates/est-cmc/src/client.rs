@@ -479,6 +479,21 @@ pub struct VerifiedResponse {
     pub crls: Vec<Vec<u8>>,
 }
 
+/// CMC-28, SKGD-42: every signer of a response is a CA or a CMC RA (see
+/// [`crate::ra_keygen::is_response_signer`]), not merely a certificate under the same root.
+pub fn check_response_signers(signers: &[Certificate]) -> Result<(), String> {
+    match signers
+        .iter()
+        .find(|c| !crate::ra_keygen::is_response_signer(c))
+    {
+        Some(c) => Err(format!(
+            "the response is signed by \"{}\", which is neither a CA nor a CMC RA (no id-kp-cmcRA, CMC-28)",
+            c.tbs_certificate().subject()
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Verifies a DER response: a Full PKI Response's signature and signer chain to `trust`
 /// (CMC-2, CMC-28), or takes a Simple PKI Response's certificates (CMC-3).
 pub fn verify_response(der: &[u8], trust: &X509StoreRef) -> Result<VerifiedResponse, String> {
@@ -522,6 +537,7 @@ pub fn verify_response(der: &[u8], trust: &X509StoreRef) -> Result<VerifiedRespo
     }
     let v = est_cms::verify(der, trust, &est_cms::VerifyOptions::default())
         .map_err(|e| format!("response signature: {e}"))?;
+    check_response_signers(&v.signers)?;
     if v.content_type != oids::CT_PKI_RESPONSE {
         return Err(format!(
             "signed response carries {}, not PKIResponse",

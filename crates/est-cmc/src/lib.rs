@@ -26,6 +26,7 @@ pub mod linking;
 mod oid;
 pub mod oids;
 pub mod ra;
+pub mod ra_keygen;
 mod request;
 mod response;
 pub mod serverkeygen;

@@ -199,6 +199,14 @@ pub fn request_ids(der: &[u8]) -> Result<Vec<BodyPartId>, String> {
         .collect())
 }
 
+/// Whether the top PKIData of a client's SignedData Full PKI Request carries a control of
+/// type `oid` (read, not verified: e.g. a ServerKeyGenRequest an RA answers itself,
+/// SKGD-35). `false` for anything it cannot read.
+pub fn carries_control(der: &[u8], oid: &crate::Oid) -> bool {
+    matches!(client_pki_data(der), Ok(Some(pki))
+        if pki.control_sequence.iter().any(|c| c.attr_type == *oid))
+}
+
 /// The PKIData of a client's Full PKI Request (a DER ContentInfo), read but not verified;
 /// `None` for an EnvelopedData request (to the CA, CMC-20), which cannot be looked into.
 /// Anything that is not SignedData(PKIData) or EnvelopedData is an error.

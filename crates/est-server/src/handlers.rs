@@ -124,6 +124,14 @@ pub trait EstCa: Send + Sync + std::fmt::Debug + 'static {
     }
     /// /serverkeygen: generate, certify and package a key for the client (RFC 7030 §4.4).
     async fn server_keygen(&self, req: KeyGenRequest<'_>) -> Result<DeliveredKey, CaError>;
+    /// A fresh key of `key_type` from the key pool, for a key this server generates without
+    /// certifying it (an RA generating a client's key, SKGD-35). Default: unsupported.
+    async fn generate_key(
+        &self,
+        _key_type: est_ca::KeyType,
+    ) -> Result<openssl::pkey::PKey<openssl::pkey::Private>, CaError> {
+        Err(CaError::Internal("this server generates no keys".into()))
+    }
     /// CMC server-side key generation (SKGD-4): a fresh key of the requested type from the
     /// key pool, certified with the same authorization as enrollment. Default: unsupported.
     async fn certify_generated(
@@ -326,6 +334,13 @@ impl EstCa for Authority {
         let keys = OffloadedKeys(self.key_pool().clone());
         Authority::server_keygen_delivered(self, req, &keys).await
     }
+    async fn generate_key(
+        &self,
+        key_type: est_ca::KeyType,
+    ) -> Result<openssl::pkey::PKey<openssl::pkey::Private>, CaError> {
+        use est_ca::KeySource;
+        OffloadedKeys(self.key_pool().clone()).take(key_type).await
+    }
     async fn certify_generated(
         &self,
         req: est_ca::GenerateRequest<'_>,
@@ -405,6 +420,8 @@ pub(crate) struct Label {
     /// Precomputed /cacerts body (base64 certs-only), served as is.
     cacerts_body: Bytes,
     csrattrs_body: Option<Bytes>,
+    /// RA mode: the upstream CA's certificates as the anchors of CMC signing certificates.
+    pub(crate) upstream_trust: Option<Arc<crate::cmc::TrustStore>>,
 }
 
 /// Shared, immutable state of the EST service.
@@ -471,6 +488,11 @@ impl EstState {
             let csrattrs_body = csr_attrs
                 .as_ref()
                 .map(|d| Bytes::from(est_proto::encode_body(d)));
+            // An RA label's clients sign with certificates of its upstream CA (SKGD-41).
+            let upstream_trust = match &cfg.upstream {
+                Some(up) => Some(Arc::new(crate::cmc::trust_store(&[up.ca_chain()])?)),
+                None => None,
+            };
             if map
                 .insert(
                     cfg.name.clone(),
@@ -478,6 +500,7 @@ impl EstState {
                         cfg,
                         cacerts_body,
                         csrattrs_body,
+                        upstream_trust,
                     },
                 )
                 .is_some()

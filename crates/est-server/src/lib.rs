@@ -34,7 +34,7 @@ pub use est_proto::ChannelBinding;
 pub use fdlimit::{RESERVED_FDS, connection_capacity, raise_fd_limit};
 pub use handlers::{EstCa, EstState, TOKEN_PREFIX};
 pub use metrics::Metrics;
-pub use ra::{ForwardCmc, ForwardEnroll, Forwarded, Relayed, Upstream, UpstreamError};
+pub use ra::{CaResponse, ForwardCmc, ForwardEnroll, Forwarded, Relayed, Upstream, UpstreamError};
 pub use ratelimit::FailurePolicy;
 pub use serve::{RunningServer, serve, serve_listener};
 pub use tls::build_acceptor;

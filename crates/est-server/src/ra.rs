@@ -78,6 +78,20 @@ pub struct Relayed {
     pub body: Bytes,
 }
 
+/// The upstream CA's answer to a certification request the RA made itself for a key it
+/// generated (SKGD-35, SKGD-36).
+#[derive(Debug, Clone)]
+pub struct CaResponse {
+    /// The CA's signed response as it came (a DER ContentInfo), verified; the RA hands it to
+    /// the client through Response Body (CMC-63).
+    pub signed: Vec<u8>,
+    /// The CA's status for the RA's request; `None` when it said nothing but certificates (a
+    /// success).
+    pub status: Option<est_cmc::CmcStatusInfoV2>,
+    /// The certificates of the CA's response.
+    pub certificates: Vec<Certificate>,
+}
+
 /// The CA an RA label forwards to: over `/fullcmc` (RA-signed PKIData) or plain EST (the RA's
 /// own TLS client certificate).
 #[async_trait]
@@ -95,6 +109,23 @@ pub trait Upstream: Send + Sync + std::fmt::Debug + 'static {
     /// checked.
     async fn check_not_revoked(&self, _cert_der: &[u8]) -> Result<(), UpstreamError> {
         Ok(())
+    }
+    /// SKGD-35: asks the CA to certify a key this RA generated for a client: `req.csr_der`
+    /// (the RA's own PKCS#10, with ChangeSubjectName) in an RA-signed PKIData. Default: not
+    /// possible.
+    async fn certify_generated(
+        &self,
+        _req: ForwardEnroll<'_>,
+    ) -> Result<CaResponse, UpstreamError> {
+        Err(UpstreamError::Refused(
+            "this RA's upstream CA does not certify keys the RA generates".into(),
+        ))
+    }
+    /// The RA's own CMC signer (its id-kp-cmcRA certificate and key) with the rest of its
+    /// chain: the key generator and response signer of RA-generated keys (SKGD-34, SKGD-36).
+    /// Default: none.
+    fn ra_signer(&self) -> Option<(&(dyn est_cms::CmsSigner + Sync), &[Certificate])> {
+        None
     }
     /// Forwards a /serverkeygen request (RFC 7030 §4.4.1: the CA generates the key) and
     /// relays the CA's multipart answer unchanged, so a key encrypted for the client stays so.
@@ -323,6 +354,13 @@ pub(crate) async fn full_cmc(
     req: Request,
 ) -> Result<Response, ServerError> {
     let (identity, der) = crate::cmc::read_request(st, label, conn, req).await?;
+    // SKGD-35: a label that generates keys itself answers a ServerKeyGenRequest here; any
+    // other request, and every request on a label without it, goes to the CA (SKGD-38).
+    if let Some(oids) = &label.cfg.cmc.server_keygen
+        && est_cmc::ra::carries_control(&der, &oids.server_key_gen_request)
+    {
+        return crate::cmc::ra_generated_key(st, label, up, conn, identity, der).await;
+    }
     // The RA vouches only for a request it could read and authorize whole: every
     // certification request through the label's rules and the identity-level checks.
     // Anything else goes to the CA as it is, over a connection that vouches for nothing.
@@ -422,7 +460,7 @@ fn certification_request_ids(der: &[u8]) -> Result<Vec<u32>, ServerError> {
 
 /// The log line and audit record of a forwarded request (issue 10: the RA records what it
 /// forwarded and what came back): who, from where, which operation, the outcome.
-async fn record(
+pub(crate) async fn record(
     st: &EstState,
     label: &Label,
     conn: &ConnInfo,

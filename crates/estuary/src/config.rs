@@ -688,7 +688,8 @@ pub struct LabelSection {
     pub cmc_confirm_required: bool,
     /// /fullcmc: act on the ServerKeyGenRequest control (CMC server-side key generation,
     /// draft-turner-cmc-serverkeygeneration-02; OIDs from `[cmc_server_keygen]`). Off by
-    /// default.
+    /// default. On an RA label the RA then generates the keys itself and has its CA certify
+    /// them (SKGD-35); without it a ServerKeyGenRequest goes to the CA untouched (SKGD-38).
     #[serde(default)]
     pub cmc_server_keygen: bool,
 }
@@ -832,9 +833,22 @@ impl Config {
                             format!("label {:?} names unknown upstream {u:?}", l.name).into()
                         );
                     }
-                    if l.approval == ApprovalMode::Manual || l.cmc_server_keygen {
+                    if l.approval == ApprovalMode::Manual {
                         return Err(format!(
-                            "label {:?}: approval and cmc_server_keygen are the upstream CA's business on an RA label",
+                            "label {:?}: approval is the upstream CA's business on an RA label",
+                            l.name
+                        )
+                        .into());
+                    }
+                    // SKGD-35: the RA generates keys itself and asks its CA over /fullcmc.
+                    if l.cmc_server_keygen
+                        && self
+                            .upstreams
+                            .iter()
+                            .any(|x| x.name == *u && x.protocol != UpstreamProtocol::Fullcmc)
+                    {
+                        return Err(format!(
+                            "label {:?}: cmc_server_keygen on an RA label (the RA generates the keys) needs an upstream with protocol = \"fullcmc\"",
                             l.name
                         )
                         .into());

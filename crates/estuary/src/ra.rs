@@ -89,6 +89,8 @@ pub struct UpstreamClient {
     chain: Vec<Certificate>,
     trust: X509Store,
     signer: est_cms::OpensslSigner,
+    /// The RA certificate's chain beyond itself (for responses the RA signs, SKGD-36).
+    signer_chain: Vec<Certificate>,
     idle: Mutex<Vec<EstConnection>>,
     pending: Mutex<HashMap<[u8; 32], Held>>,
     /// pendTokens of CMC clients' requests this RA vouched for and the CA holds, with whose
@@ -170,6 +172,10 @@ impl UpstreamClient {
             chain,
             trust: store.build(),
             signer: est_cms::OpensslSigner::new(key, ra_cert)?,
+            signer_chain: ra_chain[1..]
+                .iter()
+                .map(|d| Certificate::from_der(d))
+                .collect::<Result<_, _>>()?,
             idle: Mutex::new(Vec::new()),
             pending: Mutex::new(HashMap::new()),
             held_tokens: Mutex::new(HashMap::new()),
@@ -264,6 +270,7 @@ impl UpstreamClient {
                 .map_err(|e| UpstreamError::Unavailable(format!("Simple PKI Response: {e}")))?;
             return Ok(CmcAnswer {
                 status,
+                signed: der,
                 content: None,
                 summary: ResponseSummary::default(),
                 certificates: certs,
@@ -285,6 +292,7 @@ impl UpstreamClient {
         }
         Ok(CmcAnswer {
             status,
+            signed: der,
             content: Some(v.content),
             summary,
             certificates: v.certificates,
@@ -561,6 +569,8 @@ impl UpstreamClient {
 
 struct CmcAnswer {
     status: u16,
+    /// The CA's signed response as it came (DER ContentInfo).
+    signed: Vec<u8>,
     /// The verified PKIResponse (DER); `None` for a Simple PKI Response.
     content: Option<Vec<u8>>,
     summary: ResponseSummary,
@@ -644,6 +654,49 @@ impl est_server::Upstream for UpstreamClient {
             Err(e) => Err(e),
         };
         out.map(relayed).map_err(client_error)
+    }
+
+    async fn certify_generated(
+        &self,
+        req: ForwardEnroll<'_>,
+    ) -> Result<est_server::CaResponse, UpstreamError> {
+        if self.protocol == UpstreamProtocol::Est {
+            return Err(UpstreamError::Refused(
+                "RA-generated keys need an upstream CA over /fullcmc".into(),
+            ));
+        }
+        // SKGD-35: the RA's own PKCS#10 in its own signed PKIData.
+        let answer = self
+            .post_signed(|| {
+                let opts = RequestOptions::random()?;
+                let nonce = opts.sender_nonce.clone();
+                Ok((est_cmc::ra::wrap_pkcs10(&opts, req.csr_der)?, nonce))
+            })
+            .await?;
+        let status = answer
+            .summary
+            .status_of(est_cmc::client::ID_REQUEST)
+            .cloned()
+            .or_else(|| {
+                answer
+                    .summary
+                    .statuses
+                    .iter()
+                    .find(|s| s.status == CmcStatus::FAILED)
+                    .cloned()
+            });
+        Ok(est_server::CaResponse {
+            signed: answer.signed,
+            status,
+            certificates: answer.certificates,
+        })
+    }
+
+    fn ra_signer(&self) -> Option<(&(dyn est_cms::CmsSigner + Sync), &[Certificate])> {
+        (self.protocol == UpstreamProtocol::Fullcmc).then_some((
+            &self.signer as &(dyn est_cms::CmsSigner + Sync),
+            self.signer_chain.as_slice(),
+        ))
     }
 
     async fn check_not_revoked(&self, cert_der: &[u8]) -> Result<(), UpstreamError> {

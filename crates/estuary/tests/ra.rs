@@ -716,3 +716,323 @@ fn bouncy_castle_est_client_through_the_ra() {
     }
     assert!(!list.contains("bc-pop-bad.example"), "{list}");
 }
+
+/// The serial (as `estuary cert list` prints it) of a PEM certificate in `work`.
+fn serial_of(work: &Path, pem: &str) -> String {
+    use der::Decode;
+    let x = openssl::x509::X509::from_pem(&std::fs::read(work.join(pem)).unwrap()).unwrap();
+    let c = x509_cert::Certificate::from_der(&x.to_der().unwrap()).unwrap();
+    est_ca::serial_hex(c.tbs_certificate().serial_number())
+}
+
+/// The subject (RFC 2253) of the signer `openssl cms -verify` finds in the DER CMS `input`,
+/// whose content it writes to `out`; it verifies to `root` with the certificates it carries.
+fn cms_signer(work: &Path, root: &Path, input: &str, out: &str) -> String {
+    let (ok, text) = sh(
+        &format!(
+            "set -e
+            openssl cms -verify -inform DER -in {input} -CAfile {root} -binary -purpose any -out {out} -signer {input}.signer.pem
+            openssl x509 -in {input}.signer.pem -noout -subject -nameopt RFC2253",
+            root = root.display()
+        ),
+        work,
+    );
+    assert!(
+        ok && text.contains("Verification successful"),
+        "{input}: {text}"
+    );
+    text
+}
+
+/// SKGD-34..SKGD-37, SKGD-42: an RA label with `cmc_server_keygen` generates the key itself.
+/// The client's ServerKeyGenRequest never reaches the CA: the RA asks for a certificate in a
+/// PKIData of its own (its name, ChangeSubjectName to the client's), seals the key in a key
+/// package it signs, and answers with a PKIResponse it signs that carries the CA's response
+/// through Response Body. Checked with `openssl cms` layer by layer (ktri, kari by bare key,
+/// pwri with the RA's shared secret), and a CA that refuses the RA leaves the client with no
+/// key (SKGD-37).
+#[test]
+fn an_ra_generates_the_key_itself_and_the_ca_certifies_it() {
+    use der::{Decode, Encode};
+    let tmp = tempfile::tempdir().unwrap();
+    let (ca_dir, ra_dir, work) = (
+        tmp.path().join("ca"),
+        tmp.path().join("ra"),
+        tmp.path().join("work"),
+    );
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("pw.txt"), "alice-password\n").unwrap();
+    let ca = start_ca(&ca_dir);
+    let root = ca_dir.join("ca/root.pem");
+    let enable_ra_keygen = |dir: &Path| {
+        let cfg = dir.join("estuary.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        assert!(text.contains("cmc_server_keygen = false"), "{text}");
+        let text = text.replace("cmc_server_keygen = false", "cmc_server_keygen = true");
+        std::fs::write(&cfg, text).unwrap();
+    };
+    let first = start_ra(&ca_dir, &ca.addr, &ra_dir, "ra", "fullcmc", "CN=Test RA kg");
+    drop(first);
+    enable_ra_keygen(&ra_dir);
+    let ra = restart(&ra_dir, "");
+    let url = format!("https://{}", ra.addr);
+
+    // alice's RSA-3072 certificate through the RA (an enrollment, forwarded as usual): it
+    // signs the key generation requests and protects a key by key transport.
+    let mut args = alice().to_vec();
+    args.extend([
+        "fullcmc",
+        "enroll",
+        "--key-type",
+        "rsa3072",
+        "--subject",
+        "CN=ra-kg.example",
+        "--san",
+        "dns:ra-kg.example",
+        "--out-key",
+        "signer.key",
+        "--out-cert",
+        "signer.pem",
+    ]);
+    let (ok, out) = client(&url, &root, &work, &args);
+    assert!(ok, "{out}");
+    let skg = |extra: &[&str]| {
+        let mut all = vec!["--cert", "signer.pem", "--key", "signer.key"];
+        all.extend(["fullcmc", "serverkeygen"]);
+        all.extend(extra);
+        client(&url, &root, &work, &all)
+    };
+    let ra_serial = record_at_ca(&ca_dir, "CN=Test RA kg")["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let requester_at_ca = |pem: &str| -> String {
+        let serial = serial_of(&work, pem);
+        let (ok, out) = estuary(&["cert", "list", "--json"], &ca_dir);
+        assert!(ok, "{out}");
+        out.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["serial"] == serial.as_str())
+            .unwrap_or_else(|| panic!("{pem} ({serial}) is not recorded at the CA: {out}"))
+            ["requester"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // ktri: the key protected for the signing certificate, named by certIdentifier.
+    let (ok, out) = skg(&[
+        "--shroud",
+        "certificate",
+        "--save-response",
+        "ktri.resp.der",
+        "--out-key",
+        "ktri.key",
+        "--out-cert",
+        "ktri.pem",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("decrypted and verified"), "{out}");
+    common::check_cert(&work, &ca_dir, "ktri.pem", "ktri.key");
+    let (ok, out) = sh(
+        "openssl x509 -in ktri.pem -noout -subject -ext subjectAltName -nameopt RFC2253",
+        &work,
+    );
+    assert!(ok, "{out}");
+    // The client's names, not the RA's (ChangeSubjectName, SKGD-35).
+    assert!(out.contains("subject=CN=ra-kg.example"), "{out}");
+    assert!(out.contains("DNS:ra-kg.example"), "{out}");
+    // Certified by the CA at the RA's request.
+    assert_eq!(requester_at_ca("ktri.pem"), format!("cert:{ra_serial}"));
+
+    // Layer by layer with OpenSSL: the RA signed the response (SKGD-36, SKGD-42) ...
+    let signer = cms_signer(&work, &root, "ktri.resp.der", "ktri.pkiresp.der");
+    assert!(signer.contains("CN=Test RA kg"), "{signer}");
+    let pki = std::fs::read(work.join("ktri.pkiresp.der")).unwrap();
+    let response = est_cmc::types::PkiResponse::from_der(&pki).unwrap();
+    // ... and carries the CA's own signed response through Response Body (CMC-63), in which
+    // the CA answered the RA's request with success.
+    let bodies = est_cmc::ra_keygen::response_bodies(&pki).unwrap();
+    assert_eq!(bodies.len(), 1);
+    std::fs::write(work.join("ca.resp.der"), &bodies[0]).unwrap();
+    let ca_signer = cms_signer(&work, &root, "ca.resp.der", "ca.pkiresp.der");
+    assert!(ca_signer.contains("Issuing CA"), "{ca_signer}");
+    let ca_summary =
+        est_cmc::ResponseSummary::read(&std::fs::read(work.join("ca.pkiresp.der")).unwrap())
+            .unwrap();
+    assert!(
+        ca_summary
+            .statuses
+            .iter()
+            .all(|s| s.status == est_cmc::CmcStatus::SUCCESS),
+        "{ca_summary:?}"
+    );
+    // The RA's own answer: success, and the key in an EnvelopedData that OpenSSL decrypts
+    // with the signing certificate's key to a key package the RA signed.
+    let summary = est_cmc::ResponseSummary::read(&pki).unwrap();
+    assert!(
+        summary
+            .statuses
+            .iter()
+            .all(|s| s.status == est_cmc::CmcStatus::SUCCESS),
+        "{summary:?}"
+    );
+    let enveloped = response
+        .cms_sequence
+        .iter()
+        .find(|t| t.content_info.content_type == est_cms::oids::ID_ENVELOPED_DATA)
+        .expect("an EnvelopedData in cmsSequence");
+    std::fs::write(
+        work.join("ktri.env.der"),
+        enveloped.content_info.to_der().unwrap(),
+    )
+    .unwrap();
+    let (ok, out) = sh(
+        "openssl cms -decrypt -inform DER -in ktri.env.der -recip signer.pem -inkey signer.key -binary -out ktri.akp.signed.der",
+        &work,
+    );
+    assert!(ok, "{out}");
+    let generator = cms_signer(&work, &root, "ktri.akp.signed.der", "ktri.akp.der");
+    assert!(
+        generator.contains("CN=Test RA kg"),
+        "the RA made the key package: {generator}"
+    );
+    let keys =
+        est_cms::decode_key_package(&std::fs::read(work.join("ktri.akp.der")).unwrap()).unwrap();
+    assert_eq!(keys.len(), 1);
+    let (ok, out) = sh(
+        "openssl x509 -in ktri.pem -noout -pubkey | cmp - <(openssl pkey -in ktri.key -pubout) && echo same",
+        &work,
+    );
+    assert!(ok && out.contains("same"), "{out}");
+
+    // bareKey (kari to a fresh P-256 key of the client).
+    let (ok, out) = skg(&["--out-key", "bare.key", "--out-cert", "bare.pem"]);
+    assert!(ok, "{out}");
+    common::check_cert(&work, &ca_dir, "bare.pem", "bare.key");
+    let (ok, out) = sh("openssl pkey -in bare.key -noout -text", &work);
+    assert!(ok && out.contains("P-256"), "{out}");
+
+    // pwri: a shared secret of the RA's, linked to the client's subject (SKGD-15).
+    common::add_cmc_secret_for(
+        &ra_dir,
+        "kg-key",
+        "ra-kg-protection-secret-01\n",
+        "CN=ra-kg.example",
+    );
+    std::fs::write(work.join("kgsecret.txt"), "ra-kg-protection-secret-01\n").unwrap();
+    let (ok, out) = skg(&[
+        "--shroud",
+        "shared-secret",
+        "--shroud-secret-name",
+        "kg-key",
+        "--shroud-secret-file",
+        "kgsecret.txt",
+        "--save-response",
+        "pwri.resp.der",
+        "--out-key",
+        "pwri.key",
+        "--out-cert",
+        "pwri.pem",
+    ]);
+    assert!(ok, "{out}");
+    common::check_cert(&work, &ca_dir, "pwri.pem", "pwri.key");
+    cms_signer(&work, &root, "pwri.resp.der", "pwri.pkiresp.der");
+    let pki = std::fs::read(work.join("pwri.pkiresp.der")).unwrap();
+    let response = est_cmc::types::PkiResponse::from_der(&pki).unwrap();
+    let enveloped = response
+        .cms_sequence
+        .iter()
+        .find(|t| t.content_info.content_type == est_cms::oids::ID_ENVELOPED_DATA)
+        .unwrap();
+    std::fs::write(
+        work.join("pwri.env.der"),
+        enveloped.content_info.to_der().unwrap(),
+    )
+    .unwrap();
+    let (ok, out) = sh(
+        "openssl cms -decrypt -inform DER -in pwri.env.der -pwri_password ra-kg-protection-secret-01 -binary -out pwri.akp.signed.der",
+        &work,
+    );
+    assert!(ok, "{out}");
+    let generator = cms_signer(&work, &root, "pwri.akp.signed.der", "pwri.akp.der");
+    assert!(generator.contains("CN=Test RA kg"), "{generator}");
+
+    // Refusals at the RA, before any key exists or the CA hears of it: another subject than
+    // the signer's (SKGD-16), and a secret linked to another subject (SKGD-15).
+    let (_, before) = estuary(&["cert", "list"], &ca_dir);
+    let (ok, out) = skg(&[
+        "--subject",
+        "CN=not-mine.example",
+        "--out-key",
+        "nm.key",
+        "--out-cert",
+        "nm.pem",
+    ]);
+    assert!(!ok && out.contains("badIdentity"), "{out}");
+    common::add_cmc_secret_for(
+        &ra_dir,
+        "other-key",
+        "ra-kg-protection-secret-02\n",
+        "CN=someone-else.example",
+    );
+    std::fs::write(work.join("other.txt"), "ra-kg-protection-secret-02\n").unwrap();
+    let (ok, out) = skg(&[
+        "--shroud",
+        "shared-secret",
+        "--shroud-secret-name",
+        "other-key",
+        "--shroud-secret-file",
+        "other.txt",
+        "--out-key",
+        "o.key",
+        "--out-cert",
+        "o.pem",
+    ]);
+    assert!(!ok && out.contains("(SKGD-15)"), "{out}");
+    let (_, after) = estuary(&["cert", "list"], &ca_dir);
+    assert_eq!(before.lines().count(), after.lines().count(), "{after}");
+    assert!(!work.join("nm.key").exists() && !work.join("o.key").exists());
+
+    // The RA recorded what it asked the CA for.
+    let (ok, out) = estuary(&["audit", "list"], &ra_dir);
+    assert!(ok, "{out}");
+    assert!(out.contains("RA-generated key; certified"), "{out}");
+
+    // SKGD-37: an RA the CA does not authorize gets a refusal; the client receives the RA's
+    // failure (with the CA's reason, CMC-56), no key and no certificate.
+    let rogue_dir = tmp.path().join("rogue");
+    let rogue = start_ra(
+        &ca_dir,
+        &ca.addr,
+        &rogue_dir,
+        "ra",
+        "fullcmc",
+        "CN=Rogue RA kg",
+    );
+    drop(rogue);
+    enable_ra_keygen(&rogue_dir);
+    let rogue = restart(&rogue_dir, "");
+    let rogue_url = format!("https://{}", rogue.addr);
+    let (ok, out) = client(
+        &rogue_url,
+        &root,
+        &work,
+        &[
+            "--cert",
+            "signer.pem",
+            "--key",
+            "signer.key",
+            "fullcmc",
+            "serverkeygen",
+            "--out-key",
+            "rogue.key",
+            "--out-cert",
+            "rogue.pem",
+        ],
+    );
+    assert!(!ok && out.contains("CMC-56"), "{out}");
+    assert!(!work.join("rogue.key").exists() && !work.join("rogue.pem").exists());
+    let (ok, out) = estuary(&["audit", "list"], &rogue_dir);
+    assert!(ok && out.contains("CMC-56"), "{out}");
+}

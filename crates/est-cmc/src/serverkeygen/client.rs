@@ -207,6 +207,8 @@ pub fn read_response(
 ) -> Result<SkgResponse, String> {
     let outer = est_cms::verify(der, trust, &est_cms::VerifyOptions::default())
         .map_err(|e| format!("response signature: {e} (SKGD-24)"))?;
+    // SKGD-42: the CA, or an RA (id-kp-cmcRA) that generated the key itself.
+    crate::client::check_response_signers(&outer.signers)?;
     if outer.content_type != oids::CT_PKI_RESPONSE {
         return Err(format!(
             "signed response carries {}, not PKIResponse",
@@ -281,6 +283,9 @@ fn open_one(
         .first()
         .cloned()
         .ok_or("the key package has no signer")?;
+    // SKGD-19, SKGD-42: the key generator is the CA or an RA, not any certificate holder.
+    crate::client::check_response_signers(std::slice::from_ref(&generator))
+        .map_err(|e| format!("key package: {e}"))?;
     let certificate = certificates
         .iter()
         .find(|c| identifies(&r.signer_identifier, c))

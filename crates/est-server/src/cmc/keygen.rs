@@ -206,7 +206,7 @@ async fn generate(
 
 /// SKGD-4: the key type generated for what the request asks (an RSA placeholder gets the
 /// smallest size the profiles accept by default, 2048 bits).
-fn key_type(wanted: WantedKey) -> Option<est_ca::KeyType> {
+pub(super) fn key_type(wanted: WantedKey) -> Option<est_ca::KeyType> {
     Some(match wanted {
         WantedKey::Rsa {
             bits: None | Some(2048),
@@ -221,7 +221,7 @@ fn key_type(wanted: WantedKey) -> Option<est_ca::KeyType> {
     })
 }
 
-fn certificate_san(cert: &Certificate) -> Option<SubjectAltName> {
+pub(super) fn certificate_san(cert: &Certificate) -> Option<SubjectAltName> {
     cert.tbs_certificate()
         .get_extension::<SubjectAltName>()
         .ok()
@@ -236,7 +236,7 @@ fn certificate_san(cert: &Certificate) -> Option<SubjectAltName> {
 /// subject; for an authorized RA, which asks for others, the subject it asks for. A requester
 /// known only by HTTP credentials owns no secret. Anything else, unknown names included, is
 /// badSharedSecret (one answer, no oracle).
-async fn shroud_secret(
+pub(super) async fn shroud_secret(
     st: &EstState,
     label: &Label,
     who: &LayerIdentity,

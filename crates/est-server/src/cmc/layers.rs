@@ -201,7 +201,7 @@ pub(super) async fn nested_identity(
     outer: &LayerIdentity,
     ra: bool,
 ) -> Result<LayerIdentity, Failure> {
-    match identify(st, label, None, inner).await {
+    match identify(st, &st.cmc_trust, label, None, inner).await {
         Ok((identity, renewal)) => Ok(LayerIdentity {
             identity,
             renewal,

@@ -22,6 +22,9 @@ mod held;
 mod keygen;
 mod layers;
 mod lifecycle;
+mod ra_keygen;
+
+pub(crate) use ra_keygen::full_cmc as ra_generated_key;
 
 use held::{find_held, held_outcome, query};
 use layers::{batch, run_layer};
@@ -280,7 +283,7 @@ async fn process_checked(
         })?;
         request.verify_outer_with_key(&rec.spki_der)?;
     }
-    let (identity, renewal) = identify(st, label, http_identity, request).await?;
+    let (identity, renewal) = identify(st, &st.cmc_trust, label, http_identity, request).await?;
     tracing::debug!(peer = %conn.peer, requester = %identity.requester(), "CMC request authenticated");
     // CMC-56: an RA certificate (as signer or as the TLS client) speaks for others only on a
     // label that authorizes it.
@@ -530,6 +533,7 @@ fn decimal(twos: &[u8]) -> Result<String, openssl::error::ErrorStack> {
 /// (CMC-21, CMC-43..CMC-49).
 async fn identify(
     st: &EstState,
+    trust: &TrustStore,
     label: &Label,
     http_identity: Option<Identity>,
     request: &FullPkiRequest,
@@ -596,7 +600,7 @@ async fn identify(
         )),
         OuterSigner::Certificate { cert, pool } => {
             // CMC-21: signed with an existing certificate of ours.
-            st.cmc_trust.validate(cert, pool).map_err(|e| {
+            trust.validate(cert, pool).map_err(|e| {
                 Failure::message(
                     CmcFailInfo::BAD_IDENTITY,
                     format!("the signing certificate is not one of this CA's: {e}"),
