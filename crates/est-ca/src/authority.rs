@@ -220,6 +220,10 @@ pub enum RenewalTarget {
     ClientCertificate,
     /// Find the requester's current certificate with the CSR's subject.
     ByIdentity,
+    /// An RA (the requesting identity, a valid id-kp-cmcRA certificate of this CA) states that
+    /// its client authenticated with this certificate of ours and renews it: the serial
+    /// (lowercase hex) and issuer DN (EST-84..EST-86 through an RA).
+    Vouched { serial: String, issuer: String },
 }
 
 /// Where a request came from, for the audit trail (issue 11 item 4: "from where").
@@ -914,6 +918,39 @@ impl Authority {
         now: SystemTime,
     ) -> Result<Certificate, CaError> {
         match (target, identity) {
+            (
+                RenewalTarget::Vouched { serial, issuer },
+                Identity::Certificate {
+                    cert: ra,
+                    record: Some(ra_record),
+                },
+            ) if crate::is_registration_authority(ra) && ra_record.status == CertStatus::Valid => {
+                let record = self
+                    .store
+                    .certificate_by_serial(serial)
+                    .await?
+                    .filter(|r| r.issuer == *issuer)
+                    .ok_or_else(|| {
+                        CaError::NoRenewalTarget(
+                            "the certificate the RA says is being renewed was not issued by this CA"
+                                .into(),
+                        )
+                    })?;
+                if record.status != CertStatus::Valid {
+                    return Err(CaError::NoRenewalTarget(
+                        "the certificate being renewed is revoked".into(),
+                    ));
+                }
+                if record.not_after < unix_secs(now) {
+                    return Err(CaError::NoRenewalTarget(
+                        "the certificate being renewed has expired".into(),
+                    ));
+                }
+                Ok(Certificate::from_der(&record.der)?)
+            }
+            (RenewalTarget::Vouched { .. }, _) => Err(CaError::NotAuthorized(
+                "only an RA certificate of this CA may renew on a client's behalf".into(),
+            )),
             (RenewalTarget::ClientCertificate, Identity::Certificate { cert, record }) => {
                 let record = record.as_ref().ok_or_else(|| {
                     CaError::NoRenewalTarget(

@@ -30,6 +30,62 @@ pub fn wrap_pkcs10(opts: &RequestOptions, csr_der: &[u8]) -> Result<PkiData, Str
     crate::client::build_pkcs10(opts, csr_der)
 }
 
+/// The type of Estuary's renewal information in a Registration Information control
+/// (`id-cmc-regInfo`, RFC 5272 §6.11, whose content the CA's policy defines): under Estuary's
+/// private arc (docs/cmc.md), `2.25.35258263107720737511850855134089286928.4.1`.
+pub const ID_ESTUARY_RENEWAL: &str = "2.25.35258263107720737511850855134089286928.4.1";
+
+/// `RenewalInfo ::= SEQUENCE { infoType OBJECT IDENTIFIER (ID_ESTUARY_RENEWAL), certReqId
+/// BodyPartID, certificate IssuerAndSerialNumber }`: an RA's statement that the requester of
+/// certification request `certReqId` authenticated with `certificate` and asks to renew it
+/// (RFC 7030 §4.2.2 through an RA: EST-82..EST-86). A CA honours it only from an RA it
+/// authorizes; any other CA ignores the regInfo it rides in.
+#[derive(Clone, Debug, PartialEq, Eq, der::Sequence)]
+pub struct RenewalInfo {
+    /// [`ID_ESTUARY_RENEWAL`] (a UUID arc, wider than `const-oid` holds).
+    pub info_type: crate::Oid,
+    pub cert_req_id: BodyPartId,
+    pub certificate: cms::cert::IssuerAndSerialNumber,
+}
+
+/// Body part ID of the RA's Registration Information control.
+pub const ID_REG_INFO: BodyPartId = 102;
+
+/// [`wrap_pkcs10`] for a re-enrollment: with a Registration Information control carrying a
+/// [`RenewalInfo`] that names `renewing`, the certificate the client authenticated with.
+pub fn wrap_pkcs10_renewal(
+    opts: &RequestOptions,
+    csr_der: &[u8],
+    renewing: &x509_cert::Certificate,
+) -> Result<PkiData, String> {
+    let mut pki = wrap_pkcs10(opts, csr_der)?;
+    let info = RenewalInfo {
+        info_type: ID_ESTUARY_RENEWAL.parse().map_err(|e| format!("{e}"))?,
+        cert_req_id: crate::client::ID_REQUEST,
+        certificate: est_cms::issuer_and_serial(renewing),
+    };
+    let value = der::asn1::OctetString::new(info.to_der().map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    pki.control_sequence.push(
+        TaggedAttribute::single(ID_REG_INFO, oids::REG_INFO, &value).map_err(|e| e.to_string())?,
+    );
+    Ok(pki)
+}
+
+/// The renewals an RA's PKIData states in its Registration Information controls: each
+/// request ID with the certificate it renews. Registration information of any other content
+/// is not Estuary's and is ignored (RFC 5272 §6.11).
+pub fn vouched_renewals(
+    reg_info: &[(BodyPartId, Vec<u8>)],
+) -> Vec<(BodyPartId, cms::cert::IssuerAndSerialNumber)> {
+    reg_info
+        .iter()
+        .filter_map(|(_, v)| RenewalInfo::from_der(v).ok())
+        .filter(|r| r.info_type.to_string() == ID_ESTUARY_RENEWAL)
+        .map(|r| (r.cert_req_id, r.certificate))
+        .collect()
+}
+
 /// An RA-made PKIData around a client's Full PKI Request (`client_request_der`, a DER
 /// ContentInfo, kept byte for byte: CMC-57): the transaction controls of `opts`, Batch
 /// Requests naming the wrapped request (so the CA answers it with a response of its own,
@@ -349,6 +405,44 @@ mod tests {
         b.sign(&key, openssl::hash::MessageDigest::sha256())
             .unwrap();
         b.build().to_der().unwrap()
+    }
+
+    #[test]
+    fn a_renewal_names_the_certificate_in_reg_info() {
+        // Any certificate will do as the one being renewed: a self-signed one.
+        let key = openssl::pkey::PKey::ec_gen("prime256v1").unwrap();
+        let mut n = openssl::x509::X509NameBuilder::new().unwrap();
+        n.append_entry_by_text("CN", "old").unwrap();
+        let n = n.build();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_subject_name(&n).unwrap();
+        b.set_issuer_name(&n).unwrap();
+        b.set_pubkey(&key).unwrap();
+        let serial = openssl::bn::BigNum::from_u32(0x1234_5678).unwrap();
+        b.set_serial_number(&serial.to_asn1_integer().unwrap())
+            .unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let old = x509_cert::Certificate::from_der(&b.build().to_der().unwrap()).unwrap();
+        let opts = RequestOptions::random().unwrap();
+        let der = csr();
+        let p = wrap_pkcs10_renewal(&opts, &der, &old).unwrap();
+        // The request itself is unchanged (CMC-57); the statement rides in regInfo.
+        let TaggedRequest::Tcr(t) = &p.req_sequence[0] else {
+            panic!("not a tcr")
+        };
+        assert_eq!(t.certification_request.to_der().unwrap(), der);
+        let controls = crate::Controls::read(&p).expect("controls of the RA PKIData");
+        let found = vouched_renewals(&controls.reg_info);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, crate::client::ID_REQUEST);
+        assert_eq!(found[0].1, est_cms::issuer_and_serial(&old));
+        // Registration information of another kind is not a renewal.
+        assert!(vouched_renewals(&[(1, b"free text".to_vec())]).is_empty());
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub enum UpstreamError {
     /// The upstream CA refused the request; its reason goes to the client (403).
     #[error("the upstream CA refused the request: {0}")]
     Refused(String),
+    /// The upstream CA found the request itself wrong (e.g. key reuse it does not permit,
+    /// EST-86); its reason goes to the client (400).
+    #[error("the upstream CA refused the request: {0}")]
+    Invalid(String),
     /// The upstream CA could not be reached, or answered something this RA cannot use (502).
     #[error("the upstream CA is unavailable: {0}")]
     Unavailable(String),
@@ -48,6 +52,9 @@ pub struct ForwardEnroll<'a> {
     pub requester: &'a str,
     /// A /simplereenroll whose names this RA checked against the client's certificate.
     pub reenroll: bool,
+    /// With `reenroll`: the certificate being renewed (the client's TLS certificate), which
+    /// the RA names to the CA (EST-84..EST-86).
+    pub renewing: Option<&'a Certificate>,
 }
 
 /// A client's Full PKI Request.
@@ -138,6 +145,9 @@ fn upstream_error(e: UpstreamError) -> ServerError {
             StatusCode::FORBIDDEN,
             format!("the upstream CA refused the request: {why}"),
         ),
+        UpstreamError::Invalid(why) => {
+            ServerError::bad_request(format!("the upstream CA refused the request: {why}"))
+        }
         UpstreamError::Unavailable(why) => {
             tracing::warn!(reason = %why, "upstream CA unavailable");
             ServerError::new(
@@ -176,12 +186,17 @@ pub(crate) async fn enroll(
         authorize(st, label, conn, &csr).await?;
     }
     let requester = csr.identity.requester();
+    let renewing = match &csr.identity {
+        Identity::Certificate { cert, .. } if reenroll => Some(cert.as_ref()),
+        _ => None,
+    };
     let out = up
         .enroll(ForwardEnroll {
             label: &label.cfg.name,
             csr_der: &csr.der,
             requester: &requester,
             reenroll,
+            renewing,
         })
         .await;
     let outcome = match &out {

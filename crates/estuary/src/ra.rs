@@ -359,7 +359,13 @@ impl UpstreamClient {
                     .post_signed(|| {
                         let opts = RequestOptions::random()?;
                         let nonce = opts.sender_nonce.clone();
-                        Ok((est_cmc::ra::wrap_pkcs10(&opts, req.csr_der)?, nonce))
+                        // EST-84..EST-86: a re-enrollment names the certificate it renews,
+                        // so that the CA renews it (names, key reuse, no approval hold).
+                        let pki = match req.renewing {
+                            Some(old) => est_cmc::ra::wrap_pkcs10_renewal(&opts, req.csr_der, old)?,
+                            None => est_cmc::ra::wrap_pkcs10(&opts, req.csr_der)?,
+                        };
+                        Ok((pki, nonce))
                     })
                     .await?;
                 (a, est_cmc::client::ID_REQUEST)
@@ -410,7 +416,17 @@ impl UpstreamClient {
             }
             Some(s) => {
                 self.forget(&key);
-                Err(UpstreamError::Refused(est_cmc::describe_status(&s)))
+                let why = est_cmc::describe_status(&s);
+                // EST-86: key reuse the CA does not permit is a bad request (400).
+                let fail_info = match &s.other_info {
+                    Some(est_cmc::types::OtherStatusInfo::FailInfo(f)) => Some(*f),
+                    _ => None,
+                };
+                if fail_info == Some(est_cmc::CmcFailInfo::NO_KEY_REUSE) {
+                    Err(UpstreamError::Invalid(why))
+                } else {
+                    Err(UpstreamError::Refused(why))
+                }
             }
         }
     }

@@ -1036,3 +1036,100 @@ fn an_ra_generates_the_key_itself_and_the_ca_certifies_it() {
     let (ok, out) = estuary(&["audit", "list"], &rogue_dir);
     assert!(ok && out.contains("CMC-56"), "{out}");
 }
+
+/// EST-84..EST-86 through the RA: a /simplereenroll the RA checked reaches the CA as a renewal
+/// of the client's certificate (named in the RA's regInfo), not as a new enrollment: on a CA
+/// label with manual approval it is issued at once, as a renewal sent to the CA directly is,
+/// and a CA whose profile forbids key reuse refuses the same key with 400.
+#[test]
+fn a_renewal_through_the_ra_is_a_renewal_at_the_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ca_dir, ra_dir, work) = (
+        tmp.path().join("ca"),
+        tmp.path().join("ra"),
+        tmp.path().join("work"),
+    );
+    std::fs::create_dir_all(&work).unwrap();
+    let ca = start_ca(&ca_dir);
+    let password = ca.password.clone();
+    drop(ca);
+    let cfg = ca_dir.join("estuary.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("allow_key_reuse = true"), "{text}");
+    std::fs::write(
+        &cfg,
+        text.replace("allow_key_reuse = true", "allow_key_reuse = false"),
+    )
+    .unwrap();
+    let ca = restart(&ca_dir, &password);
+    let root = ca_dir.join("ca/root.pem");
+    std::fs::write(work.join("demo.pw"), format!("{password}\n")).unwrap();
+    // A certificate issued by the CA directly.
+    let (ok, out) = client(
+        &format!("https://{}", ca.addr),
+        &root,
+        &work,
+        &[
+            "--user",
+            "demo",
+            "--password-file",
+            "demo.pw",
+            "enroll",
+            "--subject",
+            "CN=renew-ra.example",
+            "--san",
+            "dns:renew-ra.example",
+            "--out-key",
+            "r0.key",
+            "--out-cert",
+            "r0.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    // The RA forwards to the CA label that holds initial enrollments for the operator.
+    let ra = start_ra(
+        &ca_dir,
+        &ca.addr,
+        &ra_dir,
+        "ra-manual",
+        "fullcmc",
+        "CN=Test RA renew",
+    );
+    let url = format!("https://{}", ra.addr);
+    let reenroll = |cert: &str, key: &str, out: &str, same_key: bool| {
+        let (k, c) = (format!("{out}.key"), format!("{out}.pem"));
+        let mut args = vec!["--cert", cert, "--key", key, "reenroll"];
+        if same_key {
+            args.push("--same-key");
+        } else {
+            args.extend(["--out-key", &k]);
+        }
+        args.extend(["--out-cert", &c]);
+        client(&url, &root, &work, &args)
+    };
+    // Rekey: issued at once (a renewal is not held), for the same names.
+    let (ok, out) = reenroll("r0.pem", "r0.key", "r1", false);
+    assert!(ok, "{out}");
+    assert!(!out.contains("pending"), "{out}");
+    common::check_cert(&work, &ca_dir, "r1.pem", "r1.key");
+    let (ok, out) = sh(
+        "openssl x509 -in r1.pem -noout -subject -ext subjectAltName -nameopt RFC2253",
+        &work,
+    );
+    assert!(
+        ok && out.contains("CN=renew-ra.example") && out.contains("DNS:renew-ra.example"),
+        "{out}"
+    );
+    let (_, held) = estuary(&["request", "list", "--all"], &ca_dir);
+    assert!(!held.contains("renew-ra.example"), "nothing held: {held}");
+    assert!(requested_by(
+        &ca_dir,
+        "renew-ra.example",
+        "CN=Test RA renew"
+    ));
+    // The same key again: the CA's profile forbids key reuse (EST-86): 400 with its reason.
+    let (ok, out) = reenroll("r1.pem", "r1.key", "r2", true);
+    assert!(!ok, "{out}");
+    assert!(out.contains("400") && out.contains("noKeyReuse"), "{out}");
+    assert!(!work.join("r2.pem").exists());
+}

@@ -55,6 +55,12 @@ pub(super) async fn run_layer(
     // Edits of an authorized RA: from this layer itself, or from the wrapper around it.
     let own = ra.then(|| ra_edits(&request.controls, None));
     let outer = ra_controls.map(|(c, id)| ra_edits(c, Some(id)));
+    // An authorized RA's own requests that renew a client's certificate (its regInfo).
+    let renewals = if ra {
+        est_cmc::ra::vouched_renewals(&request.controls.reg_info)
+    } else {
+        Vec::new()
+    };
     for item in &request.requests {
         let (id, outcome) = match item {
             Ok(r) => {
@@ -83,7 +89,22 @@ pub(super) async fn run_layer(
                     encrypted_pop(st, label, request, who, &r, builder).await
                 } else {
                     let replay = run.replay.clone();
-                    certify(st, label, who, &r, replay.as_deref(), builder).await
+                    match renewals.iter().find(|(id, _)| *id == rid) {
+                        // EST-84..EST-86: a renewal the RA checked (the client authenticated
+                        // with the certificate at the RA): the same names, the key reuse
+                        // policy, and not held for approval, as a renewal sent here directly.
+                        Some((_, old)) => {
+                            let vouched = LayerIdentity {
+                                renewal: Some(RenewalTarget::Vouched {
+                                    serial: est_ca::serial_hex(&old.serial_number),
+                                    issuer: old.issuer.to_string(),
+                                }),
+                                ..who.clone()
+                            };
+                            certify(st, label, &vouched, &r, replay.as_deref(), builder).await
+                        }
+                        None => certify(st, label, who, &r, replay.as_deref(), builder).await,
+                    }
                 };
                 (r.body_part_id, outcome)
             }

@@ -270,6 +270,7 @@ async fn generate(
             csr_der: &csr,
             requester: &requester,
             reenroll: false,
+            renewing: None,
         })
         .await;
     let outcome = match &answer {
@@ -283,7 +284,9 @@ async fn generate(
     };
     crate::ra::record(st, label, conn, &requester, Operation::FullCmc, &outcome).await;
     let answer = answer.map_err(|e| match e {
-        UpstreamError::Refused(why) => Failure::body_part(CmcFailInfo::BAD_REQUEST, id, why),
+        UpstreamError::Refused(why) | UpstreamError::Invalid(why) => {
+            Failure::body_part(CmcFailInfo::BAD_REQUEST, id, why)
+        }
         UpstreamError::Unavailable(why) => Failure::body_part(
             CmcFailInfo::TRY_LATER,
             id,
