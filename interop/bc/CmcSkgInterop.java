@@ -33,6 +33,10 @@
 //   ServerKeyGenResponse control names the cmsSequence entry, the EnvelopedData is opened by BC's recipient for
 //   the shroud, the inner SignedData is verified (signer = the issuing CA, chained to ROOT.pem), and the one
 //   OneAsymmetricKey of the AsymmetricKeyPackage must be the key of the certificate signerIdentifier names.
+//   With EST_SKG_RA=1 the server is an Estuary RA that generates the keys itself: the key package and the
+//   response must be signed by an id-kp-cmcRA certificate (SKGD-42), and the response must carry the CA's own
+//   signed success response through a Response Body control (SKGD-36, CMC-63); cases d and f (AuthenticatedData)
+//   are not run.
 //   Prints "ISSUED <case> <serial hex> <subject>" per generated certificate, "CASE <name> OK" per case and
 //   "ALL OK" at the end; any failure prints the reason and exits 1.
 import java.io.ByteArrayOutputStream;
@@ -250,6 +254,59 @@ public class CmcSkgInterop {
     static String skgLabel() {
         String l = System.getenv("EST_SKG_LABEL");
         return l == null ? "demo" : l;
+    }
+
+    /** EST_SKG_RA=1: the server is an Estuary RA that generates the keys itself (SKGD-34..SKGD-37, SKGD-42). */
+    static final boolean RA = "1".equals(System.getenv("EST_SKG_RA"));
+    static final String KP_CMC_RA = "1.3.6.1.5.5.7.3.28";
+    static final ASN1ObjectIdentifier RESPONSE_BODY = new ASN1ObjectIdentifier("1.3.6.1.5.5.7.7.37");
+
+    static boolean hasEku(X509CertificateHolder h, String oid) {
+        Extension e = h.getExtension(Extension.extendedKeyUsage);
+        if (e == null) {
+            return false;
+        }
+        for (ASN1Encodable k : ASN1Sequence.getInstance(e.getParsedValue())) {
+            if (ASN1ObjectIdentifier.getInstance(k).getId().equals(oid)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * RA mode (SKGD-36, CMC-63): the RA's response carries the CA's own response in cmsSequence, named by a
+     * Response Body control: a SignedData over id-cct-PKIResponse, signed by the issuing CA of `issued` and
+     * chained to ROOT.pem, that says success.
+     */
+    static void checkResponseBody(String w, Resp r, X509CertificateHolder issued) throws Exception {
+        List<ASN1Encodable> paths = controlValues(r, RESPONSE_BODY);
+        check(paths.size() == 1, w + ": one Response Body control (got " + paths.size() + ")");
+        long id = BodyPartID.getInstance(ASN1Sequence.getInstance(paths.get(0)).getObjectAt(0)).getID();
+        TaggedContentInfo entry = null;
+        for (ASN1Encodable e : r.pr.getCmsSequence()) {
+            TaggedContentInfo t = TaggedContentInfo.getInstance(e);
+            if (t.getBodyPartID().getID() == id) {
+                entry = t;
+            }
+        }
+        check(entry != null, w + ": Response Body names cmsSequence entry " + id);
+        Resp inner = new Resp();
+        inner.der = entry.getContentInfo().getEncoded(ASN1Encoding.DER);
+        parseResponse(inner, w + ": the CA's response (Response Body)");
+        SignerInformation si = inner.sd.getSignerInfos().getSigners().iterator().next();
+        X509CertificateHolder caSigner = null;
+        for (X509CertificateHolder h : inner.certs) {
+            if (si.getSID().match(h)) {
+                caSigner = h;
+            }
+        }
+        check(caSigner != null && caSigner.getSubject().equals(issued.getIssuer()),
+            w + ": the CA's response is signed by the issuing CA " + issued.getIssuer());
+        for (CMCStatusInfoV2 st : inner.statuses) {
+            check(status(st) == 0, w + ": the CA answered the RA with success (" + describe(st) + ")");
+        }
+        check(!inner.statuses.isEmpty() || inner.certs.contains(issued), w + ": the CA's response says success");
     }
 
     static final class Resp {
@@ -883,10 +940,19 @@ public class CmcSkgInterop {
         List<X509CertificateHolder> pool = new ArrayList<>(isd.getCertificates().getMatches(null));
         pool.addAll(r.certs);
         X509CertificateHolder generator = verifySigned(isd, pool, w + ": inner SignedData");
-        check(generator.getSubject().equals(issued.getIssuer()),
-            w + ": the key package is signed by the issuing CA " + generator.getSubject() + " (SKGD-19)");
-        jca(issued).verify(jca(generator).getPublicKey());
-        check(true, w + ": the key generator's key signed the issued certificate");
+        if (RA) {
+            // SKGD-36, SKGD-42: the RA generated the key and signed the key package and the response.
+            check(hasEku(generator, KP_CMC_RA) && !generator.getSubject().equals(issued.getIssuer()),
+                w + ": the key package is signed by the RA " + generator.getSubject() + " (id-kp-cmcRA, SKGD-42)");
+            SignerInformation outer = r.sd.getSignerInfos().getSigners().iterator().next();
+            check(outer.getSID().match(generator), w + ": the RA signed the response too (SKGD-36)");
+            checkResponseBody(w, r, issued);
+        } else {
+            check(generator.getSubject().equals(issued.getIssuer()),
+                w + ": the key package is signed by the issuing CA " + generator.getSubject() + " (SKGD-19)");
+            jca(issued).verify(jca(generator).getPublicKey());
+            check(true, w + ": the key generator's key signed the issued certificate");
+        }
 
         ASN1Sequence akp = ASN1Sequence.getInstance((byte[]) isd.getSignedContent().getContent());
         check(akp.size() == 1, w + ": AsymmetricKeyPackage holds exactly one OneAsymmetricKey (got " + akp.size() + ")");
@@ -1021,8 +1087,11 @@ public class CmcSkgInterop {
                 new JceKeyAgreeEnvelopedRecipient(bare.getPrivate()).setProvider("BC"), "EC");
             System.out.println("CASE " + w + " OK");
         }
-        // d. ShroudWithSharedSecret in AuthenticatedData under another shared secret; pwri.
-        {
+        // d. ShroudWithSharedSecret in AuthenticatedData under another shared secret; pwri. An RA generates keys
+        // only for requests signed with a certificate (it must know whom it vouches for): not run against one.
+        if (RA) {
+            System.out.println("CASE shroud-shared-secret NOT RUN (RA)");
+        } else {
             String w = "shroud-shared-secret";
             Req q = new Req();
             q.subject = new X500Name("CN=" + CN_PWRI);
@@ -1063,8 +1132,10 @@ public class CmcSkgInterop {
             expectSkgError(w, q2, post(skg, q2.der, w, false), ERR_ARCHIVE_NOT_SUPPORTED, ec.cert);
             System.out.println("CASE archive-key OK");
         }
-        // f. a shared secret that is not the requester's.
-        {
+        // f. a shared secret that is not the requester's (in AuthenticatedData, as d).
+        if (RA) {
+            System.out.println("CASE bad-shared-secret NOT RUN (RA)");
+        } else {
             String w = "bad-shared-secret";
             Req q = new Req();
             q.subject = new X500Name("CN=" + CN_PWRI);

@@ -264,17 +264,21 @@ pub fn carries_control(der: &[u8], oid: &crate::Oid) -> bool {
 }
 
 /// The PKIData of a client's Full PKI Request (a DER ContentInfo), read but not verified;
-/// `None` for an EnvelopedData request (to the CA, CMC-20), which cannot be looked into.
-/// Anything that is not SignedData(PKIData) or EnvelopedData is an error.
+/// `None` for an EnvelopedData request (to the CA, CMC-20), which cannot be looked into, and
+/// for an AuthenticatedData one (MACed with a shared secret of the CA's, CMC-18), whose MAC
+/// the RA cannot check: both go to the CA as they are. Anything that is not SignedData,
+/// AuthenticatedData or EnvelopedData is an error.
 fn client_pki_data(der: &[u8]) -> Result<Option<PkiData>, String> {
     let ci = cms::content_info::ContentInfo::from_der(der)
         .map_err(|e| format!("body is not a CMS ContentInfo: {e}"))?;
-    if ci.content_type == est_cms::oids::ID_ENVELOPED_DATA {
+    if ci.content_type == est_cms::oids::ID_ENVELOPED_DATA
+        || ci.content_type == est_cms::oids::ID_CT_AUTH_DATA
+    {
         return Ok(None);
     }
     if ci.content_type != est_cms::oids::ID_SIGNED_DATA {
         return Err(format!(
-            "a Full PKI Request is SignedData or EnvelopedData, not {}",
+            "a Full PKI Request is SignedData, AuthenticatedData or EnvelopedData, not {}",
             ci.content_type
         ));
     }

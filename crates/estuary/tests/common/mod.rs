@@ -200,9 +200,15 @@ pub fn compile_bc(name: &str, dir: &Path) -> String {
 /// Runs `java -cp CP CLASS ARGS...` (an interop/bc program compiled by [`compile_bc`]),
 /// prints what it said, asserts that it exited 0 with its "ALL OK" summary; its stdout.
 pub fn run_bc(cp: &str, class: &str, args: &[&str]) -> String {
+    run_bc_with_env(cp, class, args, &[])
+}
+
+/// [`run_bc`] with extra environment variables for the Java program.
+pub fn run_bc_with_env(cp: &str, class: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new("java")
         .args(["-cp", cp, class])
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("java (apt-get install default-jdk-headless; scripts/test.sh does)");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
