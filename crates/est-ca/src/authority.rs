@@ -666,14 +666,29 @@ impl Authority {
     ) -> Result<(), CaError> {
         let names = Names { subject, san };
         let checked = match identity {
+            // A certificate of the upstream CA: its holder may ask for its own subject and no
+            // SubjectAltName entry its certificate does not carry (the CA takes the RA's word).
             Identity::Certificate { cert, record: None } => {
-                if cert.tbs_certificate().subject() == subject {
-                    Ok(())
-                } else {
+                let own_san = cert
+                    .tbs_certificate()
+                    .get_extension::<SubjectAltName>()
+                    .ok()
+                    .flatten()
+                    .map(|(_, s)| s.0)
+                    .unwrap_or_default();
+                let asked = san.map(|s| s.0.as_slice()).unwrap_or_default();
+                if cert.tbs_certificate().subject() != subject {
                     Err(CaError::NotAuthorized(
                         "a certificate-authenticated client may only request its own subject name"
                             .into(),
                     ))
+                } else if !asked.iter().all(|g| own_san.contains(g)) {
+                    Err(CaError::NotAuthorized(
+                        "a certificate-authenticated client may only request SubjectAltName entries of its own certificate"
+                            .into(),
+                    ))
+                } else {
+                    Ok(())
                 }
             }
             _ => self.authorize_initial(identity, names),
@@ -726,7 +741,9 @@ impl Authority {
                 Ok(())
             }
             Some(target) => {
-                let old = self.renewal_target(identity, target, names, now).await?;
+                let old = self
+                    .renewal_target(identity, target, names, domain, now)
+                    .await?;
                 check_same_names(&old, names)?;
                 if new_spki.is_some_and(|s| old.tbs_certificate().subject_public_key_info() == s)
                     && !domain.profile.allow_key_reuse
@@ -915,6 +932,7 @@ impl Authority {
         identity: &Identity,
         target: &RenewalTarget,
         names: Names<'_>,
+        domain: &CaDomain,
         now: SystemTime,
     ) -> Result<Certificate, CaError> {
         match (target, identity) {
@@ -929,7 +947,8 @@ impl Authority {
                     .store
                     .certificate_by_serial(serial)
                     .await?
-                    .filter(|r| r.issuer == *issuer)
+                    // Issued by this label's own CA, not by another CA of this server.
+                    .filter(|r| r.issuer == *issuer && r.ca == domain.name)
                     .ok_or_else(|| {
                         CaError::NoRenewalTarget(
                             "the certificate the RA says is being renewed was not issued by this CA"
@@ -1004,6 +1023,7 @@ impl Authority {
                     identity,
                     &RenewalTarget::ClientCertificate,
                     names,
+                    domain,
                     now,
                 ))
                 .await

@@ -104,6 +104,7 @@ pub async fn init(data_dir: &Path, o: &RaInit) -> Result<(), AnyError> {
             cert: "ra/ra.pem".into(),
             key: "secrets/ra.key.pem".into(),
             check_revocation: true,
+            renewal_info: true,
         }],
         labels: vec![label],
         keygen: crate::config::KeygenSection {

@@ -70,6 +70,15 @@ pub struct UpstreamSection {
     /// or unknown: refused (403). `init --ra` turns it on.
     #[serde(default)]
     pub check_revocation: bool,
+    /// Over `/fullcmc`: name the certificate a /simplereenroll renews in a Registration
+    /// Information control (Estuary's RenewalInfo, docs/cmc.md), so that an Estuary CA renews
+    /// it (EST-84..EST-86). Turn it off for a CMC CA that refuses regInfo (CMC-9).
+    #[serde(default = "yes")]
+    pub renewal_info: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How an RA label reaches its upstream CA.

@@ -775,10 +775,10 @@ impl est_server::Upstream for UpstreamClient {
         match status.status {
             openssl::ocsp::OcspCertStatus::GOOD => Ok(()),
             openssl::ocsp::OcspCertStatus::REVOKED => Err(UpstreamError::Refused(
-                "the certificate being renewed is revoked (upstream OCSP)".into(),
+                "the certificate is revoked (upstream OCSP)".into(),
             )),
             _ => Err(UpstreamError::Refused(
-                "the upstream CA does not know the certificate being renewed (OCSP unknown)".into(),
+                "the upstream CA does not know the certificate (OCSP unknown)".into(),
             )),
         }
     }

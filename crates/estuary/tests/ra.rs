@@ -952,20 +952,22 @@ fn an_ra_generates_the_key_itself_and_the_ca_certifies_it() {
         est_cmc::ResponseSummary::read(&std::fs::read(work.join("ca.pkiresp.der")).unwrap())
             .unwrap();
     assert!(
-        ca_summary
-            .statuses
-            .iter()
-            .all(|s| s.status == est_cmc::CmcStatus::SUCCESS),
+        !ca_summary.statuses.is_empty()
+            && ca_summary
+                .statuses
+                .iter()
+                .all(|s| s.status == est_cmc::CmcStatus::SUCCESS),
         "{ca_summary:?}"
     );
     // The RA's own answer: success, and the key in an EnvelopedData that OpenSSL decrypts
     // with the signing certificate's key to a key package the RA signed.
     let summary = est_cmc::ResponseSummary::read(&pki).unwrap();
     assert!(
-        summary
-            .statuses
-            .iter()
-            .all(|s| s.status == est_cmc::CmcStatus::SUCCESS),
+        !summary.statuses.is_empty()
+            && summary
+                .statuses
+                .iter()
+                .all(|s| s.status == est_cmc::CmcStatus::SUCCESS),
         "{summary:?}"
     );
     let enveloped = response
@@ -1123,10 +1125,29 @@ fn an_ra_generates_the_key_itself_and_the_ca_certifies_it() {
     assert_eq!(before.lines().count(), after.lines().count(), "{after}");
     assert!(!work.join("nm.key").exists() && !work.join("o.key").exists());
 
-    // The RA recorded what it asked the CA for.
+    // A SubjectAltName the signing certificate does not carry (SKGD-16, and the RA's own
+    // vouching): refused before any key exists.
+    let (ok, out) = skg(&[
+        "--subject",
+        "CN=ra-kg.example",
+        "--san",
+        "dns:ra-kg.example",
+        "--san",
+        "dns:evil.example",
+        "--out-key",
+        "evil.key",
+        "--out-cert",
+        "evil.pem",
+    ]);
+    assert!(!ok && out.contains("badIdentity"), "{out}");
+    let (_, after) = estuary(&["cert", "list"], &ca_dir);
+    assert_eq!(before.lines().count(), after.lines().count(), "{after}");
+
+    // The RA recorded what it asked the CA for, and what it refused itself.
     let (ok, out) = estuary(&["audit", "list"], &ra_dir);
     assert!(ok, "{out}");
     assert!(out.contains("RA-generated key; certified"), "{out}");
+    assert!(out.contains("enroll.refused"), "{out}");
 
     // SKGD-37: an RA the CA does not authorize gets a refusal; the client receives the RA's
     // failure (with the CA's reason, CMC-56), no key and no certificate.
@@ -1164,6 +1185,20 @@ fn an_ra_generates_the_key_itself_and_the_ca_certifies_it() {
     assert!(!work.join("rogue.key").exists() && !work.join("rogue.pem").exists());
     let (ok, out) = estuary(&["audit", "list"], &rogue_dir);
     assert!(ok && out.contains("CMC-56"), "{out}");
+
+    // A signing certificate revoked at the CA gets no key: the RA asks the CA's OCSP
+    // responder (check_revocation), as the CA never sees the client's certificate.
+    let (ok, out) = sh("openssl x509 -in signer.pem -noout -serial", &work);
+    assert!(ok, "{out}");
+    let serial = out.trim().trim_start_matches("serial=").to_owned();
+    let (ok, out) = estuary(
+        &["cert", "revoke", &serial, "--reason", "keyCompromise"],
+        &ca_dir,
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = skg(&["--out-key", "rv.key", "--out-cert", "rv.pem"]);
+    assert!(!ok && out.contains("revoked"), "{out}");
+    assert!(!work.join("rv.key").exists());
 }
 
 /// EST-84..EST-86 through the RA: a /simplereenroll the RA checked reaches the CA as a renewal
@@ -1249,13 +1284,22 @@ fn a_renewal_through_the_ra_is_a_renewal_at_the_ca() {
         ok && out.contains("CN=renew-ra.example") && out.contains("DNS:renew-ra.example"),
         "{out}"
     );
-    let (_, held) = estuary(&["request", "list", "--all"], &ca_dir);
+    let (ok, held) = estuary(&["request", "list", "--all"], &ca_dir);
+    assert!(ok, "{held}");
     assert!(!held.contains("renew-ra.example"), "nothing held: {held}");
-    assert!(requested_by(
-        &ca_dir,
-        "renew-ra.example",
-        "CN=Test RA renew"
-    ));
+    let ra_serial = record_at_ca(&ca_dir, "CN=Test RA renew")["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r1_serial = serial_of(&work, "r1.pem");
+    let (ok, list) = estuary(&["cert", "list", "--json"], &ca_dir);
+    assert!(ok, "{list}");
+    let r1 = list
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["serial"] == r1_serial.as_str())
+        .unwrap_or_else(|| panic!("r1 not at the CA: {list}"));
+    assert_eq!(r1["requester"], format!("cert:{ra_serial}").as_str());
     // The same key again: the CA's profile forbids key reuse (EST-86): 400 with its reason.
     let (ok, out) = reenroll("r1.pem", "r1.key", "r2", true);
     assert!(!ok, "{out}");

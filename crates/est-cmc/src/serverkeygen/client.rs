@@ -228,12 +228,33 @@ pub fn read_response(
             _ => None,
         })
         .collect();
+    // CMC-63: a response an RA made (for a key it generated, SKGD-36) carries the CA's own
+    // response through Response Body: it must verify too, and a key comes with the CA's
+    // success only.
+    let mut ca_failed = None;
+    for body in crate::ra_keygen::response_bodies(&outer.content)? {
+        let inner = crate::client::verify_response(&body, trust)
+            .map_err(|e| format!("the CA's response in Response Body (CMC-63): {e}"))?;
+        if let Some(s) = inner
+            .summary
+            .statuses
+            .iter()
+            .find(|s| s.status != crate::CmcStatus::SUCCESS)
+        {
+            ca_failed = Some(crate::describe_status(s));
+        }
+    }
     let mut keys = Vec::new();
     for c in response
         .control_sequence
         .iter()
         .filter(|c| c.attr_type == oids.server_key_gen_response)
     {
+        if let Some(why) = &ca_failed {
+            return Err(format!(
+                "a key came with a CA response that is not a success (CMC-63, SKGD-37): {why}"
+            ));
+        }
         let r: ServerKeyGenResponse =
             super::control_value(c).map_err(|e| format!("ServerKeyGenResponse: {e}"))?;
         keys.push(open_one(&r, &response, &outer.certificates, trust, secret)?);

@@ -107,8 +107,20 @@ async fn answer(
     if let Some(f) = controls.unsupported_failure() {
         return Err(f);
     }
-    // SKGD-1: a ServerKeyGenRequest stands alone in its PKIData.
+    // SKGD-1: a ServerKeyGenRequest stands alone in its PKIData; nor does this path answer
+    // the lifecycle controls (they are the CA's: send them in a PKIData of their own).
     let requests = skg::read_requests(&request.pki_data, oids)?;
+    if !controls.query_pending.is_empty()
+        || !controls.get_cert.is_empty()
+        || !controls.confirm_cert_acceptance.is_empty()
+        || !controls.revoke.is_empty()
+        || !controls.get_crl.is_empty()
+    {
+        return Err(Failure::message(
+            CmcFailInfo::BAD_REQUEST,
+            "a ServerKeyGenRequest to this RA stands alone: send Query Pending, Get Cert, Get CRL, revocation and Confirm Certificate Acceptance in a PKIData of their own",
+        ));
+    }
     if !matches!(request.signer, OuterSigner::Certificate { .. }) {
         // The RA vouches for the client towards its CA: it must know who signed. A request
         // signed only by a key or MACed with a secret (SKGD-17) is the CA's to judge.
@@ -121,6 +133,11 @@ async fn answer(
     check_replay(st, controls).await?;
     // SKGD-41: the signing certificate validates to the upstream CA.
     let (identity, _) = identify(st, trust, label, http_identity, request).await?;
+    // This RA has no record of its CA's certificates: whether the signer is revoked is asked
+    // of the CA (its OCSP responder, `check_revocation`), as for /simplereenroll.
+    if let Identity::Certificate { cert, .. } = &identity {
+        not_revoked(up, cert, 0, "the signing certificate").await?;
+    }
     let who = LayerIdentity {
         identity,
         renewal: None,
@@ -145,6 +162,15 @@ async fn answer(
             }
             Err(f) => {
                 tracing::info!(reason = %f, "RA key generation refused");
+                let event = est_ca::AuditEvent::new(
+                    crate::handlers::unix_now(),
+                    who.identity.requester(),
+                    who.source.as_str(),
+                    est_ca::audit_action::ENROLL_REFUSED,
+                )
+                .label(label.cfg.name.as_str())
+                .details(format!("cmc server keygen at the RA: {f}"));
+                st.ca.audit(&event).await;
                 f.report(&mut b, oids)?;
                 first_failure.get_or_insert(f.failure);
             }
@@ -221,6 +247,9 @@ async fn generate(
                 None => ShroudOwner::Name(&subject),
             };
             skg::check_shroud_certificate(r, c, &pool, &trust.0, owner)?;
+            if signer_cert != Some(c) {
+                not_revoked(up, c, id, "the protecting certificate").await?;
+            }
             None
         }
         ShroudKey::BareKey { .. } => None,
@@ -273,16 +302,41 @@ async fn generate(
             renewing: None,
         })
         .await;
-    let outcome = match &answer {
-        Ok(a) => match &a.status {
-            Some(s) if s.status != est_cmc::CmcStatus::SUCCESS => {
-                format!("RA-generated key; {}", est_cmc::describe_status(s))
-            }
-            _ => "RA-generated key; certified".to_owned(),
-        },
-        Err(e) => format!("RA-generated key; {e}"),
+    let checked = check_answer(answer, id, &spki, cr, b);
+    let outcome = match &checked {
+        Ok(c) => format!(
+            "RA-generated key; certified {}",
+            est_ca::serial_hex(c.tbs_certificate().serial_number())
+        ),
+        Err(f) => format!("RA-generated key; {f}"),
     };
     crate::ra::record(st, label, conn, &requester, Operation::FullCmc, &outcome).await;
+    let cert = checked?;
+    // SKGD-19 with the RA as key generator (SKGD-36, SKGD-42).
+    let enveloped = plan.seal(&key, ra.signer, ra.chain)?;
+    // The key leaves only sealed; OpenSSL clears it on drop.
+    drop(key);
+    plan.add_to_response(b, oids, &enveloped, &cert)?;
+    tracing::info!(
+        serial = %est_ca::serial_hex(cert.tbs_certificate().serial_number()),
+        requester = %requester,
+        "RA-generated key certified by the CA and delivered"
+    );
+    Ok(cert)
+}
+
+/// SKGD-37: the CA's answer to the RA's request, as far as the client may see it. Without
+/// the CA's success there is no key and no ServerKeyGenResponse; the CA's response goes back
+/// through Response Body (CMC-63), except when it carries a certificate that is not the one
+/// asked for, which is then not returned at all.
+fn check_answer(
+    answer: Result<crate::ra::CaResponse, UpstreamError>,
+    id: u32,
+    spki: &[u8],
+    cr: &est_cmc::CertificationRequest,
+    b: &mut ResponseBuilder,
+) -> Result<Certificate, SkgFailure> {
+    let internal = |m: String| Failure::body_part(CmcFailInfo::INTERNAL_CA_ERROR, id, m);
     let answer = answer.map_err(|e| match e {
         UpstreamError::Refused(why) | UpstreamError::Invalid(why) => {
             Failure::body_part(CmcFailInfo::BAD_REQUEST, id, why)
@@ -293,33 +347,38 @@ async fn generate(
             format!("the CA is unavailable: {why}"),
         ),
     })?;
-    // SKGD-36, CMC-63: the CA's response goes back to the client whatever it says.
-    ra_keygen::add_response_body(b, &answer.signed)?;
     match &answer.status {
         None => {}
         Some(s) if s.status == est_cmc::CmcStatus::SUCCESS => {}
-        // SKGD-27 is not built for RA-generated keys: the key would have to wait for the
-        // operator at the RA.
-        Some(s) if s.status == est_cmc::CmcStatus::PENDING => {
-            return Err(Failure::body_part(
-                CmcFailInfo::BAD_REQUEST,
-                id,
-                "the CA holds the request for approval, and this RA does not keep generated keys waiting (SKGD-27): the CA label must approve automatically",
-            )
-            .into());
-        }
-        // SKGD-37: no key and no ServerKeyGenResponse unless the CA says success.
-        Some(s) => {
-            let fail_info = match &s.other_info {
-                Some(OtherStatusInfo::FailInfo(f)) => *f,
-                _ => CmcFailInfo::BAD_REQUEST,
+        other => {
+            ra_keygen::add_response_body(b, &answer.signed)?;
+            let failure = match other {
+                // SKGD-27 is not built for RA-generated keys: the key would have to wait at
+                // the RA for the CA's operator (the CA keeps the request; docs/ra.md).
+                Some(s) if s.status == est_cmc::CmcStatus::PENDING => Failure::body_part(
+                    CmcFailInfo::BAD_REQUEST,
+                    id,
+                    "the CA holds the request for approval, and this RA does not keep generated keys waiting (SKGD-27): the CA label must approve automatically",
+                ),
+                Some(s) if s.status == est_cmc::CmcStatus::CONFIRM_REQUIRED => Failure::body_part(
+                    CmcFailInfo::BAD_REQUEST,
+                    id,
+                    "the CA wants Confirm Certificate Acceptance, which this RA does not send for keys it generates: the CA label must not require confirmation (docs/ra.md)",
+                ),
+                Some(s) => {
+                    let fail_info = match &s.other_info {
+                        Some(OtherStatusInfo::FailInfo(f)) => *f,
+                        _ => CmcFailInfo::BAD_REQUEST,
+                    };
+                    Failure::body_part(
+                        fail_info,
+                        id,
+                        format!("the CA refused: {}", est_cmc::describe_status(s)),
+                    )
+                }
+                None => internal("no status".into()),
             };
-            return Err(Failure::body_part(
-                fail_info,
-                id,
-                format!("the CA refused: {}", est_cmc::describe_status(s)),
-            )
-            .into());
+            return Err(failure.into());
         }
     }
     let cert = answer
@@ -331,30 +390,52 @@ async fn generate(
                 .to_der()
                 .ok()
                 .as_deref()
-                == Some(spki.as_slice())
+                == Some(spki)
         })
+        .cloned()
         .ok_or_else(|| {
             internal("the CA's success answer carries no certificate for the generated key".into())
         })?;
-    // SKGD-37: a certificate that is not what was asked for is not returned.
-    if let Err(why) = ra_keygen::check_issued(cert, &spki, cr) {
-        tracing::error!(reason = %why, requester = %requester, "the CA's certificate does not match the RA's request; not returned (SKGD-37)");
+    // SKGD-37: a certificate that is not what was asked for is not returned (nor the CA's
+    // response carrying it).
+    if let Err(why) = ra_keygen::check_issued(&cert, spki, cr) {
+        tracing::error!(reason = %why, "the CA's certificate does not match the RA's request; not returned (SKGD-37)");
         return Err(internal(format!(
             "the certificate the CA issued does not match the request and is not returned (SKGD-37): {why}"
         ))
         .into());
     }
-    // SKGD-19 with the RA as key generator (SKGD-36, SKGD-42).
-    let enveloped = plan.seal(&key, ra.signer, ra.chain)?;
-    // The key leaves only sealed; OpenSSL clears it on drop.
-    drop(key);
-    plan.add_to_response(b, oids, &enveloped, cert)?;
-    tracing::info!(
-        serial = %est_ca::serial_hex(cert.tbs_certificate().serial_number()),
-        requester = %requester,
-        "RA-generated key certified by the CA and delivered"
-    );
-    Ok(cert.clone())
+    ra_keygen::add_response_body(b, &answer.signed)?;
+    Ok(cert)
+}
+
+/// Whether the upstream CA says `cert` is good (OCSP, when the upstream checks revocation):
+/// badIdentity when revoked or unknown, tryLater when it cannot say.
+async fn not_revoked(
+    up: &dyn Upstream,
+    cert: &Certificate,
+    id: u32,
+    what: &str,
+) -> Result<(), Failure> {
+    let der = cert
+        .to_der()
+        .map_err(|e| Failure::message(CmcFailInfo::BAD_IDENTITY, e.to_string()))?;
+    let at = |info: CmcFailInfo, m: String| {
+        if id == 0 {
+            Failure::message(info, m)
+        } else {
+            Failure::body_part(info, id, m)
+        }
+    };
+    up.check_not_revoked(&der).await.map_err(|e| match e {
+        UpstreamError::Unavailable(why) => at(
+            CmcFailInfo::TRY_LATER,
+            format!("{what}'s revocation status is unavailable: {why}"),
+        ),
+        UpstreamError::Refused(why) | UpstreamError::Invalid(why) => {
+            at(CmcFailInfo::BAD_IDENTITY, format!("{what}: {why}"))
+        }
+    })
 }
 
 impl RaSigner<'_> {
