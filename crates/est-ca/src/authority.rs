@@ -955,16 +955,7 @@ impl Authority {
                                 .into(),
                         )
                     })?;
-                if record.status != CertStatus::Valid {
-                    return Err(CaError::NoRenewalTarget(
-                        "the certificate being renewed is revoked".into(),
-                    ));
-                }
-                if record.not_after < unix_secs(now) {
-                    return Err(CaError::NoRenewalTarget(
-                        "the certificate being renewed has expired".into(),
-                    ));
-                }
+                check_current(&record, now)?;
                 Ok(Certificate::from_der(&record.der)?)
             }
             (RenewalTarget::Vouched { .. }, _) => Err(CaError::NotAuthorized(
@@ -976,16 +967,7 @@ impl Authority {
                         "the client certificate was not issued by this CA".into(),
                     )
                 })?;
-                if record.status != CertStatus::Valid {
-                    return Err(CaError::NoRenewalTarget(
-                        "the certificate being renewed is revoked".into(),
-                    ));
-                }
-                if record.not_after < unix_secs(now) {
-                    return Err(CaError::NoRenewalTarget(
-                        "the certificate being renewed has expired".into(),
-                    ));
-                }
+                check_current(record, now)?;
                 Ok((**cert).clone())
             }
             (_, Identity::User { .. }) => {
@@ -1030,6 +1012,21 @@ impl Authority {
             }
         }
     }
+}
+
+/// EST-84: the certificate being renewed is valid (not revoked) and unexpired.
+fn check_current(record: &CertRecord, now: SystemTime) -> Result<(), CaError> {
+    if record.status != CertStatus::Valid {
+        return Err(CaError::NoRenewalTarget(
+            "the certificate being renewed is revoked".into(),
+        ));
+    }
+    if record.not_after < unix_secs(now) {
+        return Err(CaError::NoRenewalTarget(
+            "the certificate being renewed has expired".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// EST-82: subject DER-equal and the same set of SAN entries (absent on both sides is equal).

@@ -414,24 +414,7 @@ mod tests {
     #[test]
     fn a_renewal_names_the_certificate_in_reg_info() {
         // Any certificate will do as the one being renewed: a self-signed one.
-        let key = openssl::pkey::PKey::ec_gen("prime256v1").unwrap();
-        let mut n = openssl::x509::X509NameBuilder::new().unwrap();
-        n.append_entry_by_text("CN", "old").unwrap();
-        let n = n.build();
-        let mut b = openssl::x509::X509Builder::new().unwrap();
-        b.set_subject_name(&n).unwrap();
-        b.set_issuer_name(&n).unwrap();
-        b.set_pubkey(&key).unwrap();
-        let serial = openssl::bn::BigNum::from_u32(0x1234_5678).unwrap();
-        b.set_serial_number(&serial.to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
-            .unwrap();
-        b.sign(&key, openssl::hash::MessageDigest::sha256())
-            .unwrap();
-        let old = x509_cert::Certificate::from_der(&b.build().to_der().unwrap()).unwrap();
+        let old = est_cms::CmsSigner::certificate(&signer()).clone();
         let opts = RequestOptions::random().unwrap();
         let der = csr();
         let p = wrap_pkcs10_renewal(&opts, &der, &old).unwrap();

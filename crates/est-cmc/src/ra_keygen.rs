@@ -81,6 +81,16 @@ pub fn request_for_generated_key(
     .map_err(e)
 }
 
+/// Whether `cert` certifies the public key `spki_der` (a DER SubjectPublicKeyInfo).
+pub fn certifies(cert: &Certificate, spki_der: &[u8]) -> bool {
+    cert.tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .ok()
+        .as_deref()
+        == Some(spki_der)
+}
+
 /// SKGD-37: whether the certificate the CA returned is the one the RA asked for: the
 /// generated key, the client's subject and its SubjectAltName (compared as sets). A
 /// certificate that is not is not returned to the client.
@@ -90,7 +100,7 @@ pub fn check_issued(
     client: &CertificationRequest,
 ) -> Result<(), String> {
     let tbs = cert.tbs_certificate();
-    if tbs.subject_public_key_info().to_der().ok().as_deref() != Some(spki_der) {
+    if !certifies(cert, spki_der) {
         return Err("the CA certified another key than the one the RA generated".into());
     }
     let (subject, san) = client.effective_names();

@@ -371,15 +371,7 @@ impl UpstreamClient {
                 (a, est_cmc::client::ID_REQUEST)
             }
         };
-        let status = answer.summary.status_of(id).cloned().or_else(|| {
-            // A whole-request failure names no body part.
-            answer
-                .summary
-                .statuses
-                .iter()
-                .find(|s| s.status == CmcStatus::FAILED)
-                .cloned()
-        });
+        let status = status_of(&answer.summary, id);
         match status {
             None => self.issued(&key, &answer, &spki),
             Some(s) if s.status == CmcStatus::SUCCESS => self.issued(&key, &answer, &spki),
@@ -442,14 +434,7 @@ impl UpstreamClient {
         let cert = answer
             .certificates
             .iter()
-            .find(|c| {
-                c.tbs_certificate()
-                    .subject_public_key_info()
-                    .to_der()
-                    .ok()
-                    .as_deref()
-                    == Some(spki)
-            })
+            .find(|c| est_cmc::ra_keygen::certifies(c, spki))
             .ok_or_else(|| {
                 UpstreamError::Unavailable(
                     "the CA's success answer carries no certificate for this key".into(),
@@ -608,6 +593,18 @@ fn pending_key(requester: &str, spki: &[u8], csr: &x509_cert::request::CertReq) 
     h.finish()
 }
 
+/// The CA's status for body part `id`, or its whole-request failure (which names no body
+/// part); `None`: nothing said (certificates only).
+fn status_of(summary: &ResponseSummary, id: u32) -> Option<est_cmc::CmcStatusInfoV2> {
+    summary.status_of(id).cloned().or_else(|| {
+        summary
+            .statuses
+            .iter()
+            .find(|s| s.status == CmcStatus::FAILED)
+            .cloned()
+    })
+}
+
 fn client_error(e: ClientError) -> UpstreamError {
     match e {
         ClientError::Status { status, reason } if (400..500).contains(&status) => {
@@ -689,18 +686,7 @@ impl est_server::Upstream for UpstreamClient {
                 Ok((est_cmc::ra::wrap_pkcs10(&opts, req.csr_der)?, nonce))
             })
             .await?;
-        let status = answer
-            .summary
-            .status_of(est_cmc::client::ID_REQUEST)
-            .cloned()
-            .or_else(|| {
-                answer
-                    .summary
-                    .statuses
-                    .iter()
-                    .find(|s| s.status == CmcStatus::FAILED)
-                    .cloned()
-            });
+        let status = status_of(&answer.summary, est_cmc::client::ID_REQUEST);
         Ok(est_server::CaResponse {
             signed: answer.signed,
             status,

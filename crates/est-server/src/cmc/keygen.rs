@@ -93,6 +93,75 @@ async fn generate(
         )
         .into());
     }
+    let Settled {
+        key_type,
+        subject,
+        san,
+        plan,
+        ..
+    } = settle(st, label, request, who, ra, r, &st.cmc_trust.0).await?;
+    let generated = st
+        .ca
+        .certify_generated(est_ca::GenerateRequest {
+            domain: &label.cfg.domain,
+            identity: &who.identity,
+            renewal: who.renewal.clone(),
+            subject: &subject,
+            san: san.as_ref(),
+            key_type,
+            replay: None,
+            origin: est_ca::Origin {
+                source: &who.source,
+                label: &label.cfg.name,
+            },
+        })
+        .await
+        .map_err(|e| ca_failure(id, &e))?;
+    let enveloped = st
+        .ca
+        .seal_generated_key(&label.cfg.domain, &generated.key, &plan)?;
+    // The key leaves only sealed; OpenSSL clears it on drop.
+    drop(generated.key);
+    plan.add_to_response(builder, oids, &enveloped, &generated.issued.cert)?;
+    tracing::info!(
+        serial = %generated.issued.record.serial,
+        requester = %who.identity.requester(),
+        "CMC server-generated key issued"
+    );
+    // SKGD-29 for a signature key: confirmRequired, then Confirm Certificate Acceptance.
+    if label.cfg.cmc.confirm_required {
+        return Ok(Outcome::IssuedUnconfirmed(generated.issued.der));
+    }
+    Ok(Outcome::Issued(generated.issued.der))
+}
+
+/// What a key generator (this CA, or an RA that generates keys itself, SKGD-35) settles for
+/// one ServerKeyGenRequest before any key exists (SKGD-8): the key type, the names, and how
+/// the key will be protected.
+pub(super) struct Settled {
+    pub(super) key_type: est_ca::KeyType,
+    pub(super) subject: x509_cert::name::Name,
+    pub(super) san: Option<SubjectAltName>,
+    pub(super) plan: DeliveryPlan,
+    /// The protecting certificate when it is not the signer's own (SKGD-12).
+    pub(super) other_shroud_certificate: Option<Certificate>,
+}
+
+/// The checks of one ServerKeyGenRequest: the wanted key type (SKGD-4), the names against the
+/// signing certificate (SKGD-16; not for an authorized RA, `ra`, which asks for others), the
+/// label's policy (EST-47), the protecting certificate's chain to `trust`, owner and key usage
+/// (SKGD-12, SKGD-13), the shared secret's owner (SKGD-15), the algorithms (SKGD-8) and the
+/// protection's strength (SKGD-44).
+pub(super) async fn settle(
+    st: &EstState,
+    label: &Label,
+    request: &FullPkiRequest,
+    who: &LayerIdentity,
+    ra: bool,
+    r: &SkgRequest,
+    trust: &openssl::x509::store::X509StoreRef,
+) -> Result<Settled, SkgFailure> {
+    let id = r.body_part_id;
     let wanted = r.wanted_key()?;
     let key_type = key_type(wanted).ok_or_else(|| {
         SkgFailure::from(Failure::body_part(
@@ -103,7 +172,7 @@ async fn generate(
     })?;
     let cr = &r.certificate_request;
     // SKGD-16: a client signing with its certificate names itself in certificateRequest. An
-    // RA asks for others (its own flows are SKGD-34..SKGD-42).
+    // RA asks for others.
     let signer_cert = match &who.identity {
         Identity::Certificate { cert, .. } if !ra => Some(cert.as_ref()),
         _ => None,
@@ -144,13 +213,17 @@ async fn generate(
         _ => Vec::new(),
     };
     let shroud_key = r.shroud_key(&pool)?;
+    let mut other_shroud_certificate = None;
     let secret = match &shroud_key {
         ShroudKey::Certificate(c) => {
             let owner = match signer_cert {
                 Some(s) => ShroudOwner::Signer(s),
                 None => ShroudOwner::Name(&subject),
             };
-            skg::check_shroud_certificate(r, c, &pool, &st.cmc_trust.0, owner)?;
+            skg::check_shroud_certificate(r, c, &pool, trust, owner)?;
+            if signer_cert != Some(c) {
+                other_shroud_certificate = Some(c.clone());
+            }
             None
         }
         // SKGD-14: the client's bare key; nothing to validate beyond its encoding.
@@ -169,44 +242,18 @@ async fn generate(
         )
         .into());
     }
-    let generated = st
-        .ca
-        .certify_generated(est_ca::GenerateRequest {
-            domain: &label.cfg.domain,
-            identity: &who.identity,
-            renewal: who.renewal.clone(),
-            subject: &subject,
-            san: san.as_ref(),
-            key_type,
-            replay: None,
-            origin: est_ca::Origin {
-                source: &who.source,
-                label: &label.cfg.name,
-            },
-        })
-        .await
-        .map_err(|e| ca_failure(id, &e))?;
-    let enveloped = st
-        .ca
-        .seal_generated_key(&label.cfg.domain, &generated.key, &plan)?;
-    // The key leaves only sealed; OpenSSL clears it on drop.
-    drop(generated.key);
-    plan.add_to_response(builder, oids, &enveloped, &generated.issued.cert)?;
-    tracing::info!(
-        serial = %generated.issued.record.serial,
-        requester = %who.identity.requester(),
-        "CMC server-generated key issued"
-    );
-    // SKGD-29 for a signature key: confirmRequired, then Confirm Certificate Acceptance.
-    if label.cfg.cmc.confirm_required {
-        return Ok(Outcome::IssuedUnconfirmed(generated.issued.der));
-    }
-    Ok(Outcome::Issued(generated.issued.der))
+    Ok(Settled {
+        key_type,
+        subject,
+        san,
+        plan,
+        other_shroud_certificate,
+    })
 }
 
 /// SKGD-4: the key type generated for what the request asks (an RSA placeholder gets the
 /// smallest size the profiles accept by default, 2048 bits).
-pub(super) fn key_type(wanted: WantedKey) -> Option<est_ca::KeyType> {
+fn key_type(wanted: WantedKey) -> Option<est_ca::KeyType> {
     Some(match wanted {
         WantedKey::Rsa {
             bits: None | Some(2048),
@@ -221,7 +268,7 @@ pub(super) fn key_type(wanted: WantedKey) -> Option<est_ca::KeyType> {
     })
 }
 
-pub(super) fn certificate_san(cert: &Certificate) -> Option<SubjectAltName> {
+fn certificate_san(cert: &Certificate) -> Option<SubjectAltName> {
     cert.tbs_certificate()
         .get_extension::<SubjectAltName>()
         .ok()
@@ -236,7 +283,7 @@ pub(super) fn certificate_san(cert: &Certificate) -> Option<SubjectAltName> {
 /// subject; for an authorized RA, which asks for others, the subject it asks for. A requester
 /// known only by HTTP credentials owns no secret. Anything else, unknown names included, is
 /// badSharedSecret (one answer, no oracle).
-pub(super) async fn shroud_secret(
+async fn shroud_secret(
     st: &EstState,
     label: &Label,
     who: &LayerIdentity,

@@ -39,21 +39,7 @@ pub(crate) async fn full_cmc(
     req: Request,
 ) -> Result<Response, ServerError> {
     let (http_identity, der) = read_request(st, label, conn, req).await?;
-    let policy = RequestPolicy {
-        allow_sha1_pop: label.cfg.cmc.allow_sha1_pop,
-    };
-    // Signature checks, RSA decryption and POP verification are CPU work: off the runtime's
-    // worker threads (measured: checking even a small SignedData inline on the worker cost
-    // keep-alive /fullcmc 5-10% of its throughput, docs/performance.md).
-    let decryption = st.cmc_decryption.clone();
-    let parsed = tokio::task::spawn_blocking(move || {
-        FullPkiRequest::parse_layered(&der, policy, decryption.as_deref())
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "CMC parse task");
-        ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-    })?;
+    let parsed = parse(label, der, st.cmc_decryption.clone()).await?;
     let mut request = match parsed {
         Ok(r) => r,
         Err(RequestError::NotCms(why)) => return Err(ServerError::bad_request(why)),
@@ -75,6 +61,28 @@ pub(crate) async fn full_cmc(
             failure_response(st, label, &request.controls, &failure)
         }
     }
+}
+
+/// Reads and checks a Full PKI Request with the label's POP policy, opening EnvelopedData
+/// with `decryption` (CMC-20). Signature checks, RSA decryption and POP verification are CPU
+/// work: off the runtime's worker threads (measured: checking even a small SignedData inline
+/// on the worker cost keep-alive /fullcmc 5-10% of its throughput, docs/performance.md).
+pub(super) async fn parse(
+    label: &Label,
+    der: Vec<u8>,
+    decryption: Option<std::sync::Arc<est_cms::RecipientSecret>>,
+) -> Result<Result<FullPkiRequest, RequestError>, ServerError> {
+    let policy = RequestPolicy {
+        allow_sha1_pop: label.cfg.cmc.allow_sha1_pop,
+    };
+    tokio::task::spawn_blocking(move || {
+        FullPkiRequest::parse_layered(&der, policy, decryption.as_deref())
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "CMC parse task");
+        ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    })
 }
 
 /// The HTTP side of a /fullcmc request, for a CA label and an RA label alike: the media type

@@ -13,12 +13,10 @@
 use der::Encode;
 use est_cmc::ra_keygen;
 use est_cmc::serverkeygen::SkgOids;
-use est_cmc::serverkeygen::server::{
-    self as skg, AuthenticatedName, DeliveryPlan, ShroudKey, ShroudOwner, SkgFailure, SkgRequest,
-};
+use est_cmc::serverkeygen::server::{self as skg, SkgFailure, SkgRequest};
 use est_cmc::types::OtherStatusInfo;
 
-use super::keygen::{certificate_san, key_type, shroud_secret};
+use super::keygen::{Settled, settle};
 use super::*;
 use crate::ra::{ForwardEnroll, Upstream, UpstreamError};
 
@@ -48,16 +46,7 @@ pub(crate) async fn full_cmc(
         ));
     };
     let ra = RaSigner { signer, chain };
-    let policy = RequestPolicy {
-        allow_sha1_pop: label.cfg.cmc.allow_sha1_pop,
-    };
-    let parsed =
-        tokio::task::spawn_blocking(move || FullPkiRequest::parse_layered(&der, policy, None))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "CMC parse task");
-                ServerError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-            })?;
+    let parsed = parse(label, der, None).await?;
     let mut request = match parsed {
         Ok(r) => r,
         Err(RequestError::NotCms(why)) => return Err(ServerError::bad_request(why)),
@@ -199,74 +188,20 @@ async fn generate(
     b: &mut ResponseBuilder,
 ) -> Result<Certificate, SkgFailure> {
     let id = r.body_part_id;
-    let wanted = r.wanted_key()?;
-    let key_type = key_type(wanted).ok_or_else(|| {
-        SkgFailure::from(Failure::body_part(
-            CmcFailInfo::BAD_ALG,
-            id,
-            "RSA keys are generated with 2048, 3072 or 4096 bits (SKGD-4)",
-        ))
-    })?;
+    // The CA's checks, with the upstream CA's certificates as the anchors (SKGD-12) and this
+    // RA's shared secrets (SKGD-15).
+    let Settled {
+        key_type,
+        subject,
+        san,
+        plan,
+        other_shroud_certificate,
+    } = settle(st, label, request, who, false, r, &trust.0).await?;
+    // A protecting certificate other than the signer's must be good at the CA too.
+    if let Some(c) = &other_shroud_certificate {
+        not_revoked(up, c, id, "the protecting certificate").await?;
+    }
     let cr = &r.certificate_request;
-    let signer_cert = match &who.identity {
-        Identity::Certificate { cert, .. } => Some(cert.as_ref()),
-        _ => None,
-    };
-    // SKGD-16: a client signing with its certificate asks for its own names.
-    if let Some(cert) = signer_cert {
-        let san = certificate_san(cert);
-        skg::check_request_names(
-            r,
-            AuthenticatedName {
-                subject: cert.tbs_certificate().subject(),
-                san: san.as_ref(),
-            },
-        )?;
-    }
-    let (subject, san) = cr.effective_names();
-    let names = est_ca::RequestedNames::from_request(&subject, san.as_ref())
-        .map_err(|e| ca_failure(id, &e))?;
-    // EST-47: the label's own policy, as for every request this RA vouches for.
-    label
-        .cfg
-        .policy
-        .authorize(&who.identity, &names)
-        .map_err(|e| ca_failure(id, &e))?;
-    let pool: Vec<Certificate> = match &request.signer {
-        OuterSigner::Certificate { cert, pool } => std::iter::once(cert.as_ref().clone())
-            .chain(pool.iter().cloned())
-            .collect(),
-        _ => Vec::new(),
-    };
-    let shroud_key = r.shroud_key(&pool)?;
-    let secret = match &shroud_key {
-        // SKGD-12/SKGD-13: a certificate of the upstream CA, the requester's own.
-        ShroudKey::Certificate(c) => {
-            let owner = match signer_cert {
-                Some(s) => ShroudOwner::Signer(s),
-                None => ShroudOwner::Name(&subject),
-            };
-            skg::check_shroud_certificate(r, c, &pool, &trust.0, owner)?;
-            if signer_cert != Some(c) {
-                not_revoked(up, c, id, "the protecting certificate").await?;
-            }
-            None
-        }
-        ShroudKey::BareKey { .. } => None,
-        // SKGD-15: one of this RA's CMC shared secrets, the requester's.
-        ShroudKey::SharedSecret(name) => {
-            Some(shroud_secret(st, label, who, false, r, name, &subject).await?)
-        }
-    };
-    let plan = DeliveryPlan::new(r, &shroud_key, secret)?;
-    if !plan.protects(wanted) {
-        return Err(Failure::body_part(
-            CmcFailInfo::BAD_ALG,
-            id,
-            "the key protecting the generated key is weaker than the key asked for (SKGD-44): use a stronger protecting key or ask for a smaller key",
-        )
-        .into());
-    }
     // The identity-level checks before the RA vouches (a certificate holder's own name).
     st.ca
         .authorize_forwarding(
@@ -384,14 +319,7 @@ fn check_answer(
     let cert = answer
         .certificates
         .iter()
-        .find(|c| {
-            c.tbs_certificate()
-                .subject_public_key_info()
-                .to_der()
-                .ok()
-                .as_deref()
-                == Some(spki)
-        })
+        .find(|c| ra_keygen::certifies(c, spki))
         .cloned()
         .ok_or_else(|| {
             internal("the CA's success answer carries no certificate for the generated key".into())
