@@ -30,6 +30,8 @@ pub mod ra_keygen;
 mod request;
 mod response;
 pub mod serverkeygen;
+#[cfg(test)]
+mod test_util;
 pub mod types;
 
 pub use certreq::{CertificationRequest, PopLinkWitness, RequestForm};

@@ -466,30 +466,7 @@ mod tests {
     }
 
     fn signer() -> est_cms::OpensslSigner {
-        let group =
-            openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
-        let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap())
-            .unwrap();
-        let mut n = openssl::x509::X509NameBuilder::new().unwrap();
-        n.append_entry_by_text("CN", "client").unwrap();
-        let n = n.build();
-        let mut b = openssl::x509::X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_subject_name(&n).unwrap();
-        b.set_issuer_name(&n).unwrap();
-        b.set_pubkey(&key).unwrap();
-        let serial = openssl::bn::BigNum::from_u32(7)
-            .unwrap()
-            .to_asn1_integer()
-            .unwrap();
-        b.set_serial_number(&serial).unwrap();
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
-            .unwrap();
-        b.sign(&key, openssl::hash::MessageDigest::sha256())
-            .unwrap();
-        let cert = x509_cert::Certificate::from_der(&b.build().to_der().unwrap()).unwrap();
+        let (key, cert) = crate::test_util::self_signed(false, &[]);
         est_cms::OpensslSigner::new(key, cert).unwrap()
     }
 

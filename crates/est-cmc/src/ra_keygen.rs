@@ -262,36 +262,8 @@ mod tests {
         assert!(CertificationRequest::from_stored(&der, RequestPolicy::default()).is_err());
     }
 
-    /// A self-signed certificate with these basicConstraints and EKU OIDs.
     fn cert(ca: bool, eku: &[&str]) -> Certificate {
-        use openssl::x509::extension::{BasicConstraints as Bc, ExtendedKeyUsage as Eku};
-        let key = PKey::ec_gen("prime256v1").unwrap();
-        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "t").unwrap();
-        let name = name.build();
-        let mut b = openssl::x509::X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
-            .unwrap();
-        if ca {
-            b.append_extension(Bc::new().critical().ca().build().unwrap())
-                .unwrap();
-        }
-        if !eku.is_empty() {
-            let mut e = Eku::new();
-            for k in eku {
-                e.other(k);
-            }
-            b.append_extension(e.build().unwrap()).unwrap();
-        }
-        b.sign(&key, openssl::hash::MessageDigest::sha256())
-            .unwrap();
-        Certificate::from_der(&b.build().to_der().unwrap()).unwrap()
+        crate::test_util::self_signed(ca, eku).1
     }
 
     #[test]

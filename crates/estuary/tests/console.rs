@@ -269,6 +269,19 @@ impl Ui {
         out
     }
 
+    /// The `li` items under `css` as SAN entries: lowercased (the page writes `DNS:`) and
+    /// sorted.
+    async fn sans(&self, css: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .items(css)
+            .await
+            .iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        out.sort();
+        out
+    }
+
     async fn attr(&self, css: &str, name: &str) -> String {
         match self.el(css).await.attr(name).await.unwrap() {
             Some(v) => v,
@@ -780,13 +793,7 @@ async fn flows(ui: &Ui, env: &Env) {
         subject.contains("CN=console-approve.example") && subject.contains("O=Console Test"),
         "#csr-subject {subject}"
     );
-    let mut sans: Vec<String> = ui
-        .items("#csr-sans")
-        .await
-        .iter()
-        .map(|s| s.to_ascii_lowercase())
-        .collect();
-    sans.sort();
+    let sans = ui.sans("#csr-sans").await;
     assert_eq!(
         sans,
         [
@@ -863,12 +870,7 @@ async fn flows(ui: &Ui, env: &Env) {
             .await
             .contains("CN=console-reject.example")
     );
-    let sans: Vec<String> = ui
-        .items("#csr-sans")
-        .await
-        .iter()
-        .map(|s| s.to_ascii_lowercase())
-        .collect();
+    let sans = ui.sans("#csr-sans").await;
     assert_eq!(sans, ["dns:console-reject.example"], "#csr-sans");
     let key_text = ui.text("#csr-key").await;
     assert!(
@@ -956,13 +958,7 @@ async fn flows(ui: &Ui, env: &Env) {
             .await
             .contains("CN=console-approve.example")
     );
-    let mut sans: Vec<String> = ui
-        .items("#cert-sans")
-        .await
-        .iter()
-        .map(|s| s.to_ascii_lowercase())
-        .collect();
-    sans.sort();
+    let sans = ui.sans("#cert-sans").await;
     assert_eq!(
         sans,
         [
